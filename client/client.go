@@ -1,0 +1,210 @@
+// Package client is the library behind muxfer's send and chat commands: a
+// connection to a hub over which a program chats, asks who is there, and
+// uploads files while the chat goes on.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/muxfer/muxfer/mux"
+	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
+)
+
+// Config configures a Client.
+type Config struct {
+	Name     string // requested name; the hub may add a suffix
+	Software string // sent in Hello, e.g. "muxfer 0.1.0"
+	Mux      mux.Config
+	// OnMessage receives what the hub says that is not an answer to a
+	// request of this client: Chat, Presence, Clients (when nobody is
+	// waiting in Who), Error and Bye. It is called from the client's
+	// reading goroutine, one message at a time and in order, so it must
+	// not block for long.
+	OnMessage func(protocol.Message)
+}
+
+// Client is a connection to a hub. Its methods are safe for concurrent use.
+type Client struct {
+	sess    *mux.Session
+	welcome protocol.Welcome
+	onMsg   func(protocol.Message)
+
+	mu   sync.Mutex
+	subs map[string]*subscription
+	who  []chan []protocol.ClientInfo // waiting Who calls, oldest first
+
+	done chan struct{} // closed when the reading goroutine ends
+	err  error         // why; set before done is closed
+}
+
+type subscription struct {
+	ch   chan protocol.Message
+	quit chan struct{}
+}
+
+// Dial connects to the hub at addr.
+func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
+	sess, w, err := mux.Dial(ctx, addr, protocol.Hello{Name: cfg.Name, Software: cfg.Software}, cfg.Mux)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{sess: sess, welcome: w, onMsg: cfg.OnMessage, subs: map[string]*subscription{}, done: make(chan struct{})}
+	if c.onMsg == nil {
+		c.onMsg = func(protocol.Message) {}
+	}
+	go c.read()
+	return c, nil
+}
+
+// Name is the name the hub gave this client.
+func (c *Client) Name() string { return c.welcome.Name }
+
+// ID is the id the hub gave this client.
+func (c *Client) ID() uint64 { return c.welcome.ID }
+
+// Chat sends a chat message to every other client.
+func (c *Client) Chat(text string) error { return c.sess.Send(protocol.Chat{Text: text}) }
+
+// RequestWho asks for the list of clients; it arrives through OnMessage.
+func (c *Client) RequestWho() error { return c.sess.Send(protocol.Who{}) }
+
+// Who returns the list of connected clients.
+func (c *Client) Who(ctx context.Context) ([]protocol.ClientInfo, error) {
+	ch := make(chan []protocol.ClientInfo, 1)
+	c.mu.Lock()
+	c.who = append(c.who, ch)
+	c.mu.Unlock()
+	if err := c.sess.Send(protocol.Who{}); err != nil {
+		return nil, err
+	}
+	select {
+	case list := <-ch:
+		return list, nil
+	case <-c.done:
+		return nil, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Upload sends the files of m to the hub, which stores them in its
+// directory, and returns when the hub has answered for every file.
+func (c *Client) Upload(ctx context.Context, m *transfer.Manifest, opt transfer.SendOptions) (*transfer.Report, error) {
+	rep, err := transfer.Send(ctx, conn{c}, m, opt)
+	if errors.Is(err, transfer.ErrConnectionLost) {
+		<-c.done
+		err = fmt.Errorf("%w: %v", err, c.err)
+	}
+	return rep, err
+}
+
+// Done is closed when the connection has ended; Err then says why.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended, or nil while it lasts.
+func (c *Client) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Close says goodbye, closes the connection and waits for the client's
+// goroutine to end.
+func (c *Client) Close() error {
+	c.sess.Send(protocol.Bye{})
+	err := c.sess.Close()
+	<-c.done
+	return err
+}
+
+// read is the one goroutine that reads the control stream. It routes
+// transfer messages to their transfer and the rest to OnMessage.
+func (c *Client) read() {
+	defer close(c.done)
+	for {
+		m, err := c.sess.Recv()
+		if err != nil {
+			if c.err == nil {
+				c.err = err
+			}
+			return
+		}
+		switch m := m.(type) {
+		case protocol.Accept:
+			c.route(m.Transfer, m)
+		case protocol.Reject:
+			c.route(m.Transfer, m)
+		case protocol.Result:
+			c.route(m.Transfer, m)
+		case protocol.Clients:
+			if ch := c.popWho(); ch != nil {
+				ch <- m.Clients
+			} else {
+				c.onMsg(m)
+			}
+		case protocol.Bye:
+			c.err = fmt.Errorf("hub closed the connection: %s", m.Reason)
+			c.onMsg(m)
+		case protocol.Error:
+			c.err = fmt.Errorf("hub: %s", m.Text)
+			c.onMsg(m)
+		default:
+			c.onMsg(m)
+		}
+	}
+}
+
+func (c *Client) popWho() chan []protocol.ClientInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.who) == 0 {
+		return nil
+	}
+	ch := c.who[0]
+	c.who = c.who[1:]
+	return ch
+}
+
+// route hands m to the transfer it belongs to, waiting while that
+// transfer is busy; messages for unknown transfers are dropped.
+func (c *Client) route(id string, m protocol.Message) {
+	c.mu.Lock()
+	s := c.subs[id]
+	c.mu.Unlock()
+	if s == nil {
+		return
+	}
+	select {
+	case s.ch <- m:
+	case <-s.quit:
+	}
+}
+
+// conn adapts Client to transfer.Conn.
+type conn struct{ c *Client }
+
+func (x conn) Send(m protocol.Message) error { return x.c.sess.Send(m) }
+func (x conn) Done() <-chan struct{}         { return x.c.done }
+func (x conn) OpenData(ctx context.Context, h protocol.DataHeader) (*mux.Stream, error) {
+	return x.c.sess.OpenData(ctx, h)
+}
+
+func (x conn) Subscribe(id string) (<-chan protocol.Message, func()) {
+	s := &subscription{ch: make(chan protocol.Message, 64), quit: make(chan struct{})}
+	x.c.mu.Lock()
+	x.c.subs[id] = s
+	x.c.mu.Unlock()
+	return s.ch, func() {
+		x.c.mu.Lock()
+		delete(x.c.subs, id)
+		x.c.mu.Unlock()
+		close(s.quit)
+	}
+}

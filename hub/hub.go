@@ -1,0 +1,244 @@
+// Package hub is muxfer's server: it accepts client sessions, keeps the
+// registry of who is connected, routes chat and presence between them, and
+// stores the files they upload under one directory.
+//
+// Each client has one goroutine reading its control stream, one writing to
+// it from a bounded queue (a client too slow to drain its queue is
+// disconnected rather than allowed to hold up the others), and one per data
+// stream in flight.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/muxfer/muxfer/mux"
+	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
+)
+
+// Limits per client.
+const (
+	MaxChatLen         = 16 << 10 // bytes of one chat message
+	MaxNameLen         = 32       // runes of a client name
+	MaxTransfers       = 64       // transfers open at once
+	MaxStreams         = 64       // data streams being received at once
+	outboxSize         = 1024     // control messages queued for a client
+	defaultName        = "guest"
+	defaultSoftwareTag = "muxfer"
+)
+
+// Config configures a Hub.
+type Config struct {
+	Dir      string       // uploads are stored here; created if missing
+	Logger   *slog.Logger // default: discard
+	Mux      mux.Config
+	Software string // sent in Welcome, e.g. "muxfer 0.1.0"
+}
+
+// Hub is a running server. Create it with New, run it with Serve, stop it
+// with Close.
+type Hub struct {
+	cfg  Config
+	log  *slog.Logger
+	root *os.Root
+	recv *transfer.Receiver
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // one per connection
+
+	mu        sync.Mutex
+	clients   map[uint64]*peer
+	names     map[string]uint64 // folded name -> id
+	nextID    uint64
+	listeners map[net.Listener]struct{}
+	closed    bool
+}
+
+// New opens (creating if needed) the upload directory and returns a hub.
+func New(cfg Config) (*Hub, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("hub: no directory for uploads")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Software == "" {
+		cfg.Software = defaultSoftwareTag
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Hub{cfg: cfg, log: log, root: root, recv: transfer.NewReceiver(root),
+		ctx: ctx, cancel: cancel, clients: map[uint64]*peer{}, names: map[string]uint64{},
+		listeners: map[net.Listener]struct{}{}}, nil
+}
+
+// Serve accepts connections on ln until Close is called or ln fails. It
+// returns nil after Close.
+func (h *Hub) Serve(ln net.Listener) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	h.listeners[ln] = struct{}{}
+	h.mu.Unlock()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if h.isClosed() {
+				return nil
+			}
+			return err
+		}
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.serveConn(conn)
+		}()
+	}
+}
+
+// Close stops accepting, tells every client the hub is going, ends every
+// session and waits for their goroutines. Files in flight are discarded.
+func (h *Hub) Close() error {
+	h.mu.Lock()
+	h.closed = true // before the listeners close, so that Serve sees it
+	for ln := range h.listeners {
+		ln.Close()
+	}
+	for _, p := range h.clients {
+		p.say(protocol.Bye{Reason: "hub is shutting down"})
+	}
+	h.mu.Unlock()
+	h.cancel() // each peer's writer sends what is queued, then hangs up
+	h.wg.Wait()
+	return h.root.Close()
+}
+
+func (h *Hub) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+// Clients lists the connected clients, ordered by id.
+func (h *Hub) Clients() []protocol.ClientInfo {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]protocol.ClientInfo, 0, len(h.clients))
+	for _, p := range h.clients {
+		out = append(out, p.info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (h *Hub) serveConn(conn net.Conn) {
+	addr := conn.RemoteAddr().String()
+	sess, hello, err := mux.Accept(h.ctx, conn, h.cfg.Mux)
+	if err != nil {
+		h.log.Info("handshake failed", "addr", addr, "err", err)
+		return
+	}
+	p := h.register(sess, hello.Name, addr)
+	if p == nil {
+		sess.Send(protocol.Error{Code: protocol.CodeShutdown, Text: "hub is shutting down"})
+		sess.Close()
+		return
+	}
+	err = sess.Send(protocol.Welcome{Version: protocol.Version, ID: p.info.ID, Name: p.info.Name, Software: h.cfg.Software})
+	if err == nil {
+		err = sess.Ready()
+	}
+	if err == nil {
+		h.log.Info("client joined", "id", p.info.ID, "name", p.info.Name, "addr", addr)
+		h.broadcast(p, protocol.Presence{Event: protocol.Join, Client: p.info})
+		err = p.run()
+	}
+	h.unregister(p)
+	h.log.Info("client left", "id", p.info.ID, "name", p.info.Name, "reason", reason(err))
+	h.broadcast(p, protocol.Presence{Event: protocol.Leave, Client: p.info})
+}
+
+func reason(err error) string {
+	if err == nil || errors.Is(err, mux.ErrClosed) {
+		return "disconnected"
+	}
+	return err.Error()
+}
+
+// register adds a client under a unique name: the requested one cleaned of
+// anything but letters, digits and "-_.", with "-2", "-3"… on a clash.
+func (h *Hub) register(sess *mux.Session, want, addr string) *peer {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil
+	}
+	base := cleanName(want)
+	name := base
+	for i := 2; h.names[strings.ToLower(name)] != 0; i++ {
+		name = fmt.Sprintf("%s-%d", base, i)
+	}
+	h.nextID++
+	p := newPeer(h, sess, protocol.ClientInfo{ID: h.nextID, Name: name, Addr: addr})
+	h.clients[p.info.ID] = p
+	h.names[strings.ToLower(name)] = p.info.ID
+	return p
+}
+
+func (h *Hub) unregister(p *peer) {
+	h.mu.Lock()
+	delete(h.clients, p.info.ID)
+	delete(h.names, strings.ToLower(p.info.Name))
+	h.mu.Unlock()
+}
+
+// broadcast queues m for every client but from.
+func (h *Hub) broadcast(from *peer, m protocol.Message) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, p := range h.clients {
+		if p != from {
+			p.say(m)
+		}
+	}
+}
+
+func cleanName(s string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range strings.TrimSpace(s) {
+		if n == MaxNameLen {
+			break
+		}
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_' || r == '.' {
+			b.WriteRune(r)
+		} else {
+			b.WriteRune('_')
+		}
+		n++
+	}
+	if b.Len() == 0 {
+		return defaultName
+	}
+	return b.String()
+}

@@ -1,0 +1,230 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/muxfer/muxfer/mux"
+	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
+)
+
+// peer is one connected client as the hub sees it.
+type peer struct {
+	h    *Hub
+	sess *mux.Session
+	info protocol.ClientInfo
+
+	ctx    context.Context // ends when the peer is being torn down
+	cancel context.CancelFunc
+	out    chan protocol.Message // queued for the writer
+	slots  chan struct{}         // data streams being received
+	recvWG sync.WaitGroup        // one per data stream
+
+	mu        sync.Mutex
+	transfers map[string]*transfer.Incoming
+}
+
+func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
+	ctx, cancel := context.WithCancel(h.ctx)
+	return &peer{h: h, sess: sess, info: info, ctx: ctx, cancel: cancel,
+		out: make(chan protocol.Message, outboxSize), slots: make(chan struct{}, MaxStreams),
+		transfers: map[string]*transfer.Incoming{}}
+}
+
+// say queues m for the client. A client whose queue is full is too slow to
+// keep: it is disconnected rather than allowed to block the hub.
+func (p *peer) say(m protocol.Message) {
+	select {
+	case p.out <- m:
+	default:
+		p.h.log.Warn("client too slow, disconnecting", "id", p.info.ID, "name", p.info.Name)
+		p.sess.Close()
+	}
+}
+
+// run serves the client until it leaves, breaks the protocol, or the hub
+// closes, and returns only when every goroutine it started has ended.
+func (p *peer) run() error {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); p.writeLoop() }()
+	go func() { defer wg.Done(); p.acceptLoop() }()
+	err := p.readLoop()
+	p.cancel()
+	wg.Wait()
+	p.recvWG.Wait()
+	return err
+}
+
+// writeLoop sends queued messages. When the peer is torn down it sends
+// what is still queued (an Error or a Bye, typically) and closes the
+// session, which ends readLoop and every data stream.
+func (p *peer) writeLoop() {
+	defer p.sess.Close()
+	for {
+		select {
+		case m := <-p.out:
+			if p.sess.Send(m) != nil {
+				return
+			}
+		case <-p.ctx.Done():
+			for {
+				select {
+				case m := <-p.out:
+					if p.sess.Send(m) != nil {
+						return
+					}
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (p *peer) readLoop() error {
+	for {
+		m, err := p.sess.Recv()
+		if err != nil {
+			if errors.Is(err, mux.ErrClosed) || errors.Is(err, io.EOF) {
+				return mux.ErrClosed
+			}
+			return p.refuse(protocol.CodeBadMessage, err.Error())
+		}
+		switch m := m.(type) {
+		case protocol.Chat:
+			if len(m.Text) > MaxChatLen {
+				return p.refuse(protocol.CodeLimit, fmt.Sprintf("chat message of %d bytes, limit %d", len(m.Text), MaxChatLen))
+			}
+			p.h.broadcast(p, protocol.Chat{From: p.info.Name, FromID: p.info.ID, Text: m.Text})
+		case protocol.Who:
+			p.say(protocol.Clients{Clients: p.h.Clients()})
+		case protocol.Offer:
+			p.offer(m)
+		case protocol.Result:
+			p.senderGaveUp(m)
+		case protocol.Bye:
+			return nil
+		default:
+			return p.refuse(protocol.CodeBadMessage, "unexpected message "+m.Type())
+		}
+	}
+}
+
+// refuse tells the client what it did wrong; run then ends the session.
+func (p *peer) refuse(code, text string) error {
+	p.say(protocol.Error{Code: code, Text: text})
+	return errors.New(text)
+}
+
+func (p *peer) offer(o protocol.Offer) {
+	p.mu.Lock()
+	n := len(p.transfers)
+	_, dup := p.transfers[o.Transfer]
+	p.mu.Unlock()
+	reject := func(reason string) {
+		p.h.log.Info("offer refused", "id", p.info.ID, "name", p.info.Name, "reason", reason)
+		p.say(protocol.Reject{Transfer: o.Transfer, Reason: reason})
+	}
+	switch {
+	case dup:
+		reject("transfer id already in use")
+		return
+	case n >= MaxTransfers:
+		reject(fmt.Sprintf("more than %d transfers at once", MaxTransfers))
+		return
+	}
+	in, err := p.h.recv.Prepare(o)
+	if err != nil {
+		reject(err.Error())
+		return
+	}
+	if !in.Done() {
+		p.mu.Lock()
+		p.transfers[o.Transfer] = in
+		p.mu.Unlock()
+	}
+	p.say(protocol.Accept{Transfer: o.Transfer})
+}
+
+// senderGaveUp handles a Result from the sender: a file it will not send.
+func (p *peer) senderGaveUp(r protocol.Result) {
+	if in := p.transfer(r.Transfer); in != nil {
+		in.Cancel(r.File)
+		p.endIfDone(in)
+	}
+}
+
+func (p *peer) transfer(id string) *transfer.Incoming {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.transfers[id]
+}
+
+func (p *peer) endIfDone(in *transfer.Incoming) {
+	if !in.Done() {
+		return
+	}
+	p.mu.Lock()
+	_, ok := p.transfers[in.Transfer()]
+	delete(p.transfers, in.Transfer())
+	p.mu.Unlock()
+	if ok {
+		s := in.Stats()
+		p.h.log.Info("transfer received", "id", p.info.ID, "name", p.info.Name,
+			"transfer", in.Transfer(), "stored", s.Stored, "failed", s.Failed, "bytes", s.Bytes)
+	}
+}
+
+// acceptLoop receives data streams, at most MaxStreams at a time. It waits
+// for a free slot before accepting the next, so a client that opens more
+// streams fills yamux's bounded accept backlog and has the rest refused.
+func (p *peer) acceptLoop() {
+	for {
+		select {
+		case p.slots <- struct{}{}:
+		case <-p.ctx.Done():
+			return
+		}
+		st, err := p.sess.AcceptData(p.ctx)
+		if err != nil {
+			<-p.slots
+			return
+		}
+		p.recvWG.Add(1)
+		go func() {
+			defer func() { <-p.slots; p.recvWG.Done() }()
+			defer st.Close()
+			p.receive(st)
+		}()
+	}
+}
+
+func (p *peer) receive(st *mux.Stream) {
+	h, err := st.ReadHeader()
+	if err != nil {
+		p.h.log.Info("bad data stream", "id", p.info.ID, "err", err)
+		return
+	}
+	in := p.transfer(h.Transfer)
+	if in == nil {
+		p.h.log.Info("data stream for unknown transfer", "id", p.info.ID, "transfer", h.Transfer)
+		return
+	}
+	res, err := in.Receive(h, st)
+	if err != nil {
+		p.h.log.Info("bad data stream", "id", p.info.ID, "err", err)
+		return
+	}
+	if res.Error != "" {
+		p.h.log.Info("file failed", "id", p.info.ID, "err", res.Error)
+	} else {
+		p.h.log.Debug("file stored", "id", p.info.ID, "file", res.Stored, "hash", res.Hash)
+	}
+	p.say(res)
+	p.endIfDone(in)
+}

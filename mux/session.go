@@ -1,0 +1,232 @@
+// Package mux turns one TCP connection into a muxfer session: a yamux
+// session whose first stream, opened by the client, is the control stream
+// of length-prefixed messages, and whose other streams each carry one file.
+//
+// Dial and Accept perform the handshake (Hello, then Welcome or Error)
+// under a deadline; after that a Session sends and receives control
+// messages and opens and accepts data streams. Every read and write on a
+// stream has a deadline, so a peer that stops reading or writing cannot hold
+// a goroutine forever.
+package mux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"github.com/muxfer/muxfer/protocol"
+)
+
+// Config tunes a session. The zero value is ready to use.
+type Config struct {
+	// HandshakeTimeout bounds the time from connect to Welcome. Default 10s.
+	HandshakeTimeout time.Duration
+	// IOTimeout bounds each read or write on a data stream and each write
+	// on the control stream: a peer that makes no progress for this long
+	// is treated as gone. Default 30s.
+	IOTimeout time.Duration
+	// StreamWindow is the largest yamux receive window per stream. Default
+	// 4 MiB, so one stream is not limited by yamux's 256 KiB default on a
+	// link with a long round trip.
+	StreamWindow uint32
+}
+
+func (c Config) handshakeTimeout() time.Duration {
+	return cmp(c.HandshakeTimeout, 10*time.Second)
+}
+
+func (c Config) ioTimeout() time.Duration { return cmp(c.IOTimeout, 30*time.Second) }
+
+func cmp(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func (c Config) yamux() *yamux.Config {
+	y := yamux.DefaultConfig()
+	y.LogOutput = io.Discard
+	y.AcceptBacklog = 128
+	y.KeepAliveInterval = 15 * time.Second
+	y.ConnectionWriteTimeout = c.ioTimeout()
+	y.StreamOpenTimeout = c.ioTimeout()
+	y.StreamCloseTimeout = c.ioTimeout()
+	y.MaxStreamWindowSize = 4 << 20
+	if c.StreamWindow >= 256<<10 {
+		y.MaxStreamWindowSize = c.StreamWindow
+	}
+	return y
+}
+
+// Session is an established muxfer connection. Send may be called from any
+// goroutine; Recv from one goroutine at a time.
+type Session struct {
+	nc   net.Conn
+	ys   *yamux.Session
+	ctrl *yamux.Stream
+	cfg  Config
+
+	endHandshake func() bool // clears the hub's handshake deadline
+
+	wmu sync.Mutex // serialises control writes
+}
+
+// ErrClosed is returned for operations on a session that has ended.
+var ErrClosed = errors.New("connection closed")
+
+// Dial connects to a hub at addr and says hello. It returns the session and
+// the hub's Welcome, or the hub's refusal as a *protocol.Error.
+func Dial(ctx context.Context, addr string, hello protocol.Hello, cfg Config) (*Session, protocol.Welcome, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, protocol.Welcome{}, fmt.Errorf("connect to %s: %w", addr, unwrapOp(err))
+	}
+	s, w, err := Client(ctx, conn, hello, cfg)
+	if err != nil {
+		return nil, protocol.Welcome{}, fmt.Errorf("connect to %s: %w", addr, err)
+	}
+	return s, w, nil
+}
+
+// Client performs the client's side of the handshake on an open connection.
+// On failure it closes conn.
+func Client(ctx context.Context, conn net.Conn, hello protocol.Hello, cfg Config) (*Session, protocol.Welcome, error) {
+	var none protocol.Welcome
+	stop := deadlineFor(ctx, conn, cfg.handshakeTimeout())
+	ys, err := yamux.Client(conn, cfg.yamux())
+	if err != nil {
+		stop()
+		conn.Close()
+		return nil, none, err
+	}
+	fail := func(err error) (*Session, protocol.Welcome, error) {
+		stop()
+		ys.Close()
+		return nil, none, err
+	}
+	ctrl, err := ys.OpenStream()
+	if err != nil {
+		return fail(err)
+	}
+	hello.Version = protocol.Version
+	if err := protocol.WriteMessage(ctrl, hello); err != nil {
+		return fail(handshakeErr(err))
+	}
+	m, err := protocol.ReadMessage(ctrl)
+	if err != nil {
+		return fail(handshakeErr(err))
+	}
+	switch m := m.(type) {
+	case protocol.Welcome:
+		if m.Version != protocol.Version {
+			return fail(fmt.Errorf("hub speaks protocol version %d, this client speaks %d", m.Version, protocol.Version))
+		}
+		if !stop() {
+			return fail(handshakeErr(context.DeadlineExceeded))
+		}
+		return &Session{nc: conn, ys: ys, ctrl: ctrl, cfg: cfg}, m, nil
+	case protocol.Error:
+		return fail(&m)
+	default:
+		return fail(fmt.Errorf("hub sent %q before welcome", m.Type()))
+	}
+}
+
+// Accept performs the hub's side of the handshake on a new connection: it
+// waits for the control stream and the client's Hello. It refuses a Hello
+// of another protocol version with an Error message. The caller answers an
+// accepted Hello with Welcome (or Error) and then calls Ready.
+func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.Hello, error) {
+	var none protocol.Hello
+	// The deadline stays until Ready, so the caller's Welcome is covered too.
+	stop := deadlineFor(ctx, conn, cfg.handshakeTimeout())
+	ys, err := yamux.Server(conn, cfg.yamux())
+	if err != nil {
+		stop()
+		conn.Close()
+		return nil, none, err
+	}
+	ctrl, err := ys.AcceptStreamWithContext(ctx)
+	if err != nil {
+		stop()
+		ys.Close()
+		return nil, none, handshakeErr(err)
+	}
+	s := &Session{nc: conn, ys: ys, ctrl: ctrl, cfg: cfg, endHandshake: stop}
+	m, err := protocol.ReadMessage(ctrl)
+	if err != nil {
+		s.Close()
+		return nil, none, handshakeErr(err)
+	}
+	hello, ok := m.(protocol.Hello)
+	if !ok {
+		s.refuse(protocol.CodeBadMessage, fmt.Sprintf("expected hello, got %s", m.Type()))
+		return nil, none, fmt.Errorf("handshake: expected hello, got %s", m.Type())
+	}
+	if hello.Version != protocol.Version {
+		text := fmt.Sprintf("client speaks protocol version %d, this hub speaks %d", hello.Version, protocol.Version)
+		s.refuse(protocol.CodeVersion, text)
+		return nil, none, errors.New(text)
+	}
+	return s, hello, nil
+}
+
+// Ready ends the handshake deadline on the hub's side. It reports an error
+// if the deadline or the context passed to Accept ended the handshake first.
+func (s *Session) Ready() error {
+	if s.endHandshake != nil && !s.endHandshake() {
+		return handshakeErr(context.DeadlineExceeded)
+	}
+	return nil
+}
+
+func (s *Session) refuse(code, text string) {
+	s.Send(protocol.Error{Code: code, Text: text})
+	if s.endHandshake != nil {
+		s.endHandshake()
+	}
+	s.Close()
+}
+
+// deadlineFor sets conn's deadline to the earlier of ctx's deadline and now
+// plus d, and clears it again when ctx is cancelled first. The returned stop
+// clears it and reports whether the handshake finished in time.
+func deadlineFor(ctx context.Context, conn net.Conn, d time.Duration) (stop func() bool) {
+	dl := time.Now().Add(d)
+	if cdl, ok := ctx.Deadline(); ok && cdl.Before(dl) {
+		dl = cdl
+	}
+	conn.SetDeadline(dl)
+	cancelled := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	return func() bool {
+		ok := cancelled()
+		conn.SetDeadline(time.Time{})
+		return ok
+	}
+}
+
+func handshakeErr(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, yamux.ErrSessionShutdown) {
+		return fmt.Errorf("handshake: connection closed by peer")
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("handshake: timed out")
+	}
+	return fmt.Errorf("handshake: %w", err)
+}
+
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}

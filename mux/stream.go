@@ -1,0 +1,166 @@
+package mux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"github.com/muxfer/muxfer/protocol"
+)
+
+// Send writes one control message. It is safe for concurrent use; a peer
+// that does not read within the I/O timeout makes it fail.
+func (s *Session) Send(m protocol.Message) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.ctrl.SetWriteDeadline(time.Now().Add(s.cfg.ioTimeout()))
+	if err := protocol.WriteMessage(s.ctrl, m); err != nil {
+		return s.streamErr(err)
+	}
+	return nil
+}
+
+// Recv reads the next control message. There is no deadline: an idle chat
+// is normal, and yamux's keepalive ends a session whose peer is gone.
+func (s *Session) Recv() (protocol.Message, error) {
+	m, err := protocol.ReadMessage(s.ctrl)
+	if err != nil {
+		return nil, s.streamErr(err)
+	}
+	return m, nil
+}
+
+// OpenData opens a data stream and writes its header.
+func (s *Session) OpenData(ctx context.Context, h protocol.DataHeader) (*Stream, error) {
+	ys, err := s.ys.OpenStream()
+	if err != nil {
+		return nil, s.streamErr(err)
+	}
+	st := s.newStream(ys)
+	st.stop = context.AfterFunc(ctx, st.abort)
+	if err := protocol.WriteHeader(st, h); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (s *Session) newStream(ys *yamux.Stream) *Stream {
+	return &Stream{ys: ys, timeout: s.cfg.ioTimeout(), sess: s, stop: func() bool { return false }}
+}
+
+// AcceptData waits for the peer to open a data stream. The caller reads its
+// header with ReadHeader, in its own goroutine, so that one slow stream does
+// not hold up the others.
+func (s *Session) AcceptData(ctx context.Context) (*Stream, error) {
+	ys, err := s.ys.AcceptStreamWithContext(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, s.streamErr(err)
+	}
+	return s.newStream(ys), nil
+}
+
+// Done is closed when the session ends.
+func (s *Session) Done() <-chan struct{} { return s.ys.CloseChan() }
+
+// RemoteAddr is the peer's network address.
+func (s *Session) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }
+
+// Close ends the session and every stream in it. The peer's reads fail.
+func (s *Session) Close() error { return s.ys.Close() }
+
+// CloseWrite flushes nothing and closes only the control stream's sending
+// side: the peer reads io.EOF after the messages already sent.
+func (s *Session) CloseWrite() error { return s.ctrl.Close() }
+
+// streamErr turns yamux's end-of-session errors into ErrClosed, so callers
+// see one clear reason.
+func (s *Session) streamErr(err error) error {
+	switch {
+	case errors.Is(err, yamux.ErrSessionShutdown), errors.Is(err, yamux.ErrConnectionReset),
+		errors.Is(err, yamux.ErrStreamClosed), errors.Is(err, io.ErrClosedPipe):
+		return ErrClosed
+	case errors.Is(err, io.EOF) && s.ys.IsClosed():
+		return ErrClosed
+	case errors.Is(err, yamux.ErrTimeout):
+		return fmt.Errorf("peer made no progress for %s: %w", s.cfg.ioTimeout(), ErrTimeout)
+	}
+	return err
+}
+
+// ErrTimeout reports a stream that made no progress within the I/O timeout.
+var ErrTimeout = errors.New("timed out")
+
+// Stream is one data stream. Every Read and Write must make progress within
+// the session's I/O timeout. A stream opened with OpenData is also bound to
+// the context given there: once it is cancelled, Read and Write fail with
+// ErrAborted.
+type Stream struct {
+	ys      *yamux.Stream
+	sess    *Session
+	timeout time.Duration
+	stop    func() bool // unbinds the context
+	aborted atomic.Bool
+}
+
+// ErrAborted reports a stream whose context was cancelled.
+var ErrAborted = errors.New("stream aborted")
+
+// abort makes pending and later I/O fail. It sets the flag before the
+// deadline, and Read and Write check the flag after setting theirs, so
+// neither can overwrite the expired deadline unnoticed.
+func (st *Stream) abort() {
+	st.aborted.Store(true)
+	st.ys.SetDeadline(time.Unix(1, 0))
+}
+
+// Read reads file bytes. If the session ends, Read returns ErrClosed, never
+// a clean io.EOF, so a cut connection cannot pass for the end of a file.
+func (st *Stream) Read(p []byte) (int, error) {
+	st.ys.SetReadDeadline(time.Now().Add(st.timeout))
+	if st.aborted.Load() {
+		return 0, ErrAborted
+	}
+	n, err := st.ys.Read(p)
+	return n, st.err(err)
+}
+
+// Write writes file bytes.
+func (st *Stream) Write(p []byte) (int, error) {
+	st.ys.SetWriteDeadline(time.Now().Add(st.timeout))
+	if st.aborted.Load() {
+		return 0, ErrAborted
+	}
+	n, err := st.ys.Write(p)
+	return n, st.err(err)
+}
+
+func (st *Stream) err(err error) error {
+	switch {
+	case err == nil || err == io.EOF && !st.sess.ys.IsClosed():
+		return err
+	case st.aborted.Load():
+		return ErrAborted
+	}
+	return st.sess.streamErr(err)
+}
+
+// ReadHeader reads the stream's header frame.
+func (st *Stream) ReadHeader() (protocol.DataHeader, error) {
+	return protocol.ReadHeader(st)
+}
+
+// Close closes the stream's sending side; the peer reads io.EOF after the
+// bytes already written.
+func (st *Stream) Close() error {
+	st.stop()
+	return st.ys.Close()
+}

@@ -1,0 +1,238 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// Version is the protocol version spoken by this package. Peers exchange it
+// in Hello and Welcome; a mismatch ends the connection with an Error.
+const Version = 1
+
+// Message is one control-stream message. Its JSON form is an object whose
+// "type" member names the concrete type:
+//
+//	{"type":"chat","from":"alice","text":"hello"}
+type Message interface {
+	// Type returns the value of the "type" member, such as "chat".
+	Type() string
+}
+
+// Hello is the client's first message.
+type Hello struct {
+	Version  int    `json:"version"`
+	Name     string `json:"name"`
+	Software string `json:"software,omitempty"`
+}
+
+// Welcome is the hub's answer to an accepted Hello. Name may differ from the
+// requested one when that was taken.
+type Welcome struct {
+	Version  int    `json:"version"`
+	ID       uint64 `json:"id"`
+	Name     string `json:"name"`
+	Software string `json:"software,omitempty"`
+}
+
+// Chat is a chat line. A client sends only Text; the hub fills in From and
+// FromID before broadcasting it.
+type Chat struct {
+	From   string `json:"from,omitempty"`
+	FromID uint64 `json:"from_id,omitempty"`
+	Text   string `json:"text"`
+}
+
+// Presence announces that a client joined or left.
+type Presence struct {
+	Event  string     `json:"event"` // "join" or "leave"
+	Client ClientInfo `json:"client"`
+}
+
+// Presence events.
+const (
+	Join  = "join"
+	Leave = "leave"
+)
+
+// ClientInfo describes one connected client.
+type ClientInfo struct {
+	ID   uint64 `json:"id"`
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+}
+
+// Who asks the hub for the list of connected clients.
+type Who struct{}
+
+// Clients answers Who.
+type Clients struct {
+	Clients []ClientInfo `json:"clients"`
+}
+
+// Offer proposes a transfer. Files are either regular files (sent on data
+// streams, one each) or directories (created by the receiver, no stream).
+type Offer struct {
+	Transfer string `json:"transfer"`
+	Files    []File `json:"files"`
+}
+
+// File is one entry of an Offer. Path is relative, with "/" separators.
+// Mode holds permission bits only. MTime is in nanoseconds since the Unix
+// epoch.
+type File struct {
+	Path  string `json:"path"`
+	Size  int64  `json:"size"`
+	Mode  uint32 `json:"mode"`
+	MTime int64  `json:"mtime"`
+	Dir   bool   `json:"dir,omitempty"`
+}
+
+// Accept agrees to receive an offered transfer.
+type Accept struct {
+	Transfer string `json:"transfer"`
+}
+
+// Reject refuses an offered transfer as a whole.
+type Reject struct {
+	Transfer string `json:"transfer"`
+	Reason   string `json:"reason"`
+}
+
+// Result reports the outcome for one file of a transfer: the hash the
+// receiver computed and the name it stored the file under, or an error.
+type Result struct {
+	Transfer string `json:"transfer"`
+	File     int    `json:"file"`
+	Hash     string `json:"hash,omitempty"`
+	Stored   string `json:"stored,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Error reports a problem with the connection or the last request.
+type Error struct {
+	Code string `json:"code"`
+	Text string `json:"text"`
+}
+
+// Error codes.
+const (
+	CodeVersion    = "version"     // protocol versions differ
+	CodeBadMessage = "bad_message" // a message could not be decoded or was not expected
+	CodeLimit      = "limit"       // a limit was exceeded
+	CodeShutdown   = "shutdown"    // the hub is stopping
+)
+
+// Bye ends a session politely.
+type Bye struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+func (Hello) Type() string    { return "hello" }
+func (Welcome) Type() string  { return "welcome" }
+func (Chat) Type() string     { return "chat" }
+func (Presence) Type() string { return "presence" }
+func (Who) Type() string      { return "who" }
+func (Clients) Type() string  { return "clients" }
+func (Offer) Type() string    { return "offer" }
+func (Accept) Type() string   { return "accept" }
+func (Reject) Type() string   { return "reject" }
+func (Result) Type() string   { return "result" }
+func (Error) Type() string    { return "error" }
+func (Bye) Type() string      { return "bye" }
+
+// Error makes *Error usable as a Go error.
+func (e *Error) Error() string { return e.Code + ": " + e.Text }
+
+// decoders maps each "type" to a function that decodes the whole object.
+var decoders = map[string]func([]byte) (Message, error){
+	"hello":    decodeAs[Hello],
+	"welcome":  decodeAs[Welcome],
+	"chat":     decodeAs[Chat],
+	"presence": decodeAs[Presence],
+	"who":      decodeAs[Who],
+	"clients":  decodeAs[Clients],
+	"offer":    decodeAs[Offer],
+	"accept":   decodeAs[Accept],
+	"reject":   decodeAs[Reject],
+	"result":   decodeAs[Result],
+	"error":    decodeAs[Error],
+	"bye":      decodeAs[Bye],
+}
+
+func decodeAs[T Message](b []byte) (Message, error) {
+	var m T
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Errors returned by Decode.
+var (
+	ErrInvalidUTF8 = errors.New("message is not valid UTF-8")
+	ErrUnknownType = errors.New("unknown message type")
+)
+
+// Encode returns the JSON form of m, with its "type" member first.
+func Encode(m Message) ([]byte, error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) < 2 || body[0] != '{' {
+		return nil, fmt.Errorf("encode %s: not a JSON object", m.Type())
+	}
+	out := make([]byte, 0, len(body)+len(m.Type())+12)
+	out = append(out, `{"type":"`...)
+	out = append(out, m.Type()...)
+	out = append(out, '"')
+	if len(body) > 2 {
+		out = append(out, ',')
+	}
+	return append(out, body[1:]...), nil
+}
+
+// Decode parses one message. It refuses invalid UTF-8 (encoding/json would
+// silently replace it) and types it does not know. Members it does not know
+// are ignored, so later versions may add them.
+func Decode(b []byte) (Message, error) {
+	if !utf8.Valid(b) {
+		return nil, ErrInvalidUTF8
+	}
+	var env struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		return nil, fmt.Errorf("decode message: %w", err)
+	}
+	dec, ok := decoders[env.Type]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownType, env.Type)
+	}
+	m, err := dec(b)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", env.Type, err)
+	}
+	return m, nil
+}
+
+// WriteMessage encodes m and writes it as one frame.
+func WriteMessage(w io.Writer, m Message) error {
+	b, err := Encode(m)
+	if err != nil {
+		return err
+	}
+	return WriteFrame(w, b)
+}
+
+// ReadMessage reads one frame of at most MaxControlFrame bytes and decodes it.
+func ReadMessage(r io.Reader) (Message, error) {
+	b, err := ReadFrame(r, MaxControlFrame)
+	if err != nil {
+		return nil, err
+	}
+	return Decode(b)
+}

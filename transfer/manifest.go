@@ -1,0 +1,143 @@
+// Package transfer moves files over a mux.Session: it walks local paths
+// into an offer, sends each file on its own data stream with a hash, and on
+// the receiving side checks every offered path, writes each file to a
+// temporary ".part" inside an os.Root, verifies it, and only then gives it
+// its final name.
+package transfer
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/muxfer/muxfer/protocol"
+)
+
+// Manifest is what a sender offers: the entries in protocol form and, for
+// each, the local file it comes from.
+type Manifest struct {
+	Files []protocol.File
+	Local []string // Local[i] is the source of Files[i]
+}
+
+// Skipped is a local path that Scan left out, with the reason.
+type Skipped struct {
+	Path   string
+	Reason string
+}
+
+// Scan builds a manifest from files and folders, the way "scp -r" names
+// them: a file "dir/a.txt" is offered as "a.txt", and a folder "photos/" as
+// "photos" followed by everything under it, including empty folders.
+// Symbolic links and other non-regular files are skipped and reported, as
+// are names a receiver would refuse.
+func Scan(paths ...string) (*Manifest, []Skipped, error) {
+	m := &Manifest{}
+	var skipped []Skipped
+	tops := map[string]string{}
+	for _, p := range paths {
+		base, err := offerName(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		if prev, dup := tops[strings.ToLower(base)]; dup {
+			return nil, nil, fmt.Errorf("%s and %s would both arrive as %q", prev, p, base)
+		}
+		tops[strings.ToLower(base)] = p
+		err = filepath.WalkDir(p, func(local string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(p, local)
+			if err != nil {
+				return err
+			}
+			name := path.Join(base, filepath.ToSlash(rel))
+			if err := CheckPath(name); err != nil {
+				skipped = append(skipped, Skipped{local, err.Error()})
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			switch {
+			case d.IsDir():
+				m.add(local, protocol.File{Path: name, Dir: true, Mode: uint32(info.Mode().Perm()), MTime: info.ModTime().UnixNano()})
+			case d.Type().IsRegular():
+				m.add(local, protocol.File{Path: name, Size: info.Size(), Mode: uint32(info.Mode().Perm()), MTime: info.ModTime().UnixNano()})
+			default:
+				skipped = append(skipped, Skipped{local, "not a regular file (" + info.Mode().Type().String() + ")"})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return m, skipped, nil
+}
+
+func (m *Manifest) add(local string, f protocol.File) {
+	m.Files = append(m.Files, f)
+	m.Local = append(m.Local, local)
+}
+
+// offerName is the name under which path p arrives: its last element.
+func offerName(p string) (string, error) {
+	if _, err := os.Lstat(p); err != nil {
+		if pe, ok := err.(*fs.PathError); ok {
+			return "", fmt.Errorf("%s: %w", p, pe.Err)
+		}
+		return "", err
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	base := filepath.Base(abs)
+	if base == string(filepath.Separator) || base == "." {
+		return "", fmt.Errorf("%s: cannot send a file system root", p)
+	}
+	return base, nil
+}
+
+// Totals returns the number of regular files and their total size.
+func (m *Manifest) Totals() (files int, bytes int64) {
+	for _, f := range m.Files {
+		if !f.Dir {
+			files++
+			bytes += f.Size
+		}
+	}
+	return files, bytes
+}
+
+// split cuts the manifest into pieces whose offers fit well inside one
+// control frame. Each piece is sent as a transfer of its own.
+func (m *Manifest) split() []*Manifest {
+	const budget = protocol.MaxControlFrame / 2
+	var out []*Manifest
+	cur, size := &Manifest{}, 0
+	for i, f := range m.Files {
+		b, _ := json.Marshal(f) // cannot fail: File has only strings and numbers
+		n := len(b) + 1
+		if len(cur.Files) > 0 && (size+n > budget || len(cur.Files) >= MaxFiles) {
+			out = append(out, cur)
+			cur, size = &Manifest{}, 0
+		}
+		cur.add(m.Local[i], f)
+		size += n
+	}
+	if len(cur.Files) > 0 || len(out) == 0 {
+		out = append(out, cur)
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/muxfer/muxfer/protocol"
+)
+
+// pieceState joins, for each file of one transfer, the sender's own hash and
+// the receiver's Result. A file is finished when both agree, or when either
+// side reports an error.
+type pieceState struct {
+	conn       Conn
+	id         string
+	m          *Manifest
+	rep        *Report
+	obs        Observer
+	fileCtx    []context.Context
+	fileCancel []context.CancelFunc
+	hash       []string           // sender's hash, once sent
+	got        []*protocol.Result // receiver's result, once received
+	done       []bool
+	pending    int
+}
+
+func newPieceState(conn Conn, id string, m *Manifest, rep *Report, obs Observer) *pieceState {
+	n := len(m.Files)
+	st := &pieceState{conn: conn, id: id, m: m, rep: rep, obs: obs,
+		fileCtx: make([]context.Context, n), fileCancel: make([]context.CancelFunc, n),
+		hash: make([]string, n), got: make([]*protocol.Result, n), done: make([]bool, n)}
+	for _, f := range m.Files {
+		if !f.Dir {
+			st.pending++
+		}
+	}
+	return st
+}
+
+// sent records what a sending goroutine reports.
+func (st *pieceState) sent(o outcome) {
+	if st.done[o.idx] {
+		return
+	}
+	if o.err != nil {
+		// Tell the receiver not to wait for this file.
+		st.conn.Send(protocol.Result{Transfer: st.id, File: o.idx, Error: "sender: " + o.err.Error()})
+		st.finish(o.idx, FileReport{Err: o.err.Error()})
+		return
+	}
+	st.hash[o.idx] = o.hash
+	if r := st.got[o.idx]; r != nil {
+		st.verify(o.idx, *r)
+	}
+}
+
+// result records the receiver's answer for one file.
+func (st *pieceState) result(r protocol.Result) {
+	if r.File < 0 || r.File >= len(st.m.Files) || st.m.Files[r.File].Dir || st.done[r.File] {
+		return
+	}
+	if r.Error != "" {
+		st.fileCancel[r.File]() // stop sending bytes nobody keeps
+		st.finish(r.File, FileReport{Err: "receiver: " + r.Error})
+		return
+	}
+	st.got[r.File] = &r
+	if st.hash[r.File] != "" {
+		st.verify(r.File, r)
+	}
+}
+
+func (st *pieceState) verify(i int, r protocol.Result) {
+	if r.Hash != st.hash[i] {
+		st.finish(i, FileReport{Err: fmt.Sprintf("hash mismatch: sent %s, receiver computed %s", st.hash[i], r.Hash)})
+		return
+	}
+	st.finish(i, FileReport{Hash: r.Hash, Stored: r.Stored})
+}
+
+func (st *pieceState) finish(i int, fr FileReport) {
+	st.done[i] = true
+	st.pending--
+	st.fileCancel[i]()
+	f := st.m.Files[i]
+	fr.Path, fr.Size = f.Path, f.Size
+	if fr.OK() {
+		st.rep.Bytes += f.Size
+	}
+	st.rep.Files = append(st.rep.Files, fr)
+	if st.obs.Finished != nil {
+		st.obs.Finished(fr)
+	}
+}
+
+// lost finishes every file still open and returns an error naming the
+// first of them.
+func (st *pieceState) lost() error {
+	var first string
+	n := 0
+	for i, f := range st.m.Files {
+		if !f.Dir && !st.done[i] {
+			if n == 0 {
+				first = f.Path
+			}
+			n++
+		}
+	}
+	st.unfinished(ErrConnectionLost)
+	switch n {
+	case 0:
+		return ErrConnectionLost
+	case 1:
+		return fmt.Errorf("%w while sending %s", ErrConnectionLost, first)
+	}
+	return fmt.Errorf("%w while sending %s and %d more", ErrConnectionLost, first, n-1)
+}
+
+// unfinished marks every file still open as failed with err.
+func (st *pieceState) unfinished(err error) {
+	for i, f := range st.m.Files {
+		if !f.Dir && !st.done[i] {
+			st.finish(i, FileReport{Err: "not confirmed: " + err.Error()})
+		}
+	}
+}
+
+// addUnsent records every file of a transfer that never started.
+func (r *Report) addUnsent(m *Manifest, err error) {
+	for _, f := range m.Files {
+		if !f.Dir {
+			r.Files = append(r.Files, FileReport{Path: f.Path, Size: f.Size, Err: "not sent: " + err.Error()})
+		}
+	}
+}
