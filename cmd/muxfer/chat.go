@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+	"sync"
+
+	"github.com/muxfer/muxfer/client"
+)
+
+const chatHelp = `commands: /send PATH...  upload files and folders alongside the chat
+          /who           list connected clients
+          /help          this text
+          /quit          leave (uploads still running are cancelled)
+anything else is sent as a chat message`
+
+func runChat(e env, args []string) error {
+	fs := newFlags(e, "chat", "chat ADDR [--name NICK] [--json] [--progress auto|always|never]",
+		"  muxfer chat hub.example:7878 --name alice\n"+
+			"  printf 'hello\\n/send build.log\\n' | muxfer chat 127.0.0.1:7878 --json   # scripted\n")
+	cf := addClientFlags(fs, defaultName())
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := needArgs(fs, pos, 1, "ADDR"); err != nil {
+		return err
+	}
+	u, err := newUI(e.stdout, e.stderr, *cf.json, *cf.progress)
+	if err != nil {
+		return err
+	}
+	c, err := connect(e.ctx, pos[0], *cf.name, u)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if f, ok := e.stdin.(*os.File); ok && isTerminal(f) && !*cf.json {
+		u.line("%s", chatHelp)
+	}
+	s := &chatSession{c: c, u: u, parallel: *cf.parallel}
+	return s.run(e)
+}
+
+// chatSession runs one chat: it reads lines from stdin and runs uploads in
+// the background, each owned by the session's WaitGroup.
+type chatSession struct {
+	c        *client.Client
+	u        *ui
+	parallel int
+
+	uploads sync.WaitGroup
+	mu      sync.Mutex
+	failed  bool // some upload did not deliver every file
+}
+
+func (s *chatSession) run(e env) error {
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer func() {
+		cancel()
+		s.uploads.Wait()
+	}()
+	lines := make(chan string)
+	// The reader ends at the end of stdin. If the session ends first, it
+	// stays blocked in Read until the process exits: a read from a terminal
+	// cannot be interrupted portably.
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(e.stdin)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				return s.finish(ctx)
+			}
+			if quit := s.handle(ctx, line); quit {
+				return s.result()
+			}
+		case <-s.c.Done():
+			return fmt.Errorf("%w: %v", errConnLost, s.c.Err())
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// finish waits for running uploads when stdin has ended.
+func (s *chatSession) finish(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.uploads.Wait(); close(done) }()
+	select {
+	case <-done:
+		return s.result()
+	case <-s.c.Done():
+		<-done
+		return fmt.Errorf("%w: %v", errConnLost, s.c.Err())
+	case <-ctx.Done():
+		<-done
+		return ctx.Err()
+	}
+}
+
+func (s *chatSession) result() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed {
+		return errFilesFailed
+	}
+	return nil
+}
+
+// handle acts on one line and reports whether the user asked to quit.
+func (s *chatSession) handle(ctx context.Context, line string) (quit bool) {
+	line = strings.TrimRight(line, "\r")
+	if strings.TrimSpace(line) == "" {
+		return false
+	}
+	if !strings.HasPrefix(line, "/") {
+		if err := s.c.Chat(line); err != nil {
+			s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+		}
+		return false
+	}
+	cmd, rest, _ := strings.Cut(line[1:], " ")
+	switch cmd {
+	case "quit", "exit":
+		return true
+	case "who":
+		s.c.RequestWho()
+	case "help":
+		s.u.line("%s", chatHelp)
+	case "send":
+		paths, err := splitArgs(rest)
+		if err == nil && len(paths) == 0 {
+			err = errors.New("usage: /send PATH...")
+		}
+		if err != nil {
+			s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+			return false
+		}
+		s.startUpload(ctx, paths)
+	default:
+		s.u.event(map[string]string{"type": "error", "text": "unknown command /" + cmd},
+			fmt.Sprintf("! unknown command /%s (try /help)", safe(cmd)))
+	}
+	return false
+}
+
+func (s *chatSession) startUpload(ctx context.Context, paths []string) {
+	m, err := scan(s.u, paths)
+	if err != nil {
+		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+		s.setFailed()
+		return
+	}
+	s.uploads.Add(1)
+	go func() {
+		defer s.uploads.Done()
+		if err := upload(ctx, s.c, s.u, m, s.parallel); err != nil {
+			s.setFailed()
+		}
+	}()
+}
+
+func (s *chatSession) setFailed() {
+	s.mu.Lock()
+	s.failed = true
+	s.mu.Unlock()
+}
+
+// splitArgs splits a command line into words the way a shell would for
+// the simple cases: spaces separate, quotes group, a backslash escapes.
+func splitArgs(s string) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	inWord, quote, escaped := false, rune(0), false
+	for _, r := range s {
+		switch {
+		case escaped:
+			cur.WriteRune(r)
+			escaped = false
+		case r == '\\' && quote != '\'':
+			escaped, inWord = true, true
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(r)
+		case r == '"' || r == '\'':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t':
+			if inWord {
+				out = append(out, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quote != 0 || escaped {
+		return nil, errors.New("unfinished quote or escape")
+	}
+	if inWord {
+		out = append(out, cur.String())
+	}
+	return out, nil
+}
+
+func isTerminal(f *os.File) bool { return termIsTerminal(int(f.Fd())) }
+
+// defaultName is the local user's name, or "guest".
+func defaultName() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "guest"
+}

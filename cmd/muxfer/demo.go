@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/muxfer/muxfer/client"
+	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/protocol"
+)
+
+// runDemo starts a hub and two clients, alice and bob, in this process on
+// loopback. They chat while alice uploads the data folder; then the demo
+// compares every stored file with its source byte for byte.
+func runDemo(e env, args []string) error {
+	fs := newFlags(e, "demo", "demo [--data DIR] [--progress auto|always|never]",
+		"  go run ./cmd/muxfer demo          # from the repository root, sends testdata/\n"+
+			"  muxfer demo --data ~/Pictures\n")
+	data := fs.String("data", "testdata", "folder that alice sends")
+	progress := fs.String("progress", "auto", "progress bar on stderr: auto (when a terminal), always or never")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		fs.Usage()
+		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	if info, err := os.Stat(*data); err != nil || !info.IsDir() {
+		return fmt.Errorf("demo: no folder %s here; run it from the repository root or pass --data DIR", *data)
+	}
+	u, err := newUI(e.stdout, e.stderr, false, *progress)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "muxfer-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	d := &demo{e: e, u: u, hubDir: filepath.Join(tmp, "hub"), aliceSaw: make(chan string, 16), bobSaw: make(chan string, 16)}
+	return d.run(*data)
+}
+
+type demo struct {
+	e                env
+	u                *ui
+	hubDir           string
+	alice, bob       *client.Client
+	aliceSaw, bobSaw chan string // chat texts each client received
+}
+
+func (d *demo) step(format string, args ...any) { d.u.line("demo  | "+format, args...) }
+
+func (d *demo) run(data string) error {
+	h, err := hub.New(hub.Config{Dir: d.hubDir, Software: software()})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.Close()
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- h.Serve(ln) }()
+	defer func() { h.Close(); <-served }()
+	addr := ln.Addr().String()
+	d.step("hub listening on %s, storing uploads in %s", addr, d.hubDir)
+
+	ctx, cancel := context.WithTimeout(d.e.ctx, 2*time.Minute)
+	defer cancel()
+	if d.alice, err = d.join(ctx, addr, "alice", d.aliceSaw); err != nil {
+		return err
+	}
+	defer d.alice.Close()
+	if d.bob, err = d.join(ctx, addr, "bob", d.bobSaw); err != nil {
+		return err
+	}
+	defer d.bob.Close()
+
+	m, err := scan(d.u, []string{data})
+	if err != nil {
+		return err
+	}
+	files, bytes := m.Totals()
+	if err := d.say(ctx, d.alice, d.bobSaw, fmt.Sprintf("hi bob, sending you %s: %d files, %s", filepath.Base(data), files, size(bytes))); err != nil {
+		return err
+	}
+	d.u.tag = "alice | "
+	uploaded := make(chan error, 1)
+	go func() { uploaded <- upload(ctx, d.alice, d.u, m, 4) }()
+	chatErr := d.say(ctx, d.bob, d.aliceSaw, "thanks! the chat keeps working while the files move")
+	upErr := <-uploaded
+	if err := errors.Join(chatErr, upErr); err != nil {
+		return err
+	}
+	who, err := d.bob.Who(ctx)
+	if err != nil {
+		return err
+	}
+	d.step("the hub lists %d clients: %s and %s", len(who), who[0].Name, who[1].Name)
+
+	dst := filepath.Join(d.hubDir, filepath.Base(mustAbs(data)))
+	n, err := sameTree(data, dst)
+	if err != nil {
+		d.step("MISMATCH: %v", err)
+		return err
+	}
+	if err := d.say(ctx, d.alice, d.bobSaw, fmt.Sprintf("done: the hub has all %d files, verified", n)); err != nil {
+		return err
+	}
+	d.step("all %d files stored by the hub match %s byte for byte", n, data)
+	return nil
+}
+
+// join connects a client whose incoming chat lines are printed with its
+// name and copied to saw.
+func (d *demo) join(ctx context.Context, addr, name string, saw chan<- string) (*client.Client, error) {
+	tag := fmt.Sprintf("%-5s | ", name)
+	c, err := client.Dial(ctx, addr, client.Config{Name: name, Software: software(), OnMessage: func(m protocol.Message) {
+		d.u.heard(tag, m)
+		if c, ok := m.(protocol.Chat); ok {
+			select {
+			case saw <- c.Text:
+			default:
+			}
+		}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	d.step("%s connected", c.Name())
+	return c, nil
+}
+
+// say sends a chat line from c and waits until the other client has it.
+func (d *demo) say(ctx context.Context, c *client.Client, other <-chan string, text string) error {
+	d.u.line("%-5s | > %s", c.Name(), text)
+	if err := c.Chat(text); err != nil {
+		return err
+	}
+	select {
+	case got := <-other:
+		if got != text {
+			return fmt.Errorf("demo: expected chat %q, got %q", text, got)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("demo: chat line %q not delivered: %w", text, ctx.Err())
+	}
+}
+
+// sameTree compares every file and folder under want with got, byte for
+// byte, and returns the number of files compared.
+func sameTree(want, got string) (int, error) {
+	n := 0
+	seen := map[string]bool{}
+	err := filepath.WalkDir(want, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(want, p)
+		seen[rel] = true
+		other := filepath.Join(got, rel)
+		switch {
+		case d.IsDir():
+			if info, err := os.Stat(other); err != nil || !info.IsDir() {
+				return fmt.Errorf("folder %s missing on the hub", rel)
+			}
+		case d.Type().IsRegular():
+			if err := sameFile(p, other); err != nil {
+				return fmt.Errorf("%s: %w", rel, err)
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return n, err
+	}
+	err = filepath.WalkDir(got, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if rel, _ := filepath.Rel(got, p); !seen[rel] {
+			return fmt.Errorf("%s on the hub was never sent", rel)
+		}
+		return nil
+	})
+	return n, err
+}
+
+func sameFile(a, b string) error {
+	fa, err := os.Open(a)
+	if err != nil {
+		return err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return err
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 64<<10), make([]byte, 64<<10)
+	for off := int64(0); ; {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return fmt.Errorf("contents differ after byte %d", off)
+		}
+		off += int64(na)
+		if ea != nil || eb != nil {
+			if ea == eb || (ea == io.ErrUnexpectedEOF || ea == io.EOF) && (eb == io.ErrUnexpectedEOF || eb == io.EOF) {
+				return nil
+			}
+			return errors.Join(ea, eb)
+		}
+	}
+}
+
+func mustAbs(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return abs
+}
+

@@ -1,0 +1,186 @@
+// Command muxfer sends files and chat between machines over one TCP
+// connection per client. It is a thin shell over the hub, client and
+// transfer packages: flags, terminal output and progress bars.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
+)
+
+// version is the release; -ldflags "-X main.version=…" may override it.
+var version = "0.1.0"
+
+func software() string { return "muxfer " + version }
+
+// Exit codes, as documented in README.md.
+const (
+	exitOK       = 0 // everything delivered and verified
+	exitFailed   = 1 // an error, or some files failed
+	exitUsage    = 2 // bad command line
+	exitConnLost = 3 // the connection to the hub was lost
+)
+
+// env is what a command may touch of the process, so tests can run
+// commands in-process.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	ctx    context.Context // cancelled on SIGINT/SIGTERM
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(e env, args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"serve", "run a hub that relays chat and stores uploads", runServe},
+		{"send", "upload files and folders to a hub", runSend},
+		{"chat", "chat with everyone on a hub; /send files alongside", runChat},
+		{"demo", "run a hub and two clients on loopback with testdata/", runDemo},
+		{"version", "print the version and protocol version", runVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, ctx: ctx}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit code.
+func run(e env, args []string) int {
+	if len(args) == 0 {
+		usage(e.stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "--help", "help":
+		usage(e.stdout)
+		return exitOK
+	case "--version", "-version":
+		name = "version"
+	}
+	for _, c := range commands {
+		if c.name == name {
+			return exitCode(e, c.run(e, args[1:]))
+		}
+	}
+	fmt.Fprintf(e.stderr, "muxfer: unknown command %q\n", name)
+	usage(e.stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "muxfer sends files and chat between machines over one connection.\n\nUsage:\n  muxfer <command> [flags] [args]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'muxfer <command> --help' for a command's flags and examples.\n")
+}
+
+// usageError is a bad command line: exit 2 with the command's usage.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// errFilesFailed reports that some files were not delivered; each was
+// already printed.
+var errFilesFailed = errors.New("some files were not delivered")
+
+func exitCode(e env, err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		if ue.msg != "" {
+			fmt.Fprintf(e.stderr, "muxfer: %s\n", ue.msg)
+		}
+		return exitUsage
+	case errors.Is(err, errFilesFailed):
+		return exitFailed
+	case errors.Is(err, transfer.ErrConnectionLost), errors.Is(err, errConnLost):
+		fmt.Fprintf(e.stderr, "muxfer: %s\n", err)
+		return exitConnLost
+	}
+	fmt.Fprintf(e.stderr, "muxfer: %s\n", err)
+	return exitFailed
+}
+
+// errConnLost reports that the hub went away during a chat session.
+var errConnLost = errors.New("connection to the hub lost")
+
+// newFlags returns a flag set whose usage prints the command's synopsis,
+// its flags and its examples.
+func newFlags(e env, name, synopsis, examples string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: muxfer %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+		fmt.Fprintf(w, "\nExamples:\n%s", examples)
+	}
+	return fs
+}
+
+// parse parses flags that may come before, between or after the
+// positional arguments ("send HOST a b --parallel 8"); "--" ends flags.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{} // the flag package has printed why, and the usage
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func runVersion(e env, args []string) error {
+	fs := newFlags(e, "version", "version", "  muxfer version\n")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s (protocol %d)\n", software(), protocol.Version)
+	return nil
+}
+
+// needArgs checks the number of positional arguments.
+func needArgs(fs *flag.FlagSet, pos []string, min int, what string) error {
+	if len(pos) < min {
+		fs.Usage()
+		return usageError{"missing " + what}
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/muxfer/muxfer/client"
+	"github.com/muxfer/muxfer/transfer"
+)
+
+// clientFlags are the flags shared by send and chat.
+type clientFlags struct {
+	name     *string
+	json     *bool
+	progress *string
+	parallel *int
+}
+
+func addClientFlags(fs interface {
+	String(string, string, string) *string
+	Bool(string, bool, string) *bool
+	Int(string, int, string) *int
+}, defaultName string) clientFlags {
+	return clientFlags{
+		name:     fs.String("name", defaultName, "name to use on the hub (a clash gets a suffix)"),
+		json:     fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
+		progress: fs.String("progress", "auto", "progress bar on stderr: auto (when a terminal), always or never"),
+		parallel: fs.Int("parallel", 4, "files sent at once, each on its own stream"),
+	}
+}
+
+func runSend(e env, args []string) error {
+	fs := newFlags(e, "send", "send ADDR PATH... [--parallel N] [--json] [--progress auto|always|never]",
+		"  muxfer send hub.example:7878 photos/ notes.txt     # arrives as DIR/photos/... and DIR/notes.txt\n"+
+			"  muxfer send 127.0.0.1:7878 build.tar --json | jq .\n")
+	cf := addClientFlags(fs, defaultName())
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := needArgs(fs, pos, 2, "ADDR and at least one PATH"); err != nil {
+		return err
+	}
+	u, err := newUI(e.stdout, e.stderr, *cf.json, *cf.progress)
+	if err != nil {
+		return err
+	}
+	m, err := scan(u, pos[1:])
+	if err != nil {
+		return err
+	}
+	c, err := connect(e.ctx, pos[0], *cf.name, u)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return upload(e.ctx, c, u, m, *cf.parallel)
+}
+
+// scan builds the manifest and reports what it skipped.
+func scan(u *ui, paths []string) (*transfer.Manifest, error) {
+	m, skipped, err := transfer.Scan(paths...)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range skipped {
+		u.event(map[string]string{"type": "skipped", "path": s.Path, "reason": s.Reason},
+			fmt.Sprintf("skipped %s: %s", safe(s.Path), safe(s.Reason)))
+	}
+	return m, nil
+}
+
+func connect(ctx context.Context, addr, name string, u *ui) (*client.Client, error) {
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	c, err := client.Dial(dctx, addr, client.Config{Name: name, Software: software(), OnMessage: u.message})
+	if err != nil {
+		return nil, err
+	}
+	u.event(map[string]any{"type": "welcome", "name": c.Name(), "id": c.ID(), "addr": addr},
+		fmt.Sprintf("* connected to %s as %s", addr, safe(c.Name())))
+	return c, nil
+}
+
+// upload sends m with a progress bar and per-file lines, prints the
+// summary, and returns errFilesFailed if any file was not verified.
+func upload(ctx context.Context, c *client.Client, u *ui, m *transfer.Manifest, parallel int) error {
+	rep, err := c.Upload(ctx, m, transfer.SendOptions{Parallel: parallel, Observer: u.observer()})
+	u.endBar()
+	u.summary(rep, err)
+	if err != nil {
+		return err
+	}
+	if rep.Failed() > 0 {
+		return errFilesFailed
+	}
+	return nil
+}

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// ui prints events, one line each, as text or as JSON objects on stdout,
+// and draws one progress bar on stderr. progressbar draws a single bar and
+// is not safe to clear and redraw from several goroutines, so every bar
+// call goes through ui.mu: a line is printed by clearing the bar, writing
+// the line, and drawing the bar again below it.
+type ui struct {
+	out      io.Writer
+	errw     io.Writer
+	json     bool
+	progress bool   // draw a bar on errw
+	tag      string // text mode: put before the lines of an upload (the demo names its sender)
+
+	mu     sync.Mutex
+	bar    *progressbar.ProgressBar
+	active int   // uploads sharing the bar
+	total  int64 // bytes the bar counts to
+}
+
+// newUI decides where progress goes: mode is auto (a bar when stderr is a
+// terminal), always or never.
+func newUI(out, errw io.Writer, jsonOut bool, mode string) (*ui, error) {
+	u := &ui{out: out, errw: errw, json: jsonOut}
+	switch mode {
+	case "auto", "":
+		f, ok := errw.(*os.File)
+		u.progress = ok && isTerminal(f)
+	case "always":
+		u.progress = true
+	case "never":
+	default:
+		return nil, usageError{fmt.Sprintf("--progress must be auto, always or never, not %q", mode)}
+	}
+	return u, nil
+}
+
+// line prints one text line above the bar.
+func (u *ui) line(format string, args ...any) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.printLocked(fmt.Sprintf(format, args...))
+}
+
+// event prints v as one JSON line in JSON mode, or text as one line
+// otherwise.
+func (u *ui) event(v any, text string) {
+	if !u.json {
+		u.line("%s", text)
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"type": "error", "text": err.Error()})
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.printLocked(string(b))
+}
+
+func (u *ui) printLocked(s string) {
+	if u.bar != nil {
+		u.bar.Clear()
+	}
+	fmt.Fprintln(u.out, s)
+	if u.bar != nil {
+		u.bar.RenderBlank()
+	}
+}
+
+// message prints something the hub said.
+func (u *ui) message(m protocol.Message) { u.heard("", m) }
+
+// heard prints something the hub said to the client that tag names (the
+// demo runs two clients).
+func (u *ui) heard(tag string, m protocol.Message) {
+	var text string
+	switch m := m.(type) {
+	case protocol.Chat:
+		text = fmt.Sprintf("<%s> %s", safe(m.From), safe(m.Text))
+	case protocol.Presence:
+		verb := "joined"
+		if m.Event == protocol.Leave {
+			verb = "left"
+		}
+		text = fmt.Sprintf("* %s %s", safe(m.Client.Name), verb)
+	case protocol.Clients:
+		names := make([]string, len(m.Clients))
+		for i, c := range m.Clients {
+			names[i] = fmt.Sprintf("%s (%s)", safe(c.Name), c.Addr)
+		}
+		text = fmt.Sprintf("* %d connected: %s", len(m.Clients), strings.Join(names, ", "))
+	case protocol.Error:
+		text = "! hub: " + safe(m.Text)
+	case protocol.Bye:
+		text = "* hub said goodbye: " + safe(m.Reason)
+	default:
+		text = "* " + m.Type()
+	}
+	if !u.json {
+		u.line("%s%s", tag, text)
+		return
+	}
+	b, _ := protocol.Encode(m)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.printLocked(string(b))
+}
+
+// fileEvent is the JSON form of a finished file.
+type fileEvent struct {
+	Type   string `json:"type"` // "file"
+	Status string `json:"status"`
+	transfer.FileReport
+}
+
+func (u *ui) file(r transfer.FileReport) {
+	ev := fileEvent{Type: "file", Status: "verified", FileReport: r}
+	text := fmt.Sprintf("%sverified %s (%s) %.23s…", u.tag, safe(r.Path), size(r.Size), r.Hash)
+	if r.Stored != r.Path && r.OK() {
+		text += " stored as " + safe(r.Stored)
+	}
+	if !r.OK() {
+		ev.Status = "failed"
+		text = fmt.Sprintf("%sFAILED %s: %s", u.tag, safe(r.Path), safe(r.Err))
+	}
+	u.event(ev, text)
+}
+
+type summaryEvent struct {
+	Type    string                `json:"type"` // "summary"
+	Files   int                   `json:"files"`
+	Failed  int                   `json:"failed"`
+	Dirs    int                   `json:"dirs"`
+	Bytes   int64                 `json:"bytes"`
+	Seconds float64               `json:"seconds"`
+	Rate    float64               `json:"bytes_per_second"`
+	Error   string                `json:"error,omitempty"`
+	List    []transfer.FileReport `json:"list"`
+}
+
+func (u *ui) summary(rep *transfer.Report, err error) {
+	ev := summaryEvent{Type: "summary", Files: len(rep.Files), Failed: rep.Failed(), Dirs: rep.Dirs,
+		Bytes: rep.Bytes, Seconds: rep.Elapsed.Seconds(), List: rep.Files}
+	if s := rep.Elapsed.Seconds(); s > 0 {
+		ev.Rate = float64(rep.Bytes) / s
+	}
+	text := fmt.Sprintf("%ssent %d of %d files (%s) in %s, %s/s", u.tag, len(rep.Files)-ev.Failed, len(rep.Files),
+		size(rep.Bytes), rep.Elapsed.Round(time.Millisecond), size(int64(ev.Rate)))
+	if err != nil {
+		ev.Error = err.Error()
+		text += "; " + err.Error()
+	}
+	u.event(ev, text)
+}
+
+// observer connects an upload to the bar and the per-file lines.
+func (u *ui) observer() transfer.Observer {
+	return transfer.Observer{
+		Started:  func(_ int, bytes int64) { u.startBar(bytes) },
+		Opened:   u.describe,
+		Wrote:    u.wrote,
+		Finished: u.file,
+	}
+}
+
+// startBar adds an upload of n bytes to the bar, creating it if needed.
+func (u *ui) startBar(n int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.active++
+	if !u.progress {
+		return
+	}
+	if u.bar == nil {
+		u.total = max(n, 1)
+		u.bar = progressbar.NewOptions64(u.total,
+			progressbar.OptionSetWriter(u.errw),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetWidth(24),
+			progressbar.OptionThrottle(80*time.Millisecond),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionSetRenderBlankState(true),
+		)
+		return
+	}
+	u.total += n
+	u.bar.ChangeMax64(u.total)
+}
+
+// endBar removes one upload from the bar and clears it after the last.
+func (u *ui) endBar() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.active--
+	if u.active > 0 || u.bar == nil {
+		return
+	}
+	u.bar.Finish()
+	u.bar.Clear()
+	u.bar = nil
+}
+
+func (u *ui) describe(path string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.bar != nil {
+		u.bar.Describe(shorten(safe(path), 28))
+	}
+}
+
+func (u *ui) wrote(n int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.bar != nil {
+		u.bar.Add64(int64(n))
+	}
+}
+
+var termIsTerminal = term.IsTerminal
+
+// safe replaces control characters and bidirectional overrides with a
+// visible escape, so a peer's name or text cannot move the cursor, rewrite
+// the screen or disguise itself.
+func safe(s string) string {
+	if strings.IndexFunc(s, unsafeRune) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unsafeRune(r) {
+			if r < 0x100 {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func unsafeRune(r rune) bool {
+	return unicode.IsControl(r) ||
+		r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
+}
+
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return "…" + string(r[len(r)-n+1:])
+}
+
+// size formats a byte count with decimal units, as rates are usually given.
+func size(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, i := float64(n), 0
+	for f >= unit && i < 4 {
+		f /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %cB", f, " kMGT"[i])
+}
