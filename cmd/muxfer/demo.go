@@ -234,4 +234,3 @@ func mustAbs(p string) string {
 	}
 	return abs
 }
-
