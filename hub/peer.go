@@ -26,6 +26,7 @@ type peer struct {
 
 	mu        sync.Mutex
 	transfers map[string]*transfer.Incoming
+	failure   error // why the hub ended the session, if it did
 }
 
 func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
@@ -57,6 +58,11 @@ func (p *peer) run() error {
 	p.cancel()
 	wg.Wait()
 	p.recvWG.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failure != nil {
+		return p.failure
+	}
 	return err
 }
 
@@ -115,10 +121,19 @@ func (p *peer) readLoop() error {
 	}
 }
 
-// refuse tells the client what it did wrong; run then ends the session.
+// refuse tells the client what it did wrong and ends the session: the
+// writer sends the Error, then hangs up. It may be called from any of the
+// peer's goroutines; the first reason wins.
 func (p *peer) refuse(code, text string) error {
+	err := errors.New(text)
+	p.mu.Lock()
+	if p.failure == nil {
+		p.failure = err
+	}
+	p.mu.Unlock()
 	p.say(protocol.Error{Code: code, Text: text})
-	return errors.New(text)
+	p.cancel()
+	return err
 }
 
 func (p *peer) offer(o protocol.Offer) {
@@ -207,17 +222,19 @@ func (p *peer) acceptLoop() {
 func (p *peer) receive(st *mux.Stream) {
 	h, err := st.ReadHeader()
 	if err != nil {
-		p.h.log.Info("bad data stream", "id", p.info.ID, "err", err)
+		if p.ctx.Err() == nil && !errors.Is(err, mux.ErrClosed) {
+			p.refuse(protocol.CodeBadMessage, "data stream header: "+err.Error())
+		}
 		return
 	}
 	in := p.transfer(h.Transfer)
 	if in == nil {
-		p.h.log.Info("data stream for unknown transfer", "id", p.info.ID, "transfer", h.Transfer)
+		p.refuse(protocol.CodeBadMessage, fmt.Sprintf("data stream for unknown transfer %q", h.Transfer))
 		return
 	}
 	res, err := in.Receive(h, st)
 	if err != nil {
-		p.h.log.Info("bad data stream", "id", p.info.ID, "err", err)
+		p.refuse(protocol.CodeBadMessage, err.Error())
 		return
 	}
 	if res.Error != "" {

@@ -102,9 +102,10 @@ func Send(ctx context.Context, conn Conn, m *Manifest, opt SendOptions) (*Report
 
 // outcome is what a sending goroutine reports for one file.
 type outcome struct {
-	idx  int
-	hash string
-	err  error
+	idx    int
+	hash   string
+	opened bool // a data stream was opened: the receiver answers for the file
+	err    error
 }
 
 func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep *Report) error {
@@ -145,8 +146,8 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep
 				if f := opt.Observer.Opened; f != nil {
 					f(m.Files[i].Path)
 				}
-				h, err := sendFile(st.fileCtx[i], conn, id, i, m.Files[i], m.Local[i], opt.Observer.Wrote)
-				done <- outcome{i, h, err}
+				h, opened, err := sendFile(st.fileCtx[i], conn, id, i, m.Files[i], m.Local[i], opt.Observer.Wrote)
+				done <- outcome{i, h, opened, err}
 			}
 		}()
 	}
@@ -193,21 +194,22 @@ func awaitAccept(ctx context.Context, conn Conn, msgs <-chan protocol.Message) e
 	}
 }
 
-// sendFile streams one file and returns the hash of the bytes it sent. It
-// refuses to finish a file that changed since it was offered: the stream
-// then ends without a trailer, and the receiver discards what it got.
-func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.File, local string, wrote func(int)) (string, error) {
+// sendFile streams one file and returns the hash of the bytes it sent, and
+// whether it opened a stream. It refuses to finish a file that changed
+// since it was offered: the stream then ends without a trailer, and the
+// receiver discards what it got.
+func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.File, local string, wrote func(int)) (sum string, opened bool, err error) {
 	src, err := os.Open(local)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer src.Close()
 	if err := unchanged(src, f); err != nil {
-		return "", err
+		return "", false, err
 	}
 	st, err := conn.OpenData(ctx, protocol.DataHeader{Transfer: id, File: idx})
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer st.Close()
 	h := newHash()
@@ -217,13 +219,13 @@ func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.Fil
 		n, err := io.ReadFull(src, (*buf)[:min(left, int64(len(*buf)))])
 		if err != nil {
 			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				return "", fmt.Errorf("%s shrank while being sent", local)
+				err = fmt.Errorf("%s shrank while being sent", local)
 			}
-			return "", err
+			return "", true, err
 		}
 		h.Write((*buf)[:n])
 		if _, err := st.Write((*buf)[:n]); err != nil {
-			return "", err
+			return "", true, err
 		}
 		left -= int64(n)
 		if wrote != nil {
@@ -231,13 +233,13 @@ func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.Fil
 		}
 	}
 	if err := unchanged(src, f); err != nil {
-		return "", err
+		return "", true, err
 	}
-	sum := formatHash(h)
+	sum = formatHash(h)
 	if err := protocol.WriteTrailer(st, protocol.Trailer{Hash: sum}); err != nil {
-		return "", err
+		return "", true, err
 	}
-	return sum, nil
+	return sum, true, nil
 }
 
 // unchanged reports an error if the open file no longer has the size and

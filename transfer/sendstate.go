@@ -43,8 +43,11 @@ func (st *pieceState) sent(o outcome) {
 		return
 	}
 	if o.err != nil {
-		// Tell the receiver not to wait for this file.
-		st.conn.Send(protocol.Result{Transfer: st.id, File: o.idx, Error: "sender: " + o.err.Error()})
+		if !o.opened {
+			// No stream will come: tell the receiver not to wait for one.
+			// (With a stream, the receiver sees it end early and answers.)
+			st.conn.Send(protocol.Result{Transfer: st.id, File: o.idx, Error: "sender: " + o.err.Error()})
+		}
 		st.finish(o.idx, FileReport{Err: o.err.Error()})
 		return
 	}

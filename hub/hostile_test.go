@@ -1,0 +1,181 @@
+package hub_test
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/hub/hubtest"
+	"github.com/muxfer/muxfer/mux"
+	"github.com/muxfer/muxfer/protocol"
+)
+
+// Each case talks to the hub the wrong way. The hub must close that
+// connection (after an Error message, where a control stream exists) and
+// go on serving the two well-behaved clients, whose chat must still flow.
+func TestHostilePeersAreDroppedAndOthersCarryOn(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{Mux: mux.Config{HandshakeTimeout: 500 * time.Millisecond}})
+	a := hubtest.Dial(t, h.Addr, "a")
+	b := hubtest.Dial(t, h.Addr, "b")
+
+	hello := func(t *testing.T, ctrl net.Conn, version int) {
+		if err := protocol.WriteMessage(ctrl, protocol.Hello{Version: version, Name: "mallory"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	welcomed := func(t *testing.T, ctrl net.Conn) {
+		hello(t, ctrl, protocol.Version)
+		if m, err := protocol.ReadMessage(ctrl); err != nil || m.Type() != "welcome" {
+			t.Fatalf("want welcome, got %v, %v", m, err)
+		}
+	}
+	tests := []struct {
+		name     string
+		raw      func(t *testing.T, conn net.Conn)                   // talks plain TCP
+		ctrl     func(t *testing.T, s *yamux.Session, ctrl net.Conn) // talks on a yamux control stream
+		wantCode string                                              // Error code expected on the control stream
+	}{
+		{name: "silent client", raw: func(t *testing.T, conn net.Conn) {}},
+		{name: "one byte at a time", raw: func(t *testing.T, conn net.Conn) {
+			tick := time.NewTicker(100 * time.Millisecond) // the slowness is the attack
+			defer tick.Stop()
+			for range 20 { // 2 s in all, well past the 500 ms deadline
+				if _, err := conn.Write([]byte{0}); err != nil {
+					return
+				}
+				<-tick.C
+			}
+		}},
+		{name: "random bytes", raw: func(t *testing.T, conn net.Conn) {
+			b := make([]byte, 4096)
+			rand.Read(b)
+			conn.Write(b)
+		}},
+		{name: "HTTP request", raw: func(t *testing.T, conn net.Conn) {
+			fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: hub\r\n\r\n")
+		}},
+		{name: "wrong version", wantCode: protocol.CodeVersion, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
+			hello(t, ctrl, protocol.Version+1)
+		}},
+		{name: "chat before hello", wantCode: protocol.CodeBadMessage, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
+			protocol.WriteMessage(ctrl, protocol.Chat{Text: "hi"})
+		}},
+		{name: "4 GiB frame", wantCode: protocol.CodeBadMessage, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
+			welcomed(t, ctrl)
+			ctrl.Write(binary.BigEndian.AppendUint32(nil, 0xffffffff))
+		}},
+		{name: "invalid UTF-8", wantCode: protocol.CodeBadMessage, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
+			welcomed(t, ctrl)
+			protocol.WriteFrame(ctrl, []byte("{\"type\":\"chat\",\"text\":\"\xff\xfe\"}"))
+		}},
+		{name: "unknown type", wantCode: protocol.CodeBadMessage, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
+			welcomed(t, ctrl)
+			protocol.WriteFrame(ctrl, []byte(`{"type":"launch"}`))
+		}},
+		{name: "oversized chat", wantCode: protocol.CodeLimit, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
+			welcomed(t, ctrl)
+			protocol.WriteMessage(ctrl, protocol.Chat{Text: string(make([]byte, hub.MaxChatLen+1))})
+		}},
+		{name: "data stream for no transfer", wantCode: protocol.CodeBadMessage, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
+			welcomed(t, ctrl)
+			st, err := s.OpenStream()
+			if err != nil {
+				t.Fatal(err)
+			}
+			protocol.WriteHeader(st, protocol.DataHeader{Transfer: "nope", File: 0})
+		}},
+		{name: "a thousand streams of garbage", wantCode: protocol.CodeBadMessage, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
+			welcomed(t, ctrl)
+			for range 1000 {
+				st, err := s.OpenStream()
+				if err != nil {
+					return // the hub has already hung up
+				}
+				st.Write([]byte("garbage"))
+			}
+		}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", h.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			start := time.Now()
+			if tt.raw != nil {
+				tt.raw(t, conn)
+				expectClosed(t, conn)
+			} else {
+				cfg := yamux.DefaultConfig()
+				cfg.LogOutput = io.Discard
+				s, err := yamux.Client(conn, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				ctrl, err := s.OpenStream()
+				if err != nil {
+					t.Fatal(err)
+				}
+				tt.ctrl(t, s, ctrl)
+				expectError(t, ctrl, tt.wantCode)
+				select {
+				case <-s.CloseChan():
+				case <-time.After(wait):
+					t.Fatal("hub kept the session open")
+				}
+			}
+			t.Logf("dropped after %s", time.Since(start).Round(time.Millisecond))
+			text := fmt.Sprintf("still here %d", i)
+			if err := a.Chat(text); err != nil {
+				t.Fatal(err)
+			}
+			b.WaitFor(t, wait, "a's chat", func(ms []protocol.Message) bool {
+				cs := hubtest.Chats(ms)
+				return len(cs) > 0 && cs[len(cs)-1].Text == text
+			})
+		})
+	}
+	if n := len(h.Clients()); n != 2 {
+		t.Errorf("hub lists %d clients, want the 2 well-behaved ones", n)
+	}
+}
+
+// expectClosed reads until the hub closes the connection.
+func expectClosed(t *testing.T, conn net.Conn) {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(wait))
+	_, err := io.Copy(io.Discard, conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("hub kept the connection open")
+	}
+}
+
+// expectError reads control messages until an Error, which must carry
+// code, and then the end of the stream.
+func expectError(t *testing.T, ctrl net.Conn, code string) {
+	t.Helper()
+	ctrl.SetReadDeadline(time.Now().Add(wait))
+	for {
+		m, err := protocol.ReadMessage(ctrl)
+		if err != nil {
+			t.Fatalf("stream ended without an Error message: %v", err)
+		}
+		if e, ok := m.(protocol.Error); ok {
+			if e.Code != code {
+				t.Errorf("error code %q (%s), want %q", e.Code, e.Text, code)
+			}
+			t.Logf("hub said: %s", e.Text)
+			return
+		}
+	}
+}
