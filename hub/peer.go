@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
@@ -70,7 +71,7 @@ func (p *peer) run() error {
 // what is still queued (an Error or a Bye, typically) and closes the
 // session, which ends readLoop and every data stream.
 func (p *peer) writeLoop() {
-	defer p.sess.Close()
+	defer p.sess.Hangup(2 * time.Second)
 	for {
 		select {
 		case m := <-p.out:

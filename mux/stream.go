@@ -77,6 +77,23 @@ func (s *Session) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }
 // Close ends the session and every stream in it. The peer's reads fail.
 func (s *Session) Close() error { return s.ys.Close() }
 
+// Hangup ends the session so that what was sent last (an Error, a Bye)
+// reaches the peer: it half-closes the TCP connection, keeps reading until
+// the peer closes its side or linger passes, and only then closes. Closing
+// at once would make the kernel answer the peer's unread bytes with a
+// reset, which can destroy the last message before the peer reads it.
+func (s *Session) Hangup(linger time.Duration) error {
+	if cw, ok := s.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		t := time.NewTimer(linger)
+		select {
+		case <-s.ys.CloseChan():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	return s.ys.Close()
+}
+
 // CloseWrite flushes nothing and closes only the control stream's sending
 // side: the peer reads io.EOF after the messages already sent.
 func (s *Session) CloseWrite() error { return s.ctrl.Close() }
