@@ -69,9 +69,6 @@ func (c *Client) ID() uint64 { return c.welcome.ID }
 // Chat sends a chat message to every other client.
 func (c *Client) Chat(text string) error { return c.sess.Send(protocol.Chat{Text: text}) }
 
-// RequestWho asks for the list of clients; it arrives through OnMessage.
-func (c *Client) RequestWho() error { return c.sess.Send(protocol.Who{}) }
-
 // Who returns the list of connected clients.
 func (c *Client) Who(ctx context.Context) ([]protocol.ClientInfo, error) {
 	ch := make(chan []protocol.ClientInfo, 1)

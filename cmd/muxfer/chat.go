@@ -9,8 +9,10 @@ import (
 	"os/user"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/muxfer/muxfer/client"
+	"github.com/muxfer/muxfer/protocol"
 )
 
 const chatHelp = `commands: /send PATH...  upload files and folders alongside the chat
@@ -140,7 +142,15 @@ func (s *chatSession) handle(ctx context.Context, line string) (quit bool) {
 	case "quit", "exit":
 		return true
 	case "who":
-		s.c.RequestWho()
+		// Wait for the answer, so that a script's next line sees it printed.
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		list, err := s.c.Who(wctx)
+		cancel()
+		if err != nil {
+			s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! who: "+err.Error())
+			return false
+		}
+		s.u.message(protocol.Clients{Clients: list})
 	case "help":
 		s.u.line("%s", chatHelp)
 	case "send":

@@ -93,7 +93,16 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nRun 'muxfer <command> --help' for a command's flags and examples.\n")
+	fmt.Fprintf(w, `
+Examples:
+  muxfer demo                                  # a hub and two clients on loopback
+  muxfer serve --dir /srv/drop                 # a hub on :7878
+  muxfer send hub.example:7878 photos/ a.txt   # upload; exits 0 once every hash is verified
+  muxfer chat hub.example:7878 --name alice    # chat; /send PATH... uploads alongside
+
+Exit codes: 0 all delivered, 1 error or some files failed, 2 usage, 3 connection lost.
+Run 'muxfer <command> --help' for a command's flags and examples.
+`)
 }
 
 // usageError is a bad command line: exit 2 with the command's usage.

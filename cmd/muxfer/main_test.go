@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/hub/hubtest"
+	"github.com/muxfer/muxfer/protocol"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// runCmd runs one muxfer command line in-process.
+func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code = run(env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, ctx: ctx}, args)
+	return code, out.String(), errb.String()
+}
+
+func TestExitCodesAndMessages(t *testing.T) {
+	closed := closedAddr(t)
+	tests := []struct {
+		name    string
+		args    []string
+		code    int
+		stderr  string // a substring of stderr
+		stdout  string // a substring of stdout
+		nostdin bool
+	}{
+		{name: "no command", args: nil, code: exitUsage, stderr: "Commands:"},
+		{name: "unknown command", args: []string{"fly"}, code: exitUsage, stderr: `unknown command "fly"`},
+		{name: "help", args: []string{"--help"}, code: exitOK, stdout: "muxfer demo"},
+		{name: "version", args: []string{"version"}, code: exitOK, stdout: "(protocol 1)"},
+		{name: "--version", args: []string{"--version"}, code: exitOK, stdout: "muxfer " + version},
+		{name: "send --help", args: []string{"send", "--help"}, code: exitOK, stderr: "Examples:"},
+		{name: "bad flag", args: []string{"send", "--frobnicate", "x", "y"}, code: exitUsage, stderr: "flag provided but not defined"},
+		{name: "send without paths", args: []string{"send", "127.0.0.1:1"}, code: exitUsage, stderr: "missing ADDR and at least one PATH"},
+		{name: "bad --progress", args: []string{"send", "--progress", "sometimes", "a", "b"}, code: exitUsage, stderr: "--progress must be"},
+		{name: "missing path", args: []string{"send", closed, "no/such/file"}, code: exitFailed, stderr: "no/such/file: no such file or directory"},
+		{name: "unreachable hub", args: []string{"send", closed, "../../testdata/hello.txt"}, code: exitFailed, stderr: "connect to " + closed},
+		{name: "chat unreachable", args: []string{"chat", closed}, code: exitFailed, stderr: "connect to " + closed},
+		{name: "demo without data", args: []string{"demo", "--data", "no-such-folder"}, code: exitFailed, stderr: "no folder no-such-folder"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := runCmd(t, "", tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, errs)
+			}
+			if !strings.Contains(errs, tt.stderr) {
+				t.Errorf("stderr %q does not contain %q", errs, tt.stderr)
+			}
+			if !strings.Contains(out, tt.stdout) {
+				t.Errorf("stdout %q does not contain %q", out, tt.stdout)
+			}
+		})
+	}
+}
+
+// closedAddr returns a loopback address where nothing listens.
+func closedAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestParseAcceptsFlagsAnywhere(t *testing.T) {
+	tests := []struct {
+		args     []string
+		pos      []string
+		parallel int
+	}{
+		{[]string{"h", "a", "--parallel", "8"}, []string{"h", "a"}, 8},
+		{[]string{"--parallel=2", "h", "a", "b"}, []string{"h", "a", "b"}, 2},
+		{[]string{"h", "--parallel", "3", "a"}, []string{"h", "a"}, 3},
+		{[]string{"h", "--", "--parallel", "-x"}, []string{"h", "--parallel", "-x"}, 4},
+	}
+	for _, tt := range tests {
+		fs := newFlags(env{stderr: io.Discard}, "t", "t", "")
+		p := fs.Int("parallel", 4, "")
+		pos, err := parse(fs, tt.args)
+		if err != nil || strings.Join(pos, "|") != strings.Join(tt.pos, "|") || *p != tt.parallel {
+			t.Errorf("parse(%q) = %q, parallel %d, %v; want %q, %d", tt.args, pos, *p, err, tt.pos, tt.parallel)
+		}
+	}
+}
+
+func TestSendJSONUploadsTestdata(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	code, out, errs := runCmd(t, "", "send", h.Addr, "../../testdata", "--json", "--parallel", "2", "--name", "ci")
+	if code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, errs)
+	}
+	hubtest.SameTree(t, "../../testdata", filepath.Join(h.Dir, "testdata"))
+	events := jsonLines(t, out)
+	counts := map[string]int{}
+	for _, ev := range events {
+		counts[ev["type"].(string)]++
+		if ev["type"] == "file" && ev["status"] != "verified" {
+			t.Errorf("file event %v", ev)
+		}
+	}
+	if counts["welcome"] != 1 || counts["file"] != 9 || counts["summary"] != 1 {
+		t.Errorf("event counts %v, want 1 welcome, 9 files, 1 summary", counts)
+	}
+	last := events[len(events)-1]
+	if last["type"] != "summary" || last["failed"].(float64) != 0 || len(last["list"].([]any)) != 9 {
+		t.Errorf("last event %v, want a summary of 9 delivered files", last)
+	}
+}
+
+// TestChatScriptedFromStdin drives chat the way a script would: lines on
+// stdin, events as JSON lines on stdout.
+func TestChatScriptedFromStdin(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	bob := hubtest.Dial(t, h.Addr, "bob")
+	script := "hello bob\n/who\n/send ../../testdata/hello.txt \"../../testdata/notes with spaces.md\"\n/nonsense\nbye now\n"
+	code, out, errs := runCmd(t, script, "chat", h.Addr, "--name", "alice", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s\nstdout:\n%s", code, errs, out)
+	}
+	heard := bob.WaitFor(t, 10*time.Second, "alice's two lines", func(ms []protocol.Message) bool {
+		return len(hubtest.Chats(ms)) == 2
+	})
+	if cs := hubtest.Chats(heard); cs[0].Text != "hello bob" || cs[1].Text != "bye now" || cs[0].From != "alice" {
+		t.Errorf("bob heard %+v", cs)
+	}
+	types := map[string]int{}
+	for _, ev := range jsonLines(t, out) {
+		types[ev["type"].(string)]++
+	}
+	if types["clients"] != 1 || types["file"] != 2 || types["summary"] != 1 || types["error"] != 1 {
+		t.Errorf("event types %v, want 1 clients, 2 file, 1 summary, 1 error (the unknown command)", types)
+	}
+	hubtest.SameTree(t, "../../testdata/hello.txt", filepath.Join(h.Dir, "hello.txt"))
+}
+
+func TestChatTextModeShowsEvents(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	bob := hubtest.Dial(t, h.Addr, "bob")
+	code, out, errs := runCmd(t, "/who\n/quit\nnot sent\n", "chat", h.Addr, "--name", "alice")
+	if code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, errs)
+	}
+	for _, want := range []string{"* connected to " + h.Addr + " as alice", "* 2 connected: bob (", "alice ("} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	if cs := hubtest.Chats(bob.Heard()); len(cs) != 0 {
+		t.Errorf("bob heard %v after /quit", cs)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	code, out, errs := runCmd(t, "", "demo", "--data", "../../testdata", "--progress", "never")
+	if code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s\nstdout:\n%s", code, errs, out)
+	}
+	for _, want := range []string{"bob   | <alice> hi bob", "alice | <bob> thanks!", "verified testdata/binary/random.bin", "all 9 files stored by the hub match"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestSafeEscapesTerminalControls(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain ünï 日本", "plain ünï 日本"},
+		{"\x1b[2Jgone", `\x1b[2Jgone`},
+		{"over\rwrite", `over\x0dwrite`},
+		{"back\bspace", `back\x08space`},
+		{"evil\u202etxt.exe", `evil\u202etxt.exe`},
+		{"bell\a", `bell\x07`},
+		{"c1\u009b31m", `c1\x9b31m`},
+	}
+	for _, tt := range tests {
+		if got := safe(tt.in); got != tt.want {
+			t.Errorf("safe(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestSplitArgs(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"a b", []string{"a", "b"}},
+		{`"my file.txt" other`, []string{"my file.txt", "other"}},
+		{`it\'s 'single "q"'`, []string{"it's", `single "q"`}},
+		{`  spaced   out `, []string{"spaced", "out"}},
+		{`""`, []string{""}},
+	}
+	for _, tt := range tests {
+		got, err := splitArgs(tt.in)
+		if err != nil || strings.Join(got, "|") != strings.Join(tt.want, "|") || len(got) != len(tt.want) {
+			t.Errorf("splitArgs(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+	if _, err := splitArgs(`"open`); err == nil {
+		t.Error("unfinished quote accepted")
+	}
+}
+
+func jsonLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var evs []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var ev map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("not a JSON line: %q: %v", sc.Text(), err)
+		}
+		if _, ok := ev["type"].(string); !ok {
+			t.Fatalf("event without a type: %q", sc.Text())
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
