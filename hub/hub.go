@@ -30,8 +30,8 @@ const (
 	MaxChatLen         = 16 << 10 // bytes of one chat message
 	MaxNameLen         = 32       // runes of a client name
 	MaxTransfers       = 64       // transfers open at once
-	MaxStreams         = 64       // data streams being received at once
-	outboxSize         = 1024     // control messages queued for a client
+	MaxStreams         = protocol.MaxDataStreams
+	outboxSize         = 1024 // control messages queued for a client
 	defaultName        = "guest"
 	defaultSoftwareTag = "muxfer"
 )

@@ -24,6 +24,10 @@ const (
 	MaxControlFrame = 1 << 20
 	// MaxHeaderFrame bounds a data stream's header and trailer.
 	MaxHeaderFrame = 4 << 10
+	// MaxDataStreams is how many data streams a receiver serves at once
+	// per session. A sender keeps at most this many open: a receiver
+	// accepts (and yamux acknowledges) the next only when one ends.
+	MaxDataStreams = 64
 )
 
 // ErrFrameTooLarge reports a frame whose announced length exceeds the limit.

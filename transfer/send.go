@@ -37,7 +37,7 @@ type Observer struct {
 
 // SendOptions tune Send.
 type SendOptions struct {
-	Parallel int // files in flight at once; default 4
+	Parallel int // files in flight at once; default 4, at most protocol.MaxDataStreams
 	Observer Observer
 }
 
@@ -138,6 +138,7 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep
 	if n <= 0 {
 		n = 4
 	}
+	n = min(n, protocol.MaxDataStreams)
 	workers := make(chan struct{}, n)
 	for range n {
 		go func() {
