@@ -149,9 +149,11 @@ func (c *Client) read() {
 		case protocol.Bye:
 			c.err = fmt.Errorf("hub closed the connection: %s", m.Reason)
 			c.onMsg(m)
+			c.sess.Close() // the hub waits for us to hang up
 		case protocol.Error:
 			c.err = fmt.Errorf("hub: %s", m.Text)
 			c.onMsg(m)
+			c.sess.Close() // every Error from a hub ends the session
 		default:
 			c.onMsg(m)
 		}

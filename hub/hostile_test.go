@@ -21,7 +21,7 @@ import (
 // connection (after an Error message, where a control stream exists) and
 // go on serving the two well-behaved clients, whose chat must still flow.
 func TestHostilePeersAreDroppedAndOthersCarryOn(t *testing.T) {
-	h := hubtest.Start(t, hub.Config{Mux: mux.Config{HandshakeTimeout: 500 * time.Millisecond}})
+	h := hubtest.Start(t, hub.Config{Mux: mux.Config{HandshakeTimeout: 500 * time.Millisecond, Linger: 200 * time.Millisecond}})
 	a := hubtest.Dial(t, h.Addr, "a")
 	b := hubtest.Dial(t, h.Addr, "b")
 

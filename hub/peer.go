@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
@@ -71,7 +70,7 @@ func (p *peer) run() error {
 // what is still queued (an Error or a Bye, typically) and closes the
 // session, which ends readLoop and every data stream.
 func (p *peer) writeLoop() {
-	defer p.sess.Hangup(2 * time.Second)
+	defer p.sess.Hangup()
 	for {
 		select {
 		case m := <-p.out:
@@ -223,7 +222,9 @@ func (p *peer) acceptLoop() {
 func (p *peer) receive(st *mux.Stream) {
 	h, err := st.ReadHeader()
 	if err != nil {
-		if p.ctx.Err() == nil && !errors.Is(err, mux.ErrClosed) {
+		// A stream closed before its first byte is a sender that gave up
+		// (cancelled) before writing the header: not a protocol error.
+		if p.ctx.Err() == nil && !errors.Is(err, mux.ErrClosed) && err != io.EOF {
 			p.refuse(protocol.CodeBadMessage, "data stream header: "+err.Error())
 		}
 		return

@@ -30,6 +30,9 @@ type Config struct {
 	// on the control stream: a peer that makes no progress for this long
 	// is treated as gone. Default 30s.
 	IOTimeout time.Duration
+	// Linger bounds how long Hangup waits for the peer to close after the
+	// last message. Default 2s.
+	Linger time.Duration
 	// StreamWindow is the largest yamux receive window per stream. Default
 	// 4 MiB, so one stream is not limited by yamux's 256 KiB default on a
 	// link with a long round trip.

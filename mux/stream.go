@@ -37,6 +37,9 @@ func (s *Session) Recv() (protocol.Message, error) {
 
 // OpenData opens a data stream and writes its header.
 func (s *Session) OpenData(ctx context.Context, h protocol.DataHeader) (*Stream, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	ys, err := s.ys.OpenStream()
 	if err != nil {
 		return nil, s.streamErr(err)
@@ -78,25 +81,21 @@ func (s *Session) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }
 func (s *Session) Close() error { return s.ys.Close() }
 
 // Hangup ends the session so that what was sent last (an Error, a Bye)
-// reaches the peer: it half-closes the TCP connection, keeps reading until
-// the peer closes its side or linger passes, and only then closes. Closing
-// at once would make the kernel answer the peer's unread bytes with a
-// reset, which can destroy the last message before the peer reads it.
-func (s *Session) Hangup(linger time.Duration) error {
-	if cw, ok := s.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-		t := time.NewTimer(linger)
-		select {
-		case <-s.ys.CloseChan():
-		case <-t.C:
-		}
-		t.Stop()
+// reaches the peer: it waits, up to the configured Linger, for the peer to
+// close, and only then closes. Closing at once could make the kernel
+// answer the peer's bytes in flight with a reset, and a reset can destroy
+// the last message before the peer has read it. (A half-close does not
+// help: yamux's next write on the half-closed connection fails and closes
+// the session anyway.)
+func (s *Session) Hangup() error {
+	t := time.NewTimer(cmp(s.cfg.Linger, 2*time.Second))
+	select {
+	case <-s.ys.CloseChan():
+	case <-t.C:
 	}
+	t.Stop()
 	return s.ys.Close()
 }
-
-// CloseWrite flushes nothing and closes only the control stream's sending
-// side: the peer reads io.EOF after the messages already sent.
-func (s *Session) CloseWrite() error { return s.ctrl.Close() }
 
 // streamErr turns yamux's end-of-session errors into ErrClosed, so callers
 // see one clear reason.

@@ -123,7 +123,8 @@ func (m *Manifest) Totals() (files int, bytes int64) {
 // split cuts the manifest into pieces whose offers fit well inside one
 // control frame. Each piece is sent as a transfer of its own.
 func (m *Manifest) split() []*Manifest {
-	const budget = protocol.MaxControlFrame / 2
+	// Half a frame, less room for the offer around the entries.
+	const budget = protocol.MaxControlFrame/2 - 256
 	var out []*Manifest
 	cur, size := &Manifest{}, 0
 	for i, f := range m.Files {

@@ -21,7 +21,8 @@ const (
 // create: slash-separated, relative, without "." or ".." components, empty
 // components, NUL, backslashes, control characters, or names that Windows
 // reserves (drive letters such as "C:", devices such as "CON" or
-// "nul.txt"). The error names the offending path.
+// "nul.txt", names ending in a dot or a space, which Windows would trim
+// into another name). The error names the offending path.
 func CheckPath(p string) error {
 	bad := func(why string) error { return fmt.Errorf("unsafe path %q: %s", p, why) }
 	switch {
@@ -47,6 +48,9 @@ func CheckPath(p string) error {
 			return bad("empty component")
 		case c == "." || c == "..":
 			return bad("contains " + c)
+		case strings.HasSuffix(c, ".") || strings.HasSuffix(c, " "):
+			// Windows drops a trailing dot or space: "a." would become "a".
+			return bad("component ends with a dot or a space")
 		case len(c) > MaxComponentLen:
 			return bad(fmt.Sprintf("component longer than %d bytes", MaxComponentLen))
 		case strings.Contains(c, ":"):

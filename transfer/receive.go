@@ -29,6 +29,7 @@ func NewReceiver(root *os.Root) *Receiver { return &Receiver{root: root} }
 type Incoming struct {
 	r     *Receiver
 	offer protocol.Offer
+	nonce string // names this transfer's .part files; unique to this receiver
 
 	mu    sync.Mutex
 	state []fileState
@@ -45,12 +46,13 @@ const (
 )
 
 // Prepare checks an offer and creates its folders. The error names the
-// offending entry; nothing is created for a refused offer.
+// offending entry. Nothing is created for an offer that fails the checks;
+// if creating one of its folders fails, the folders made before it stay.
 func (r *Receiver) Prepare(o protocol.Offer) (*Incoming, error) {
 	if err := CheckOffer(o); err != nil {
 		return nil, err
 	}
-	in := &Incoming{r: r, offer: o, state: make([]fileState, len(o.Files))}
+	in := &Incoming{r: r, offer: o, nonce: newTransferID()[:16], state: make([]fileState, len(o.Files))}
 	for i, f := range o.Files {
 		if !f.Dir {
 			in.left++
@@ -88,7 +90,7 @@ func (in *Incoming) Receive(h protocol.DataHeader, src io.Reader) (protocol.Resu
 	if h.Offset != 0 {
 		err = fmt.Errorf("resume at offset %d is not supported", h.Offset)
 	} else {
-		res.Stored, res.Hash, err = in.r.store(f, partName(in.offer.Transfer, h.File), src)
+		res.Stored, res.Hash, err = in.r.store(f, partName(in.nonce, h.File), src)
 	}
 	if err != nil {
 		res.Hash, res.Error = "", fmt.Sprintf("%s: %v", f.Path, err)
@@ -144,10 +146,11 @@ func (in *Incoming) finish(idx int, ok bool) {
 }
 
 // partName is the temporary name of file idx of a transfer, in the folder
-// the file will end up in. It never collides with a name a sender can
-// choose for another transfer, and its length does not depend on the file's.
-func partName(transfer string, idx int) string {
-	return fmt.Sprintf(".muxfer-%.32s-%d.part", transfer, idx)
+// the file will end up in. nonce is chosen by the receiver (64 random
+// bits), so no sender can make two transfers share a part, and the name's
+// length does not depend on the file's.
+func partName(nonce string, idx int) string {
+	return fmt.Sprintf(".muxfer-%s-%d.part", nonce, idx)
 }
 
 // store writes exactly f.Size bytes from src into a .part file, checks the
@@ -161,11 +164,8 @@ func (r *Receiver) store(f protocol.File, part string, src io.Reader) (stored, s
 		}
 	}
 	part = path.Join(dir, part)
+	// O_EXCL: a file already there is not ours, whatever its name says.
 	out, err := r.root.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode(f.Mode))
-	if errors.Is(err, fs.ErrExist) { // left by a crash: it is ours to replace
-		r.root.Remove(part)
-		out, err = r.root.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode(f.Mode))
-	}
 	if err != nil {
 		return "", "", pathErr(err)
 	}

@@ -121,6 +121,7 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep
 		return err
 	}
 
+	stopped := ctx.Done() // the caller gave up
 	ctx, cancel := context.WithCancel(ctx)
 	st := newPieceState(conn, id, m, rep, opt.Observer)
 	jobs := make(chan int, len(m.Files))
@@ -144,6 +145,10 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep
 		go func() {
 			defer func() { workers <- struct{}{} }()
 			for i := range jobs {
+				if err := st.fileCtx[i].Err(); err != nil {
+					done <- outcome{idx: i, err: err} // cancelled before it started
+					continue
+				}
 				if f := opt.Observer.Opened; f != nil {
 					f(m.Files[i].Path)
 				}
@@ -159,6 +164,9 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep
 		}
 	}()
 
+	// Once the caller gives up, the workers report every file quickly (as
+	// cancelled, or aborted mid-stream), and sent tells the receiver about
+	// those that never got a stream, so it does not wait for them.
 	for st.pending > 0 {
 		select {
 		case o := <-done:
@@ -169,12 +177,12 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep
 			}
 		case <-conn.Done():
 			return st.lost()
-		case <-ctx.Done():
-			st.unfinished(ctx.Err())
-			return ctx.Err()
+		case <-stopped:
+			stopped = nil
+			cancel()
 		}
 	}
-	return nil
+	return context.Cause(ctx)
 }
 
 func awaitAccept(ctx context.Context, conn Conn, msgs <-chan protocol.Message) error {

@@ -2,8 +2,10 @@ package transfer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -40,6 +42,11 @@ func newPieceState(conn Conn, id string, m *Manifest, rep *Report, obs Observer)
 // sent records what a sending goroutine reports.
 func (st *pieceState) sent(o outcome) {
 	if st.done[o.idx] {
+		return
+	}
+	if errors.Is(o.err, mux.ErrClosed) {
+		// The session is gone: conn.Done will close and lost reports the
+		// file with the others, as not confirmed.
 		return
 	}
 	if o.err != nil {

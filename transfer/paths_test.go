@@ -1,0 +1,165 @@
+package transfer
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/muxfer/muxfer/protocol"
+)
+
+func TestCheckPathAcceptsSafeRelativePaths(t *testing.T) {
+	tests := []struct {
+		name string
+		path string
+	}{
+		{"plain file", "a.txt"},
+		{"nested non-ASCII", "dir/sub/ünï 日本.txt"},
+		{"spaces", "notes with spaces.md"},
+		{"leading space", " a.txt"},
+		{"dotfile", ".bashrc"},
+		{"dots inside a name", "a..b/..c/c..d"},
+		{"device name as a prefix only", "CONSOLE.txt/COM10/LPT/nullify"},
+		{"longest component", strings.Repeat("x", MaxComponentLen)},
+		{"longest path", longPath(MaxPathLen)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := CheckPath(tt.path); err != nil {
+				t.Errorf("CheckPath(%q) = %v, want nil", tt.path, err)
+			}
+		})
+	}
+}
+
+func TestCheckPathRefusesUnsafePathsNamingThem(t *testing.T) {
+	tests := []struct {
+		name string
+		path string
+	}{
+		{"empty", ""},
+		{"absolute", "/etc/passwd"},
+		{"parent", ".."},
+		{"parent inside", "a/../b"},
+		{"current folder first", "./a"},
+		{"empty component", "a//b"},
+		{"trailing slash", "a/"},
+		{"trailing dot component", "a/."},
+		{"NUL", "a\x00b"},
+		{"escape sequence", "\x1b[31m"},
+		{"tab", "a\tb"},
+		{"C1 control", "a\u0085b"},
+		{"backslash", `a\b`},
+		{"drive letter", "C:"},
+		{"drive path", "c:/x"},
+		{"stream name", "a.txt:hidden"},
+		{"device", "CON"},
+		{"device with extension", "nul.txt"},
+		{"device lower case", "com1"},
+		{"device with extension upper case", "LPT9.log"},
+		{"device in a folder", "dir/aux.c"},
+		{"device with trailing space", "PRN .txt"},
+		{"component too long", strings.Repeat("x", MaxComponentLen+1)},
+		{"path too long", longPath(MaxPathLen + 1)},
+		{"bidi override", "invoice\u202egnp.exe"},
+		{"bidi isolate", "a\u2066b"},
+		{"invalid UTF-8", "a\xffb"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckPath(tt.path)
+			if err == nil {
+				t.Fatalf("CheckPath(%q) = nil, want an error", tt.path)
+			}
+			if q := fmt.Sprintf("%q", tt.path); !strings.Contains(err.Error(), q) {
+				t.Errorf("CheckPath(%q) = %q, want the error to name %s", tt.path, err, q)
+			}
+		})
+	}
+}
+
+// Windows silently drops a trailing dot from a name, so "notes." would be
+// created as "notes": a different name from the one offered and checked.
+func TestCheckPathRefusesNameEndingInDot(t *testing.T) {
+	for _, p := range []string{"notes.", "dir./a.txt"} {
+		t.Run(p, func(t *testing.T) {
+			if err := CheckPath(p); err == nil {
+				t.Errorf("CheckPath(%q) = nil, want an error", p)
+			}
+		})
+	}
+}
+
+// longPath returns a valid relative path of exactly n bytes: components
+// of 99 bytes, the last one of 1 to 100.
+func longPath(n int) string {
+	q := (n - 1) / 100
+	return strings.Repeat(strings.Repeat("d", 99)+"/", q) + strings.Repeat("d", n-100*q)
+}
+
+func TestCheckOfferAcceptsTree(t *testing.T) {
+	o := protocol.Offer{Transfer: "Ab-9_" + strings.Repeat("x", 59), Files: []protocol.File{
+		{Path: "photos", Dir: true},
+		{Path: "photos/a.jpg", Size: 10},
+		{Path: "photos/A (1).jpg", Size: 0},
+		{Path: "photos/2024", Dir: true},
+		{Path: "photos/2024/b.jpg", Size: 3},
+		{Path: "notes/c.txt", Size: 1}, // its folder is not listed: created on demand
+	}}
+	if err := CheckOffer(o); err != nil {
+		t.Fatalf("CheckOffer: %v", err)
+	}
+}
+
+func TestCheckOfferRefusesCollisionsAndBadEntries(t *testing.T) {
+	file := func(p string) protocol.File { return protocol.File{Path: p, Size: 1} }
+	dir := func(p string) protocol.File { return protocol.File{Path: p, Dir: true} }
+	many := make([]protocol.File, MaxFiles+1)
+	for i := range many {
+		many[i] = file(fmt.Sprintf("f%d", i))
+	}
+	tests := []struct {
+		name  string
+		offer protocol.Offer
+		want  string // in the error
+	}{
+		{"same path twice", protocol.Offer{Transfer: "t", Files: []protocol.File{file("a.txt"), file("a.txt")}}, `"a.txt"`},
+		{"same path in another case", protocol.Offer{Transfer: "t", Files: []protocol.File{file("dir/Read.ME"), file("DIR/read.me")}}, `"DIR/read.me"`},
+		{"file and folder of one name", protocol.Offer{Transfer: "t", Files: []protocol.File{file("a"), dir("a")}}, `"a"`},
+		{"folder twice", protocol.Offer{Transfer: "t", Files: []protocol.File{dir("a"), dir("A")}}, `"A"`},
+		{"file as parent", protocol.Offer{Transfer: "t", Files: []protocol.File{file("a"), file("a/b")}}, `"a/b"`},
+		{"file as parent listed later", protocol.Offer{Transfer: "t", Files: []protocol.File{file("a/b"), file("a")}}, `"a/b"`},
+		{"file as grandparent", protocol.Offer{Transfer: "t", Files: []protocol.File{file("a/b/c"), file("a/b")}}, `"a/b/c"`},
+		{"file as parent in another case", protocol.Offer{Transfer: "t", Files: []protocol.File{file("Docs"), file("docs/x")}}, `"docs/x"`},
+		{"unsafe path", protocol.Offer{Transfer: "t", Files: []protocol.File{file("ok"), file("../x")}}, `"../x"`},
+		{"negative size", protocol.Offer{Transfer: "t", Files: []protocol.File{{Path: "a", Size: -1}}}, `"a"`},
+		{"folder with a size", protocol.Offer{Transfer: "t", Files: []protocol.File{{Path: "a", Size: 5, Dir: true}}}, `"a"`},
+		{"empty transfer id", protocol.Offer{Transfer: "", Files: []protocol.File{file("a")}}, "transfer id"},
+		{"transfer id with a slash", protocol.Offer{Transfer: "../x", Files: []protocol.File{file("a")}}, `"../x"`},
+		{"transfer id with a space", protocol.Offer{Transfer: "a b", Files: []protocol.File{file("a")}}, `"a b"`},
+		{"transfer id not ASCII", protocol.Offer{Transfer: "ü", Files: []protocol.File{file("a")}}, "transfer id"},
+		{"transfer id too long", protocol.Offer{Transfer: strings.Repeat("a", 65), Files: []protocol.File{file("a")}}, "transfer id"},
+		{"too many entries", protocol.Offer{Transfer: "t", Files: many}, fmt.Sprint(MaxFiles)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckOffer(tt.offer)
+			if err == nil {
+				t.Fatal("CheckOffer = nil, want an error")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("CheckOffer = %q, want it to mention %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckOfferAcceptsMaxFilesEntries(t *testing.T) {
+	files := make([]protocol.File, MaxFiles)
+	for i := range files {
+		files[i] = protocol.File{Path: fmt.Sprintf("d%d/f", i)}
+	}
+	if err := CheckOffer(protocol.Offer{Transfer: "t", Files: files}); err != nil {
+		t.Fatalf("CheckOffer with %d entries: %v", MaxFiles, err)
+	}
+}
