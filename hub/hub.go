@@ -161,7 +161,7 @@ func (h *Hub) serveConn(conn net.Conn) {
 	p := h.register(sess, hello.Name, addr)
 	if p == nil {
 		sess.Send(protocol.Error{Code: protocol.CodeShutdown, Text: "hub is shutting down"})
-		sess.Close()
+		sess.Hangup()
 		return
 	}
 	err = sess.Send(protocol.Welcome{Version: protocol.Version, ID: p.info.ID, Name: p.info.Name, Software: h.cfg.Software})

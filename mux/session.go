@@ -75,7 +75,7 @@ type Session struct {
 	ctrl *yamux.Stream
 	cfg  Config
 
-	endHandshake func() bool // clears the hub's handshake deadline
+	clock *handshakeClock // the hub's handshake deadline, until Ready
 
 	wmu sync.Mutex // serialises control writes
 }
@@ -102,37 +102,37 @@ func Dial(ctx context.Context, addr string, hello protocol.Hello, cfg Config) (*
 // On failure it closes conn.
 func Client(ctx context.Context, conn net.Conn, hello protocol.Hello, cfg Config) (*Session, protocol.Welcome, error) {
 	var none protocol.Welcome
-	stop := deadlineFor(ctx, conn, cfg.handshakeTimeout())
+	clock := startClock(ctx, conn, cfg.handshakeTimeout())
 	ys, err := yamux.Client(conn, cfg.yamux())
 	if err != nil {
-		stop()
+		clock.stop()
 		conn.Close()
 		return nil, none, err
 	}
 	fail := func(err error) (*Session, protocol.Welcome, error) {
-		stop()
+		clock.stop()
 		ys.Close()
 		return nil, none, err
 	}
 	ctrl, err := ys.OpenStream()
 	if err != nil {
-		return fail(err)
+		return fail(clock.err(err))
 	}
 	hello.Version = protocol.Version
 	if err := protocol.WriteMessage(ctrl, hello); err != nil {
-		return fail(handshakeErr(err))
+		return fail(clock.err(err))
 	}
 	m, err := protocol.ReadMessage(ctrl)
 	if err != nil {
-		return fail(handshakeErr(err))
+		return fail(clock.err(err))
 	}
 	switch m := m.(type) {
 	case protocol.Welcome:
 		if m.Version != protocol.Version {
 			return fail(fmt.Errorf("hub speaks protocol version %d, this client speaks %d", m.Version, protocol.Version))
 		}
-		if !stop() {
-			return fail(handshakeErr(context.DeadlineExceeded))
+		if !clock.stop() {
+			return fail(clock.err(context.DeadlineExceeded))
 		}
 		return &Session{nc: conn, ys: ys, ctrl: ctrl, cfg: cfg}, m, nil
 	case protocol.Error:
@@ -149,24 +149,24 @@ func Client(ctx context.Context, conn net.Conn, hello protocol.Hello, cfg Config
 func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.Hello, error) {
 	var none protocol.Hello
 	// The deadline stays until Ready, so the caller's Welcome is covered too.
-	stop := deadlineFor(ctx, conn, cfg.handshakeTimeout())
+	clock := startClock(ctx, conn, cfg.handshakeTimeout())
 	ys, err := yamux.Server(conn, cfg.yamux())
 	if err != nil {
-		stop()
+		clock.stop()
 		conn.Close()
 		return nil, none, err
 	}
 	ctrl, err := ys.AcceptStreamWithContext(ctx)
 	if err != nil {
-		stop()
+		clock.stop()
 		ys.Close()
-		return nil, none, handshakeErr(err)
+		return nil, none, clock.err(err)
 	}
-	s := &Session{nc: conn, ys: ys, ctrl: ctrl, cfg: cfg, endHandshake: stop}
+	s := &Session{nc: conn, ys: ys, ctrl: ctrl, cfg: cfg, clock: clock}
 	m, err := protocol.ReadMessage(ctrl)
 	if err != nil {
 		s.Close()
-		return nil, none, handshakeErr(err)
+		return nil, none, clock.err(err)
 	}
 	hello, ok := m.(protocol.Hello)
 	if !ok {
@@ -184,44 +184,58 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 // Ready ends the handshake deadline on the hub's side. It reports an error
 // if the deadline or the context passed to Accept ended the handshake first.
 func (s *Session) Ready() error {
-	if s.endHandshake != nil && !s.endHandshake() {
-		return handshakeErr(context.DeadlineExceeded)
+	if s.clock != nil && !s.clock.stop() {
+		return s.clock.err(context.DeadlineExceeded)
 	}
 	return nil
 }
 
 func (s *Session) refuse(code, text string) {
 	s.Send(protocol.Error{Code: code, Text: text})
-	if s.endHandshake != nil {
-		s.endHandshake()
+	if s.clock != nil {
+		s.clock.stop()
 	}
-	s.Close()
+	s.Hangup()
 }
 
-// deadlineFor sets conn's deadline to the earlier of ctx's deadline and now
-// plus d, and clears it again when ctx is cancelled first. The returned stop
-// clears it and reports whether the handshake finished in time.
-func deadlineFor(ctx context.Context, conn net.Conn, d time.Duration) (stop func() bool) {
+// handshakeClock bounds a handshake: conn's deadline is the earlier of
+// ctx's deadline and now plus the handshake timeout, and cancelling ctx
+// expires it at once.
+type handshakeClock struct {
+	conn      net.Conn
+	deadline  time.Time
+	cancelled func() bool // unregisters the ctx hook; false if it ran
+}
+
+func startClock(ctx context.Context, conn net.Conn, d time.Duration) *handshakeClock {
 	dl := time.Now().Add(d)
 	if cdl, ok := ctx.Deadline(); ok && cdl.Before(dl) {
 		dl = cdl
 	}
 	conn.SetDeadline(dl)
-	cancelled := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	return func() bool {
-		ok := cancelled()
-		conn.SetDeadline(time.Time{})
-		return ok
-	}
+	hook := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	return &handshakeClock{conn: conn, deadline: dl, cancelled: hook}
 }
 
-func handshakeErr(err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, yamux.ErrSessionShutdown) {
-		return fmt.Errorf("handshake: connection closed by peer")
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+// stop clears the deadline and reports whether the handshake finished in
+// time.
+func (c *handshakeClock) stop() bool {
+	ok := c.cancelled()
+	c.conn.SetDeadline(time.Time{})
+	return ok && time.Now().Before(c.deadline)
+}
+
+// err turns what went wrong into one clear reason. When the deadline has
+// passed, that is the reason, whatever yamux made of it.
+func (c *handshakeClock) err(err error) error {
+	if !time.Now().Before(c.deadline) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("handshake: timed out")
+	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, yamux.ErrSessionShutdown) {
+		return fmt.Errorf("handshake: connection closed (is this a muxfer hub?)")
 	}
 	return fmt.Errorf("handshake: %w", err)
 }

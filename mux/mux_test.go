@@ -1,0 +1,278 @@
+package mux_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/muxfer/muxfer/mux"
+	"github.com/muxfer/muxfer/protocol"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// pair returns a client and a hub session joined over loopback TCP, the
+// hub having answered with welcome.
+func pair(t testing.TB, cfg mux.Config) (cli, hub *mux.Session) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type accepted struct {
+		s   *mux.Session
+		err error
+	}
+	got := make(chan accepted, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			got <- accepted{nil, err}
+			return
+		}
+		s, hello, err := mux.Accept(context.Background(), conn, cfg)
+		if err == nil {
+			err = s.Send(protocol.Welcome{Version: protocol.Version, ID: 7, Name: hello.Name})
+		}
+		if err == nil {
+			err = s.Ready()
+		}
+		got <- accepted{s, err}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli, w, err := mux.Dial(ctx, ln.Addr().String(), protocol.Hello{Name: "tess"}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := <-got
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	if w.ID != 7 || w.Name != "tess" {
+		t.Fatalf("welcome %+v", w)
+	}
+	t.Cleanup(func() { cli.Close(); a.s.Close() })
+	return cli, a.s
+}
+
+func TestControlMessagesFlowBothWays(t *testing.T) {
+	cli, hub := pair(t, mux.Config{})
+	if err := cli.Send(protocol.Chat{Text: "up"}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := hub.Recv(); err != nil || m.(protocol.Chat).Text != "up" {
+		t.Fatalf("hub got %v, %v", m, err)
+	}
+	if err := hub.Send(protocol.Chat{From: "hub", Text: "down"}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := cli.Recv(); err != nil || m.(protocol.Chat).Text != "down" {
+		t.Fatalf("client got %v, %v", m, err)
+	}
+}
+
+func TestDataStreamCarriesHeaderBytesAndEOF(t *testing.T) {
+	cli, hub := pair(t, mux.Config{})
+	payload := bytes.Repeat([]byte("muxfer "), 100000)
+	sent := make(chan error, 1)
+	go func() {
+		st, err := cli.OpenData(context.Background(), protocol.DataHeader{Transfer: "t1", File: 3})
+		if err == nil {
+			_, err = st.Write(payload)
+			st.Close()
+		}
+		sent <- err
+	}()
+	st, err := hub.AcceptData(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h, err := st.ReadHeader()
+	if err != nil || h.Transfer != "t1" || h.File != 3 {
+		t.Fatalf("header %+v, %v", h, err)
+	}
+	got, err := io.ReadAll(st)
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("read %d bytes, %v; want %d", len(got), err, len(payload))
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCutSessionIsAnErrorNotEOF guards against yamux issue #92: a stream
+// whose session dies must not read as a clean end of file.
+func TestCutSessionIsAnErrorNotEOF(t *testing.T) {
+	cli, hub := pair(t, mux.Config{})
+	st, err := cli.OpenData(context.Background(), protocol.DataHeader{Transfer: "t", File: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write([]byte("partial"))
+	in, err := hub.AcceptData(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.ReadHeader(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 7)
+	if _, err := io.ReadFull(in, buf); err != nil {
+		t.Fatal(err)
+	}
+	cli.Close()
+	_, err = in.Read(buf)
+	if !errors.Is(err, mux.ErrClosed) {
+		t.Fatalf("read after the session was cut: %v, want ErrClosed", err)
+	}
+}
+
+// TestStalledPeerTimesOut: a writer whose peer never reads fails after
+// the I/O timeout instead of blocking for ever (yamux issues #133, #142).
+func TestStalledPeerTimesOut(t *testing.T) {
+	cli, hub := pair(t, mux.Config{IOTimeout: 300 * time.Millisecond})
+	st, err := cli.OpenData(context.Background(), protocol.DataHeader{Transfer: "t", File: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	in, err := hub.AcceptData(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close() // accepted, never read
+	chunk := make([]byte, 1<<20)
+	for i := 0; ; i++ {
+		if i > 64 { // 64 MiB: far beyond any window
+			t.Fatal("writes never blocked")
+		}
+		if _, err = st.Write(chunk); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, mux.ErrTimeout) {
+		t.Fatalf("stalled write failed with %v, want ErrTimeout", err)
+	}
+}
+
+func TestCancelledStreamAborts(t *testing.T) {
+	cli, hub := pair(t, mux.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := cli.OpenData(ctx, protocol.DataHeader{Transfer: "t", File: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	in, err := hub.AcceptData(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	written := make(chan error, 1)
+	go func() {
+		chunk := make([]byte, 1<<20)
+		for {
+			if _, err := st.Write(chunk); err != nil {
+				written <- err
+				return
+			}
+		}
+	}()
+	cancel()
+	if err := <-written; !errors.Is(err, mux.ErrAborted) {
+		t.Fatalf("write after cancel: %v, want ErrAborted", err)
+	}
+	if _, err := cli.OpenData(ctx, protocol.DataHeader{Transfer: "t", File: 1}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("OpenData with a cancelled context: %v", err)
+	}
+}
+
+// TestHandshakeRefusals covers both sides of a failed handshake.
+func TestHandshakeRefusals(t *testing.T) {
+	tests := []struct {
+		name string
+		hub  func(t *testing.T, conn net.Conn) // a fake hub's side
+		want string                             // in Dial's error
+	}{
+		{"hub of another version", func(t *testing.T, conn net.Conn) {
+			s, hello, err := mux.Accept(context.Background(), conn, mux.Config{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer s.Close()
+			s.Send(protocol.Welcome{Version: protocol.Version + 1, Name: hello.Name})
+			s.Recv() // until the client hangs up
+		}, "hub speaks protocol version 2, this client speaks 1"},
+		{"hub refuses", func(t *testing.T, conn net.Conn) {
+			s, _, err := mux.Accept(context.Background(), conn, mux.Config{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer s.Close()
+			s.Send(protocol.Error{Code: protocol.CodeShutdown, Text: "hub is shutting down"})
+			s.Recv()
+		}, "shutdown: hub is shutting down"},
+		{"not a muxfer hub", func(t *testing.T, conn net.Conn) {
+			defer conn.Close()
+			conn.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
+			io.Copy(io.Discard, conn)
+		}, "handshake"},
+		{"silent hub", func(t *testing.T, conn net.Conn) {
+			defer conn.Close()
+			io.Copy(io.Discard, conn)
+		}, "handshake: timed out"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if conn, err := ln.Accept(); err == nil {
+					tt.hub(t, conn)
+				}
+			}()
+			_, _, err = mux.Dial(context.Background(), ln.Addr().String(), protocol.Hello{Name: "x"}, mux.Config{HandshakeTimeout: 500 * time.Millisecond})
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), ln.Addr().String()) {
+				t.Errorf("Dial error %v, want one naming the address and %q", err, tt.want)
+			}
+			<-done
+		})
+	}
+}
+
+func TestHubHandshakeDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	srv, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = mux.Accept(context.Background(), srv, mux.Config{HandshakeTimeout: 200 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("Accept of a silent client: %v, want a timeout", err)
+	}
+}
