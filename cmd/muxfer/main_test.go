@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -235,4 +236,41 @@ func jsonLines(t *testing.T, out string) []map[string]any {
 		evs = append(evs, ev)
 	}
 	return evs
+}
+
+// TestSendReportsHubGoneMidTransfer stops the hub while a large file is on
+// its way: send must exit 3 and name the file it was sending.
+func TestSendReportsHubGoneMidTransfer(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	src := filepath.Join(t.TempDir(), "huge.bin")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sparse: 8 GiB that cost no disk, and far more than loopback moves
+	// before the hub is stopped.
+	if err := f.Truncate(8 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	go func() {
+		// Stop the hub once its .part exists: the transfer is under way.
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for range 4000 { // 20 s at most
+			<-tick.C
+			parts, _ := filepath.Glob(filepath.Join(h.Dir, ".muxfer-*.part"))
+			if len(parts) > 0 {
+				h.Close()
+				return
+			}
+		}
+	}()
+	code, _, errs := runCmd(t, "", "send", h.Addr, src, "--progress", "never")
+	if code != exitConnLost {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitConnLost, errs)
+	}
+	if !strings.Contains(errs, "connection lost while sending huge.bin") || !strings.Contains(errs, "shutting down") {
+		t.Errorf("stderr %q should name the file and the reason", errs)
+	}
 }

@@ -26,7 +26,7 @@ func addClientFlags(fs interface {
 		name:     fs.String("name", defaultName, "name to use on the hub (a clash gets a suffix)"),
 		json:     fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
 		progress: fs.String("progress", "auto", "progress bar on stderr: auto (when a terminal), always or never"),
-		parallel: fs.Int("parallel", 4, "files sent at once, each on its own stream"),
+		parallel: fs.Int("parallel", 4, "files sent at once, each on its own stream (at most 64)"),
 	}
 }
 
