@@ -201,7 +201,7 @@ func TestHandshakeRefusals(t *testing.T) {
 	tests := []struct {
 		name string
 		hub  func(t *testing.T, conn net.Conn) // a fake hub's side
-		want string                             // in Dial's error
+		want string                            // in Dial's error
 	}{
 		{"hub of another version", func(t *testing.T, conn net.Conn) {
 			s, hello, err := mux.Accept(context.Background(), conn, mux.Config{})
