@@ -26,14 +26,7 @@ func runChat(e env, args []string) error {
 		"  muxfer chat hub.example:7878 --name alice\n"+
 			"  printf 'hello\\n/send build.log\\n' | muxfer chat 127.0.0.1:7878 --json   # scripted\n")
 	cf := addClientFlags(fs, defaultName())
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := needArgs(fs, pos, 1, "ADDR"); err != nil {
-		return err
-	}
-	u, err := newUI(e.stdout, e.stderr, *cf.json, *cf.progress)
+	pos, u, err := cf.parse(e, fs, args, 1, "ADDR")
 	if err != nil {
 		return err
 	}

@@ -184,12 +184,3 @@ func runVersion(e env, args []string) error {
 	fmt.Fprintf(e.stdout, "%s (protocol %d)\n", software(), protocol.Version)
 	return nil
 }
-
-// needArgs checks the number of positional arguments.
-func needArgs(fs *flag.FlagSet, pos []string, min int, what string) error {
-	if len(pos) < min {
-		fs.Usage()
-		return usageError{"missing " + what}
-	}
-	return nil
-}

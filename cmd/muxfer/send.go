@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"time"
 
@@ -17,11 +18,7 @@ type clientFlags struct {
 	parallel *int
 }
 
-func addClientFlags(fs interface {
-	String(string, string, string) *string
-	Bool(string, bool, string) *bool
-	Int(string, int, string) *int
-}, defaultName string) clientFlags {
+func addClientFlags(fs *flag.FlagSet, defaultName string) clientFlags {
 	return clientFlags{
 		name:     fs.String("name", defaultName, "name to use on the hub (a clash gets a suffix)"),
 		json:     fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
@@ -30,19 +27,27 @@ func addClientFlags(fs interface {
 	}
 }
 
+// parse parses the command line, checks that at least min positional
+// arguments (described by what) are there, and sets up the output.
+func (cf clientFlags) parse(e env, fs *flag.FlagSet, args []string, min int, what string) ([]string, *ui, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(pos) < min {
+		fs.Usage()
+		return nil, nil, usageError{"missing " + what}
+	}
+	u, err := newUI(e.stdout, e.stderr, *cf.json, *cf.progress)
+	return pos, u, err
+}
+
 func runSend(e env, args []string) error {
 	fs := newFlags(e, "send", "send ADDR PATH... [--parallel N] [--json] [--progress auto|always|never]",
 		"  muxfer send hub.example:7878 photos/ notes.txt     # arrives as DIR/photos/... and DIR/notes.txt\n"+
 			"  muxfer send 127.0.0.1:7878 build.tar --json | jq .\n")
 	cf := addClientFlags(fs, defaultName())
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := needArgs(fs, pos, 2, "ADDR and at least one PATH"); err != nil {
-		return err
-	}
-	u, err := newUI(e.stdout, e.stderr, *cf.json, *cf.progress)
+	pos, u, err := cf.parse(e, fs, args, 2, "ADDR and at least one PATH")
 	if err != nil {
 		return err
 	}
