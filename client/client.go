@@ -66,8 +66,14 @@ func (c *Client) Name() string { return c.welcome.Name }
 // ID is the id the hub gave this client.
 func (c *Client) ID() uint64 { return c.welcome.ID }
 
-// Chat sends a chat message to every other client.
-func (c *Client) Chat(text string) error { return c.sess.Send(protocol.Chat{Text: text}) }
+// Chat sends a chat message to every other client. A message longer than
+// protocol.MaxChatLen is refused here, as the hub would end the session.
+func (c *Client) Chat(text string) error {
+	if len(text) > protocol.MaxChatLen {
+		return fmt.Errorf("chat message of %d bytes is over the limit of %d", len(text), protocol.MaxChatLen)
+	}
+	return c.sess.Send(protocol.Chat{Text: text})
+}
 
 // Who returns the list of connected clients.
 func (c *Client) Who(ctx context.Context) ([]protocol.ClientInfo, error) {
@@ -76,6 +82,14 @@ func (c *Client) Who(ctx context.Context) ([]protocol.ClientInfo, error) {
 	c.who = append(c.who, ch)
 	c.mu.Unlock()
 	if err := c.sess.Send(protocol.Who{}); err != nil {
+		c.mu.Lock()
+		for i, w := range c.who {
+			if w == ch {
+				c.who = append(c.who[:i], c.who[i+1:]...)
+				break
+			}
+		}
+		c.mu.Unlock()
 		return nil, err
 	}
 	select {

@@ -91,6 +91,21 @@ func TestHostilePeersAreDroppedAndOthersCarryOn(t *testing.T) {
 			}
 			protocol.WriteHeader(st, protocol.DataHeader{Transfer: "nope", File: 0})
 		}},
+		{name: "bytes after the trailer", wantCode: protocol.CodeBadMessage, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
+			welcomed(t, ctrl)
+			protocol.WriteMessage(ctrl, protocol.Offer{Transfer: "t1", Files: []protocol.File{{Path: "empty.txt"}}})
+			if m, err := protocol.ReadMessage(ctrl); err != nil || m.Type() != "accept" {
+				t.Fatalf("want accept, got %v, %v", m, err)
+			}
+			st, err := s.OpenStream()
+			if err != nil {
+				t.Fatal(err)
+			}
+			protocol.WriteHeader(st, protocol.DataHeader{Transfer: "t1", File: 0})
+			// BLAKE3 of nothing, then bytes that have no place.
+			protocol.WriteTrailer(st, protocol.Trailer{Hash: "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"})
+			st.Write([]byte("smuggled"))
+		}},
 		{name: "a thousand streams of garbage", wantCode: protocol.CodeBadMessage, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
 			welcomed(t, ctrl)
 			for range 1000 {

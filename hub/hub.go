@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 	"unicode"
 
 	"github.com/muxfer/muxfer/mux"
@@ -27,9 +29,9 @@ import (
 
 // Limits per client.
 const (
-	MaxChatLen         = 16 << 10 // bytes of one chat message
-	MaxNameLen         = 32       // runes of a client name
-	MaxTransfers       = 64       // transfers open at once
+	MaxChatLen         = protocol.MaxChatLen
+	MaxNameLen         = 32 // runes of a client name
+	MaxTransfers       = 64 // transfers open at once
 	MaxStreams         = protocol.MaxDataStreams
 	outboxSize         = 1024 // control messages queued for a client
 	defaultName        = "guest"
@@ -100,20 +102,49 @@ func (h *Hub) Serve(ln net.Listener) error {
 	}
 	h.listeners[ln] = struct{}{}
 	h.mu.Unlock()
+	var backoff time.Duration
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if h.isClosed() {
 				return nil
 			}
+			// Out of file descriptors, or a connection aborted before it
+			// was accepted: wait a little and go on, as net/http does.
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ENOBUFS) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				h.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-h.ctx.Done():
+				}
+				continue
+			}
 			return err
 		}
-		h.wg.Add(1)
+		backoff = 0
+		if !h.track() {
+			conn.Close()
+			return nil
+		}
 		go func() {
 			defer h.wg.Done()
 			h.serveConn(conn)
 		}()
 	}
+}
+
+// track counts a new connection goroutine, unless the hub is closing: the
+// check and the Add happen under the lock that Close takes first, so Close
+// never waits while a goroutine is still being added.
+func (h *Hub) track() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.wg.Add(1)
+	return true
 }
 
 // Close stops accepting, tells every client the hub is going, ends every
@@ -168,11 +199,17 @@ func (h *Hub) serveConn(conn net.Conn) {
 	if err == nil {
 		err = sess.Ready()
 	}
-	if err == nil {
-		h.log.Info("client joined", "id", p.info.ID, "name", p.info.Name, "addr", addr)
-		h.broadcast(p, protocol.Presence{Event: protocol.Join, Client: p.info})
-		err = p.run()
+	if err != nil {
+		// Never announced: leave quietly.
+		h.unregister(p)
+		p.cancel()
+		sess.Close()
+		h.log.Info("handshake failed", "addr", addr, "err", err)
+		return
 	}
+	h.log.Info("client joined", "id", p.info.ID, "name", p.info.Name, "addr", addr)
+	h.broadcast(p, protocol.Presence{Event: protocol.Join, Client: p.info})
+	err = p.run()
 	h.unregister(p)
 	h.log.Info("client left", "id", p.info.ID, "name", p.info.Name, "reason", reason(err))
 	h.broadcast(p, protocol.Presence{Event: protocol.Leave, Client: p.info})
@@ -212,13 +249,15 @@ func (h *Hub) unregister(p *peer) {
 	h.mu.Unlock()
 }
 
-// broadcast queues m for every client but from.
+// broadcast queues m for every client but from. A client whose queue is
+// full misses m (and the hub logs it): one slow client, or one fast
+// talker, must not get anybody else disconnected.
 func (h *Hub) broadcast(from *peer, m protocol.Message) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, p := range h.clients {
 		if p != from {
-			p.say(m)
+			p.sayOrDrop(m)
 		}
 	}
 }

@@ -36,14 +36,24 @@ func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
 		transfers: map[string]*transfer.Incoming{}}
 }
 
-// say queues m for the client. A client whose queue is full is too slow to
-// keep: it is disconnected rather than allowed to block the hub.
+// say queues an answer for the client. A client whose queue is full is too
+// slow to keep: it is disconnected rather than allowed to block the hub.
 func (p *peer) say(m protocol.Message) {
 	select {
 	case p.out <- m:
 	default:
 		p.h.log.Warn("client too slow, disconnecting", "id", p.info.ID, "name", p.info.Name)
 		p.sess.Close()
+	}
+}
+
+// sayOrDrop queues a broadcast for the client, or drops it if the client's
+// queue is full.
+func (p *peer) sayOrDrop(m protocol.Message) {
+	select {
+	case p.out <- m:
+	default:
+		p.h.log.Warn("client's queue is full, it misses a message", "id", p.info.ID, "name", p.info.Name, "type", m.Type())
 	}
 }
 
@@ -246,4 +256,17 @@ func (p *peer) receive(st *mux.Stream) {
 	}
 	p.say(res)
 	p.endIfDone(in)
+	if res.Error != "" {
+		// The sender stops when it reads the result; until then, read and
+		// drop what it sends, so that yamux does not buffer it (a closed
+		// stream keeps receiving into its window until the peer closes).
+		io.Copy(io.Discard, st)
+		return
+	}
+	// After the trailer the sender closes the stream: anything more is a
+	// protocol error.
+	var one [1]byte
+	if n, _ := st.Read(one[:]); n > 0 {
+		p.refuse(protocol.CodeBadMessage, fmt.Sprintf("transfer %s: bytes after the trailer of file %d", h.Transfer, h.File))
+	}
 }

@@ -276,3 +276,40 @@ func TestHubHandshakeDeadline(t *testing.T) {
 		t.Fatalf("Accept of a silent client: %v, want a timeout", err)
 	}
 }
+
+// TestOpenDataKeepsAtMostMaxDataStreams: the 65th stream waits for one of
+// the first 64 to close, so a receiver that serves 64 at a time never
+// leaves a stream unacknowledged long enough for yamux to end the session.
+func TestOpenDataKeepsAtMostMaxDataStreams(t *testing.T) {
+	cli, _ := pair(t, mux.Config{})
+	var open []*mux.Stream
+	for i := range protocol.MaxDataStreams {
+		st, err := cli.OpenData(context.Background(), protocol.DataHeader{Transfer: "t", File: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := cli.OpenData(ctx, protocol.DataHeader{Transfer: "t", File: 64}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("stream %d: %v, want it to wait until the deadline", protocol.MaxDataStreams+1, err)
+	}
+	open[0].Close()
+	open[0].Close() // a second Close must not free a second slot
+	st, err := cli.OpenData(context.Background(), protocol.DataHeader{Transfer: "t", File: 64})
+	if err != nil {
+		t.Fatalf("after one closed: %v", err)
+	}
+	st.Close()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel2()
+	for _, st := range open[1:] {
+		defer st.Close()
+	}
+	last, err := cli.OpenData(ctx2, protocol.DataHeader{Transfer: "t", File: 65})
+	if err != nil {
+		t.Fatalf("one slot should be free: %v", err)
+	}
+	last.Close()
+}

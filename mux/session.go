@@ -76,6 +76,7 @@ type Session struct {
 	cfg  Config
 
 	clock *handshakeClock // the hub's handshake deadline, until Ready
+	slots chan struct{}   // one per data stream this side has open
 
 	wmu sync.Mutex // serialises control writes
 }
@@ -134,7 +135,7 @@ func Client(ctx context.Context, conn net.Conn, hello protocol.Hello, cfg Config
 		if !clock.stop() {
 			return fail(clock.err(context.DeadlineExceeded))
 		}
-		return &Session{nc: conn, ys: ys, ctrl: ctrl, cfg: cfg}, m, nil
+		return newSession(conn, ys, ctrl, cfg, nil), m, nil
 	case protocol.Error:
 		return fail(&m)
 	default:
@@ -162,7 +163,7 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 		ys.Close()
 		return nil, none, clock.err(err)
 	}
-	s := &Session{nc: conn, ys: ys, ctrl: ctrl, cfg: cfg, clock: clock}
+	s := newSession(conn, ys, ctrl, cfg, clock)
 	m, err := protocol.ReadMessage(ctrl)
 	if err != nil {
 		s.Close()
@@ -179,6 +180,11 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 		return nil, none, errors.New(text)
 	}
 	return s, hello, nil
+}
+
+func newSession(nc net.Conn, ys *yamux.Session, ctrl *yamux.Stream, cfg Config, clock *handshakeClock) *Session {
+	return &Session{nc: nc, ys: ys, ctrl: ctrl, cfg: cfg, clock: clock,
+		slots: make(chan struct{}, protocol.MaxDataStreams)}
 }
 
 // Ready ends the handshake deadline on the hub's side. It reports an error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,8 @@ func (s *Session) Send(m protocol.Message) error {
 	defer s.wmu.Unlock()
 	s.ctrl.SetWriteDeadline(time.Now().Add(s.cfg.ioTimeout()))
 	if err := protocol.WriteMessage(s.ctrl, m); err != nil {
+		// Part of a frame may have gone out: the stream cannot be used.
+		s.ys.Close()
 		return s.streamErr(err)
 	}
 	return nil
@@ -35,16 +38,28 @@ func (s *Session) Recv() (protocol.Message, error) {
 	return m, nil
 }
 
-// OpenData opens a data stream and writes its header.
+// OpenData opens a data stream and writes its header. A session keeps at
+// most protocol.MaxDataStreams of its own data streams open, whoever asks:
+// OpenData waits for one to close (or for ctx) before opening another.
 func (s *Session) OpenData(ctx context.Context, h protocol.DataHeader) (*Stream, error) {
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.ys.CloseChan():
+		return nil, ErrClosed
+	}
 	if err := ctx.Err(); err != nil {
+		<-s.slots
 		return nil, err
 	}
 	ys, err := s.ys.OpenStream()
 	if err != nil {
+		<-s.slots
 		return nil, s.streamErr(err)
 	}
 	st := s.newStream(ys)
+	st.release = func() { <-s.slots }
 	st.stop = context.AfterFunc(ctx, st.abort)
 	if err := protocol.WriteHeader(st, h); err != nil {
 		st.Close()
@@ -54,7 +69,7 @@ func (s *Session) OpenData(ctx context.Context, h protocol.DataHeader) (*Stream,
 }
 
 func (s *Session) newStream(ys *yamux.Stream) *Stream {
-	return &Stream{ys: ys, timeout: s.cfg.ioTimeout(), sess: s, stop: func() bool { return false }}
+	return &Stream{ys: ys, timeout: s.cfg.ioTimeout(), sess: s, stop: func() bool { return false }, release: func() {}}
 }
 
 // AcceptData waits for the peer to open a data stream. The caller reads its
@@ -124,6 +139,8 @@ type Stream struct {
 	sess    *Session
 	timeout time.Duration
 	stop    func() bool // unbinds the context
+	release func()      // frees the session's slot, for streams opened here
+	closed  sync.Once
 	aborted atomic.Bool
 }
 
@@ -177,6 +194,11 @@ func (st *Stream) ReadHeader() (protocol.DataHeader, error) {
 // Close closes the stream's sending side; the peer reads io.EOF after the
 // bytes already written.
 func (st *Stream) Close() error {
-	st.stop()
-	return st.ys.Close()
+	var err error
+	st.closed.Do(func() {
+		st.stop()
+		err = st.ys.Close()
+		st.release()
+	})
+	return err
 }

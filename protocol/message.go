@@ -37,6 +37,9 @@ type Welcome struct {
 	Software string `json:"software,omitempty"`
 }
 
+// MaxChatLen bounds a chat message's Text, in bytes.
+const MaxChatLen = 16 << 10
+
 // Chat is a chat line. A client sends only Text; the hub fills in From and
 // FromID before broadcasting it.
 type Chat struct {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/muxfer/muxfer/protocol"
 )
@@ -259,17 +260,24 @@ func noHardLinks(err error) bool {
 	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.EMLINK)
 }
 
-// numbered returns p for i == 0, else p with " (i)" before its extension.
+// numbered returns p for i == 0, else p with " (i)" before its extension,
+// shortening the name (at a character boundary) if it would not fit in
+// MaxComponentLen bytes.
 func numbered(p string, i int) string {
 	if i == 0 {
 		return p
 	}
 	dir, base := path.Split(p)
 	ext := path.Ext(base)
-	if ext == base || strings.HasPrefix(base, ".") && strings.Count(base, ".") == 1 {
+	if ext == base || strings.HasPrefix(base, ".") && strings.Count(base, ".") == 1 || len(ext) > 32 {
 		ext = ""
 	}
-	return fmt.Sprintf("%s%s (%d)%s", dir, strings.TrimSuffix(base, ext), i, ext)
+	stem, tag := strings.TrimSuffix(base, ext), fmt.Sprintf(" (%d)", i)
+	for len(stem)+len(tag)+len(ext) > MaxComponentLen {
+		_, size := utf8.DecodeLastRuneInString(stem)
+		stem = stem[:len(stem)-size]
+	}
+	return dir + stem + tag + ext
 }
 
 // fileMode keeps a sender's permission bits but never setuid, setgid,

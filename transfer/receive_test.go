@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/muxfer/muxfer/protocol"
 )
@@ -424,5 +425,17 @@ func TestStatsCountStoredFailedAndBytes(t *testing.T) {
 	}
 	if in.Done() {
 		t.Error("Done with a file still pending")
+	}
+}
+
+func TestNumberedNamesFitInAComponent(t *testing.T) {
+	long := strings.Repeat("é", 126) + ".txt" // 252 + 4 bytes: at the limit
+	got := numbered("dir/"+long, 12)
+	base := got[len("dir/"):]
+	if len(base) > MaxComponentLen || !strings.HasSuffix(base, " (12).txt") || !utf8.ValidString(base) {
+		t.Errorf("numbered(%d-byte name) = %q (%d bytes)", len(long), base, len(base))
+	}
+	if got := numbered("a/b.tar.gz", 1); got != "a/b.tar (1).gz" {
+		t.Errorf("numbered = %q", got)
 	}
 }

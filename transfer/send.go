@@ -113,8 +113,11 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep
 	msgs, unsubscribe := conn.Subscribe(id)
 	defer unsubscribe()
 	if err := conn.Send(protocol.Offer{Transfer: id, Files: m.Files}); err != nil {
+		if errors.Is(err, mux.ErrClosed) {
+			err = ErrConnectionLost
+		}
 		rep.addUnsent(m, err)
-		return fmt.Errorf("offer: %w", err)
+		return err
 	}
 	if err := awaitAccept(ctx, conn, msgs); err != nil {
 		rep.addUnsent(m, err)

@@ -61,13 +61,14 @@ func (s *chatSession) run(e env) error {
 		s.uploads.Wait()
 	}()
 	lines := make(chan string)
+	readErr := make(chan error, 1)
 	// The reader ends at the end of stdin. If the session ends first, it
 	// stays blocked in Read until the process exits: a read from a terminal
 	// cannot be interrupted portably.
 	go func() {
 		defer close(lines)
 		sc := bufio.NewScanner(e.stdin)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		sc.Buffer(make([]byte, 64<<10), protocol.MaxChatLen+1)
 		for sc.Scan() {
 			select {
 			case lines <- sc.Text():
@@ -75,14 +76,22 @@ func (s *chatSession) run(e env) error {
 				return
 			}
 		}
+		readErr <- sc.Err()
 	}()
 	for {
 		select {
 		case line, ok := <-lines:
 			if !ok {
+				if err := <-readErr; err != nil {
+					cancel()
+					s.uploads.Wait()
+					return fmt.Errorf("reading stdin: %w", err)
+				}
 				return s.finish(ctx)
 			}
 			if quit := s.handle(ctx, line); quit {
+				cancel() // /quit cancels the uploads still running
+				s.uploads.Wait()
 				return s.result()
 			}
 		case <-s.c.Done():

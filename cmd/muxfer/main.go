@@ -28,6 +28,8 @@ const (
 	exitFailed   = 1 // an error, or some files failed
 	exitUsage    = 2 // bad command line
 	exitConnLost = 3 // the connection to the hub was lost
+
+	exitInterrupted = 130 // SIGINT or SIGTERM, as shells report it
 )
 
 // env is what a command may touch of the process, so tests can run
@@ -131,6 +133,9 @@ func exitCode(e env, err error) int {
 	case errors.Is(err, transfer.ErrConnectionLost), errors.Is(err, errConnLost):
 		fmt.Fprintf(e.stderr, "muxfer: %s\n", err)
 		return exitConnLost
+	case errors.Is(err, context.Canceled) && e.ctx.Err() != nil:
+		fmt.Fprintf(e.stderr, "muxfer: interrupted\n")
+		return exitInterrupted
 	}
 	fmt.Fprintf(e.stderr, "muxfer: %s\n", err)
 	return exitFailed

@@ -274,3 +274,30 @@ func TestSendReportsHubGoneMidTransfer(t *testing.T) {
 		t.Errorf("stderr %q should name the file and the reason", errs)
 	}
 }
+
+func TestChatRefusesOverlongLineAndQuitCancelsUploads(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	big := filepath.Join(t.TempDir(), "big.bin")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(8 << 30); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	f.Close()
+	long := strings.Repeat("x", protocol.MaxChatLen+1)
+	code, out, errs := runCmd(t, long+"\n/send "+big+"\n/quit\n", "chat", h.Addr, "--name", "q")
+	if code != exitFailed {
+		t.Errorf("exit %d after /quit cut an upload short, want %d; stderr:\n%s", code, exitFailed, errs)
+	}
+	if !strings.Contains(out, "over the limit of 16384") {
+		t.Errorf("no error for the overlong line:\n%s", out)
+	}
+	if !strings.Contains(out, "sent 0 of 1 files") {
+		t.Errorf("no summary of the cancelled upload:\n%s", out)
+	}
+	if len(h.Clients()) > 1 {
+		t.Errorf("hub lists %v", h.Clients())
+	}
+}
