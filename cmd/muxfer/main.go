@@ -102,7 +102,8 @@ Examples:
   muxfer send hub.example:7878 photos/ a.txt   # upload; exits 0 once every hash is verified
   muxfer chat hub.example:7878 --name alice    # chat; /send PATH... uploads alongside
 
-Exit codes: 0 all delivered, 1 error or some files failed, 2 usage, 3 connection lost.
+Exit codes: 0 all delivered, 1 error or some files failed, 2 usage, 3 connection lost,
+130 interrupted.
 Run 'muxfer <command> --help' for a command's flags and examples.
 `)
 }
