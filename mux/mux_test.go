@@ -17,10 +17,22 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// testKey is the access key of every hub in these tests.
+var testKey = mux.NewKey()
+
+// withKey fills in testKey unless cfg already has a key or turns TLS off.
+func withKey(cfg mux.Config) mux.Config {
+	if cfg.Key.IsZero() && !cfg.InsecureNoTLS {
+		cfg.Key = testKey
+	}
+	return cfg
+}
+
 // pair returns a client and a hub session joined over loopback TCP, the
 // hub having answered with welcome.
 func pair(t testing.TB, cfg mux.Config) (cli, hub *mux.Session) {
 	t.Helper()
+	cfg = withKey(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +92,16 @@ func TestControlMessagesFlowBothWays(t *testing.T) {
 }
 
 func TestDataStreamCarriesHeaderBytesAndEOF(t *testing.T) {
-	cli, hub := pair(t, mux.Config{})
+	for _, tt := range []struct {
+		name string
+		cfg  mux.Config
+	}{{"TLS", mux.Config{}}, {"insecure", mux.Config{InsecureNoTLS: true}}} {
+		t.Run(tt.name, func(t *testing.T) { testDataStream(t, tt.cfg) })
+	}
+}
+
+func testDataStream(t *testing.T, cfg mux.Config) {
+	cli, hub := pair(t, cfg)
 	payload := bytes.Repeat([]byte("muxfer "), 100000)
 	sent := make(chan error, 1)
 	go func() {
@@ -204,7 +225,7 @@ func TestHandshakeRefusals(t *testing.T) {
 		want string                            // in Dial's error
 	}{
 		{"hub of another version", func(t *testing.T, conn net.Conn) {
-			s, hello, err := mux.Accept(context.Background(), conn, mux.Config{})
+			s, hello, err := mux.Accept(context.Background(), conn, withKey(mux.Config{}))
 			if err != nil {
 				t.Error(err)
 				return
@@ -214,7 +235,7 @@ func TestHandshakeRefusals(t *testing.T) {
 			s.Recv() // until the client hangs up
 		}, "hub speaks protocol version 2, this client speaks 1"},
 		{"hub refuses", func(t *testing.T, conn net.Conn) {
-			s, _, err := mux.Accept(context.Background(), conn, mux.Config{})
+			s, _, err := mux.Accept(context.Background(), conn, withKey(mux.Config{}))
 			if err != nil {
 				t.Error(err)
 				return
@@ -247,7 +268,7 @@ func TestHandshakeRefusals(t *testing.T) {
 					tt.hub(t, conn)
 				}
 			}()
-			_, _, err = mux.Dial(context.Background(), ln.Addr().String(), protocol.Hello{Name: "x"}, mux.Config{HandshakeTimeout: 500 * time.Millisecond})
+			_, _, err = mux.Dial(context.Background(), ln.Addr().String(), protocol.Hello{Name: "x"}, withKey(mux.Config{HandshakeTimeout: 500 * time.Millisecond}))
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), ln.Addr().String()) {
 				t.Errorf("Dial error %v, want one naming the address and %q", err, tt.want)
 			}
@@ -271,7 +292,7 @@ func TestHubHandshakeDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = mux.Accept(context.Background(), srv, mux.Config{HandshakeTimeout: 200 * time.Millisecond})
+	_, _, err = mux.Accept(context.Background(), srv, withKey(mux.Config{HandshakeTimeout: 200 * time.Millisecond}))
 	if err == nil || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("Accept of a silent client: %v, want a timeout", err)
 	}

@@ -22,8 +22,15 @@ import (
 	"github.com/muxfer/muxfer/protocol"
 )
 
-// Config tunes a session. The zero value is ready to use.
+// Config tunes a session. Key is required unless InsecureNoTLS is set; the
+// other fields have defaults.
 type Config struct {
+	// Key is the hub's access key. Both ends prove they hold it, over TLS
+	// 1.3, before anything else is said.
+	Key Key
+	// InsecureNoTLS turns TLS and the key proof off: anyone can connect
+	// and read everything. For measuring on trusted links only.
+	InsecureNoTLS bool
 	// HandshakeTimeout bounds the time from connect to Welcome. Default 10s.
 	HandshakeTimeout time.Duration
 	// IOTimeout bounds each read or write on a data stream and each write
@@ -104,10 +111,19 @@ func Dial(ctx context.Context, addr string, hello protocol.Hello, cfg Config) (*
 func Client(ctx context.Context, conn net.Conn, hello protocol.Hello, cfg Config) (*Session, protocol.Welcome, error) {
 	var none protocol.Welcome
 	clock := startClock(ctx, conn, cfg.handshakeTimeout())
-	ys, err := yamux.Client(conn, cfg.yamux())
+	sc, err := secureClient(conn, cfg)
 	if err != nil {
 		clock.stop()
 		conn.Close()
+		if errors.Is(err, ErrAuth) {
+			return nil, none, err
+		}
+		return nil, none, clock.err(err)
+	}
+	ys, err := yamux.Client(sc, cfg.yamux())
+	if err != nil {
+		clock.stop()
+		sc.Close()
 		return nil, none, err
 	}
 	fail := func(err error) (*Session, protocol.Welcome, error) {
@@ -135,7 +151,7 @@ func Client(ctx context.Context, conn net.Conn, hello protocol.Hello, cfg Config
 		if !clock.stop() {
 			return fail(clock.err(context.DeadlineExceeded))
 		}
-		return newSession(conn, ys, ctrl, cfg, nil), m, nil
+		return newSession(sc, ys, ctrl, cfg, nil), m, nil
 	case protocol.Error:
 		return fail(&m)
 	default:
@@ -151,10 +167,19 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 	var none protocol.Hello
 	// The deadline stays until Ready, so the caller's Welcome is covered too.
 	clock := startClock(ctx, conn, cfg.handshakeTimeout())
-	ys, err := yamux.Server(conn, cfg.yamux())
+	sc, err := secureServer(conn, cfg)
 	if err != nil {
 		clock.stop()
 		conn.Close()
+		if errors.Is(err, ErrAuth) {
+			return nil, none, err
+		}
+		return nil, none, clock.err(err)
+	}
+	ys, err := yamux.Server(sc, cfg.yamux())
+	if err != nil {
+		clock.stop()
+		sc.Close()
 		return nil, none, err
 	}
 	ctrl, err := ys.AcceptStreamWithContext(ctx)
@@ -163,7 +188,7 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 		ys.Close()
 		return nil, none, clock.err(err)
 	}
-	s := newSession(conn, ys, ctrl, cfg, clock)
+	s := newSession(sc, ys, ctrl, cfg, clock)
 	m, err := protocol.ReadMessage(ctrl)
 	if err != nil {
 		s.Close()

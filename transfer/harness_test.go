@@ -26,6 +26,7 @@ func dialLoopback(t testing.TB) (client, hub *mux.Session) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
 	defer cancel()
+	cfg := mux.Config{Key: mux.NewKey()} // TLS and the key proof, as by default
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +43,7 @@ func dialLoopback(t testing.TB) (client, hub *mux.Session) {
 			hubc <- accepted{nil, err}
 			return
 		}
-		s, _, err := mux.Accept(ctx, nc, mux.Config{})
+		s, _, err := mux.Accept(ctx, nc, cfg)
 		if err == nil {
 			err = s.Send(protocol.Welcome{Version: protocol.Version, ID: 1, Name: "sender"})
 		}
@@ -55,7 +56,7 @@ func dialLoopback(t testing.TB) (client, hub *mux.Session) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, _, cerr := mux.Client(ctx, nc, protocol.Hello{Name: "sender"}, mux.Config{})
+	client, _, cerr := mux.Client(ctx, nc, protocol.Hello{Name: "sender"}, cfg)
 	a := <-hubc
 	if cerr != nil || a.err != nil {
 		if client != nil {

@@ -28,14 +28,25 @@ func TestBinaryServeAndSend(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dir := t.TempDir()
+	dir, cfgDir := t.TempDir(), t.TempDir()
 	serve := exec.CommandContext(ctx, bin, "serve", "--listen", "127.0.0.1:0", "--dir", dir)
+	serve.Env = append(os.Environ(), "XDG_CONFIG_HOME="+cfgDir, "MUXFER_KEY=")
 	stderr, err := serve.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := serve.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
+	}
+	// The one line a client needs: MUXFER_KEY=mxk1.... muxfer chat HOST:PORT
+	first, err := bufio.NewReader(stdout).ReadString('\n')
+	keyAssign, _, _ := strings.Cut(first, " ")
+	if err != nil || !strings.HasPrefix(keyAssign, "MUXFER_KEY=mxk1.") || !strings.Contains(first, "muxfer chat 127.0.0.1:") {
+		t.Fatalf("serve printed %q, %v; want the line a client needs", first, err)
 	}
 	logs := bufio.NewScanner(stderr)
 	addrRe := regexp.MustCompile(`listening" addr=(\S+)`)
@@ -59,6 +70,7 @@ func TestBinaryServeAndSend(t *testing.T) {
 
 	src := hubtest.Testdata(t, "../../testdata")
 	send := exec.CommandContext(ctx, bin, "send", addr, src, "--progress", "never")
+	send.Env = append(os.Environ(), keyAssign)
 	out, err := send.CombinedOutput()
 	if err != nil {
 		t.Fatalf("send: %v\n%s", err, out)

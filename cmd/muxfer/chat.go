@@ -30,7 +30,7 @@ func runChat(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := connect(e.ctx, pos[0], *cf.name, u)
+	c, err := connect(e.ctx, pos[0], *cf.name, cf.mux, u)
 	if err != nil {
 		return err
 	}

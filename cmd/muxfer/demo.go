@@ -14,6 +14,7 @@ import (
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -46,7 +47,8 @@ func runDemo(e env, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	d := &demo{e: e, u: u, hubDir: filepath.Join(tmp, "hub"), aliceSaw: make(chan string, 16), bobSaw: make(chan string, 16)}
+	d := &demo{e: e, u: u, hubDir: filepath.Join(tmp, "hub"), mux: mux.Config{Key: mux.NewKey()},
+		aliceSaw: make(chan string, 16), bobSaw: make(chan string, 16)}
 	return d.run(*data)
 }
 
@@ -54,6 +56,7 @@ type demo struct {
 	e                env
 	u                *ui
 	hubDir           string
+	mux              mux.Config // a fresh access key, shared by the hub and both clients
 	alice, bob       *client.Client
 	aliceSaw, bobSaw chan string // chat texts each client received
 }
@@ -61,7 +64,7 @@ type demo struct {
 func (d *demo) step(format string, args ...any) { d.u.line("demo  | "+format, args...) }
 
 func (d *demo) run(data string) error {
-	h, err := hub.New(hub.Config{Dir: d.hubDir, Software: software()})
+	h, err := hub.New(hub.Config{Dir: d.hubDir, Software: software(), Mux: d.mux})
 	if err != nil {
 		return err
 	}
@@ -74,7 +77,7 @@ func (d *demo) run(data string) error {
 	go func() { served <- h.Serve(ln) }()
 	defer func() { h.Close(); <-served }()
 	addr := ln.Addr().String()
-	d.step("hub listening on %s, storing uploads in %s", addr, d.hubDir)
+	d.step("hub listening on %s (TLS 1.3, access key made for this demo), storing uploads in %s", addr, d.hubDir)
 
 	ctx, cancel := context.WithTimeout(d.e.ctx, 2*time.Minute)
 	defer cancel()
@@ -126,7 +129,7 @@ func (d *demo) run(data string) error {
 // name and copied to saw.
 func (d *demo) join(ctx context.Context, addr, name string, saw chan<- string) (*client.Client, error) {
 	tag := fmt.Sprintf("%-5s | ", name)
-	c, err := client.Dial(ctx, addr, client.Config{Name: name, Software: software(), OnMessage: func(m protocol.Message) {
+	c, err := client.Dial(ctx, addr, client.Config{Name: name, Software: software(), Mux: d.mux, OnMessage: func(m protocol.Message) {
 		d.u.heard(tag, m)
 		if c, ok := m.(protocol.Chat); ok {
 			select {

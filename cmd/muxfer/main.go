@@ -39,6 +39,7 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	ctx    context.Context // cancelled on SIGINT/SIGTERM
+	getenv func(string) string
 }
 
 type command struct {
@@ -55,13 +56,14 @@ func init() {
 		{"send", "upload files and folders to a hub", runSend},
 		{"chat", "chat with everyone on a hub; /send files alongside", runChat},
 		{"demo", "run a hub and two clients on loopback with testdata/", runDemo},
+		{"keygen", "print a new access key", runKeygen},
 		{"version", "print the version and protocol version", runVersion},
 	}
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, ctx: ctx}, os.Args[1:])
+	code := run(env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, ctx: ctx, getenv: os.Getenv}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }

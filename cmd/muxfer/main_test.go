@@ -15,19 +15,37 @@ import (
 
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/hub/hubtest"
+	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// runCmd runs one muxfer command line in-process.
+// runCmd runs one muxfer command line in-process, with MUXFER_KEY set to
+// the key of the hub the command names (as a user would export it), or to
+// some valid key when no test hub is there.
 func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	return runCmdEnv(t, func(name string) string {
+		if name != keyEnv {
+			return ""
+		}
+		if len(args) > 1 {
+			if cfg := hubtest.ClientConfig(args[1]); !cfg.Key.IsZero() {
+				return cfg.Key.String()
+			}
+		}
+		return mux.NewKey().String()
+	}, stdin, args...)
+}
+
+func runCmdEnv(t *testing.T, getenv func(string) string, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	code = run(env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, ctx: ctx}, args)
+	code = run(env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, ctx: ctx, getenv: getenv}, args)
 	return code, out.String(), errb.String()
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/client"
+	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/transfer"
 )
 
@@ -16,6 +17,8 @@ type clientFlags struct {
 	json     *bool
 	progress *string
 	parallel *int
+	keys     keyFlags
+	mux      mux.Config // set by parse
 }
 
 func addClientFlags(fs *flag.FlagSet, defaultName string) clientFlags {
@@ -24,12 +27,13 @@ func addClientFlags(fs *flag.FlagSet, defaultName string) clientFlags {
 		json:     fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
 		progress: fs.String("progress", "auto", "progress bar on stderr: auto (when a terminal), always or never"),
 		parallel: fs.Int("parallel", 4, "files sent at once, each on its own stream (at most 64)"),
+		keys:     addKeyFlags(fs),
 	}
 }
 
 // parse parses the command line, checks that at least min positional
 // arguments (described by what) are there, and sets up the output.
-func (cf clientFlags) parse(e env, fs *flag.FlagSet, args []string, min int, what string) ([]string, *ui, error) {
+func (cf *clientFlags) parse(e env, fs *flag.FlagSet, args []string, min int, what string) ([]string, *ui, error) {
 	pos, err := parse(fs, args)
 	if err != nil {
 		return nil, nil, err
@@ -39,7 +43,16 @@ func (cf clientFlags) parse(e env, fs *flag.FlagSet, args []string, min int, wha
 		return nil, nil, usageError{"missing " + what}
 	}
 	u, err := newUI(e.stdout, e.stderr, *cf.json, *cf.progress)
-	return pos, u, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if cf.mux, _, err = cf.keys.muxConfig(e, false); err != nil {
+		return nil, nil, err
+	}
+	if cf.mux.InsecureNoTLS {
+		fmt.Fprintln(e.stderr, "muxfer: WARNING: --insecure-no-tls: this connection is not encrypted and the hub is not authenticated")
+	}
+	return pos, u, nil
 }
 
 func runSend(e env, args []string) error {
@@ -55,7 +68,7 @@ func runSend(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := connect(e.ctx, pos[0], *cf.name, u)
+	c, err := connect(e.ctx, pos[0], *cf.name, cf.mux, u)
 	if err != nil {
 		return err
 	}
@@ -76,10 +89,10 @@ func scan(u *ui, paths []string) (*transfer.Manifest, error) {
 	return m, nil
 }
 
-func connect(ctx context.Context, addr, name string, u *ui) (*client.Client, error) {
+func connect(ctx context.Context, addr, name string, cfg mux.Config, u *ui) (*client.Client, error) {
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	c, err := client.Dial(dctx, addr, client.Config{Name: name, Software: software(), OnMessage: u.message})
+	c, err := client.Dial(dctx, addr, client.Config{Name: name, Software: software(), OnMessage: u.message, Mux: cfg})
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -26,14 +27,22 @@ type Hub struct {
 	*hub.Hub
 	Addr string
 	Dir  string
+	Key  mux.Key
 }
 
-// Start runs a hub with cfg (Dir defaults to a temporary folder) on
-// 127.0.0.1:0 and stops it when the test ends.
+// keys maps the address of each hub Start ran to its access key, so that
+// Dial needs only the address.
+var keys sync.Map
+
+// Start runs a hub with cfg on 127.0.0.1:0 and stops it when the test
+// ends. Dir defaults to a temporary folder and the access key to a new one.
 func Start(t testing.TB, cfg hub.Config) *Hub {
 	t.Helper()
 	if cfg.Dir == "" {
 		cfg.Dir = t.TempDir()
+	}
+	if cfg.Mux.Key.IsZero() && !cfg.Mux.InsecureNoTLS {
+		cfg.Mux.Key = mux.NewKey()
 	}
 	h, err := hub.New(cfg)
 	if err != nil {
@@ -51,7 +60,20 @@ func Start(t testing.TB, cfg hub.Config) *Hub {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &Hub{Hub: h, Addr: ln.Addr().String(), Dir: cfg.Dir}
+	addr := ln.Addr().String()
+	keys.Store(addr, cfg.Mux)
+	t.Cleanup(func() { keys.Delete(addr) })
+	return &Hub{Hub: h, Addr: addr, Dir: cfg.Dir, Key: cfg.Mux.Key}
+}
+
+// ClientConfig returns the mux configuration that reaches the hub Start
+// ran at addr: its key, or no TLS if it has none.
+func ClientConfig(addr string) mux.Config {
+	if cfg, ok := keys.Load(addr); ok {
+		c := cfg.(mux.Config)
+		return mux.Config{Key: c.Key, InsecureNoTLS: c.InsecureNoTLS}
+	}
+	return mux.Config{}
 }
 
 // Client is a connected client that records every message it hears.
@@ -69,7 +91,7 @@ func Dial(t testing.TB, addr, name string) *Client {
 	c := &Client{more: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl, err := client.Dial(ctx, addr, client.Config{Name: name, OnMessage: c.record})
+	cl, err := client.Dial(ctx, addr, client.Config{Name: name, OnMessage: c.record, Mux: ClientConfig(addr)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/muxfer/muxfer/mux"
+)
+
+// keyFlags are the flags that give an access key, shared by every command
+// that connects or listens.
+type keyFlags struct {
+	key      *string
+	keyFile  *string
+	insecure *bool
+}
+
+const keyEnv = "MUXFER_KEY"
+
+func addKeyFlags(fs *flag.FlagSet) keyFlags {
+	return keyFlags{
+		key: fs.String("key", "", "access key (visible to other local users in the process list: prefer "+
+			keyEnv+" or --key-file)"),
+		keyFile:  fs.String("key-file", "", "read the access key from this file (mode 0600)"),
+		insecure: fs.Bool("insecure-no-tls", false, "INSECURE: no TLS, no key: anyone can connect and read everything. For measuring on trusted links only"),
+	}
+}
+
+// muxConfig turns the key flags into a mux configuration. A client must be
+// given a key; a hub without one uses (and on first start creates) the key
+// in the user's config directory, and says where it came from.
+func (kf keyFlags) muxConfig(e env, hub bool) (cfg mux.Config, source string, err error) {
+	if *kf.insecure {
+		if *kf.key != "" || *kf.keyFile != "" {
+			return cfg, "", usageError{"--insecure-no-tls takes no key"}
+		}
+		return mux.Config{InsecureNoTLS: true}, "none (--insecure-no-tls)", nil
+	}
+	if *kf.key != "" && *kf.keyFile != "" {
+		return cfg, "", usageError{"give --key or --key-file, not both"}
+	}
+	var text string
+	switch {
+	case *kf.key != "":
+		text, source = *kf.key, "--key"
+	case *kf.keyFile != "":
+		text, err = readKeyFile(*kf.keyFile)
+		source = *kf.keyFile
+	case e.getenv(keyEnv) != "":
+		text, source = e.getenv(keyEnv), keyEnv
+	case hub:
+		return hubKey(e)
+	default:
+		return cfg, "", fmt.Errorf("no access key: set %s or pass --key-file (the hub prints its key when it starts)", keyEnv)
+	}
+	if err != nil {
+		return cfg, "", err
+	}
+	k, err := mux.ParseKey(text)
+	if err != nil {
+		return cfg, "", fmt.Errorf("access key from %s: %w", source, err)
+	}
+	return mux.Config{Key: k}, source, nil
+}
+
+// readKeyFile reads a key file, refusing one that others may read.
+func readKeyFile(path string) (string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("key file %s can be read by others (mode %04o): run chmod 600 %s", path, info.Mode().Perm(), path)
+	}
+	b, err := os.ReadFile(path)
+	return strings.TrimSpace(string(b)), err
+}
+
+// hubKey loads the hub's key from its file in the user's config directory,
+// creating the file with a new key on first use.
+func hubKey(e env) (mux.Config, string, error) {
+	dir := e.getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		d, err := os.UserConfigDir()
+		if err != nil {
+			return mux.Config{}, "", fmt.Errorf("no access key given and no config directory to keep one in: %w", err)
+		}
+		dir = d
+	}
+	path := filepath.Join(dir, "muxfer", "hub.key")
+	text, err := readKeyFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		text, err = createKeyFile(path)
+	}
+	if err != nil {
+		return mux.Config{}, "", err
+	}
+	k, err := mux.ParseKey(text)
+	if err != nil {
+		return mux.Config{}, "", fmt.Errorf("access key in %s: %w", path, err)
+	}
+	return mux.Config{Key: k}, path, nil
+}
+
+func createKeyFile(path string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	text := mux.NewKey().String()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	_, err = fmt.Fprintln(f, text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return text, err
+}
+
+func runKeygen(e env, args []string) error {
+	fs := newFlags(e, "keygen", "keygen",
+		"  muxfer keygen > hub.key && chmod 600 hub.key && muxfer serve --key-file hub.key\n")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		fs.Usage()
+		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	fmt.Fprintln(e.stdout, mux.NewKey())
+	return nil
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/hub/hubtest"
+	"github.com/muxfer/muxfer/mux"
+)
+
+// TestHubKeyIsCreatedOnceAndKeptPrivate: a hub without a key makes one in
+// its config directory, in a 0600 file, and uses the same one next time.
+func TestHubKeyIsCreatedOnceAndKeptPrivate(t *testing.T) {
+	cfgDir := t.TempDir()
+	e := env{getenv: func(n string) string {
+		if n == "XDG_CONFIG_HOME" {
+			return cfgDir
+		}
+		return ""
+	}}
+	kf := func() keyFlags {
+		k, f, i := "", "", false
+		return keyFlags{key: &k, keyFile: &f, insecure: &i}
+	}
+	first, src, err := kf().muxConfig(e, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(cfgDir, "muxfer", "hub.key")
+	if src != path {
+		t.Errorf("key source %q, want %q", src, path)
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, mode %v; want 0600", err, info.Mode())
+	}
+	again, _, err := kf().muxConfig(e, true)
+	if err != nil || again.Key.String() != first.Key.String() {
+		t.Errorf("second start: key %v, %v; want the first one", again.Key, err)
+	}
+	os.Chmod(path, 0o644)
+	if _, _, err := kf().muxConfig(e, true); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("a key file others can read was accepted: %v", err)
+	}
+	if _, _, err := kf().muxConfig(e, false); err == nil || !strings.Contains(err.Error(), "no access key") {
+		t.Errorf("a client without a key: %v", err)
+	}
+}
+
+func TestKeySourcesAndRefusals(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	keyFile := filepath.Join(t.TempDir(), "k")
+	os.WriteFile(keyFile, []byte(h.Key.String()+"\n"), 0o600)
+	noEnv := func(string) string { return "" }
+	wrong := mux.NewKey().String()
+	tests := []struct {
+		name   string
+		getenv func(string) string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"key file", noEnv, []string{"send", h.Addr, "../../testdata/hello.txt", "--key-file", keyFile}, exitOK, ""},
+		{"--key", noEnv, []string{"send", h.Addr, "../../testdata/hello.txt", "--key", h.Key.String()}, exitOK, ""},
+		{"no key", noEnv, []string{"send", h.Addr, "../../testdata/hello.txt"}, exitFailed, "no access key: set MUXFER_KEY"},
+		{"wrong key", func(string) string { return wrong }, []string{"send", h.Addr, "../../testdata/hello.txt"}, exitFailed, "authentication failed"},
+		{"short key", noEnv, []string{"chat", h.Addr, "--key", "mxk1.aaaaaaaaaaaaaaaa"}, exitFailed, "access key has 80 bits, at least 128 are needed"},
+		{"a password", noEnv, []string{"chat", h.Addr, "--key", "hunter2"}, exitFailed, "not a muxfer access key"},
+		{"both flags", noEnv, []string{"chat", h.Addr, "--key", wrong, "--key-file", keyFile}, exitUsage, "not both"},
+		{"keygen", noEnv, []string{"keygen"}, exitOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := runCmdEnv(t, tt.getenv, "", tt.args...)
+			if code != tt.code || !strings.Contains(errs, tt.stderr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errs, tt.code, tt.stderr)
+			}
+			if tt.name == "keygen" {
+				if _, err := mux.ParseKey(out); err != nil {
+					t.Errorf("keygen printed %q: %v", out, err)
+				}
+			}
+		})
+	}
+}
