@@ -102,8 +102,7 @@ func secureServer(conn net.Conn, cfg Config) (net.Conn, error) {
 		Certificates: []tls.Certificate{*cert},
 	})
 	if err := tc.Handshake(); err != nil {
-		var alert tls.AlertError
-		if errors.As(err, &alert) && (alert == 42 || alert == 43 || alert == 46) { // bad, unsupported, unknown certificate
+		if refusedCertificate(err) {
 			return nil, fmt.Errorf("%w: the client refused this hub's identity (it holds another key)", ErrAuth)
 		}
 		return nil, fmt.Errorf("TLS: %w", err)
@@ -120,6 +119,21 @@ func secureServer(conn net.Conn, cfg Config) (net.Conn, error) {
 		return nil, fmt.Errorf("%w: wrong proof of the key", ErrAuth)
 	}
 	return tc, nil
+}
+
+// refusedCertificate reports a client's alert that it does not accept the
+// hub's certificate. crypto/tls reports alerts from the peer as a
+// *net.OpError "remote error" whose Err is an unexported alert type.
+func refusedCertificate(err error) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" {
+		return false
+	}
+	switch op.Err.Error() {
+	case "tls: bad certificate", "tls: unsupported certificate", "tls: unknown certificate", "tls: unknown certificate authority":
+		return true
+	}
+	return false
 }
 
 func proofFor(tc *tls.Conn, k Key) ([]byte, error) {
