@@ -17,6 +17,7 @@ import (
 	"github.com/muxfer/muxfer/hub/hubtest"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
 	"go.uber.org/goleak"
 )
 
@@ -317,5 +318,29 @@ func TestChatRefusesOverlongLineAndQuitCancelsUploads(t *testing.T) {
 	}
 	if len(h.Clients()) > 1 {
 		t.Errorf("hub lists %v", h.Clients())
+	}
+}
+
+// TestProgressBarShowsNamesSafely: a file name with an escape sequence is
+// drawn in the bar (and in the per-file line) with the escape made visible.
+func TestProgressBarShowsNamesSafely(t *testing.T) {
+	var out, errb bytes.Buffer
+	u, err := newUI(&out, &errb, false, "always")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := "x\x1b[2J\x1b]0;pwned\a\u202egpj.exe"
+	u.startBar(100)
+	u.describe(evil)
+	u.wrote(50)
+	u.file(transfer.FileReport{Path: evil, Size: 100, Hash: "blake3:00", Stored: evil})
+	u.endBar()
+	for _, w := range []string{errb.String(), out.String()} {
+		if strings.ContainsAny(w, "\a\u202e") || strings.Contains(w, "\x1b[2J") || strings.Contains(w, "\x1b]0") {
+			t.Errorf("raw control sequence reached the terminal: %q", w)
+		}
+	}
+	if !strings.Contains(out.String(), `x\x1b[2J`) {
+		t.Errorf("the name is not shown escaped: %q", out.String())
 	}
 }
