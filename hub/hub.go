@@ -6,6 +6,10 @@
 // it from a bounded queue (a client too slow to drain its queue is
 // disconnected rather than allowed to hold up the others), and one per data
 // stream in flight.
+//
+// Everything a client can make the hub hold is bounded (see Config): the
+// connections in their handshake, the clients, each client's chat rate,
+// transfers, data streams and folders, and its queue of messages.
 package hub
 
 import (
@@ -38,12 +42,39 @@ const (
 	defaultSoftwareTag = "muxfer"
 )
 
-// Config configures a Hub.
+// Config configures a Hub. A limit left at zero takes its default.
 type Config struct {
 	Dir      string       // uploads are stored here; created if missing
 	Logger   *slog.Logger // default: discard
 	Mux      mux.Config
 	Software string // sent in Welcome, e.g. "muxfer 0.1.0"
+
+	// MaxClients bounds the clients connected at once. A Hello beyond it
+	// is answered with an Error of code "limit". Default 1000.
+	MaxClients int
+	// MaxHandshakes bounds the connections in their handshake at once,
+	// from accept to Welcome (or refusal). The hub closes further
+	// connections as soon as it accepts them. Default 128.
+	MaxHandshakes int
+
+	// Each client's chat and who messages are bounded by a token bucket
+	// that refills ChatMessagesPerSecond and holds at most ChatBurst, and
+	// the bytes of its chat text by one of ChatBytesPerSecond and
+	// ChatBytesBurst (at least MaxChatLen). A client that runs a bucket
+	// dry gets an Error of code "limit" and is disconnected. Defaults: 20
+	// messages/s, bursts of 100; 256 KiB/s, bursts of 1 MiB.
+	ChatMessagesPerSecond int
+	ChatBurst             int
+	ChatBytesPerSecond    int
+	ChatBytesBurst        int
+
+	// MaxOfferFolders bounds the folders one offer may create (those it
+	// lists and the parents of its entries), and MaxSessionFolders those
+	// all the offers of one session may create together, counted offer by
+	// offer whether or not the folders exist already. An offer over
+	// either is rejected. Defaults 10,000 and 100,000.
+	MaxOfferFolders   int
+	MaxSessionFolders int
 }
 
 // Hub is a running server. Create it with New, run it with Serve, stop it
@@ -58,9 +89,13 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per connection
 
+	handshakes chan struct{} // one per connection in its handshake
+	crowded    throttle      // logs refused connections once a second
+
 	mu        sync.Mutex
 	clients   map[uint64]*peer
 	names     map[string]uint64 // folded name -> id
+	nameLimit int               // highest suffix tried on a clash: maxNameSuffix but in tests
 	nextID    uint64
 	listeners map[net.Listener]struct{}
 	closed    bool
@@ -85,9 +120,12 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Software == "" {
 		cfg.Software = defaultSoftwareTag
 	}
+	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{cfg: cfg, log: log, root: root, recv: transfer.NewReceiver(root),
-		ctx: ctx, cancel: cancel, clients: map[uint64]*peer{}, names: map[string]uint64{},
+		ctx: ctx, cancel: cancel,
+		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second},
+		clients: map[uint64]*peer{}, names: map[string]uint64{}, nameLimit: maxNameSuffix,
 		listeners: map[net.Listener]struct{}{}}, nil
 }
 
@@ -123,7 +161,11 @@ func (h *Hub) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		if !h.startHandshake(conn) {
+			continue
+		}
 		if !h.track() {
+			<-h.handshakes
 			conn.Close()
 			return nil
 		}
@@ -132,6 +174,24 @@ func (h *Hub) Serve(ln net.Listener) error {
 			h.serveConn(conn)
 		}()
 	}
+}
+
+// startHandshake takes a handshake slot for conn, or closes conn at once
+// if every slot is taken: before TLS, before a goroutine, so a flood of
+// connections that never finish their handshake costs little and cannot
+// keep the hub from the clients that do.
+func (h *Hub) startHandshake(conn net.Conn) bool {
+	select {
+	case h.handshakes <- struct{}{}:
+		return true
+	default:
+	}
+	conn.Close()
+	if ok, held := h.crowded.allow(time.Now()); ok {
+		h.log.Warn("too many connections in their handshake; closing new ones",
+			"limit", h.cfg.MaxHandshakes, "addr", conn.RemoteAddr().String(), "closed_since_last_report", held)
+	}
+	return false
 }
 
 // track counts a new connection goroutine, unless the hub is closing: the
@@ -182,18 +242,38 @@ func (h *Hub) Clients() []protocol.ClientInfo {
 	return out
 }
 
+// serveConn runs one connection: its handshake, holding the handshake slot
+// that Serve took for it, and then the client's session.
 func (h *Hub) serveConn(conn net.Conn) {
+	p := h.handshake(conn)
+	<-h.handshakes
+	if p == nil {
+		return
+	}
+	h.log.Info("client joined", "id", p.info.ID, "name", p.info.Name, "addr", p.info.Addr)
+	h.broadcast(p, protocol.Presence{Event: protocol.Join, Client: p.info})
+	err := p.run()
+	h.unregister(p)
+	h.log.Info("client left", "id", p.info.ID, "name", p.info.Name, "reason", reason(err))
+	h.broadcast(p, protocol.Presence{Event: protocol.Leave, Client: p.info})
+}
+
+// handshake secures conn, reads the client's Hello, registers the client
+// and welcomes it. It returns nil, the connection closed, if any of that
+// fails or the hub refuses the client.
+func (h *Hub) handshake(conn net.Conn) *peer {
 	addr := conn.RemoteAddr().String()
 	sess, hello, err := mux.Accept(h.ctx, conn, h.cfg.Mux)
 	if err != nil {
 		h.log.Info("handshake failed", "addr", addr, "err", err)
-		return
+		return nil
 	}
-	p := h.register(sess, hello.Name, addr)
-	if p == nil {
-		sess.Send(protocol.Error{Code: protocol.CodeShutdown, Text: "hub is shutting down"})
+	p, refusal := h.register(sess, hello.Name, addr)
+	if refusal != nil {
+		h.log.Info("client refused", "addr", addr, "name", hello.Name, "reason", refusal.Text)
+		sess.Send(*refusal)
 		sess.Hangup()
-		return
+		return nil
 	}
 	err = sess.Send(protocol.Welcome{Version: protocol.Version, ID: p.info.ID, Name: p.info.Name, Software: h.cfg.Software})
 	if err == nil {
@@ -205,14 +285,9 @@ func (h *Hub) serveConn(conn net.Conn) {
 		p.cancel()
 		sess.Close()
 		h.log.Info("handshake failed", "addr", addr, "err", err)
-		return
+		return nil
 	}
-	h.log.Info("client joined", "id", p.info.ID, "name", p.info.Name, "addr", addr)
-	h.broadcast(p, protocol.Presence{Event: protocol.Join, Client: p.info})
-	err = p.run()
-	h.unregister(p)
-	h.log.Info("client left", "id", p.info.ID, "name", p.info.Name, "reason", reason(err))
-	h.broadcast(p, protocol.Presence{Event: protocol.Leave, Client: p.info})
+	return p
 }
 
 func reason(err error) string {
@@ -223,23 +298,32 @@ func reason(err error) string {
 }
 
 // register adds a client under a unique name: the requested one cleaned of
-// anything but letters, digits and "-_.", with "-2", "-3"… on a clash.
-func (h *Hub) register(sess *mux.Session, want, addr string) *peer {
+// anything but letters, digits and "-_.", with "-2", "-3"… up to "-1000"
+// on a clash. It returns the Error to refuse the client with instead if
+// the hub is closing or full, or every numbered name is taken.
+func (h *Hub) register(sess *mux.Session, want, addr string) (*peer, *protocol.Error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
-		return nil
+	switch {
+	case h.closed:
+		return nil, &protocol.Error{Code: protocol.CodeShutdown, Text: "hub is shutting down"}
+	case len(h.clients) >= h.cfg.MaxClients:
+		return nil, &protocol.Error{Code: protocol.CodeLimit, Text: fmt.Sprintf("hub is full: %d clients", h.cfg.MaxClients)}
 	}
 	base := cleanName(want)
 	name := base
 	for i := 2; h.names[strings.ToLower(name)] != 0; i++ {
+		if i > h.nameLimit {
+			return nil, &protocol.Error{Code: protocol.CodeLimit,
+				Text: fmt.Sprintf("name %q is taken, and so are %q to %q", base, base+"-2", fmt.Sprintf("%s-%d", base, h.nameLimit))}
+		}
 		name = fmt.Sprintf("%s-%d", base, i)
 	}
 	h.nextID++
 	p := newPeer(h, sess, protocol.ClientInfo{ID: h.nextID, Name: name, Addr: addr})
 	h.clients[p.info.ID] = p
 	h.names[strings.ToLower(name)] = p.info.ID
-	return p
+	return p, nil
 }
 
 func (h *Hub) unregister(p *peer) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
@@ -24,6 +26,12 @@ type peer struct {
 	slots  chan struct{}         // data streams being received
 	recvWG sync.WaitGroup        // one per data stream
 
+	// Only the reading goroutine uses these.
+	chat    chatLimit
+	folders int // folders this session's offers may have created
+
+	refused atomic.Bool // the hub is ending the session for a broken rule
+
 	mu        sync.Mutex
 	transfers map[string]*transfer.Incoming
 	failure   error // why the hub ended the session, if it did
@@ -33,7 +41,7 @@ func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
 	ctx, cancel := context.WithCancel(h.ctx)
 	return &peer{h: h, sess: sess, info: info, ctx: ctx, cancel: cancel,
 		out: make(chan protocol.Message, outboxSize), slots: make(chan struct{}, MaxStreams),
-		transfers: map[string]*transfer.Incoming{}}
+		chat: newChatLimit(h.cfg, time.Now()), transfers: map[string]*transfer.Incoming{}}
 }
 
 // say queues an answer for the client. A client whose queue is full is too
@@ -84,14 +92,14 @@ func (p *peer) writeLoop() {
 	for {
 		select {
 		case m := <-p.out:
-			if p.sess.Send(m) != nil {
+			if !p.send(m) {
 				return
 			}
 		case <-p.ctx.Done():
 			for {
 				select {
 				case m := <-p.out:
-					if p.sess.Send(m) != nil {
+					if !p.send(m) {
 						return
 					}
 				default:
@@ -100,6 +108,20 @@ func (p *peer) writeLoop() {
 			}
 		}
 	}
+}
+
+// send writes m to the client and reports whether the session still
+// works. To a client the hub has refused it sends no more chat or
+// presence: the Error should not wait behind up to a queue of them, nor
+// the hub spend its time on a client it is dropping.
+func (p *peer) send(m protocol.Message) bool {
+	if p.refused.Load() {
+		switch m.(type) {
+		case protocol.Chat, protocol.Presence:
+			return true
+		}
+	}
+	return p.sess.Send(m) == nil
 }
 
 func (p *peer) readLoop() error {
@@ -116,8 +138,15 @@ func (p *peer) readLoop() error {
 			if len(m.Text) > MaxChatLen {
 				return p.refuse(protocol.CodeLimit, fmt.Sprintf("chat message of %d bytes, limit %d", len(m.Text), MaxChatLen))
 			}
+			if err := p.chat.allow("chat", len(m.Text), time.Now()); err != nil {
+				return p.refuse(protocol.CodeLimit, err.Error())
+			}
 			p.h.broadcast(p, protocol.Chat{From: p.info.Name, FromID: p.info.ID, Text: m.Text})
 		case protocol.Who:
+			// An answer lists every client: cheap to ask, dear to answer.
+			if err := p.chat.allow("who", 0, time.Now()); err != nil {
+				return p.refuse(protocol.CodeLimit, err.Error())
+			}
 			p.say(protocol.Clients{Clients: p.h.Clients()})
 		case protocol.Offer:
 			p.offer(m)
@@ -141,6 +170,7 @@ func (p *peer) refuse(code, text string) error {
 		p.failure = err
 	}
 	p.mu.Unlock()
+	p.refused.Store(true)
 	p.say(protocol.Error{Code: code, Text: text})
 	p.cancel()
 	return err
@@ -162,6 +192,21 @@ func (p *peer) offer(o protocol.Offer) {
 	case n >= MaxTransfers:
 		reject(fmt.Sprintf("more than %d transfers at once", MaxTransfers))
 		return
+	}
+	// An offer of folders only is done once accepted, so MaxTransfers never
+	// holds it back: folders are bounded by number instead.
+	maxOffer, maxSession := p.h.cfg.MaxOfferFolders, p.h.cfg.MaxSessionFolders
+	switch dirs := offerFolders(o.Files, maxOffer); {
+	case dirs > maxOffer:
+		reject(fmt.Sprintf("offer has more than %d folders", maxOffer))
+		return
+	case p.folders+dirs > maxSession:
+		reject(fmt.Sprintf("more than %d folders in one session", maxSession))
+		return
+	default:
+		// Charged before Prepare: an offer that fails half-way may have
+		// made some of its folders.
+		p.folders += dirs
 	}
 	in, err := p.h.recv.Prepare(o)
 	if err != nil {

@@ -1,7 +1,7 @@
 package hub_test
 
 import (
-	"io"
+	"context"
 	"net"
 	"os"
 	"strconv"
@@ -9,10 +9,13 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/yamux"
+	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/hub/hubtest"
+	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -31,7 +34,8 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 }
 
 func TestServeSurvivesRunningOutOfFiles(t *testing.T) {
-	h, err := hub.New(hub.Config{Dir: t.TempDir()})
+	key := mux.NewKey()
+	h, err := hub.New(hub.Config{Dir: t.TempDir(), Mux: mux.Config{Key: key}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +47,12 @@ func TestServeSurvivesRunningOutOfFiles(t *testing.T) {
 	fl.fails.Store(3)
 	served := make(chan error, 1)
 	go func() { served <- h.Serve(fl) }()
-	c := hubtest.Dial(t, ln.Addr().String(), "patient")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, err := client.Dial(ctx, ln.Addr().String(), client.Config{Name: "patient", Mux: mux.Config{Key: key}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if c.Name() != "patient" {
 		t.Errorf("name %q", c.Name())
 	}
@@ -58,7 +67,7 @@ func TestServeSurvivesRunningOutOfFiles(t *testing.T) {
 // stream misses broadcasts, but neither the talker nor anyone else is
 // disconnected, and a reading client hears every line.
 func TestFloodDoesNotDisconnectOthers(t *testing.T) {
-	h := hubtest.Start(t, hub.Config{})
+	h := hubtest.Start(t, noChatLimit(hub.Config{}))
 	talker := hubtest.Dial(t, h.Addr, "talker")
 	listener := hubtest.Dial(t, h.Addr, "listener")
 	deaf := dialDeaf(t, h.Addr)
@@ -81,25 +90,56 @@ func TestFloodDoesNotDisconnectOthers(t *testing.T) {
 // dialDeaf completes a handshake by hand and then never reads again.
 func dialDeaf(t *testing.T, addr string) *yamux.Session {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
+	s, ctrl := rawSession(t, addr)
+	if err := sayHello(ctrl, "deaf"); err != nil {
 		t.Fatal(err)
-	}
-	cfg := yamux.DefaultConfig()
-	cfg.LogOutput = io.Discard
-	s, err := yamux.Client(conn, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctrl, err := s.OpenStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := protocol.WriteMessage(ctrl, protocol.Hello{Version: protocol.Version, Name: "deaf"}); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := protocol.ReadMessage(ctrl); err != nil || m.Type() != "welcome" {
-		t.Fatalf("want welcome, got %v, %v", m, err)
 	}
 	return s
+}
+
+// TestRefusalIsNotQueuedBehindChat: a client that has not read for a while
+// has chat queued at the hub. When it then breaks a rule, its Error comes
+// after at most what its yamux window already held, not after the whole
+// queue, and the hub spends nothing more on chat for it.
+func TestRefusalIsNotQueuedBehindChat(t *testing.T) {
+	h := hubtest.Start(t, noChatLimit(hub.Config{Mux: mux.Config{Linger: 200 * time.Millisecond}}))
+	_, ctrl := rawSession(t, h.Addr)
+	if err := sayHello(ctrl, "sleeper"); err != nil {
+		t.Fatal(err)
+	}
+	talker := hubtest.Dial(t, h.Addr, "talker")
+	listener := hubtest.Dial(t, h.Addr, "listener")
+	// 1,000 lines of 1 KiB: four times the sleeper's window (256 KiB), and
+	// within its queue (1,024).
+	const lines = 1000
+	pad := strings.Repeat(".", 1024)
+	for i := range lines {
+		if err := talker.Chat(strconv.Itoa(i) + pad); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each line is queued for every client at once: once the listener has
+	// them all, so has the sleeper's queue.
+	listener.WaitFor(t, wait, "every line", func(ms []protocol.Message) bool { return len(hubtest.Chats(ms)) == lines })
+	if err := protocol.WriteFrame(ctrl, []byte(`{"type":"launch"}`)); err != nil {
+		t.Fatal(err)
+	}
+	ctrl.SetReadDeadline(time.Now().Add(wait))
+	chats := 0
+	for {
+		m, err := protocol.ReadMessage(ctrl)
+		if err != nil {
+			t.Fatalf("no Error after %d chat lines: %v", chats, err)
+		}
+		if _, ok := m.(protocol.Error); ok {
+			break
+		}
+		if _, ok := m.(protocol.Chat); ok {
+			chats++
+		}
+	}
+	t.Logf("%d chat lines before the Error", chats)
+	if chats >= lines/2 {
+		t.Errorf("%d of the %d queued chat lines came before the Error, want only those in flight", chats, lines)
+	}
 }

@@ -1,0 +1,12 @@
+package hub
+
+// Handshaking returns the number of connections in their handshake.
+func (h *Hub) Handshaking() int { return len(h.handshakes) }
+
+// SetNameLimit lowers the highest suffix the hub tries when a name is
+// taken, so that a test need not connect a thousand clients to run out.
+func (h *Hub) SetNameLimit(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.nameLimit = n
+}

@@ -1,0 +1,160 @@
+package hub
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/muxfer/muxfer/protocol"
+)
+
+// Defaults of the limits in Config.
+const (
+	DefaultMaxClients            = 1000
+	DefaultMaxHandshakes         = 128
+	DefaultChatMessagesPerSecond = 20
+	DefaultChatBurst             = 100
+	DefaultChatBytesPerSecond    = 256 << 10
+	DefaultChatBytesBurst        = 1 << 20
+	DefaultMaxOfferFolders       = 10_000
+	DefaultMaxSessionFolders     = 100_000
+)
+
+// maxNameSuffix is the highest number register appends to a name that is
+// taken ("alice-1000") before it refuses the client.
+const maxNameSuffix = 1000
+
+// withDefaults fills in every limit left at zero (or below).
+func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxClients, DefaultMaxClients)
+	def(&c.MaxHandshakes, DefaultMaxHandshakes)
+	def(&c.ChatMessagesPerSecond, DefaultChatMessagesPerSecond)
+	def(&c.ChatBurst, DefaultChatBurst)
+	def(&c.ChatBytesPerSecond, DefaultChatBytesPerSecond)
+	def(&c.ChatBytesBurst, DefaultChatBytesBurst)
+	def(&c.MaxOfferFolders, DefaultMaxOfferFolders)
+	def(&c.MaxSessionFolders, DefaultMaxSessionFolders)
+	// A burst smaller than one message would refuse the longest chat line
+	// however slowly it was sent.
+	c.ChatBytesBurst = max(c.ChatBytesBurst, MaxChatLen)
+	return c
+}
+
+// bucket is a token bucket: it holds at most burst tokens and gains rate
+// tokens a second. It is not safe for concurrent use.
+type bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+// newBucket returns a full bucket.
+func newBucket(rate, burst int, now time.Time) bucket {
+	return bucket{rate: float64(rate), burst: float64(burst), tokens: float64(burst), last: now}
+}
+
+// take removes n tokens and reports true, or reports false and removes
+// none if fewer than n are left.
+func (b *bucket) take(n float64, now time.Time) bool {
+	if now.After(b.last) {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+		b.last = now
+	}
+	if b.tokens < n {
+		return false
+	}
+	b.tokens -= n
+	return true
+}
+
+// chatLimit is one client's allowance for chat: a bucket of messages and
+// one of bytes of text. Only the peer's reading goroutine uses it.
+type chatLimit struct {
+	msgs, bytes                   bucket
+	msgsPerSecond, bytesPerSecond int
+}
+
+func newChatLimit(c Config, now time.Time) chatLimit {
+	return chatLimit{
+		msgs:          newBucket(c.ChatMessagesPerSecond, c.ChatBurst, now),
+		bytes:         newBucket(c.ChatBytesPerSecond, c.ChatBytesBurst, now),
+		msgsPerSecond: c.ChatMessagesPerSecond, bytesPerSecond: c.ChatBytesPerSecond,
+	}
+}
+
+// allow charges one message of what ("chat", "who") carrying n bytes of
+// text, and returns the refusal to send if the client is over its rate.
+func (l *chatLimit) allow(what string, n int, now time.Time) error {
+	if !l.msgs.take(1, now) {
+		return fmt.Errorf("%s rate over %d messages/s", what, l.msgsPerSecond)
+	}
+	if !l.bytes.take(float64(n), now) {
+		return fmt.Errorf("%s rate over %d bytes/s", what, l.bytesPerSecond)
+	}
+	return nil
+}
+
+// throttle lets an event through at most once per period and counts the
+// ones it holds back, so that a flood of refusals makes one log line a
+// second rather than one per connection.
+type throttle struct {
+	period time.Duration
+
+	mu   sync.Mutex
+	next time.Time
+	held int
+}
+
+// allow reports whether the event may be logged now and, if so, how many
+// were held back since the last one that was.
+func (t *throttle) allow(now time.Time) (ok bool, held int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now.Before(t.next) {
+		t.held++
+		return false, 0
+	}
+	held, t.held = t.held, 0
+	t.next = now.Add(t.period)
+	return true, held
+}
+
+// offerFolders counts the folders an offer may create: the folders it
+// lists and the parents of every entry, each counted once, letter case
+// ignored (as transfer.CheckOffer compares paths). It stops counting once
+// the count passes limit, so a hostile offer costs little to refuse.
+//
+// The offer's paths have not been checked yet; a malformed one is counted
+// as it stands and refused later by transfer.CheckOffer.
+func offerFolders(files []protocol.File, limit int) int {
+	seen := map[string]struct{}{}
+	add := func(dir string) bool {
+		k := strings.ToLower(dir)
+		if _, ok := seen[k]; ok {
+			return false
+		}
+		seen[k] = struct{}{}
+		return true
+	}
+	for _, f := range files {
+		if f.Dir && !add(f.Path) {
+			continue // its parents were counted with it
+		}
+		// Every parent of a folder in seen is in seen too, so the walk up
+		// stops at the first parent already counted.
+		for i := strings.LastIndexByte(f.Path, '/'); i > 0; i = strings.LastIndexByte(f.Path[:i], '/') {
+			if !add(f.Path[:i]) {
+				break
+			}
+		}
+		if len(seen) > limit {
+			break
+		}
+	}
+	return len(seen)
+}
