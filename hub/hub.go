@@ -264,6 +264,10 @@ func (h *Hub) serveConn(conn net.Conn) {
 func (h *Hub) handshake(conn net.Conn) *peer {
 	addr := conn.RemoteAddr().String()
 	sess, hello, err := mux.Accept(h.ctx, conn, h.cfg.Mux)
+	if errors.Is(err, mux.ErrAuth) {
+		h.log.Warn("authentication failed", "addr", addr, "reason", err)
+		return nil
+	}
 	if err != nil {
 		h.log.Info("handshake failed", "addr", addr, "err", err)
 		return nil

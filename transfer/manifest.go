@@ -12,7 +12,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 
 	"github.com/muxfer/muxfer/protocol"
 )
@@ -44,10 +43,12 @@ func Scan(paths ...string) (*Manifest, []Skipped, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if prev, dup := tops[strings.ToLower(base)]; dup {
+		// The receiver refuses names that collide on a disk that ignores
+		// case or normalisation; say so before anything is offered.
+		if prev, dup := tops[nameKey(base)]; dup {
 			return nil, nil, fmt.Errorf("%s and %s would both arrive as %q", prev, p, base)
 		}
-		tops[strings.ToLower(base)] = p
+		tops[nameKey(base)] = p
 		err = filepath.WalkDir(p, func(local string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err

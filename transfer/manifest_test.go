@@ -220,10 +220,12 @@ func TestScanSkipsSymlinkArgument(t *testing.T) {
 func TestScanRefusesArguments(t *testing.T) {
 	src := t.TempDir()
 	writeTree(t, src, map[string]string{
-		"x/a.txt":   "1",
-		"y/a.txt":   "2",
-		"y/A.TXT":   "3",
-		"z/x/b.txt": "4",
+		"x/a.txt":            "1",
+		"y/a.txt":            "2",
+		"y/A.TXT":            "3",
+		"z/x/b.txt":          "4",
+		"x/café.txt":         "5",
+		"nfd/cafe\u0301.txt": "6",
 	})
 	missing := filepath.Join(src, "no such file.txt")
 	tests := []struct {
@@ -235,6 +237,7 @@ func TestScanRefusesArguments(t *testing.T) {
 		{"missing path after a good one", []string{filepath.Join(src, "x"), missing}, []string{missing}},
 		{"two files with one base name", []string{filepath.Join(src, "x", "a.txt"), filepath.Join(src, "y", "a.txt")}, []string{filepath.Join(src, "x", "a.txt"), filepath.Join(src, "y", "a.txt"), `"a.txt"`}},
 		{"base names differing in case", []string{filepath.Join(src, "x", "a.txt"), filepath.Join(src, "y", "A.TXT")}, []string{`"A.TXT"`}},
+		{"base names differing in normalisation", []string{filepath.Join(src, "x", "café.txt"), filepath.Join(src, "nfd", "cafe\u0301.txt")}, []string{filepath.Join(src, "x", "café.txt"), filepath.Join(src, "nfd", "cafe\u0301.txt")}},
 		{"two folders with one base name", []string{filepath.Join(src, "x"), filepath.Join(src, "z", "x")}, []string{`"x"`}},
 		{"the file system root", []string{"/"}, []string{"root"}},
 	}

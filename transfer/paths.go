@@ -3,9 +3,13 @@ package transfer
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/muxfer/muxfer/protocol"
 )
@@ -69,7 +73,8 @@ func isBidiControl(r rune) bool {
 }
 
 // isWindowsDevice reports names that Windows maps to devices whatever their
-// extension: CON, PRN, AUX, NUL, COM0-9, LPT0-9.
+// extension: CON, PRN, AUX, NUL, COM0-9, LPT0-9, and COM and LPT with a
+// superscript 1, 2 or 3, which Windows takes for digits.
 func isWindowsDevice(c string) bool {
 	base, _, _ := strings.Cut(c, ".")
 	base = strings.ToUpper(strings.TrimRight(base, " "))
@@ -77,15 +82,21 @@ func isWindowsDevice(c string) bool {
 	case "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$":
 		return true
 	}
-	if len(base) == 4 && (strings.HasPrefix(base, "COM") || strings.HasPrefix(base, "LPT")) {
-		return base[3] >= '0' && base[3] <= '9'
+	if strings.HasPrefix(base, "COM") || strings.HasPrefix(base, "LPT") {
+		switch n := base[3:]; n {
+		case "¹", "²", "³":
+			return true
+		default:
+			return len(n) == 1 && n[0] >= '0' && n[0] <= '9'
+		}
 	}
 	return false
 }
 
 // CheckOffer checks every path of an offer and that no two entries collide:
-// the same path twice (also when they differ only in case, as they would on
-// a case-insensitive disk), or a file where another entry needs a folder.
+// the same name twice, also when the two differ only in letter case or in
+// Unicode normalisation, as they would on a disk that ignores either; or a
+// file where another entry needs a folder. The error names the entries.
 func CheckOffer(o protocol.Offer) error {
 	if err := checkTransferID(o.Transfer); err != nil {
 		return err
@@ -93,7 +104,11 @@ func CheckOffer(o protocol.Offer) error {
 	if len(o.Files) > MaxFiles {
 		return fmt.Errorf("offer has %d entries, limit %d", len(o.Files), MaxFiles)
 	}
-	seen := make(map[string]bool, len(o.Files)) // folded path -> is a directory
+	type listed struct {
+		path string
+		dir  bool
+	}
+	seen := make(map[string]listed, len(o.Files)) // by nameKey
 	for _, f := range o.Files {
 		if err := CheckPath(f.Path); err != nil {
 			return err
@@ -101,23 +116,87 @@ func CheckOffer(o protocol.Offer) error {
 		if f.Size < 0 || f.Dir && f.Size != 0 {
 			return fmt.Errorf("offer entry %q: bad size %d", f.Path, f.Size)
 		}
-		key := fold(f.Path)
-		if _, dup := seen[key]; dup {
-			return fmt.Errorf("offer entry %q: listed twice", f.Path)
+		key := nameKey(f.Path)
+		if prev, dup := seen[key]; dup {
+			if prev.path == f.Path {
+				return fmt.Errorf("offer entry %q: listed twice", f.Path)
+			}
+			a, b := quotePair(prev.path, f.Path)
+			return fmt.Errorf("offer entries %s and %s: the same name on a disk that ignores letter case or Unicode normalisation", a, b)
 		}
-		seen[key] = f.Dir
+		seen[key] = listed{f.Path, f.Dir}
 	}
 	for _, f := range o.Files {
 		for dir := path.Dir(f.Path); dir != "."; dir = path.Dir(dir) {
-			if isDir, ok := seen[fold(dir)]; ok && !isDir {
-				return fmt.Errorf("offer entry %q: %q is a file in the same offer", f.Path, dir)
+			if prev, ok := seen[nameKey(dir)]; ok && !prev.dir {
+				a, b := quotePair(f.Path, prev.path)
+				return fmt.Errorf("offer entry %s: %s is a file in the same offer", a, b)
 			}
 		}
 	}
 	return nil
 }
 
-func fold(p string) string { return strings.ToLower(p) }
+// nameKey returns the form of a path under which two paths name the same
+// file on a disk that ignores letter case, Unicode normalisation, or both
+// (macOS, Windows, Linux casefold folders): Unicode canonical caseless
+// matching (Unicode 3.13, D145), NFD, then full case folding, then NFC.
+//
+// Full folding (CaseFolding.txt statuses C and F) rather than simple folding
+// means that "straße" and "STRASSE" share a key, and so do "ﬁle" and "file".
+// NTFS, which upper-cases one code point at a time, would keep those pairs
+// apart, but ext4 and f2fs casefolding fold fully, and a receiver cannot
+// know which disk it writes to: refusing a pair that one disk keeps apart
+// costs the sender a rename; accepting a pair that another disk merges costs
+// a file. The key keeps every "/" in place, so the key of a parent folder
+// is a prefix of the key of the path.
+func nameKey(p string) string {
+	if isASCII(p) {
+		// The common case, and a quick one: normalisation changes nothing
+		// and folding is lower-casing A-Z.
+		return strings.ToLower(p)
+	}
+	folded := strings.Map(foldCherokee, foldCase.String(norm.NFD.String(p)))
+	return norm.NFC.String(folded)
+}
+
+// foldCase is stateless and safe for concurrent use.
+var foldCase = cases.Fold()
+
+// foldCherokee corrects x/text's folding of Cherokee (golang/go#46101),
+// which swaps the letters' cases instead of folding both to upper case,
+// as CaseFolding.txt does for Cherokee alone: without it "Ꭰ" and "ꭰ"
+// would get different keys.
+func foldCherokee(r rune) rune {
+	switch {
+	case r >= 0xab70 && r <= 0xabbf: // small letters A to YA
+		return r - 0xab70 + 0x13a0
+	case r >= 0x13f8 && r <= 0x13fd: // small letters YE to MV
+		return r - 8
+	}
+	return r
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// quotePair quotes two names for an error message. Names that differ only
+// in normalisation look the same on screen (precomposed "é" and "e" with a
+// combining accent; the Kelvin sign and "K"), so when either is not in NFC
+// both are quoted with every non-ASCII character escaped, for the reader to
+// see the difference: "caf\u00e9.txt" and "cafe\u0301.txt".
+func quotePair(a, b string) (string, string) {
+	if norm.NFC.IsNormalString(a) && norm.NFC.IsNormalString(b) {
+		return strconv.Quote(a), strconv.Quote(b)
+	}
+	return strconv.QuoteToASCII(a), strconv.QuoteToASCII(b)
+}
 
 func checkTransferID(id string) error {
 	if id == "" || len(id) > 64 {

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"fmt"
+	"path"
 	"strings"
 	"testing"
 
@@ -19,7 +20,7 @@ func TestCheckPathAcceptsSafeRelativePaths(t *testing.T) {
 		{"leading space", " a.txt"},
 		{"dotfile", ".bashrc"},
 		{"dots inside a name", "a..b/..c/c..d"},
-		{"device name as a prefix only", "CONSOLE.txt/COM10/LPT/nullify"},
+		{"device name as a prefix only", "CONSOLE.txt/COM10/LPT/nullify/COM⁴/LPT¹¹"},
 		{"longest component", strings.Repeat("x", MaxComponentLen)},
 		{"longest path", longPath(MaxPathLen)},
 	}
@@ -59,6 +60,8 @@ func TestCheckPathRefusesUnsafePathsNamingThem(t *testing.T) {
 		{"device with extension upper case", "LPT9.log"},
 		{"device in a folder", "dir/aux.c"},
 		{"device with trailing space", "PRN .txt"},
+		{"device with a superscript digit", "COM¹"},
+		{"device with a superscript digit and extension", "lpt³.txt"},
 		{"component too long", strings.Repeat("x", MaxComponentLen+1)},
 		{"path too long", longPath(MaxPathLen + 1)},
 		{"bidi override", "invoice\u202egnp.exe"},
@@ -161,5 +164,90 @@ func TestCheckOfferAcceptsMaxFilesEntries(t *testing.T) {
 	}
 	if err := CheckOffer(protocol.Offer{Transfer: "t", Files: files}); err != nil {
 		t.Fatalf("CheckOffer with %d entries: %v", MaxFiles, err)
+	}
+}
+
+// Two names that a disk may take for one file: equal after letter case is
+// folded (fully: "ß" is "ss") and Unicode normalisation is undone
+// (precomposed "é" is "e" and a combining accent). The error names both
+// entries, with non-ASCII escaped when the two would look the same.
+func TestCheckOfferRefusesNamesEqualAfterFoldingAndNormalisation(t *testing.T) {
+	file := func(p string) protocol.File { return protocol.File{Path: p, Size: 1} }
+	dir := func(p string) protocol.File { return protocol.File{Path: p, Dir: true} }
+	tests := []struct {
+		name  string
+		files []protocol.File
+		want  []string // each in the error
+	}{
+		{"NFC and NFD", []protocol.File{file("café.txt"), file("cafe\u0301.txt")}, []string{`"caf\u00e9.txt"`, `"cafe\u0301.txt"`}},
+		{"NFD and NFC in a folder name", []protocol.File{file("Cafe\u0301/a"), file("café/b"), file("CAFÉ/a")}, []string{`"Cafe\u0301/a"`, `"CAF\u00c9/a"`}},
+		{"umlaut in two cases", []protocol.File{file("Ä"), file("ä")}, []string{`"Ä"`, `"ä"`}},
+		{"umlaut decomposed and upper case", []protocol.File{file("A\u0308.txt"), file("ä.txt")}, []string{`"A\u0308.txt"`, `"\u00e4.txt"`}},
+		{"sharp s and SS", []protocol.File{file("straße"), file("STRASSE")}, []string{`"straße"`, `"STRASSE"`}},
+		{"capital sharp s", []protocol.File{file("ẞ"), file("ss")}, []string{`"ẞ"`, `"ss"`}},
+		{"Kelvin sign and k", []protocol.File{file("\u212a.txt"), file("k.txt")}, []string{`"\u212a.txt"`, `"k.txt"`}},
+		{"fi ligature", []protocol.File{file("ﬁle"), file("FILE")}, []string{`"ﬁle"`, `"FILE"`}},
+		{"Greek final sigma", []protocol.File{file("ΟΔΟΣ"), file("οδος")}, []string{`"ΟΔΟΣ"`, `"οδος"`}},
+		{"Cherokee, which folds to upper case", []protocol.File{file("ꭰ"), file("Ꭰ")}, []string{`"ꭰ"`, `"Ꭰ"`}},
+		{"folder and file", []protocol.File{dir("Résumé"), file("re\u0301sume\u0301")}, []string{`"R\u00e9sum\u00e9"`, `"re\u0301sume\u0301"`}},
+		{"file as parent after normalisation", []protocol.File{file("café"), file("cafe\u0301/x")}, []string{`"cafe\u0301/x"`, `"caf\u00e9"`}},
+		{"file as parent after folding", []protocol.File{file("STRASSE"), file("straße/x")}, []string{`"straße/x"`, `"STRASSE"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckOffer(protocol.Offer{Transfer: "t", Files: tt.files})
+			if err == nil {
+				t.Fatal("CheckOffer = nil, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("CheckOffer = %q, want it to name %s", err, w)
+				}
+			}
+		})
+	}
+}
+
+// Folding must not merge names that differ in more than case and
+// normalisation.
+func TestCheckOfferKeepsNamesThatDifferAfterFolding(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b string
+	}{
+		{"accent and none", "résumé.txt", "resume.txt"},
+		{"dotless and dotted i", "ı", "i"},
+		{"capital I with dot and I", "İ", "I"},
+		{"combining accent on another letter", "cafe\u0301", "caf\u0301e"},
+		{"width variants", "ａ", "a"}, // compatibility, not canonical, equivalents
+		{"digit forms", "①", "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := protocol.Offer{Transfer: "t", Files: []protocol.File{{Path: tt.a}, {Path: tt.b}}}
+			if err := CheckOffer(o); err != nil {
+				t.Errorf("CheckOffer(%q, %q) = %v, want nil", tt.a, tt.b, err)
+			}
+		})
+	}
+}
+
+// A parent's key must be the start of its children's keys, and the key of
+// a key must be itself, or collisions between a folder and a file below it
+// would go unseen.
+func TestNameKeyKeepsSlashesAndIsStable(t *testing.T) {
+	for _, p := range []string{"a/b", "Cafe\u0301/ÄB/straße", "ꭰ/Ꭰ", "ΟΔΟΣ/ς", "/\u0301", "ﬁ/İ/x"} {
+		k := nameKey(p)
+		if got := strings.Count(k, "/"); got != strings.Count(p, "/") {
+			t.Errorf("nameKey(%q) = %q: %d slashes, want %d", p, k, got, strings.Count(p, "/"))
+		}
+		if nameKey(k) != k {
+			t.Errorf("nameKey(%q) = %q, whose key is %q", p, k, nameKey(k))
+		}
+		for dir := path.Dir(p); dir != "." && dir != "/"; dir = path.Dir(dir) {
+			if !strings.HasPrefix(k, nameKey(dir)+"/") {
+				t.Errorf("nameKey(%q) = %q does not start with nameKey(%q)/ = %q/", p, k, dir, nameKey(dir))
+			}
+		}
 	}
 }

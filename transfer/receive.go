@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -18,12 +19,24 @@ import (
 
 // Receiver stores incoming files under one directory. Every file operation
 // goes through an os.Root, so no path, symlink or race can reach outside it.
+// Its methods are safe for concurrent use.
 type Receiver struct {
-	root *os.Root
+	// Limits bound each offer. Set them before the first Prepare; the zero
+	// value means the defaults.
+	Limits Limits
+
+	root      *os.Root
+	freeSpace func() (int64, error)                     // on the root's file system; tests replace it
+	mkdir     func(name string, perm fs.FileMode) error // root.Mkdir; tests replace it
+	admit     sync.Mutex                                // held from reading the free space to promising it
+	promised  atomic.Int64                              // bytes accepted offers may still write
 }
 
-// NewReceiver returns a receiver that stores files under root.
-func NewReceiver(root *os.Root) *Receiver { return &Receiver{root: root} }
+// NewReceiver returns a receiver that stores files under root, with the
+// default Limits.
+func NewReceiver(root *os.Root) *Receiver {
+	return &Receiver{root: root, freeSpace: func() (int64, error) { return statfsFreeSpace(root) }, mkdir: root.Mkdir}
+}
 
 // Incoming is one accepted transfer. Its methods are safe for concurrent
 // use, as each file arrives on its own stream.
@@ -44,28 +57,8 @@ const (
 	waiting fileState = iota
 	receiving
 	finished
+	givenUp // cancelled by the sender, or abandoned by the receiver
 )
-
-// Prepare checks an offer and creates its folders. The error names the
-// offending entry. Nothing is created for an offer that fails the checks;
-// if creating one of its folders fails, the folders made before it stay.
-func (r *Receiver) Prepare(o protocol.Offer) (*Incoming, error) {
-	if err := CheckOffer(o); err != nil {
-		return nil, err
-	}
-	in := &Incoming{r: r, offer: o, nonce: newTransferID()[:16], state: make([]fileState, len(o.Files))}
-	for i, f := range o.Files {
-		if !f.Dir {
-			in.left++
-			continue
-		}
-		in.state[i] = finished
-		if err := r.root.MkdirAll(f.Path, dirMode(f.Mode)); err != nil {
-			return nil, fmt.Errorf("create folder %s: %w", f.Path, pathErr(err))
-		}
-	}
-	return in, nil
-}
 
 // Transfer is the id of the offer.
 func (in *Incoming) Transfer() string { return in.offer.Transfer }
@@ -87,12 +80,14 @@ func (in *Incoming) Receive(h protocol.DataHeader, src io.Reader) (protocol.Resu
 	}
 	res := protocol.Result{Transfer: in.offer.Transfer, File: h.File}
 	f := in.offer.Files[h.File]
+	owed := &debt{in.r, f.Size}
 	var err error
 	if h.Offset != 0 {
 		err = fmt.Errorf("resume at offset %d is not supported", h.Offset)
 	} else {
-		res.Stored, res.Hash, err = in.r.store(f, partName(in.nonce, h.File), src)
+		res.Stored, res.Hash, err = in.r.store(f, partName(in.nonce, h.File), src, owed)
 	}
+	owed.settle()
 	if err != nil {
 		res.Hash, res.Error = "", fmt.Sprintf("%s: %v", f.Path, err)
 	}
@@ -100,15 +95,38 @@ func (in *Incoming) Receive(h protocol.DataHeader, src io.Reader) (protocol.Resu
 	return res, nil
 }
 
-// Cancel marks a file that the sender gave up on as finished.
+// Cancel marks a file that the sender gave up on as failed, and releases
+// the space promised to it.
 func (in *Incoming) Cancel(idx int) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if idx >= 0 && idx < len(in.state) && in.state[idx] == waiting {
-		in.state[idx] = finished
-		in.left--
-		in.stats.Failed++
+		in.giveUp(idx)
 	}
+}
+
+// Abandon gives up on every file that has not started to arrive: each
+// counts as failed, the space promised to it is released, and a data
+// stream for it is refused as for a cancelled file. Files being received
+// finish on their own. The owner of a transfer abandons it when the
+// connection it came on ends, so that a sender that goes away does not
+// keep disk space promised for ever.
+func (in *Incoming) Abandon() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for i, st := range in.state {
+		if st == waiting {
+			in.giveUp(i)
+		}
+	}
+}
+
+// giveUp finishes a waiting file as failed; in.mu is held.
+func (in *Incoming) giveUp(idx int) {
+	in.state[idx] = givenUp
+	in.left--
+	in.stats.Failed++
+	in.r.release(in.offer.Files[idx].Size)
 }
 
 // Stats returns the counts so far.
@@ -126,6 +144,8 @@ func (in *Incoming) claim(idx int) error {
 		return fmt.Errorf("transfer %s has no file %d", in.offer.Transfer, idx)
 	case in.offer.Files[idx].Dir:
 		return fmt.Errorf("transfer %s: entry %d is a folder", in.offer.Transfer, idx)
+	case in.state[idx] == givenUp:
+		return fmt.Errorf("transfer %s: file %d was given up, and then sent", in.offer.Transfer, idx)
 	case in.state[idx] != waiting:
 		return fmt.Errorf("transfer %s: file %d sent twice", in.offer.Transfer, idx)
 	}
@@ -156,8 +176,15 @@ func partName(nonce string, idx int) string {
 
 // store writes exactly f.Size bytes from src into a .part file, checks the
 // trailer's hash against its own, syncs the file and links it under its
-// final name. On any error the .part is removed and nothing else is left.
-func (r *Receiver) store(f protocol.File, part string, src io.Reader) (stored, sum string, err error) {
+// final name. Every byte written is also written to owed, which releases
+// the space promised to it. On any error the .part is removed and nothing
+// else is left.
+func (r *Receiver) store(f protocol.File, part string, src io.Reader, owed io.Writer) (stored, sum string, err error) {
+	// Checked again now that the file arrives: a link may have been
+	// planted since the offer was accepted.
+	if err := r.refuseLinks(f.Path); err != nil {
+		return "", "", err
+	}
 	dir := path.Dir(f.Path)
 	if dir != "." {
 		if err := r.root.MkdirAll(dir, 0o755); err != nil {
@@ -180,7 +207,7 @@ func (r *Receiver) store(f protocol.File, part string, src io.Reader) (stored, s
 	}()
 
 	h := newHash()
-	if err := copyExactly(io.MultiWriter(out, h), src, f.Size); err != nil {
+	if err := copyExactly(io.MultiWriter(out, h, owed), src, f.Size); err != nil {
 		return "", "", err
 	}
 	tr, err := protocol.ReadTrailer(src)

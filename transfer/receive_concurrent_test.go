@@ -3,6 +3,7 @@ package transfer
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -104,5 +105,40 @@ func TestReceiveKeepsConcurrentTransfersWithSimilarIDsApart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Abandon, as when the sender's connection ends, gives up the files that
+// have not started, and lets the one being received finish.
+func TestAbandonGivesUpFilesNotStartedAndLetsRunningOnesFinish(t *testing.T) {
+	r, dir := newTestReceiver(t)
+	held := randomBytes(64<<10, 30)
+	in := prepare(t, r, "t1",
+		protocol.File{Path: "held", Size: int64(len(held))},
+		protocol.File{Path: "done", Size: 1},
+		protocol.File{Path: "waiting", Size: 7})
+	if res, err := in.Receive(protocol.DataHeader{Transfer: "t1", File: 1}, dataStream(t, []byte("x"), hashOf([]byte("x")))); err != nil || res.Error != "" {
+		t.Fatalf("Receive done = %+v, %v", res, err)
+	}
+	s := startHeld(t, in, held)
+	in.Abandon()
+	if in.Done() {
+		t.Error("Done while a file is still being received")
+	}
+	if res := s.finish(t); res.Error != "" || res.Stored != "held" {
+		t.Errorf("the file being received when its transfer was abandoned: %+v, want it stored", res)
+	}
+	if st := in.Stats(); !in.Done() || st != (Stats{Stored: 2, Failed: 1, Bytes: int64(len(held)) + 1}) {
+		t.Errorf("Done %v, Stats %+v; want done with 2 stored and 1 failed", in.Done(), st)
+	}
+	_, err := in.Receive(protocol.DataHeader{Transfer: "t1", File: 2}, dataStream(t, []byte("late..."), hashOf([]byte("late..."))))
+	if err == nil || !strings.Contains(err.Error(), "given up") {
+		t.Errorf("Receive of an abandoned file = %v, want an error saying it was given up", err)
+	}
+	if got := listTree(t, dir); fmt.Sprint(got) != "[done held]" {
+		t.Errorf("target holds %q", got)
+	}
+	if p := r.Promised(); p != 0 {
+		t.Errorf("%d bytes still promised", p)
 	}
 }
