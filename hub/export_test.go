@@ -10,3 +10,6 @@ func (h *Hub) SetNameLimit(n int) {
 	defer h.mu.Unlock()
 	h.nameLimit = n
 }
+
+// Promised is the disk space the hub still holds for transfers in flight.
+func (h *Hub) Promised() int64 { return h.recv.Promised() }

@@ -75,6 +75,10 @@ type Config struct {
 	// either is rejected. Defaults 10,000 and 100,000.
 	MaxOfferFolders   int
 	MaxSessionFolders int
+
+	// Offers bounds what one offer may ask for: entries, bytes, and the
+	// free disk space it must leave. See transfer.Limits for defaults.
+	Offers transfer.Limits
 }
 
 // Hub is a running server. Create it with New, run it with Serve, stop it
@@ -122,7 +126,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Hub{cfg: cfg, log: log, root: root, recv: transfer.NewReceiver(root),
+	recv := transfer.NewReceiver(root)
+	recv.Limits = cfg.Offers
+	return &Hub{cfg: cfg, log: log, root: root, recv: recv,
 		ctx: ctx, cancel: cancel,
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second},
 		clients: map[uint64]*peer{}, names: map[string]uint64{}, nameLimit: maxNameSuffix,

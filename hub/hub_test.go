@@ -165,17 +165,20 @@ func hasPresence(event, name string) func([]protocol.Message) bool {
 func TestDisconnectMidTransferLeavesNoFile(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
 	c := hubtest.Dial(t, h.Addr, "quitter")
-	src := filepath.Join(t.TempDir(), "big.bin")
-	writeRandom(t, src, 64<<20)
-	m, _, err := transfer.Scan(src)
+	// Two files sent one at a time: the cut comes in the middle of the
+	// first, while the second has not started.
+	src := t.TempDir()
+	writeRandom(t, filepath.Join(src, "big.bin"), 64<<20)
+	writeRandom(t, filepath.Join(src, "later.bin"), 1<<20)
+	m, _, err := transfer.Scan(filepath.Join(src, "big.bin"), filepath.Join(src, "later.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var once sync.Once
 	var sent int64
-	_, err = c.Upload(context.Background(), m, transfer.SendOptions{Observer: transfer.Observer{
+	_, err = c.Upload(context.Background(), m, transfer.SendOptions{Parallel: 1, Observer: transfer.Observer{
 		Wrote: func(n int) {
-			sent += int64(n) // one file, so one goroutine
+			sent += int64(n) // one file at a time, so one goroutine
 			if sent > 8<<20 {
 				once.Do(func() { c.Close() }) // while 56 MiB are still to come
 			}
@@ -185,6 +188,9 @@ func TestDisconnectMidTransferLeavesNoFile(t *testing.T) {
 		t.Fatal("upload succeeded after its connection was closed")
 	}
 	waitUntil(t, "the hub to drop the client", func() bool { return len(h.Clients()) == 0 })
+	if n := h.Promised(); n != 0 {
+		t.Errorf("%d bytes of disk space still promised to the cut transfer", n)
+	}
 	entries, err := os.ReadDir(h.Dir)
 	if err != nil {
 		t.Fatal(err)

@@ -78,6 +78,11 @@ func (p *peer) run() error {
 	p.recvWG.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Files that will never come now: release the disk space promised to
+	// them.
+	for _, in := range p.transfers {
+		in.Abandon()
+	}
 	if p.failure != nil {
 		return p.failure
 	}
@@ -204,8 +209,8 @@ func (p *peer) offer(o protocol.Offer) {
 		reject(fmt.Sprintf("more than %d folders in one session", maxSession))
 		return
 	default:
-		// Charged before Prepare: an offer that fails half-way may have
-		// made some of its folders.
+		// Charged before Prepare, whether Prepare accepts the offer or
+		// not: simple, and it can only over-count.
 		p.folders += dirs
 	}
 	in, err := p.h.recv.Prepare(o)

@@ -344,3 +344,21 @@ func TestProgressBarShowsNamesSafely(t *testing.T) {
 		t.Errorf("the name is not shown escaped: %q", out.String())
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true}, {"512", 512, true}, {"4K", 4 << 10, true}, {"10M", 10 << 20, true},
+		{"2g", 2 << 30, true}, {"1TiB", 1 << 40, true}, {"3GB", 3 << 30, true},
+		{"", 0, false}, {"-1", 0, false}, {"ten", 0, false}, {"9999999999T", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseSize(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}

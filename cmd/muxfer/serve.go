@@ -3,11 +3,15 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/transfer"
 )
 
 func runServe(e env, args []string) error {
@@ -19,6 +23,13 @@ func runServe(e env, args []string) error {
 	listen := fs.String("listen", ":7878", "address to listen on")
 	dir := fs.String("dir", "muxfer-files", "directory that uploads are stored in (created if missing)")
 	verbose := fs.Bool("verbose", false, "log every stored file")
+	maxClients := fs.Int("max-clients", hub.DefaultMaxClients, "clients connected at once")
+	chatRate := fs.Int("chat-rate", hub.DefaultChatMessagesPerSecond, "chat and who messages per second per client (bursts of 5x)")
+	maxFiles := fs.Int("max-files", transfer.MaxFiles, "entries (files and folders) per offer")
+	var maxSize, reserve byteSize
+	fs.Var(&maxSize, "max-size", "bytes per offer, e.g. 10G (0: no limit)")
+	reserve = 64 << 20
+	fs.Var(&reserve, "reserve", "free disk space an offer must leave, e.g. 1G")
 	keys := addKeyFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -37,7 +48,13 @@ func runServe(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	h, err := hub.New(hub.Config{Dir: *dir, Logger: log, Software: software(), Mux: muxCfg})
+	noReserve := int64(reserve)
+	if noReserve == 0 {
+		noReserve = -1 // the flag's 0 means none; the library's 0 means the default
+	}
+	h, err := hub.New(hub.Config{Dir: *dir, Logger: log, Software: software(), Mux: muxCfg,
+		MaxClients: *maxClients, ChatMessagesPerSecond: *chatRate, ChatBurst: 5 * *chatRate,
+		Offers: transfer.Limits{MaxFiles: *maxFiles, MaxBytes: int64(maxSize), Reserve: noReserve}})
 	if err != nil {
 		return err
 	}
@@ -79,4 +96,33 @@ func reachableAddr(a net.Addr) string {
 		host = "HOST"
 	}
 	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+}
+
+// byteSize is a flag holding a number of bytes, written with an optional
+// binary suffix: 512K, 10M, 2G, 1T (or KiB, MiB...).
+type byteSize int64
+
+func (b *byteSize) String() string { return size(int64(*b)) }
+
+func (b *byteSize) Set(s string) error {
+	n, err := parseSize(s)
+	*b = byteSize(n)
+	return err
+}
+
+func parseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	shift := 0
+	if t != "" {
+		if i := strings.IndexByte("KMGT", t[len(t)-1]); i >= 0 {
+			shift = 10 * (i + 1)
+			t = t[:len(t)-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("not a size: %q (try 500M or 10G)", s)
+	}
+	return n << shift, nil
 }
