@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
@@ -32,6 +33,7 @@ type Client struct {
 	sess    *mux.Session
 	welcome protocol.Welcome
 	onMsg   func(protocol.Message)
+	pace    *pacer // keeps chat and who within the hub's rate
 
 	mu   sync.Mutex
 	subs map[string]*subscription
@@ -52,7 +54,8 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{sess: sess, welcome: w, onMsg: cfg.OnMessage, subs: map[string]*subscription{}, done: make(chan struct{})}
+	c := &Client{sess: sess, welcome: w, onMsg: cfg.OnMessage, pace: newPacer(w.ChatPerSecond, w.ChatBurst),
+		subs: map[string]*subscription{}, done: make(chan struct{})}
 	if c.onMsg == nil {
 		c.onMsg = func(protocol.Message) {}
 	}
@@ -67,16 +70,41 @@ func (c *Client) Name() string { return c.welcome.Name }
 func (c *Client) ID() uint64 { return c.welcome.ID }
 
 // Chat sends a chat message to every other client. A message longer than
-// protocol.MaxChatLen is refused here, as the hub would end the session.
+// protocol.MaxChatLen is refused here, as the hub would end the session,
+// and messages are spaced out to the rate the hub announced in Welcome:
+// Chat waits when a script sends faster.
 func (c *Client) Chat(text string) error {
 	if len(text) > protocol.MaxChatLen {
 		return fmt.Errorf("chat message of %d bytes is over the limit of %d", len(text), protocol.MaxChatLen)
 	}
+	if err := c.waitTurn(); err != nil {
+		return err
+	}
 	return c.sess.Send(protocol.Chat{Text: text})
+}
+
+// waitTurn waits until the next chat or who message is within the hub's
+// rate.
+func (c *Client) waitTurn() error {
+	d := c.pace.delay()
+	if d == 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-c.done:
+		return c.err
+	}
 }
 
 // Who returns the list of connected clients.
 func (c *Client) Who(ctx context.Context) ([]protocol.ClientInfo, error) {
+	if err := c.waitTurn(); err != nil {
+		return nil, err
+	}
 	ch := make(chan []protocol.ClientInfo, 1)
 	c.mu.Lock()
 	c.who = append(c.who, ch)

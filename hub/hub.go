@@ -285,7 +285,8 @@ func (h *Hub) handshake(conn net.Conn) *peer {
 		sess.Hangup()
 		return nil
 	}
-	err = sess.Send(protocol.Welcome{Version: protocol.Version, ID: p.info.ID, Name: p.info.Name, Software: h.cfg.Software})
+	err = sess.Send(protocol.Welcome{Version: protocol.Version, ID: p.info.ID, Name: p.info.Name, Software: h.cfg.Software,
+		ChatPerSecond: h.cfg.ChatMessagesPerSecond, ChatBurst: h.cfg.ChatBurst})
 	if err == nil {
 		err = sess.Ready()
 	}

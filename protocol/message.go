@@ -29,12 +29,16 @@ type Hello struct {
 }
 
 // Welcome is the hub's answer to an accepted Hello. Name may differ from the
-// requested one when that was taken.
+// requested one when that was taken. ChatPerSecond and ChatBurst, when
+// set, are the hub's limit on the client's chat and who messages (a token
+// bucket), so that a client can pace itself instead of being disconnected.
 type Welcome struct {
-	Version  int    `json:"version"`
-	ID       uint64 `json:"id"`
-	Name     string `json:"name"`
-	Software string `json:"software,omitempty"`
+	Version       int    `json:"version"`
+	ID            uint64 `json:"id"`
+	Name          string `json:"name"`
+	Software      string `json:"software,omitempty"`
+	ChatPerSecond int    `json:"chat_per_second,omitempty"`
+	ChatBurst     int    `json:"chat_burst,omitempty"`
 }
 
 // MaxChatLen bounds a chat message's Text, in bytes.

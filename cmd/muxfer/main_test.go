@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -361,4 +362,22 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("parseSize(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
 		}
 	}
+}
+
+// TestChatScriptFasterThanTheHubAllowsIsPaced: a script that pipes more
+// lines than the hub's chat burst is slowed down to the rate the hub
+// announced, not disconnected.
+func TestChatScriptFasterThanTheHubAllowsIsPaced(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{ChatMessagesPerSecond: 50, ChatBurst: 20})
+	bob := hubtest.Dial(t, h.Addr, "bob")
+	var script strings.Builder
+	const lines = 120 // six bursts' worth
+	for i := range lines {
+		fmt.Fprintf(&script, "line %d\n", i)
+	}
+	code, _, errs := runCmd(t, script.String(), "chat", h.Addr, "--name", "script")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	bob.WaitFor(t, 20*time.Second, "every line", func(ms []protocol.Message) bool { return len(hubtest.Chats(ms)) == lines })
 }
