@@ -110,20 +110,8 @@ func Dial(ctx context.Context, addr string, hello protocol.Hello, cfg Config) (*
 // On failure it closes conn.
 func Client(ctx context.Context, conn net.Conn, hello protocol.Hello, cfg Config) (*Session, protocol.Welcome, error) {
 	var none protocol.Welcome
-	clock := startClock(ctx, conn, cfg.handshakeTimeout())
-	sc, err := secureClient(conn, cfg)
+	clock, sc, ys, err := open(ctx, conn, cfg, false)
 	if err != nil {
-		clock.stop()
-		conn.Close()
-		if errors.Is(err, ErrAuth) {
-			return nil, none, err
-		}
-		return nil, none, clock.err(err)
-	}
-	ys, err := yamux.Client(sc, cfg.yamux())
-	if err != nil {
-		clock.stop()
-		sc.Close()
 		return nil, none, err
 	}
 	fail := func(err error) (*Session, protocol.Welcome, error) {
@@ -166,20 +154,8 @@ func Client(ctx context.Context, conn net.Conn, hello protocol.Hello, cfg Config
 func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.Hello, error) {
 	var none protocol.Hello
 	// The deadline stays until Ready, so the caller's Welcome is covered too.
-	clock := startClock(ctx, conn, cfg.handshakeTimeout())
-	sc, err := secureServer(conn, cfg)
+	clock, sc, ys, err := open(ctx, conn, cfg, true)
 	if err != nil {
-		clock.stop()
-		conn.Close()
-		if errors.Is(err, ErrAuth) {
-			return nil, none, err
-		}
-		return nil, none, clock.err(err)
-	}
-	ys, err := yamux.Server(sc, cfg.yamux())
-	if err != nil {
-		clock.stop()
-		sc.Close()
 		return nil, none, err
 	}
 	ctrl, err := ys.AcceptStreamWithContext(ctx)
@@ -210,6 +186,33 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 func newSession(nc net.Conn, ys *yamux.Session, ctrl *yamux.Stream, cfg Config, clock *handshakeClock) *Session {
 	return &Session{nc: nc, ys: ys, ctrl: ctrl, cfg: cfg, clock: clock,
 		slots: make(chan struct{}, protocol.MaxDataStreams)}
+}
+
+// open starts the handshake clock, secures conn (TLS and the key proof)
+// and starts yamux on it, as the hub (server) or a client. On failure it
+// closes conn and stops the clock.
+func open(ctx context.Context, conn net.Conn, cfg Config, server bool) (*handshakeClock, net.Conn, *yamux.Session, error) {
+	secure, start := secureClient, yamux.Client
+	if server {
+		secure, start = secureServer, yamux.Server
+	}
+	clock := startClock(ctx, conn, cfg.handshakeTimeout())
+	sc, err := secure(conn, cfg)
+	if err != nil {
+		clock.stop()
+		conn.Close()
+		if errors.Is(err, ErrAuth) {
+			return nil, nil, nil, err
+		}
+		return nil, nil, nil, clock.err(err)
+	}
+	ys, err := start(sc, cfg.yamux())
+	if err != nil {
+		clock.stop()
+		sc.Close()
+		return nil, nil, nil, err
+	}
+	return clock, sc, ys, nil
 }
 
 // Ready ends the handshake deadline on the hub's side. It reports an error

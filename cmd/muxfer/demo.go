@@ -31,9 +31,8 @@ func runDemo(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		fs.Usage()
-		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	if err := noArgs(fs, pos); err != nil {
+		return err
 	}
 	if info, err := os.Stat(*data); err != nil || !info.IsDir() {
 		return fmt.Errorf("demo: no folder %s here; run it from the repository root or pass --data DIR", *data)

@@ -192,3 +192,12 @@ func runVersion(e env, args []string) error {
 	fmt.Fprintf(e.stdout, "%s (protocol %d)\n", software(), protocol.Version)
 	return nil
 }
+
+// noArgs refuses positional arguments for a command that takes none.
+func noArgs(fs *flag.FlagSet, pos []string) error {
+	if len(pos) == 0 {
+		return nil
+	}
+	fs.Usage()
+	return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+}

@@ -35,9 +35,8 @@ func runServe(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		fs.Usage()
-		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	if err := noArgs(fs, pos); err != nil {
+		return err
 	}
 	level := slog.LevelInfo
 	if *verbose {
