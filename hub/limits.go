@@ -125,8 +125,10 @@ func (t *throttle) allow(now time.Time) (ok bool, held int) {
 }
 
 // offerFolders counts the folders an offer may create: the folders it
-// lists and the parents of every entry, each counted once, letter case
-// ignored (as transfer.CheckOffer compares paths). It stops counting once
+// lists and the parents of every entry, each counted once as spelled: on a
+// case-sensitive disk "A/b" and "a/b" are two folders each, so folding
+// case here would let an offer create many more folders than it is
+// charged for. It stops counting once
 // the count passes limit, so a hostile offer costs little to refuse.
 //
 // The offer's paths have not been checked yet; a malformed one is counted
@@ -134,11 +136,10 @@ func (t *throttle) allow(now time.Time) (ok bool, held int) {
 func offerFolders(files []protocol.File, limit int) int {
 	seen := map[string]struct{}{}
 	add := func(dir string) bool {
-		k := strings.ToLower(dir)
-		if _, ok := seen[k]; ok {
+		if _, ok := seen[dir]; ok {
 			return false
 		}
-		seen[k] = struct{}{}
+		seen[dir] = struct{}{}
 		return true
 	}
 	for _, f := range files {

@@ -101,7 +101,7 @@ func TestOfferFoldersCountsListedAndParentFoldersOnce(t *testing.T) {
 		{"parents of a file", []protocol.File{file("a/b/c/x")}, 10, 3},
 		{"parents listed too", []protocol.File{dir("a"), dir("a/b"), file("a/b/x"), file("a/y")}, 10, 2},
 		{"listed after its children", []protocol.File{file("a/b/x"), dir("a/b"), dir("a")}, 10, 2},
-		{"letter case", []protocol.File{dir("Photos"), file("photos/x"), dir("PHOTOS/2024")}, 10, 2},
+		{"each spelling counts (a case-sensitive disk makes them all)", []protocol.File{dir("Photos"), file("photos/x"), dir("PHOTOS/2024")}, 10, 4},
 		{"a scp-like tree", []protocol.File{dir("t"), dir("t/n"), dir("t/n/a"), file("t/n/a/f"), file("t/g")}, 10, 3},
 		{"stops past the limit", []protocol.File{dir("a"), dir("b"), dir("c"), dir("d"), dir("e")}, 2, 3},
 		{"one deep file", []protocol.File{file(deep)}, 10_000, 2000},

@@ -93,7 +93,12 @@ func (s *Session) Done() <-chan struct{} { return s.ys.CloseChan() }
 func (s *Session) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }
 
 // Close ends the session and every stream in it. The peer's reads fail.
-func (s *Session) Close() error { return s.ys.Close() }
+func (s *Session) Close() error {
+	if s.clock != nil {
+		s.clock.stop() // a hub's session closed before Ready: unhook the context
+	}
+	return s.ys.Close()
+}
 
 // Hangup ends the session so that what was sent last (an Error, a Bye)
 // reaches the peer: it waits, up to the configured Linger, for the peer to
@@ -109,7 +114,7 @@ func (s *Session) Hangup() error {
 	case <-t.C:
 	}
 	t.Stop()
-	return s.ys.Close()
+	return s.Close()
 }
 
 // streamErr turns yamux's end-of-session errors into ErrClosed, so callers

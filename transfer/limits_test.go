@@ -40,7 +40,7 @@ func TestPrepareRefusesOfferOverLimitsNamingTheNumbers(t *testing.T) {
 		{"more entries than MaxFiles", Limits{MaxFiles: 3}, offerOf("t", 1, 2, 3), "offer of 4 entries is over the limit of 3"},
 		{"more bytes than MaxBytes", Limits{MaxBytes: GiB}, offerOf("t", 5*GiB+GiB/5), "offer of 5.2 GiB is over the limit of 1.0 GiB"},
 		{"one byte over MaxBytes", Limits{MaxBytes: GiB}, offerOf("t", GiB/2, GiB/2, 1), "offer of 1073741825 B is over the limit of 1073741824 B"},
-		{"sizes that would wrap around", Limits{MaxBytes: math.MaxInt64 - 1}, offerOf("t", half, half), "offer of 9223372036854775807 B is over the limit of 9223372036854775806 B"},
+		{"sizes that would wrap around", Limits{MaxBytes: math.MaxInt64 - 1}, offerOf("t", half, half), "offer of 3 files adds up to more than 9223372036854775806 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,7 +119,7 @@ func TestPrepareRefusesOfferThatDoesNotFitTheFreeSpace(t *testing.T) {
 		{"promises add up", 10 * MiB, -1, []int64{3 * MiB, 3 * MiB}, []int64{4*MiB + 1}, "6.0 MiB promised"},
 		{"promised more than is free now", KiB, -1, []int64{KiB}, []int64{1}, "only 0 B is free"},
 		{"an offer of empty files needs no space", 0, 0, nil, []int64{0, 0}, ""},
-		{"sizes that would wrap around", math.MaxInt64 - 1, -1, nil, []int64{math.MaxInt64, 1}, "offer needs 9223372036854775807 B but only 9223372036854775806 B is free"},
+		{"sizes that would wrap around", math.MaxInt64 - 1, -1, nil, []int64{math.MaxInt64, 1}, "offer of 3 files adds up to more than 9223372036854775806 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -335,5 +335,21 @@ func TestStatfsFreeSpaceReportsTheTargetsFileSystem(t *testing.T) {
 	}
 	if err != nil || free <= 0 {
 		t.Errorf("statfsFreeSpace = %d, %v; want a positive number", free, err)
+	}
+}
+
+// TestPrepareRefusesSizesThatSaturate: sizes that add up past the largest
+// int64 are refused outright, even with no reserve and no byte limit, so
+// the promised-bytes counter can never overflow or go negative.
+func TestPrepareRefusesSizesThatSaturate(t *testing.T) {
+	r, _ := newTestReceiver(t)
+	r.Limits.Reserve = -1
+	withFreeSpace(r, math.MaxInt64)
+	o := protocol.Offer{Transfer: "t", Files: []protocol.File{{Path: "a", Size: math.MaxInt64}, {Path: "b", Size: 1}}}
+	if _, err := r.Prepare(o); err == nil || !strings.Contains(err.Error(), "adds up to more than") {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if p := r.Promised(); p != 0 {
+		t.Errorf("promised %d after a refused offer", p)
 	}
 }

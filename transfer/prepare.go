@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"iter"
+	"math"
 
 	"github.com/muxfer/muxfer/protocol"
 )
@@ -31,6 +32,11 @@ func (r *Receiver) Prepare(o protocol.Offer) (*Incoming, error) {
 		return nil, err
 	}
 	bytes := offerBytes(o)
+	if bytes == math.MaxInt64 {
+		// Saturated (or absurd): no disk holds it, and accounting for it
+		// could overflow the promised-bytes counter.
+		return nil, fmt.Errorf("offer of %d files adds up to more than %d bytes", len(o.Files), int64(math.MaxInt64-1))
+	}
 	if err := r.Limits.check(len(o.Files), bytes); err != nil {
 		return nil, err
 	}

@@ -266,13 +266,23 @@ func (r *Receiver) place(part, want string) (string, error) {
 			continue
 		}
 		if err != nil && noHardLinks(err) {
-			// A file system without hard links: check, then rename. Another
-			// writer could slip in between; there is no better way here.
-			if _, serr := r.root.Lstat(name); serr == nil {
+			// A file system without hard links: claim the name with an
+			// empty file created exclusively (which fails if the name
+			// exists, so no other writer can take it), then rename the
+			// part over our own placeholder.
+			ph, cerr := r.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if errors.Is(cerr, fs.ErrExist) {
 				continue
 			}
-			err = r.root.Rename(part, name)
-			return name, pathErr(err)
+			if cerr != nil {
+				return "", pathErr(cerr)
+			}
+			ph.Close()
+			if err := r.root.Rename(part, name); err != nil {
+				r.root.Remove(name)
+				return "", pathErr(err)
+			}
+			return name, nil
 		}
 		if err != nil {
 			return "", pathErr(err)
