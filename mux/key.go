@@ -36,7 +36,7 @@ func NewKey() Key {
 	return Key{b}
 }
 
-// ParseKey reads a key in the form String returns. Space around it is
+// ParseKey reads a key in the form Text returns. Space around it is
 // ignored, and so is letter case.
 func ParseKey(s string) (Key, error) {
 	s = strings.TrimSpace(s)
@@ -54,8 +54,17 @@ func ParseKey(s string) (Key, error) {
 	return Key{b}, nil
 }
 
-// String returns the key's text form.
-func (k Key) String() string { return keyPrefix + strings.ToLower(keyEncoding.EncodeToString(k.b)) }
+// Text returns the key's text form, the secret itself.
+func (k Key) Text() string { return keyPrefix + strings.ToLower(keyEncoding.EncodeToString(k.b)) }
+
+// String hides the key, so that printing a Config or a Key with %v never
+// leaks it into a log. Use Text for the secret.
+func (k Key) String() string {
+	if k.IsZero() {
+		return "(no key)"
+	}
+	return keyPrefix + "[redacted]"
+}
 
 // IsZero reports whether k holds no key.
 func (k Key) IsZero() bool { return len(k.b) == 0 }

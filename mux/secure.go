@@ -100,6 +100,10 @@ func secureServer(conn net.Conn, cfg Config) (net.Conn, error) {
 		MinVersion:   tls.VersionTLS13,
 		NextProtos:   []string{alpn},
 		Certificates: []tls.Certificate{*cert},
+		// No session tickets: the hub sends nothing after its handshake
+		// until the client has proved the key, and a resumed session would
+		// skip the certificate the client checks.
+		SessionTicketsDisabled: true,
 	})
 	if err := tc.Handshake(); err != nil {
 		if refusedCertificate(err) {

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -23,8 +24,8 @@ func TestParseKey(t *testing.T) {
 	tests := []struct {
 		in, err string
 	}{
-		{k.String(), ""},
-		{"  " + strings.ToUpper(k.String()) + "\n", ""},
+		{k.Text(), ""},
+		{"  " + strings.ToUpper(k.Text()) + "\n", ""},
 		{"mxk1.aaaaaaaaaaaaaaaaaaaaaaaaaa", ""}, // 16 bytes: exactly 128 bits
 		{"mxk1.aaaaaaaaaaaaaaaa", "80 bits, at least 128"},
 		{"hunter2", "not a muxfer access key"},
@@ -38,7 +39,7 @@ func TestParseKey(t *testing.T) {
 			t.Errorf("ParseKey(%q): %v", tt.in, err)
 		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
 			t.Errorf("ParseKey(%q) = %v, want an error with %q", tt.in, err, tt.err)
-		case tt.err == "" && tt.in == k.String() && got.String() != k.String():
+		case tt.err == "" && tt.in == k.Text() && got.Text() != k.Text():
 			t.Errorf("round trip: %q", got)
 		}
 	}
@@ -197,4 +198,13 @@ func TestSessionIsTLS13(t *testing.T) {
 	}
 	sc.Close()
 	<-hubErr // the hub waited for a hello and got none
+}
+
+func TestKeyIsRedactedWhenPrinted(t *testing.T) {
+	k := mux.NewKey()
+	for _, s := range []string{fmt.Sprint(k), fmt.Sprintf("%v %+v", mux.Config{Key: k}, mux.Config{Key: k})} {
+		if strings.Contains(s, k.Text()[5:15]) {
+			t.Errorf("the key leaks when printed: %s", s)
+		}
+	}
 }

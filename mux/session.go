@@ -165,6 +165,10 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 		return nil, none, clock.err(err)
 	}
 	s := newSession(sc, ys, ctrl, cfg, clock)
+	if ctrl.StreamID() != 1 {
+		s.refuse(protocol.CodeBadMessage, fmt.Sprintf("the control stream must be stream 1, not %d", ctrl.StreamID()))
+		return nil, none, fmt.Errorf("handshake: control stream %d", ctrl.StreamID())
+	}
 	m, err := protocol.ReadMessage(ctrl)
 	if err != nil {
 		s.Close()

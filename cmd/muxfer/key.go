@@ -107,20 +107,46 @@ func hubKey(e env) (mux.Config, string, error) {
 	return mux.Config{Key: k}, path, nil
 }
 
+// createKeyFile writes a new key to path atomically: to a temporary file
+// in the same folder, synced, then hard-linked to path, which fails if
+// another hub created the key meanwhile (then that key is used). A crash
+// leaves no empty or partial key file behind.
 func createKeyFile(path string) (string, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	text := mux.NewKey().String()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, ".hub.key-*")
 	if err != nil {
 		return "", err
 	}
-	_, err = fmt.Fprintln(f, text)
-	if cerr := f.Close(); err == nil {
+	defer os.Remove(tmp.Name())
+	text := mux.NewKey().Text()
+	_, err = fmt.Fprintln(tmp, text)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
-	return text, err
+	if err != nil {
+		return "", err
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		return readKeyFile(path)
+	} else if err != nil {
+		return "", err
+	}
+	return text, nil
+}
+
+// given reports whether the user gave a key (or turned keys off), rather
+// than leaving the hub to its own key file.
+func (kf keyFlags) given(e env) bool {
+	return *kf.insecure || *kf.key != "" || *kf.keyFile != "" || e.getenv(keyEnv) != ""
 }
 
 func runKeygen(e env, args []string) error {
@@ -133,6 +159,6 @@ func runKeygen(e env, args []string) error {
 	if err := noArgs(fs, pos); err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, mux.NewKey())
+	fmt.Fprintln(e.stdout, mux.NewKey().Text())
 	return nil
 }

@@ -38,7 +38,7 @@ func TestHubKeyIsCreatedOnceAndKeptPrivate(t *testing.T) {
 		t.Fatalf("key file: %v, mode %v; want 0600", err, info.Mode())
 	}
 	again, _, err := kf().muxConfig(e, true)
-	if err != nil || again.Key.String() != first.Key.String() {
+	if err != nil || again.Key.Text() != first.Key.Text() {
 		t.Errorf("second start: key %v, %v; want the first one", again.Key, err)
 	}
 	os.Chmod(path, 0o644)
@@ -53,9 +53,9 @@ func TestHubKeyIsCreatedOnceAndKeptPrivate(t *testing.T) {
 func TestKeySourcesAndRefusals(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
 	keyFile := filepath.Join(t.TempDir(), "k")
-	os.WriteFile(keyFile, []byte(h.Key.String()+"\n"), 0o600)
+	os.WriteFile(keyFile, []byte(h.Key.Text()+"\n"), 0o600)
 	noEnv := func(string) string { return "" }
-	wrong := mux.NewKey().String()
+	wrong := mux.NewKey().Text()
 	tests := []struct {
 		name   string
 		getenv func(string) string
@@ -64,7 +64,7 @@ func TestKeySourcesAndRefusals(t *testing.T) {
 		stderr string
 	}{
 		{"key file", noEnv, []string{"send", h.Addr, "../../testdata/hello.txt", "--key-file", keyFile}, exitOK, ""},
-		{"--key", noEnv, []string{"send", h.Addr, "../../testdata/hello.txt", "--key", h.Key.String()}, exitOK, ""},
+		{"--key", noEnv, []string{"send", h.Addr, "../../testdata/hello.txt", "--key", h.Key.Text()}, exitOK, ""},
 		{"no key", noEnv, []string{"send", h.Addr, "../../testdata/hello.txt"}, exitFailed, "no access key: set MUXFER_KEY"},
 		{"wrong key", func(string) string { return wrong }, []string{"send", h.Addr, "../../testdata/hello.txt"}, exitFailed, "authentication failed"},
 		{"short key", noEnv, []string{"chat", h.Addr, "--key", "mxk1.aaaaaaaaaaaaaaaa"}, exitFailed, "access key has 80 bits, at least 128 are needed"},
@@ -84,5 +84,43 @@ func TestKeySourcesAndRefusals(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHubsStartingTogetherShareOneKey: hubs that create the key file at
+// the same moment end up with the same key, and no temporary file stays.
+func TestHubsStartingTogetherShareOneKey(t *testing.T) {
+	cfgDir := t.TempDir()
+	e := env{getenv: func(n string) string {
+		if n == "XDG_CONFIG_HOME" {
+			return cfgDir
+		}
+		return ""
+	}}
+	const hubs = 8
+	keys := make(chan string, hubs)
+	for range hubs {
+		go func() {
+			k, f, i := "", "", false
+			cfg, _, err := keyFlags{key: &k, keyFile: &f, insecure: &i}.muxConfig(e, true)
+			if err != nil {
+				keys <- "error: " + err.Error()
+				return
+			}
+			keys <- cfg.Key.Text()
+		}()
+	}
+	first := <-keys
+	for range hubs - 1 {
+		if k := <-keys; k != first {
+			t.Errorf("two hubs got %q and %q", first, k)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(cfgDir, "muxfer"))
+	if len(entries) != 1 || entries[0].Name() != "hub.key" {
+		t.Errorf("config folder holds %v, want only hub.key", entries)
+	}
+	if info, err := os.Stat(filepath.Join(cfgDir, "muxfer")); err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("config folder mode %v, %v; want 0700", info.Mode(), err)
 	}
 }

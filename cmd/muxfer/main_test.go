@@ -35,10 +35,10 @@ func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stder
 		}
 		if len(args) > 1 {
 			if cfg := hubtest.ClientConfig(args[1]); !cfg.Key.IsZero() {
-				return cfg.Key.String()
+				return cfg.Key.Text()
 			}
 		}
-		return mux.NewKey().String()
+		return mux.NewKey().Text()
 	}, stdin, args...)
 }
 

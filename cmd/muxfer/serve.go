@@ -66,8 +66,10 @@ func runServe(e env, args []string) error {
 	log.Info("muxfer hub listening", "addr", ln.Addr().String(), "dir", abs, "version", software(), "key", keySource)
 	if muxCfg.InsecureNoTLS {
 		log.Warn("INSECURE: --insecure-no-tls: no encryption, no authentication; anyone who can reach this port can read and write")
-	} else {
-		fmt.Fprintf(e.stdout, "%s=%s muxfer chat %s\n", keyEnv, muxCfg.Key, reachableAddr(ln.Addr()))
+	} else if !keys.given(e) {
+		// The user gave no key: show the one line a client needs. (A key
+		// the user gave is theirs to hand out, and stays out of logs.)
+		fmt.Fprintf(e.stdout, "%s=%s muxfer chat %s\n", keyEnv, muxCfg.Key.Text(), reachableAddr(ln.Addr()))
 	}
 	served := make(chan error, 1)
 	go func() { served <- h.Serve(ln) }()
