@@ -95,6 +95,7 @@ type Hub struct {
 
 	handshakes chan struct{} // one per connection in its handshake
 	crowded    throttle      // logs refused connections once a second
+	failures   throttle      // logs failed handshakes at most ten times a second
 
 	mu        sync.Mutex
 	clients   map[uint64]*peer
@@ -130,7 +131,7 @@ func New(cfg Config) (*Hub, error) {
 	recv.Limits = cfg.Offers
 	return &Hub{cfg: cfg, log: log, root: root, recv: recv,
 		ctx: ctx, cancel: cancel,
-		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second},
+		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second}, failures: throttle{period: 100 * time.Millisecond},
 		clients: map[uint64]*peer{}, names: map[string]uint64{}, nameLimit: maxNameSuffix,
 		listeners: map[net.Listener]struct{}{}}, nil
 }
@@ -270,12 +271,17 @@ func (h *Hub) serveConn(conn net.Conn) {
 func (h *Hub) handshake(conn net.Conn) *peer {
 	addr := conn.RemoteAddr().String()
 	sess, hello, err := mux.Accept(h.ctx, conn, h.cfg.Mux)
-	if errors.Is(err, mux.ErrAuth) {
-		h.log.Warn("authentication failed", "addr", addr, "reason", err)
-		return nil
-	}
 	if err != nil {
-		h.log.Info("handshake failed", "addr", addr, "err", err)
+		// Anyone can fail a handshake, as fast as they can connect: the
+		// log gets at most ten lines a second of it, with a count of the
+		// lines held back.
+		if ok, held := h.failures.allow(time.Now()); ok {
+			msg, level := "handshake failed", slog.LevelInfo
+			if errors.Is(err, mux.ErrAuth) {
+				msg, level = "authentication failed", slog.LevelWarn
+			}
+			h.log.Log(context.Background(), level, msg, "addr", addr, "reason", err, "not_logged_since", held)
+		}
 		return nil
 	}
 	p, refusal := h.register(sess, hello.Name, addr)
