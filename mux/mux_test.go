@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/muxfer/muxfer/hub/hubtest"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"go.uber.org/goleak"
@@ -333,4 +334,51 @@ func TestOpenDataKeepsAtMostMaxDataStreams(t *testing.T) {
 		t.Fatalf("one slot should be free: %v", err)
 	}
 	last.Close()
+}
+
+// TestDeadPeerIsNoticed: a link that stops carrying bytes, without any
+// FIN or reset, ends the session within KeepAlive plus IOTimeout, with an
+// error rather than silence.
+func TestDeadPeerIsNoticed(t *testing.T) {
+	cfg := withKey(mux.Config{KeepAlive: 100 * time.Millisecond, IOTimeout: 300 * time.Millisecond})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	hubDone := make(chan struct{})
+	go func() {
+		defer close(hubDone)
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		s, _, err := mux.Accept(context.Background(), conn, cfg)
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		s.Send(protocol.Welcome{Version: protocol.Version, Name: "x"})
+		s.Ready()
+		<-s.Done()
+	}()
+	proxy := hubtest.StartProxy(t, ln.Addr().String())
+	cli, _, err := mux.Dial(context.Background(), proxy.Addr, protocol.Hello{Name: "x"}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	proxy.Stall()
+	start := time.Now()
+	select {
+	case <-cli.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a dead link went unnoticed for 10 s")
+	}
+	t.Logf("noticed after %s (bound: keepalive 100ms + I/O timeout 300ms, plus scheduling)", time.Since(start).Round(time.Millisecond))
+	if _, err := cli.Recv(); !errors.Is(err, mux.ErrClosed) {
+		t.Errorf("Recv after the link died: %v, want ErrClosed", err)
+	}
+	proxy.Resume()
+	<-hubDone
 }

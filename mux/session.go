@@ -37,6 +37,12 @@ type Config struct {
 	// on the control stream: a peer that makes no progress for this long
 	// is treated as gone. Default 30s.
 	IOTimeout time.Duration
+	// KeepAlive is how often each end pings the other when nothing else
+	// proves it alive. A peer that stops answering (a dead link, a machine
+	// that lost power: no FIN ever comes) is noticed within KeepAlive plus
+	// IOTimeout, and the session then ends with an error. Default 15s, so
+	// 45s with the default IOTimeout.
+	KeepAlive time.Duration
 	// Linger bounds how long Hangup waits for the peer to close after the
 	// last message. Default 2s.
 	Linger time.Duration
@@ -63,7 +69,7 @@ func (c Config) yamux() *yamux.Config {
 	y := yamux.DefaultConfig()
 	y.LogOutput = io.Discard
 	y.AcceptBacklog = 128
-	y.KeepAliveInterval = 15 * time.Second
+	y.KeepAliveInterval = cmp(c.KeepAlive, 15*time.Second)
 	y.ConnectionWriteTimeout = c.ioTimeout()
 	y.StreamOpenTimeout = c.ioTimeout()
 	y.StreamCloseTimeout = c.ioTimeout()

@@ -128,6 +128,15 @@ func (s *Session) streamErr(err error) error {
 		return ErrClosed
 	case errors.Is(err, yamux.ErrTimeout):
 		return fmt.Errorf("peer made no progress for %s: %w", s.cfg.ioTimeout(), ErrTimeout)
+	case errors.Is(err, yamux.ErrConnectionWriteTimeout), errors.Is(err, yamux.ErrKeepAliveTimeout):
+		return ErrClosed
+	}
+	// yamux hands a stream the error of its failed write to the
+	// connection ("connection reset by peer", "broken pipe") before it
+	// marks the session closed: that is the session ending too.
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return ErrClosed
 	}
 	return err
 }

@@ -154,12 +154,22 @@ func newFlags(e env, name, synopsis, examples string) *flag.FlagSet {
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprintf(w, "Usage: muxfer %s\n\nFlags:\n", synopsis)
+		fmt.Fprintf(w, "Usage: muxfer %s\n\n", synopsis)
+		if name == "send" || name == "chat" || name == "serve" {
+			fmt.Fprintf(w, "%s\n\n", deadPeerNote)
+		}
+		fmt.Fprintf(w, "Flags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(w, "\nExamples:\n%s", examples)
 	}
 	return fs
 }
+
+// deadPeerNote states how long a dead connection can go unnoticed: the
+// keepalive interval plus the I/O timeout (mux.Config defaults).
+const deadPeerNote = "A peer that stops answering (a dead link, no FIN) is noticed within 45 s:\n" +
+	"a keepalive ping every 15 s, answered within 30 s; any stream that makes no\n" +
+	"progress for 30 s fails too."
 
 // parse parses flags that may come before, between or after the
 // positional arguments ("send HOST a b --parallel 8"); "--" ends flags.

@@ -67,6 +67,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{name: "version", args: []string{"version"}, code: exitOK, stdout: "(protocol 1)"},
 		{name: "--version", args: []string{"--version"}, code: exitOK, stdout: "muxfer " + version},
 		{name: "send --help", args: []string{"send", "--help"}, code: exitOK, stderr: "Examples:"},
+		{name: "chat --help states the dead-peer bound", args: []string{"chat", "--help"}, code: exitOK, stderr: "noticed within 45 s"},
 		{name: "bad flag", args: []string{"send", "--frobnicate", "x", "y"}, code: exitUsage, stderr: "flag provided but not defined"},
 		{name: "send without paths", args: []string{"send", "127.0.0.1:1"}, code: exitUsage, stderr: "missing ADDR and at least one PATH"},
 		{name: "bad --progress", args: []string{"send", "--progress", "sometimes", "a", "b"}, code: exitUsage, stderr: "--progress must be"},
