@@ -104,6 +104,8 @@ type Hub struct {
 	nextID    uint64
 	listeners map[net.Listener]struct{}
 	closed    bool
+	draining  bool          // Shutdown: no new connections or offers
+	ended     chan struct{} // closed and replaced whenever a transfer ends
 }
 
 // New opens (creating if needed) the upload directory and returns a hub.
@@ -133,14 +135,14 @@ func New(cfg Config) (*Hub, error) {
 		ctx: ctx, cancel: cancel,
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second}, failures: throttle{period: 100 * time.Millisecond},
 		clients: map[uint64]*peer{}, names: map[string]uint64{}, nameLimit: maxNameSuffix,
-		listeners: map[net.Listener]struct{}{}}, nil
+		listeners: map[net.Listener]struct{}{}, ended: make(chan struct{})}, nil
 }
 
 // Serve accepts connections on ln until Close is called or ln fails. It
 // returns nil after Close.
 func (h *Hub) Serve(ln net.Listener) error {
 	h.mu.Lock()
-	if h.closed {
+	if h.closed || h.draining {
 		h.mu.Unlock()
 		ln.Close()
 		return nil
@@ -207,7 +209,7 @@ func (h *Hub) startHandshake(conn net.Conn) bool {
 func (h *Hub) track() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
+	if h.closed || h.draining {
 		return false
 	}
 	h.wg.Add(1)
@@ -231,10 +233,75 @@ func (h *Hub) Close() error {
 	return h.root.Close()
 }
 
+// isClosed reports whether the hub has stopped accepting connections.
 func (h *Hub) isClosed() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.closed
+	return h.closed || h.draining
+}
+
+// Shutdown stops the hub gracefully: it stops accepting connections and
+// offers, tells every client so, waits until the transfers in progress
+// have ended or ctx is done, and then closes the hub as Close does. It
+// returns ctx's error if the wait was cut short.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.draining = true
+	for ln := range h.listeners {
+		ln.Close()
+	}
+	for _, p := range h.clients {
+		p.sayOrDrop(protocol.Notice{Text: "hub is shutting down: transfers in progress may finish, new ones are refused"})
+	}
+	h.mu.Unlock()
+	var err error
+	for {
+		n, ended := h.transfersInProgress()
+		if n == 0 {
+			break
+		}
+		h.log.Info("waiting for transfers to finish", "transfers", n)
+		select {
+		case <-ended:
+			continue
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		break
+	}
+	if cerr := h.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// transfersInProgress counts the transfers still open over all clients,
+// and returns a channel that is closed when one of them ends.
+func (h *Hub) transfersInProgress() (int, <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, p := range h.clients {
+		p.mu.Lock()
+		n += len(p.transfers)
+		p.mu.Unlock()
+	}
+	return n, h.ended
+}
+
+// transferEnded wakes Shutdown, if it waits.
+func (h *Hub) transferEnded() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	close(h.ended)
+	h.ended = make(chan struct{})
+}
+
+// draining reports whether Shutdown has begun.
+func (h *Hub) isDraining() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.draining
 }
 
 // Clients lists the connected clients, ordered by id.
@@ -322,7 +389,7 @@ func (h *Hub) register(sess *mux.Session, want, addr string) (*peer, *protocol.E
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
-	case h.closed:
+	case h.closed || h.draining:
 		return nil, &protocol.Error{Code: protocol.CodeShutdown, Text: "hub is shutting down"}
 	case len(h.clients) >= h.cfg.MaxClients:
 		return nil, &protocol.Error{Code: protocol.CodeLimit, Text: fmt.Sprintf("hub is full: %d clients", h.cfg.MaxClients)}

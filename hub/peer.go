@@ -77,14 +77,19 @@ func (p *peer) run() error {
 	wg.Wait()
 	p.recvWG.Wait()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	// Files that will never come now: release the disk space promised to
 	// them.
 	for _, in := range p.transfers {
 		in.Abandon()
 	}
+	open := len(p.transfers)
+	p.transfers = nil
 	if p.failure != nil {
-		return p.failure
+		err = p.failure
+	}
+	p.mu.Unlock()
+	if open > 0 {
+		p.h.transferEnded()
 	}
 	return err
 }
@@ -191,6 +196,9 @@ func (p *peer) offer(o protocol.Offer) {
 		p.say(protocol.Reject{Transfer: o.Transfer, Reason: reason})
 	}
 	switch {
+	case p.h.isDraining():
+		reject("hub is shutting down")
+		return
 	case dup:
 		reject("transfer id already in use")
 		return
@@ -252,6 +260,7 @@ func (p *peer) endIfDone(in *transfer.Incoming) {
 		s := in.Stats()
 		p.h.log.Info("transfer received", "id", p.info.ID, "name", p.info.Name,
 			"transfer", in.Transfer(), "stored", s.Stored, "failed", s.Failed, "bytes", s.Bytes)
+		p.h.transferEnded()
 	}
 }
 

@@ -132,6 +132,12 @@ const (
 	CodeShutdown   = "shutdown"    // the hub is stopping
 )
 
+// Notice is something the hub tells every client, such as that it is
+// shutting down.
+type Notice struct {
+	Text string `json:"text"`
+}
+
 // Bye ends a session politely.
 type Bye struct {
 	Reason string `json:"reason,omitempty"`
@@ -149,6 +155,7 @@ func (Reject) Type() string   { return "reject" }
 func (Result) Type() string   { return "result" }
 func (Error) Type() string    { return "error" }
 func (Bye) Type() string      { return "bye" }
+func (Notice) Type() string   { return "notice" }
 
 // Error makes *Error usable as a Go error.
 func (e *Error) Error() string { return e.Code + ": " + e.Text }
@@ -167,6 +174,7 @@ var decoders = map[string]func([]byte) (Message, error){
 	"result":   decodeAs[Result],
 	"error":    decodeAs[Error],
 	"bye":      decodeAs[Bye],
+	"notice":   decodeAs[Notice],
 }
 
 func decodeAs[T Message](b []byte) (Message, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/transfer"
@@ -23,6 +25,7 @@ func runServe(e env, args []string) error {
 	listen := fs.String("listen", ":7878", "address to listen on")
 	dir := fs.String("dir", "muxfer-files", "directory that uploads are stored in (created if missing)")
 	verbose := fs.Bool("verbose", false, "log every stored file")
+	grace := fs.Duration("grace", 10*time.Second, "on SIGINT or SIGTERM, how long transfers in progress may take to finish")
 	maxClients := fs.Int("max-clients", hub.DefaultMaxClients, "clients connected at once")
 	chatRate := fs.Int("chat-rate", hub.DefaultChatMessagesPerSecond, "chat and who messages per second per client (bursts of 5x)")
 	maxFiles := fs.Int("max-files", transfer.MaxFiles, "entries (files and folders) per offer")
@@ -76,7 +79,12 @@ func runServe(e env, args []string) error {
 	select {
 	case err = <-served:
 	case <-e.ctx.Done():
-		log.Info("shutting down")
+		log.Info("shutting down", "grace", *grace)
+		gctx, cancel := context.WithTimeout(context.Background(), *grace)
+		if serr := h.Shutdown(gctx); serr != nil {
+			log.Warn("grace period over; transfers still running were cut", "err", serr)
+		}
+		cancel()
 	}
 	h.Close()
 	if err == nil {

@@ -110,6 +110,8 @@ func (u *ui) heard(tag string, m protocol.Message) {
 		text = "! hub: " + safe(m.Text)
 	case protocol.Bye:
 		text = "* hub said goodbye: " + safe(m.Reason)
+	case protocol.Notice:
+		text = "* hub: " + safe(m.Text)
 	default:
 		text = "* " + m.Type()
 	}
