@@ -33,6 +33,7 @@ var everyMessage = []Message{
 	Error{Code: CodeVersion, Text: "client speaks protocol version 2, this hub speaks 1"},
 	Bye{Reason: "hub is shutting down"},
 	Bye{},
+	Notice{Text: "hub is shutting down: transfers in progress may finish, new ones are refused"},
 }
 
 func TestExamplesCoverEveryMessageType(t *testing.T) {
