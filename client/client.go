@@ -193,7 +193,7 @@ func (c *Client) read() {
 			c.onMsg(m)
 			c.sess.Close() // the hub waits for us to hang up
 		case protocol.Error:
-			c.err = fmt.Errorf("hub: %s", m.Text)
+			c.err = fmt.Errorf("hub refused: %w", &m) // errors.As finds the *protocol.Error
 			c.onMsg(m)
 			c.sess.Close() // every Error from a hub ends the session
 		default:

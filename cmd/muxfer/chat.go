@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/client"
+	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -26,6 +27,9 @@ func runChat(e env, args []string) error {
 		"  muxfer chat hub.example:7878 --name alice\n"+
 			"  printf 'hello\\n/send build.log\\n' | muxfer chat 127.0.0.1:7878 --json   # scripted\n")
 	cf := addClientFlags(fs, defaultName())
+	reconnect := fs.Bool("reconnect", true, "reconnect when the connection is lost, keeping the name")
+	reconnectMax := fs.Duration("reconnect-max", 10*time.Second, "longest wait between attempts to reconnect")
+	giveUp := fs.Duration("give-up", 2*time.Minute, "stop trying to reconnect after this long")
 	pos, u, err := cf.parse(e, fs, args, 1, "ADDR")
 	if err != nil {
 		return err
@@ -38,16 +42,25 @@ func runChat(e env, args []string) error {
 	if f, ok := e.stdin.(*os.File); ok && isTerminal(f) && !*cf.json {
 		u.line("%s", chatHelp)
 	}
-	s := &chatSession{c: c, u: u, parallel: *cf.parallel}
+	s := &chatSession{c: c, u: u, parallel: *cf.parallel,
+		redial: func(ctx context.Context) (*client.Client, error) {
+			return connect(ctx, pos[0], c.Name(), cf.mux, u)
+		},
+		backoff: client.Backoff{Max: *reconnectMax, GiveUp: *giveUp}}
+	if !*reconnect {
+		s.redial = nil
+	}
 	return s.run(e)
 }
 
 // chatSession runs one chat: it reads lines from stdin and runs uploads in
 // the background, each owned by the session's WaitGroup.
 type chatSession struct {
-	c        *client.Client
+	c        *client.Client // replaced on reconnect; used by run's goroutine only
 	u        *ui
 	parallel int
+	redial   func(context.Context) (*client.Client, error) // nil: no reconnecting
+	backoff  client.Backoff
 
 	uploads sync.WaitGroup
 	mu      sync.Mutex
@@ -89,17 +102,55 @@ func (s *chatSession) run(e env) error {
 				}
 				return s.finish(ctx)
 			}
-			if quit := s.handle(ctx, line); quit {
+			quit, err := s.handle(ctx, line)
+			if err != nil {
+				return err
+			}
+			if quit {
 				cancel() // /quit cancels the uploads still running
 				s.uploads.Wait()
 				return s.result()
 			}
 		case <-s.c.Done():
-			return fmt.Errorf("%w: %v", errConnLost, s.c.Err())
+			if err := s.reconnect(ctx); err != nil {
+				return err
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+// reconnect replaces a lost connection, keeping the name if the hub still
+// has it free. Lines typed meanwhile wait in stdin and are sent once the
+// connection is back; if it does not come back, they are not sent, and
+// the error says so. A hub that refused the client (an error message) is
+// not retried.
+func (s *chatSession) reconnect(ctx context.Context) error {
+	s.c.Close() // waits for its reader, so Err is set
+	lost := s.c.Err()
+	if lost == nil {
+		lost = mux.ErrClosed
+	}
+	var refused *protocol.Error
+	if s.redial == nil || errors.As(lost, &refused) {
+		return fmt.Errorf("%w: %v", errConnLost, lost)
+	}
+	name := s.c.Name()
+	s.u.event(map[string]string{"type": "disconnected", "reason": lost.Error()},
+		fmt.Sprintf("* connection lost (%s); reconnecting", safe(lost.Error())))
+	c, err := s.backoff.Retry(ctx, s.redial, func(n int, err error, wait time.Duration) {
+		s.u.event(map[string]any{"type": "retry", "attempt": n, "error": err.Error(), "wait_seconds": wait.Seconds()},
+			fmt.Sprintf("* attempt %d failed (%s); next in %s", n, safe(err.Error()), wait.Round(10*time.Millisecond)))
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %v; lines typed since were not sent", errConnLost, err)
+	}
+	s.c = c
+	if c.Name() != name {
+		s.u.line("* %s was taken; you are now %s", safe(name), safe(c.Name()))
+	}
+	return nil
 }
 
 // finish waits for running uploads when stdin has ended.
@@ -127,18 +178,33 @@ func (s *chatSession) result() error {
 	return nil
 }
 
-// handle acts on one line and reports whether the user asked to quit.
-func (s *chatSession) handle(ctx context.Context, line string) (quit bool) {
+// handle acts on one line and reports whether the user asked to quit. Its
+// error is a connection that was lost and could not be restored.
+func (s *chatSession) handle(ctx context.Context, line string) (quit bool, err error) {
 	line = strings.TrimRight(line, "\r")
 	if strings.TrimSpace(line) == "" {
-		return false
+		return false, nil
 	}
 	if !strings.HasPrefix(line, "/") {
-		if err := s.c.Chat(line); err != nil {
+		err := s.c.Chat(line)
+		if errors.Is(err, mux.ErrClosed) {
+			// The connection went while the line was on its way: get it
+			// back and send the line again.
+			if err := s.reconnect(ctx); err != nil {
+				return false, err
+			}
+			err = s.c.Chat(line)
+		}
+		if err != nil {
 			s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
 		}
-		return false
+		return false, nil
 	}
+	return s.command(ctx, line), nil
+}
+
+// command runs a /command line and reports whether it was /quit.
+func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 	cmd, rest, _ := strings.Cut(line[1:], " ")
 	switch cmd {
 	case "quit", "exit":
@@ -180,9 +246,10 @@ func (s *chatSession) startUpload(ctx context.Context, paths []string) {
 		return
 	}
 	s.uploads.Add(1)
+	c := s.c // the upload stays on this connection, even if chat reconnects
 	go func() {
 		defer s.uploads.Done()
-		if err := upload(ctx, s.c, s.u, m, s.parallel); err != nil {
+		if err := upload(ctx, c, s.u, m, s.parallel); err != nil {
 			s.setFailed()
 		}
 	}()

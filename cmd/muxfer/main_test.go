@@ -382,3 +382,49 @@ func TestChatScriptFasterThanTheHubAllowsIsPaced(t *testing.T) {
 	}
 	bob.WaitFor(t, 20*time.Second, "every line", func(ms []protocol.Message) bool { return len(hubtest.Chats(ms)) == lines })
 }
+
+// TestChatReconnectsAndKeepsItsName: a chat whose connection is cut says
+// so, reconnects under the same name, and delivers the line typed while
+// it was away.
+func TestChatReconnectsAndKeepsItsName(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	proxy := hubtest.StartProxy(t, h.Addr)
+	bob := hubtest.Dial(t, h.Addr, "bob")
+	stdin, typing := io.Pipe()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	getenv := func(n string) string {
+		if n == keyEnv {
+			return h.Key.Text()
+		}
+		return ""
+	}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(env{stdin: stdin, stdout: &out, stderr: &errb, ctx: ctx, getenv: getenv},
+			[]string{"chat", proxy.Addr, "--name", "alice", "--reconnect-max", "200ms"})
+	}()
+	heard := func(text string) func([]protocol.Message) bool {
+		return func(ms []protocol.Message) bool {
+			for _, c := range hubtest.Chats(ms) {
+				if c.Text == text && c.From == "alice" {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	io.WriteString(typing, "before the cut\n")
+	bob.WaitFor(t, 10*time.Second, "the first line", heard("before the cut"))
+	proxy.Cut()
+	io.WriteString(typing, "after the cut\n")
+	bob.WaitFor(t, 20*time.Second, "the line typed after the cut, from alice", heard("after the cut"))
+	typing.Close()
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "* connection lost") || strings.Count(out.String(), "as alice") != 2 {
+		t.Errorf("output does not show the loss and the reconnection as alice:\n%s", out.String())
+	}
+}
