@@ -297,7 +297,7 @@ func (h *Hub) transferEnded() {
 	h.ended = make(chan struct{})
 }
 
-// draining reports whether Shutdown has begun.
+// isDraining reports whether Shutdown has begun.
 func (h *Hub) isDraining() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -67,7 +67,7 @@ func serveInProcess(t *testing.T, args ...string) (addr string, getenv func(stri
 }
 
 func TestServeLimitsFromFlags(t *testing.T) {
-	addr, getenv := serveInProcess(t, "--max-size", "1M", "--max-clients", "1")
+	addr, getenv := serveInProcess(t, "--max-size", "1M")
 	code, _, errs := runCmdEnv(t, getenv, "", "send", addr, "../../testdata", "--progress", "never")
 	if code != exitFailed || !strings.Contains(errs, "over the limit") {
 		t.Errorf("a 3 MB upload to a hub with --max-size 1M: exit %d, %q", code, errs)
