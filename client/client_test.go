@@ -38,11 +38,11 @@ func TestUploadTestdataArrivesIntact(t *testing.T) {
 	hubtest.SameTree(t, src, filepath.Join(h.Dir, "testdata"))
 }
 
-// TestUploadCutMidwayNamesTheFileAndLeavesNothing: when the link breaks
-// during a transfer, Upload says which file it was sending and reports
-// every file as not confirmed, and the hub keeps nothing under a final
-// name.
-func TestUploadCutMidwayNamesTheFileAndLeavesNothing(t *testing.T) {
+// TestUploadCutMidwayNamesTheFileAndResumes: when the link breaks during
+// a transfer, Upload says which file it was sending and reports it as not
+// confirmed; the hub keeps only a part, nothing under a final name; and
+// sending again with the same resume key continues from the part.
+func TestUploadCutMidwayNamesTheFileAndResumes(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
 	proxy := hubtest.StartProxy(t, h.Addr)
 	c := hubtest.Dial(t, proxy.Addr, "alice")
@@ -51,15 +51,16 @@ func TestUploadCutMidwayNamesTheFileAndLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Truncate(1 << 30) // sparse
+	f.Truncate(96 << 20) // sparse
 	f.Close()
 	m, _, err := transfer.Scan(src)
 	if err != nil {
 		t.Fatal(err)
 	}
+	key := []byte("alice's resume key")
 	var once sync.Once
 	var sent int64
-	rep, err := c.Upload(context.Background(), m, transfer.SendOptions{Observer: transfer.Observer{
+	rep, err := c.Upload(context.Background(), m, transfer.SendOptions{ResumeKey: key, Observer: transfer.Observer{
 		Wrote: func(n int) {
 			if sent += int64(n); sent > 16<<20 {
 				once.Do(proxy.Cut)
@@ -69,8 +70,8 @@ func TestUploadCutMidwayNamesTheFileAndLeavesNothing(t *testing.T) {
 	if !errors.Is(err, transfer.ErrConnectionLost) || !strings.Contains(err.Error(), "big.bin") {
 		t.Fatalf("Upload: %v, want connection lost naming big.bin; report %+v", err, rep.Files)
 	}
-	if rep.Failed() != 1 {
-		t.Errorf("report: %+v", rep.Files)
+	if len(rep.Files) != 1 || rep.Files[0].Status != transfer.Unconfirmed {
+		t.Errorf("report: %+v, want big.bin unconfirmed", rep.Files)
 	}
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -81,7 +82,23 @@ func TestUploadCutMidwayNamesTheFileAndLeavesNothing(t *testing.T) {
 			t.Fatal("the hub never noticed the cut")
 		}
 	}
-	if entries, _ := os.ReadDir(h.Dir); len(entries) != 0 {
-		t.Errorf("hub directory holds %v after a cut transfer", entries)
+	entries, _ := os.ReadDir(h.Dir)
+	if len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), ".muxfer-") || !strings.HasSuffix(entries[0].Name(), ".part") {
+		t.Fatalf("hub directory holds %v after a cut transfer, want one part", entries)
 	}
+
+	c2 := hubtest.Dial(t, h.Addr, "alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err = c2.Upload(ctx, m, transfer.SendOptions{ResumeKey: key})
+	if err != nil || rep.Failed() != 0 {
+		t.Fatalf("second Upload: %v; report %+v", err, rep.Files)
+	}
+	if r := rep.Files[0]; r.Resumed <= 0 || r.Resumed >= 96<<20 {
+		t.Errorf("resumed from byte %d, want somewhere after 0 and before the end", r.Resumed)
+	}
+	if entries, _ := os.ReadDir(h.Dir); len(entries) != 1 || entries[0].Name() != "big.bin" {
+		t.Errorf("hub directory holds %v, want big.bin alone", entries)
+	}
+	hubtest.SameTree(t, filepath.Dir(src), h.Dir)
 }

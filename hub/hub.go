@@ -79,6 +79,12 @@ type Config struct {
 	// Offers bounds what one offer may ask for: entries, bytes, and the
 	// free disk space it must leave. See transfer.Limits for defaults.
 	Offers transfer.Limits
+
+	// KeepParts is how long the hub keeps the part of a file whose
+	// transfer was cut, for its sender to resume. Default
+	// transfer.DefaultKeepParts (48 hours). Parts older than that are
+	// removed when the hub starts and every hour.
+	KeepParts time.Duration
 }
 
 // Hub is a running server. Create it with New, run it with Serve, stop it
@@ -91,7 +97,7 @@ type Hub struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // one per connection
+	wg     sync.WaitGroup // one per connection, and the sweeper
 
 	handshakes chan struct{} // one per connection in its handshake
 	crowded    throttle      // logs refused connections once a second
@@ -131,11 +137,37 @@ func New(cfg Config) (*Hub, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	recv := transfer.NewReceiver(root)
 	recv.Limits = cfg.Offers
-	return &Hub{cfg: cfg, log: log, root: root, recv: recv,
+	recv.KeepParts = cfg.KeepParts
+	h := &Hub{cfg: cfg, log: log, root: root, recv: recv,
 		ctx: ctx, cancel: cancel,
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second}, failures: throttle{period: 100 * time.Millisecond},
 		clients: map[uint64]*peer{}, names: map[string]uint64{}, nameLimit: maxNameSuffix,
-		listeners: map[net.Listener]struct{}{}, ended: make(chan struct{})}, nil
+		listeners: map[net.Listener]struct{}{}, ended: make(chan struct{})}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.sweep()
+	}()
+	return h, nil
+}
+
+// sweep removes old parts now and every hour until the hub closes.
+func (h *Hub) sweep() {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := h.recv.Sweep()
+		if err != nil {
+			h.log.Warn("sweeping old partial files", "err", err)
+		} else if n > 0 {
+			h.log.Info("removed old partial files", "count", n)
+		}
+		select {
+		case <-t.C:
+		case <-h.ctx.Done():
+			return
+		}
+	}
 }
 
 // Serve accepts connections on ln until Close is called or ln fails. It
@@ -217,7 +249,8 @@ func (h *Hub) track() bool {
 }
 
 // Close stops accepting, tells every client the hub is going, ends every
-// session and waits for their goroutines. Files in flight are discarded.
+// session and waits for their goroutines. Files in flight stay as parts,
+// for their senders to resume (see Config.KeepParts).
 func (h *Hub) Close() error {
 	h.mu.Lock()
 	h.closed = true // before the listeners close, so that Serve sees it

@@ -197,7 +197,7 @@ func (p *peer) offer(o protocol.Offer) {
 	}
 	switch {
 	case p.h.isDraining():
-		reject("hub is shutting down")
+		p.say(protocol.Reject{Transfer: o.Transfer, Reason: "hub is shutting down", Code: protocol.CodeShutdown})
 		return
 	case dup:
 		reject("transfer id already in use")
@@ -231,7 +231,7 @@ func (p *peer) offer(o protocol.Offer) {
 		p.transfers[o.Transfer] = in
 		p.mu.Unlock()
 	}
-	p.say(protocol.Accept{Transfer: o.Transfer})
+	p.say(in.Accept())
 }
 
 // senderGaveUp handles a Result from the sender: a file it will not send.

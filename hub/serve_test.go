@@ -80,6 +80,12 @@ func TestFloodDoesNotDisconnectOthers(t *testing.T) {
 		if err := talker.Chat(strconv.Itoa(i) + pad); err != nil {
 			t.Fatalf("talker cut off after %d lines: %v", i, err)
 		}
+		// Let the listener catch up now and then: its queue at the hub
+		// (1,024) bounds how far a reading client may fall behind, and a
+		// busy machine can slow its reading down that much.
+		if n := i + 1; n%500 == 0 {
+			listener.WaitFor(t, wait, "the lines so far", func(ms []protocol.Message) bool { return len(hubtest.Chats(ms)) >= n })
+		}
 	}
 	listener.WaitFor(t, wait, "every line", func(ms []protocol.Message) bool { return len(hubtest.Chats(ms)) == lines })
 	if got := len(h.Clients()); got != 3 {

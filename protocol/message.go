@@ -89,23 +89,55 @@ type Offer struct {
 // File is one entry of an Offer. Path is relative, with "/" separators.
 // Mode holds permission bits only. MTime is in nanoseconds since the Unix
 // epoch.
+//
+// Resume, if set, is the sender's resume token for a regular file: 32
+// lowercase hex digits (128 bits) that the sender derives from a secret
+// of its own and the file's path, size and mtime, so that the same file
+// sent again carries the same token. The receiver keeps what it got of a
+// file with a token when the transfer is cut, and tells the sender in
+// Accept what it holds when an offer lists the token again. The token is a
+// capability: whoever presents it may continue that file, so a sender
+// keeps its secret to itself.
 type File struct {
-	Path  string `json:"path"`
-	Size  int64  `json:"size"`
-	Mode  uint32 `json:"mode"`
-	MTime int64  `json:"mtime"`
-	Dir   bool   `json:"dir,omitempty"`
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	Mode   uint32 `json:"mode"`
+	MTime  int64  `json:"mtime"`
+	Dir    bool   `json:"dir,omitempty"`
+	Resume string `json:"resume,omitempty"`
 }
 
-// Accept agrees to receive an offered transfer.
+// ResumeTokenLen is the length of File.Resume: 128 bits in hex.
+const ResumeTokenLen = 32
+
+// Accept agrees to receive an offered transfer. Have lists the files of
+// the offer, given with a resume token, of which the receiver already
+// holds some bytes.
 type Accept struct {
 	Transfer string `json:"transfer"`
+	Have     []Have `json:"have,omitempty"`
 }
 
-// Reject refuses an offered transfer as a whole.
+// Have says that the receiver holds the first Offset bytes of file File of
+// an offer, and that their BLAKE3 hash is Hash ("blake3:" and 64 hex
+// digits). The sender hashes the same bytes of its own file: if the hashes
+// agree it sends the file from Offset (DataHeader.Offset), otherwise from
+// 0. Offset may equal the file's size: the receiver has it all (from an
+// earlier transfer whose result never arrived, say) and the stream then
+// carries no bytes, only the trailer.
+type Have struct {
+	File   int    `json:"file"`
+	Offset int64  `json:"offset"`
+	Hash   string `json:"hash"`
+}
+
+// Reject refuses an offered transfer as a whole. Code, when set, is one
+// of the Error codes: CodeShutdown tells the sender that the hub is
+// stopping, so the same offer may succeed once it is back.
 type Reject struct {
 	Transfer string `json:"transfer"`
 	Reason   string `json:"reason"`
+	Code     string `json:"code,omitempty"`
 }
 
 // Result reports the outcome for one file of a transfer: the hash the

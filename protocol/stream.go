@@ -9,7 +9,8 @@ import (
 
 // DataHeader opens every data stream. It is sent as one frame, then the
 // file's bytes follow raw, from Offset to the size given in the Offer, then
-// a Trailer frame:
+// a Trailer frame. Offset is 0, or the offset of the receiver's Have for
+// the file when the sender resumes it:
 //
 //	frame {"transfer":"5f0c…","file":2,"offset":0}
 //	<size-offset bytes>
@@ -20,7 +21,8 @@ type DataHeader struct {
 	Offset   int64  `json:"offset"`
 }
 
-// Trailer closes a data stream with the sender's hash of the whole file.
+// Trailer closes a data stream with the sender's hash of the whole file,
+// from byte 0 also when the stream started at an offset.
 type Trailer struct {
 	Hash string `json:"hash"`
 }

@@ -151,6 +151,7 @@ func (c *testConn) close() {
 type hubOptions struct {
 	reject   string // if set, every offer is refused with this reason
 	cutAfter int64  // if set, the hub closes the session after receiving this many file bytes
+	recv     *Receiver // if set, the hub stores into this receiver (a second connection to the same one)
 }
 
 // testHub is the receiving side: it answers each Offer with Accept (or
@@ -183,7 +184,13 @@ type testHub struct {
 func startPair(t testing.TB, opt hubOptions) (*testConn, *testHub) {
 	t.Helper()
 	cs, hs := dialLoopback(t)
-	recv, dir := newTestReceiver(t)
+	var recv *Receiver
+	var dir string
+	if opt.recv != nil {
+		recv, dir = opt.recv, opt.recv.root.Name()
+	} else {
+		recv, dir = newTestReceiver(t)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &testHub{sess: hs, recv: recv, dir: dir, opt: opt, ctx: ctx, cancel: cancel,
 		results: make(chan protocol.Result, 4096), finished: make(chan Stats, 64), synced: make(chan struct{}, 1),
@@ -244,7 +251,7 @@ func (h *testHub) offer(o protocol.Offer) {
 	h.mu.Lock()
 	h.transfers[o.Transfer] = in
 	h.mu.Unlock()
-	h.sess.Send(protocol.Accept{Transfer: o.Transfer})
+	h.sess.Send(in.Accept())
 	h.endIfDone(in)
 }
 

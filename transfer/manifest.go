@@ -143,3 +143,30 @@ func (m *Manifest) split() []*Manifest {
 	}
 	return out
 }
+
+// withTokens returns a copy of m whose regular files carry their resume
+// tokens under key.
+func (m *Manifest) withTokens(key []byte) *Manifest {
+	out := &Manifest{Files: make([]protocol.File, len(m.Files)), Local: m.Local}
+	for i, f := range m.Files {
+		if !f.Dir {
+			f.Resume = ResumeToken(key, f)
+		}
+		out.Files[i] = f
+	}
+	return out
+}
+
+// Only returns the folders of m and those of its files for which keep
+// returns true: what is left to send after a part of m arrived. Folders
+// are kept because offering one again costs nothing, and an empty one
+// may not have arrived.
+func (m *Manifest) Only(keep func(path string) bool) *Manifest {
+	out := &Manifest{}
+	for i, f := range m.Files {
+		if f.Dir || keep(f.Path) {
+			out.add(m.Local[i], f)
+		}
+	}
+	return out
+}

@@ -26,7 +26,8 @@ const (
 // components, NUL, backslashes, control characters, or names that Windows
 // reserves (drive letters such as "C:", devices such as "CON" or
 // "nul.txt", names ending in a dot or a space, which Windows would trim
-// into another name). The error names the offending path.
+// into another name), or names starting with ".muxfer-", which receivers
+// keep for their partial files. The error names the offending path.
 func CheckPath(p string) error {
 	bad := func(why string) error { return fmt.Errorf("unsafe path %q: %s", p, why) }
 	switch {
@@ -61,6 +62,8 @@ func CheckPath(p string) error {
 			return bad("contains a colon (drive or stream name)")
 		case isWindowsDevice(c):
 			return bad("reserved device name")
+		case strings.HasPrefix(c, partPrefix):
+			return bad("names starting with " + partPrefix + " are the receiver's partial files")
 		}
 	}
 	return nil
@@ -115,6 +118,9 @@ func CheckOffer(o protocol.Offer) error {
 		}
 		if f.Size < 0 || f.Dir && f.Size != 0 {
 			return fmt.Errorf("offer entry %q: bad size %d", f.Path, f.Size)
+		}
+		if err := checkResumeToken(f.Resume); err != nil || f.Dir && f.Resume != "" {
+			return fmt.Errorf("offer entry %q: bad resume token", f.Path)
 		}
 		key := nameKey(f.Path)
 		if prev, dup := seen[key]; dup {

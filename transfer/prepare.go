@@ -22,6 +22,9 @@ import (
 //   - needs more bytes than the file system has free, after the reserve
 //     and the bytes promised to offers still arriving.
 //
+// For each file offered with a resume token it looks for what an earlier
+// transfer left, a part or the file stored whole, and Accept reports it.
+//
 // An offer that is refused leaves nothing behind: every check runs before
 // anything is created, and if creating a folder still fails, the folders
 // this call created are removed again. An accepted offer's bytes count as
@@ -43,14 +46,24 @@ func (r *Receiver) Prepare(o protocol.Offer) (*Incoming, error) {
 	if err := r.checkTarget(o); err != nil {
 		return nil, err
 	}
-	if err := r.promise(bytes); err != nil {
+	// Bytes that parts hold already need no room: a file resumed writes
+	// only the rest, and one sent again from byte 0 first empties its part.
+	points, held := r.findResume(o)
+	unclaim := func() {
+		for _, pt := range points {
+			r.book.unclaim(pt.key)
+		}
+	}
+	if err := r.promise(bytes - held); err != nil {
+		unclaim()
 		return nil, err
 	}
 	if err := r.makeFolders(o); err != nil {
-		r.release(bytes)
+		r.release(bytes - held)
+		unclaim()
 		return nil, err
 	}
-	in := &Incoming{r: r, offer: o, nonce: newTransferID()[:16], state: make([]fileState, len(o.Files))}
+	in := &Incoming{r: r, offer: o, nonce: newTransferID()[:16], points: points, state: make([]fileState, len(o.Files))}
 	for i, f := range o.Files {
 		if f.Dir {
 			in.state[i] = finished

@@ -24,12 +24,17 @@ type Receiver struct {
 	// Limits bound each offer. Set them before the first Prepare; the zero
 	// value means the defaults.
 	Limits Limits
+	// KeepParts is how long the part of a cut file, and the record of a
+	// stored one, are kept for a sender that comes back to resume it.
+	// 0 means DefaultKeepParts. Set it before the first Prepare.
+	KeepParts time.Duration
 
 	root      *os.Root
 	freeSpace func() (int64, error)                     // on the root's file system; tests replace it
 	mkdir     func(name string, perm fs.FileMode) error // root.Mkdir; tests replace it
 	admit     sync.Mutex                                // held from reading the free space to promising it
 	promised  atomic.Int64                              // bytes accepted offers may still write
+	book      book                                      // resumable files
 }
 
 // NewReceiver returns a receiver that stores files under root, with the
@@ -43,7 +48,9 @@ func NewReceiver(root *os.Root) *Receiver {
 type Incoming struct {
 	r     *Receiver
 	offer protocol.Offer
-	nonce string // names this transfer's .part files; unique to this receiver
+	nonce string // names the .part files of files without a resume token
+
+	points []resumePoint // per entry, for files offered with a token; nil if none
 
 	mu    sync.Mutex
 	state []fileState
@@ -63,6 +70,26 @@ const (
 // Transfer is the id of the offer.
 func (in *Incoming) Transfer() string { return in.offer.Transfer }
 
+// Accept is the answer to the offer: it lists what the receiver holds
+// already of the files offered with a resume token.
+func (in *Incoming) Accept() protocol.Accept {
+	a := protocol.Accept{Transfer: in.offer.Transfer}
+	for i, pt := range in.points {
+		if pt.offset > 0 {
+			a.Have = append(a.Have, protocol.Have{File: i, Offset: pt.offset, Hash: pt.hash})
+		}
+	}
+	return a
+}
+
+// point returns what the receiver held of file idx when the offer came.
+func (in *Incoming) point(idx int) resumePoint {
+	if in.points == nil {
+		return resumePoint{}
+	}
+	return in.points[idx]
+}
+
 // Done reports whether every file has finished, one way or the other.
 func (in *Incoming) Done() bool {
 	in.mu.Lock()
@@ -79,20 +106,43 @@ func (in *Incoming) Receive(h protocol.DataHeader, src io.Reader) (protocol.Resu
 		return protocol.Result{}, err
 	}
 	res := protocol.Result{Transfer: in.offer.Transfer, File: h.File}
-	f := in.offer.Files[h.File]
-	owed := &debt{in.r, f.Size}
+	f, pt := in.offer.Files[h.File], in.point(h.File)
+	owed := &debt{in.r, f.Size - pt.offset} // what Prepare promised
 	var err error
-	if h.Offset != 0 {
-		err = fmt.Errorf("resume at offset %d is not supported", h.Offset)
-	} else {
-		res.Stored, res.Hash, err = in.r.store(f, partName(in.nonce, h.File), src, owed)
+	switch {
+	case h.Offset != 0 && (pt.key == "" || h.Offset != pt.offset):
+		err = fmt.Errorf("cannot resume at byte %d: the receiver holds %d", h.Offset, pt.offset)
+	case pt.stored != "" && h.Offset == f.Size:
+		res.Stored, res.Hash, err = confirm(pt, src)
+	default:
+		part := partName(in.nonce, h.File)
+		if pt.key != "" {
+			part = keyPartName(pt.key)
+		}
+		res.Stored, res.Hash, err = in.r.store(f, part, h.Offset, pt.key != "", src, owed)
 	}
 	owed.settle()
 	if err != nil {
 		res.Hash, res.Error = "", fmt.Sprintf("%s: %v", f.Path, err)
+	} else if pt.key != "" {
+		in.r.book.remember(pt.key, record{stored: res.Stored, hash: res.Hash, size: f.Size, mtime: f.MTime, at: time.Now()}, in.r.keepParts())
 	}
 	in.finish(h.File, err == nil)
 	return res, nil
+}
+
+// confirm answers a stream for a file the receiver stored already: it
+// carries no bytes, only the sender's trailer, whose hash must be the
+// stored file's.
+func confirm(pt resumePoint, src io.Reader) (stored, sum string, err error) {
+	tr, err := protocol.ReadTrailer(src)
+	if err != nil {
+		return "", "", fmt.Errorf("sender did not finish the file: %w", err)
+	}
+	if tr.Hash != pt.hash {
+		return "", "", fmt.Errorf("hash mismatch: sender %s, stored %s", tr.Hash, pt.hash)
+	}
+	return pt.stored, pt.hash, nil
 }
 
 // Cancel marks a file that the sender gave up on as failed, and releases
@@ -126,7 +176,9 @@ func (in *Incoming) giveUp(idx int) {
 	in.state[idx] = givenUp
 	in.left--
 	in.stats.Failed++
-	in.r.release(in.offer.Files[idx].Size)
+	pt := in.point(idx)
+	in.r.release(in.offer.Files[idx].Size - pt.offset)
+	in.r.book.unclaim(pt.key)
 }
 
 // Stats returns the counts so far.
@@ -158,6 +210,7 @@ func (in *Incoming) finish(idx int, ok bool) {
 	defer in.mu.Unlock()
 	in.state[idx] = finished
 	in.left--
+	in.r.book.unclaim(in.point(idx).key)
 	if ok {
 		in.stats.Stored++
 		in.stats.Bytes += in.offer.Files[idx].Size
@@ -174,12 +227,17 @@ func partName(nonce string, idx int) string {
 	return fmt.Sprintf(".muxfer-%s-%d.part", nonce, idx)
 }
 
-// store writes exactly f.Size bytes from src into a .part file, checks the
-// trailer's hash against its own, syncs the file and links it under its
-// final name. Every byte written is also written to owed, which releases
-// the space promised to it. On any error the .part is removed and nothing
-// else is left.
-func (r *Receiver) store(f protocol.File, part string, src io.Reader, owed io.Writer) (stored, sum string, err error) {
+// store writes the bytes of f from offset on, read from src, into the
+// part (a name in f's folder), checks the trailer's hash against its own
+// of the whole file, syncs the file and links it under its final name.
+// Every byte written is also written to owed, which releases the space
+// promised to it.
+//
+// A part without a resume token is new (created exclusively) and is
+// removed on any error. A resumable part is kept when the stream breaks
+// or the disk fills up, for the sender to resume; it is removed only when
+// its bytes are wrong.
+func (r *Receiver) store(f protocol.File, part string, offset int64, resumable bool, src io.Reader, owed io.Writer) (stored, sum string, err error) {
 	// Checked again now that the file arrives: a link may have been
 	// planted since the offer was accepted.
 	if err := r.refuseLinks(f.Path); err != nil {
@@ -192,22 +250,22 @@ func (r *Receiver) store(f protocol.File, part string, src io.Reader, owed io.Wr
 		}
 	}
 	part = path.Join(dir, part)
-	// O_EXCL: a file already there is not ours, whatever its name says.
-	out, err := r.root.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode(f.Mode))
+	h := newHash()
+	out, err := r.openPart(part, offset, resumable, fileMode(f.Mode), h)
 	if err != nil {
-		return "", "", pathErr(err)
+		return "", "", err
 	}
+	keep := resumable
 	defer func() {
 		if out != nil {
 			out.Close()
 		}
-		if err != nil {
+		if err != nil && !keep {
 			r.root.Remove(part)
 		}
 	}()
 
-	h := newHash()
-	if err := copyExactly(io.MultiWriter(out, h, owed), src, f.Size); err != nil {
+	if err := copyExactly(io.MultiWriter(out, h, owed), src, f.Size-offset); err != nil {
 		return "", "", err
 	}
 	tr, err := protocol.ReadTrailer(src)
@@ -215,6 +273,7 @@ func (r *Receiver) store(f protocol.File, part string, src io.Reader, owed io.Wr
 		return "", "", fmt.Errorf("sender did not finish the file: %w", err)
 	}
 	if sum = formatHash(h); tr.Hash != sum {
+		keep = false
 		return "", "", fmt.Errorf("hash mismatch: sender %s, received %s", tr.Hash, sum)
 	}
 	if err := out.Sync(); err != nil {
@@ -229,6 +288,37 @@ func (r *Receiver) store(f protocol.File, part string, src io.Reader, owed io.Wr
 	}
 	r.root.Chtimes(stored, time.Time{}, time.Unix(0, f.MTime))
 	return stored, sum, nil
+}
+
+// openPart opens the part for writing at offset. At offset 0 a new part
+// is created, exclusively unless it is resumable (a resumable part there
+// is this file's, from an earlier try, and starts again empty). At a
+// later offset the part's first offset bytes are read into h, so that the
+// hash covers the whole file.
+func (r *Receiver) openPart(part string, offset int64, resumable bool, mode fs.FileMode, h io.Writer) (*os.File, error) {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	switch {
+	case offset > 0:
+		flags = os.O_RDWR
+	case resumable:
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	// O_EXCL: a file already there is not ours, whatever its name says.
+	out, err := r.root.OpenFile(part, flags, mode)
+	if err != nil || offset == 0 {
+		return out, pathErr(err)
+	}
+	if err := readPrefix(h, out, offset); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("partial file: %w", pathErr(err))
+	}
+	// Anything past offset is from an attempt that ended later than the
+	// one the offer saw; the sender sends it again.
+	if err := out.Truncate(offset); err != nil {
+		out.Close()
+		return nil, pathErr(err)
+	}
+	return out, nil
 }
 
 // copyExactly copies n bytes and calls anything less an error: a stream

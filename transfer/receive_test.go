@@ -233,7 +233,9 @@ func TestReceiveRefusesStreamsThatBreakTheProtocol(t *testing.T) {
 	}
 }
 
-func TestReceiveRefusesNonZeroOffset(t *testing.T) {
+// TestReceiveRefusesOffsetItDidNotOffer: a stream may start past byte 0
+// only where the receiver's Have said, for a file with a resume token.
+func TestReceiveRefusesOffsetItDidNotOffer(t *testing.T) {
 	r, dir := newTestReceiver(t)
 	content := []byte("0123456789")
 	in := prepare(t, r, "t1", protocol.File{Path: "a.txt", Size: 10})
@@ -241,7 +243,7 @@ func TestReceiveRefusesNonZeroOffset(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Receive: %v", err)
 	}
-	if res.Error == "" || !strings.Contains(res.Error, "offset") || res.Hash != "" || res.Stored != "" {
+	if res.Error == "" || !strings.Contains(res.Error, "cannot resume at byte 5") || res.Hash != "" || res.Stored != "" {
 		t.Errorf("Result = %+v, want an error about the offset", res)
 	}
 	if got := listTree(t, dir); len(got) != 0 {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"time"
@@ -31,7 +32,7 @@ type Conn interface {
 type Observer struct {
 	Started  func(files int, bytes int64) // once, before the first offer
 	Opened   func(path string)            // a file started
-	Wrote    func(n int)                  // n more bytes of some file sent
+	Wrote    func(n int)                  // n more bytes of some file sent, or found at the receiver on a resume
 	Finished func(FileReport)             // a file verified or failed
 }
 
@@ -39,19 +40,39 @@ type Observer struct {
 type SendOptions struct {
 	Parallel int // files in flight at once; default 4, at most protocol.MaxDataStreams
 	Observer Observer
+	// ResumeKey is the secret from which Send derives each file's resume
+	// token (see ResumeToken). A later Send with the same key and the
+	// same files continues each where the receiver holds it. Keep it
+	// secret: the tokens let anyone who has them continue, or spoil, these
+	// files. nil means a new random key, so that only this Send resumes.
+	ResumeKey []byte
 }
 
 // FileReport is the outcome for one file.
 type FileReport struct {
-	Path   string `json:"path"`
-	Size   int64  `json:"size"`
-	Hash   string `json:"hash,omitempty"`   // verified by both ends
-	Stored string `json:"stored,omitempty"` // the name the receiver gave it
-	Err    string `json:"error,omitempty"`
+	Path    string `json:"path"`
+	Size    int64  `json:"size"`
+	Status  string `json:"status"`            // Delivered, Failed, Cancelled, Unconfirmed or NotSent
+	Hash    string `json:"hash,omitempty"`    // verified by both ends
+	Stored  string `json:"stored,omitempty"`  // the name the receiver gave it
+	Resumed int64  `json:"resumed,omitempty"` // bytes the receiver held already, not sent again
+	Err     string `json:"error,omitempty"`
 }
 
+// The status of a file in a Report.
+const (
+	Delivered = "delivered" // stored, and the hashes of both ends agree
+	Failed    = "failed"    // refused or broken; Err says why
+	Cancelled = "cancelled" // the caller gave up first
+	// Unconfirmed: the connection ended after the file started and before
+	// the receiver answered. It may have arrived; sending it again with
+	// the same ResumeKey resumes or confirms it.
+	Unconfirmed = "unconfirmed"
+	NotSent     = "not_sent" // never started
+)
+
 // OK reports whether the file was delivered and verified.
-func (r FileReport) OK() bool { return r.Err == "" && r.Hash != "" }
+func (r FileReport) OK() bool { return r.Status == Delivered }
 
 // Report is the outcome of a Send.
 type Report struct {
@@ -73,7 +94,9 @@ func (r *Report) Failed() int {
 }
 
 // ErrConnectionLost reports a session that ended before every file was
-// confirmed.
+// confirmed, or a hub that refused an offer because it is shutting down.
+// Sending the files that are Unconfirmed or NotSent again, over a new
+// connection and with the same ResumeKey, finishes the job.
 var ErrConnectionLost = errors.New("connection lost")
 
 // Send offers the manifest and sends every file, opt.Parallel at a time,
@@ -84,6 +107,11 @@ var ErrConnectionLost = errors.New("connection lost")
 func Send(ctx context.Context, conn Conn, m *Manifest, opt SendOptions) (*Report, error) {
 	start := time.Now()
 	rep := &Report{}
+	if opt.ResumeKey == nil {
+		opt.ResumeKey = make([]byte, 32)
+		rand.Read(opt.ResumeKey)
+	}
+	m = m.withTokens(opt.ResumeKey)
 	files, bytes := m.Totals()
 	if f := opt.Observer.Started; f != nil {
 		f(files, bytes)
@@ -104,7 +132,8 @@ func Send(ctx context.Context, conn Conn, m *Manifest, opt SendOptions) (*Report
 type outcome struct {
 	idx    int
 	hash   string
-	opened bool // a data stream was opened: the receiver answers for the file
+	from   int64 // the offset the stream started at
+	opened bool  // a data stream was opened: the receiver answers for the file
 	err    error
 }
 
@@ -119,9 +148,16 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep
 		rep.addUnsent(m, err)
 		return err
 	}
-	if err := awaitAccept(ctx, conn, msgs); err != nil {
+	acc, err := awaitAccept(ctx, conn, msgs)
+	if err != nil {
 		rep.addUnsent(m, err)
 		return err
+	}
+	have := make([]*protocol.Have, len(m.Files))
+	for _, h := range acc.Have {
+		if h.File >= 0 && h.File < len(m.Files) && h.Offset > 0 && h.Offset <= m.Files[h.File].Size {
+			have[h.File] = &h
+		}
 	}
 
 	stopped := ctx.Done() // the caller gave up
@@ -155,8 +191,8 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep
 				if f := opt.Observer.Opened; f != nil {
 					f(m.Files[i].Path)
 				}
-				h, opened, err := sendFile(st.fileCtx[i], conn, id, i, m.Files[i], m.Local[i], opt.Observer.Wrote)
-				done <- outcome{i, h, opened, err}
+				h, from, opened, err := sendFile(st.fileCtx[i], conn, id, i, m.Files[i], m.Local[i], have[i], opt.Observer.Wrote)
+				done <- outcome{i, h, from, opened, err}
 			}
 		}()
 	}
@@ -188,56 +224,69 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep
 	return context.Cause(ctx)
 }
 
-func awaitAccept(ctx context.Context, conn Conn, msgs <-chan protocol.Message) error {
+func awaitAccept(ctx context.Context, conn Conn, msgs <-chan protocol.Message) (protocol.Accept, error) {
 	for {
 		select {
 		case msg := <-msgs:
 			switch msg := msg.(type) {
 			case protocol.Accept:
-				return nil
+				return msg, nil
 			case protocol.Reject:
-				return fmt.Errorf("transfer refused: %s", msg.Reason)
+				if msg.Code == protocol.CodeShutdown {
+					return protocol.Accept{}, fmt.Errorf("%w: %s", ErrConnectionLost, msg.Reason)
+				}
+				return protocol.Accept{}, fmt.Errorf("transfer refused: %s", msg.Reason)
 			}
 		case <-conn.Done():
-			return ErrConnectionLost
+			return protocol.Accept{}, ErrConnectionLost
 		case <-ctx.Done():
-			return ctx.Err()
+			return protocol.Accept{}, ctx.Err()
 		}
 	}
 }
 
-// sendFile streams one file and returns the hash of the bytes it sent, and
-// whether it opened a stream. It refuses to finish a file that changed
-// since it was offered: the stream then ends without a trailer, and the
-// receiver discards what it got.
-func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.File, local string, wrote func(int)) (sum string, opened bool, err error) {
+// sendFile streams one file and returns the hash of the whole file, the
+// offset it started from, and whether it opened a stream. When the
+// receiver has some of the file (have), it hashes the same prefix of its
+// own copy and starts after it if the hashes agree. It refuses to finish a
+// file that changed since it was offered: the stream then ends without a
+// trailer, and the receiver discards what it got.
+func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.File, local string, have *protocol.Have, wrote func(int)) (sum string, from int64, opened bool, err error) {
 	src, err := os.Open(local)
 	if err != nil {
-		return "", false, err
+		return "", 0, false, err
 	}
 	defer src.Close()
 	if err := unchanged(src, f); err != nil {
-		return "", false, err
+		return "", 0, false, err
 	}
-	st, err := conn.OpenData(ctx, protocol.DataHeader{Transfer: id, File: idx})
+	h := newHash()
+	if have != nil {
+		if from, err = resumeFrom(src, h, *have); err != nil {
+			return "", 0, false, fmt.Errorf("%s: %w", local, err)
+		}
+	}
+	st, err := conn.OpenData(ctx, protocol.DataHeader{Transfer: id, File: idx, Offset: from})
 	if err != nil {
-		return "", false, err
+		return "", from, false, err
 	}
 	defer st.Close()
-	h := newHash()
+	if wrote != nil && from > 0 {
+		wrote(int(from))
+	}
 	buf := getBuf()
 	defer putBuf(buf)
-	for left := f.Size; left > 0; {
+	for left := f.Size - from; left > 0; {
 		n, err := io.ReadFull(src, (*buf)[:min(left, int64(len(*buf)))])
 		if err != nil {
 			if err == io.EOF || err == io.ErrUnexpectedEOF {
 				err = fmt.Errorf("%s shrank while being sent", local)
 			}
-			return "", true, err
+			return "", from, true, err
 		}
 		h.Write((*buf)[:n])
 		if _, err := st.Write((*buf)[:n]); err != nil {
-			return "", true, err
+			return "", from, true, err
 		}
 		left -= int64(n)
 		if wrote != nil {
@@ -245,13 +294,28 @@ func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.Fil
 		}
 	}
 	if err := unchanged(src, f); err != nil {
-		return "", true, err
+		return "", from, true, err
 	}
 	sum = formatHash(h)
 	if err := protocol.WriteTrailer(st, protocol.Trailer{Hash: sum}); err != nil {
-		return "", true, err
+		return "", from, true, err
 	}
-	return sum, true, nil
+	return sum, from, true, nil
+}
+
+// resumeFrom hashes the first have.Offset bytes of src into h. If they
+// hash as the receiver's do, it returns have.Offset, with src and h
+// positioned after them; otherwise 0, with both back at the start.
+func resumeFrom(src *os.File, h hash.Hash, have protocol.Have) (int64, error) {
+	if err := readPrefix(h, src, have.Offset); err != nil {
+		return 0, err
+	}
+	if formatHash(h) == have.Hash {
+		return have.Offset, nil
+	}
+	h.Reset()
+	_, err := src.Seek(0, io.SeekStart)
+	return 0, err
 }
 
 // unchanged reports an error if the open file no longer has the size and

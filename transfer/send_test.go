@@ -93,6 +93,17 @@ func onlyFolders(tree []string) bool {
 	return true
 }
 
+// onlyFoldersAndParts reports whether tree holds nothing under a final
+// name: folders, and parts kept for a resume.
+func onlyFoldersAndParts(tree []string) bool {
+	for _, p := range tree {
+		if !strings.HasSuffix(p, "/") && !isPartName(path.Base(p)) {
+			return false
+		}
+	}
+	return true
+}
+
 func TestSendDeliversEveryFileVerifiedByBothEnds(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -233,7 +244,8 @@ func TestSendFailsWithConnectionLostWhenReceiverGoesAway(t *testing.T) {
 	})
 	m := scan(t, filepath.Join(src, "dir"))
 	c, h := startPair(t, hubOptions{cutAfter: 1 << 20})
-	rep, err := send(t, c, m, SendOptions{Parallel: 1})
+	key := []byte("the same key for both tries")
+	rep, err := send(t, c, m, SendOptions{Parallel: 1, ResumeKey: key})
 	if !errors.Is(err, ErrConnectionLost) {
 		t.Fatalf("Send error = %v, want ErrConnectionLost; report %+v", err, rep.Files)
 	}
@@ -243,10 +255,30 @@ func TestSendFailsWithConnectionLostWhenReceiverGoesAway(t *testing.T) {
 	if len(rep.Files) != 3 || rep.Failed() != 3 {
 		t.Errorf("Report: %d files, %d failed; want 3 files all failed: %+v", len(rep.Files), rep.Failed(), rep.Files)
 	}
-	h.stop() // wait for the stream being stored to give up
-	if got := listTree(t, h.dir); !onlyFolders(got) {
-		t.Errorf("receiver holds %q after the connection was cut", got)
+	for _, f := range rep.Files {
+		// The other two were offered, and never started.
+		if f.Status != Unconfirmed && (f.Path == "dir/a-big.bin" || f.Status != NotSent) {
+			t.Errorf("%s: status %q, want it unconfirmed or not sent", f.Path, f.Status)
+		}
 	}
+	h.stop() // wait for the stream being stored to give up
+	got := listTree(t, h.dir)
+	if !onlyFoldersAndParts(got) || len(got) != 2 {
+		t.Fatalf("receiver holds %q after the connection was cut, want the folder and one part", got)
+	}
+
+	// Sending again over a new connection resumes the big file where the
+	// receiver holds it, and delivers the rest.
+	c2, h2 := startPair(t, hubOptions{recv: h.recv})
+	rep, err = send(t, c2, m, SendOptions{Parallel: 1, ResumeKey: key})
+	if err != nil || rep.Failed() != 0 {
+		t.Fatalf("second Send: %v; report %+v", err, rep.Files)
+	}
+	if r := reportsByPath(t, rep)["dir/a-big.bin"]; r.Resumed < 1<<20-bufSize || r.Resumed >= 16<<20 {
+		t.Errorf("dir/a-big.bin resumed from %d, want from about 1 MiB", r.Resumed)
+	}
+	h2.stop()
+	checkDelivered(t, m, rep, h.dir)
 }
 
 func TestSendReportsFileChangedSinceScan(t *testing.T) {
@@ -339,7 +371,15 @@ func TestSendReportsFileThatShrinksWhileBeingSent(t *testing.T) {
 	if s, want := h.waitFinished(t), (Stats{Stored: 1, Failed: 1, Bytes: 1}); s != want {
 		t.Errorf("receiver's Stats = %+v, want %+v", s, want)
 	}
-	if got := listTree(t, h.dir); fmt.Sprint(got) != "[dir/ dir/b.txt]" {
-		t.Errorf("receiver holds %q", got)
+	// The part of the file that shrank may stay, to be swept later: its
+	// resume token, made from the old size, is never offered again.
+	var final []string
+	for _, p := range listTree(t, h.dir) {
+		if !isPartName(path.Base(p)) {
+			final = append(final, p)
+		}
+	}
+	if fmt.Sprint(final) != "[dir/ dir/b.txt]" {
+		t.Errorf("receiver holds %q under final names", final)
 	}
 }

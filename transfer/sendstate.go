@@ -21,6 +21,7 @@ type pieceState struct {
 	fileCtx    []context.Context
 	fileCancel []context.CancelFunc
 	hash       []string           // sender's hash, once sent
+	from       []int64            // the offset each file's stream started at
 	got        []*protocol.Result // receiver's result, once received
 	done       []bool
 	pending    int
@@ -30,7 +31,7 @@ func newPieceState(conn Conn, id string, m *Manifest, rep *Report, obs Observer)
 	n := len(m.Files)
 	st := &pieceState{conn: conn, id: id, m: m, rep: rep, obs: obs,
 		fileCtx: make([]context.Context, n), fileCancel: make([]context.CancelFunc, n),
-		hash: make([]string, n), got: make([]*protocol.Result, n), done: make([]bool, n)}
+		hash: make([]string, n), from: make([]int64, n), got: make([]*protocol.Result, n), done: make([]bool, n)}
 	for _, f := range m.Files {
 		if !f.Dir {
 			st.pending++
@@ -55,10 +56,10 @@ func (st *pieceState) sent(o outcome) {
 			// (With a stream, the receiver sees it end early and answers.)
 			st.conn.Send(protocol.Result{Transfer: st.id, File: o.idx, Error: "sender: " + o.err.Error()})
 		}
-		st.finish(o.idx, FileReport{Err: o.err.Error()})
+		st.finish(o.idx, FileReport{Status: statusOf(o.err), Err: o.err.Error()})
 		return
 	}
-	st.hash[o.idx] = o.hash
+	st.hash[o.idx], st.from[o.idx] = o.hash, o.from
 	if r := st.got[o.idx]; r != nil {
 		st.verify(o.idx, *r)
 	}
@@ -71,7 +72,7 @@ func (st *pieceState) result(r protocol.Result) {
 	}
 	if r.Error != "" {
 		st.fileCancel[r.File]() // stop sending bytes nobody keeps
-		st.finish(r.File, FileReport{Err: "receiver: " + r.Error})
+		st.finish(r.File, FileReport{Status: Failed, Err: "receiver: " + r.Error})
 		return
 	}
 	st.got[r.File] = &r
@@ -82,10 +83,10 @@ func (st *pieceState) result(r protocol.Result) {
 
 func (st *pieceState) verify(i int, r protocol.Result) {
 	if r.Hash != st.hash[i] {
-		st.finish(i, FileReport{Err: fmt.Sprintf("hash mismatch: sent %s, receiver computed %s", st.hash[i], r.Hash)})
+		st.finish(i, FileReport{Status: Failed, Err: fmt.Sprintf("hash mismatch: sent %s, receiver computed %s", st.hash[i], r.Hash)})
 		return
 	}
-	st.finish(i, FileReport{Hash: r.Hash, Stored: r.Stored})
+	st.finish(i, FileReport{Status: Delivered, Hash: r.Hash, Stored: r.Stored, Resumed: st.from[i]})
 }
 
 func (st *pieceState) finish(i int, fr FileReport) {
@@ -130,7 +131,7 @@ func (st *pieceState) lost() error {
 func (st *pieceState) unfinished(err error) {
 	for i, f := range st.m.Files {
 		if !f.Dir && !st.done[i] {
-			st.finish(i, FileReport{Err: "not confirmed: " + err.Error()})
+			st.finish(i, FileReport{Status: Unconfirmed, Err: "not confirmed: " + err.Error()})
 		}
 	}
 }
@@ -139,7 +140,28 @@ func (st *pieceState) unfinished(err error) {
 func (r *Report) addUnsent(m *Manifest, err error) {
 	for _, f := range m.Files {
 		if !f.Dir {
-			r.Files = append(r.Files, FileReport{Path: f.Path, Size: f.Size, Err: "not sent: " + err.Error()})
+			r.Files = append(r.Files, FileReport{Path: f.Path, Size: f.Size, Status: notSentStatus(err), Err: "not sent: " + err.Error()})
 		}
 	}
+}
+
+// statusOf is the status of a file that failed with err on the sender's
+// side.
+func statusOf(err error) string {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return Cancelled
+	}
+	return Failed
+}
+
+// notSentStatus is the status of a file that never started because of
+// err.
+func notSentStatus(err error) string {
+	switch {
+	case errors.Is(err, ErrConnectionLost):
+		return NotSent
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return Cancelled
+	}
+	return Failed
 }

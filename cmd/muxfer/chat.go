@@ -27,9 +27,6 @@ func runChat(e env, args []string) error {
 		"  muxfer chat hub.example:7878 --name alice\n"+
 			"  printf 'hello\\n/send build.log\\n' | muxfer chat 127.0.0.1:7878 --json   # scripted\n")
 	cf := addClientFlags(fs, defaultName())
-	reconnect := fs.Bool("reconnect", true, "reconnect when the connection is lost, keeping the name")
-	reconnectMax := fs.Duration("reconnect-max", 10*time.Second, "longest wait between attempts to reconnect")
-	giveUp := fs.Duration("give-up", 2*time.Minute, "stop trying to reconnect after this long")
 	pos, u, err := cf.parse(e, fs, args, 1, "ADDR")
 	if err != nil {
 		return err
@@ -46,8 +43,8 @@ func runChat(e env, args []string) error {
 		redial: func(ctx context.Context) (*client.Client, error) {
 			return connect(ctx, pos[0], c.Name(), cf.mux, u)
 		},
-		backoff: client.Backoff{Max: *reconnectMax, GiveUp: *giveUp}}
-	if !*reconnect {
+		backoff: cf.backoff()}
+	if !*cf.reconnect {
 		s.redial = nil
 	}
 	return s.run(e)
@@ -139,10 +136,7 @@ func (s *chatSession) reconnect(ctx context.Context) error {
 	name := s.c.Name()
 	s.u.event(map[string]string{"type": "disconnected", "reason": lost.Error()},
 		fmt.Sprintf("* connection lost (%s); reconnecting", safe(lost.Error())))
-	c, err := s.backoff.Retry(ctx, s.redial, func(n int, err error, wait time.Duration) {
-		s.u.event(map[string]any{"type": "retry", "attempt": n, "error": err.Error(), "wait_seconds": wait.Seconds()},
-			fmt.Sprintf("* attempt %d failed (%s); next in %s", n, safe(err.Error()), wait.Round(10*time.Millisecond)))
-	})
+	c, err := s.backoff.Retry(ctx, s.redial, s.u.retry)
 	if err != nil {
 		return fmt.Errorf("%w: %v; lines typed since were not sent", errConnLost, err)
 	}

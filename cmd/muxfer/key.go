@@ -84,19 +84,7 @@ func readKeyFile(path string) (string, error) {
 // hubKey loads the hub's key from its file in the user's config directory,
 // creating the file with a new key on first use.
 func hubKey(e env) (mux.Config, string, error) {
-	dir := e.getenv("XDG_CONFIG_HOME")
-	if dir == "" {
-		d, err := os.UserConfigDir()
-		if err != nil {
-			return mux.Config{}, "", fmt.Errorf("no access key given and no config directory to keep one in: %w", err)
-		}
-		dir = d
-	}
-	path := filepath.Join(dir, "muxfer", "hub.key")
-	text, err := readKeyFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		text, err = createKeyFile(path)
-	}
+	text, path, err := configKey(e, "hub.key")
 	if err != nil {
 		return mux.Config{}, "", err
 	}
@@ -105,6 +93,33 @@ func hubKey(e env) (mux.Config, string, error) {
 		return mux.Config{}, "", fmt.Errorf("access key in %s: %w", path, err)
 	}
 	return mux.Config{Key: k}, path, nil
+}
+
+// resumeKey returns the secret from which send derives its resume tokens,
+// kept in the user's config directory so that running the same send again
+// after a crash resumes it.
+func resumeKey(e env) ([]byte, error) {
+	text, _, err := configKey(e, "resume.key")
+	return []byte(text), err
+}
+
+// configKey reads the key in the named file of muxfer's folder in the
+// user's config directory, creating the file with a new key on first use.
+func configKey(e env, name string) (text, path string, err error) {
+	dir := e.getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		d, err := os.UserConfigDir()
+		if err != nil {
+			return "", "", fmt.Errorf("no config directory to keep %s in: %w", name, err)
+		}
+		dir = d
+	}
+	path = filepath.Join(dir, "muxfer", name)
+	text, err = readKeyFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		text, err = createKeyFile(path)
+	}
+	return text, path, err
 }
 
 // createKeyFile writes a new key to path atomically: to a temporary file
@@ -119,7 +134,7 @@ func createKeyFile(path string) (string, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return "", err
 	}
-	tmp, err := os.CreateTemp(dir, ".hub.key-*")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
 	if err != nil {
 		return "", err
 	}

@@ -135,7 +135,7 @@ func TestSendJSONUploadsTestdata(t *testing.T) {
 	counts := map[string]int{}
 	for _, ev := range events {
 		counts[ev["type"].(string)]++
-		if ev["type"] == "file" && ev["status"] != "verified" {
+		if ev["type"] == "file" && ev["status"] != "delivered" {
 			t.Errorf("file event %v", ev)
 		}
 	}
@@ -260,7 +260,9 @@ func jsonLines(t *testing.T, out string) []map[string]any {
 }
 
 // TestSendReportsHubGoneMidTransfer stops the hub while a large file is on
-// its way: send must exit 3 and name the file it was sending.
+// its way, for good: send tries to reconnect until --give-up, then exits 3
+// naming the file it was sending, why the connection ended, and why it
+// could not come back.
 func TestSendReportsHubGoneMidTransfer(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
 	src := filepath.Join(t.TempDir(), "huge.bin")
@@ -287,12 +289,14 @@ func TestSendReportsHubGoneMidTransfer(t *testing.T) {
 			}
 		}
 	}()
-	code, _, errs := runCmd(t, "", "send", h.Addr, src, "--progress", "never")
+	code, _, errs := runCmd(t, "", "send", h.Addr, src, "--progress", "never", "--give-up", "1s", "--reconnect-max", "200ms")
 	if code != exitConnLost {
 		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitConnLost, errs)
 	}
-	if !strings.Contains(errs, "connection lost while sending huge.bin") || !strings.Contains(errs, "shutting down") {
-		t.Errorf("stderr %q should name the file and the reason", errs)
+	for _, want := range []string{"connection lost while sending huge.bin", "shutting down", "gave up reconnecting after 1s", "connection refused"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr %q should say %q", errs, want)
+		}
 	}
 }
 

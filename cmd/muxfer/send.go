@@ -19,6 +19,10 @@ type clientFlags struct {
 	parallel *int
 	keys     keyFlags
 	mux      mux.Config // set by parse
+
+	reconnect    *bool
+	reconnectMax *time.Duration
+	giveUp       *time.Duration
 }
 
 func addClientFlags(fs *flag.FlagSet, defaultName string) clientFlags {
@@ -28,7 +32,16 @@ func addClientFlags(fs *flag.FlagSet, defaultName string) clientFlags {
 		progress: fs.String("progress", "auto", "progress bar on stderr: auto (when a terminal), always or never"),
 		parallel: fs.Int("parallel", 4, "files sent at once, each on its own stream (at most 64)"),
 		keys:     addKeyFlags(fs),
+
+		reconnect:    fs.Bool("reconnect", true, "reconnect when the connection is lost (keeping the name, resuming transfers)"),
+		reconnectMax: fs.Duration("reconnect-max", 10*time.Second, "longest wait between attempts to reconnect"),
+		giveUp:       fs.Duration("give-up", 2*time.Minute, "stop trying to reconnect after this long"),
 	}
+}
+
+// backoff is the reconnect schedule the flags ask for.
+func (cf *clientFlags) backoff() client.Backoff {
+	return client.Backoff{Max: *cf.reconnectMax, GiveUp: *cf.giveUp}
 }
 
 // parse parses the command line, checks that at least min positional
@@ -56,9 +69,11 @@ func (cf *clientFlags) parse(e env, fs *flag.FlagSet, args []string, min int, wh
 }
 
 func runSend(e env, args []string) error {
-	fs := newFlags(e, "send", "send ADDR PATH... [--parallel N] [--json] [--progress auto|always|never]",
+	fs := newFlags(e, "send", "send ADDR PATH... [--parallel N] [--json] [--progress auto|always|never] [--reconnect=false]",
 		"  muxfer send hub.example:7878 photos/ notes.txt     # arrives as DIR/photos/... and DIR/notes.txt\n"+
-			"  muxfer send 127.0.0.1:7878 build.tar --json | jq .\n")
+			"  muxfer send 127.0.0.1:7878 build.tar --json | jq .\n"+
+			"A lost connection is dialled again (see --reconnect-max, --give-up) and every file\n"+
+			"resumes where the hub holds it; running the same send again after a crash does too.\n")
 	cf := addClientFlags(fs, defaultName())
 	pos, u, err := cf.parse(e, fs, args, 2, "ADDR and at least one PATH")
 	if err != nil {
@@ -68,12 +83,28 @@ func runSend(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := connect(e.ctx, pos[0], *cf.name, cf.mux, u)
+	key, err := resumeKey(e)
 	if err != nil {
-		return err
+		key = nil
+		fmt.Fprintf(e.stderr, "muxfer: no resume key (%v): a send cut by a crash starts again from the beginning\n", err)
 	}
-	defer c.Close()
-	return upload(e.ctx, c, u, m, *cf.parallel)
+	name := *cf.name
+	dial := func(ctx context.Context) (*client.Client, error) {
+		c, err := connect(ctx, pos[0], name, cf.mux, u)
+		if err == nil {
+			name = c.Name() // keep it across reconnects
+		}
+		return c, err
+	}
+	opt := client.DeliverOptions{
+		SendOptions: transfer.SendOptions{Parallel: *cf.parallel, Observer: u.observer(), ResumeKey: key},
+		Backoff:     cf.backoff(),
+		NoReconnect: !*cf.reconnect,
+		OnLost:      u.lost,
+		OnRetry:     u.retry,
+	}
+	rep, err := client.Deliver(e.ctx, dial, m, opt)
+	return u.finish(rep, err)
 }
 
 // scan builds the manifest and reports what it skipped.
@@ -101,17 +132,9 @@ func connect(ctx context.Context, addr, name string, cfg mux.Config, u *ui) (*cl
 	return c, nil
 }
 
-// upload sends m with a progress bar and per-file lines, prints the
-// summary, and returns errFilesFailed if any file was not verified.
+// upload sends m over c with a progress bar and per-file lines, prints
+// the summary, and returns errFilesFailed if any file was not verified.
 func upload(ctx context.Context, c *client.Client, u *ui, m *transfer.Manifest, parallel int) error {
 	rep, err := c.Upload(ctx, m, transfer.SendOptions{Parallel: parallel, Observer: u.observer()})
-	u.endBar()
-	u.summary(rep, err)
-	if err != nil {
-		return err
-	}
-	if rep.Failed() > 0 {
-		return errFilesFailed
-	}
-	return nil
+	return u.finish(rep, err)
 }

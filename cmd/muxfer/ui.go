@@ -125,24 +125,56 @@ func (u *ui) heard(tag string, m protocol.Message) {
 	u.printLocked(string(b))
 }
 
-// fileEvent is the JSON form of a finished file.
+// fileEvent is the JSON form of a finished file; its status is the
+// report's (transfer.Delivered and the others).
 type fileEvent struct {
-	Type   string `json:"type"` // "file"
-	Status string `json:"status"`
+	Type string `json:"type"` // "file"
 	transfer.FileReport
 }
 
 func (u *ui) file(r transfer.FileReport) {
-	ev := fileEvent{Type: "file", Status: "verified", FileReport: r}
+	if r.Status == transfer.Unconfirmed || r.Status == transfer.NotSent {
+		return // in the summary, or sent again after a reconnect
+	}
 	text := fmt.Sprintf("%sverified %s (%s) %.23s…", u.tag, safe(r.Path), size(r.Size), r.Hash)
 	if r.Stored != r.Path && r.OK() {
 		text += " stored as " + safe(r.Stored)
 	}
-	if !r.OK() {
-		ev.Status = "failed"
-		text = fmt.Sprintf("%sFAILED %s: %s", u.tag, safe(r.Path), safe(r.Err))
+	if r.Resumed > 0 && r.OK() {
+		text += fmt.Sprintf(" (resumed after %s)", size(r.Resumed))
 	}
-	u.event(ev, text)
+	if !r.OK() {
+		text = fmt.Sprintf("%s%s %s: %s", u.tag, strings.ToUpper(r.Status), safe(r.Path), safe(r.Err))
+	}
+	u.event(fileEvent{Type: "file", FileReport: r}, text)
+}
+
+// lost says that the connection is gone and will be dialled again, and
+// clears the bar: the next attempt draws its own.
+func (u *ui) lost(err error, files int) {
+	u.endBar()
+	u.event(map[string]any{"type": "disconnected", "reason": err.Error(), "files_left": files},
+		fmt.Sprintf("* connection lost (%s); reconnecting to resume %d files", safe(err.Error()), files))
+}
+
+// retry reports a failed attempt to reconnect.
+func (u *ui) retry(n int, err error, wait time.Duration) {
+	u.event(map[string]any{"type": "retry", "attempt": n, "error": err.Error(), "wait_seconds": wait.Seconds()},
+		fmt.Sprintf("* attempt %d failed (%s); next in %s", n, safe(err.Error()), wait.Round(10*time.Millisecond)))
+}
+
+// finish ends an upload: it clears the bar, prints the summary, and
+// returns err, or errFilesFailed if some file was not delivered.
+func (u *ui) finish(rep *transfer.Report, err error) error {
+	u.endBar()
+	u.summary(rep, err)
+	if err != nil {
+		return err
+	}
+	if rep.Failed() > 0 {
+		return errFilesFailed
+	}
+	return nil
 }
 
 type summaryEvent struct {
