@@ -149,8 +149,8 @@ func (c *testConn) close() {
 
 // hubOptions change how the test hub answers.
 type hubOptions struct {
-	reject   string // if set, every offer is refused with this reason
-	cutAfter int64  // if set, the hub closes the session after receiving this many file bytes
+	reject   string    // if set, every offer is refused with this reason
+	cutAfter int64     // if set, the hub closes the session after receiving this many file bytes
 	recv     *Receiver // if set, the hub stores into this receiver (a second connection to the same one)
 }
 
