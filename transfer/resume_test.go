@@ -1,0 +1,400 @@
+package transfer
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/muxfer/muxfer/protocol"
+)
+
+func TestResumeTokenDependsOnKeyPathSizeAndTime(t *testing.T) {
+	f := protocol.File{Path: "dir/a.bin", Size: 100, Mode: 0o644, MTime: 1_700_000_000_000_000_000}
+	base := ResumeToken([]byte("key"), f)
+	if err := checkResumeToken(base); err != nil {
+		t.Fatalf("token %q: %v", base, err)
+	}
+	if again := ResumeToken([]byte("key"), f); again != base {
+		t.Errorf("the same file gave %q, then %q", base, again)
+	}
+	chmod := f
+	chmod.Mode = 0o600
+	if tok := ResumeToken([]byte("key"), chmod); tok != base {
+		t.Errorf("a new mode changed the token: the bytes are the same, so the part still fits")
+	}
+	changes := map[string]func(*protocol.File, *[]byte){
+		"key":   func(_ *protocol.File, k *[]byte) { *k = []byte("other") },
+		"path":  func(f *protocol.File, _ *[]byte) { f.Path = "dir/b.bin" },
+		"size":  func(f *protocol.File, _ *[]byte) { f.Size++ },
+		"mtime": func(f *protocol.File, _ *[]byte) { f.MTime++ },
+	}
+	for name, change := range changes {
+		g, key := f, []byte("key")
+		change(&g, &key)
+		if ResumeToken(key, g) == base {
+			t.Errorf("another %s, the same token", name)
+		}
+	}
+}
+
+func TestCheckOfferRefusesBadResumeTokens(t *testing.T) {
+	good := strings.Repeat("0a", 16)
+	tests := []struct {
+		name  string
+		entry protocol.File
+	}{
+		{"short", protocol.File{Path: "a", Size: 1, Resume: good[:30]}},
+		{"long", protocol.File{Path: "a", Size: 1, Resume: good + "00"}},
+		{"upper case", protocol.File{Path: "a", Size: 1, Resume: strings.ToUpper(good)}},
+		{"not hex", protocol.File{Path: "a", Size: 1, Resume: strings.Repeat("zz", 16)}},
+		{"path separator", protocol.File{Path: "a", Size: 1, Resume: "../" + good[3:]}},
+		{"on a folder", protocol.File{Path: "a", Dir: true, Resume: good}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckOffer(protocol.Offer{Transfer: "t1", Files: []protocol.File{tt.entry}})
+			if err == nil || !strings.Contains(err.Error(), "resume token") {
+				t.Errorf("CheckOffer = %v, want a bad resume token", err)
+			}
+		})
+	}
+	if err := CheckOffer(protocol.Offer{Transfer: "t1", Files: []protocol.File{{Path: "a", Size: 1, Resume: good}}}); err != nil {
+		t.Errorf("a good token: %v", err)
+	}
+}
+
+func TestCheckPathKeepsPartNamesForTheReceiver(t *testing.T) {
+	for _, p := range []string{".muxfer-0123.part", "dir/.muxfer-x", ".muxfer-/a"} {
+		if err := CheckPath(p); err == nil || !strings.Contains(err.Error(), "partial files") {
+			t.Errorf("CheckPath(%q) = %v, want it refused", p, err)
+		}
+	}
+	for _, p := range []string{".muxfer", "muxfer-x.part", "a/.muxferx"} {
+		if err := CheckPath(p); err != nil {
+			t.Errorf("CheckPath(%q) = %v", p, err)
+		}
+	}
+}
+
+// resumable is a file entry with a resume token, as a sender offers it.
+func resumable(path string, content []byte) protocol.File {
+	f := protocol.File{Path: path, Size: int64(len(content)), Mode: 0o644, MTime: 1_700_000_000_000_000_000}
+	f.Resume = ResumeToken([]byte("test key"), f)
+	return f
+}
+
+// cutStream is a data stream that ends, with err, after the first n
+// bytes of content.
+func cutStream(content []byte, n int) io.Reader {
+	return io.MultiReader(bytes.NewReader(content[:n]), errReader{errors.New("connection lost")})
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// parts lists the parts under dir.
+func parts(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	for _, p := range listTree(t, dir) {
+		if isPartName(filepath.Base(p)) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// cutOnce offers f to r and cuts its stream after n bytes.
+func cutOnce(t *testing.T, r *Receiver, id string, f protocol.File, content []byte, n int) {
+	t.Helper()
+	in := prepare(t, r, id, f)
+	res, err := in.Receive(protocol.DataHeader{Transfer: id}, cutStream(content, n))
+	if err != nil || res.Error == "" {
+		t.Fatalf("Receive of a cut stream: %+v, %v; want a failed result", res, err)
+	}
+}
+
+func TestReceiverKeepsPartOfCutFileAndResumesIt(t *testing.T) {
+	r, dir := newTestReceiver(t)
+	content := randomBytes(5000, 1)
+	f := resumable("dir/a.bin", content)
+	cutOnce(t, r, "t1", f, content, 1200)
+	if got := parts(t, dir); len(got) != 1 {
+		t.Fatalf("parts after the cut: %q, want one", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dir", "a.bin")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a.bin exists under its final name after a cut: %v", err)
+	}
+	if p := r.Promised(); p != 0 {
+		t.Errorf("%d bytes still promised after the cut", p)
+	}
+
+	in := prepare(t, r, "t2", f)
+	want := []protocol.Have{{File: 0, Offset: 1200, Hash: hashOf(content[:1200])}}
+	if got := in.Accept().Have; !equalHave(got, want) {
+		t.Fatalf("Accept.Have = %+v, want %+v", got, want)
+	}
+	if p := r.Promised(); p != 5000-1200 {
+		t.Errorf("promised %d bytes, want only the %d still to come", p, 5000-1200)
+	}
+	res, err := in.Receive(protocol.DataHeader{Transfer: "t2", Offset: 1200}, dataStream(t, content[1200:], hashOf(content)))
+	if err != nil || res.Error != "" || res.Hash != hashOf(content) || res.Stored != "dir/a.bin" {
+		t.Fatalf("resumed Receive: %+v, %v", res, err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "dir", "a.bin"))
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("stored file differs from the one sent (%v)", err)
+	}
+	if p := parts(t, dir); len(p) != 0 {
+		t.Errorf("parts left after the file was stored: %q", p)
+	}
+	if p := r.Promised(); p != 0 {
+		t.Errorf("%d bytes still promised", p)
+	}
+}
+
+func equalHave(a, b []protocol.Have) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestReceiverResumeCases covers what can happen to a file whose part
+// holds its first 1200 bytes when the sender comes back.
+func TestReceiverResumeCases(t *testing.T) {
+	content := randomBytes(5000, 2)
+	tests := []struct {
+		name      string
+		offset    int64
+		stream    []byte
+		trailer   string
+		wantErr   string // in the Result; "" means stored
+		wantParts int    // parts left afterwards
+	}{
+		{"sender starts again from 0", 0, content, hashOf(content), "", 0},
+		{"offset the receiver did not offer", 600, content[600:], hashOf(content), "cannot resume at byte 600", 1},
+		{"offset past the part", 2000, content[2000:], hashOf(content), "cannot resume at byte 2000", 1},
+		{"whole file hash differs", 1200, bytes.Repeat([]byte{'x'}, 3800), hashOf(content), "hash mismatch", 0},
+		{"cut again", 1200, content[1200:3000], "", "stream ended", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, dir := newTestReceiver(t)
+			f := resumable("a.bin", content)
+			cutOnce(t, r, "t1", f, content, 1200)
+			in := prepare(t, r, "t2", f)
+			var src io.Reader = bytes.NewReader(tt.stream)
+			if tt.trailer != "" {
+				src = dataStream(t, tt.stream, tt.trailer)
+			}
+			res, err := in.Receive(protocol.DataHeader{Transfer: "t2", Offset: tt.offset}, src)
+			if err != nil {
+				t.Fatalf("Receive: %v", err)
+			}
+			if tt.wantErr == "" && (res.Error != "" || res.Stored != "a.bin") || tt.wantErr != "" && !strings.Contains(res.Error, tt.wantErr) {
+				t.Errorf("Result %+v, want error %q", res, tt.wantErr)
+			}
+			if got := parts(t, dir); len(got) != tt.wantParts {
+				t.Errorf("parts afterwards: %q, want %d", got, tt.wantParts)
+			}
+			_, err = os.Stat(filepath.Join(dir, "a.bin"))
+			if stored := err == nil; stored != (tt.wantErr == "") {
+				t.Errorf("a.bin stored: %v, want %v", stored, tt.wantErr == "")
+			}
+			if p := r.Promised(); p != 0 {
+				t.Errorf("%d bytes still promised", p)
+			}
+		})
+	}
+}
+
+// TestReceiverConfirmsStoredFileInsteadOfStoringItTwice: the result of a
+// stored file was lost with the connection, so the sender offers it again.
+func TestReceiverConfirmsStoredFileInsteadOfStoringItTwice(t *testing.T) {
+	r, dir := newTestReceiver(t)
+	content := randomBytes(3000, 3)
+	f := resumable("a.bin", content)
+	in := prepare(t, r, "t1", f)
+	if res, err := in.Receive(protocol.DataHeader{Transfer: "t1"}, dataStream(t, content, hashOf(content))); err != nil || res.Error != "" {
+		t.Fatalf("first Receive: %+v, %v", res, err)
+	}
+
+	in = prepare(t, r, "t2", f)
+	want := []protocol.Have{{File: 0, Offset: 3000, Hash: hashOf(content)}}
+	if got := in.Accept().Have; !equalHave(got, want) {
+		t.Fatalf("Accept.Have = %+v, want %+v", got, want)
+	}
+	if p := r.Promised(); p != 0 {
+		t.Errorf("promised %d bytes for a file that is there", p)
+	}
+	res, err := in.Receive(protocol.DataHeader{Transfer: "t2", Offset: 3000}, dataStream(t, nil, hashOf(content)))
+	if err != nil || res.Error != "" || res.Stored != "a.bin" || res.Hash != hashOf(content) {
+		t.Fatalf("confirming Receive: %+v, %v", res, err)
+	}
+	if got := listTree(t, dir); len(got) != 1 || got[0] != "a.bin" {
+		t.Errorf("receiver holds %q, want a.bin once", got)
+	}
+
+	// A trailer with another hash confirms nothing.
+	in = prepare(t, r, "t3", f)
+	res, _ = in.Receive(protocol.DataHeader{Transfer: "t3", Offset: 3000}, dataStream(t, nil, hashOf([]byte("other"))))
+	if !strings.Contains(res.Error, "hash mismatch") {
+		t.Errorf("confirming with the wrong hash: %+v", res)
+	}
+
+	// Once the stored file is gone, the offer starts from byte 0.
+	if err := os.Remove(filepath.Join(dir, "a.bin")); err != nil {
+		t.Fatal(err)
+	}
+	in = prepare(t, r, "t4", f)
+	if h := in.Accept().Have; len(h) != 0 {
+		t.Errorf("Have = %+v for a file that was removed", h)
+	}
+	in.Abandon()
+}
+
+// TestConcurrentOffersOfOneTokenNeverShareAPart: while one transfer holds
+// a file's token, another offer of it is received from byte 0 into a
+// part of its own.
+func TestConcurrentOffersOfOneTokenNeverShareAPart(t *testing.T) {
+	r, dir := newTestReceiver(t)
+	content := randomBytes(4000, 4)
+	f := resumable("a.bin", content)
+	cutOnce(t, r, "t1", f, content, 1000)
+
+	first := prepare(t, r, "t2", f)
+	second := prepare(t, r, "t3", f)
+	if len(first.Accept().Have) != 1 || len(second.Accept().Have) != 0 {
+		t.Fatalf("Have: first %+v, second %+v; want the part offered to the first only", first.Accept().Have, second.Accept().Have)
+	}
+	if res, _ := second.Receive(protocol.DataHeader{Transfer: "t3", Offset: 1000}, dataStream(t, content[1000:], hashOf(content))); !strings.Contains(res.Error, "cannot resume") {
+		t.Errorf("second resumed the first's part: %+v", res)
+	}
+	res, _ := first.Receive(protocol.DataHeader{Transfer: "t2", Offset: 1000}, dataStream(t, content[1000:], hashOf(content)))
+	if res.Error != "" {
+		t.Fatalf("first: %+v", res)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "a.bin"))
+	if !bytes.Equal(got, content) {
+		t.Error("a.bin differs from the file sent")
+	}
+	if p := parts(t, dir); len(p) != 0 {
+		t.Errorf("parts left: %q", p)
+	}
+}
+
+// TestAbandonReleasesTheTokens: a transfer whose sender went away frees
+// its files' tokens, so that the sender's next offer resumes them.
+func TestAbandonReleasesTheTokens(t *testing.T) {
+	r, _ := newTestReceiver(t)
+	content := randomBytes(2000, 5)
+	f := resumable("a.bin", content)
+	cutOnce(t, r, "t1", f, content, 500)
+	in := prepare(t, r, "t2", f)
+	in.Abandon()
+	if p := r.Promised(); p != 0 {
+		t.Errorf("%d bytes promised after Abandon", p)
+	}
+	if h := prepare(t, r, "t3", f).Accept().Have; len(h) != 1 || h[0].Offset != 500 {
+		t.Errorf("after Abandon, Have = %+v, want the part of 500 bytes", h)
+	}
+}
+
+func TestSweepRemovesOnlyOldIdleParts(t *testing.T) {
+	r, dir := newTestReceiver(t)
+	r.KeepParts = time.Hour
+	content := randomBytes(2000, 6)
+	old, held, fresh := resumable("old.bin", content), resumable("held.bin", content), resumable("fresh.bin", content)
+	for i, f := range []protocol.File{old, held, fresh} {
+		cutOnce(t, r, "t"+string(rune('1'+i)), f, content, 700)
+	}
+	for _, f := range []protocol.File{old, held} {
+		p := filepath.Join(dir, keyPartName(partKey(f.Resume)))
+		then := time.Now().Add(-2 * time.Hour)
+		if err := os.Chtimes(p, then, then); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A file of the user's that looks like a part but is not one of the
+	// receiver's names is left alone (no sender can create such a name).
+	if err := os.WriteFile(filepath.Join(dir, "notes.part"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := prepare(t, r, "t9", held) // held by a transfer in progress
+	defer in.Abandon()
+
+	n, err := r.Sweep()
+	if err != nil || n != 1 {
+		t.Errorf("Sweep = %d, %v; want 1 part removed", n, err)
+	}
+	if got, want := parts(t, dir), []string{keyPartName(partKey(held.Resume)), keyPartName(partKey(fresh.Resume))}; len(got) != 2 || !sameSet(got, want) {
+		t.Errorf("parts left: %q, want %q", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "notes.part")); err != nil {
+		t.Errorf("the user's notes.part: %v", err)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	m := map[string]int{}
+	for _, s := range a {
+		m[s]++
+	}
+	for _, s := range b {
+		m[s]--
+	}
+	for _, n := range m {
+		if n != 0 {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}
+
+// TestSendResumesFromTheReceiversPart runs both ends: a second Send with
+// the same key sends only what the receiver lacks, and one with another
+// key starts over.
+func TestSendResumesFromTheReceiversPart(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"dir/big.bin": string(randomBytes(8<<20, 7))})
+	m := scan(t, filepath.Join(src, "dir"))
+	c, h := startPair(t, hubOptions{cutAfter: 3 << 20})
+	key := []byte("resume key")
+	if _, err := send(t, c, m, SendOptions{ResumeKey: key}); !errors.Is(err, ErrConnectionLost) {
+		t.Fatalf("first Send: %v, want the connection lost", err)
+	}
+	h.stop()
+
+	var wrote int64
+	c2, h2 := startPair(t, hubOptions{recv: h.recv})
+	rep, err := send(t, c2, m, SendOptions{ResumeKey: key, Observer: Observer{Wrote: func(n int) { wrote += int64(n) }}})
+	if err != nil {
+		t.Fatalf("second Send: %v", err)
+	}
+	r := rep.Files[0]
+	if !r.OK() || r.Resumed < 3<<20-bufSize {
+		t.Fatalf("report %+v, want it delivered after resuming from about 3 MiB", r)
+	}
+	var trailer bytes.Buffer
+	protocol.WriteTrailer(&trailer, protocol.Trailer{Hash: r.Hash})
+	if got, want := h2.received.Load(), 8<<20-r.Resumed+int64(trailer.Len()); got != want {
+		t.Errorf("the receiver read %d bytes, want only the %d it lacked and the trailer's %d", got, 8<<20-r.Resumed, trailer.Len())
+	}
+	if wrote != 8<<20 {
+		t.Errorf("progress counted %d bytes, want the whole file", wrote)
+	}
+	h2.stop()
+	checkDelivered(t, m, rep, h.dir)
+}
