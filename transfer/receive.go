@@ -35,6 +35,7 @@ type Receiver struct {
 	admit     sync.Mutex                                // held from reading the free space to promising it
 	promised  atomic.Int64                              // bytes accepted offers may still write
 	book      book                                      // resumable files
+	claimWait time.Duration                             // if set, replaces claimWait (tests)
 }
 
 // NewReceiver returns a receiver that stores files under root, with the

@@ -106,10 +106,11 @@ type record struct {
 // being received (so that two offers never write one part) and the records
 // of files stored.
 type book struct {
-	mu      sync.Mutex
-	claimed map[string]bool
-	records map[string]record
-	order   []recordAge // oldest first; a key stored again is listed again
+	mu       sync.Mutex
+	claimed  map[string]bool
+	released chan struct{} // closed and replaced whenever a key is released
+	records  map[string]record
+	order    []recordAge // oldest first; a key stored again is listed again
 }
 
 type recordAge struct {
@@ -117,12 +118,28 @@ type recordAge struct {
 	at  time.Time
 }
 
-// claim reserves key for one file; false if another transfer holds it.
-func (b *book) claim(key string) bool {
+// claim reserves key for one file. If another transfer holds it, claim
+// waits for it until deadline, and then gives up and returns false.
+func (b *book) claim(key string, deadline time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.claimed[key] {
-		return false
+	for b.claimed[key] {
+		if b.released == nil {
+			b.released = make(chan struct{})
+		}
+		released := b.released
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return false
+		}
+		b.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-released:
+		case <-t.C:
+		}
+		t.Stop()
+		b.mu.Lock()
 	}
 	if b.claimed == nil {
 		b.claimed = map[string]bool{}
@@ -136,8 +153,12 @@ func (b *book) unclaim(key string) {
 		return
 	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	delete(b.claimed, key)
-	b.mu.Unlock()
+	if b.released != nil {
+		close(b.released)
+		b.released = nil
+	}
 }
 
 // lookup returns the record of key, if it is younger than keep.
@@ -188,20 +209,32 @@ func (r *Receiver) keepParts() time.Duration {
 	return r.KeepParts
 }
 
+// claimWait bounds how long an offer waits for the tokens that another
+// transfer holds. A sender that comes back after a cut usually finds the
+// old transfer still holding its files for a moment, until the receiver
+// notices the old connection is gone.
+const claimWait = 2 * time.Second
+
 // findResume claims the key of every file of o offered with a token and
 // looks for what the receiver holds of it: a record of the file stored,
 // or a part. It returns one point per entry and the bytes held, which the
-// offer need not promise. A file whose key another transfer holds, or
-// whose part cannot be read, is received from byte 0.
+// offer need not promise. A file whose key another transfer holds for
+// longer than claimWait, or whose part cannot be read, is received from
+// byte 0.
 func (r *Receiver) findResume(o protocol.Offer) ([]resumePoint, int64) {
 	var pts []resumePoint
 	var held int64
+	wait := claimWait
+	if r.claimWait != 0 {
+		wait = r.claimWait
+	}
+	deadline := time.Now().Add(wait)
 	for i, f := range o.Files {
 		if f.Dir || f.Resume == "" {
 			continue
 		}
 		key := partKey(f.Resume)
-		if !r.book.claim(key) {
+		if !r.book.claim(key, deadline) {
 			continue
 		}
 		if pts == nil {

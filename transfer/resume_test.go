@@ -270,6 +270,7 @@ func TestReceiverConfirmsStoredFileInsteadOfStoringItTwice(t *testing.T) {
 // part of its own.
 func TestConcurrentOffersOfOneTokenNeverShareAPart(t *testing.T) {
 	r, dir := newTestReceiver(t)
+	r.claimWait = 10 * time.Millisecond
 	content := randomBytes(4000, 4)
 	f := resumable("a.bin", content)
 	cutOnce(t, r, "t1", f, content, 1000)
@@ -292,6 +293,34 @@ func TestConcurrentOffersOfOneTokenNeverShareAPart(t *testing.T) {
 	}
 	if p := parts(t, dir); len(p) != 0 {
 		t.Errorf("parts left: %q", p)
+	}
+}
+
+// TestOfferWaitsForTheTokenOfATransferEnding: a sender that comes back
+// right after a cut finds its old transfer still holding the file's token
+// until the receiver notices; the new offer waits for it rather than
+// start again from byte 0.
+func TestOfferWaitsForTheTokenOfATransferEnding(t *testing.T) {
+	r, _ := newTestReceiver(t)
+	content := randomBytes(2000, 8)
+	f := resumable("a.bin", content)
+	cutOnce(t, r, "t1", f, content, 800)
+	old := prepare(t, r, "t2", f) // the transfer whose connection died
+	go func() {
+		// Once the new offer waits, the old transfer ends.
+		for deadline := time.Now().Add(eventTimeout); time.Now().Before(deadline); {
+			r.book.mu.Lock()
+			waiting := r.book.released != nil
+			r.book.mu.Unlock()
+			if waiting {
+				break
+			}
+			time.Sleep(time.Millisecond) // polling, bounded by the deadline
+		}
+		old.Abandon()
+	}()
+	if h := prepare(t, r, "t3", f).Accept().Have; len(h) != 1 || h[0].Offset != 800 {
+		t.Errorf("Have = %+v, want the part of 800 bytes", h)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,13 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/hub/hubtest"
+	"github.com/muxfer/muxfer/transfer"
 )
 
-// TestBinaryServeAndSend runs the real binary as two processes, as a user
-// would in two terminals: serve, then send a folder tree; then stops the
-// hub with SIGTERM.
-func TestBinaryServeAndSend(t *testing.T) {
+// buildBinary builds muxfer into the test's temporary folder (quickly,
+// from the build cache, after the first time).
+func buildBinary(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
@@ -26,6 +29,14 @@ func TestBinaryServeAndSend(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// TestBinaryServeAndSend runs the real binary as two processes, as a user
+// would in two terminals: serve, then send a folder tree; then stops the
+// hub with SIGTERM.
+func TestBinaryServeAndSend(t *testing.T) {
+	bin := buildBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dir, cfgDir := t.TempDir(), t.TempDir()
@@ -92,5 +103,75 @@ func TestBinaryServeAndSend(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "testdata", "empty folder", "inner")); err != nil {
 		t.Errorf("empty folder not created: %v", err)
+	}
+}
+
+// TestBinarySendKilledAndRunAgainResumes kills send (SIGKILL: no goodbye,
+// no cleanup) in the middle of a large file, then runs the same command
+// again: the second run resumes from the hub's part instead of starting
+// over, and the file arrives whole.
+func TestBinarySendKilledAndRunAgainResumes(t *testing.T) {
+	bin := buildBinary(t)
+	h := hubtest.Start(t, hub.Config{})
+	src := filepath.Join(t.TempDir(), "big.bin")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sparse, and far more than loopback moves before the kill.
+	if err := f.Truncate(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	env := append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), keyEnv+"="+h.Key.Text())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	first := exec.CommandContext(ctx, bin, "send", h.Addr, src, "--progress", "never")
+	first.Env = env
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var part os.FileInfo
+	for deadline := time.Now().Add(time.Minute); part == nil || part.Size() < 32<<20; {
+		if time.Now().After(deadline) {
+			first.Process.Kill()
+			first.Wait()
+			t.Fatal("no part of 32 MiB on the hub within a minute")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the hub's folder, bounded by the deadline
+		if parts, _ := filepath.Glob(filepath.Join(h.Dir, ".muxfer-*.part")); len(parts) == 1 {
+			part, _ = os.Stat(parts[0])
+		}
+	}
+	first.Process.Kill()
+	first.Wait()
+	if _, err := os.Stat(filepath.Join(h.Dir, "big.bin")); err == nil {
+		t.Fatal("big.bin arrived before the kill; the test needs a bigger file")
+	}
+
+	second := exec.CommandContext(ctx, bin, "send", h.Addr, src, "--progress", "never", "--json")
+	second.Env = env
+	out, err := second.Output()
+	if err != nil {
+		t.Fatalf("second send: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var sum struct {
+		Type string                `json:"type"`
+		List []transfer.FileReport `json:"list"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Type != "summary" || len(sum.List) != 1 {
+		t.Fatalf("last line %q (%v), want a summary of one file", lines[len(lines)-1], err)
+	}
+	if r := sum.List[0]; r.Status != transfer.Delivered || r.Resumed < 32<<20 {
+		t.Errorf("big.bin: %+v, want delivered after resuming from at least 32 MiB", r)
+	}
+	info, err := os.Stat(filepath.Join(h.Dir, "big.bin"))
+	if err != nil || info.Size() != 1<<30 {
+		t.Fatalf("hub's big.bin: %v, %v", info, err)
+	}
+	if parts, _ := filepath.Glob(filepath.Join(h.Dir, ".muxfer-*.part")); len(parts) != 0 {
+		t.Errorf("parts left on the hub: %q", parts)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
 )
 
 const chatHelp = `commands: /send PATH...  upload files and folders alongside the chat
@@ -39,7 +40,11 @@ func runChat(e env, args []string) error {
 	if f, ok := e.stdin.(*os.File); ok && isTerminal(f) && !*cf.json {
 		u.line("%s", chatHelp)
 	}
-	s := &chatSession{c: c, u: u, parallel: *cf.parallel,
+	key, err := resumeKey(e)
+	if err != nil {
+		key = nil // uploads still work; a cut one starts again from the beginning
+	}
+	s := &chatSession{c: c, u: u, send: transfer.SendOptions{Parallel: *cf.parallel, ResumeKey: key},
 		redial: func(ctx context.Context) (*client.Client, error) {
 			return connect(ctx, pos[0], c.Name(), cf.mux, u)
 		},
@@ -53,11 +58,11 @@ func runChat(e env, args []string) error {
 // chatSession runs one chat: it reads lines from stdin and runs uploads in
 // the background, each owned by the session's WaitGroup.
 type chatSession struct {
-	c        *client.Client // replaced on reconnect; used by run's goroutine only
-	u        *ui
-	parallel int
-	redial   func(context.Context) (*client.Client, error) // nil: no reconnecting
-	backoff  client.Backoff
+	c       *client.Client // replaced on reconnect; used by run's goroutine only
+	u       *ui
+	send    transfer.SendOptions                          // for /send, without the observer
+	redial  func(context.Context) (*client.Client, error) // nil: no reconnecting
+	backoff client.Backoff
 
 	uploads sync.WaitGroup
 	mu      sync.Mutex
@@ -243,7 +248,7 @@ func (s *chatSession) startUpload(ctx context.Context, paths []string) {
 	c := s.c // the upload stays on this connection, even if chat reconnects
 	go func() {
 		defer s.uploads.Done()
-		if err := upload(ctx, c, s.u, m, s.parallel); err != nil {
+		if err := upload(ctx, c, s.u, m, s.send); err != nil {
 			s.setFailed()
 		}
 	}()

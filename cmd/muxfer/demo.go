@@ -16,6 +16,7 @@ import (
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
 )
 
 // runDemo starts a hub and two clients, alice and bob, in this process on
@@ -99,7 +100,7 @@ func (d *demo) run(data string) error {
 	}
 	d.u.tag = "alice | "
 	uploaded := make(chan error, 1)
-	go func() { uploaded <- upload(ctx, d.alice, d.u, m, 4) }()
+	go func() { uploaded <- upload(ctx, d.alice, d.u, m, transfer.SendOptions{Parallel: 4}) }()
 	chatErr := d.say(ctx, d.bob, d.aliceSaw, "thanks! the chat keeps working while the files move")
 	upErr := <-uploaded
 	if err := errors.Join(chatErr, upErr); err != nil {

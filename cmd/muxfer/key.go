@@ -107,7 +107,7 @@ func resumeKey(e env) ([]byte, error) {
 // user's config directory, creating the file with a new key on first use.
 func configKey(e env, name string) (text, path string, err error) {
 	dir := e.getenv("XDG_CONFIG_HOME")
-	if dir == "" {
+	if !filepath.IsAbs(dir) { // unset, or relative, which the XDG spec says to ignore
 		d, err := os.UserConfigDir()
 		if err != nil {
 			return "", "", fmt.Errorf("no config directory to keep %s in: %w", name, err)

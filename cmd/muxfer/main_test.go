@@ -47,6 +47,19 @@ func runCmdEnv(t *testing.T, getenv func(string) string, stdin string, args ...s
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// send and serve keep keys in the config directory: a test's own,
+	// never the user's, unless the test gives one (an absolute path).
+	config, given := "", getenv
+	getenv = func(name string) string {
+		v := given(name)
+		if name == "XDG_CONFIG_HOME" && !filepath.IsAbs(v) {
+			if config == "" {
+				config = t.TempDir()
+			}
+			v = config
+		}
+		return v
+	}
 	code = run(env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, ctx: ctx, getenv: getenv}, args)
 	return code, out.String(), errb.String()
 }

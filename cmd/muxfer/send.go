@@ -134,7 +134,8 @@ func connect(ctx context.Context, addr, name string, cfg mux.Config, u *ui) (*cl
 
 // upload sends m over c with a progress bar and per-file lines, prints
 // the summary, and returns errFilesFailed if any file was not verified.
-func upload(ctx context.Context, c *client.Client, u *ui, m *transfer.Manifest, parallel int) error {
-	rep, err := c.Upload(ctx, m, transfer.SendOptions{Parallel: parallel, Observer: u.observer()})
+func upload(ctx context.Context, c *client.Client, u *ui, m *transfer.Manifest, opt transfer.SendOptions) error {
+	opt.Observer = u.observer()
+	rep, err := c.Upload(ctx, m, opt)
 	return u.finish(rep, err)
 }

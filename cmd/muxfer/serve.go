@@ -25,7 +25,8 @@ func runServe(e env, args []string) error {
 	listen := fs.String("listen", ":7878", "address to listen on")
 	dir := fs.String("dir", "muxfer-files", "directory that uploads are stored in (created if missing)")
 	verbose := fs.Bool("verbose", false, "log every stored file")
-	grace := fs.Duration("grace", 10*time.Second, "on SIGINT or SIGTERM, how long transfers in progress may take to finish")
+	grace := fs.Duration("grace", 10*time.Second, "on SIGINT or SIGTERM, how long transfers in progress may take to finish (the rest resume when the hub is back)")
+	keepPartial := fs.Duration("keep-partial", transfer.DefaultKeepParts, "how long the part of a cut file is kept for its sender to resume")
 	maxClients := fs.Int("max-clients", hub.DefaultMaxClients, "clients connected at once")
 	chatRate := fs.Int("chat-rate", hub.DefaultChatMessagesPerSecond, "chat and who messages per second per client (bursts of 5x)")
 	maxFiles := fs.Int("max-files", transfer.MaxFiles, "entries (files and folders) per offer")
@@ -56,7 +57,8 @@ func runServe(e env, args []string) error {
 	}
 	h, err := hub.New(hub.Config{Dir: *dir, Logger: log, Software: software(), Mux: muxCfg,
 		MaxClients: *maxClients, ChatMessagesPerSecond: *chatRate, ChatBurst: 5 * *chatRate,
-		Offers: transfer.Limits{MaxFiles: *maxFiles, MaxBytes: int64(maxSize), Reserve: noReserve}})
+		Offers:    transfer.Limits{MaxFiles: *maxFiles, MaxBytes: int64(maxSize), Reserve: noReserve},
+		KeepParts: *keepPartial})
 	if err != nil {
 		return err
 	}
