@@ -13,7 +13,7 @@ import (
 
 // hostilePaths are names a malicious or careless sender might offer.
 var hostilePaths = []string{
-	"a.txt", "dir/sub/ünï 日本.txt", ".bashrc", "a..b/..c",
+	"a.txt", "dir/sub/ünï 日本.txt", ".bashrc", "a..b/..c", ".muxfer-0123abcd.part", "d/.muxfer-", ".muxfer",
 	"", "/etc/passwd", "..", "a/../b", "./a", "a//b", "a/", "a/.",
 	"a\x00b", "\x1b[31m", "a\\b", "C:", "c:/x", "a.txt:hidden", "CON", "nul.txt", "PRN .txt",
 	"notes.", "dir /a", "invoice\u202egnp.exe", "a\u2066b", "a\xffb",
@@ -49,6 +49,8 @@ func FuzzCheckPath(f *testing.F) {
 			t.Fatalf("accepted %q, which holds a NUL, backslash or colon", p)
 		case len(p) > MaxPathLen:
 			t.Fatalf("accepted %d bytes, limit %d", len(p), MaxPathLen)
+		case strings.HasPrefix(p, partPrefix) || strings.Contains(p, "/"+partPrefix):
+			t.Fatalf("accepted %q, a name kept for the receiver's parts", p)
 		}
 		for _, r := range p {
 			if unicode.Is(unicode.Cc, r) || isBidiControl(r) {
