@@ -81,7 +81,7 @@ func TestBinaryServeAndSend(t *testing.T) {
 
 	src := hubtest.Testdata(t, "../../testdata")
 	send := exec.CommandContext(ctx, bin, "send", addr, src, "--progress", "never")
-	send.Env = append(os.Environ(), keyAssign)
+	send.Env = append(os.Environ(), keyAssign, "XDG_CONFIG_HOME="+t.TempDir())
 	out, err := send.CombinedOutput()
 	if err != nil {
 		t.Fatalf("send: %v\n%s", err, out)

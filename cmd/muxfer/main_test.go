@@ -47,11 +47,17 @@ func runCmdEnv(t *testing.T, getenv func(string) string, stdin string, args ...s
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// send and serve keep keys in the config directory: a test's own,
-	// never the user's, unless the test gives one (an absolute path).
-	config, given := "", getenv
-	getenv = func(name string) string {
-		v := given(name)
+	code = run(env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, ctx: ctx, getenv: ownConfig(t, getenv)}, args)
+	return code, out.String(), errb.String()
+}
+
+// ownConfig wraps getenv so that the command keeps its keys (send's
+// resume key, serve's hub key) in a config directory of the test's own,
+// never the user's, unless getenv gives one (an absolute path).
+func ownConfig(t *testing.T, getenv func(string) string) func(string) string {
+	config := ""
+	return func(name string) string {
+		v := getenv(name)
 		if name == "XDG_CONFIG_HOME" && !filepath.IsAbs(v) {
 			if config == "" {
 				config = t.TempDir()
@@ -60,8 +66,6 @@ func runCmdEnv(t *testing.T, getenv func(string) string, stdin string, args ...s
 		}
 		return v
 	}
-	code = run(env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, ctx: ctx, getenv: getenv}, args)
-	return code, out.String(), errb.String()
 }
 
 func TestExitCodesAndMessages(t *testing.T) {
@@ -419,7 +423,7 @@ func TestChatReconnectsAndKeepsItsName(t *testing.T) {
 	}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(env{stdin: stdin, stdout: &out, stderr: &errb, ctx: ctx, getenv: getenv},
+		done <- run(env{stdin: stdin, stdout: &out, stderr: &errb, ctx: ctx, getenv: ownConfig(t, getenv)},
 			[]string{"chat", proxy.Addr, "--name", "alice", "--reconnect-max", "200ms"})
 	}()
 	heard := func(text string) func([]protocol.Message) bool {
