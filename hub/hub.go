@@ -138,6 +138,9 @@ func New(cfg Config) (*Hub, error) {
 	recv := transfer.NewReceiver(root)
 	recv.Limits = cfg.Offers
 	recv.KeepParts = cfg.KeepParts
+	if err := recv.OpenRecords(); err != nil {
+		log.Warn("cannot keep the records of stored files across restarts", "err", err)
+	}
 	h := &Hub{cfg: cfg, log: log, root: root, recv: recv,
 		ctx: ctx, cancel: cancel,
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second}, failures: throttle{period: 100 * time.Millisecond},
@@ -263,6 +266,7 @@ func (h *Hub) Close() error {
 	h.mu.Unlock()
 	h.cancel() // each peer's writer sends what is queued, then hangs up
 	h.wg.Wait()
+	h.recv.CloseRecords()
 	return h.root.Close()
 }
 

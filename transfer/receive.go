@@ -126,7 +126,7 @@ func (in *Incoming) Receive(h protocol.DataHeader, src io.Reader) (protocol.Resu
 	if err != nil {
 		res.Hash, res.Error = "", fmt.Sprintf("%s: %v", f.Path, err)
 	} else if pt.key != "" {
-		in.r.book.remember(pt.key, record{stored: res.Stored, hash: res.Hash, size: f.Size, mtime: f.MTime, at: time.Now()}, in.r.keepParts())
+		in.r.remember(pt.key, record{stored: res.Stored, hash: res.Hash, size: f.Size, mtime: f.MTime, at: time.Now()})
 	}
 	in.finish(h.File, err == nil)
 	return res, nil

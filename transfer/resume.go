@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"strings"
 	"sync"
@@ -111,6 +112,10 @@ type book struct {
 	released chan struct{} // closed and replaced whenever a key is released
 	records  map[string]record
 	order    []recordAge // oldest first; a key stored again is listed again
+
+	persist  bool     // OpenRecords was called: records go to the records file too
+	journal  *os.File // the records file, once open
+	appended int      // lines appended to it since it was last rewritten
 }
 
 type recordAge struct {
@@ -179,11 +184,18 @@ func (b *book) forget(key string) {
 	b.mu.Unlock()
 }
 
-// remember records a stored file, dropping the oldest records beyond
-// maxRecords or older than keep.
-func (b *book) remember(key string, rec record, keep time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// remember records a stored file, in memory and in the records file if
+// OpenRecords opened it.
+func (r *Receiver) remember(key string, rec record) {
+	r.book.mu.Lock()
+	defer r.book.mu.Unlock()
+	r.book.add(key, rec, r.keepParts())
+	r.journalRecord(key, rec)
+}
+
+// add records a stored file, dropping the oldest records beyond
+// maxRecords or older than keep; b.mu is held.
+func (b *book) add(key string, rec record, keep time.Duration) {
 	if b.records == nil {
 		b.records = map[string]record{}
 	}

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -426,4 +427,58 @@ func TestSendResumesFromTheReceiversPart(t *testing.T) {
 	}
 	h2.stop()
 	checkDelivered(t, m, rep, h.dir)
+}
+
+// TestRecordsSurviveARestart: a receiver that stored a file, and then
+// restarted (a new Receiver on the same folder), still confirms it rather
+// than store it twice; records too old, and lines that do not parse, are
+// dropped when the file is read.
+func TestRecordsSurviveARestart(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *Receiver {
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { root.Close() })
+		r := NewReceiver(root)
+		if err := r.OpenRecords(); err != nil {
+			t.Fatalf("OpenRecords: %v", err)
+		}
+		t.Cleanup(func() { r.CloseRecords() })
+		return r
+	}
+	content := randomBytes(1000, 9)
+	f := resumable("a.bin", content)
+	r := open()
+	in := prepare(t, r, "t1", f)
+	if res, _ := in.Receive(protocol.DataHeader{Transfer: "t1"}, dataStream(t, content, hashOf(content))); res.Error != "" {
+		t.Fatalf("Receive: %+v", res)
+	}
+	r.CloseRecords()
+	// An old record and a line of garbage, as a crash or another version
+	// might leave them.
+	old, _ := json.Marshal(recordLine{Key: strings.Repeat("ab", 16), Stored: "old.bin", At: time.Now().Add(-3 * DefaultKeepParts).Unix()})
+	j, err := os.OpenFile(filepath.Join(dir, RecordsFile), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Write(append(old, '\n'))
+	j.WriteString("{not json\n")
+	j.Close()
+
+	r = open()
+	if h := prepare(t, r, "t2", f).Accept().Have; len(h) != 1 || h[0].Offset != 1000 || h[0].Hash != hashOf(content) {
+		t.Errorf("after a restart, Have = %+v, want the whole stored file", h)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, RecordsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], `"s":"a.bin"`) {
+		t.Errorf("records file holds %q, want the one live record", lines)
+	}
+	if got := listTree(t, dir); len(got) != 2 {
+		t.Errorf("receiver's folder holds %q, want a.bin and the records", got)
+	}
 }

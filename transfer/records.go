@@ -1,0 +1,158 @@
+package transfer
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+)
+
+// RecordsFile is the file, at the top of the receiver's directory, that
+// keeps the records of stored files across restarts (see OpenRecords).
+// Offered names may not start with ".muxfer-", so no sender can write to
+// it.
+const RecordsFile = partPrefix + "records"
+
+// maxRecordLine bounds one line of the records file when it is read.
+const maxRecordLine = 8 << 10
+
+// recordLine is one line of the records file.
+type recordLine struct {
+	Key    string `json:"k"`
+	Stored string `json:"s"`
+	Hash   string `json:"h"`
+	Size   int64  `json:"n"`
+	MTime  int64  `json:"m"`
+	At     int64  `json:"t"` // Unix seconds
+}
+
+// OpenRecords makes the receiver remember the files it stored with a
+// resume token across restarts, in a file at the top of its directory: it
+// reads the records kept there (dropping those older than KeepParts),
+// rewrites the file with only those, and appends every new record to it.
+// Without it the records live in memory only, and a file whose result was
+// lost in a restart of the receiver is stored a second time. Call it once,
+// before the first Prepare, and CloseRecords when done.
+func (r *Receiver) OpenRecords() error {
+	b := &r.book
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.persist = true
+	err := r.loadRecords()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // created with the first record
+	}
+	if err != nil {
+		return err
+	}
+	return r.rewriteRecords()
+}
+
+// CloseRecords closes the records file, if OpenRecords opened it.
+func (r *Receiver) CloseRecords() error {
+	b := &r.book
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.persist = false
+	if b.journal == nil {
+		return nil
+	}
+	err := b.journal.Close()
+	b.journal = nil
+	return err
+}
+
+// loadRecords reads the records file into the book; b.mu is held. Lines
+// that do not parse, or are too long, are skipped: the file is only a
+// cache of what the receiver has stored.
+func (r *Receiver) loadRecords() error {
+	f, err := r.root.Open(RecordsFile)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 4096), maxRecordLine)
+	keep := r.keepParts()
+	for sc.Scan() {
+		var l recordLine
+		if json.Unmarshal(sc.Bytes(), &l) != nil || len(l.Key) != 32 || l.Stored == "" {
+			continue
+		}
+		at := time.Unix(l.At, 0)
+		if time.Since(at) > keep {
+			continue
+		}
+		r.book.add(l.Key, record{stored: l.Stored, hash: l.Hash, size: l.Size, mtime: l.MTime, at: at}, keep)
+	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		return nil // the rest is lost; the file is rewritten without it
+	}
+	return sc.Err()
+}
+
+// rewriteRecords replaces the records file with the book's records and
+// keeps it open for appending; b.mu is held.
+func (r *Receiver) rewriteRecords() error {
+	b := &r.book
+	if b.journal != nil {
+		b.journal.Close()
+		b.journal = nil
+	}
+	tmp := RecordsFile + ".new"
+	f, err := r.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	for _, o := range b.order {
+		if rec, ok := b.records[o.key]; ok && rec.at.Equal(o.at) {
+			writeRecord(w, o.key, rec)
+		}
+	}
+	err = w.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = r.root.Rename(tmp, RecordsFile)
+	}
+	if err != nil {
+		r.root.Remove(tmp)
+		return err
+	}
+	b.journal, err = r.root.OpenFile(RecordsFile, os.O_WRONLY|os.O_APPEND, 0)
+	b.appended = 0
+	return err
+}
+
+func writeRecord(w interface{ Write([]byte) (int, error) }, key string, rec record) error {
+	line, _ := json.Marshal(recordLine{Key: key, Stored: rec.stored, Hash: rec.hash, Size: rec.size, MTime: rec.mtime, At: rec.at.Unix()})
+	_, err := w.Write(append(line, '\n'))
+	return err
+}
+
+// journalRecord appends a new record to the file, and rewrites the file
+// once it holds many more lines than records; b.mu is held. A record that
+// cannot be written stays in memory.
+func (r *Receiver) journalRecord(key string, rec record) {
+	b := &r.book
+	if !b.persist {
+		return
+	}
+	if b.journal == nil {
+		f, err := r.root.OpenFile(RecordsFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return
+		}
+		b.journal = f
+	}
+	if writeRecord(b.journal, key, rec) != nil {
+		return
+	}
+	if b.appended++; b.appended > maxRecords {
+		r.rewriteRecords()
+	}
+}
