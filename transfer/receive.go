@@ -258,6 +258,12 @@ func (r *Receiver) store(f protocol.File, part string, offset int64, resumable b
 	}
 	keep := resumable
 	defer func() {
+		if err != nil && keep && out != nil {
+			// A part with no bytes resumes nothing: not worth keeping.
+			if info, serr := out.Stat(); serr == nil && info.Size() == 0 {
+				keep = false
+			}
+		}
 		if out != nil {
 			out.Close()
 		}

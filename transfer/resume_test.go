@@ -482,3 +482,14 @@ func TestRecordsSurviveARestart(t *testing.T) {
 		t.Errorf("receiver's folder holds %q, want a.bin and the records", got)
 	}
 }
+
+// TestReceiverKeepsNoEmptyPart: a resumable file whose stream ends before
+// its first byte leaves nothing; there is nothing to resume.
+func TestReceiverKeepsNoEmptyPart(t *testing.T) {
+	r, dir := newTestReceiver(t)
+	content := randomBytes(1000, 10)
+	cutOnce(t, r, "t1", resumable("a.bin", content), content, 0)
+	if got := listTree(t, dir); len(got) != 0 {
+		t.Errorf("receiver holds %q, want nothing", got)
+	}
+}
