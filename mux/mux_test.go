@@ -159,7 +159,9 @@ func TestCutSessionIsAnErrorNotEOF(t *testing.T) {
 }
 
 // TestStalledPeerTimesOut: a writer whose peer never reads fails after
-// the I/O timeout instead of blocking for ever (yamux issues #133, #142).
+// the I/O timeout instead of blocking for ever (yamux issues #133, #142),
+// and the session ends with it: a peer that stopped reading is as good as
+// gone.
 func TestStalledPeerTimesOut(t *testing.T) {
 	cli, hub := pair(t, mux.Config{IOTimeout: 300 * time.Millisecond})
 	st, err := cli.OpenData(context.Background(), protocol.DataHeader{Transfer: "t", File: 0})
@@ -183,6 +185,11 @@ func TestStalledPeerTimesOut(t *testing.T) {
 	}
 	if !errors.Is(err, mux.ErrTimeout) {
 		t.Fatalf("stalled write failed with %v, want ErrTimeout", err)
+	}
+	select {
+	case <-cli.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session lives on after a stream timed out")
 	}
 }
 

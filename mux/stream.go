@@ -145,7 +145,8 @@ func (s *Session) streamErr(err error) error {
 var ErrTimeout = errors.New("timed out")
 
 // Stream is one data stream. Every Read and Write must make progress within
-// the session's I/O timeout. A stream opened with OpenData is also bound to
+// the session's I/O timeout; one that does not fails with ErrTimeout and
+// closes the whole session. A stream opened with OpenData is also bound to
 // the context given there: once it is cancelled, Read and Write fail with
 // ErrAborted.
 type Stream struct {
@@ -197,7 +198,16 @@ func (st *Stream) err(err error) error {
 	case st.aborted.Load():
 		return ErrAborted
 	}
-	return st.sess.streamErr(err)
+	err = st.sess.streamErr(err)
+	if errors.Is(err, ErrTimeout) {
+		// No progress for the whole I/O timeout: the peer is stuck or the
+		// link is dead, and keepalive would say so only later. End the
+		// session now, so that both ends give up on it together and the
+		// sender resumes over a new connection, rather than each file
+		// failing on its own while the session limps on.
+		st.sess.Close()
+	}
+	return err
 }
 
 // ReadHeader reads the stream's header frame.

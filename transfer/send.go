@@ -215,6 +215,19 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep
 				st.result(r)
 			}
 		case <-conn.Done():
+			// Results that arrived before the end are waiting: count
+			// them, so that a file confirmed is never reported lost.
+			for {
+				select {
+				case msg := <-msgs:
+					if r, ok := msg.(protocol.Result); ok {
+						st.result(r)
+					}
+					continue
+				default:
+				}
+				break
+			}
 			return st.lost()
 		case <-stopped:
 			stopped = nil

@@ -45,9 +45,10 @@ func (st *pieceState) sent(o outcome) {
 	if st.done[o.idx] {
 		return
 	}
-	if errors.Is(o.err, mux.ErrClosed) {
-		// The session is gone: conn.Done will close and lost reports the
-		// file with the others, as not confirmed.
+	if errors.Is(o.err, mux.ErrClosed) || errors.Is(o.err, mux.ErrTimeout) {
+		// The session is gone (a stream that times out ends it): conn.Done
+		// will close and lost reports the file with the others, as not
+		// confirmed.
 		return
 	}
 	if o.err != nil {

@@ -3,26 +3,46 @@ package hubtest
 import (
 	"net"
 	"sync"
-	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Proxy forwards TCP connections to a target and can break them on
 // purpose: stall them (bytes stop flowing both ways, but nothing is
-// closed, like a dead link or a peer that lost power), or cut them (both
-// sides see the connection close).
+// closed, like a dead link or a peer that lost power), cut them (both
+// sides see the connection close), reset them (the client sees a TCP
+// RST), cut them after a number of bytes, slow them down, or send later
+// connections to another target (a hub restarted on a new port).
 type Proxy struct {
-	Addr   string // where clients connect
-	target string
-	ln     net.Listener
+	Addr string // where clients connect
+	ln   net.Listener
+	quit chan struct{} // closed when the test ends: ends every wait
 
-	stalled atomic.Bool
+	mu      sync.Mutex
+	target  string
+	links   map[*link]struct{}
+	closed  bool
+	stalled bool
 	resume  chan struct{} // closed and replaced by Resume
+	cutLeft int64         // client→hub bytes until CutAfter cuts; < 0: not armed
+	rate    int64         // bytes per second each way; 0: unlimited
+	next    [2]time.Time  // per direction: when the bytes paced so far have passed
 
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
+	wg sync.WaitGroup
 }
+
+// link is one proxied connection: the side the client dialled and the
+// side the proxy dialled to the target.
+type link struct {
+	client, hub net.Conn
+	open        int // pipes still running; guarded by Proxy.mu
+}
+
+// The two directions of a link, as indexes of Proxy.next.
+const (
+	up   = 0 // client → hub
+	down = 1 // hub → client
+)
 
 // StartProxy forwards 127.0.0.1:0 to target until the test ends. Dial
 // through the proxy finds the key of a hub that Start ran at target.
@@ -32,11 +52,12 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, resume: make(chan struct{})}
+	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, quit: make(chan struct{}),
+		links: map[*link]struct{}{}, resume: make(chan struct{}), cutLeft: -1}
 	if cfg, ok := keys.Load(target); ok {
 		keys.Store(p.Addr, cfg)
-		t.Cleanup(func() { keys.Delete(p.Addr) })
 	}
+	t.Cleanup(func() { keys.Delete(p.Addr) })
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -50,81 +71,239 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
-		out, err := net.Dial("tcp", p.target)
+		p.mu.Lock()
+		target := p.target
+		p.mu.Unlock()
+		out, err := net.DialTimeout("tcp", target, 5*time.Second)
 		if err != nil {
-			in.Close()
+			in.Close() // the client sees the connection close, as if nobody listened
 			continue
 		}
+		l := &link{client: in, hub: out, open: 2}
 		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.mu.Unlock()
+		if p.closed {
+			p.mu.Unlock()
+			in.Close()
+			out.Close()
+			return
+		}
+		p.links[l] = struct{}{}
 		p.wg.Add(2)
-		go p.pipe(out, in)
-		go p.pipe(in, out)
+		p.mu.Unlock()
+		go p.pipe(l, up)
+		go p.pipe(l, down)
 	}
 }
 
-// pipe copies src to dst, holding bytes back while the proxy is stalled.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies one direction of l, holding bytes back while the proxy is
+// stalled, pacing them to the rate, and cutting every link when CutAfter's
+// count runs out.
+func (p *Proxy) pipe(l *link, dir int) {
 	defer p.wg.Done()
+	src, dst := l.client, l.hub
+	if dir == down {
+		src, dst = l.hub, l.client
+	}
+	defer p.done(l)
 	defer dst.Close()
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := src.Read(buf)
-		p.waitWhileStalled()
+		n, err := src.Read(buf[:p.chunk(len(buf))])
+		if !p.waitWhileStalled() {
+			return
+		}
+		cut := false
+		if dir == up {
+			n, cut = p.spend(n)
+		}
 		if n > 0 {
+			if !p.sleep(p.delay(dir, n)) {
+				return
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
 		}
+		if cut {
+			p.Cut()
+			return
+		}
 		if err != nil {
 			return
 		}
 	}
 }
 
-func (p *Proxy) waitWhileStalled() {
+// done forgets l once both its pipes have ended.
+func (p *Proxy) done(l *link) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l.open--; l.open == 0 {
+		delete(p.links, l)
+	}
+}
+
+// waitWhileStalled returns when the proxy is not stalled, or false when
+// the test has ended.
+func (p *Proxy) waitWhileStalled() bool {
 	for {
 		p.mu.Lock()
-		stalled, resume := p.stalled.Load(), p.resume
+		stalled, resume := p.stalled, p.resume
 		p.mu.Unlock()
 		if !stalled {
-			return
+			return true
 		}
-		<-resume
+		select {
+		case <-resume:
+		case <-p.quit:
+			return false
+		}
 	}
 }
 
 // Stall stops every byte in both directions without closing anything.
+// Connections made while stalled are accepted, and stall too.
 func (p *Proxy) Stall() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.stalled.Store(true)
+	p.stalled = true
 }
 
 // Resume lets bytes flow again after Stall.
 func (p *Proxy) Resume() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.stalled.Store(false)
+	p.stalled = false
 	close(p.resume)
 	p.resume = make(chan struct{})
 }
 
 // Cut closes every connection through the proxy; new ones still work.
-func (p *Proxy) Cut() {
+// A side that had sent bytes the proxy had not read yet (a client in
+// the middle of an upload, typically) gets a TCP RST from the kernel
+// rather than an orderly close.
+func (p *Proxy) Cut() { p.breakLinks(false) }
+
+// Reset breaks every connection through the proxy as Cut does, but the
+// client's side is always aborted: the client sees a TCP RST (a read or
+// write fails with "connection reset by peer"), and bytes the proxy had
+// not yet passed to it are dropped. The hub's side is closed as by Cut.
+// New connections still work.
+func (p *Proxy) Reset() { p.breakLinks(true) }
+
+func (p *Proxy) breakLinks(reset bool) {
 	p.mu.Lock()
-	conns := p.conns
-	p.conns = nil
+	links := p.links
+	p.links = map[*link]struct{}{}
 	p.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
+	for l := range links {
+		if tc, ok := l.client.(*net.TCPConn); ok && reset {
+			tc.SetLinger(0) // Close then sends RST and drops what is unsent
+		}
+		l.client.Close()
+		l.hub.Close()
+	}
+}
+
+// CutAfter arms a cut: once n more bytes have passed from clients to the
+// target, counted from this call and over all connections together, the
+// proxy lets exactly those n through and then cuts every connection, as
+// Cut does. The cut happens once; call CutAfter again to arm another. A
+// later call replaces an armed count.
+func (p *Proxy) CutAfter(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cutLeft = max(n, 0)
+}
+
+// spend counts n bytes going to the target against CutAfter's count. It
+// returns how many of them may pass, and whether to cut after those.
+func (p *Proxy) spend(n int) (int, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cutLeft < 0 || n == 0 {
+		return n, false
+	}
+	if int64(n) < p.cutLeft {
+		p.cutLeft -= int64(n)
+		return n, false
+	}
+	k := int(p.cutLeft)
+	p.cutLeft = -1
+	return k, true
+}
+
+// SetRate limits each direction to bytesPerSecond, over all connections
+// together, like a slow link; 0 removes the limit. Bytes are paced chunk
+// by chunk, with no burst allowance beyond one chunk, so the rate holds
+// over any stretch of a few chunks.
+func (p *Proxy) SetRate(bytesPerSecond int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rate = max(bytesPerSecond, 0)
+}
+
+// chunk is how many bytes a pipe reads at a time, at most size: at a low
+// rate a chunk takes about 20 ms, so that pacing stays smooth.
+func (p *Proxy) chunk(size int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.rate > 0 {
+		size = min(size, max(int(p.rate/50), 512))
+	}
+	return size
+}
+
+// delay books n bytes in direction dir against the rate and returns how
+// long to wait before passing them on.
+func (p *Proxy) delay(dir int, n int) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.rate == 0 {
+		return 0
+	}
+	now := time.Now()
+	if p.next[dir].Before(now) {
+		p.next[dir] = now // an idle link saves up no burst
+	}
+	p.next[dir] = p.next[dir].Add(time.Duration(n) * time.Second / time.Duration(p.rate))
+	return p.next[dir].Sub(now)
+}
+
+// sleep waits d for pacing, or returns false when the test has ended.
+func (p *Proxy) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.quit:
+		return false
+	}
+}
+
+// SetTarget sends the connections accepted from now on to addr;
+// connections already made stay with the old target. If Start ran a hub
+// at addr, clients of the proxy use its key from now on (a hub restarted
+// with the key of the one it replaces needs no change).
+func (p *Proxy) SetTarget(addr string) {
+	p.mu.Lock()
+	p.target = addr
+	p.mu.Unlock()
+	if cfg, ok := keys.Load(addr); ok {
+		keys.Store(p.Addr, cfg)
 	}
 }
 
 func (p *Proxy) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 	p.ln.Close()
-	p.Resume()
+	close(p.quit)
 	p.Cut()
 	p.wg.Wait()
 }
