@@ -412,7 +412,7 @@ func (h *Hub) handshake(conn net.Conn) *peer {
 }
 
 func reason(err error) string {
-	if err == nil || errors.Is(err, mux.ErrClosed) {
+	if err == nil || err == mux.ErrClosed {
 		return "disconnected"
 	}
 	return err.Error()

@@ -138,7 +138,10 @@ func (p *peer) readLoop() error {
 	for {
 		m, err := p.sess.Recv()
 		if err != nil {
-			if errors.Is(err, mux.ErrClosed) || errors.Is(err, io.EOF) {
+			if errors.Is(err, mux.ErrClosed) {
+				return err // perhaps with why: a keepalive or a write timed out
+			}
+			if errors.Is(err, io.EOF) {
 				return mux.ErrClosed
 			}
 			return p.refuse(protocol.CodeBadMessage, err.Error())
@@ -292,8 +295,9 @@ func (p *peer) receive(st *mux.Stream) {
 	h, err := st.ReadHeader()
 	if err != nil {
 		// A stream closed before its first byte is a sender that gave up
-		// (cancelled) before writing the header: not a protocol error.
-		if p.ctx.Err() == nil && !errors.Is(err, mux.ErrClosed) && err != io.EOF {
+		// (cancelled) before writing the header: not a protocol error. Nor
+		// is one that timed out, which ended the session already.
+		if p.ctx.Err() == nil && !errors.Is(err, mux.ErrClosed) && !errors.Is(err, mux.ErrTimeout) && err != io.EOF {
 			p.refuse(protocol.CodeBadMessage, "data stream header: "+err.Error())
 		}
 		return

@@ -128,8 +128,10 @@ func (s *Session) streamErr(err error) error {
 		return ErrClosed
 	case errors.Is(err, yamux.ErrTimeout):
 		return fmt.Errorf("peer made no progress for %s: %w", s.cfg.ioTimeout(), ErrTimeout)
-	case errors.Is(err, yamux.ErrConnectionWriteTimeout), errors.Is(err, yamux.ErrKeepAliveTimeout):
-		return ErrClosed
+	case errors.Is(err, yamux.ErrKeepAliveTimeout):
+		return fmt.Errorf("%w: the peer stopped answering keepalives", ErrClosed)
+	case errors.Is(err, yamux.ErrConnectionWriteTimeout):
+		return fmt.Errorf("%w: a write to the connection made no progress for %s", ErrClosed, s.cfg.ioTimeout())
 	}
 	// yamux hands a stream the error of its failed write to the
 	// connection ("connection reset by peer", "broken pipe") before it
