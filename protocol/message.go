@@ -201,12 +201,25 @@ var decoders = map[string]func([]byte) (Message, error){
 	"who":      decodeAs[Who],
 	"clients":  decodeAs[Clients],
 	"offer":    decodeAs[Offer],
-	"accept":   decodeAs[Accept],
+	"accept":   decodeAccept,
 	"reject":   decodeAs[Reject],
 	"result":   decodeAs[Result],
 	"error":    decodeAs[Error],
 	"bye":      decodeAs[Bye],
 	"notice":   decodeAs[Notice],
+}
+
+// decodeAccept decodes an Accept whose "have" is empty as one without it,
+// as it is encoded: the two mean the same.
+func decodeAccept(b []byte) (Message, error) {
+	var a Accept
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, err
+	}
+	if len(a.Have) == 0 {
+		a.Have = nil
+	}
+	return a, nil
 }
 
 func decodeAs[T Message](b []byte) (Message, error) {
