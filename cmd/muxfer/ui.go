@@ -141,7 +141,7 @@ func (u *ui) file(r transfer.FileReport) {
 		text += " stored as " + safe(r.Stored)
 	}
 	if r.Resumed > 0 && r.OK() {
-		text += fmt.Sprintf(" (resumed after %s)", size(r.Resumed))
+		text += fmt.Sprintf(" (resumed at %s)", size(r.Resumed))
 	}
 	if !r.OK() {
 		text = fmt.Sprintf("%s%s %s: %s", u.tag, strings.ToUpper(r.Status), safe(r.Path), safe(r.Err))
@@ -154,7 +154,15 @@ func (u *ui) file(r transfer.FileReport) {
 func (u *ui) lost(err error, files int) {
 	u.endBar()
 	u.event(map[string]any{"type": "disconnected", "reason": err.Error(), "files_left": files},
-		fmt.Sprintf("* connection lost (%s); reconnecting to resume %d files", safe(err.Error()), files))
+		fmt.Sprintf("* connection lost (%s); reconnecting to resume %s", safe(err.Error()), plural(files, "file")))
+}
+
+// plural writes "1 file", "2 files".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // retry reports a failed attempt to reconnect.
