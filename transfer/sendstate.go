@@ -149,7 +149,7 @@ func (r *Report) addUnsent(m *Manifest, err error) {
 // statusOf is the status of a file that failed with err on the sender's
 // side.
 func statusOf(err error) string {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, mux.ErrAborted) {
 		return Cancelled
 	}
 	return Failed

@@ -449,3 +449,80 @@ func TestChatReconnectsAndKeepsItsName(t *testing.T) {
 		t.Errorf("output does not show the loss and the reconnection as alice:\n%s", out.String())
 	}
 }
+
+// TestSendInterruptedSaysWhatArrived: Ctrl-C (the context ends) in the
+// middle of a large file exits 130 after a summary that lists the file
+// delivered before it and the one cancelled; the hub keeps the cancelled
+// file's part, and the same send run again resumes it.
+func TestSendInterruptedSaysWhatArrived(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	src := filepath.Join(t.TempDir(), "dir")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte("first\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(src, "z.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(256 << 20) // sparse; far more than moves before the interrupt
+	f.Close()
+	getenv := ownConfig(t, func(n string) string {
+		if n == keyEnv {
+			return h.Key.Text()
+		}
+		return ""
+	})
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	go func() {
+		// Interrupt once the big file is well under way on the hub.
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+			parts, _ := filepath.Glob(filepath.Join(h.Dir, "dir", ".muxfer-*.part"))
+			if len(parts) == 1 {
+				if info, err := os.Stat(parts[0]); err == nil && info.Size() > 8<<20 {
+					break
+				}
+			}
+			time.Sleep(5 * time.Millisecond) // polling the hub's folder, bounded by the deadline
+		}
+		interrupt()
+	}()
+	var out, errb bytes.Buffer
+	code := run(env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, ctx: ctx, getenv: getenv},
+		[]string{"send", h.Addr, src, "--json", "--parallel", "1"})
+	if code != exitInterrupted || !strings.Contains(errb.String(), "interrupted") {
+		t.Fatalf("exit %d, stderr %q; want %d, interrupted", code, errb.String(), exitInterrupted)
+	}
+	evs := jsonLines(t, out.String())
+	last := evs[len(evs)-1]
+	if last["type"] != "summary" {
+		t.Fatalf("last event %v, want the summary", last)
+	}
+	status := map[string]string{}
+	for _, f := range last["list"].([]any) {
+		f := f.(map[string]any)
+		status[f["path"].(string)] = f["status"].(string)
+	}
+	if status["dir/a.txt"] != "delivered" || status["dir/z.bin"] != "cancelled" || len(status) != 2 {
+		t.Errorf("summary lists %v, want a.txt delivered and z.bin cancelled", status)
+	}
+
+	code, stdout, errs := runCmdEnv(t, getenv, "", "send", h.Addr, src, "--json")
+	if code != exitOK {
+		t.Fatalf("send again: exit %d, %s", code, errs)
+	}
+	evs = jsonLines(t, stdout)
+	for _, ev := range evs {
+		if ev["type"] == "file" && ev["path"] == "dir/z.bin" {
+			if resumed, _ := ev["resumed"].(float64); resumed < 8<<20 {
+				t.Errorf("z.bin resumed at %v, want after the 8 MiB the hub held", ev["resumed"])
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(h.Dir, "dir", "a (1).txt")); err == nil {
+		t.Error("a.txt was stored twice")
+	}
+}
