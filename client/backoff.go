@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -15,6 +16,8 @@ import (
 // usually back well within that.
 type Backoff struct {
 	Base, Max, GiveUp time.Duration
+
+	told time.Duration // the give-up time the error names, if not GiveUp
 }
 
 func (b Backoff) withDefaults() Backoff {
@@ -63,7 +66,7 @@ func (b Backoff) Retry(ctx context.Context, dial func(context.Context) (*Client,
 		}
 		wait = b.step(n + 1)
 		if time.Now().Add(wait).After(deadline) {
-			return nil, fmt.Errorf("gave up reconnecting after %s: %w", b.GiveUp, err)
+			return nil, fmt.Errorf("gave up reconnecting after %s: %w", cmp.Or(b.told, b.GiveUp), err)
 		}
 		if onRetry != nil {
 			onRetry(n, err, wait)

@@ -136,7 +136,7 @@ func (c *Client) Upload(ctx context.Context, m *transfer.Manifest, opt transfer.
 	rep, err := transfer.Send(ctx, conn{c}, m, opt)
 	if errors.Is(err, transfer.ErrConnectionLost) {
 		<-c.done
-		err = fmt.Errorf("%w: %v", err, c.err)
+		err = fmt.Errorf("%w: %w", err, c.err)
 	}
 	return rep, err
 }

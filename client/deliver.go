@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
 )
 
@@ -14,7 +16,9 @@ import (
 type DeliverOptions struct {
 	transfer.SendOptions
 	// Backoff spaces out the attempts to reconnect after the connection is
-	// lost, and says when to give up.
+	// lost, and says when to give up: after Backoff.GiveUp without any
+	// progress (no byte sent, no file confirmed) since the connection was
+	// first lost.
 	Backoff Backoff
 	// NoReconnect makes a lost connection final, as with Upload.
 	NoReconnect bool
@@ -30,12 +34,14 @@ type DeliverOptions struct {
 // as Upload does, and finishes the job when the connection is lost: it
 // dials again, waiting as opt.Backoff says, and offers again every file
 // not yet delivered. Those resume where the hub holds them (a file the
-// hub stored but could not confirm is confirmed, not stored twice).
+// hub stored but could not confirm is confirmed, not stored twice). An
+// offer the hub refuses for the moment (an earlier transfer of the same
+// files is still ending) is made again after a wait.
 //
 // It returns when every file is delivered or has failed for a reason of
-// its own, or when reconnecting gives up or ctx is done. The report lists
-// each file once, with its last status. Deliver closes every connection
-// it dials.
+// its own, when the hub refuses the client (an Error message), when
+// reconnecting gives up, or when ctx is done. The report lists each file
+// once, with its last status. Deliver closes every connection it dials.
 func Deliver(ctx context.Context, dial func(context.Context) (*Client, error), m *transfer.Manifest, opt DeliverOptions) (*transfer.Report, error) {
 	start := time.Now()
 	if opt.ResumeKey == nil {
@@ -43,6 +49,32 @@ func Deliver(ctx context.Context, dial func(context.Context) (*Client, error), m
 		opt.ResumeKey = make([]byte, 32)
 		rand.Read(opt.ResumeKey)
 	}
+	// Progress is what the hub holds: a file confirmed, or more of a file
+	// than at any earlier attempt. (Bytes written to a stream prove
+	// nothing: a link that drops every connection takes them too.)
+	var mu sync.Mutex
+	held := map[string]int64{}
+	progressed := false
+	resumed := opt.Observer.Resumed
+	opt.Observer.Resumed = func(path string, from int64) {
+		mu.Lock()
+		if prev, ok := held[path]; ok && from > prev {
+			progressed = true
+		}
+		held[path] = max(held[path], from)
+		mu.Unlock()
+		if resumed != nil {
+			resumed(path, from)
+		}
+	}
+	madeProgress := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		p := progressed
+		progressed = false
+		return p
+	}
+	b := opt.Backoff.withDefaults()
 	final := &transfer.Report{}
 	defer func() { final.Elapsed = time.Since(start) }()
 	c, err := dial(ctx)
@@ -51,36 +83,78 @@ func Deliver(ctx context.Context, dial func(context.Context) (*Client, error), m
 		return final, err
 	}
 	left := m
-	for {
+	var stuckSince time.Time // when the run of attempts without progress began
+	for attempt := 1; ; attempt++ {
 		rep, err := c.Upload(ctx, left, opt.SendOptions)
-		c.Close()
 		final.Bytes += rep.Bytes
 		final.Dirs = rep.Dirs
-		var again []transfer.FileReport // lost with the connection
+		var again []transfer.FileReport // to offer again
+		retry := errors.Is(err, transfer.ErrConnectionLost) || errors.Is(err, transfer.ErrTryAgain)
+		var refused *protocol.Error
+		if errors.As(err, &refused) {
+			retry = false // the hub ended the session on purpose
+		}
 		for _, f := range rep.Files {
-			if errors.Is(err, transfer.ErrConnectionLost) && (f.Status == transfer.Unconfirmed || f.Status == transfer.NotSent) {
+			if retry && (f.Status == transfer.Unconfirmed || f.Status == transfer.NotSent) {
 				again = append(again, f)
 			} else {
 				final.Files = append(final.Files, f)
 			}
 		}
 		if len(again) == 0 || opt.NoReconnect {
+			c.Close()
 			final.Files = append(final.Files, again...)
 			return final, err
 		}
+		if madeProgress() || rep.Bytes > 0 || stuckSince.IsZero() {
+			stuckSince = time.Now()
+		}
+		left = m.Only(pathsOf(again))
+		budget := b
+		budget.GiveUp, budget.told = b.GiveUp-time.Since(stuckSince), b.GiveUp
+		if budget.GiveUp <= 0 {
+			c.Close()
+			final.Files = append(final.Files, again...)
+			return final, fmt.Errorf("%w; gave up after %s without progress", err, b.GiveUp)
+		}
+		if errors.Is(err, transfer.ErrTryAgain) && c.Err() == nil {
+			// The connection is fine: wait, and offer again on it.
+			if werr := sleep(ctx, b.step(attempt)); werr != nil {
+				c.Close()
+				final.Files = append(final.Files, again...)
+				return final, werr
+			}
+			continue
+		}
+		c.Close()
 		if opt.OnLost != nil {
 			opt.OnLost(err, len(again))
 		}
-		retry := make(map[string]bool, len(again))
-		for _, f := range again {
-			retry[f.Path] = true
-		}
-		left = m.Only(func(path string) bool { return retry[path] })
 		lost := err
-		if c, err = opt.Backoff.Retry(ctx, dial, opt.OnRetry); err != nil {
+		if c, err = budget.Retry(ctx, dial, opt.OnRetry); err != nil {
 			final.Files = append(final.Files, again...)
 			return final, fmt.Errorf("%w; %w", lost, err)
 		}
+	}
+}
+
+// pathsOf returns a test for the paths of files.
+func pathsOf(files []transfer.FileReport) func(string) bool {
+	set := make(map[string]bool, len(files))
+	for _, f := range files {
+		set[f.Path] = true
+	}
+	return func(p string) bool { return set[p] }
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -225,6 +225,10 @@ func (p *peer) offer(o protocol.Offer) {
 		p.folders += dirs
 	}
 	in, err := p.h.recv.Prepare(o)
+	if errors.Is(err, transfer.ErrBusy) {
+		p.say(protocol.Reject{Transfer: o.Transfer, Reason: err.Error(), Code: protocol.CodeBusy})
+		return
+	}
 	if err != nil {
 		reject(err.Error())
 		return
@@ -291,6 +295,23 @@ func (p *peer) acceptLoop() {
 	}
 }
 
+// staleOnAbort is a data stream whose Abort ends its whole session. The
+// receiver aborts a stream when a newer transfer of the same file arrives:
+// its sender is back on a new connection, so this one is stale (typically
+// cut on the sender's side only, and not yet noticed here). Ending the
+// session is also the only sure way to stop the stream: yamux v0.1.2 can
+// hold a reader while it waits for the rest of a frame from a dead
+// connection.
+type staleOnAbort struct {
+	*mux.Stream
+	sess *mux.Session
+}
+
+func (s staleOnAbort) Abort() {
+	s.Stream.Abort()
+	s.sess.Close()
+}
+
 func (p *peer) receive(st *mux.Stream) {
 	h, err := st.ReadHeader()
 	if err != nil {
@@ -307,7 +328,7 @@ func (p *peer) receive(st *mux.Stream) {
 		p.refuse(protocol.CodeBadMessage, fmt.Sprintf("data stream for unknown transfer %q", h.Transfer))
 		return
 	}
-	res, err := in.Receive(h, st)
+	res, err := in.Receive(h, staleOnAbort{st, p.sess})
 	if err != nil {
 		p.refuse(protocol.CodeBadMessage, err.Error())
 		return

@@ -164,6 +164,10 @@ type Stream struct {
 // ErrAborted reports a stream whose context was cancelled.
 var ErrAborted = errors.New("stream aborted")
 
+// Abort makes pending and later Reads and Writes fail with ErrAborted,
+// from any goroutine.
+func (st *Stream) Abort() { st.abort() }
+
 // abort makes pending and later I/O fail. It sets the flag before the
 // deadline, and Read and Write check the flag after setting theirs, so
 // neither can overwrite the expired deadline unnoticed.

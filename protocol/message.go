@@ -133,7 +133,9 @@ type Have struct {
 
 // Reject refuses an offered transfer as a whole. Code, when set, is one
 // of the Error codes: CodeShutdown tells the sender that the hub is
-// stopping, so the same offer may succeed once it is back.
+// stopping, so the same offer may succeed once it is back; CodeBusy that
+// an earlier transfer is still receiving one of its files, so the same
+// offer may succeed in a moment.
 type Reject struct {
 	Transfer string `json:"transfer"`
 	Reason   string `json:"reason"`
@@ -162,6 +164,7 @@ const (
 	CodeBadMessage = "bad_message" // a message could not be decoded or was not expected
 	CodeLimit      = "limit"       // a limit was exceeded
 	CodeShutdown   = "shutdown"    // the hub is stopping
+	CodeBusy       = "busy"        // in a reject: try the same offer again shortly
 )
 
 // Notice is something the hub tells every client, such as that it is

@@ -14,7 +14,7 @@ import (
 // with the digest ("blake3:…") so that the algorithm can change later.
 const hashPrefix = "blake3:"
 
-func newHash() hash.Hash { return blake3.New() }
+func newHash() *blake3.Hasher { return blake3.New() }
 
 func formatHash(h hash.Hash) string {
 	return hashPrefix + hex.EncodeToString(h.Sum(nil))

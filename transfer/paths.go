@@ -62,7 +62,9 @@ func CheckPath(p string) error {
 			return bad("contains a colon (drive or stream name)")
 		case isWindowsDevice(c):
 			return bad("reserved device name")
-		case strings.HasPrefix(c, partPrefix):
+		case len(c) >= len(partPrefix) && strings.EqualFold(c[:len(partPrefix)], partPrefix):
+			// In any letter case: a disk that ignores case would take
+			// ".MUXFER-records" for the receiver's own file.
 			return bad("names starting with " + partPrefix + " are the receiver's partial files")
 		}
 	}
@@ -112,6 +114,7 @@ func CheckOffer(o protocol.Offer) error {
 		dir  bool
 	}
 	seen := make(map[string]listed, len(o.Files)) // by nameKey
+	tokens := map[string]string{}                 // resume token -> path
 	for _, f := range o.Files {
 		if err := CheckPath(f.Path); err != nil {
 			return err
@@ -121,6 +124,13 @@ func CheckOffer(o protocol.Offer) error {
 		}
 		if err := checkResumeToken(f.Resume); err != nil || f.Dir && f.Resume != "" {
 			return fmt.Errorf("offer entry %q: bad resume token", f.Path)
+		}
+		if f.Resume != "" {
+			if prev, dup := tokens[f.Resume]; dup {
+				a, b := quotePair(prev, f.Path)
+				return fmt.Errorf("offer entries %s and %s: the same resume token", a, b)
+			}
+			tokens[f.Resume] = f.Path
 		}
 		key := nameKey(f.Path)
 		if prev, dup := seen[key]; dup {

@@ -46,24 +46,23 @@ func (r *Receiver) Prepare(o protocol.Offer) (*Incoming, error) {
 	if err := r.checkTarget(o); err != nil {
 		return nil, err
 	}
-	// Bytes that parts hold already need no room: a file resumed writes
-	// only the rest, and one sent again from byte 0 first empties its part.
-	points, held := r.findResume(o)
-	unclaim := func() {
-		for _, pt := range points {
-			r.book.unclaim(pt.key)
-		}
+	in := &Incoming{r: r, offer: o, nonce: newTransferID()[:16],
+		state: make([]fileState, len(o.Files)), taken: make([]bool, len(o.Files)), aborts: make([]func(), len(o.Files))}
+	// Bytes held already need no room: a file resumed writes only the
+	// rest, and one sent again from byte 0 first empties its part.
+	held, err := r.findResume(in)
+	if err != nil {
+		return nil, err
 	}
 	if err := r.promise(bytes - held); err != nil {
-		unclaim()
+		in.releaseTokens()
 		return nil, err
 	}
 	if err := r.makeFolders(o); err != nil {
 		r.release(bytes - held)
-		unclaim()
+		in.releaseTokens()
 		return nil, err
 	}
-	in := &Incoming{r: r, offer: o, nonce: newTransferID()[:16], points: points, state: make([]fileState, len(o.Files))}
 	for i, f := range o.Files {
 		if f.Dir {
 			in.state[i] = finished

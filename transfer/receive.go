@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/muxfer/muxfer/protocol"
+	"github.com/zeebo/blake3"
 )
 
 // Receiver stores incoming files under one directory. Every file operation
@@ -53,10 +54,12 @@ type Incoming struct {
 
 	points []resumePoint // per entry, for files offered with a token; nil if none
 
-	mu    sync.Mutex
-	state []fileState
-	left  int // files not yet finished
-	stats Stats
+	mu     sync.Mutex
+	state  []fileState
+	taken  []bool   // the file was handed to a newer transfer of it (see yield)
+	aborts []func() // for each file being received: ends its stream, if the stream can
+	left   int      // files not yet finished
+	stats  Stats
 }
 
 type fileState uint8
@@ -76,12 +79,19 @@ func (in *Incoming) Transfer() string { return in.offer.Transfer }
 func (in *Incoming) Accept() protocol.Accept {
 	a := protocol.Accept{Transfer: in.offer.Transfer}
 	for i, pt := range in.points {
+		if len(a.Have) == MaxHave {
+			break // the rest are sent from byte 0, as the spec allows
+		}
 		if pt.offset > 0 {
 			a.Have = append(a.Have, protocol.Have{File: i, Offset: pt.offset, Hash: pt.hash})
 		}
 	}
 	return a
 }
+
+// MaxHave bounds the entries of an Accept's Have, so that the Accept fits
+// in a control frame whatever the offer: an entry takes at most 128 bytes.
+const MaxHave = (protocol.MaxControlFrame - 4096) / 128
 
 // point returns what the receiver held of file idx when the offer came.
 func (in *Incoming) point(idx int) resumePoint {
@@ -103,33 +113,57 @@ func (in *Incoming) Done() bool {
 // breaks the protocol (unknown file, the same file twice): no Result is due
 // for it.
 func (in *Incoming) Receive(h protocol.DataHeader, src io.Reader) (protocol.Result, error) {
-	if err := in.claim(h.File); err != nil {
-		return protocol.Result{}, err
-	}
 	res := protocol.Result{Transfer: in.offer.Transfer, File: h.File}
+	var abort func()
+	if a, ok := src.(interface{ Abort() }); ok {
+		abort = a.Abort
+	}
+	if taken, err := in.claim(h.File, abort); err != nil {
+		return protocol.Result{}, err
+	} else if taken {
+		res.Error = fmt.Sprintf("%s: a newer transfer of the same file took it over", in.offer.Files[h.File].Path)
+		return res, nil
+	}
 	f, pt := in.offer.Files[h.File], in.point(h.File)
-	owed := &debt{in.r, f.Size - pt.offset} // what Prepare promised
+	due := f.Size - pt.offset // what Prepare promised
 	var err error
 	switch {
 	case h.Offset != 0 && (pt.key == "" || h.Offset != pt.offset):
 		err = fmt.Errorf("cannot resume at byte %d: the receiver holds %d", h.Offset, pt.offset)
 	case pt.stored != "" && h.Offset == f.Size:
 		res.Stored, res.Hash, err = confirm(pt, src)
-	default:
+	case pt.stored != "":
+		// Stored already, yet sent again from byte 0: it needs room, which
+		// Prepare did not promise.
+		if err = in.r.promise(f.Size); err == nil {
+			due = f.Size
+		}
+	}
+	owed := &debt{in.r, due}
+	if err == nil && res.Stored == "" {
 		part := partName(in.nonce, h.File)
 		if pt.key != "" {
 			part = keyPartName(pt.key)
 		}
-		res.Stored, res.Hash, err = in.r.store(f, part, h.Offset, pt.key != "", src, owed)
+		res.Stored, res.Hash, err = in.r.store(f, part, pt.key, h.Offset, pt.state, src, owed)
 	}
 	owed.settle()
 	if err != nil {
-		res.Hash, res.Error = "", fmt.Sprintf("%s: %v", f.Path, err)
+		res.Hash, res.Stored, res.Error = "", "", fmt.Sprintf("%s: %v", f.Path, err)
+		if in.wasTaken(h.File) {
+			res.Error = fmt.Sprintf("%s: a newer transfer of the same file took it over", f.Path)
+		}
 	} else if pt.key != "" {
 		in.r.remember(pt.key, record{stored: res.Stored, hash: res.Hash, size: f.Size, mtime: f.MTime, at: time.Now()})
 	}
 	in.finish(h.File, err == nil)
 	return res, nil
+}
+
+func (in *Incoming) wasTaken(idx int) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.taken[idx]
 }
 
 // confirm answers a stream for a file the receiver stored already: it
@@ -179,7 +213,15 @@ func (in *Incoming) giveUp(idx int) {
 	in.stats.Failed++
 	pt := in.point(idx)
 	in.r.release(in.offer.Files[idx].Size - pt.offset)
-	in.r.book.unclaim(pt.key)
+	in.r.unclaim(pt.key, in, idx)
+}
+
+// releaseTokens releases every token this transfer holds, before any file
+// has arrived: for a Prepare that fails.
+func (in *Incoming) releaseTokens() {
+	for i, pt := range in.points {
+		in.r.unclaim(pt.key, in, i)
+	}
 }
 
 // Stats returns the counts so far.
@@ -189,21 +231,28 @@ func (in *Incoming) Stats() Stats {
 	return in.stats
 }
 
-func (in *Incoming) claim(idx int) error {
+// claim marks file idx as being received, with abort to end its stream
+// early. It reports whether the file was handed to a newer transfer of it
+// before its stream came; the error is for a stream that breaks the
+// protocol.
+func (in *Incoming) claim(idx int, abort func()) (taken bool, err error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	switch {
 	case idx < 0 || idx >= len(in.state):
-		return fmt.Errorf("transfer %s has no file %d", in.offer.Transfer, idx)
+		return false, fmt.Errorf("transfer %s has no file %d", in.offer.Transfer, idx)
 	case in.offer.Files[idx].Dir:
-		return fmt.Errorf("transfer %s: entry %d is a folder", in.offer.Transfer, idx)
+		return false, fmt.Errorf("transfer %s: entry %d is a folder", in.offer.Transfer, idx)
+	case in.state[idx] == givenUp && in.taken[idx]:
+		return true, nil
 	case in.state[idx] == givenUp:
-		return fmt.Errorf("transfer %s: file %d was given up, and then sent", in.offer.Transfer, idx)
+		return false, fmt.Errorf("transfer %s: file %d was given up, and then sent", in.offer.Transfer, idx)
 	case in.state[idx] != waiting:
-		return fmt.Errorf("transfer %s: file %d sent twice", in.offer.Transfer, idx)
+		return false, fmt.Errorf("transfer %s: file %d sent twice", in.offer.Transfer, idx)
 	}
 	in.state[idx] = receiving
-	return nil
+	in.aborts[idx] = abort
+	return false, nil
 }
 
 func (in *Incoming) finish(idx int, ok bool) {
@@ -211,7 +260,8 @@ func (in *Incoming) finish(idx int, ok bool) {
 	defer in.mu.Unlock()
 	in.state[idx] = finished
 	in.left--
-	in.r.book.unclaim(in.point(idx).key)
+	in.aborts[idx] = nil
+	in.r.unclaim(in.point(idx).key, in, idx)
 	if ok {
 		in.stats.Stored++
 		in.stats.Bytes += in.offer.Files[idx].Size
@@ -234,11 +284,12 @@ func partName(nonce string, idx int) string {
 // Every byte written is also written to owed, which releases the space
 // promised to it.
 //
-// A part without a resume token is new (created exclusively) and is
-// removed on any error. A resumable part is kept when the stream breaks
-// or the disk fills up, for the sender to resume; it is removed only when
-// its bytes are wrong.
-func (r *Receiver) store(f protocol.File, part string, offset int64, resumable bool, src io.Reader, owed io.Writer) (stored, sum string, err error) {
+// A part without a resume token (key "") is new, created exclusively, and
+// removed on any error. A resumable part is kept when the stream breaks or
+// the disk fills up, for the sender to resume, with its hash state if it
+// is large; it is removed when its bytes are wrong or there are none.
+// state, if set, is the hash state after the part's first offset bytes.
+func (r *Receiver) store(f protocol.File, part, key string, offset int64, state *blake3.Hasher, src io.Reader, owed io.Writer) (stored, sum string, err error) {
 	// Checked again now that the file arrives: a link may have been
 	// planted since the offer was accepted.
 	if err := r.refuseLinks(f.Path); err != nil {
@@ -251,28 +302,30 @@ func (r *Receiver) store(f protocol.File, part string, offset int64, resumable b
 		}
 	}
 	part = path.Join(dir, part)
-	h := newHash()
-	out, err := r.openPart(part, offset, resumable, fileMode(f.Mode), h)
+	if key != "" {
+		r.dropState(key) // the part changes now
+	}
+	out, h, err := r.openPart(part, offset, key != "", fileMode(f.Mode), state)
 	if err != nil {
 		return "", "", err
 	}
-	keep := resumable
+	w := &partWriter{f: out, h: h, n: offset}
+	keep := key != ""
 	defer func() {
-		if err != nil && keep && out != nil {
-			// A part with no bytes resumes nothing: not worth keeping.
-			if info, serr := out.Stat(); serr == nil && info.Size() == 0 {
-				keep = false
-			}
-		}
 		if out != nil {
 			out.Close()
 		}
-		if err != nil && !keep {
+		if err == nil {
+			return
+		}
+		if !keep || w.n == 0 {
 			r.root.Remove(part)
+		} else if info, serr := r.root.Lstat(part); serr == nil && info.Size() == w.n {
+			r.keepState(key, info, h) // what was written is what was hashed
 		}
 	}()
 
-	if err := copyExactly(io.MultiWriter(out, h, owed), src, f.Size-offset); err != nil {
+	if err := copyExactly(io.MultiWriter(w, owed), src, f.Size-offset); err != nil {
 		return "", "", err
 	}
 	tr, err := protocol.ReadTrailer(src)
@@ -297,35 +350,71 @@ func (r *Receiver) store(f protocol.File, part string, offset int64, resumable b
 	return stored, sum, nil
 }
 
-// openPart opens the part for writing at offset. At offset 0 a new part
-// is created, exclusively unless it is resumable (a resumable part there
-// is this file's, from an earlier try, and starts again empty). At a
-// later offset the part's first offset bytes are read into h, so that the
-// hash covers the whole file.
-func (r *Receiver) openPart(part string, offset int64, resumable bool, mode fs.FileMode, h io.Writer) (*os.File, error) {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	switch {
-	case offset > 0:
-		flags = os.O_RDWR
-	case resumable:
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+// partWriter writes a part and hashes exactly the bytes that reached it,
+// so that after a failed write the hash still matches the part.
+type partWriter struct {
+	f *os.File
+	h *blake3.Hasher
+	n int64 // bytes in the part
+}
+
+func (w *partWriter) Write(p []byte) (int, error) {
+	k, err := w.f.Write(p)
+	w.h.Write(p[:k])
+	w.n += int64(k)
+	return k, err
+}
+
+// openPart opens the part for writing at offset and returns it with the
+// hash of its first offset bytes. At offset 0 a new part is created,
+// exclusively: a resumable part there is this file's, from an earlier
+// try, and is removed first (never truncated, as it might share its bytes
+// with a stored file). At a later offset the hash is state's, or is read
+// from the part.
+func (r *Receiver) openPart(part string, offset int64, resumable bool, mode fs.FileMode, state *blake3.Hasher) (*os.File, *blake3.Hasher, error) {
+	if offset == 0 {
+		if resumable {
+			r.root.Remove(part)
+		}
+		// O_EXCL: a file already there is not ours, whatever its name says.
+		out, err := r.root.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+		return out, newHash(), pathErr(err)
 	}
-	// O_EXCL: a file already there is not ours, whatever its name says.
-	out, err := r.root.OpenFile(part, flags, mode)
-	if err != nil || offset == 0 {
-		return out, pathErr(err)
+	out, err := r.root.OpenFile(part, os.O_RDWR, 0)
+	if err != nil {
+		return nil, nil, pathErr(err)
 	}
-	if err := readPrefix(h, out, offset); err != nil {
+	h, err := resumeHash(out, offset, state)
+	if err == nil {
+		// Anything past offset is from an attempt that ended later than
+		// the one the offer saw; the sender sends it again.
+		err = out.Truncate(offset)
+	}
+	if err == nil {
+		_, err = out.Seek(offset, io.SeekStart)
+	}
+	if err != nil {
 		out.Close()
-		return nil, fmt.Errorf("partial file: %w", pathErr(err))
+		return nil, nil, fmt.Errorf("partial file: %w", pathErr(err))
 	}
-	// Anything past offset is from an attempt that ended later than the
-	// one the offer saw; the sender sends it again.
-	if err := out.Truncate(offset); err != nil {
-		out.Close()
-		return nil, pathErr(err)
+	return out, h, nil
+}
+
+// resumeHash returns the hash of the first offset bytes of part: a clone
+// of state, or read from the part.
+func resumeHash(part *os.File, offset int64, state *blake3.Hasher) (*blake3.Hasher, error) {
+	info, err := part.Stat()
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	if info.Size() < offset {
+		return nil, fmt.Errorf("it holds %d bytes, not %d", info.Size(), offset)
+	}
+	if state != nil {
+		return state.Clone(), nil
+	}
+	h := newHash()
+	return h, readPrefix(h, part, offset)
 }
 
 // copyExactly copies n bytes and calls anything less an error: a stream

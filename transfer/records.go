@@ -2,8 +2,10 @@ package transfer
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"time"
@@ -15,8 +17,10 @@ import (
 // it.
 const RecordsFile = partPrefix + "records"
 
-// maxRecordLine bounds one line of the records file when it is read.
-const maxRecordLine = 8 << 10
+// maxRecordLine bounds one line of the records file when it is read; a
+// longer one is skipped. A record holds a path of at most MaxPathLen
+// bytes, written without escapes but for quotes and backslashes.
+const maxRecordLine = 3 * MaxPathLen
 
 // recordLine is one line of the records file.
 type recordLine struct {
@@ -73,24 +77,30 @@ func (r *Receiver) loadRecords() error {
 		return err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 4096), maxRecordLine)
+	br := bufio.NewReaderSize(f, maxRecordLine)
 	keep := r.keepParts()
-	for sc.Scan() {
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// Too long to be a record: skip to the end of the line.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			line = nil
+		}
 		var l recordLine
-		if json.Unmarshal(sc.Bytes(), &l) != nil || len(l.Key) != 32 || l.Stored == "" {
-			continue
+		if len(line) > 0 && json.Unmarshal(line, &l) == nil && len(l.Key) == 32 && l.Stored != "" {
+			if at := time.Unix(l.At, 0); time.Since(at) <= keep {
+				r.book.add(l.Key, record{stored: l.Stored, hash: l.Hash, size: l.Size, mtime: l.MTime, at: at}, keep)
+			}
 		}
-		at := time.Unix(l.At, 0)
-		if time.Since(at) > keep {
-			continue
+		if err == io.EOF {
+			return nil
 		}
-		r.book.add(l.Key, record{stored: l.Stored, hash: l.Hash, size: l.Size, mtime: l.MTime, at: at}, keep)
+		if err != nil {
+			return err
+		}
 	}
-	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		return nil // the rest is lost; the file is rewritten without it
-	}
-	return sc.Err()
 }
 
 // rewriteRecords replaces the records file with the book's records and
@@ -128,9 +138,15 @@ func (r *Receiver) rewriteRecords() error {
 	return err
 }
 
-func writeRecord(w interface{ Write([]byte) (int, error) }, key string, rec record) error {
-	line, _ := json.Marshal(recordLine{Key: key, Stored: rec.stored, Hash: rec.hash, Size: rec.size, MTime: rec.mtime, At: rec.at.Unix()})
-	_, err := w.Write(append(line, '\n'))
+// writeRecord writes one record as a line of JSON, in one Write.
+func writeRecord(w io.Writer, key string, rec record) error {
+	var line bytes.Buffer
+	enc := json.NewEncoder(&line)
+	enc.SetEscapeHTML(false) // "&" stays one byte, so no path makes a line too long
+	if err := enc.Encode(recordLine{Key: key, Stored: rec.stored, Hash: rec.hash, Size: rec.size, MTime: rec.mtime, At: rec.at.Unix()}); err != nil {
+		return err
+	}
+	_, err := w.Write(line.Bytes())
 	return err
 }
 
@@ -152,7 +168,7 @@ func (r *Receiver) journalRecord(key string, rec record) {
 	if writeRecord(b.journal, key, rec) != nil {
 		return
 	}
-	if b.appended++; b.appended > maxRecords {
+	if b.appended++; b.appended > 2*maxRecords {
 		r.rewriteRecords()
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/protocol"
+	"github.com/zeebo/blake3"
 )
 
 // How a cut transfer continues.
@@ -85,15 +86,23 @@ func keyPartName(key string) string { return partPrefix + key + ".part" }
 // a stored file, for a sender that may come back to resume it.
 const DefaultKeepParts = 48 * time.Hour
 
-// maxRecords bounds the stored files a receiver remembers for resumes.
-const maxRecords = 100_000
+// maxRecords and maxRecordBytes bound the stored files a receiver
+// remembers for resumes: at most 100 000, and about 16 MiB of names.
+const (
+	maxRecords     = 100_000
+	maxRecordBytes = 16 << 20
+)
+
+// recordCost is roughly the memory a record takes.
+func recordCost(key string, rec record) int { return len(key) + len(rec.stored) + len(rec.hash) + 96 }
 
 // resumePoint is what the receiver holds of one file of an offer.
 type resumePoint struct {
-	key    string // the token's digest; "" if the file does not resume
-	offset int64  // bytes held
-	hash   string // of those bytes, when offset > 0
-	stored string // the name under which the whole file is stored already, if it is
+	key    string         // the token's digest; "" if the file does not resume
+	offset int64          // bytes held
+	hash   string         // of those bytes, when offset > 0
+	stored string         // the name under which the whole file is stored already, if it is
+	state  *blake3.Hasher // for a large part: the hash state after offset bytes; read only
 }
 
 // record is a file stored with a resume token.
@@ -104,14 +113,17 @@ type record struct {
 }
 
 // book is the receiver's memory of resumable files: the keys of the files
-// being received (so that two offers never write one part) and the records
-// of files stored.
+// being received (so that two offers never write one part), the hash
+// states of kept parts, and the records of files stored.
 type book struct {
 	mu       sync.Mutex
-	claimed  map[string]bool
+	claimed  map[string]*claim
 	released chan struct{} // closed and replaced whenever a key is released
+	states   map[string]partState
+	stateAge []string // keys of states, oldest first
 	records  map[string]record
 	order    []recordAge // oldest first; a key stored again is listed again
+	bytes    int         // of the records, roughly
 
 	persist  bool     // OpenRecords was called: records go to the records file too
 	journal  *os.File // the records file, once open
@@ -123,56 +135,13 @@ type recordAge struct {
 	at  time.Time
 }
 
-// claim reserves key for one file. If another transfer holds it, claim
-// waits for it until deadline, and then gives up and returns false.
-func (b *book) claim(key string, deadline time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for b.claimed[key] {
-		if b.released == nil {
-			b.released = make(chan struct{})
-		}
-		released := b.released
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			return false
-		}
-		b.mu.Unlock()
-		t := time.NewTimer(wait)
-		select {
-		case <-released:
-		case <-t.C:
-		}
-		t.Stop()
-		b.mu.Lock()
-	}
-	if b.claimed == nil {
-		b.claimed = map[string]bool{}
-	}
-	b.claimed[key] = true
-	return true
-}
-
-func (b *book) unclaim(key string) {
-	if key == "" {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	delete(b.claimed, key)
-	if b.released != nil {
-		close(b.released)
-		b.released = nil
-	}
-}
-
 // lookup returns the record of key, if it is younger than keep.
 func (b *book) lookup(key string, keep time.Duration) (record, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	rec, ok := b.records[key]
 	if ok && time.Since(rec.at) > keep {
-		delete(b.records, key)
+		b.drop(key)
 		return record{}, false
 	}
 	return rec, ok
@@ -180,8 +149,16 @@ func (b *book) lookup(key string, keep time.Duration) (record, bool) {
 
 func (b *book) forget(key string) {
 	b.mu.Lock()
-	delete(b.records, key)
+	b.drop(key)
 	b.mu.Unlock()
+}
+
+// drop removes the record of key; b.mu is held.
+func (b *book) drop(key string) {
+	if rec, ok := b.records[key]; ok {
+		b.bytes -= recordCost(key, rec)
+		delete(b.records, key)
+	}
 }
 
 // remember records a stored file, in memory and in the records file if
@@ -199,14 +176,19 @@ func (b *book) add(key string, rec record, keep time.Duration) {
 	if b.records == nil {
 		b.records = map[string]record{}
 	}
+	if prev, ok := b.records[key]; ok {
+		b.bytes -= recordCost(key, prev)
+	}
 	b.records[key] = rec
+	b.bytes += recordCost(key, rec)
 	b.order = append(b.order, recordAge{key, rec.at})
 	for len(b.order) > 0 {
 		old := b.order[0]
-		if len(b.records) <= maxRecords && len(b.order) <= 2*maxRecords && time.Since(old.at) <= keep {
+		if len(b.records) <= maxRecords && b.bytes <= maxRecordBytes && len(b.order) <= 2*maxRecords && time.Since(old.at) <= keep {
 			break
 		}
-		if b.records[old.key].at.Equal(old.at) { // not stored again since
+		if prev, ok := b.records[old.key]; ok && prev.at.Equal(old.at) { // not stored again since
+			b.bytes -= recordCost(old.key, prev)
 			delete(b.records, old.key)
 		}
 		b.order = b.order[1:]
@@ -221,42 +203,41 @@ func (r *Receiver) keepParts() time.Duration {
 	return r.KeepParts
 }
 
-// claimWait bounds how long an offer waits for the tokens that another
-// transfer holds. A sender that comes back after a cut usually finds the
-// old transfer still holding its files for a moment, until the receiver
-// notices the old connection is gone.
-const claimWait = 2 * time.Second
-
-// findResume claims the key of every file of o offered with a token and
-// looks for what the receiver holds of it: a record of the file stored,
-// or a part. It returns one point per entry and the bytes held, which the
-// offer need not promise. A file whose key another transfer holds for
-// longer than claimWait, or whose part cannot be read, is received from
-// byte 0.
-func (r *Receiver) findResume(o protocol.Offer) ([]resumePoint, int64) {
-	var pts []resumePoint
-	var held int64
+// findResume claims the key of every file of in's offer given with a
+// token, and looks for what the receiver holds of it: a record of the file
+// stored, or a part. It returns the bytes held, which the offer need not
+// promise (a stored file is promised nothing, unless its sender sends it
+// again from byte 0: Receive promises it then). A file whose part cannot be read is
+// received from byte 0. It fails with ErrBusy, releasing what it claimed,
+// if another transfer still holds a token claimWait after being asked to
+// let go.
+func (r *Receiver) findResume(in *Incoming) (held int64, err error) {
 	wait := claimWait
 	if r.claimWait != 0 {
 		wait = r.claimWait
 	}
 	deadline := time.Now().Add(wait)
-	for i, f := range o.Files {
+	for i, f := range in.offer.Files {
 		if f.Dir || f.Resume == "" {
 			continue
 		}
+		if in.points == nil {
+			in.points = make([]resumePoint, len(in.offer.Files))
+		}
 		key := partKey(f.Resume)
-		if !r.book.claim(key, deadline) {
-			continue
+		if !r.claim(key, in, i, deadline) {
+			in.releaseTokens()
+			return 0, fmt.Errorf("%w: %s is still being received by an earlier transfer", ErrBusy, f.Path)
 		}
-		if pts == nil {
-			pts = make([]resumePoint, len(o.Files))
-		}
-		pts[i] = r.lookFor(f, key)
-		held += pts[i].offset
+		in.points[i] = r.lookFor(f, key)
+		held += in.points[i].offset
 	}
-	return pts, held
+	return held, nil
 }
+
+// ErrBusy reports an offer of a file that an earlier transfer is still
+// receiving: the same offer made again shortly will find it free.
+var ErrBusy = errors.New("busy")
 
 // lookFor finds what the receiver holds of f, whose key it has claimed.
 func (r *Receiver) lookFor(f protocol.File, key string) resumePoint {
@@ -270,15 +251,102 @@ func (r *Receiver) lookFor(f protocol.File, key string) resumePoint {
 	}
 	part := path.Join(path.Dir(f.Path), keyPartName(key))
 	info, err := r.root.Lstat(part)
-	if err != nil || !info.Mode().IsRegular() || info.Size() == 0 || info.Size() > f.Size {
-		return pt // from byte 0; store truncates or replaces what is there
+	if err != nil || !info.Mode().IsRegular() || info.Size() == 0 || info.Size() > f.Size || linkCount(info) > 1 {
+		// From byte 0: store replaces what is there. (A part with a second
+		// name is one that was placed and then not removed: its bytes are
+		// a stored file's, not to be written to.)
+		return pt
 	}
-	sum, err := r.hashPrefix(part, info.Size())
+	h, err := r.partHash(part, key, info)
 	if err != nil {
 		return pt
 	}
-	pt.offset, pt.hash = info.Size(), sum
+	pt.offset, pt.hash = info.Size(), formatHash(h)
+	if pt.offset >= minStateSize {
+		pt.state = h
+	}
 	return pt
+}
+
+// minStateSize is the smallest part whose hash state the receiver keeps,
+// rather than read the part again. A state costs about 11 KB; reading
+// 4 MiB costs a few milliseconds.
+const minStateSize = 4 << 20
+
+// maxStates bounds the hash states kept.
+const maxStates = 256
+
+// partState is the hash of a part's bytes, kept so that neither an offer
+// nor the resume that follows reads a large part again.
+type partState struct {
+	size    int64
+	modTime time.Time
+	h       *blake3.Hasher
+}
+
+// partHash returns the hash state of the part at name: the one kept for
+// key if the part has not changed since (same size and mtime), else one
+// computed now, and kept if the part is large.
+func (r *Receiver) partHash(name, key string, info fs.FileInfo) (*blake3.Hasher, error) {
+	b := &r.book
+	b.mu.Lock()
+	st, ok := b.states[key]
+	b.mu.Unlock()
+	if ok && st.size == info.Size() && st.modTime.Equal(info.ModTime()) {
+		return st.h, nil
+	}
+	f, err := r.root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := newHash()
+	if err := readPrefix(h, f, info.Size()); err != nil {
+		return nil, err
+	}
+	r.keepState(key, info, h)
+	return h, nil
+}
+
+// keepState keeps the hash state h of a part, if it is large, in place of
+// any kept for key; the oldest go beyond maxStates. A state kept is never
+// written to again: whoever continues from it clones it.
+func (r *Receiver) keepState(key string, info fs.FileInfo, h *blake3.Hasher) {
+	if info.Size() < minStateSize {
+		return
+	}
+	b := &r.book
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.states == nil {
+		b.states = map[string]partState{}
+	}
+	if _, ok := b.states[key]; !ok {
+		b.stateAge = append(b.stateAge, key)
+	}
+	b.states[key] = partState{info.Size(), info.ModTime(), h}
+	for len(b.states) > maxStates && len(b.stateAge) > 0 {
+		delete(b.states, b.stateAge[0])
+		b.stateAge = b.stateAge[1:]
+	}
+}
+
+// dropState forgets the hash state of key, whose part is gone or about
+// to change.
+func (r *Receiver) dropState(key string) {
+	b := &r.book
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.states[key]; !ok {
+		return
+	}
+	delete(b.states, key)
+	for i, k := range b.stateAge {
+		if k == key {
+			b.stateAge = append(b.stateAge[:i], b.stateAge[i+1:]...)
+			break
+		}
+	}
 }
 
 // stillStored reports whether the file a record names is still there as
@@ -289,20 +357,6 @@ func (r *Receiver) stillStored(rec record, f protocol.File) bool {
 	}
 	info, err := r.root.Lstat(rec.stored)
 	return err == nil && info.Mode().IsRegular() && info.Size() == f.Size && info.ModTime().UnixNano() == f.MTime
-}
-
-// hashPrefix hashes the first n bytes of the file at name.
-func (r *Receiver) hashPrefix(name string, n int64) (string, error) {
-	f, err := r.root.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := newHash()
-	if err := readPrefix(h, f, n); err != nil {
-		return "", err
-	}
-	return formatHash(h), nil
 }
 
 // readPrefix copies exactly n bytes of src into dst.
@@ -352,7 +406,7 @@ func (r *Receiver) removeIdlePart(name, base string) bool {
 	key := strings.TrimSuffix(strings.TrimPrefix(base, partPrefix), ".part")
 	r.book.mu.Lock()
 	defer r.book.mu.Unlock()
-	if r.book.claimed[key] {
+	if r.book.claimed[key] != nil {
 		return false
 	}
 	return r.root.Remove(name) == nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,10 +68,14 @@ func TestCheckOfferRefusesBadResumeTokens(t *testing.T) {
 	if err := CheckOffer(protocol.Offer{Transfer: "t1", Files: []protocol.File{{Path: "a", Size: 1, Resume: good}}}); err != nil {
 		t.Errorf("a good token: %v", err)
 	}
+	twice := protocol.Offer{Transfer: "t1", Files: []protocol.File{{Path: "a", Size: 1, Resume: good}, {Path: "b", Size: 1, Resume: good}}}
+	if err := CheckOffer(twice); err == nil || !strings.Contains(err.Error(), `"a" and "b": the same resume token`) {
+		t.Errorf("one token on two entries: %v", err)
+	}
 }
 
 func TestCheckPathKeepsPartNamesForTheReceiver(t *testing.T) {
-	for _, p := range []string{".muxfer-0123.part", "dir/.muxfer-x", ".muxfer-/a"} {
+	for _, p := range []string{".muxfer-0123.part", "dir/.muxfer-x", ".muxfer-/a", ".MUXFER-records", "d/.Muxfer-1.part"} {
 		if err := CheckPath(p); err == nil || !strings.Contains(err.Error(), "partial files") {
 			t.Errorf("CheckPath(%q) = %v, want it refused", p, err)
 		}
@@ -266,63 +271,145 @@ func TestReceiverConfirmsStoredFileInsteadOfStoringItTwice(t *testing.T) {
 	in.Abandon()
 }
 
-// TestConcurrentOffersOfOneTokenNeverShareAPart: while one transfer holds
-// a file's token, another offer of it is received from byte 0 into a
-// part of its own.
-func TestConcurrentOffersOfOneTokenNeverShareAPart(t *testing.T) {
+// TestNewerOfferTakesOverAFileNotStarted: a sender back after a cut
+// finds its old transfer still holding the file's token (the receiver has
+// not yet noticed the old connection is gone). The newer offer takes the
+// file over; a stream for it on the old transfer gets a failed result,
+// not a protocol error; the file is stored once.
+func TestNewerOfferTakesOverAFileNotStarted(t *testing.T) {
 	r, dir := newTestReceiver(t)
-	r.claimWait = 10 * time.Millisecond
 	content := randomBytes(4000, 4)
 	f := resumable("a.bin", content)
 	cutOnce(t, r, "t1", f, content, 1000)
 
-	first := prepare(t, r, "t2", f)
-	second := prepare(t, r, "t3", f)
-	if len(first.Accept().Have) != 1 || len(second.Accept().Have) != 0 {
-		t.Fatalf("Have: first %+v, second %+v; want the part offered to the first only", first.Accept().Have, second.Accept().Have)
+	old := prepare(t, r, "t2", f)
+	newer := prepare(t, r, "t3", f)
+	if h := newer.Accept().Have; len(h) != 1 || h[0].Offset != 1000 {
+		t.Fatalf("newer offer: Have %+v, want the part of 1000 bytes", h)
 	}
-	if res, _ := second.Receive(protocol.DataHeader{Transfer: "t3", Offset: 1000}, dataStream(t, content[1000:], hashOf(content))); !strings.Contains(res.Error, "cannot resume") {
-		t.Errorf("second resumed the first's part: %+v", res)
+	if !old.Done() || old.Stats() != (Stats{Failed: 1}) {
+		t.Errorf("old transfer: done %v, %+v; want its file given up", old.Done(), old.Stats())
 	}
-	res, _ := first.Receive(protocol.DataHeader{Transfer: "t2", Offset: 1000}, dataStream(t, content[1000:], hashOf(content)))
-	if res.Error != "" {
-		t.Fatalf("first: %+v", res)
+	if p := r.Promised(); p != 3000 {
+		t.Errorf("promised %d bytes, want the newer offer's 3000 only", p)
 	}
-	got, _ := os.ReadFile(filepath.Join(dir, "a.bin"))
-	if !bytes.Equal(got, content) {
-		t.Error("a.bin differs from the file sent")
+	res, err := old.Receive(protocol.DataHeader{Transfer: "t2"}, dataStream(t, content, hashOf(content)))
+	if err != nil || !strings.Contains(res.Error, "took it over") {
+		t.Errorf("the old transfer's stream: %+v, %v; want a result saying the file was taken over", res, err)
 	}
-	if p := parts(t, dir); len(p) != 0 {
-		t.Errorf("parts left: %q", p)
+	res, err = newer.Receive(protocol.DataHeader{Transfer: "t3", Offset: 1000}, dataStream(t, content[1000:], hashOf(content)))
+	if err != nil || res.Error != "" {
+		t.Fatalf("newer: %+v, %v", res, err)
+	}
+	if got := listTree(t, dir); len(got) != 1 || got[0] != "a.bin" {
+		t.Errorf("receiver holds %q, want a.bin once", got)
+	}
+	if p := r.Promised(); p != 0 {
+		t.Errorf("%d bytes still promised", p)
 	}
 }
 
-// TestOfferWaitsForTheTokenOfATransferEnding: a sender that comes back
-// right after a cut finds its old transfer still holding the file's token
-// until the receiver notices; the new offer waits for it rather than
-// start again from byte 0.
-func TestOfferWaitsForTheTokenOfATransferEnding(t *testing.T) {
-	r, _ := newTestReceiver(t)
-	content := randomBytes(2000, 8)
+// abortable is a stream that blocks until Abort, like a data stream whose
+// sender has gone silent, after giving its first bytes.
+type abortable struct {
+	first   io.Reader
+	aborted chan struct{}
+	once    sync.Once
+}
+
+func (a *abortable) Read(p []byte) (int, error) {
+	if n, _ := a.first.Read(p); n > 0 {
+		return n, nil
+	}
+	<-a.aborted
+	return 0, errors.New("stream aborted")
+}
+
+func (a *abortable) Abort() { a.once.Do(func() { close(a.aborted) }) }
+
+// TestNewerOfferTakesOverAFileBeingReceived: the old transfer's stream is
+// still open (a silent sender behind a dead link); the newer offer aborts
+// it, and resumes from what it wrote.
+func TestNewerOfferTakesOverAFileBeingReceived(t *testing.T) {
+	r, dir := newTestReceiver(t)
+	content := randomBytes(4000, 11)
 	f := resumable("a.bin", content)
-	cutOnce(t, r, "t1", f, content, 800)
-	old := prepare(t, r, "t2", f) // the transfer whose connection died
+	old := prepare(t, r, "t1", f)
+	stream := &abortable{first: bytes.NewReader(content[:1500]), aborted: make(chan struct{})}
+	oldDone := make(chan protocol.Result, 1)
 	go func() {
-		// Once the new offer waits, the old transfer ends.
-		for deadline := time.Now().Add(eventTimeout); time.Now().Before(deadline); {
-			r.book.mu.Lock()
-			waiting := r.book.released != nil
-			r.book.mu.Unlock()
-			if waiting {
+		res, _ := old.Receive(protocol.DataHeader{Transfer: "t1"}, stream)
+		oldDone <- res
+	}()
+	// Wait until the old transfer has the 1500 bytes on disk.
+	for deadline := time.Now().Add(eventTimeout); ; {
+		if p := parts(t, dir); len(p) == 1 {
+			if info, err := os.Stat(filepath.Join(dir, p[0])); err == nil && info.Size() == 1500 {
 				break
 			}
-			time.Sleep(time.Millisecond) // polling, bounded by the deadline
 		}
-		old.Abandon()
-	}()
-	if h := prepare(t, r, "t3", f).Accept().Have; len(h) != 1 || h[0].Offset != 800 {
-		t.Errorf("Have = %+v, want the part of 800 bytes", h)
+		if time.Now().After(deadline) {
+			t.Fatal("the old transfer never wrote its 1500 bytes")
+		}
+		time.Sleep(time.Millisecond) // polling, bounded by the deadline
 	}
+	newer := prepare(t, r, "t2", f)
+	if h := newer.Accept().Have; len(h) != 1 || h[0].Offset != 1500 || h[0].Hash != hashOf(content[:1500]) {
+		t.Fatalf("newer offer: Have %+v, want the 1500 bytes the old transfer wrote", h)
+	}
+	if res := <-oldDone; !strings.Contains(res.Error, "took it over") {
+		t.Errorf("old transfer's result: %+v, want it taken over", res)
+	}
+	res, err := newer.Receive(protocol.DataHeader{Transfer: "t2", Offset: 1500}, dataStream(t, content[1500:], hashOf(content)))
+	if err != nil || res.Error != "" {
+		t.Fatalf("newer: %+v, %v", res, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "a.bin")); !bytes.Equal(got, content) {
+		t.Error("a.bin differs from the file sent")
+	}
+}
+
+// TestOfferIsBusyWhileAnOldTransferWillNotLetGo: a holder that cannot be
+// aborted (its stream has no Abort) keeps the file; the newer offer fails
+// with ErrBusy after the wait, holding nothing.
+func TestOfferIsBusyWhileAnOldTransferWillNotLetGo(t *testing.T) {
+	r, _ := newTestReceiver(t)
+	r.claimWait = 20 * time.Millisecond
+	content := randomBytes(2000, 12)
+	f := resumable("a.bin", content)
+	old := prepare(t, r, "t1", f)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	oldDone := make(chan struct{})
+	go func() {
+		defer close(oldDone)
+		old.Receive(protocol.DataHeader{Transfer: "t1"}, pr)
+	}()
+	for deadline := time.Now().Add(eventTimeout); !isReceiving(old); {
+		if time.Now().After(deadline) {
+			t.Fatal("the old transfer never started receiving")
+		}
+		time.Sleep(time.Millisecond) // polling, bounded by the deadline
+	}
+	promised := r.Promised()
+	_, err := r.Prepare(protocol.Offer{Transfer: "t2", Files: []protocol.File{f}})
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("Prepare = %v, want ErrBusy", err)
+	}
+	if p := r.Promised(); p != promised {
+		t.Errorf("promised %d bytes after a busy refusal, want %d as before", p, promised)
+	}
+	pw.CloseWithError(errors.New("cut"))
+	<-oldDone
+	if h := prepare(t, r, "t3", f).Accept().Have; len(h) != 0 {
+		t.Errorf("Have = %+v; the old transfer wrote nothing", h)
+	}
+}
+
+func isReceiving(in *Incoming) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.state[0] == receiving
 }
 
 // TestAbandonReleasesTheTokens: a transfer whose sender went away frees
@@ -491,5 +578,92 @@ func TestReceiverKeepsNoEmptyPart(t *testing.T) {
 	cutOnce(t, r, "t1", resumable("a.bin", content), content, 0)
 	if got := listTree(t, dir); len(got) != 0 {
 		t.Errorf("receiver holds %q, want nothing", got)
+	}
+}
+
+// TestLargePartIsNotReadAgain: the receiver keeps the hash state of a
+// large part from the moment it was cut, so an offer does not read the
+// part again (a hostile offer could otherwise make it hash gigabytes for
+// a hundred bytes). It trusts a part it wrote while the part keeps its
+// size and mtime, as it trusts any file it wrote; a part changed in the
+// usual way (a new mtime) is read again.
+func TestLargePartIsNotReadAgain(t *testing.T) {
+	r, dir := newTestReceiver(t)
+	content := randomBytes(2*minStateSize, 13)
+	f := resumable("big.bin", content)
+	held := minStateSize + 100
+	cutOnce(t, r, "t1", f, content, held)
+	part := filepath.Join(dir, parts(t, dir)[0])
+	info, err := os.Stat(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zeros := make([]byte, held)
+	if err := os.WriteFile(part, zeros, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Size and mtime as they were: the kept state answers, unread.
+	if err := os.Chtimes(part, info.ModTime(), info.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	in := prepare(t, r, "t2", f)
+	if have := in.Accept().Have; len(have) != 1 || have[0].Hash != hashOf(content[:held]) {
+		t.Fatalf("Have = %+v, want the hash kept from the cut", have)
+	}
+	in.Abandon()
+	// A new mtime: read again.
+	later := info.ModTime().Add(time.Second)
+	if err := os.Chtimes(part, later, later); err != nil {
+		t.Fatal(err)
+	}
+	in = prepare(t, r, "t3", f)
+	if have := in.Accept().Have; len(have) != 1 || have[0].Hash != hashOf(zeros) {
+		t.Fatalf("Have = %+v, want the hash of the part as it is now", have)
+	}
+	// The sender's prefix differs, so it sends from byte 0.
+	res, _ := in.Receive(protocol.DataHeader{Transfer: "t3"}, dataStream(t, content, hashOf(content)))
+	if res.Error != "" {
+		t.Fatalf("sent again from 0: %+v", res)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "big.bin")); !bytes.Equal(got, content) {
+		t.Error("big.bin differs from the file sent")
+	}
+}
+
+// TestRecordsFileSkipsLongLinesAndKeepsNamesShort: "&" and "<" are
+// written as themselves, and a line too long to be a record is skipped
+// without losing the records after it.
+func TestRecordsFileSkipsLongLinesAndKeepsNamesShort(t *testing.T) {
+	r, dir := newTestReceiver(t)
+	if err := r.OpenRecords(); err != nil {
+		t.Fatal(err)
+	}
+	content := []byte("x")
+	f := resumable("a&b<c>.txt", content)
+	in := prepare(t, r, "t1", f)
+	if res, _ := in.Receive(protocol.DataHeader{Transfer: "t1"}, dataStream(t, content, hashOf(content))); res.Error != "" {
+		t.Fatal(res.Error)
+	}
+	r.CloseRecords()
+	b, err := os.ReadFile(filepath.Join(dir, RecordsFile))
+	if err != nil || !strings.Contains(string(b), `"s":"a&b<c>.txt"`) {
+		t.Fatalf("records file %q, %v; want the name unescaped", b, err)
+	}
+	long := `{"k":"` + strings.Repeat("a", 2*maxRecordLine) + "\"}\n"
+	if err := os.WriteFile(filepath.Join(dir, RecordsFile), append([]byte(long), b...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	r2 := NewReceiver(root)
+	if err := r2.OpenRecords(); err != nil {
+		t.Fatal(err)
+	}
+	defer r2.CloseRecords()
+	if h := prepare(t, r2, "t2", f).Accept().Have; len(h) != 1 || h[0].Offset != 1 {
+		t.Errorf("Have = %+v: the record after the long line was lost", h)
 	}
 }

@@ -34,6 +34,9 @@ type Observer struct {
 	Opened   func(path string)            // a file started
 	Wrote    func(n int)                  // n more bytes of some file sent, or found at the receiver on a resume
 	Finished func(FileReport)             // a file verified or failed
+	// Resumed reports, for each file whose stream was opened, the offset
+	// it started at: the bytes the receiver held already.
+	Resumed func(path string, from int64)
 }
 
 // SendOptions tune Send.
@@ -92,6 +95,11 @@ func (r *Report) Failed() int {
 	}
 	return n
 }
+
+// ErrTryAgain reports an offer that the receiver refused for now (an
+// earlier transfer was still receiving one of its files): the files are
+// NotSent, and the same offer may succeed in a moment.
+var ErrTryAgain = errors.New("receiver busy")
 
 // ErrConnectionLost reports a session that ended before every file was
 // confirmed, or a hub that refused an offer because it is shutting down.
@@ -192,6 +200,9 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep
 					f(m.Files[i].Path)
 				}
 				h, from, opened, err := sendFile(st.fileCtx[i], conn, id, i, m.Files[i], m.Local[i], have[i], opt.Observer.Wrote)
+				if f := opt.Observer.Resumed; f != nil && opened {
+					f(m.Files[i].Path, from)
+				}
 				done <- outcome{i, h, from, opened, err}
 			}
 		}()
@@ -245,8 +256,11 @@ func awaitAccept(ctx context.Context, conn Conn, msgs <-chan protocol.Message) (
 			case protocol.Accept:
 				return msg, nil
 			case protocol.Reject:
-				if msg.Code == protocol.CodeShutdown {
+				switch msg.Code {
+				case protocol.CodeShutdown:
 					return protocol.Accept{}, fmt.Errorf("%w: %s", ErrConnectionLost, msg.Reason)
+				case protocol.CodeBusy:
+					return protocol.Accept{}, fmt.Errorf("%w: %s", ErrTryAgain, msg.Reason)
 				}
 				return protocol.Accept{}, fmt.Errorf("transfer refused: %s", msg.Reason)
 			}
@@ -284,8 +298,10 @@ func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.Fil
 		return "", from, false, err
 	}
 	defer st.Close()
-	if wrote != nil && from > 0 {
-		wrote(int(from))
+	for left := from; wrote != nil && left > 0; {
+		n := min(left, 1<<30) // int may have 32 bits
+		wrote(int(n))
+		left -= n
 	}
 	buf := getBuf()
 	defer putBuf(buf)

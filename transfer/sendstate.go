@@ -159,7 +159,7 @@ func statusOf(err error) string {
 // err.
 func notSentStatus(err error) string {
 	switch {
-	case errors.Is(err, ErrConnectionLost):
+	case errors.Is(err, ErrConnectionLost), errors.Is(err, ErrTryAgain):
 		return NotSent
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return Cancelled

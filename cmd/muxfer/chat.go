@@ -40,7 +40,7 @@ func runChat(e env, args []string) error {
 	if f, ok := e.stdin.(*os.File); ok && isTerminal(f) && !*cf.json {
 		u.line("%s", chatHelp)
 	}
-	key, err := resumeKey(e)
+	key, err := resumeKey(e, cf.mux, pos[0])
 	if err != nil {
 		key = nil // uploads still work; a cut one starts again from the beginning
 	}

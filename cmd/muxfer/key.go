@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -95,12 +97,24 @@ func hubKey(e env) (mux.Config, string, error) {
 	return mux.Config{Key: k}, path, nil
 }
 
-// resumeKey returns the secret from which send derives its resume tokens,
-// kept in the user's config directory so that running the same send again
-// after a crash resumes it.
-func resumeKey(e env) ([]byte, error) {
+// resumeKey returns the secret from which send derives its resume tokens
+// for the hub that cfg and addr reach. The user's secret is kept in the
+// config directory, so that running the same send again after a crash
+// resumes it; each hub gets a key of its own from it (an HMAC of the
+// hub's access key, or of its address without TLS), so that no hub learns
+// tokens that would work on another.
+func resumeKey(e env, cfg mux.Config, addr string) ([]byte, error) {
 	text, _, err := configKey(e, "resume.key")
-	return []byte(text), err
+	if err != nil {
+		return nil, err
+	}
+	hub := "addr\x00" + addr
+	if !cfg.Key.IsZero() {
+		hub = "key\x00" + cfg.Key.Text()
+	}
+	m := hmac.New(sha256.New, []byte(text))
+	m.Write([]byte("muxfer resume hub\x00" + hub))
+	return m.Sum(nil), nil
 }
 
 // configKey reads the key in the named file of muxfer's folder in the

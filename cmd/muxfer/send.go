@@ -83,7 +83,7 @@ func runSend(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	key, err := resumeKey(e)
+	key, err := resumeKey(e, cf.mux, pos[0])
 	if err != nil {
 		key = nil
 		fmt.Fprintf(e.stderr, "muxfer: no resume key (%v): a send cut by a crash starts again from the beginning\n", err)

@@ -27,6 +27,7 @@ type Proxy struct {
 	cutLeft int64         // client→hub bytes until CutAfter cuts; < 0: not armed
 	rate    int64         // bytes per second each way; 0: unlimited
 	next    [2]time.Time  // per direction: when the bytes paced so far have passed
+	orphans []net.Conn    // hub sides left open by Orphan, closed when the test ends
 
 	wg sync.WaitGroup
 }
@@ -35,7 +36,8 @@ type Proxy struct {
 // side the proxy dialled to the target.
 type link struct {
 	client, hub net.Conn
-	open        int // pipes still running; guarded by Proxy.mu
+	open        int  // pipes still running; guarded by Proxy.mu
+	orphaned    bool // the hub's side stays open and silent; guarded by Proxy.mu
 }
 
 // The two directions of a link, as indexes of Proxy.next.
@@ -105,7 +107,12 @@ func (p *Proxy) pipe(l *link, dir int) {
 		src, dst = l.hub, l.client
 	}
 	defer p.done(l)
-	defer dst.Close()
+	defer func() {
+		if dst == l.hub && p.isOrphaned(l) {
+			return // left open: see Orphan
+		}
+		dst.Close()
+	}()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf[:p.chunk(len(buf))])
@@ -190,6 +197,33 @@ func (p *Proxy) Cut() { p.breakLinks(false) }
 // not yet passed to it are dropped. The hub's side is closed as by Cut.
 // New connections still work.
 func (p *Proxy) Reset() { p.breakLinks(true) }
+
+// Orphan breaks every connection on the client's side only, as a NAT or
+// firewall that drops its state does: the client sees a TCP RST, and the
+// hub sees nothing at all (no close, no more bytes) until the test ends,
+// so it notices only by its keepalive. New connections still work.
+func (p *Proxy) Orphan() {
+	p.mu.Lock()
+	links := p.links
+	p.links = map[*link]struct{}{}
+	for l := range links {
+		l.orphaned = true
+		p.orphans = append(p.orphans, l.hub)
+	}
+	p.mu.Unlock()
+	for l := range links {
+		if tc, ok := l.client.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
+		l.client.Close()
+	}
+}
+
+func (p *Proxy) isOrphaned(l *link) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return l.orphaned
+}
 
 func (p *Proxy) breakLinks(reset bool) {
 	p.mu.Lock()
@@ -305,5 +339,11 @@ func (p *Proxy) close() {
 	p.ln.Close()
 	close(p.quit)
 	p.Cut()
+	p.mu.Lock()
+	orphans := p.orphans
+	p.mu.Unlock()
+	for _, c := range orphans {
+		c.Close()
+	}
 	p.wg.Wait()
 }
