@@ -50,6 +50,26 @@ type Config struct {
 	// 4 MiB, so one stream is not limited by yamux's 256 KiB default on a
 	// link with a long round trip.
 	StreamWindow uint32
+
+	// DataFrame fixes the bytes of one yamux frame on a data stream, and
+	// NotSentLowat bounds the bytes the kernel may hold unsent on the
+	// connection (TCP_NOTSENT_LOWAT, Linux). Together they bound what a
+	// control message (a chat line) waits behind: yamux sends frames in
+	// the order they are queued, at most one per writing data stream, and
+	// then the kernel sends what it holds. DataFrame 0 sizes frames to
+	// about a millisecond of the connection's measured rate, from 16 KiB
+	// to 256 KiB (see frames.go). NotSentLowat defaults to 128 KiB.
+	DataFrame    int
+	NotSentLowat int
+}
+
+func (c Config) notSentLowat() int { return cmpInt(c.NotSentLowat, 128<<10) }
+
+func cmpInt(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 func (c Config) handshakeTimeout() time.Duration {
@@ -90,6 +110,7 @@ type Session struct {
 
 	clock *handshakeClock // the hub's handshake deadline, until Ready
 	slots chan struct{}   // one per data stream this side has open
+	pace  *pacer          // sizes data frames, unless Config.DataFrame does
 
 	wmu sync.Mutex // serialises control writes
 }
@@ -195,7 +216,7 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 
 func newSession(nc net.Conn, ys *yamux.Session, ctrl *yamux.Stream, cfg Config, clock *handshakeClock) *Session {
 	return &Session{nc: nc, ys: ys, ctrl: ctrl, cfg: cfg, clock: clock,
-		slots: make(chan struct{}, protocol.MaxDataStreams)}
+		slots: make(chan struct{}, protocol.MaxDataStreams), pace: newPacer()}
 }
 
 // open starts the handshake clock, secures conn (TLS and the key proof)
@@ -207,6 +228,7 @@ func open(ctx context.Context, conn net.Conn, cfg Config, server bool) (*handsha
 		secure, start = secureServer, yamux.Server
 	}
 	clock := startClock(ctx, conn, cfg.handshakeTimeout())
+	tune(conn, cfg)
 	sc, err := secure(conn, cfg)
 	if err != nil {
 		clock.stop()

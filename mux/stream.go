@@ -187,14 +187,28 @@ func (st *Stream) Read(p []byte) (int, error) {
 	return n, st.err(err)
 }
 
-// Write writes file bytes.
+// Write writes file bytes, in frames of at most the session's DataFrame
+// bytes, so that a control message never waits behind a large one.
 func (st *Stream) Write(p []byte) (int, error) {
-	st.ys.SetWriteDeadline(time.Now().Add(st.timeout))
-	if st.aborted.Load() {
-		return 0, ErrAborted
+	written := 0
+	for len(p) > 0 {
+		st.ys.SetWriteDeadline(time.Now().Add(st.timeout))
+		if st.aborted.Load() {
+			return written, ErrAborted
+		}
+		frame := st.sess.cfg.DataFrame
+		if frame <= 0 {
+			frame = st.sess.pace.size()
+		}
+		n, err := st.ys.Write(p[:min(len(p), frame)])
+		st.sess.pace.wrote(n, time.Now())
+		written += n
+		p = p[n:]
+		if err != nil {
+			return written, st.err(err)
+		}
 	}
-	n, err := st.ys.Write(p)
-	return n, st.err(err)
+	return written, nil
 }
 
 func (st *Stream) err(err error) error {
