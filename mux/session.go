@@ -52,13 +52,13 @@ type Config struct {
 	StreamWindow uint32
 
 	// DataFrame fixes the bytes of one yamux frame on a data stream, and
-	// NotSentLowat bounds the bytes the kernel may hold unsent on the
-	// connection (TCP_NOTSENT_LOWAT, Linux). Together they bound what a
-	// control message (a chat line) waits behind: yamux sends frames in
-	// the order they are queued, at most one per writing data stream, and
-	// then the kernel sends what it holds. DataFrame 0 sizes frames to
-	// about a millisecond of the connection's measured rate, from 16 KiB
-	// to 256 KiB (see frames.go). NotSentLowat defaults to 128 KiB.
+	// NotSentLowat the bytes the kernel may hold unsent on the connection
+	// (TCP_NOTSENT_LOWAT, Linux). Together they bound what a control
+	// message (a chat line) waits behind: yamux sends frames in the order
+	// they are queued, at most one per writing data stream, and then the
+	// kernel sends what it holds. At 0, each follows the connection's
+	// measured rate: frames of about 1 ms of it, from 16 KiB to 256 KiB,
+	// and about 2 ms unsent, from 32 KiB to 1 MiB (see frames.go).
 	DataFrame    int
 	NotSentLowat int
 }
@@ -215,8 +215,12 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 }
 
 func newSession(nc net.Conn, ys *yamux.Session, ctrl *yamux.Stream, cfg Config, clock *handshakeClock) *Session {
+	raw := nc
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		raw = tc.NetConn() // under TLS
+	}
 	return &Session{nc: nc, ys: ys, ctrl: ctrl, cfg: cfg, clock: clock,
-		slots: make(chan struct{}, protocol.MaxDataStreams), pace: newPacer()}
+		slots: make(chan struct{}, protocol.MaxDataStreams), pace: newPacer(lowatSetter(raw), cfg.NotSentLowat)}
 }
 
 // open starts the handshake clock, secures conn (TLS and the key proof)
@@ -228,7 +232,6 @@ func open(ctx context.Context, conn net.Conn, cfg Config, server bool) (*handsha
 		secure, start = secureServer, yamux.Server
 	}
 	clock := startClock(ctx, conn, cfg.handshakeTimeout())
-	tune(conn, cfg)
 	sc, err := secure(conn, cfg)
 	if err != nil {
 		clock.stop()

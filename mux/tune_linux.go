@@ -9,19 +9,21 @@ import (
 // syscall).
 const tcpNotSentLowat = 25
 
-// tune sets TCP_NOTSENT_LOWAT on a TCP connection, so that the kernel
-// holds few unsent bytes and a control message is sent soon after it is
-// written. Errors are ignored: the option only shortens queues.
-func tune(conn net.Conn, cfg Config) {
+// lowatSetter returns a function that sets TCP_NOTSENT_LOWAT on conn, the
+// bytes the kernel may hold unsent, or nil if conn is not TCP. Errors are
+// ignored: the option only shortens queues.
+func lowatSetter(conn net.Conn) func(int) {
 	tc, ok := conn.(*net.TCPConn)
 	if !ok {
-		return
+		return nil
 	}
 	raw, err := tc.SyscallConn()
 	if err != nil {
-		return
+		return nil
 	}
-	raw.Control(func(fd uintptr) {
-		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpNotSentLowat, cfg.notSentLowat())
-	})
+	return func(n int) {
+		raw.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpNotSentLowat, n)
+		})
+	}
 }

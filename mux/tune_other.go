@@ -4,5 +4,5 @@ package mux
 
 import "net"
 
-// tune does nothing where TCP_NOTSENT_LOWAT is not known.
-func tune(net.Conn, Config) {}
+// lowatSetter returns nil where TCP_NOTSENT_LOWAT is not known.
+func lowatSetter(net.Conn) func(int) { return nil }

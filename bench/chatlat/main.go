@@ -1,0 +1,138 @@
+// Command chatlat measures how long chat lines take from a client that is
+// uploading to another client, through a hub, while the upload runs. Run
+// one as -role bob (it prints the latencies when -lines lines arrived) and
+// one as -role alice (it uploads -file again and again and sends a line
+// every -every); bench/linkemu.sh runs them across a slow link.
+//
+// Each line carries the time it was sent (the wall clock, which processes
+// on one machine share), so bob measures each line's trip on its own.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/muxfer/muxfer/client"
+	"github.com/muxfer/muxfer/mux"
+	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
+)
+
+func main() {
+	addr := flag.String("addr", "", "hub address")
+	role := flag.String("role", "", "alice (uploads and chats) or bob (listens)")
+	file := flag.String("file", "", "alice: the file to upload, again and again")
+	lines := flag.Int("lines", 500, "chat lines")
+	every := flag.Duration("every", 20*time.Millisecond, "alice: time between lines")
+	warm := flag.Duration("warm", 2*time.Second, "alice: upload this long before the first line")
+	frame := flag.Int("frame", 0, "alice: fixed data frame size (mux.Config.DataFrame; 0: paced)")
+	lowat := flag.Int("lowat", 0, "alice: TCP_NOTSENT_LOWAT (mux.Config.NotSentLowat; 0: default)")
+	flag.Parse()
+	key, err := mux.ParseKey(strings.TrimSpace(os.Getenv("MUXFER_KEY")))
+	if err != nil {
+		fail(err)
+	}
+	cfg := mux.Config{Key: key, DataFrame: *frame, NotSentLowat: *lowat}
+	switch *role {
+	case "bob":
+		err = bob(*addr, cfg, *lines)
+	case "alice":
+		err = alice(*addr, cfg, *file, *lines, *every, *warm)
+	default:
+		err = fmt.Errorf("-role must be alice or bob")
+	}
+	if err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "chatlat:", err)
+	os.Exit(1)
+}
+
+func bob(addr string, cfg mux.Config, lines int) error {
+	got := make(chan time.Duration, lines)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c, err := client.Dial(ctx, addr, client.Config{Name: "bob", Mux: cfg, OnMessage: func(m protocol.Message) {
+		if ch, ok := m.(protocol.Chat); ok {
+			if ns, err := strconv.ParseInt(ch.Text, 10, 64); err == nil {
+				select {
+				case got <- time.Since(time.Unix(0, ns)):
+				default:
+				}
+			}
+		}
+	}})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Println("bob: ready")
+	var lat []time.Duration
+	for len(lat) < lines {
+		select {
+		case d := <-got:
+			lat = append(lat, d)
+		case <-ctx.Done():
+			return fmt.Errorf("only %d of %d lines arrived", len(lat), lines)
+		}
+	}
+	slices.Sort(lat)
+	at := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
+	fmt.Printf("chat latency over %d lines: p50 %s, p90 %s, p99 %s, max %s\n", len(lat),
+		at(0.50).Round(10*time.Microsecond), at(0.90).Round(10*time.Microsecond), at(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
+	return nil
+}
+
+func alice(addr string, cfg mux.Config, file string, lines int, every, warm time.Duration) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := client.Dial(ctx, addr, client.Config{Name: "alice", Mux: cfg})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	m, _, err := transfer.Scan(file)
+	if err != nil {
+		return err
+	}
+	var moved atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		obs := transfer.Observer{Wrote: func(n int) { moved.Add(int64(n)) }}
+		for ctx.Err() == nil {
+			// A new resume key each time: the file is sent in full.
+			if _, err := c.Upload(ctx, m, transfer.SendOptions{Observer: obs}); err != nil && ctx.Err() == nil {
+				fmt.Fprintln(os.Stderr, "chatlat: upload:", err)
+				return
+			}
+		}
+	}()
+	time.Sleep(warm)
+	start, before := time.Now(), moved.Load()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for range lines {
+		<-tick.C
+		if err := c.Chat(strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
+			return err
+		}
+	}
+	rate := float64(moved.Load()-before) / time.Since(start).Seconds()
+	cancel()
+	wg.Wait()
+	fmt.Printf("alice: uploaded at %.1f MB/s (%.0f Mbit/s) while chatting\n", rate/1e6, rate*8/1e6)
+	return nil
+}

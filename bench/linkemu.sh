@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Chat latency while a transfer fills a slow link: hub and bob on host b,
+# alice on host a, a router between them that shapes both directions with
+# a token bucket (tbf, queue up to 400 ms, as a real bottleneck might
+# hold). Alice uploads a file again and again and sends a chat line every
+# 20 ms; bob prints the latencies, alice the upload rate.
+#
+#   sudo bash bench/linkemu.sh [RATE]     RATE like 100mbit (default) or 1gbit
+#
+# ALICE_FLAGS passes flags to the sender, e.g. ALICE_FLAGS="-frame 262144
+# -lowat 67108864" for large fixed frames and no TCP_NOTSENT_LOWAT.
+#
+# Root only. All traffic stays in the three network namespaces this script
+# creates (muxbench-a, -r, -b) and removes on exit.
+set -euo pipefail
+rate=${1:-100mbit}
+lines=${LINES_N:-500}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+[[ $(id -u) == 0 ]] || { echo "linkemu.sh: needs root" >&2; exit 2; }
+command -v tc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 >/dev/null; }
+work=$(mktemp -d /dev/shm/muxbench-XXXX)
+a=muxbench-a r=muxbench-r b=muxbench-b
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for ns in $a $r $b; do ip netns del $ns 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+(cd "$repo" && go build -o "$work/muxfer" ./cmd/muxfer && go build -o "$work/chatlat" ./bench/chatlat)
+head -c $((256 << 20)) /dev/urandom > "$work/big.bin"
+"$work/muxfer" keygen > "$work/key" && chmod 600 "$work/key"
+export MUXFER_KEY; MUXFER_KEY=$(cat "$work/key")
+
+for ns in $a $r $b; do ip netns add $ns; ip -n $ns link set lo up; done
+ip link add mba netns $a type veth peer name mbra netns $r
+ip link add mbrb netns $r type veth peer name mbb netns $b
+ip -n $a addr add 10.204.1.1/24 dev mba; ip -n $r addr add 10.204.1.2/24 dev mbra
+ip -n $r addr add 10.204.2.1/24 dev mbrb; ip -n $b addr add 10.204.2.2/24 dev mbb
+for l in "$a mba" "$r mbra" "$r mbrb" "$b mbb"; do set -- $l; ip -n "$1" link set "$2" up; done
+ip -n $a route add 10.204.2.0/24 via 10.204.1.2
+ip -n $b route add 10.204.1.0/24 via 10.204.2.1
+ip netns exec $r sysctl -q -w net.ipv4.ip_forward=1
+for dev in mbrb mbra; do ip netns exec $r tc qdisc add dev $dev root tbf rate "$rate" burst 32kbit latency 400ms; done
+
+ip netns exec $b "$work/muxfer" serve --listen 10.204.2.2:7000 --dir "$work/hub" --key-file "$work/key" --chat-rate 100 2>"$work/hub.log" &
+pids+=($!)
+for _ in $(seq 50); do grep -q listening "$work/hub.log" && break; sleep 0.1; done
+ip netns exec $b "$work/chatlat" -role bob -addr 10.204.2.2:7000 -lines "$lines" >"$work/bob.out" 2>&1 &
+bobpid=$!; pids+=($bobpid)
+for _ in $(seq 50); do grep -q ready "$work/bob.out" && break; sleep 0.1; done
+echo "link: $rate each way (tbf, queue up to 400 ms); kernel $(uname -r); $(nproc) cores; $(date -u +%F)"
+ip netns exec $a "$work/chatlat" -role alice -addr 10.204.2.2:7000 -file "$work/big.bin" -lines "$lines" -every 20ms ${ALICE_FLAGS:-}
+wait $bobpid
+cat "$work/bob.out" | grep -v ready
+ip netns exec $r tc -s qdisc show dev mbrb | sed -n '1,3p' | sed 's/^/router, towards the hub: /'
