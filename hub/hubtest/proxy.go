@@ -28,6 +28,7 @@ type Proxy struct {
 	rate    int64         // bytes per second each way; 0: unlimited
 	next    [2]time.Time  // per direction: when the bytes paced so far have passed
 	orphans []net.Conn    // hub sides left open by Orphan, closed when the test ends
+	latency time.Duration // for links made from now on
 
 	wg sync.WaitGroup
 }
@@ -36,8 +37,9 @@ type Proxy struct {
 // side the proxy dialled to the target.
 type link struct {
 	client, hub net.Conn
-	open        int  // pipes still running; guarded by Proxy.mu
-	orphaned    bool // the hub's side stays open and silent; guarded by Proxy.mu
+	latency     time.Duration // added to every byte, each way
+	open        int           // pipes still running; guarded by Proxy.mu
+	orphaned    bool          // the hub's side stays open and silent; guarded by Proxy.mu
 }
 
 // The two directions of a link, as indexes of Proxy.next.
@@ -81,8 +83,8 @@ func (p *Proxy) accept() {
 			in.Close() // the client sees the connection close, as if nobody listened
 			continue
 		}
-		l := &link{client: in, hub: out, open: 2}
 		p.mu.Lock()
+		l := &link{client: in, hub: out, open: 2, latency: p.latency}
 		if p.closed {
 			p.mu.Unlock()
 			in.Close()
@@ -107,12 +109,27 @@ func (p *Proxy) pipe(l *link, dir int) {
 		src, dst = l.hub, l.client
 	}
 	defer p.done(l)
-	defer func() {
+	closeDst := func() {
 		if dst == l.hub && p.isOrphaned(l) {
 			return // left open: see Orphan
 		}
 		dst.Close()
-	}()
+	}
+	write := func(b []byte) error { _, err := dst.Write(b); return err }
+	if l.latency > 0 {
+		line := p.delayLine(dst, l.latency, closeDst)
+		defer close(line)
+		write = func(b []byte) error {
+			select {
+			case line <- delayed{append([]byte(nil), b...), time.Now().Add(l.latency)}:
+				return nil
+			case <-p.quit:
+				return net.ErrClosed
+			}
+		}
+	} else {
+		defer closeDst()
+	}
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf[:p.chunk(len(buf))])
@@ -127,7 +144,7 @@ func (p *Proxy) pipe(l *link, dir int) {
 			if !p.sleep(p.delay(dir, n)) {
 				return
 			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			if werr := write(buf[:n]); werr != nil {
 				return
 			}
 		}
@@ -139,6 +156,44 @@ func (p *Proxy) pipe(l *link, dir int) {
 			return
 		}
 	}
+}
+
+// delayed is a chunk on its way through a delay line.
+type delayed struct {
+	b   []byte
+	due time.Time
+}
+
+// delayLine starts a goroutine that writes each chunk sent to the returned
+// channel to dst once it is due, and, when the channel is closed and
+// drained, calls closeDst. It holds up to 4096 chunks: more than a
+// 100 Mbit/s link carries in a second.
+func (p *Proxy) delayLine(dst net.Conn, latency time.Duration, closeDst func()) chan<- delayed {
+	line := make(chan delayed, 4096)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer closeDst()
+		failed := false
+		for c := range line {
+			if failed || !p.sleep(time.Until(c.due)) {
+				failed = true
+				continue // drain, so the pipe never blocks
+			}
+			if _, err := dst.Write(c.b); err != nil {
+				failed = true
+			}
+		}
+	}()
+	return line
+}
+
+// SetLatency delays every byte by d in each direction, a round trip of
+// 2d, on connections made from now on.
+func (p *Proxy) SetLatency(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.latency = d
 }
 
 // done forgets l once both its pipes have ended.
@@ -269,8 +324,8 @@ func (p *Proxy) spend(n int) (int, bool) {
 
 // SetRate limits each direction to bytesPerSecond, over all connections
 // together, like a slow link; 0 removes the limit. Bytes are paced chunk
-// by chunk, with no burst allowance beyond one chunk, so the rate holds
-// over any stretch of a few chunks.
+// by chunk, with no burst allowance beyond one chunk and 2 ms of idle
+// time (paceSlack), so the rate holds over any stretch of a few chunks.
 func (p *Proxy) SetRate(bytesPerSecond int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -288,6 +343,9 @@ func (p *Proxy) chunk(size int) int {
 	return size
 }
 
+// paceSlack is the idle time a paced pipe may make up for at once.
+const paceSlack = 2 * time.Millisecond
+
 // delay books n bytes in direction dir against the rate and returns how
 // long to wait before passing them on.
 func (p *Proxy) delay(dir int, n int) time.Duration {
@@ -297,8 +355,10 @@ func (p *Proxy) delay(dir int, n int) time.Duration {
 		return 0
 	}
 	now := time.Now()
-	if p.next[dir].Before(now) {
-		p.next[dir] = now // an idle link saves up no burst
+	if early := now.Add(-paceSlack); p.next[dir].Before(early) {
+		// An idle link saves up no burst beyond paceSlack, which covers
+		// the pipe's own pauses between a write and the next read.
+		p.next[dir] = early
 	}
 	p.next[dir] = p.next[dir].Add(time.Duration(n) * time.Second / time.Duration(p.rate))
 	return p.next[dir].Sub(now)
