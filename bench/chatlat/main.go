@@ -28,7 +28,9 @@ import (
 
 func main() {
 	addr := flag.String("addr", "", "hub address")
-	role := flag.String("role", "", "alice (uploads and chats) or bob (listens)")
+	role := flag.String("role", "", "alice (uploads and chats), bob (listens) or idle (holds -clients connections for -hold)")
+	clients := flag.Int("clients", 1000, "idle: connections to hold")
+	hold := flag.Duration("hold", 10*time.Second, "idle: how long to hold them")
 	file := flag.String("file", "", "alice: the file to upload, again and again")
 	lines := flag.Int("lines", 500, "chat lines")
 	every := flag.Duration("every", 20*time.Millisecond, "alice: time between lines")
@@ -46,6 +48,8 @@ func main() {
 		err = bob(*addr, cfg, *lines)
 	case "alice":
 		err = alice(*addr, cfg, *file, *lines, *every, *warm)
+	case "idle":
+		err = idle(*addr, cfg, *clients, *hold)
 	default:
 		err = fmt.Errorf("-role must be alice or bob")
 	}
@@ -57,6 +61,29 @@ func main() {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "chatlat:", err)
 	os.Exit(1)
+}
+
+// idle connects n clients, one after the other, holds them for hold, and
+// closes them: for measuring what idle clients cost a hub.
+func idle(addr string, cfg mux.Config, n int, hold time.Duration) error {
+	var cs []*client.Client
+	defer func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}()
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := client.Dial(ctx, addr, client.Config{Name: fmt.Sprintf("idle%d", i), Mux: cfg})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("client %d: %w", i, err)
+		}
+		cs = append(cs, c)
+	}
+	fmt.Printf("idle: %d clients connected\n", len(cs))
+	time.Sleep(hold)
+	return nil
 }
 
 func bob(addr string, cfg mux.Config, lines int) error {
