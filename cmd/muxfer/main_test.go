@@ -515,6 +515,9 @@ func TestSendInterruptedSaysWhatArrived(t *testing.T) {
 		t.Fatalf("send again: exit %d, %s", code, errs)
 	}
 	evs = jsonLines(t, stdout)
+	if sum := evs[len(evs)-1]; sum["type"] != "summary" || sum["resumed"].(float64) < 8<<20 {
+		t.Errorf("summary %v, want the bytes the hub held counted as resumed", sum)
+	}
 	for _, ev := range evs {
 		if ev["type"] == "file" && ev["path"] == "dir/z.bin" {
 			if resumed, _ := ev["resumed"].(float64); resumed < 8<<20 {

@@ -190,9 +190,10 @@ type summaryEvent struct {
 	Files   int                   `json:"files"`
 	Failed  int                   `json:"failed"`
 	Dirs    int                   `json:"dirs"`
-	Bytes   int64                 `json:"bytes"`
+	Bytes   int64                 `json:"bytes"`   // of the files delivered
+	Resumed int64                 `json:"resumed"` // of those, what the hub held already
 	Seconds float64               `json:"seconds"`
-	Rate    float64               `json:"bytes_per_second"`
+	Rate    float64               `json:"bytes_per_second"` // of the bytes that moved
 	Error   string                `json:"error,omitempty"`
 	List    []transfer.FileReport `json:"list"`
 }
@@ -200,11 +201,20 @@ type summaryEvent struct {
 func (u *ui) summary(rep *transfer.Report, err error) {
 	ev := summaryEvent{Type: "summary", Files: len(rep.Files), Failed: rep.Failed(), Dirs: rep.Dirs,
 		Bytes: rep.Bytes, Seconds: rep.Elapsed.Seconds(), List: rep.Files}
-	if s := rep.Elapsed.Seconds(); s > 0 {
-		ev.Rate = float64(rep.Bytes) / s
+	for _, f := range rep.Files {
+		if f.OK() {
+			ev.Resumed += f.Resumed
+		}
 	}
-	text := fmt.Sprintf("%ssent %d of %d files (%s) in %s, %s/s", u.tag, len(rep.Files)-ev.Failed, len(rep.Files),
-		size(rep.Bytes), rep.Elapsed.Round(time.Millisecond), size(int64(ev.Rate)))
+	if s := rep.Elapsed.Seconds(); s > 0 {
+		ev.Rate = float64(rep.Bytes-ev.Resumed) / s
+	}
+	held := ""
+	if ev.Resumed > 0 {
+		held = fmt.Sprintf(", %s of it already on the hub", size(ev.Resumed))
+	}
+	text := fmt.Sprintf("%ssent %d of %d files (%s%s) in %s, %s/s", u.tag, len(rep.Files)-ev.Failed, len(rep.Files),
+		size(rep.Bytes), held, rep.Elapsed.Round(time.Millisecond), size(int64(ev.Rate)))
 	if err != nil {
 		ev.Error = err.Error()
 		text += "; " + err.Error()
