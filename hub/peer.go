@@ -20,11 +20,12 @@ type peer struct {
 	sess *mux.Session
 	info protocol.ClientInfo
 
-	ctx    context.Context // ends when the peer is being torn down
-	cancel context.CancelFunc
-	out    chan protocol.Message // queued for the writer
-	slots  chan struct{}         // data streams being received
-	recvWG sync.WaitGroup        // one per data stream
+	ctx     context.Context // ends when the peer is being torn down
+	cancel  context.CancelFunc
+	out     chan protocol.Message // chat, presence, notices and bye, in order, for the writer
+	answers chan protocol.Message // answers to the client's requests; the writer sends them first
+	slots   chan struct{}         // data streams being received
+	recvWG  sync.WaitGroup        // one per data stream
 
 	// Only the reading goroutine uses these.
 	chat    chatLimit
@@ -40,15 +41,24 @@ type peer struct {
 func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
 	ctx, cancel := context.WithCancel(h.ctx)
 	return &peer{h: h, sess: sess, info: info, ctx: ctx, cancel: cancel,
-		out: make(chan protocol.Message, outboxSize), slots: make(chan struct{}, MaxStreams),
+		out: make(chan protocol.Message, outboxSize), answers: make(chan protocol.Message, outboxSize), slots: make(chan struct{}, MaxStreams),
 		chat: newChatLimit(h.cfg, time.Now()), transfers: map[string]*transfer.Incoming{}}
 }
 
-// say queues an answer for the client. A client whose queue is full is too
-// slow to keep: it is disconnected rather than allowed to block the hub.
-func (p *peer) say(m protocol.Message) {
+// say queues a message for the client, after the chat and presence
+// already queued. A client whose queue is full is too slow to keep: it
+// is disconnected rather than allowed to block the hub.
+func (p *peer) say(m protocol.Message) { p.queue(p.out, m) }
+
+// answer queues an answer to the client's own request (accept, reject,
+// result, clients, error): the writer sends answers before the chat and
+// presence queued for the client, so that an upload does not wait behind
+// other people's talk.
+func (p *peer) answer(m protocol.Message) { p.queue(p.answers, m) }
+
+func (p *peer) queue(q chan protocol.Message, m protocol.Message) {
 	select {
-	case p.out <- m:
+	case q <- m:
 	default:
 		p.h.log.Warn("client too slow, disconnecting", "id", p.info.ID, "name", p.info.Name)
 		p.sess.Close()
@@ -101,21 +111,43 @@ func (p *peer) writeLoop() {
 	defer p.sess.Hangup()
 	for {
 		select {
+		case m := <-p.answers: // answers first, whatever else waits
+			if !p.send(m) {
+				return
+			}
+			continue
+		default:
+		}
+		select {
+		case m := <-p.answers:
+			if !p.send(m) {
+				return
+			}
 		case m := <-p.out:
 			if !p.send(m) {
 				return
 			}
 		case <-p.ctx.Done():
-			for {
-				select {
-				case m := <-p.out:
-					if !p.send(m) {
-						return
-					}
-				default:
+			p.flush()
+			return
+		}
+	}
+}
+
+// flush sends what is still queued, answers first, when the peer is torn
+// down.
+func (p *peer) flush() {
+	for _, q := range []chan protocol.Message{p.answers, p.out} {
+		for {
+			select {
+			case m := <-q:
+				if !p.send(m) {
 					return
 				}
+				continue
+			default:
 			}
+			break
 		}
 	}
 }
@@ -160,7 +192,7 @@ func (p *peer) readLoop() error {
 			if err := p.chat.allow("who", 0, time.Now()); err != nil {
 				return p.refuse(protocol.CodeLimit, err.Error())
 			}
-			p.say(protocol.Clients{Clients: p.h.Clients()})
+			p.answer(protocol.Clients{Clients: p.h.Clients()})
 		case protocol.Offer:
 			p.offer(m)
 		case protocol.Result:
@@ -184,7 +216,7 @@ func (p *peer) refuse(code, text string) error {
 	}
 	p.mu.Unlock()
 	p.refused.Store(true)
-	p.say(protocol.Error{Code: code, Text: text})
+	p.answer(protocol.Error{Code: code, Text: text})
 	p.cancel()
 	return err
 }
@@ -196,11 +228,11 @@ func (p *peer) offer(o protocol.Offer) {
 	p.mu.Unlock()
 	reject := func(reason string) {
 		p.h.log.Info("offer refused", "id", p.info.ID, "name", p.info.Name, "reason", reason)
-		p.say(protocol.Reject{Transfer: o.Transfer, Reason: reason})
+		p.answer(protocol.Reject{Transfer: o.Transfer, Reason: reason})
 	}
 	switch {
 	case p.h.isDraining():
-		p.say(protocol.Reject{Transfer: o.Transfer, Reason: "hub is shutting down", Code: protocol.CodeShutdown})
+		p.answer(protocol.Reject{Transfer: o.Transfer, Reason: "hub is shutting down", Code: protocol.CodeShutdown})
 		return
 	case dup:
 		reject("transfer id already in use")
@@ -226,7 +258,7 @@ func (p *peer) offer(o protocol.Offer) {
 	}
 	in, err := p.h.recv.Prepare(o)
 	if errors.Is(err, transfer.ErrBusy) {
-		p.say(protocol.Reject{Transfer: o.Transfer, Reason: err.Error(), Code: protocol.CodeBusy})
+		p.answer(protocol.Reject{Transfer: o.Transfer, Reason: err.Error(), Code: protocol.CodeBusy})
 		return
 	}
 	if err != nil {
@@ -238,7 +270,7 @@ func (p *peer) offer(o protocol.Offer) {
 		p.transfers[o.Transfer] = in
 		p.mu.Unlock()
 	}
-	p.say(in.Accept())
+	p.answer(in.Accept())
 }
 
 // senderGaveUp handles a Result from the sender: a file it will not send.
@@ -338,7 +370,7 @@ func (p *peer) receive(st *mux.Stream) {
 	} else {
 		p.h.log.Debug("file stored", "id", p.info.ID, "file", res.Stored, "hash", res.Hash)
 	}
-	p.say(res)
+	p.answer(res)
 	p.endIfDone(in)
 	if res.Error != "" {
 		// The sender stops when it reads the result; until then, read and
