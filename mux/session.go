@@ -47,8 +47,10 @@ type Config struct {
 	// last message. Default 2s.
 	Linger time.Duration
 	// StreamWindow is the largest yamux receive window per stream. Default
-	// 4 MiB, so one stream is not limited by yamux's 256 KiB default on a
-	// link with a long round trip.
+	// 2 MiB: one stream then fills a 100 Mbit/s link with a 50 ms round
+	// trip (a bandwidth-delay product of 625 kB), which yamux's 256 KiB
+	// default cannot, while a hub receiving from 50 clients at once buffers
+	// at most 100 MiB for them.
 	StreamWindow uint32
 
 	// DataFrame fixes the bytes of one yamux frame on a data stream, and
@@ -93,7 +95,7 @@ func (c Config) yamux() *yamux.Config {
 	y.ConnectionWriteTimeout = c.ioTimeout()
 	y.StreamOpenTimeout = c.ioTimeout()
 	y.StreamCloseTimeout = c.ioTimeout()
-	y.MaxStreamWindowSize = 4 << 20
+	y.MaxStreamWindowSize = 2 << 20
 	if c.StreamWindow >= 256<<10 {
 		y.MaxStreamWindowSize = c.StreamWindow
 	}

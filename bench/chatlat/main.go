@@ -28,7 +28,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "", "hub address")
-	role := flag.String("role", "", "alice (uploads and chats), bob (listens) or idle (holds -clients connections for -hold)")
+	role := flag.String("role", "", "alice (uploads and chats), bob (listens), idle (holds -clients connections for -hold) or uploaders (-clients clients each upload -file once, at the same time)")
 	clients := flag.Int("clients", 1000, "idle: connections to hold")
 	hold := flag.Duration("hold", 10*time.Second, "idle: how long to hold them")
 	file := flag.String("file", "", "alice: the file to upload, again and again")
@@ -50,6 +50,8 @@ func main() {
 		err = alice(*addr, cfg, *file, *lines, *every, *warm)
 	case "idle":
 		err = idle(*addr, cfg, *clients, *hold)
+	case "uploaders":
+		err = uploaders(*addr, cfg, *clients, *file)
 	default:
 		err = fmt.Errorf("-role must be alice or bob")
 	}
@@ -83,6 +85,53 @@ func idle(addr string, cfg mux.Config, n int, hold time.Duration) error {
 	}
 	fmt.Printf("idle: %d clients connected\n", len(cs))
 	time.Sleep(hold)
+	return nil
+}
+
+// uploaders connects n clients and has each upload file at the same
+// time: for measuring what a hub receiving from many clients costs.
+func uploaders(addr string, cfg mux.Config, n int, file string) error {
+	m, _, err := transfer.Scan(file)
+	if err != nil {
+		return err
+	}
+	var cs []*client.Client
+	defer func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}()
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := client.Dial(ctx, addr, client.Config{Name: fmt.Sprintf("up%d", i), Mux: cfg})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("client %d: %w", i, err)
+		}
+		cs = append(cs, c)
+	}
+	start := time.Now()
+	errs := make(chan error, n)
+	var bytes atomic.Int64
+	for _, c := range cs {
+		go func() {
+			rep, err := c.Upload(context.Background(), m, transfer.SendOptions{})
+			if err == nil && rep.Failed() > 0 {
+				err = fmt.Errorf("%d files failed", rep.Failed())
+			}
+			if rep != nil {
+				bytes.Add(rep.Bytes)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	took := time.Since(start)
+	fmt.Printf("uploaders: %d clients sent %.0f MB in %s, %.1f MB/s together\n", n, float64(bytes.Load())/1e6, took.Round(time.Millisecond), float64(bytes.Load())/took.Seconds()/1e6)
 	return nil
 }
 
