@@ -52,7 +52,8 @@ func secureClient(conn net.Conn, cfg Config) (net.Conn, error) {
 		return nil, errors.New("no access key")
 	}
 	want := cfg.Key.hubIdentity().Public().(ed25519.PublicKey)
-	tc := tls.Client(conn, &tls.Config{
+	raw := &batchConn{Conn: conn}
+	tc := tls.Client(raw, &tls.Config{
 		MinVersion:         tls.VersionTLS13,
 		NextProtos:         []string{alpn},
 		ServerName:         "muxfer",
@@ -81,7 +82,7 @@ func secureClient(conn net.Conn, cfg Config) (net.Conn, error) {
 	if _, err := tc.Write(proof); err != nil {
 		return nil, err
 	}
-	return tc, nil
+	return &batchedTLS{Conn: tc, raw: raw}, nil
 }
 
 // secureServer runs TLS and checks the client's proof over conn.
@@ -96,7 +97,8 @@ func secureServer(conn net.Conn, cfg Config) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Server(conn, &tls.Config{
+	raw := &batchConn{Conn: conn}
+	tc := tls.Server(raw, &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		NextProtos:   []string{alpn},
 		Certificates: []tls.Certificate{*cert},
@@ -122,7 +124,7 @@ func secureServer(conn net.Conn, cfg Config) (net.Conn, error) {
 	if !hmac.Equal(got, want) {
 		return nil, fmt.Errorf("%w: wrong proof of the key", ErrAuth)
 	}
-	return tc, nil
+	return &batchedTLS{Conn: tc, raw: raw}, nil
 }
 
 // refusedCertificate reports a client's alert that it does not accept the

@@ -192,7 +192,7 @@ func TestSessionIsTLS13(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	cs := sc.(*tls.Conn).ConnectionState()
+	cs := sc.(interface{ ConnectionState() tls.ConnectionState }).ConnectionState()
 	if cs.Version != tls.VersionTLS13 || cs.NegotiatedProtocol != "muxfer/1" {
 		t.Errorf("version %x, ALPN %q", cs.Version, cs.NegotiatedProtocol)
 	}

@@ -217,9 +217,13 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 }
 
 func newSession(nc net.Conn, ys *yamux.Session, ctrl *yamux.Stream, cfg Config, clock *handshakeClock) *Session {
-	raw := nc
-	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
-		raw = tc.NetConn() // under TLS
+	raw := nc // the TCP connection, under TLS and batchConn
+	for {
+		u, ok := raw.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		raw = u.NetConn()
 	}
 	return &Session{nc: nc, ys: ys, ctrl: ctrl, cfg: cfg, clock: clock,
 		slots: make(chan struct{}, protocol.MaxDataStreams), pace: newPacer(lowatSetter(raw), cfg.NotSentLowat)}
