@@ -93,11 +93,16 @@ func benchmarkChatLatency(b *testing.B, cfg mux.Config) {
 			os.Remove(filepath.Join(h.Dir, "big.bin"))
 		}
 	}()
-	// Let the upload reach full speed.
-	warm := time.Now()
-	for time.Since(warm) < 300*time.Millisecond {
-		time.Sleep(10 * time.Millisecond)
+	// Measure only once the upload is under way: 32 MiB sent.
+	tick := time.NewTicker(time.Millisecond)
+	for moved.Load() < 32<<20 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			b.Fatal("the upload never got going")
+		}
 	}
+	tick.Stop()
 
 	var lat []time.Duration
 	start, before := time.Now(), moved.Load()
