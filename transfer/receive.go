@@ -145,7 +145,7 @@ func (in *Incoming) Receive(h protocol.DataHeader, src io.Reader) (protocol.Resu
 		if pt.key != "" {
 			part = keyPartName(pt.key)
 		}
-		res.Stored, res.Hash, err = in.r.store(f, part, pt.key, h.Offset, pt.state, src, owed)
+		res.Stored, res.Hash, err = in.r.store(f, part, pt, h.Offset, src, owed)
 	}
 	owed.settle()
 	if err != nil {
@@ -284,12 +284,13 @@ func partName(nonce string, idx int) string {
 // Every byte written is also written to owed, which releases the space
 // promised to it.
 //
-// A part without a resume token (key "") is new, created exclusively, and
+// A part without a resume token (pt.key "") is new, created exclusively, and
 // removed on any error. A resumable part is kept when the stream breaks or
 // the disk fills up, for the sender to resume, with its hash state if it
 // is large; it is removed when its bytes are wrong or there are none.
-// state, if set, is the hash state after the part's first offset bytes.
-func (r *Receiver) store(f protocol.File, part, key string, offset int64, state *blake3.Hasher, src io.Reader, owed io.Writer) (stored, sum string, err error) {
+// pt.state, if set, is the hash state after the part's first offset bytes.
+func (r *Receiver) store(f protocol.File, part string, pt resumePoint, offset int64, src io.Reader, owed io.Writer) (stored, sum string, err error) {
+	key := pt.key
 	// Checked again now that the file arrives: a link may have been
 	// planted since the offer was accepted.
 	if err := r.refuseLinks(f.Path); err != nil {
@@ -305,7 +306,7 @@ func (r *Receiver) store(f protocol.File, part, key string, offset int64, state 
 	if key != "" {
 		r.dropState(key) // the part changes now
 	}
-	out, h, err := r.openPart(part, offset, key != "", fileMode(f.Mode), state)
+	out, h, err := r.openPart(part, offset, pt.found, fileMode(f.Mode), pt.state)
 	if err != nil {
 		return "", "", err
 	}
@@ -367,13 +368,13 @@ func (w *partWriter) Write(p []byte) (int, error) {
 
 // openPart opens the part for writing at offset and returns it with the
 // hash of its first offset bytes. At offset 0 a new part is created,
-// exclusively: a resumable part there is this file's, from an earlier
-// try, and is removed first (never truncated, as it might share its bytes
-// with a stored file). At a later offset the hash is state's, or is read
-// from the part.
-func (r *Receiver) openPart(part string, offset int64, resumable bool, mode fs.FileMode, state *blake3.Hasher) (*os.File, *blake3.Hasher, error) {
+// exclusively: a resumable part that the offer found there (found) is
+// this file's, from an earlier try, and is removed first (never
+// truncated, as it might share its bytes with a stored file). At a later
+// offset the hash is state's, or is read from the part.
+func (r *Receiver) openPart(part string, offset int64, found bool, mode fs.FileMode, state *blake3.Hasher) (*os.File, *blake3.Hasher, error) {
 	if offset == 0 {
-		if resumable {
+		if found {
 			r.root.Remove(part)
 		}
 		// O_EXCL: a file already there is not ours, whatever its name says.

@@ -103,6 +103,7 @@ type resumePoint struct {
 	hash   string         // of those bytes, when offset > 0
 	stored string         // the name under which the whole file is stored already, if it is
 	state  *blake3.Hasher // for a large part: the hash state after offset bytes; read only
+	found  bool           // something is at the part's name: store removes it before it starts from 0
 }
 
 // record is a file stored with a resume token.
@@ -251,6 +252,7 @@ func (r *Receiver) lookFor(f protocol.File, key string) resumePoint {
 	}
 	part := path.Join(path.Dir(f.Path), keyPartName(key))
 	info, err := r.root.Lstat(part)
+	pt.found = err == nil
 	if err != nil || !info.Mode().IsRegular() || info.Size() == 0 || info.Size() > f.Size || linkCount(info) > 1 {
 		// From byte 0: store replaces what is there. (A part with a second
 		// name is one that was placed and then not removed: its bytes are
