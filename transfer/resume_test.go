@@ -310,17 +310,22 @@ func TestNewerOfferTakesOverAFileNotStarted(t *testing.T) {
 }
 
 // abortable is a stream that blocks until Abort, like a data stream whose
-// sender has gone silent, after giving its first bytes.
+// sender has gone silent, after giving its first bytes. silent is closed
+// when it starts to block: the reader has then written every byte it got
+// (it writes each read before it reads again).
 type abortable struct {
 	first   io.Reader
+	silent  chan struct{}
 	aborted chan struct{}
 	once    sync.Once
+	quiet   sync.Once
 }
 
 func (a *abortable) Read(p []byte) (int, error) {
 	if n, _ := a.first.Read(p); n > 0 {
 		return n, nil
 	}
+	a.quiet.Do(func() { close(a.silent) })
 	<-a.aborted
 	return 0, errors.New("stream aborted")
 }
@@ -335,23 +340,18 @@ func TestNewerOfferTakesOverAFileBeingReceived(t *testing.T) {
 	content := randomBytes(4000, 11)
 	f := resumable("a.bin", content)
 	old := prepare(t, r, "t1", f)
-	stream := &abortable{first: bytes.NewReader(content[:1500]), aborted: make(chan struct{})}
+	stream := &abortable{first: bytes.NewReader(content[:1500]), silent: make(chan struct{}), aborted: make(chan struct{})}
 	oldDone := make(chan protocol.Result, 1)
 	go func() {
 		res, _ := old.Receive(protocol.DataHeader{Transfer: "t1"}, stream)
 		oldDone <- res
 	}()
-	// Wait until the old transfer has the 1500 bytes on disk.
-	for deadline := time.Now().Add(eventTimeout); ; {
-		if p := parts(t, dir); len(p) == 1 {
-			if info, err := os.Stat(filepath.Join(dir, p[0])); err == nil && info.Size() == 1500 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the old transfer never wrote its 1500 bytes")
-		}
-		time.Sleep(time.Millisecond) // polling, bounded by the deadline
+	// Wait until the old transfer has written its 1500 bytes and waits
+	// for more.
+	select {
+	case <-stream.silent:
+	case <-time.After(eventTimeout):
+		t.Fatal("the old transfer never read its 1500 bytes")
 	}
 	newer := prepare(t, r, "t2", f)
 	if h := newer.Accept().Have; len(h) != 1 || h[0].Offset != 1500 || h[0].Hash != hashOf(content[:1500]) {
@@ -381,15 +381,19 @@ func TestOfferIsBusyWhileAnOldTransferWillNotLetGo(t *testing.T) {
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	oldDone := make(chan struct{})
+	reading := &firstRead{r: pr, started: make(chan struct{})}
 	go func() {
 		defer close(oldDone)
-		old.Receive(protocol.DataHeader{Transfer: "t1"}, pr)
+		old.Receive(protocol.DataHeader{Transfer: "t1"}, reading)
 	}()
-	for deadline := time.Now().Add(eventTimeout); !isReceiving(old); {
-		if time.Now().After(deadline) {
-			t.Fatal("the old transfer never started receiving")
-		}
-		time.Sleep(time.Millisecond) // polling, bounded by the deadline
+	// The old transfer reads its stream once it receives the file.
+	select {
+	case <-reading.started:
+	case <-time.After(eventTimeout):
+		t.Fatal("the old transfer never started receiving")
+	}
+	if !isReceiving(old) {
+		t.Fatal("the old transfer read its stream without receiving the file")
 	}
 	promised := r.Promised()
 	_, err := r.Prepare(protocol.Offer{Transfer: "t2", Files: []protocol.File{f}})
@@ -404,6 +408,18 @@ func TestOfferIsBusyWhileAnOldTransferWillNotLetGo(t *testing.T) {
 	if h := prepare(t, r, "t3", f).Accept().Have; len(h) != 0 {
 		t.Errorf("Have = %+v; the old transfer wrote nothing", h)
 	}
+}
+
+// firstRead closes started when its first Read begins.
+type firstRead struct {
+	r       io.Reader
+	started chan struct{}
+	once    sync.Once
+}
+
+func (f *firstRead) Read(p []byte) (int, error) {
+	f.once.Do(func() { close(f.started) })
+	return f.r.Read(p)
 }
 
 func isReceiving(in *Incoming) bool {

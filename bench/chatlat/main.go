@@ -68,20 +68,10 @@ func fail(err error) {
 // idle connects n clients, one after the other, holds them for hold, and
 // closes them: for measuring what idle clients cost a hub.
 func idle(addr string, cfg mux.Config, n int, hold time.Duration) error {
-	var cs []*client.Client
-	defer func() {
-		for _, c := range cs {
-			c.Close()
-		}
-	}()
-	for i := range n {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, err := client.Dial(ctx, addr, client.Config{Name: fmt.Sprintf("idle%d", i), Mux: cfg})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("client %d: %w", i, err)
-		}
-		cs = append(cs, c)
+	cs, err := dialMany(addr, cfg, n, "idle")
+	defer closeAll(cs)
+	if err != nil {
+		return err
 	}
 	fmt.Printf("idle: %d clients connected\n", len(cs))
 	time.Sleep(hold)
@@ -95,20 +85,10 @@ func uploaders(addr string, cfg mux.Config, n int, file string) error {
 	if err != nil {
 		return err
 	}
-	var cs []*client.Client
-	defer func() {
-		for _, c := range cs {
-			c.Close()
-		}
-	}()
-	for i := range n {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, err := client.Dial(ctx, addr, client.Config{Name: fmt.Sprintf("up%d", i), Mux: cfg})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("client %d: %w", i, err)
-		}
-		cs = append(cs, c)
+	cs, err := dialMany(addr, cfg, n, "up")
+	defer closeAll(cs)
+	if err != nil {
+		return err
 	}
 	start := time.Now()
 	errs := make(chan error, n)
@@ -133,6 +113,29 @@ func uploaders(addr string, cfg mux.Config, n int, file string) error {
 	took := time.Since(start)
 	fmt.Printf("uploaders: %d clients sent %.0f MB in %s, %.1f MB/s together\n", n, float64(bytes.Load())/1e6, took.Round(time.Millisecond), float64(bytes.Load())/took.Seconds()/1e6)
 	return nil
+}
+
+// dialMany connects n clients named prefix0, prefix1…, one after the
+// other (a hub takes only so many handshakes at once). It returns those
+// it connected, also on error.
+func dialMany(addr string, cfg mux.Config, n int, prefix string) ([]*client.Client, error) {
+	var cs []*client.Client
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := client.Dial(ctx, addr, client.Config{Name: fmt.Sprintf("%s%d", prefix, i), Mux: cfg})
+		cancel()
+		if err != nil {
+			return cs, fmt.Errorf("client %d: %w", i, err)
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
+}
+
+func closeAll(cs []*client.Client) {
+	for _, c := range cs {
+		c.Close()
+	}
 }
 
 func bob(addr string, cfg mux.Config, lines int) error {
