@@ -168,9 +168,10 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep
 		}
 	}
 
-	stopped := ctx.Done() // the caller gave up
+	caller := ctx
+	stopped := caller.Done() // the caller gave up
 	ctx, cancel := context.WithCancel(ctx)
-	st := newPieceState(conn, id, m, rep, opt.Observer)
+	st := newPieceState(caller, conn, id, m, rep, opt.Observer)
 	jobs := make(chan int, len(m.Files))
 	for i, f := range m.Files {
 		if f.Dir {

@@ -13,6 +13,7 @@ import (
 // the receiver's Result. A file is finished when both agree, or when either
 // side reports an error.
 type pieceState struct {
+	caller     context.Context // the caller's: done once it gives up
 	conn       Conn
 	id         string
 	m          *Manifest
@@ -27,9 +28,9 @@ type pieceState struct {
 	pending    int
 }
 
-func newPieceState(conn Conn, id string, m *Manifest, rep *Report, obs Observer) *pieceState {
+func newPieceState(caller context.Context, conn Conn, id string, m *Manifest, rep *Report, obs Observer) *pieceState {
 	n := len(m.Files)
-	st := &pieceState{conn: conn, id: id, m: m, rep: rep, obs: obs,
+	st := &pieceState{caller: caller, conn: conn, id: id, m: m, rep: rep, obs: obs,
 		fileCtx: make([]context.Context, n), fileCancel: make([]context.CancelFunc, n),
 		hash: make([]string, n), from: make([]int64, n), got: make([]*protocol.Result, n), done: make([]bool, n)}
 	for _, f := range m.Files {
@@ -73,7 +74,13 @@ func (st *pieceState) result(r protocol.Result) {
 	}
 	if r.Error != "" {
 		st.fileCancel[r.File]() // stop sending bytes nobody keeps
-		st.finish(r.File, FileReport{Status: Failed, Err: "receiver: " + r.Error})
+		// Once the caller has given up, the receiver's error is most
+		// likely the stream the sender aborted: the file was cancelled.
+		status := Failed
+		if st.caller.Err() != nil {
+			status = Cancelled
+		}
+		st.finish(r.File, FileReport{Status: status, Err: "receiver: " + r.Error})
 		return
 	}
 	st.got[r.File] = &r
