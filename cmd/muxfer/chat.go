@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/user"
@@ -23,12 +24,22 @@ const chatHelp = `commands: /send PATH...  upload files and folders alongside th
           /quit          leave (uploads still running are cancelled)
 anything else is sent as a chat message`
 
-func runChat(e env, args []string) error {
-	fs := newFlags(e, "chat", "chat ADDR [--name NICK] [--json] [--progress auto|always|never]",
-		"  muxfer chat hub.example:7878 --name alice\n"+
-			"  printf 'hello\\n/send build.log\\n' | muxfer chat 127.0.0.1:7878 --json   # scripted\n")
-	cf := addClientFlags(fs, defaultName())
-	pos, u, err := cf.parse(e, fs, args, 1, "ADDR")
+var chatCommand = command{
+	name:     "chat",
+	summary:  "chat with everyone on a hub; /send files alongside",
+	synopsis: "chat ADDR [--name NICK] [--json] [--progress auto|always|never]",
+	examples: "  muxfer chat hub.example:7878 --name alice\n" +
+		"  printf 'hello\\n/send build.log\\n' | muxfer chat 127.0.0.1:7878 --json   # scripted\n" +
+		"  muxfer chat hub.example:7878 --key-file ~/.config/muxfer/work.key --reconnect=false\n",
+	define: func(fs *flag.FlagSet) action {
+		cf := addClientFlags(fs, defaultName())
+		return cf.chat
+	},
+}
+
+// chat joins the hub at pos[0] and chats until stdin ends or /quit.
+func (cf *clientFlags) chat(e env, fs *flag.FlagSet, pos []string) error {
+	u, err := cf.setup(e, fs, pos, 1, "ADDR")
 	if err != nil {
 		return err
 	}

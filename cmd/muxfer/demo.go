@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,26 +20,32 @@ import (
 	"github.com/muxfer/muxfer/transfer"
 )
 
+var demoCommand = command{
+	name:     "demo",
+	summary:  "run a hub and two clients on loopback with testdata/",
+	synopsis: "demo [--data DIR] [--progress auto|always|never]",
+	examples: "  go run ./cmd/muxfer demo          # from the repository root, sends testdata/\n" +
+		"  muxfer demo --data ~/Pictures --progress never\n",
+	define: func(fs *flag.FlagSet) action {
+		data := fs.String("data", "testdata", "the folder (`DIR`) that alice sends")
+		progress := addProgressFlag(fs)
+		return func(e env, fs *flag.FlagSet, pos []string) error {
+			if err := noArgs(fs, pos); err != nil {
+				return err
+			}
+			return runDemo(e, *data, *progress)
+		}
+	},
+}
+
 // runDemo starts a hub and two clients, alice and bob, in this process on
 // loopback. They chat while alice uploads the data folder; then the demo
 // compares every stored file with its source byte for byte.
-func runDemo(e env, args []string) error {
-	fs := newFlags(e, "demo", "demo [--data DIR] [--progress auto|always|never]",
-		"  go run ./cmd/muxfer demo          # from the repository root, sends testdata/\n"+
-			"  muxfer demo --data ~/Pictures\n")
-	data := fs.String("data", "testdata", "folder that alice sends")
-	progress := fs.String("progress", "auto", "progress bar on stderr: auto (when a terminal), always or never")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+func runDemo(e env, data, progress string) error {
+	if info, err := os.Stat(data); err != nil || !info.IsDir() {
+		return fmt.Errorf("demo: no folder %s here; run it from the repository root or pass --data DIR", data)
 	}
-	if err := noArgs(fs, pos); err != nil {
-		return err
-	}
-	if info, err := os.Stat(*data); err != nil || !info.IsDir() {
-		return fmt.Errorf("demo: no folder %s here; run it from the repository root or pass --data DIR", *data)
-	}
-	u, err := newUI(e.stdout, e.stderr, false, *progress)
+	u, err := newUI(e.stdout, e.stderr, false, progress)
 	if err != nil {
 		return err
 	}
@@ -49,7 +56,7 @@ func runDemo(e env, args []string) error {
 	defer os.RemoveAll(tmp)
 	d := &demo{e: e, u: u, hubDir: filepath.Join(tmp, "hub"), mux: mux.Config{Key: mux.NewKey()},
 		aliceSaw: make(chan string, 16), bobSaw: make(chan string, 16)}
-	return d.run(*data)
+	return d.run(data)
 }
 
 type demo struct {

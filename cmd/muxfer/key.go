@@ -28,7 +28,7 @@ func addKeyFlags(fs *flag.FlagSet) keyFlags {
 	return keyFlags{
 		key: fs.String("key", "", "access key (visible to other local users in the process list: prefer "+
 			keyEnv+" or --key-file)"),
-		keyFile:  fs.String("key-file", "", "read the access key from this file (mode 0600)"),
+		keyFile:  fs.String("key-file", "", "read the access key from this `FILE` (mode 0600)"),
 		insecure: fs.Bool("insecure-no-tls", false, "INSECURE: no TLS, no key: anyone can connect and read everything. For measuring on trusted links only"),
 	}
 }
@@ -178,13 +178,16 @@ func (kf keyFlags) given(e env) bool {
 	return *kf.insecure || *kf.key != "" || *kf.keyFile != "" || e.getenv(keyEnv) != ""
 }
 
-func runKeygen(e env, args []string) error {
-	fs := newFlags(e, "keygen", "keygen",
-		"  muxfer keygen > hub.key && chmod 600 hub.key && muxfer serve --key-file hub.key\n")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
+var keygenCommand = command{
+	name:     "keygen",
+	summary:  "print a new access key",
+	synopsis: "keygen\n\nPrints a new access key: mxk1. and 52 letters, 256 random bits.",
+	examples: "  muxfer keygen\n" +
+		"  muxfer keygen > hub.key && chmod 600 hub.key && muxfer serve --key-file hub.key\n",
+	define: func(*flag.FlagSet) action { return runKeygen },
+}
+
+func runKeygen(e env, fs *flag.FlagSet, pos []string) error {
 	if err := noArgs(fs, pos); err != nil {
 		return err
 	}

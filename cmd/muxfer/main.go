@@ -43,23 +43,63 @@ type env struct {
 	getenv func(string) string
 }
 
+// command is one subcommand: its help, the flags it takes and what it does.
+// Its flag set is built in one place, define, both to run the command and
+// to write shell completion (completion.go), so a shell offers exactly the
+// flags the command parses.
 type command struct {
 	name    string
-	summary string
-	run     func(e env, args []string) error
+	summary string // one line, for muxfer --help
+	// synopsis follows "Usage: muxfer " in the command's --help. Its first
+	// line names the positional arguments before any "[": completion reads
+	// them there (FILE, PATH or DIR: names on disk; a|b|c: one of these
+	// words; PATH...: as many as wanted).
+	synopsis string
+	examples string // 2 to 4 invocations, one a line, each indented by two spaces
+	// define puts the command's flags on fs and returns what runs the
+	// command once fs has parsed the command line.
+	define func(fs *flag.FlagSet) action
 }
 
+// action runs a command with the positional arguments its flags left.
+type action func(e env, fs *flag.FlagSet, pos []string) error
+
+// commands are muxfer's subcommands, in the order --help lists them. They
+// are set in init because completion, one of them, reads the table.
 var commands []command
 
 func init() {
-	commands = []command{
-		{"serve", "run a hub that relays chat and stores uploads", runServe},
-		{"send", "upload files and folders to a hub", runSend},
-		{"chat", "chat with everyone on a hub; /send files alongside", runChat},
-		{"demo", "run a hub and two clients on loopback with testdata/", runDemo},
-		{"keygen", "print a new access key", runKeygen},
-		{"version", "print the version and protocol version", runVersion},
+	commands = []command{serveCommand, sendCommand, chatCommand, demoCommand, keygenCommand, versionCommand, completionCommand}
+}
+
+// lookup finds the command a command line names; --version is the version command.
+func lookup(name string) (command, bool) {
+	if name == "--version" || name == "-version" {
+		name = "version"
 	}
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// flags builds the command's flag set, whose usage goes to w, and returns
+// it with what runs the command once it has parsed the command line.
+func (c command) flags(w io.Writer) (*flag.FlagSet, action) {
+	fs := newFlags(w, c)
+	return fs, c.define(fs)
+}
+
+// run parses args with the command's flags and runs it.
+func (c command) run(e env, args []string) error {
+	fs, act := c.flags(e.stderr)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	return act(e, fs, pos)
 }
 
 func main() {
@@ -102,13 +142,9 @@ func run(e env, args []string) int {
 	case "-h", "--help", "help":
 		usage(e.stdout)
 		return exitOK
-	case "--version", "-version":
-		name = "version"
 	}
-	for _, c := range commands {
-		if c.name == name {
-			return exitCode(e, c.run(e, args[1:]))
-		}
+	if c, ok := lookup(name); ok {
+		return exitCode(e, c.run(e, args[1:]))
 	}
 	fmt.Fprintf(e.stderr, "muxfer: unknown command %q\n", name)
 	usage(e.stderr)
@@ -118,7 +154,7 @@ func run(e env, args []string) int {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "muxfer sends files and chat between machines over one connection.\n\nUsage:\n  muxfer <command> [flags] [args]\n\nCommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, `
 Examples:
@@ -170,20 +206,25 @@ func exitCode(e env, err error) int {
 // errConnLost reports that the hub went away during a chat session.
 var errConnLost = errors.New("connection to the hub lost")
 
-// newFlags returns a flag set whose usage prints the command's synopsis,
-// its flags and its examples.
-func newFlags(e env, name, synopsis, examples string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+// newFlags returns an empty flag set for c whose usage, written to w,
+// prints the command's synopsis, its flags and its examples.
+func newFlags(w io.Writer, c command) *flag.FlagSet {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(w)
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprintf(w, "Usage: muxfer %s\n\n", synopsis)
-		if name == "send" || name == "chat" || name == "serve" {
+		fmt.Fprintf(w, "Usage: muxfer %s\n\n", c.synopsis)
+		if c.name == "send" || c.name == "chat" || c.name == "serve" {
 			fmt.Fprintf(w, "%s\n\n", deadPeerNote)
 		}
-		fmt.Fprintf(w, "Flags:\n")
-		fs.PrintDefaults()
-		fmt.Fprintf(w, "\nExamples:\n%s", examples)
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintf(w, "Flags:\n")
+			fs.PrintDefaults()
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "Examples:\n%s", c.examples)
 	}
 	return fs
 }
@@ -217,9 +258,17 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func runVersion(e env, args []string) error {
-	fs := newFlags(e, "version", "version", "  muxfer version\n")
-	if _, err := parse(fs, args); err != nil {
+var versionCommand = command{
+	name:     "version",
+	summary:  "print the version and protocol version",
+	synopsis: "version\n\nPrints muxfer's version and the version of the protocol it speaks (a client and\na hub must speak the same one): muxfer VERSION (protocol N).",
+	examples: "  muxfer version\n" +
+		"  muxfer --version\n",
+	define: func(*flag.FlagSet) action { return runVersion },
+}
+
+func runVersion(e env, fs *flag.FlagSet, pos []string) error {
+	if err := noArgs(fs, pos); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s (protocol %d)\n", software(), protocol.Version)

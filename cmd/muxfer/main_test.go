@@ -132,7 +132,7 @@ func TestParseAcceptsFlagsAnywhere(t *testing.T) {
 		{[]string{"h", "--", "--parallel", "-x"}, []string{"h", "--parallel", "-x"}, 4},
 	}
 	for _, tt := range tests {
-		fs := newFlags(env{stderr: io.Discard}, "t", "t", "")
+		fs := newFlags(io.Discard, command{name: "t"})
 		p := fs.Int("parallel", 4, "")
 		pos, err := parse(fs, tt.args)
 		if err != nil || strings.Join(pos, "|") != strings.Join(tt.pos, "|") || *p != tt.parallel {

@@ -29,7 +29,7 @@ func addClientFlags(fs *flag.FlagSet, defaultName string) clientFlags {
 	return clientFlags{
 		name:     fs.String("name", defaultName, "name to use on the hub (a clash gets a suffix)"),
 		json:     fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
-		progress: fs.String("progress", "auto", "progress bar on stderr: auto (when a terminal), always or never"),
+		progress: addProgressFlag(fs),
 		parallel: fs.Int("parallel", 4, "files sent at once, each on its own stream (at most 64)"),
 		keys:     addKeyFlags(fs),
 
@@ -44,38 +44,44 @@ func (cf *clientFlags) backoff() client.Backoff {
 	return client.Backoff{Max: *cf.reconnectMax, GiveUp: *cf.giveUp}
 }
 
-// parse parses the command line, checks that at least min positional
-// arguments (described by what) are there, and sets up the output.
-func (cf *clientFlags) parse(e env, fs *flag.FlagSet, args []string, min int, what string) ([]string, *ui, error) {
-	pos, err := parse(fs, args)
-	if err != nil {
-		return nil, nil, err
-	}
+// setup checks that at least min positional arguments (described by
+// what) are there, and sets up the output and the connection's settings.
+func (cf *clientFlags) setup(e env, fs *flag.FlagSet, pos []string, min int, what string) (*ui, error) {
 	if len(pos) < min {
 		fs.Usage()
-		return nil, nil, usageError{"missing " + what}
+		return nil, usageError{"missing " + what}
 	}
 	u, err := newUI(e.stdout, e.stderr, *cf.json, *cf.progress)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if cf.mux, _, err = cf.keys.muxConfig(e, false); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if cf.mux.InsecureNoTLS {
 		fmt.Fprintln(e.stderr, "muxfer: WARNING: --insecure-no-tls: this connection is not encrypted and the hub is not authenticated")
 	}
-	return pos, u, nil
+	return u, nil
 }
 
-func runSend(e env, args []string) error {
-	fs := newFlags(e, "send", "send ADDR PATH... [--parallel N] [--json] [--progress auto|always|never] [--reconnect=false]",
-		"  muxfer send hub.example:7878 photos/ notes.txt     # arrives as DIR/photos/... and DIR/notes.txt\n"+
-			"  muxfer send 127.0.0.1:7878 build.tar --json | jq .\n"+
-			"A lost connection is dialled again (see --reconnect-max, --give-up) and every file\n"+
-			"resumes where the hub holds it; running the same send again after a crash does too.\n")
-	cf := addClientFlags(fs, defaultName())
-	pos, u, err := cf.parse(e, fs, args, 2, "ADDR and at least one PATH")
+var sendCommand = command{
+	name:    "send",
+	summary: "upload files and folders to a hub",
+	synopsis: "send ADDR PATH... [--parallel N] [--json] [--progress auto|always|never] [--reconnect=false]\n\n" +
+		"A lost connection is dialled again (see --reconnect-max, --give-up) and every file\n" +
+		"resumes where the hub holds it; running the same send again after a crash does too.",
+	examples: "  muxfer send hub.example:7878 photos/ notes.txt     # arrives as DIR/photos/... and DIR/notes.txt\n" +
+		"  muxfer send 127.0.0.1:7878 build.tar --json | jq .\n" +
+		"  muxfer send hub.example:7878 backup/ --parallel 8 --give-up 10m --progress always\n",
+	define: func(fs *flag.FlagSet) action {
+		cf := addClientFlags(fs, defaultName())
+		return cf.send
+	},
+}
+
+// send uploads the paths in pos[1:] to the hub at pos[0].
+func (cf *clientFlags) send(e env, fs *flag.FlagSet, pos []string) error {
+	u, err := cf.setup(e, fs, pos, 2, "ADDR and at least one PATH")
 	if err != nil {
 		return err
 	}

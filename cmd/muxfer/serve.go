@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"math"
@@ -16,62 +17,82 @@ import (
 	"github.com/muxfer/muxfer/transfer"
 )
 
-func runServe(e env, args []string) error {
-	fs := newFlags(e, "serve", "serve [--listen ADDR] [--dir DIR] [--key-file FILE] [--verbose]\n\n"+
-		"Without a key, the hub uses the one in its config directory (creating it on first start)\n"+
+var serveCommand = command{
+	name:    "serve",
+	summary: "run a hub that relays chat and stores uploads",
+	synopsis: "serve [--listen ADDR] [--dir DIR] [--key-file FILE] [--verbose]\n\n" +
+		"Without a key, the hub uses the one in its config directory (creating it on first start)\n" +
 		"and prints the line clients need: MUXFER_KEY=... muxfer chat HOST:PORT",
-		"  muxfer serve                               # listen on :7878, store uploads in ./muxfer-files\n"+
-			"  muxfer serve --listen 127.0.0.1:9000 --dir /srv/drop --key-file /etc/muxfer/hub.key\n")
-	listen := fs.String("listen", ":7878", "address to listen on")
-	dir := fs.String("dir", "muxfer-files", "directory that uploads are stored in (created if missing)")
-	verbose := fs.Bool("verbose", false, "log every stored file")
-	grace := fs.Duration("grace", 10*time.Second, "on SIGINT or SIGTERM, how long transfers in progress may take to finish (the rest resume when the hub is back)")
-	keepPartial := fs.Duration("keep-partial", transfer.DefaultKeepParts, "how long the part of a cut file is kept for its sender to resume")
-	maxClients := fs.Int("max-clients", hub.DefaultMaxClients, "clients connected at once")
-	chatRate := fs.Int("chat-rate", hub.DefaultChatMessagesPerSecond, "chat and who messages per second per client (bursts of 5x)")
-	maxFiles := fs.Int("max-files", transfer.MaxFiles, "entries (files and folders) per offer")
-	var maxSize, reserve byteSize
-	fs.Var(&maxSize, "max-size", "bytes per offer, e.g. 10G (0: no limit)")
-	reserve = 64 << 20
-	fs.Var(&reserve, "reserve", "free disk space an offer must leave, e.g. 1G")
-	keys := addKeyFlags(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+	examples: "  muxfer serve                               # listen on :7878, store uploads in ./muxfer-files\n" +
+		"  muxfer serve --listen 127.0.0.1:9000 --dir /srv/drop --key-file /etc/muxfer/hub.key\n" +
+		"  muxfer serve --max-size 10G --reserve 1G --grace 30s --verbose\n",
+	define: defineServe,
+}
+
+// serveFlags are serve's flags, as parsed.
+type serveFlags struct {
+	listen, dir          *string
+	verbose              *bool
+	grace, keepPartial   *time.Duration
+	maxClients, chatRate *int
+	maxFiles             *int // entries per offer
+	maxSize, reserve     byteSize
+	keys                 keyFlags
+}
+
+func defineServe(fs *flag.FlagSet) action {
+	sf := &serveFlags{
+		listen:      fs.String("listen", ":7878", "address to listen on"),
+		dir:         fs.String("dir", "muxfer-files", "`DIR` that uploads are stored in (created if missing)"),
+		verbose:     fs.Bool("verbose", false, "log every stored file"),
+		grace:       fs.Duration("grace", 10*time.Second, "on SIGINT or SIGTERM, how long transfers in progress may take to finish (the rest resume when the hub is back)"),
+		keepPartial: fs.Duration("keep-partial", transfer.DefaultKeepParts, "how long the part of a cut file is kept for its sender to resume"),
+		maxClients:  fs.Int("max-clients", hub.DefaultMaxClients, "clients connected at once"),
+		chatRate:    fs.Int("chat-rate", hub.DefaultChatMessagesPerSecond, "chat and who messages per second per client (bursts of 5x)"),
+		maxFiles:    fs.Int("max-files", transfer.MaxFiles, "entries (files and folders) per offer"),
+		reserve:     64 << 20,
 	}
+	fs.Var(&sf.maxSize, "max-size", "bytes per offer, e.g. 10G (0: no limit)")
+	fs.Var(&sf.reserve, "reserve", "free disk space an offer must leave, e.g. 1G")
+	sf.keys = addKeyFlags(fs)
+	return sf.serve
+}
+
+// serve runs a hub until it fails or the process is interrupted.
+func (sf *serveFlags) serve(e env, fs *flag.FlagSet, pos []string) error {
 	if err := noArgs(fs, pos); err != nil {
 		return err
 	}
 	level := slog.LevelInfo
-	if *verbose {
+	if *sf.verbose {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	muxCfg, keySource, err := keys.muxConfig(e, true)
+	muxCfg, keySource, err := sf.keys.muxConfig(e, true)
 	if err != nil {
 		return err
 	}
-	noReserve := int64(reserve)
+	noReserve := int64(sf.reserve)
 	if noReserve == 0 {
 		noReserve = -1 // the flag's 0 means none; the library's 0 means the default
 	}
-	h, err := hub.New(hub.Config{Dir: *dir, Logger: log, Software: software(), Mux: muxCfg,
-		MaxClients: *maxClients, ChatMessagesPerSecond: *chatRate, ChatBurst: 5 * *chatRate,
-		Offers:    transfer.Limits{MaxFiles: *maxFiles, MaxBytes: int64(maxSize), Reserve: noReserve},
-		KeepParts: *keepPartial})
+	h, err := hub.New(hub.Config{Dir: *sf.dir, Logger: log, Software: software(), Mux: muxCfg,
+		MaxClients: *sf.maxClients, ChatMessagesPerSecond: *sf.chatRate, ChatBurst: 5 * *sf.chatRate,
+		Offers:    transfer.Limits{MaxFiles: *sf.maxFiles, MaxBytes: int64(sf.maxSize), Reserve: noReserve},
+		KeepParts: *sf.keepPartial})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", *sf.listen)
 	if err != nil {
 		h.Close()
 		return err
 	}
-	abs, _ := filepath.Abs(*dir)
+	abs, _ := filepath.Abs(*sf.dir)
 	log.Info("muxfer hub listening", "addr", ln.Addr().String(), "dir", abs, "version", software(), "key", keySource)
 	if muxCfg.InsecureNoTLS {
 		log.Warn("INSECURE: --insecure-no-tls: no encryption, no authentication; anyone who can reach this port can read and write")
-	} else if !keys.given(e) {
+	} else if !sf.keys.given(e) {
 		// The user gave no key: show the one line a client needs. (A key
 		// the user gave is theirs to hand out, and stays out of logs.)
 		fmt.Fprintf(e.stdout, "%s=%s muxfer chat %s\n", keyEnv, muxCfg.Key.Text(), reachableAddr(ln.Addr()))
@@ -81,8 +102,8 @@ func runServe(e env, args []string) error {
 	select {
 	case err = <-served:
 	case <-e.ctx.Done():
-		log.Info("shutting down", "grace", *grace)
-		gctx, cancel := context.WithTimeout(context.Background(), *grace)
+		log.Info("shutting down", "grace", *sf.grace)
+		gctx, cancel := context.WithTimeout(context.Background(), *sf.grace)
 		if serr := h.Shutdown(gctx); serr != nil {
 			log.Warn("grace period over; transfers still running were cut", "err", serr)
 		}

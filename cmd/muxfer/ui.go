@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,6 +33,11 @@ type ui struct {
 	bar    *progressbar.ProgressBar
 	active int   // uploads sharing the bar
 	total  int64 // bytes the bar counts to
+}
+
+// addProgressFlag defines --progress, whose value newUI takes.
+func addProgressFlag(fs *flag.FlagSet) *string {
+	return fs.String("progress", "auto", "progress bar on stderr, `auto|always|never`: auto draws it when stderr is a terminal")
 }
 
 // newUI decides where progress goes: mode is auto (a bar when stderr is a

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/muxfer/muxfer/protocol"
+)
+
+func TestEveryCommandHelpEndsWithExamples(t *testing.T) {
+	for _, c := range commands {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errs := runCmd(t, "", c.name, "--help")
+			if code != exitOK {
+				t.Fatalf("exit %d, want %d", code, exitOK)
+			}
+			_, examples, ok := strings.Cut(errs, "\nExamples:\n")
+			if !ok {
+				t.Fatalf("no Examples: section in\n%s", errs)
+			}
+			lines := strings.Split(strings.TrimSuffix(examples, "\n"), "\n")
+			if len(lines) < 2 || len(lines) > 4 {
+				t.Errorf("%d examples, want 2 to 4:\n%s", len(lines), examples)
+			}
+			for _, line := range lines {
+				if !strings.HasPrefix(line, "  ") || !strings.Contains(line, "muxfer ") {
+					t.Errorf("example %q is not an indented muxfer command line", line)
+				}
+			}
+		})
+	}
+}
+
+// TestHelpExamplesParse runs every example's muxfer command line through
+// the flags of the command it names, so that an example cannot use a flag
+// that is gone or a value that no longer parses.
+func TestHelpExamplesParse(t *testing.T) {
+	for _, c := range commands {
+		for line := range strings.Lines(c.examples) {
+			invocations := exampleInvocations(line)
+			if len(invocations) == 0 {
+				t.Errorf("%s example %q runs no muxfer command", c.name, line)
+			}
+			for _, args := range invocations {
+				named, ok := lookup(args[0])
+				if !ok {
+					t.Errorf("%s example %q: no command %q", c.name, line, args[0])
+					continue
+				}
+				var why strings.Builder
+				fs, _ := named.flags(&why)
+				if _, err := parse(fs, args[1:]); err != nil {
+					reason, _, _ := strings.Cut(why.String(), "\n")
+					t.Errorf("%s example %q: %q does not parse: %s", c.name, line, args, reason)
+				}
+			}
+		}
+	}
+}
+
+// exampleInvocations finds the muxfer command lines in an example, which
+// may pipe, chain or redirect them: each is the words after "muxfer" up
+// to the end of its part of the line.
+func exampleInvocations(line string) [][]string {
+	line, _, _ = strings.Cut(line, "#")
+	var found [][]string
+	for _, part := range strings.FieldsFunc(line, func(r rune) bool { return strings.ContainsRune("|&;>", r) }) {
+		words := strings.Fields(part)
+		for i, w := range words {
+			w = strings.Trim(w, "<()")
+			if (w == "muxfer" || strings.HasSuffix(w, "/muxfer")) && i+1 < len(words) {
+				args := words[i+1:]
+				for j := range args {
+					args[j] = strings.Trim(args[j], "()")
+				}
+				found = append(found, args)
+				break
+			}
+		}
+	}
+	return found
+}
+
+func TestVersionNamesTheProtocol(t *testing.T) {
+	want := fmt.Sprintf("muxfer %s (protocol %d)\n", version, protocol.Version)
+	for _, arg := range []string{"version", "--version", "-version"} {
+		code, out, errs := runCmd(t, "", arg)
+		if code != exitOK || out != want || errs != "" {
+			t.Errorf("muxfer %s: exit %d, stdout %q, stderr %q; want exit 0 and %q", arg, code, out, errs, want)
+		}
+	}
+}
