@@ -139,7 +139,7 @@ func Dial(ctx context.Context, addr string, hello protocol.Hello, cfg Config) (*
 // On failure it closes conn.
 func Client(ctx context.Context, conn net.Conn, hello protocol.Hello, cfg Config) (*Session, protocol.Welcome, error) {
 	var none protocol.Welcome
-	clock, sc, ys, err := open(ctx, conn, cfg, false)
+	clock, sc, ys, pace, err := open(ctx, conn, cfg, false)
 	if err != nil {
 		return nil, none, err
 	}
@@ -168,7 +168,7 @@ func Client(ctx context.Context, conn net.Conn, hello protocol.Hello, cfg Config
 		if !clock.stop() {
 			return fail(clock.err(context.DeadlineExceeded))
 		}
-		return newSession(sc, ys, ctrl, cfg, nil), m, nil
+		return newSession(sc, ys, ctrl, cfg, nil, pace), m, nil
 	case protocol.Error:
 		return fail(&m)
 	default:
@@ -183,7 +183,7 @@ func Client(ctx context.Context, conn net.Conn, hello protocol.Hello, cfg Config
 func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.Hello, error) {
 	var none protocol.Hello
 	// The deadline stays until Ready, so the caller's Welcome is covered too.
-	clock, sc, ys, err := open(ctx, conn, cfg, true)
+	clock, sc, ys, pace, err := open(ctx, conn, cfg, true)
 	if err != nil {
 		return nil, none, err
 	}
@@ -193,7 +193,7 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 		ys.Close()
 		return nil, none, clock.err(err)
 	}
-	s := newSession(sc, ys, ctrl, cfg, clock)
+	s := newSession(sc, ys, ctrl, cfg, clock, pace)
 	if ctrl.StreamID() != 1 {
 		s.refuse(protocol.CodeBadMessage, fmt.Sprintf("the control stream must be stream 1, not %d", ctrl.StreamID()))
 		return nil, none, fmt.Errorf("handshake: control stream %d", ctrl.StreamID())
@@ -216,23 +216,15 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 	return s, hello, nil
 }
 
-func newSession(nc net.Conn, ys *yamux.Session, ctrl *yamux.Stream, cfg Config, clock *handshakeClock) *Session {
-	raw := nc // the TCP connection, under TLS and batchConn
-	for {
-		u, ok := raw.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		raw = u.NetConn()
-	}
-	return &Session{nc: nc, ys: ys, ctrl: ctrl, cfg: cfg, clock: clock,
-		slots: make(chan struct{}, protocol.MaxDataStreams), pace: newPacer(lowatSetter(raw), cfg.NotSentLowat)}
+func newSession(nc net.Conn, ys *yamux.Session, ctrl *yamux.Stream, cfg Config, clock *handshakeClock, pace *pacer) *Session {
+	return &Session{nc: nc, ys: ys, ctrl: ctrl, cfg: cfg, clock: clock, pace: pace,
+		slots: make(chan struct{}, protocol.MaxDataStreams)}
 }
 
 // open starts the handshake clock, secures conn (TLS and the key proof)
-// and starts yamux on it, as the hub (server) or a client. On failure it
-// closes conn and stops the clock.
-func open(ctx context.Context, conn net.Conn, cfg Config, server bool) (*handshakeClock, net.Conn, *yamux.Session, error) {
+// and starts yamux on it, as the hub (server) or a client, writing through
+// a groupConn. On failure it closes conn and stops the clock.
+func open(ctx context.Context, conn net.Conn, cfg Config, server bool) (*handshakeClock, net.Conn, *yamux.Session, *pacer, error) {
 	secure, start := secureClient, yamux.Client
 	if server {
 		secure, start = secureServer, yamux.Server
@@ -243,17 +235,23 @@ func open(ctx context.Context, conn net.Conn, cfg Config, server bool) (*handsha
 		clock.stop()
 		conn.Close()
 		if errors.Is(err, ErrAuth) {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
-		return nil, nil, nil, clock.err(err)
+		return nil, nil, nil, nil, clock.err(err)
 	}
-	ys, err := start(sc, cfg.yamux())
+	pace := newPacer(lowatSetter(conn), cfg.NotSentLowat)
+	queue := pace.size
+	if cfg.DataFrame > 0 {
+		queue = func() int { return cfg.DataFrame }
+	}
+	gc := newGroupConn(sc, queue)
+	ys, err := start(gc, cfg.yamux())
 	if err != nil {
 		clock.stop()
-		sc.Close()
-		return nil, nil, nil, err
+		gc.Close()
+		return nil, nil, nil, nil, err
 	}
-	return clock, sc, ys, nil
+	return clock, gc, ys, pace, nil
 }
 
 // Ready ends the handshake deadline on the hub's side. It reports an error

@@ -9,10 +9,18 @@ import (
 // syscall).
 const tcpNotSentLowat = 25
 
-// lowatSetter returns a function that sets TCP_NOTSENT_LOWAT on conn, the
-// bytes the kernel may hold unsent, or nil if conn is not TCP. Errors are
-// ignored: the option only shortens queues.
+// lowatSetter returns a function that sets TCP_NOTSENT_LOWAT, the bytes
+// the kernel may hold unsent, on conn or the TCP connection it wraps, or
+// nil if there is none. Errors are ignored: the option only shortens
+// queues.
 func lowatSetter(conn net.Conn) func(int) {
+	for {
+		u, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		conn = u.NetConn()
+	}
 	tc, ok := conn.(*net.TCPConn)
 	if !ok {
 		return nil
