@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"iter"
 	"math"
+	"os"
 
 	"github.com/muxfer/muxfer/protocol"
 )
@@ -46,7 +47,7 @@ func (r *Receiver) Prepare(o protocol.Offer) (*Incoming, error) {
 	if err := r.checkTarget(o); err != nil {
 		return nil, err
 	}
-	in := &Incoming{r: r, offer: o, nonce: newTransferID()[:16],
+	in := &Incoming{r: r, offer: o, nonce: newTransferID()[:16], dirs: folders{r: r},
 		state: make([]fileState, len(o.Files)), taken: make([]bool, len(o.Files)), aborts: make([]func(), len(o.Files))}
 	// Bytes held already need no room: a file resumed writes only the
 	// rest, and one sent again from byte 0 first empties its part.
@@ -119,15 +120,18 @@ func (r *Receiver) walkTarget(f protocol.File, seen map[string]target) error {
 
 // lookAt tells what name holds, without following a symbolic link, and
 // refuses a link.
-func (r *Receiver) lookAt(name string) (target, error) {
-	info, err := r.root.Lstat(name)
+func (r *Receiver) lookAt(name string) (target, error) { return lookAt(r.root, name, name) }
+
+// lookAt tells what name, in root, holds; shown is the name for errors.
+func lookAt(root *os.Root, name, shown string) (target, error) {
+	info, err := root.Lstat(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return missing, nil
 	case err != nil:
-		return missing, fmt.Errorf("%q: %w", name, pathErr(err))
+		return missing, fmt.Errorf("%q: %w", shown, pathErr(err))
 	case info.Mode()&fs.ModeSymlink != 0:
-		return missing, fmt.Errorf("%q is a symbolic link", name)
+		return missing, fmt.Errorf("%q is a symbolic link", shown)
 	case info.IsDir():
 		return folder, nil
 	}

@@ -53,6 +53,7 @@ type Incoming struct {
 	nonce string // names the .part files of files without a resume token
 
 	points []resumePoint // per entry, for files offered with a token; nil if none
+	dirs   folders       // the files' folders, open while files are left
 
 	mu     sync.Mutex
 	state  []fileState
@@ -145,7 +146,7 @@ func (in *Incoming) Receive(h protocol.DataHeader, src io.Reader) (protocol.Resu
 		if pt.key != "" {
 			part = keyPartName(pt.key)
 		}
-		res.Stored, res.Hash, err = in.r.store(f, part, pt, h.Offset, src, owed)
+		res.Stored, res.Hash, err = in.store(f, part, pt, h.Offset, src, owed)
 	}
 	owed.settle()
 	if err != nil {
@@ -214,6 +215,9 @@ func (in *Incoming) giveUp(idx int) {
 	pt := in.point(idx)
 	in.r.release(in.offer.Files[idx].Size - pt.offset)
 	in.r.unclaim(pt.key, in, idx)
+	if in.left == 0 {
+		in.dirs.close()
+	}
 }
 
 // releaseTokens releases every token this transfer holds, before any file
@@ -262,6 +266,9 @@ func (in *Incoming) finish(idx int, ok bool) {
 	in.left--
 	in.aborts[idx] = nil
 	in.r.unclaim(in.point(idx).key, in, idx)
+	if in.left == 0 {
+		in.dirs.close()
+	}
 	if ok {
 		in.stats.Stored++
 		in.stats.Bytes += in.offer.Files[idx].Size
@@ -289,24 +296,23 @@ func partName(nonce string, idx int) string {
 // the disk fills up, for the sender to resume, with its hash state if it
 // is large; it is removed when its bytes are wrong or there are none.
 // pt.state, if set, is the hash state after the part's first offset bytes.
-func (r *Receiver) store(f protocol.File, part string, pt resumePoint, offset int64, src io.Reader, owed io.Writer) (stored, sum string, err error) {
-	key := pt.key
-	// Checked again now that the file arrives: a link may have been
-	// planted since the offer was accepted.
-	if err := r.refuseLinks(f.Path); err != nil {
+func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset int64, src io.Reader, owed io.Writer) (stored, sum string, err error) {
+	r, key := in.r, pt.key
+	dir, base := inFolder(f.Path)
+	folder, release, err := in.dirs.get(dir)
+	if err != nil {
 		return "", "", err
 	}
-	dir := path.Dir(f.Path)
-	if dir != "." {
-		if err := r.root.MkdirAll(dir, 0o755); err != nil {
-			return "", "", pathErr(err)
-		}
+	defer release()
+	// Checked again now that the file arrives: a link may have been
+	// planted since the offer was accepted.
+	if _, err := lookAt(folder, base, f.Path); err != nil {
+		return "", "", err
 	}
-	part = path.Join(dir, part)
 	if key != "" {
 		r.dropState(key) // the part changes now
 	}
-	out, h, err := r.openPart(part, offset, pt.found, fileMode(f.Mode), pt.state)
+	out, h, err := openPart(folder, part, offset, pt.found, fileMode(f.Mode), pt.state)
 	if err != nil {
 		return "", "", err
 	}
@@ -320,8 +326,8 @@ func (r *Receiver) store(f protocol.File, part string, pt resumePoint, offset in
 			return
 		}
 		if !keep || w.n == 0 {
-			r.root.Remove(part)
-		} else if info, serr := r.root.Lstat(part); serr == nil && info.Size() == w.n {
+			folder.Remove(part)
+		} else if info, serr := folder.Lstat(part); serr == nil && info.Size() == w.n {
 			r.keepState(key, info, h) // what was written is what was hashed
 		}
 	}()
@@ -344,11 +350,12 @@ func (r *Receiver) store(f protocol.File, part string, pt resumePoint, offset in
 	if err != nil {
 		return "", "", err
 	}
-	if stored, err = r.place(part, f.Path); err != nil {
+	name, err := place(folder, part, base)
+	if err != nil {
 		return "", "", err
 	}
-	r.root.Chtimes(stored, time.Time{}, time.Unix(0, f.MTime))
-	return stored, sum, nil
+	folder.Chtimes(name, time.Time{}, time.Unix(0, f.MTime))
+	return path.Join(dir, name), sum, nil
 }
 
 // partWriter writes a part and hashes exactly the bytes that reached it,
@@ -372,16 +379,16 @@ func (w *partWriter) Write(p []byte) (int, error) {
 // this file's, from an earlier try, and is removed first (never
 // truncated, as it might share its bytes with a stored file). At a later
 // offset the hash is state's, or is read from the part.
-func (r *Receiver) openPart(part string, offset int64, found bool, mode fs.FileMode, state *blake3.Hasher) (*os.File, *blake3.Hasher, error) {
+func openPart(folder *os.Root, part string, offset int64, found bool, mode fs.FileMode, state *blake3.Hasher) (*os.File, *blake3.Hasher, error) {
 	if offset == 0 {
 		if found {
-			r.root.Remove(part)
+			folder.Remove(part)
 		}
 		// O_EXCL: a file already there is not ours, whatever its name says.
-		out, err := r.root.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+		out, err := folder.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 		return out, newHash(), pathErr(err)
 	}
-	out, err := r.root.OpenFile(part, os.O_RDWR, 0)
+	out, err := folder.OpenFile(part, os.O_RDWR, 0)
 	if err != nil {
 		return nil, nil, pathErr(err)
 	}
@@ -445,10 +452,10 @@ func copyExactly(dst io.Writer, src io.Reader, n int64) error {
 // existing file: it hard-links the part under the first free name among
 // "a.txt", "a (1).txt", "a (2).txt"… (link fails if the name exists, so
 // there is no race) and then removes the part.
-func (r *Receiver) place(part, want string) (string, error) {
+func place(folder *os.Root, part, want string) (string, error) {
 	for i := 0; i < 1000; i++ {
 		name := numbered(want, i)
-		err := r.root.Link(part, name)
+		err := folder.Link(part, name)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
@@ -457,7 +464,7 @@ func (r *Receiver) place(part, want string) (string, error) {
 			// empty file created exclusively (which fails if the name
 			// exists, so no other writer can take it), then rename the
 			// part over our own placeholder.
-			ph, cerr := r.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			ph, cerr := folder.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 			if errors.Is(cerr, fs.ErrExist) {
 				continue
 			}
@@ -465,8 +472,8 @@ func (r *Receiver) place(part, want string) (string, error) {
 				return "", pathErr(cerr)
 			}
 			ph.Close()
-			if err := r.root.Rename(part, name); err != nil {
-				r.root.Remove(name)
+			if err := folder.Rename(part, name); err != nil {
+				folder.Remove(name)
 				return "", pathErr(err)
 			}
 			return name, nil
@@ -474,7 +481,7 @@ func (r *Receiver) place(part, want string) (string, error) {
 		if err != nil {
 			return "", pathErr(err)
 		}
-		r.root.Remove(part)
+		folder.Remove(part)
 		return name, nil
 	}
 	return "", fmt.Errorf("no free name for %s", want)
