@@ -119,8 +119,8 @@ type Accept struct {
 }
 
 // Have says that the receiver holds the first Offset bytes of file File of
-// an offer, and that their BLAKE3 hash is Hash ("blake3:" and 64 hex
-// digits). The sender hashes the same bytes of its own file: if the hashes
+// an offer, and that their hash is Hash ("xxh3-128:" and 32 hex digits,
+// see Trailer). The sender hashes the same bytes of its own file: if the hashes
 // agree it sends the file from Offset (DataHeader.Offset), otherwise from
 // 0. Offset may equal the file's size: the receiver has it all (from an
 // earlier transfer whose result never arrived, say) and the stream then

@@ -28,7 +28,7 @@ var everyMessage = []Message{
 	}},
 	Accept{Transfer: "5f0c2a9e1b7d4c3a8e6f0b1d2c3e4f5a"},
 	Reject{Transfer: "5f0c2a9e1b7d4c3a8e6f0b1d2c3e4f5a", Reason: "more than 64 transfers at once"},
-	Result{Transfer: "5f0c2a9e1b7d4c3a8e6f0b1d2c3e4f5a", File: 1, Hash: "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262", Stored: "photos/cat (1).jpg"},
+	Result{Transfer: "5f0c2a9e1b7d4c3a8e6f0b1d2c3e4f5a", File: 1, Hash: "xxh3-128:99aa06d3014798d86001c324468d497f", Stored: "photos/cat (1).jpg"},
 	Result{Transfer: "5f0c2a9e1b7d4c3a8e6f0b1d2c3e4f5a", File: 1, Error: "photos/cat.jpg: no space left on device"},
 	Error{Code: CodeVersion, Text: "client speaks protocol version 2, this hub speaks 1"},
 	Bye{Reason: "hub is shutting down"},

@@ -14,7 +14,7 @@ import (
 //
 //	frame {"transfer":"5f0c…","file":2,"offset":0}
 //	<size-offset bytes>
-//	frame {"hash":"blake3:9c1e…"}
+//	frame {"hash":"xxh3-128:9c1e…"}
 type DataHeader struct {
 	Transfer string `json:"transfer"`
 	File     int    `json:"file"`
@@ -22,7 +22,8 @@ type DataHeader struct {
 }
 
 // Trailer closes a data stream with the sender's hash of the whole file,
-// from byte 0 also when the stream started at an offset.
+// from byte 0 also when the stream started at an offset: "xxh3-128:" and
+// the XXH3-128 digest in 32 lower-case hex digits, high half first.
 type Trailer struct {
 	Hash string `json:"hash"`
 }

@@ -15,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/muxfer/muxfer/protocol"
-	"github.com/zeebo/blake3"
 )
 
 // Receiver stores incoming files under one directory. Every file operation
@@ -362,7 +361,7 @@ func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset i
 // so that after a failed write the hash still matches the part.
 type partWriter struct {
 	f *os.File
-	h *blake3.Hasher
+	h *fileHash
 	n int64 // bytes in the part
 }
 
@@ -379,7 +378,7 @@ func (w *partWriter) Write(p []byte) (int, error) {
 // this file's, from an earlier try, and is removed first (never
 // truncated, as it might share its bytes with a stored file). At a later
 // offset the hash is state's, or is read from the part.
-func openPart(folder *os.Root, part string, offset int64, found bool, mode fs.FileMode, state *blake3.Hasher) (*os.File, *blake3.Hasher, error) {
+func openPart(folder *os.Root, part string, offset int64, found bool, mode fs.FileMode, state *fileHash) (*os.File, *fileHash, error) {
 	if offset == 0 {
 		if found {
 			folder.Remove(part)
@@ -410,7 +409,7 @@ func openPart(folder *os.Root, part string, offset int64, found bool, mode fs.Fi
 
 // resumeHash returns the hash of the first offset bytes of part: a clone
 // of state, or read from the part.
-func resumeHash(part *os.File, offset int64, state *blake3.Hasher) (*blake3.Hasher, error) {
+func resumeHash(part *os.File, offset int64, state *fileHash) (*fileHash, error) {
 	info, err := part.Stat()
 	if err != nil {
 		return nil, err

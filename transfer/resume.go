@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/protocol"
-	"github.com/zeebo/blake3"
 )
 
 // How a cut transfer continues.
@@ -98,12 +97,12 @@ func recordCost(key string, rec record) int { return len(key) + len(rec.stored) 
 
 // resumePoint is what the receiver holds of one file of an offer.
 type resumePoint struct {
-	key    string         // the token's digest; "" if the file does not resume
-	offset int64          // bytes held
-	hash   string         // of those bytes, when offset > 0
-	stored string         // the name under which the whole file is stored already, if it is
-	state  *blake3.Hasher // for a large part: the hash state after offset bytes; read only
-	found  bool           // something is at the part's name: store removes it before it starts from 0
+	key    string    // the token's digest; "" if the file does not resume
+	offset int64     // bytes held
+	hash   string    // of those bytes, when offset > 0
+	stored string    // the name under which the whole file is stored already, if it is
+	state  *fileHash // for a large part: the hash state after offset bytes; read only
+	found  bool      // something is at the part's name: store removes it before it starts from 0
 }
 
 // record is a file stored with a resume token.
@@ -283,13 +282,13 @@ const maxStates = 256
 type partState struct {
 	size    int64
 	modTime time.Time
-	h       *blake3.Hasher
+	h       *fileHash
 }
 
 // partHash returns the hash state of the part at name: the one kept for
 // key if the part has not changed since (same size and mtime), else one
 // computed now, and kept if the part is large.
-func (r *Receiver) partHash(name, key string, info fs.FileInfo) (*blake3.Hasher, error) {
+func (r *Receiver) partHash(name, key string, info fs.FileInfo) (*fileHash, error) {
 	b := &r.book
 	b.mu.Lock()
 	st, ok := b.states[key]
@@ -313,7 +312,7 @@ func (r *Receiver) partHash(name, key string, info fs.FileInfo) (*blake3.Hasher,
 // keepState keeps the hash state h of a part, if it is large, in place of
 // any kept for key; the oldest go beyond maxStates. A state kept is never
 // written to again: whoever continues from it clones it.
-func (r *Receiver) keepState(key string, info fs.FileInfo, h *blake3.Hasher) {
+func (r *Receiver) keepState(key string, info fs.FileInfo, h *fileHash) {
 	if info.Size() < minStateSize {
 		return
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"time"
@@ -336,7 +335,7 @@ func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.Fil
 // resumeFrom hashes the first have.Offset bytes of src into h. If they
 // hash as the receiver's do, it returns have.Offset, with src and h
 // positioned after them; otherwise 0, with both back at the start.
-func resumeFrom(src *os.File, h hash.Hash, have protocol.Have) (int64, error) {
+func resumeFrom(src *os.File, h *fileHash, have protocol.Have) (int64, error) {
 	if err := readPrefix(h, src, have.Offset); err != nil {
 		return 0, err
 	}
