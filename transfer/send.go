@@ -303,21 +303,21 @@ func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.Fil
 		wrote(int(n))
 		left -= n
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	for left := f.Size - from; left > 0; {
-		n, err := io.ReadFull(src, (*buf)[:min(left, int64(len(*buf)))])
+	ra := startReadAhead(src, h, f.Size-from)
+	defer ra.close()
+	for {
+		buf, n, ok, err := ra.next()
 		if err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				err = fmt.Errorf("%s shrank while being sent", local)
-			}
 			return "", from, true, err
 		}
-		h.Write((*buf)[:n])
-		if _, err := st.Write((*buf)[:n]); err != nil {
+		if !ok {
+			break
+		}
+		_, err = st.Write((*buf)[:n])
+		putBuf(buf)
+		if err != nil {
 			return "", from, true, err
 		}
-		left -= int64(n)
 		if wrote != nil {
 			wrote(n)
 		}

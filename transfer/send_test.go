@@ -342,7 +342,9 @@ func TestSendReportsFileChangedSinceScan(t *testing.T) {
 func TestSendReportsFileThatShrinksWhileBeingSent(t *testing.T) {
 	src := t.TempDir()
 	writeTree(t, src, map[string]string{
-		"dir/a-big.bin": string(randomBytes(4*bufSize, 9)),
+		// Far more than the sender reads ahead: the truncation after the
+		// first write is met while the file is still being read.
+		"dir/a-big.bin": string(randomBytes(16*bufSize, 9)),
 		"dir/b.txt":     "b",
 	})
 	big := filepath.Join(src, "dir", "a-big.bin")
