@@ -25,14 +25,16 @@ import (
 // The queue holds about one data frame (the pacer's size), so a control
 // message queued behind it waits for at most that much more.
 //
-// Frames of the control stream (yamux stream 1, see Accept) are the
-// exception: each of their writes, header and body, waits until its bytes
-// are in the kernel and returns that write's error, as yamux's own writes
-// did. A chat line sent on a connection that the peer has closed then
-// fails (the header's write draws the peer's reset, and the body's write
-// reports it), and the client sends it again after reconnecting, instead
-// of the line vanishing into a socket. Control messages are few; the
-// bytes that matter for throughput are on data streams.
+// On a client, frames of the control stream (yamux stream 1, see Accept)
+// are the exception: each of their writes, header and body, waits until
+// its bytes are in the kernel and returns that write's error, as yamux's
+// own writes did. A chat line sent on a connection that the hub has closed
+// then fails (the header's write draws the hub's reset, and the body's
+// write reports it), and the client sends it again after reconnecting,
+// instead of the line vanishing into a socket. A client's control messages
+// are few. The hub's are many (a result per file) and need no such care:
+// a result lost with its connection is recovered by resuming, and a chat
+// line to a client that has gone has no one to go to.
 
 // closeGrace bounds how long Close waits for queued bytes to be sent.
 const closeGrace = 500 * time.Millisecond
@@ -40,7 +42,8 @@ const closeGrace = 500 * time.Millisecond
 // groupConn is the connection yamux writes to.
 type groupConn struct {
 	net.Conn
-	limit func() int // bytes queued beyond which Write waits
+	limit       func() int // bytes queued beyond which Write waits
+	waitControl bool       // control frames wait until written (see above)
 
 	mu      sync.Mutex
 	cond    sync.Cond // signals bytes queued, bytes sent, an error or Close
@@ -56,8 +59,8 @@ type groupConn struct {
 }
 
 // newGroupConn starts the sending goroutine on conn; Close ends it.
-func newGroupConn(conn net.Conn, limit func() int) *groupConn {
-	c := &groupConn{Conn: conn, limit: limit, done: make(chan struct{})}
+func newGroupConn(conn net.Conn, limit func() int, waitControl bool) *groupConn {
+	c := &groupConn{Conn: conn, limit: limit, waitControl: waitControl, done: make(chan struct{})}
 	c.cond.L = &c.mu
 	go c.send()
 	return c
@@ -79,7 +82,7 @@ func (c *groupConn) Write(p []byte) (int, error) {
 	c.queued = append(c.queued, p...)
 	c.total += int64(len(p))
 	c.cond.Broadcast()
-	if !c.frame(p) {
+	if !c.frame(p) || !c.waitControl {
 		return len(p), nil
 	}
 	for end := c.total; c.err == nil && c.sent < end; {

@@ -244,7 +244,7 @@ func open(ctx context.Context, conn net.Conn, cfg Config, server bool) (*handsha
 	if cfg.DataFrame > 0 {
 		queue = func() int { return cfg.DataFrame }
 	}
-	gc := newGroupConn(sc, queue)
+	gc := newGroupConn(sc, queue, !server)
 	ys, err := start(gc, cfg.yamux())
 	if err != nil {
 		clock.stop()
