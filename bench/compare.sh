@@ -632,7 +632,7 @@ report() {
 	echo "muxfer ÷ tool is the throughput ratio (the tool's time over muxfer's): above 1, muxfer is faster."
 	echo "Both ends share the same $(nproc) cores. scp speaks SFTP (OpenSSH's default since 9.0); rsync (daemon)"
 	echo "is neither encrypted nor authenticated; muxfer uses TLS 1.3, hashes every byte on both ends"
-	echo "(BLAKE3) and fsyncs every file; scp and rsync do neither. Every run starts from an empty"
+	echo "(XXH3-128) and fsyncs every file; scp and rsync do neither. Every run starts from an empty"
 	echo "destination and was checked with diff -r against the source."
 	echo "The CPUs were $IDLE_BEFORE% idle in the second before the first run. During the runs this script and its tools kept"
 	echo "them $OWN_PCT% busy, and other work on the machine (kernel threads included) $OTHER_PCT%: above a few per cent, it skews the figures."
