@@ -48,6 +48,13 @@ type SendOptions struct {
 	// secret: the tokens let anyone who has them continue, or spoil, these
 	// files. nil means a new random key, so that only this Send resumes.
 	ResumeKey []byte
+	// LimitRate caps the file bytes this Send writes to its data streams
+	// at this many bytes a second, all streams together; 0 (or less)
+	// means no limit. After a pause, up to 1/20 s of the rate goes at
+	// once, so the average over any second stays within 5% of the limit.
+	// Each Send has its own allowance: Sends running at once, or one
+	// after another (as Deliver's attempts are), are limited separately.
+	LimitRate int64
 }
 
 // FileReport is the outcome for one file.
@@ -123,13 +130,14 @@ func Send(ctx context.Context, conn Conn, m *Manifest, opt SendOptions) (*Report
 	if f := opt.Observer.Started; f != nil {
 		f(files, bytes)
 	}
+	lim := newRateLimiter(opt.LimitRate, systemClock{}) // one for every piece and stream
 	var err error
 	for _, piece := range m.split() {
 		if err != nil {
 			rep.addUnsent(piece, err)
 			continue
 		}
-		err = sendPiece(ctx, conn, piece, opt, rep)
+		err = sendPiece(ctx, conn, piece, opt, lim, rep)
 	}
 	rep.Elapsed = time.Since(start)
 	return rep, err
@@ -144,7 +152,7 @@ type outcome struct {
 	err    error
 }
 
-func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep *Report) error {
+func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim *rateLimiter, rep *Report) error {
 	id := newTransferID()
 	msgs, unsubscribe := conn.Subscribe(id)
 	defer unsubscribe()
@@ -199,7 +207,7 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, rep
 				if f := opt.Observer.Opened; f != nil {
 					f(m.Files[i].Path)
 				}
-				h, from, opened, err := sendFile(st.fileCtx[i], conn, id, i, m.Files[i], m.Local[i], have[i], opt.Observer.Wrote)
+				h, from, opened, err := sendFile(st.fileCtx[i], conn, id, i, m.Files[i], m.Local[i], have[i], lim, opt.Observer.Wrote)
 				if f := opt.Observer.Resumed; f != nil && opened {
 					f(m.Files[i].Path, from)
 				}
@@ -277,8 +285,9 @@ func awaitAccept(ctx context.Context, conn Conn, msgs <-chan protocol.Message) (
 // receiver has some of the file (have), it hashes the same prefix of its
 // own copy and starts after it if the hashes agree. It refuses to finish a
 // file that changed since it was offered: the stream then ends without a
-// trailer, and the receiver discards what it got.
-func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.File, local string, have *protocol.Have, wrote func(int)) (sum string, from int64, opened bool, err error) {
+// trailer, and the receiver discards what it got. File bytes go through
+// lim, shared by every stream of the Send (nil: no limit).
+func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.File, local string, have *protocol.Have, lim *rateLimiter, wrote func(int)) (sum string, from int64, opened bool, err error) {
 	src, err := os.Open(local)
 	if err != nil {
 		return "", 0, false, err
@@ -313,13 +322,10 @@ func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.Fil
 		if !ok {
 			break
 		}
-		_, err = st.Write((*buf)[:n])
+		err = lim.write(ctx, st, (*buf)[:n], wrote)
 		putBuf(buf)
 		if err != nil {
 			return "", from, true, err
-		}
-		if wrote != nil {
-			wrote(n)
 		}
 	}
 	if err := unchanged(src, f); err != nil {

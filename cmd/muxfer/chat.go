@@ -25,9 +25,10 @@ const chatHelp = `commands: /send PATH...  upload files and folders alongside th
 anything else is sent as a chat message`
 
 var chatCommand = command{
-	name:     "chat",
-	summary:  "chat with everyone on a hub; /send files alongside",
-	synopsis: "chat ADDR [--name NICK] [--json] [--progress auto|always|never]",
+	name:    "chat",
+	summary: "chat with everyone on a hub; /send files alongside",
+	synopsis: "chat ADDR [--name NICK] [--limit-rate RATE] [--json] [--progress auto|always|never]\n\n" +
+		"Each /send is a transfer of its own: --limit-rate caps each, not their sum.",
 	examples: "  muxfer chat hub.example:7878 --name alice\n" +
 		"  printf 'hello\\n/send build.log\\n' | muxfer chat 127.0.0.1:7878 --json   # scripted\n" +
 		"  muxfer chat hub.example:7878 --key-file ~/.config/muxfer/work.key --reconnect=false\n",
@@ -55,7 +56,7 @@ func (cf *clientFlags) chat(e env, fs *flag.FlagSet, pos []string) error {
 	if err != nil {
 		key = nil // uploads still work; a cut one starts again from the beginning
 	}
-	s := &chatSession{c: c, u: u, send: transfer.SendOptions{Parallel: *cf.parallel, ResumeKey: key},
+	s := &chatSession{c: c, u: u, send: transfer.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate), ResumeKey: key},
 		redial: func(ctx context.Context) (*client.Client, error) {
 			return connect(ctx, pos[0], c.Name(), cf.mux, u)
 		},

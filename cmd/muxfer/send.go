@@ -17,8 +17,10 @@ type clientFlags struct {
 	json     *bool
 	progress *string
 	parallel *int
-	keys     keyFlags
-	mux      mux.Config // set by parse
+	// limitRate caps each transfer's file bytes a second (0: no limit).
+	limitRate *byteSize
+	keys      keyFlags
+	mux       mux.Config // set by parse
 
 	reconnect    *bool
 	reconnectMax *time.Duration
@@ -26,17 +28,20 @@ type clientFlags struct {
 }
 
 func addClientFlags(fs *flag.FlagSet, defaultName string) clientFlags {
-	return clientFlags{
-		name:     fs.String("name", defaultName, "name to use on the hub (a clash gets a suffix)"),
-		json:     fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
-		progress: addProgressFlag(fs),
-		parallel: fs.Int("parallel", 4, "files sent at once, each on its own stream (at most 64)"),
-		keys:     addKeyFlags(fs),
+	cf := clientFlags{
+		name:      fs.String("name", defaultName, "name to use on the hub (a clash gets a suffix)"),
+		json:      fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
+		progress:  addProgressFlag(fs),
+		parallel:  fs.Int("parallel", 4, "files sent at once, each on its own stream (at most 64)"),
+		limitRate: new(byteSize),
+		keys:      addKeyFlags(fs),
 
 		reconnect:    fs.Bool("reconnect", true, "reconnect when the connection is lost (keeping the name, resuming transfers)"),
 		reconnectMax: fs.Duration("reconnect-max", 10*time.Second, "longest wait between attempts to reconnect"),
 		giveUp:       fs.Duration("give-up", 2*time.Minute, "stop trying to reconnect after this long"),
 	}
+	fs.Var(cf.limitRate, "limit-rate", "send at most `RATE` bytes a second per transfer, all its files together, e.g. 500K, 10M, 1G (K=1024; 0: no limit)")
+	return cf
 }
 
 // backoff is the reconnect schedule the flags ask for.
@@ -67,12 +72,13 @@ func (cf *clientFlags) setup(e env, fs *flag.FlagSet, pos []string, min int, wha
 var sendCommand = command{
 	name:    "send",
 	summary: "upload files and folders to a hub",
-	synopsis: "send ADDR PATH... [--parallel N] [--json] [--progress auto|always|never] [--reconnect=false]\n\n" +
+	synopsis: "send ADDR PATH... [--parallel N] [--limit-rate RATE] [--json] [--progress auto|always|never] [--reconnect=false]\n\n" +
 		"A lost connection is dialled again (see --reconnect-max, --give-up) and every file\n" +
 		"resumes where the hub holds it; running the same send again after a crash does too.",
 	examples: "  muxfer send hub.example:7878 photos/ notes.txt     # arrives as DIR/photos/... and DIR/notes.txt\n" +
 		"  muxfer send 127.0.0.1:7878 build.tar --json | jq .\n" +
-		"  muxfer send hub.example:7878 backup/ --parallel 8 --give-up 10m --progress always\n",
+		"  muxfer send hub.example:7878 backup/ --parallel 8 --give-up 10m --progress always\n" +
+		"  muxfer send hub.example:7878 big.iso --limit-rate 2M   # at most 2 MiB/s, like curl --limit-rate\n",
 	define: func(fs *flag.FlagSet) action {
 		cf := addClientFlags(fs, defaultName())
 		return cf.send
@@ -103,7 +109,7 @@ func (cf *clientFlags) send(e env, fs *flag.FlagSet, pos []string) error {
 		return c, err
 	}
 	opt := client.DeliverOptions{
-		SendOptions: transfer.SendOptions{Parallel: *cf.parallel, Observer: u.observer(), ResumeKey: key},
+		SendOptions: transfer.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate), Observer: u.observer(), ResumeKey: key},
 		Backoff:     cf.backoff(),
 		NoReconnect: !*cf.reconnect,
 		OnLost:      u.lost,
