@@ -344,26 +344,41 @@ func (s staleOnAbort) Abort() {
 	s.sess.Close()
 }
 
+// receive reads the files of one data stream, one after another, until
+// the sender closes it (see transfer.FileStream).
 func (p *peer) receive(st *mux.Stream) {
-	h, err := st.ReadHeader()
-	if err != nil {
-		// A stream closed before its first byte is a sender that gave up
-		// (cancelled) before writing the header: not a protocol error. Nor
-		// is one that timed out, which ended the session already.
-		if p.ctx.Err() == nil && !errors.Is(err, mux.ErrClosed) && !errors.Is(err, mux.ErrTimeout) && err != io.EOF {
-			p.refuse(protocol.CodeBadMessage, "data stream header: "+err.Error())
+	fs := transfer.NewFileStream(staleOnAbort{st, p.sess})
+	for {
+		h, err := fs.Next()
+		if err != nil {
+			// A stream that ends where a header would start is done (or,
+			// before its first file, a sender that gave up before writing
+			// one). One that broke (cut, timed out) ended with its session
+			// or its sender; neither is a protocol error.
+			if p.ctx.Err() == nil && !errors.Is(err, mux.ErrClosed) && !errors.Is(err, mux.ErrTimeout) &&
+				!errors.Is(err, mux.ErrAborted) && err != io.EOF {
+				p.refuse(protocol.CodeBadMessage, "data stream header: "+err.Error())
+			}
+			return
 		}
-		return
+		if !p.receiveFile(h, fs) {
+			return
+		}
 	}
+}
+
+// receiveFile receives one file of a data stream and answers for it. It
+// reports whether the stream may go on to its next file.
+func (p *peer) receiveFile(h protocol.DataHeader, fs *transfer.FileStream) bool {
 	in := p.transfer(h.Transfer)
 	if in == nil {
 		p.refuse(protocol.CodeBadMessage, fmt.Sprintf("data stream for unknown transfer %q", h.Transfer))
-		return
+		return false
 	}
-	res, err := in.Receive(h, staleOnAbort{st, p.sess})
+	res, err := in.Receive(h, fs)
 	if err != nil {
 		p.refuse(protocol.CodeBadMessage, err.Error())
-		return
+		return false
 	}
 	if res.Error != "" {
 		p.h.log.Info("file failed", "id", p.info.ID, "err", res.Error)
@@ -372,17 +387,12 @@ func (p *peer) receive(st *mux.Stream) {
 	}
 	p.answer(res)
 	p.endIfDone(in)
-	if res.Error != "" {
-		// The sender stops when it reads the result; until then, read and
-		// drop what it sends, so that yamux does not buffer it (a closed
-		// stream keeps receiving into its window until the peer closes).
-		io.Copy(io.Discard, st)
-		return
+	if fs.Broken() != nil {
+		// Cut mid-file, or out of step: read and drop what the sender
+		// still sends until it closes the stream, so that yamux does not
+		// buffer it (a closed stream keeps receiving into its window).
+		fs.Drain()
+		return false
 	}
-	// After the trailer the sender closes the stream: anything more is a
-	// protocol error.
-	var one [1]byte
-	if n, _ := st.Read(one[:]); n > 0 {
-		p.refuse(protocol.CodeBadMessage, fmt.Sprintf("transfer %s: bytes after the trailer of file %d", h.Transfer, h.File))
-	}
+	return true
 }

@@ -38,8 +38,9 @@ func (s *Session) Recv() (protocol.Message, error) {
 	return m, nil
 }
 
-// OpenData opens a data stream and writes its header. A session keeps at
-// most protocol.MaxDataStreams of its own data streams open, whoever asks:
+// OpenData opens a data stream and writes the header of its first file;
+// Continue starts each further file on it. A session keeps at most
+// protocol.MaxDataStreams of its own data streams open, whoever asks:
 // OpenData waits for one to close (or for ctx) before opening another.
 func (s *Session) OpenData(ctx context.Context, h protocol.DataHeader) (*Stream, error) {
 	select {
@@ -66,6 +67,18 @@ func (s *Session) OpenData(ctx context.Context, h protocol.DataHeader) (*Stream,
 		return nil, err
 	}
 	return st, nil
+}
+
+// Continue starts the next file on a data stream opened with OpenData,
+// once the last one's trailer is written: it binds the stream to ctx in
+// place of the earlier context and writes the header h. A stream that was
+// aborted cannot continue.
+func (st *Stream) Continue(ctx context.Context, h protocol.DataHeader) error {
+	if !st.stop() || st.aborted.Load() {
+		return ErrAborted // the earlier context ended: its abort has begun
+	}
+	st.stop = context.AfterFunc(ctx, st.abort)
+	return protocol.WriteHeader(st, h)
 }
 
 func (s *Session) newStream(ys *yamux.Stream) *Stream {

@@ -1,7 +1,10 @@
 package transfer
 
 import (
+	"bytes"
+	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -123,6 +126,63 @@ func FuzzCheckOffer(f *testing.F) {
 			t.Fatalf("CheckOffer(%q) accepted the offer despite the %s", lines, want)
 		case err != nil && want == "":
 			t.Fatalf("CheckOffer(%q) = %v for an offer that breaks no rule", lines, err)
+		}
+	})
+}
+
+// FuzzFileStream: whatever bytes arrive on a data stream, the receiver
+// answers for each file at most once, stores only offered files under
+// their own names with the bytes their trailer vouches for, leaves no part
+// behind, and stops.
+func FuzzFileStream(f *testing.F) {
+	a, b := []byte("abcd"), []byte("012345")
+	var good bytes.Buffer
+	for i, c := range [][]byte{a, b} {
+		protocol.WriteHeader(&good, protocol.DataHeader{Transfer: "t", File: i})
+		good.Write(c)
+		h := newHash()
+		h.Write(c)
+		protocol.WriteTrailer(&good, protocol.Trailer{Hash: formatHash(h)})
+	}
+	f.Add(good.Bytes())
+	f.Add(good.Bytes()[:good.Len()/2])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		r, dir := newTestReceiver(t)
+		in, err := r.Prepare(protocol.Offer{Transfer: "t", Files: []protocol.File{
+			{Path: "a", Size: int64(len(a)), Mode: 0o644}, {Path: "b", Size: int64(len(b)), Mode: 0o644}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs := NewFileStream(bytes.NewReader(stream))
+		answered := map[int]bool{}
+		for range 3 { // two files: a third header is always refused
+			h, err := fs.Next()
+			if err != nil {
+				break
+			}
+			res, err := in.Receive(h, fs)
+			if err != nil {
+				break // a protocol error: the hub ends the session
+			}
+			if answered[res.File] {
+				t.Fatalf("file %d answered twice", res.File)
+			}
+			answered[res.File] = true
+		}
+		want := map[string][]byte{"a": a, "b": b}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			content, ok := want[e.Name()]
+			if !ok {
+				t.Fatalf("%q left in the receiver's folder", e.Name())
+			}
+			if got, err := os.ReadFile(filepath.Join(dir, e.Name())); err != nil || !bytes.Equal(got, content) {
+				t.Fatalf("%s stored as %q, %v", e.Name(), got, err)
+			}
 		}
 	})
 }

@@ -295,38 +295,54 @@ func (h *testHub) acceptLoop() {
 }
 
 func (h *testHub) receive(st *mux.Stream) {
-	hd, err := st.ReadHeader()
-	if err != nil {
-		h.badHeaders.Add(1)
-		return
-	}
-	in := h.transfer(hd.Transfer)
-	if in == nil {
-		return
-	}
-	res, err := in.Receive(hd, cuttingReader{st, h})
-	if err != nil {
-		return
-	}
-	h.sess.Send(res)
-	// Before the result is counted: a test that waited for it may look at
-	// the open transfers next.
-	h.endIfDone(in)
-	select {
-	case h.results <- res:
-	default: // nobody is counting (benchmarks)
+	cr := &cuttingReader{r: st, h: h}
+	fs := NewFileStream(cr)
+	for first := true; ; first = false {
+		cr.header = true
+		hd, err := fs.Next()
+		cr.header = false
+		if err != nil {
+			if first {
+				h.badHeaders.Add(1)
+			}
+			return
+		}
+		in := h.transfer(hd.Transfer)
+		if in == nil {
+			return
+		}
+		res, err := in.Receive(hd, fs)
+		if err != nil {
+			return
+		}
+		h.sess.Send(res)
+		// Before the result is counted: a test that waited for it may look at
+		// the open transfers next.
+		h.endIfDone(in)
+		select {
+		case h.results <- res:
+		default: // nobody is counting (benchmarks)
+		}
+		if fs.Broken() != nil {
+			fs.Drain()
+			return
+		}
 	}
 }
 
-// cuttingReader counts file bytes and closes the hub's session once
-// opt.cutAfter of them have arrived.
+// cuttingReader counts file bytes (not headers) and closes the hub's
+// session once opt.cutAfter of them have arrived.
 type cuttingReader struct {
-	r io.Reader
-	h *testHub
+	r      io.Reader
+	h      *testHub
+	header bool // reading a header: not counted
 }
 
-func (c cuttingReader) Read(p []byte) (int, error) {
+func (c *cuttingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	if c.header {
+		return n, err
+	}
 	if total := c.h.received.Add(int64(n)); c.h.opt.cutAfter > 0 && total >= c.h.opt.cutAfter {
 		c.h.cutOnce.Do(func() { c.h.sess.Close() })
 	}

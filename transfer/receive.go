@@ -111,8 +111,21 @@ func (in *Incoming) Done() bool {
 // Receive reads one file from a data stream whose header was h, stores it,
 // and returns the Result to send back. The error is for a stream that
 // breaks the protocol (unknown file, the same file twice): no Result is due
-// for it.
+// for it. When src is a FileStream, a file that fails is read to its end,
+// so that the stream is ready for its next file (see FileStream).
 func (in *Incoming) Receive(h protocol.DataHeader, src io.Reader) (protocol.Result, error) {
+	res, err := in.receive(h, src)
+	if fs, ok := src.(*FileStream); ok && err == nil && res.Error != "" {
+		if f := in.offer.Files[h.File]; h.Offset <= f.Size {
+			fs.skip(f.Size - h.Offset)
+		} else {
+			fs.fail(fmt.Errorf("offset %d is past the end of file %d", h.Offset, h.File))
+		}
+	}
+	return res, err
+}
+
+func (in *Incoming) receive(h protocol.DataHeader, src io.Reader) (protocol.Result, error) {
 	res := protocol.Result{Transfer: in.offer.Transfer, File: h.File}
 	var abort func()
 	if a, ok := src.(interface{ Abort() }); ok {
@@ -170,9 +183,9 @@ func (in *Incoming) wasTaken(idx int) bool {
 // carries no bytes, only the sender's trailer, whose hash must be the
 // stored file's.
 func confirm(pt resumePoint, src io.Reader) (stored, sum string, err error) {
-	tr, err := protocol.ReadTrailer(src)
+	tr, err := readTrailer(src)
 	if err != nil {
-		return "", "", fmt.Errorf("sender did not finish the file: %w", err)
+		return "", "", err
 	}
 	if tr.Hash != pt.hash {
 		return "", "", fmt.Errorf("hash mismatch: sender %s, stored %s", tr.Hash, pt.hash)
@@ -334,9 +347,9 @@ func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset i
 	if err := copyExactly(io.MultiWriter(w, owed), src, f.Size-offset); err != nil {
 		return "", "", err
 	}
-	tr, err := protocol.ReadTrailer(src)
+	tr, err := readTrailer(src)
 	if err != nil {
-		return "", "", fmt.Errorf("sender did not finish the file: %w", err)
+		return "", "", err
 	}
 	if sum = formatHash(h); tr.Hash != sum {
 		keep = false

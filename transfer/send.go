@@ -199,6 +199,8 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 	for range n {
 		go func() {
 			defer func() { workers <- struct{}{} }()
+			slot := &streamSlot{conn: conn}
+			defer slot.close()
 			for i := range jobs {
 				if err := st.fileCtx[i].Err(); err != nil {
 					done <- outcome{idx: i, err: err} // cancelled before it started
@@ -207,7 +209,7 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 				if f := opt.Observer.Opened; f != nil {
 					f(m.Files[i].Path)
 				}
-				h, from, opened, err := sendFile(st.fileCtx[i], conn, id, i, m.Files[i], m.Local[i], have[i], lim, opt.Observer.Wrote)
+				h, from, opened, err := sendFile(st.fileCtx[i], slot, id, i, m.Files[i], m.Local[i], have[i], lim, opt.Observer.Wrote)
 				if f := opt.Observer.Resumed; f != nil && opened {
 					f(m.Files[i].Path, from)
 				}
@@ -287,7 +289,7 @@ func awaitAccept(ctx context.Context, conn Conn, msgs <-chan protocol.Message) (
 // file that changed since it was offered: the stream then ends without a
 // trailer, and the receiver discards what it got. File bytes go through
 // lim, shared by every stream of the Send (nil: no limit).
-func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.File, local string, have *protocol.Have, lim *rateLimiter, wrote func(int)) (sum string, from int64, opened bool, err error) {
+func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f protocol.File, local string, have *protocol.Have, lim *rateLimiter, wrote func(int)) (sum string, from int64, opened bool, err error) {
 	src, err := os.Open(local)
 	if err != nil {
 		return "", 0, false, err
@@ -302,11 +304,17 @@ func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.Fil
 			return "", 0, false, fmt.Errorf("%s: %w", local, err)
 		}
 	}
-	st, err := conn.OpenData(ctx, protocol.DataHeader{Transfer: id, File: idx, Offset: from})
+	st, err := slot.start(ctx, protocol.DataHeader{Transfer: id, File: idx, Offset: from})
 	if err != nil {
 		return "", from, false, err
 	}
-	defer st.Close()
+	defer func() {
+		if err != nil {
+			// Ended without its trailer: the stream is out of step, and
+			// closing it is how the receiver learns that the file failed.
+			slot.close()
+		}
+	}()
 	for left := from; wrote != nil && left > 0; {
 		n := min(left, 1<<30) // int may have 32 bits
 		wrote(int(n))
@@ -336,6 +344,40 @@ func sendFile(ctx context.Context, conn Conn, id string, idx int, f protocol.Fil
 		return "", from, true, err
 	}
 	return sum, from, true, nil
+}
+
+// streamSlot holds a sending goroutine's data stream from one file to the
+// next: a stream carries files one after another (see FileStream), which
+// spares each file a stream's opening, acknowledgement and close, and the
+// receiver a stream's buffers.
+type streamSlot struct {
+	conn Conn
+	st   *mux.Stream
+}
+
+// start begins the file of header h, bound to ctx, on the slot's stream,
+// or on a new one if there is none or it cannot go on.
+func (s *streamSlot) start(ctx context.Context, h protocol.DataHeader) (*mux.Stream, error) {
+	if s.st != nil {
+		if err := s.st.Continue(ctx, h); err == nil {
+			return s.st, nil
+		}
+		s.close()
+	}
+	st, err := s.conn.OpenData(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	s.st = st
+	return st, nil
+}
+
+// close closes the slot's stream, if any.
+func (s *streamSlot) close() {
+	if s.st != nil {
+		s.st.Close()
+		s.st = nil
+	}
 }
 
 // resumeFrom hashes the first have.Offset bytes of src into h. If they

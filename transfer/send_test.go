@@ -42,7 +42,7 @@ func scan(t testing.TB, args ...string) *Manifest {
 	return m
 }
 
-func send(t testing.TB, c *testConn, m *Manifest, opt SendOptions) (*Report, error) {
+func send(t testing.TB, c Conn, m *Manifest, opt SendOptions) (*Report, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
 	defer cancel()
