@@ -81,6 +81,17 @@ func (st *Stream) Continue(ctx context.Context, h protocol.DataHeader) error {
 	return protocol.WriteHeader(st, h)
 }
 
+// Detach ends the stream's binding to the context given to OpenData or
+// Continue: the file it was for is written, and the stream waits for the
+// next. Without it, the end of that file's context (its result arrived)
+// would abort the stream between files.
+func (st *Stream) Detach() {
+	if !st.stop() {
+		st.aborted.Store(true) // its abort has begun: the stream is done for
+	}
+	st.stop = func() bool { return true }
+}
+
 func (s *Session) newStream(ys *yamux.Stream) *Stream {
 	return &Stream{ys: ys, timeout: s.cfg.ioTimeout(), sess: s, stop: func() bool { return false }, release: func() {}}
 }

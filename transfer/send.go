@@ -343,6 +343,7 @@ func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f proto
 	if err := protocol.WriteTrailer(st, protocol.Trailer{Hash: sum}); err != nil {
 		return "", from, true, err
 	}
+	st.Detach() // written: the file's result, when it comes, must not end the stream
 	return sum, from, true, nil
 }
 
