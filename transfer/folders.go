@@ -4,6 +4,7 @@ import (
 	"os"
 	"path"
 	"sync"
+	"sync/atomic"
 )
 
 // Each os.Root operation on "a/b/file" opens "a" and "a/b" again, checks
@@ -27,51 +28,85 @@ type folders struct {
 	mu     sync.Mutex
 	open   map[string]*openFolder
 	closed bool
+	live   atomic.Int32 // folders open, in the map or not
+}
+
+// dirHandle is a folder of the receiver's, open: as an os.Root, and as a
+// descriptor for the calls os.Root does not make (see rawfile_linux.go),
+// -1 if there is none.
+type dirHandle struct {
+	*os.Root
+	fd int
 }
 
 type openFolder struct {
-	root  *os.Root
+	dirHandle
+	dir   *os.File // holds fd
+	owned bool     // Root is this folder's own, closed with it
 	users int
+	live  *atomic.Int32
+}
+
+func (f *openFolder) close() {
+	f.live.Add(-1)
+	if f.dir != nil {
+		f.dir.Close()
+	}
+	if f.owned {
+		f.Root.Close()
+	}
 }
 
 // get returns the folder dir (relative to the receiver's root), created
 // if missing, and a release to call when done with it. It refuses a
 // folder that is, or is under, a symbolic link.
-func (fs *folders) get(dir string) (*os.Root, func(), error) {
-	if dir == "." {
-		return fs.r.root, func() {}, nil
-	}
+func (fs *folders) get(dir string) (dirHandle, func(), error) {
 	fs.mu.Lock()
 	if f, ok := fs.open[dir]; ok && !fs.closed {
 		f.users++
 		fs.mu.Unlock()
-		return f.root, func() { fs.release(dir, f) }, nil
+		return f.dirHandle, func() { fs.release(dir, f) }, nil
 	}
 	fs.mu.Unlock()
 
 	// Opened outside the lock: two streams may open the same folder at
 	// once, and the second handle then serves its stream alone.
-	if err := fs.r.refuseLinks(dir); err != nil {
-		return nil, nil, err
-	}
-	if err := fs.r.root.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, pathErr(err)
-	}
-	root, err := fs.r.root.OpenRoot(dir)
+	f, err := fs.openFolder(dir)
 	if err != nil {
-		return nil, nil, pathErr(err)
+		return dirHandle{}, nil, err
 	}
-	f := &openFolder{root: root, users: 1}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if _, ok := fs.open[dir]; ok || fs.closed {
-		return root, func() { root.Close() }, nil
+		return f.dirHandle, f.close, nil
 	}
 	if fs.open == nil {
 		fs.open = map[string]*openFolder{}
 	}
 	fs.open[dir] = f
-	return root, func() { fs.release(dir, f) }, nil
+	return f.dirHandle, func() { fs.release(dir, f) }, nil
+}
+
+func (fs *folders) openFolder(dir string) (*openFolder, error) {
+	f := &openFolder{dirHandle: dirHandle{Root: fs.r.root, fd: -1}, users: 1, live: &fs.live}
+	if dir != "." {
+		if err := fs.r.refuseLinks(dir); err != nil {
+			return nil, err
+		}
+		if err := fs.r.root.MkdirAll(dir, 0o755); err != nil {
+			return nil, pathErr(err)
+		}
+		root, err := fs.r.root.OpenRoot(dir)
+		if err != nil {
+			return nil, pathErr(err)
+		}
+		f.Root, f.owned = root, true
+	}
+	if d, err := f.Open("."); err == nil {
+		f.dir, f.fd = d, int(d.Fd())
+	}
+	fs.live.Add(1)
+	return f, nil
 }
 
 // release ends one use of f, and closes idle handles beyond the bound.
@@ -80,7 +115,7 @@ func (fs *folders) release(dir string, f *openFolder) {
 	defer fs.mu.Unlock()
 	f.users--
 	if fs.closed && f.users == 0 {
-		f.root.Close()
+		f.close()
 		return
 	}
 	for name, g := range fs.open {
@@ -88,7 +123,7 @@ func (fs *folders) release(dir string, f *openFolder) {
 			break
 		}
 		if g.users == 0 {
-			g.root.Close()
+			g.close()
 			delete(fs.open, name)
 		}
 	}
@@ -105,7 +140,7 @@ func (fs *folders) close() {
 	fs.closed = true
 	for name, f := range fs.open {
 		if f.users == 0 {
-			f.root.Close()
+			f.close()
 		}
 		delete(fs.open, name)
 	}

@@ -9,19 +9,9 @@ import (
 	"github.com/muxfer/muxfer/protocol"
 )
 
-// openFDs counts this process's open file descriptors.
-func openFDs(t *testing.T) int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skipf("cannot count open files: %v", err)
-	}
-	return len(entries)
-}
-
 // TestReceiveOpensEachFolderOnceAndClosesAll: files spread over more
 // folders than a transfer keeps open all arrive in the right folder, at
-// most maxOpenFolders handles stay open while files are left, and none
+// most maxOpenFolders folders stay open while files are left, and none
 // once every file has ended, whether stored, failed or given up.
 func TestReceiveOpensEachFolderOnceAndClosesAll(t *testing.T) {
 	const dirs, perDir = 3 * maxOpenFolders, 2
@@ -35,7 +25,6 @@ func TestReceiveOpensEachFolderOnceAndClosesAll(t *testing.T) {
 					files = append(files, protocol.File{Path: fmt.Sprintf("top/d%02d/f%d", d, f), Size: int64(len(content)), Mode: 0o644})
 				}
 			}
-			before := openFDs(t)
 			in := prepare(t, r, "t", files...)
 			last := len(files)
 			if end == "last given up" {
@@ -51,8 +40,8 @@ func TestReceiveOpensEachFolderOnceAndClosesAll(t *testing.T) {
 				if err != nil || string(got) != string(content) {
 					t.Fatalf("file %d: read %q, %v; want %q", i, got, err, content)
 				}
-				if open := openFDs(t) - before; open > maxOpenFolders {
-					t.Fatalf("%d handles open after file %d, at most %d may be", open, i, maxOpenFolders)
+				if open := in.dirs.live.Load(); open > maxOpenFolders {
+					t.Fatalf("%d folders open after file %d, at most %d may be", open, i, maxOpenFolders)
 				}
 			}
 			if last < len(files) {
@@ -61,8 +50,8 @@ func TestReceiveOpensEachFolderOnceAndClosesAll(t *testing.T) {
 			if !in.Done() {
 				t.Fatal("files left after every file ended")
 			}
-			if open := openFDs(t) - before; open != 0 {
-				t.Errorf("%d handles still open after every file ended", open)
+			if open := in.dirs.live.Load(); open != 0 {
+				t.Errorf("%d folders still open after every file ended", open)
 			}
 		})
 	}

@@ -318,7 +318,7 @@ func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset i
 	defer release()
 	// Checked again now that the file arrives: a link may have been
 	// planted since the offer was accepted.
-	if _, err := lookAt(folder, base, f.Path); err != nil {
+	if _, err := lookAt(folder.Root, base, f.Path); err != nil {
 		return "", "", err
 	}
 	if key != "" {
@@ -370,10 +370,17 @@ func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset i
 	return path.Join(dir, name), sum, nil
 }
 
+// partFile is a part open for writing.
+type partFile interface {
+	Write(p []byte) (int, error)
+	Sync() error
+	Close() error
+}
+
 // partWriter writes a part and hashes exactly the bytes that reached it,
 // so that after a failed write the hash still matches the part.
 type partWriter struct {
-	f *os.File
+	f partFile
 	h *fileHash
 	n int64 // bytes in the part
 }
@@ -391,14 +398,17 @@ func (w *partWriter) Write(p []byte) (int, error) {
 // this file's, from an earlier try, and is removed first (never
 // truncated, as it might share its bytes with a stored file). At a later
 // offset the hash is state's, or is read from the part.
-func openPart(folder *os.Root, part string, offset int64, found bool, mode fs.FileMode, state *fileHash) (*os.File, *fileHash, error) {
+func openPart(folder dirHandle, part string, offset int64, found bool, mode fs.FileMode, state *fileHash) (partFile, *fileHash, error) {
 	if offset == 0 {
 		if found {
 			folder.Remove(part)
 		}
 		// O_EXCL: a file already there is not ours, whatever its name says.
-		out, err := folder.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-		return out, newHash(), pathErr(err)
+		out, err := createPart(folder.Root, folder.fd, part, mode)
+		if err != nil {
+			return nil, nil, pathErr(err)
+		}
+		return out, newHash(), nil
 	}
 	out, err := folder.OpenFile(part, os.O_RDWR, 0)
 	if err != nil {
@@ -464,9 +474,17 @@ func copyExactly(dst io.Writer, src io.Reader, n int64) error {
 // existing file: it hard-links the part under the first free name among
 // "a.txt", "a (1).txt", "a (2).txt"… (link fails if the name exists, so
 // there is no race) and then removes the part.
-func place(folder *os.Root, part, want string) (string, error) {
+func place(folder dirHandle, part, want string) (string, error) {
 	for i := 0; i < 1000; i++ {
 		name := numbered(want, i)
+		switch err := rename(folder.fd, part, name); {
+		case err == nil:
+			return name, nil
+		case errors.Is(err, fs.ErrExist):
+			continue
+		case !errors.Is(err, errors.ErrUnsupported):
+			return "", pathErr(err)
+		}
 		err := folder.Link(part, name)
 		if errors.Is(err, fs.ErrExist) {
 			continue
