@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -89,4 +90,15 @@ func rename(dirfd int, part, want string) error {
 		}
 		return &os.LinkError{Op: "rename", Old: part, New: want, Err: err}
 	}
+}
+
+// setModTime sets the modification time of name in the folder dirfd (or
+// root), not following a link; os.Root's Chtimes costs an open and a
+// readlinkat more.
+func setModTime(root *os.Root, dirfd int, name string, mtime time.Time) error {
+	if dirfd < 0 {
+		return root.Chtimes(name, time.Time{}, mtime)
+	}
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtime.UnixNano())}
+	return unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW)
 }

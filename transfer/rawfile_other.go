@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"time"
 )
 
 // createPart creates part in root exclusively (see rawfile_linux.go).
@@ -15,3 +16,8 @@ func createPart(root *os.Root, _ int, part string, mode fs.FileMode) (partFile, 
 
 // rename is not done in one call here: place links and removes.
 func rename(int, string, string) error { return errors.ErrUnsupported }
+
+// setModTime sets the modification time of name in root.
+func setModTime(root *os.Root, _ int, name string, mtime time.Time) error {
+	return root.Chtimes(name, time.Time{}, mtime)
+}

@@ -366,7 +366,7 @@ func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset i
 	if err != nil {
 		return "", "", err
 	}
-	folder.Chtimes(name, time.Time{}, time.Unix(0, f.MTime))
+	setModTime(folder.Root, folder.fd, name, time.Unix(0, f.MTime))
 	return path.Join(dir, name), sum, nil
 }
 
