@@ -21,10 +21,11 @@ type Config struct {
 	Software string // sent in Hello, e.g. "muxfer 0.1.0"
 	Mux      mux.Config
 	// OnMessage receives what the hub says that is not an answer to a
-	// request of this client: Chat, Presence, Clients (when nobody is
-	// waiting in Who), Error and Bye. It is called from the client's
-	// reading goroutine, one message at a time and in order, so it must
-	// not block for long.
+	// request of this client: Chat (a direct message has To set),
+	// Presence, Notice (such as a direct message's "no client named"),
+	// Clients and Nick (when nobody is waiting in Who or Rename), Error
+	// and Bye. It is called from the client's reading goroutine, one
+	// message at a time and in order, so it must not block for long.
 	OnMessage func(protocol.Message)
 }
 
@@ -36,8 +37,10 @@ type Client struct {
 	pace    *pacer // keeps chat and who within the hub's rate
 
 	mu   sync.Mutex
+	name string // the hub's name for this client: the Welcome's, then each accepted Rename's
 	subs map[string]*subscription
 	who  []chan []protocol.ClientInfo // waiting Who calls, oldest first
+	nick []chan protocol.Nick         // waiting Rename calls, oldest first
 
 	done chan struct{} // closed when the reading goroutine ends
 	err  error         // why; set before done is closed
@@ -55,7 +58,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{sess: sess, welcome: w, onMsg: cfg.OnMessage, pace: newPacer(w.ChatPerSecond, w.ChatBurst),
-		subs: map[string]*subscription{}, done: make(chan struct{})}
+		name: w.Name, subs: map[string]*subscription{}, done: make(chan struct{})}
 	if c.onMsg == nil {
 		c.onMsg = func(protocol.Message) {}
 	}
@@ -63,8 +66,13 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Name is the name the hub gave this client.
-func (c *Client) Name() string { return c.welcome.Name }
+// Name is the name the hub gave this client: the one in its Welcome
+// until a Rename succeeds.
+func (c *Client) Name() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.name
+}
 
 // ID is the id the hub gave this client.
 func (c *Client) ID() uint64 { return c.welcome.ID }
@@ -83,8 +91,62 @@ func (c *Client) Chat(text string) error {
 	return c.sess.Send(protocol.Chat{Text: text})
 }
 
-// waitTurn waits until the next chat or who message is within the hub's
-// rate.
+// Message sends a chat message to the client named to only, with the
+// same limits as Chat. If nobody of that name is connected, the hub
+// says so in a Notice of code protocol.NoticeNoClient, which goes to
+// OnMessage; the connection stays up.
+func (c *Client) Message(to, text string) error {
+	if to == "" {
+		return errors.New("direct message without a recipient")
+	}
+	if len(text) > protocol.MaxChatLen {
+		return fmt.Errorf("chat message of %d bytes is over the limit of %d", len(text), protocol.MaxChatLen)
+	}
+	if err := c.waitTurn(); err != nil {
+		return err
+	}
+	return c.sess.Send(protocol.Chat{To: to, Text: text})
+}
+
+// ErrNameRefused is wrapped by Rename's error when the hub kept the old
+// name.
+var ErrNameRefused = errors.New("name refused")
+
+// Rename asks the hub to call this client name from now on, and returns
+// the name it has. The hub refuses a name that another client has, or
+// that a Hello would not get unchanged (see protocol README, Names): the
+// error then wraps ErrNameRefused and says why, the old name stays, and
+// the connection stays up. Rename counts against the hub's chat rate,
+// like Chat.
+func (c *Client) Rename(ctx context.Context, name string) (string, error) {
+	if err := c.waitTurn(); err != nil {
+		return "", err
+	}
+	ch := make(chan protocol.Nick, 1)
+	c.mu.Lock()
+	c.nick = append(c.nick, ch)
+	c.mu.Unlock()
+	if err := c.sess.Send(protocol.Nick{Name: name}); err != nil {
+		c.mu.Lock()
+		c.nick = remove(c.nick, ch)
+		c.mu.Unlock()
+		return "", err
+	}
+	select {
+	case n := <-ch:
+		if n.Error != "" {
+			return n.Name, fmt.Errorf("%w: %s", ErrNameRefused, n.Error)
+		}
+		return n.Name, nil
+	case <-c.done:
+		return "", c.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// waitTurn waits until the next chat, nick or who message is within the
+// hub's rate.
 func (c *Client) waitTurn() error {
 	d := c.pace.delay()
 	if d == 0 {
@@ -111,12 +173,7 @@ func (c *Client) Who(ctx context.Context) ([]protocol.ClientInfo, error) {
 	c.mu.Unlock()
 	if err := c.sess.Send(protocol.Who{}); err != nil {
 		c.mu.Lock()
-		for i, w := range c.who {
-			if w == ch {
-				c.who = append(c.who[:i], c.who[i+1:]...)
-				break
-			}
-		}
+		c.who = remove(c.who, ch)
 		c.mu.Unlock()
 		return nil, err
 	}
@@ -183,8 +240,19 @@ func (c *Client) read() {
 		case protocol.Result:
 			c.route(m.Transfer, m)
 		case protocol.Clients:
-			if ch := c.popWho(); ch != nil {
+			if ch := pop(c, &c.who); ch != nil {
 				ch <- m.Clients
+			} else {
+				c.onMsg(m)
+			}
+		case protocol.Nick:
+			if m.Error == "" {
+				c.mu.Lock()
+				c.name = m.Name
+				c.mu.Unlock()
+			}
+			if ch := pop(c, &c.nick); ch != nil {
+				ch <- m
 			} else {
 				c.onMsg(m)
 			}
@@ -202,15 +270,27 @@ func (c *Client) read() {
 	}
 }
 
-func (c *Client) popWho() chan []protocol.ClientInfo {
+// pop takes the oldest waiting request off q, one of c's queues, or
+// returns nil if none waits.
+func pop[T any](c *Client, q *[]chan T) chan T {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.who) == 0 {
+	if len(*q) == 0 {
 		return nil
 	}
-	ch := c.who[0]
-	c.who = c.who[1:]
+	ch := (*q)[0]
+	*q = (*q)[1:]
 	return ch
+}
+
+// remove returns q without ch, a request that was never sent.
+func remove[T any](q []chan T, ch chan T) []chan T {
+	for i, w := range q {
+		if w == ch {
+			return append(q[:i], q[i+1:]...)
+		}
+	}
+	return q
 }
 
 // route hands m to the transfer it belongs to, waiting while that

@@ -57,9 +57,9 @@ type Config struct {
 	// connections as soon as it accepts them. Default 128.
 	MaxHandshakes int
 
-	// Each client's chat and who messages are bounded by a token bucket
-	// that refills ChatMessagesPerSecond and holds at most ChatBurst, and
-	// the bytes of its chat text by one of ChatBytesPerSecond and
+	// Each client's chat (direct messages too), nick and who messages are
+	// bounded by a token bucket that refills ChatMessagesPerSecond and
+	// holds at most ChatBurst, and the bytes of its chat text by one of ChatBytesPerSecond and
 	// ChatBytesBurst (at least MaxChatLen). A client that runs a bucket
 	// dry gets an Error of code "limit" and is disconnected. Defaults: 20
 	// messages/s, bursts of 100; 256 KiB/s, bursts of 1 MiB.
@@ -90,10 +90,11 @@ type Config struct {
 // Hub is a running server. Create it with New, run it with Serve, stop it
 // with Close.
 type Hub struct {
-	cfg  Config
-	log  *slog.Logger
-	root *os.Root
-	recv *transfer.Receiver
+	cfg   Config
+	log   *slog.Logger
+	root  *os.Root
+	recv  *transfer.Receiver
+	start time.Time // the clock (monotonic) of the clients' idle times
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -141,7 +142,7 @@ func New(cfg Config) (*Hub, error) {
 	if err := recv.OpenRecords(); err != nil {
 		log.Warn("cannot keep the records of stored files across restarts", "err", err)
 	}
-	h := &Hub{cfg: cfg, log: log, root: root, recv: recv,
+	h := &Hub{cfg: cfg, log: log, root: root, recv: recv, start: time.Now(),
 		ctx: ctx, cancel: cancel,
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second}, failures: throttle{period: 100 * time.Millisecond},
 		clients: map[uint64]*peer{}, names: map[string]uint64{}, nameLimit: maxNameSuffix,
@@ -341,13 +342,14 @@ func (h *Hub) isDraining() bool {
 	return h.draining
 }
 
-// Clients lists the connected clients, ordered by id.
+// Clients lists the connected clients, ordered by id, each with its idle
+// time and the number of its transfers still being received.
 func (h *Hub) Clients() []protocol.ClientInfo {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]protocol.ClientInfo, 0, len(h.clients))
 	for _, p := range h.clients {
-		out = append(out, p.info)
+		out = append(out, p.describe())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

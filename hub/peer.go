@@ -31,8 +31,12 @@ type peer struct {
 	chat    chatLimit
 	folders int // folders this session's offers may have created
 
-	refused atomic.Bool // the hub is ending the session for a broken rule
+	refused atomic.Bool  // the hub is ending the session for a broken rule
+	active  atomic.Int64 // when the client was last active, as nanoseconds since the hub started (see touch)
 
+	// mu guards transfers and failure, and info.Name with the hub's mu:
+	// rename holds both to change it, so either is enough to read it (and
+	// the reading goroutine, which renames, needs neither).
 	mu        sync.Mutex
 	transfers map[string]*transfer.Incoming
 	failure   error // why the hub ended the session, if it did
@@ -40,9 +44,11 @@ type peer struct {
 
 func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
 	ctx, cancel := context.WithCancel(h.ctx)
-	return &peer{h: h, sess: sess, info: info, ctx: ctx, cancel: cancel,
+	p := &peer{h: h, sess: sess, info: info, ctx: ctx, cancel: cancel,
 		out: make(chan protocol.Message, outboxSize), answers: make(chan protocol.Message, outboxSize), slots: make(chan struct{}, MaxStreams),
 		chat: newChatLimit(h.cfg, time.Now()), transfers: map[string]*transfer.Incoming{}}
+	p.touch()
+	return p
 }
 
 // say queues a message for the client, after the chat and presence
@@ -60,7 +66,7 @@ func (p *peer) queue(q chan protocol.Message, m protocol.Message) {
 	select {
 	case q <- m:
 	default:
-		p.h.log.Warn("client too slow, disconnecting", "id", p.info.ID, "name", p.info.Name)
+		p.h.log.Warn("client too slow, disconnecting", "id", p.info.ID, "name", p.name())
 		p.sess.Close()
 	}
 }
@@ -186,7 +192,18 @@ func (p *peer) readLoop() error {
 			if err := p.chat.allow("chat", len(m.Text), time.Now()); err != nil {
 				return p.refuse(protocol.CodeLimit, err.Error())
 			}
+			p.touch()
+			if m.To != "" {
+				p.direct(m)
+				continue
+			}
 			p.h.broadcast(p, protocol.Chat{From: p.info.Name, FromID: p.info.ID, Text: m.Text})
+		case protocol.Nick:
+			// A rename is announced to everyone: as dear as a chat line.
+			if err := p.chat.allow("nick", 0, time.Now()); err != nil {
+				return p.refuse(protocol.CodeLimit, err.Error())
+			}
+			p.rename(m.Name)
 		case protocol.Who:
 			// An answer lists every client: cheap to ask, dear to answer.
 			if err := p.chat.allow("who", 0, time.Now()); err != nil {
@@ -194,6 +211,7 @@ func (p *peer) readLoop() error {
 			}
 			p.answer(protocol.Clients{Clients: p.h.Clients()})
 		case protocol.Offer:
+			p.touch()
 			p.offer(m)
 		case protocol.Result:
 			p.senderGaveUp(m)
@@ -297,7 +315,7 @@ func (p *peer) endIfDone(in *transfer.Incoming) {
 	p.mu.Unlock()
 	if ok {
 		s := in.Stats()
-		p.h.log.Info("transfer received", "id", p.info.ID, "name", p.info.Name,
+		p.h.log.Info("transfer received", "id", p.info.ID, "name", p.name(),
 			"transfer", in.Transfer(), "stored", s.Stored, "failed", s.Failed, "bytes", s.Bytes)
 		p.h.transferEnded()
 	}
@@ -327,7 +345,8 @@ func (p *peer) acceptLoop() {
 	}
 }
 
-// staleOnAbort is a data stream whose Abort ends its whole session. The
+// staleOnAbort is a data stream whose Abort ends its whole session, and
+// whose reads count as the client's activity (see peer.touch). The
 // receiver aborts a stream when a newer transfer of the same file arrives:
 // its sender is back on a new connection, so this one is stale (typically
 // cut on the sender's side only, and not yet noticed here). Ending the
@@ -336,18 +355,26 @@ func (p *peer) acceptLoop() {
 // connection.
 type staleOnAbort struct {
 	*mux.Stream
-	sess *mux.Session
+	p *peer
+}
+
+func (s staleOnAbort) Read(b []byte) (int, error) {
+	n, err := s.Stream.Read(b)
+	if n > 0 {
+		s.p.touch()
+	}
+	return n, err
 }
 
 func (s staleOnAbort) Abort() {
 	s.Stream.Abort()
-	s.sess.Close()
+	s.p.sess.Close()
 }
 
 // receive reads the files of one data stream, one after another, until
 // the sender closes it (see transfer.FileStream).
 func (p *peer) receive(st *mux.Stream) {
-	fs := transfer.NewFileStream(staleOnAbort{st, p.sess})
+	fs := transfer.NewFileStream(staleOnAbort{st, p})
 	for {
 		h, err := fs.Next()
 		if err != nil {

@@ -30,8 +30,9 @@ type Hello struct {
 
 // Welcome is the hub's answer to an accepted Hello. Name may differ from the
 // requested one when that was taken. ChatPerSecond and ChatBurst, when
-// set, are the hub's limit on the client's chat and who messages (a token
-// bucket), so that a client can pace itself instead of being disconnected.
+// set, are the hub's limit on the client's chat, nick and who messages (a
+// token bucket), so that a client can pace itself instead of being
+// disconnected.
 type Welcome struct {
 	Version       int    `json:"version"`
 	ID            uint64 `json:"id"`
@@ -44,31 +45,51 @@ type Welcome struct {
 // MaxChatLen bounds a chat message's Text, in bytes.
 const MaxChatLen = 16 << 10
 
-// Chat is a chat line. A client sends only Text; the hub fills in From and
-// FromID before broadcasting it.
+// Chat is a chat line. A client sends Text, and To to send it to the
+// client of that name only (a direct message); the hub fills in From and
+// FromID before passing it on, and sets To, on a direct message, to the
+// recipient's name.
 type Chat struct {
 	From   string `json:"from,omitempty"`
 	FromID uint64 `json:"from_id,omitempty"`
+	To     string `json:"to,omitempty"`
 	Text   string `json:"text"`
 }
 
-// Presence announces that a client joined or left.
+// Nick asks the hub to rename the client (client to hub), and answers
+// that request (hub to client): Name is then the client's name after the
+// request, the new one or, when Error says why the hub refused, the old
+// one. A refusal does not end the session.
+type Nick struct {
+	Name  string `json:"name"`
+	Error string `json:"error,omitempty"`
+}
+
+// Presence announces that a client joined, left or was renamed. For a
+// rename, Client carries the new name and OldName the one it replaces.
 type Presence struct {
-	Event  string     `json:"event"` // "join" or "leave"
-	Client ClientInfo `json:"client"`
+	Event   string     `json:"event"` // "join", "leave" or "rename"
+	Client  ClientInfo `json:"client"`
+	OldName string     `json:"old_name,omitempty"`
 }
 
 // Presence events.
 const (
-	Join  = "join"
-	Leave = "leave"
+	Join   = "join"
+	Leave  = "leave"
+	Rename = "rename"
 )
 
-// ClientInfo describes one connected client.
+// ClientInfo describes one connected client. IdleMS and Transfers are set
+// only in Clients: the milliseconds since the client last sent a chat
+// line, an offer or file bytes (or, if it never did, since it joined),
+// and how many of its transfers the hub is still receiving.
 type ClientInfo struct {
-	ID   uint64 `json:"id"`
-	Name string `json:"name"`
-	Addr string `json:"addr"`
+	ID        uint64 `json:"id"`
+	Name      string `json:"name"`
+	Addr      string `json:"addr"`
+	IdleMS    int64  `json:"idle_ms,omitempty"`
+	Transfers int    `json:"transfers,omitempty"`
 }
 
 // Who asks the hub for the list of connected clients.
@@ -167,11 +188,18 @@ const (
 	CodeBusy       = "busy"        // in a reject: try the same offer again shortly
 )
 
-// Notice is something the hub tells every client, such as that it is
-// shutting down.
+// Notice is something the hub tells a client as text to show, such as
+// that it is shutting down, or that a direct message found nobody of
+// that name. Code, when set, says which (NoticeNoClient); a notice never
+// ends the session.
 type Notice struct {
 	Text string `json:"text"`
+	Code string `json:"code,omitempty"`
 }
+
+// NoticeNoClient is the Code of the Notice that answers a direct
+// message (a Chat with To) for a name no connected client has.
+const NoticeNoClient = "no_client"
 
 // Bye ends a session politely.
 type Bye struct {
@@ -181,6 +209,7 @@ type Bye struct {
 func (Hello) Type() string    { return "hello" }
 func (Welcome) Type() string  { return "welcome" }
 func (Chat) Type() string     { return "chat" }
+func (Nick) Type() string     { return "nick" }
 func (Presence) Type() string { return "presence" }
 func (Who) Type() string      { return "who" }
 func (Clients) Type() string  { return "clients" }
@@ -200,6 +229,7 @@ var decoders = map[string]func([]byte) (Message, error){
 	"hello":    decodeAs[Hello],
 	"welcome":  decodeAs[Welcome],
 	"chat":     decodeAs[Chat],
+	"nick":     decodeAs[Nick],
 	"presence": decodeAs[Presence],
 	"who":      decodeAs[Who],
 	"clients":  decodeAs[Clients],

@@ -19,8 +19,14 @@ var everyMessage = []Message{
 	Chat{From: "alice", FromID: 7, Text: "héllo <b>&</b>\n\u2028"},
 	Presence{Event: Join, Client: ClientInfo{ID: 7, Name: "alice", Addr: "192.0.2.1:50312"}},
 	Presence{Event: Leave, Client: ClientInfo{ID: 7, Name: "alice", Addr: "[2001:db8::1]:50312"}},
+	Presence{Event: Rename, Client: ClientInfo{ID: 7, Name: "alicia", Addr: "192.0.2.1:50312"}, OldName: "alice"},
+	Chat{To: "bob", Text: "just for you"},
+	Chat{From: "alice", FromID: 7, To: "bob", Text: "just for you"},
+	Nick{Name: "alicia"},
+	Nick{Name: "alice", Error: `name "bob" is taken`},
 	Who{},
 	Clients{Clients: []ClientInfo{{ID: 1, Name: "bob", Addr: "192.0.2.2:40000"}, {ID: 7, Name: "alice", Addr: "192.0.2.1:50312"}}},
+	Clients{Clients: []ClientInfo{{ID: 1, Name: "bob", Addr: "192.0.2.2:40000", IdleMS: 61500, Transfers: 2}}},
 	Clients{Clients: []ClientInfo{}},
 	Offer{Transfer: "5f0c2a9e1b7d4c3a8e6f0b1d2c3e4f5a", Files: []File{
 		{Path: "photos", Mode: 0o755, MTime: 1700000000123456789, Dir: true},
@@ -34,6 +40,7 @@ var everyMessage = []Message{
 	Bye{Reason: "hub is shutting down"},
 	Bye{},
 	Notice{Text: "hub is shutting down: transfers in progress may finish, new ones are refused"},
+	Notice{Text: `no client named "bob"`, Code: NoticeNoClient},
 }
 
 func TestExamplesCoverEveryMessageType(t *testing.T) {

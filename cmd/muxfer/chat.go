@@ -18,11 +18,13 @@ import (
 	"github.com/muxfer/muxfer/transfer"
 )
 
-const chatHelp = `commands: /send PATH...  upload files and folders alongside the chat
-          /who           list connected clients
-          /help          this text
-          /quit          leave (uploads still running are cancelled)
-anything else is sent as a chat message`
+const chatHelp = `commands: /msg NICK TEXT   send TEXT to NICK only
+          /nick NAME      change your name
+          /who            list connected clients, their idle time and running transfers
+          /send PATH...   upload files and folders alongside the chat
+          /help           this text
+          /quit           leave (uploads still running are cancelled; /exit too)
+anything else is sent as a chat message to everyone`
 
 var chatCommand = command{
 	name:    "chat",
@@ -57,12 +59,13 @@ func (cf *clientFlags) chat(e env, fs *flag.FlagSet, pos []string) error {
 		key = nil // uploads still work; a cut one starts again from the beginning
 	}
 	s := &chatSession{c: c, u: u, send: transfer.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate), ResumeKey: key},
-		redial: func(ctx context.Context) (*client.Client, error) {
-			return connect(ctx, pos[0], c.Name(), cf.mux, u)
-		},
 		backoff: cf.backoff()}
-	if !*cf.reconnect {
-		s.redial = nil
+	if *cf.reconnect {
+		// The name of the connection being replaced: the last one /nick
+		// gave, on whichever connection.
+		s.redial = func(ctx context.Context) (*client.Client, error) {
+			return connect(ctx, pos[0], s.c.Name(), cf.mux, u)
+		}
 	}
 	return s.run(e)
 }
@@ -232,6 +235,10 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 		s.u.message(protocol.Clients{Clients: list})
 	case "help":
 		s.u.line("%s", chatHelp)
+	case "msg":
+		s.direct(rest)
+	case "nick":
+		s.rename(ctx, strings.TrimSpace(rest))
 	case "send":
 		paths, err := splitArgs(rest)
 		if err == nil && len(paths) == 0 {
@@ -247,6 +254,39 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 			fmt.Sprintf("! unknown command /%s (try /help)", safe(cmd)))
 	}
 	return false
+}
+
+// direct sends "NICK TEXT" as a direct message to NICK, and shows it as
+// sent: the hub does not echo it.
+func (s *chatSession) direct(rest string) {
+	to, text, _ := strings.Cut(strings.TrimLeft(rest, " "), " ")
+	if to == "" || text == "" {
+		s.u.event(map[string]string{"type": "error", "text": "usage: /msg NICK TEXT"}, "! usage: /msg NICK TEXT")
+		return
+	}
+	if err := s.c.Message(to, text); err != nil {
+		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! msg: "+err.Error())
+		return
+	}
+	s.u.event(map[string]string{"type": "sent", "to": to, "text": text},
+		fmt.Sprintf("[private to %s] <%s> %s", safe(to), safe(s.c.Name()), safe(text)))
+}
+
+// rename asks the hub for a new name and shows the answer. A refusal
+// leaves the name as it was.
+func (s *chatSession) rename(ctx context.Context, name string) {
+	if name == "" {
+		s.u.event(map[string]string{"type": "error", "text": "usage: /nick NAME"}, "! usage: /nick NAME")
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	got, err := s.c.Rename(rctx, name)
+	cancel()
+	if err != nil {
+		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! nick: "+safe(err.Error()))
+		return
+	}
+	s.u.event(map[string]string{"type": "nick", "name": got}, "* you are now "+safe(got))
 }
 
 func (s *chatSession) startUpload(ctx context.Context, paths []string) {

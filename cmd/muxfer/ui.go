@@ -100,16 +100,29 @@ func (u *ui) heard(tag string, m protocol.Message) {
 	switch m := m.(type) {
 	case protocol.Chat:
 		text = fmt.Sprintf("<%s> %s", safe(m.From), safe(m.Text))
-	case protocol.Presence:
-		verb := "joined"
-		if m.Event == protocol.Leave {
-			verb = "left"
+		if m.To != "" {
+			text = "[private] " + text
 		}
-		text = fmt.Sprintf("* %s %s", safe(m.Client.Name), verb)
+	case protocol.Presence:
+		switch m.Event {
+		case protocol.Join:
+			text = fmt.Sprintf("* %s joined", safe(m.Client.Name))
+		case protocol.Leave:
+			text = fmt.Sprintf("* %s left", safe(m.Client.Name))
+		case protocol.Rename:
+			text = fmt.Sprintf("* %s is now %s", safe(m.OldName), safe(m.Client.Name))
+		default:
+			text = fmt.Sprintf("* %s: %s", safe(m.Client.Name), safe(m.Event))
+		}
 	case protocol.Clients:
 		names := make([]string, len(m.Clients))
 		for i, c := range m.Clients {
-			names[i] = fmt.Sprintf("%s (%s)", safe(c.Name), c.Addr)
+			running := ""
+			if c.Transfers > 0 {
+				running = ", " + plural(c.Transfers, "transfer")
+			}
+			names[i] = fmt.Sprintf("%s (%s, idle %s%s)", safe(c.Name), c.Addr,
+				(time.Duration(c.IdleMS) * time.Millisecond).Round(time.Second), running)
 		}
 		text = fmt.Sprintf("* %d connected: %s", len(m.Clients), strings.Join(names, ", "))
 	case protocol.Error:
@@ -118,6 +131,9 @@ func (u *ui) heard(tag string, m protocol.Message) {
 		text = "* hub said goodbye: " + safe(m.Reason)
 	case protocol.Notice:
 		text = "* hub: " + safe(m.Text)
+		if m.Code == protocol.NoticeNoClient {
+			text = "! " + safe(m.Text)
+		}
 	default:
 		text = "* " + m.Type()
 	}

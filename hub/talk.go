@@ -1,0 +1,85 @@
+package hub
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/muxfer/muxfer/protocol"
+)
+
+// direct passes a chat line with To to the one client of that name
+// (names compared as register compares them, lower-cased), marked with
+// the recipient's name so that it shows as private. A name nobody has is
+// answered with a Notice, and the session goes on.
+func (p *peer) direct(m protocol.Chat) {
+	p.h.mu.Lock()
+	to := p.h.clients[p.h.names[strings.ToLower(m.To)]]
+	if to != nil {
+		to.sayOrDrop(protocol.Chat{From: p.info.Name, FromID: p.info.ID, To: to.info.Name, Text: m.Text})
+	}
+	p.h.mu.Unlock()
+	if to == nil {
+		p.answer(protocol.Notice{Code: protocol.NoticeNoClient, Text: fmt.Sprintf("no client named %q", m.To)})
+	}
+}
+
+// rename gives the client the name it asked for in a Nick, if hello
+// would have given it that name unchanged: cleaning must leave it as it
+// is, and no other connected client may have it. The client hears its
+// name either way (with the reason if it is the old one); the others
+// hear a Presence "rename" if it changed.
+func (p *peer) rename(want string) {
+	old := p.info.Name
+	h := p.h
+	h.mu.Lock()
+	owner, taken := h.names[strings.ToLower(want)]
+	var refusal string
+	switch {
+	case cleanName(want) != want:
+		refusal = fmt.Sprintf("name %q is not allowed: use up to %d letters, digits, '-', '_' and '.'", want, MaxNameLen)
+	case taken && owner != p.info.ID:
+		refusal = fmt.Sprintf("name %q is taken", want)
+	case want != old:
+		delete(h.names, strings.ToLower(old))
+		h.names[strings.ToLower(want)] = p.info.ID
+		p.mu.Lock()
+		p.info.Name = want
+		p.mu.Unlock()
+	}
+	info := p.info
+	h.mu.Unlock()
+	if refusal != "" {
+		h.log.Info("rename refused", "id", info.ID, "name", old, "want", want, "reason", refusal)
+		p.answer(protocol.Nick{Name: old, Error: refusal})
+		return
+	}
+	p.answer(protocol.Nick{Name: want})
+	if want != old {
+		h.log.Info("client renamed", "id", info.ID, "old_name", old, "name", want)
+		h.broadcast(p, protocol.Presence{Event: protocol.Rename, Client: info, OldName: old})
+	}
+}
+
+// name returns the client's name from any goroutine.
+func (p *peer) name() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.info.Name
+}
+
+// touch records that the client is active now: it sent a chat line or an
+// offer, or bytes of a file arrived from it. Clients reports the time
+// since as the client's idle time.
+func (p *peer) touch() { p.active.Store(int64(time.Since(p.h.start))) }
+
+// describe returns the client's ClientInfo as Clients lists it, with its
+// idle time and open transfers. The caller holds the hub's mu.
+func (p *peer) describe() protocol.ClientInfo {
+	info := p.info
+	info.IdleMS = max(0, int64(time.Since(p.h.start))-p.active.Load()) / int64(time.Millisecond)
+	p.mu.Lock()
+	info.Transfers = len(p.transfers)
+	p.mu.Unlock()
+	return info
+}
