@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"slices"
 	"strings"
@@ -103,37 +102,23 @@ func TestChatReconnectsUnderItsNewName(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
 	proxy := hubtest.StartProxy(t, h.Addr)
 	bob := hubtest.Dial(t, h.Addr, "bob")
-	stdin, typing := io.Pipe()
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	getenv := func(n string) string {
-		if n == keyEnv {
-			return h.Key.Text()
-		}
-		return ""
-	}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(env{stdin: stdin, stdout: &out, stderr: &errb, ctx: ctx, getenv: ownConfig(t, getenv)},
-			[]string{"chat", proxy.Addr, "--name", "alice", "--reconnect-max", "200ms"})
-	}()
+	c := startChat(t, h, proxy.Addr, "--name", "alice", "--reconnect-max", "200ms")
 	// chat waits for the answer to /nick before it reads the next line,
 	// so once bob hears that one, alice's client knows its new name.
-	io.WriteString(typing, "/nick alicia\nrenamed\n")
+	io.WriteString(c.typing, "/nick alicia\nrenamed\n")
 	bob.WaitFor(t, 10*time.Second, "a line from alicia", func(ms []protocol.Message) bool {
 		return slices.ContainsFunc(hubtest.Chats(ms), func(c protocol.Chat) bool { return c.Text == "renamed" && c.From == "alicia" })
 	})
 	proxy.Cut()
-	io.WriteString(typing, "after the cut\n")
+	io.WriteString(c.typing, "after the cut\n")
 	bob.WaitFor(t, 20*time.Second, "the line typed after the cut, from alicia", func(ms []protocol.Message) bool {
 		return slices.ContainsFunc(hubtest.Chats(ms), func(c protocol.Chat) bool { return c.Text == "after the cut" && c.From == "alicia" })
 	})
-	typing.Close()
-	if code := <-done; code != exitOK {
-		t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
+	c.typing.Close()
+	if code := <-c.done; code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, c.errb.String())
 	}
-	if !strings.Contains(out.String(), "as alicia") {
-		t.Errorf("output does not show the reconnection as alicia:\n%s", out.String())
+	if !strings.Contains(c.out.String(), "as alicia") {
+		t.Errorf("output does not show the reconnection as alicia:\n%s", c.out.String())
 	}
 }

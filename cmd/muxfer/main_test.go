@@ -404,6 +404,36 @@ func TestChatScriptFasterThanTheHubAllowsIsPaced(t *testing.T) {
 	bob.WaitFor(t, 20*time.Second, "every line", func(ms []protocol.Message) bool { return len(hubtest.Chats(ms)) == lines })
 }
 
+// chatRun is a `muxfer chat` running in the test's process: typing is its
+// standard input, and done gets its exit code, after which out and errb
+// hold its output.
+type chatRun struct {
+	typing    *io.PipeWriter
+	out, errb bytes.Buffer
+	done      chan int
+}
+
+// startChat runs `muxfer chat ADDR ARGS...` with the access key of h until
+// typing is closed, or for at most a minute (the test's end cancels it).
+func startChat(t *testing.T, h *hubtest.Hub, addr string, args ...string) *chatRun {
+	t.Helper()
+	stdin, typing := io.Pipe()
+	c := &chatRun{typing: typing, done: make(chan int, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	getenv := func(n string) string {
+		if n == keyEnv {
+			return h.Key.Text()
+		}
+		return ""
+	}
+	go func() {
+		c.done <- run(env{stdin: stdin, stdout: &c.out, stderr: &c.errb, ctx: ctx, getenv: ownConfig(t, getenv)},
+			append([]string{"chat", addr}, args...))
+	}()
+	return c
+}
+
 // TestChatReconnectsAndKeepsItsName: a chat whose connection is cut says
 // so, reconnects under the same name, and delivers the line typed while
 // it was away.
@@ -411,21 +441,7 @@ func TestChatReconnectsAndKeepsItsName(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
 	proxy := hubtest.StartProxy(t, h.Addr)
 	bob := hubtest.Dial(t, h.Addr, "bob")
-	stdin, typing := io.Pipe()
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	getenv := func(n string) string {
-		if n == keyEnv {
-			return h.Key.Text()
-		}
-		return ""
-	}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(env{stdin: stdin, stdout: &out, stderr: &errb, ctx: ctx, getenv: ownConfig(t, getenv)},
-			[]string{"chat", proxy.Addr, "--name", "alice", "--reconnect-max", "200ms"})
-	}()
+	c := startChat(t, h, proxy.Addr, "--name", "alice", "--reconnect-max", "200ms")
 	heard := func(text string) func([]protocol.Message) bool {
 		return func(ms []protocol.Message) bool {
 			for _, c := range hubtest.Chats(ms) {
@@ -436,17 +452,17 @@ func TestChatReconnectsAndKeepsItsName(t *testing.T) {
 			return false
 		}
 	}
-	io.WriteString(typing, "before the cut\n")
+	io.WriteString(c.typing, "before the cut\n")
 	bob.WaitFor(t, 10*time.Second, "the first line", heard("before the cut"))
 	proxy.Cut()
-	io.WriteString(typing, "after the cut\n")
+	io.WriteString(c.typing, "after the cut\n")
 	bob.WaitFor(t, 20*time.Second, "the line typed after the cut, from alice", heard("after the cut"))
-	typing.Close()
-	if code := <-done; code != exitOK {
-		t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
+	c.typing.Close()
+	if code := <-c.done; code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, c.errb.String())
 	}
-	if !strings.Contains(out.String(), "* connection lost") || strings.Count(out.String(), "as alice") != 2 {
-		t.Errorf("output does not show the loss and the reconnection as alice:\n%s", out.String())
+	if !strings.Contains(c.out.String(), "* connection lost") || strings.Count(c.out.String(), "as alice") != 2 {
+		t.Errorf("output does not show the loss and the reconnection as alice:\n%s", c.out.String())
 	}
 }
 
