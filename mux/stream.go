@@ -74,11 +74,21 @@ func (s *Session) OpenData(ctx context.Context, h protocol.DataHeader) (*Stream,
 // place of the earlier context and writes the header h. A stream that was
 // aborted cannot continue.
 func (st *Stream) Continue(ctx context.Context, h protocol.DataHeader) error {
+	if err := st.Bind(ctx); err != nil {
+		return err
+	}
+	return protocol.WriteHeader(st, h)
+}
+
+// Bind binds the stream to ctx in place of the earlier context, for a
+// caller that writes the next file's header itself (with the file, for a
+// small one, in one write). A stream that was aborted cannot be bound.
+func (st *Stream) Bind(ctx context.Context) error {
 	if !st.stop() || st.aborted.Load() {
 		return ErrAborted // the earlier context ended: its abort has begun
 	}
 	st.stop = context.AfterFunc(ctx, st.abort)
-	return protocol.WriteHeader(st, h)
+	return nil
 }
 
 // Detach ends the stream's binding to the context given to OpenData or

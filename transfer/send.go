@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -304,7 +305,12 @@ func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f proto
 			return "", 0, false, fmt.Errorf("%s: %w", local, err)
 		}
 	}
-	st, err := slot.start(ctx, protocol.DataHeader{Transfer: id, File: idx, Offset: from})
+	hdr := protocol.DataHeader{Transfer: id, File: idx, Offset: from}
+	if f.Size-from <= smallFile {
+		sum, opened, err = sendSmall(ctx, slot, hdr, src, f, h, lim, wrote)
+		return sum, from, opened, err
+	}
+	st, err := slot.start(ctx, hdr)
 	if err != nil {
 		return "", from, false, err
 	}
@@ -315,11 +321,7 @@ func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f proto
 			slot.close()
 		}
 	}()
-	for left := from; wrote != nil && left > 0; {
-		n := min(left, 1<<30) // int may have 32 bits
-		wrote(int(n))
-		left -= n
-	}
+	reportResumed(wrote, from)
 	ra := startReadAhead(src, h, f.Size-from)
 	defer ra.close()
 	for {
@@ -347,6 +349,61 @@ func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f proto
 	return sum, from, true, nil
 }
 
+// smallFile is the size up to which a file's header, bytes and trailer go
+// to its stream in one write: one hand-off to yamux, one frame and one
+// wake-up of the receiver instead of three of each. For 5,000 files of
+// 4 KiB the hand-offs were a large part of the time.
+const smallFile = 64 << 10
+
+// sendSmall sends the rest of a small file, from src's position, in one
+// write; see sendFile.
+func sendSmall(ctx context.Context, slot *streamSlot, hdr protocol.DataHeader, src *os.File, f protocol.File, h *fileHash, lim *rateLimiter, wrote func(int)) (sum string, opened bool, err error) {
+	n := int(f.Size - hdr.Offset)
+	buf := getBuf()
+	defer putBuf(buf)
+	data := (*buf)[:n]
+	if _, err := io.ReadFull(src, data); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("%s shrank while being sent", src.Name())
+		}
+		return "", false, err
+	}
+	if err := unchanged(src, f); err != nil {
+		return "", false, err
+	}
+	h.Write(data)
+	sum = formatHash(h)
+	var b bytes.Buffer
+	b.Grow(n + 2*protocol.MaxHeaderFrame)
+	protocol.WriteHeader(&b, hdr)
+	head := b.Len()
+	b.Write(data)
+	protocol.WriteTrailer(&b, protocol.Trailer{Hash: sum})
+	st, whole, err := slot.startWith(ctx, hdr, b.Bytes(), head)
+	if err != nil {
+		return "", false, err
+	}
+	if err := lim.write(ctx, st, whole, nil); err != nil {
+		slot.close() // without its trailer: see sendFile
+		return "", true, err
+	}
+	st.Detach()
+	reportResumed(wrote, hdr.Offset)
+	if wrote != nil {
+		wrote(n)
+	}
+	return sum, true, nil
+}
+
+// reportResumed counts the bytes the receiver held already as written.
+func reportResumed(wrote func(int), from int64) {
+	for left := from; wrote != nil && left > 0; {
+		n := min(left, 1<<30) // int may have 32 bits
+		wrote(int(n))
+		left -= n
+	}
+}
+
 // streamSlot holds a sending goroutine's data stream from one file to the
 // next: a stream carries files one after another (see FileStream), which
 // spares each file a stream's opening, acknowledgement and close, and the
@@ -371,6 +428,26 @@ func (s *streamSlot) start(ctx context.Context, h protocol.DataHeader) (*mux.Str
 	}
 	s.st = st
 	return st, nil
+}
+
+// startWith is start for a caller that has the file's whole frame
+// sequence, header first (its first head bytes), in b. It returns the
+// stream and what is left to write on it: all of b on the slot's stream,
+// bound to ctx, or what follows the header on a new stream, which writes
+// the header itself.
+func (s *streamSlot) startWith(ctx context.Context, h protocol.DataHeader, b []byte, head int) (*mux.Stream, []byte, error) {
+	if s.st != nil {
+		if err := s.st.Bind(ctx); err == nil {
+			return s.st, b, nil
+		}
+		s.close()
+	}
+	st, err := s.conn.OpenData(ctx, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.st = st
+	return st, b[head:], nil
 }
 
 // close closes the slot's stream, if any.
