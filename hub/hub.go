@@ -320,7 +320,7 @@ func (h *Hub) transfersInProgress() (int, <-chan struct{}) {
 	n := 0
 	for _, p := range h.clients {
 		p.mu.Lock()
-		n += len(p.transfers)
+		n += len(p.transfers) + len(p.relaysOut)
 		p.mu.Unlock()
 	}
 	return n, h.ended

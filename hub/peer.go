@@ -35,14 +35,17 @@ type peer struct {
 
 	mu        sync.Mutex
 	transfers map[string]*transfer.Incoming
-	failure   error // why the hub ended the session, if it did
+	relaysOut map[string]*relay // relays this client sends, by its own id; nil once it left
+	relaysIn  map[string]*relay // relays to this client, by the hub's id; nil once it left
+	failure   error             // why the hub ended the session, if it did
 }
 
 func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
 	ctx, cancel := context.WithCancel(h.ctx)
 	return &peer{h: h, sess: sess, info: info, ctx: ctx, cancel: cancel,
 		out: make(chan protocol.Message, outboxSize), answers: make(chan protocol.Message, outboxSize), slots: make(chan struct{}, MaxStreams),
-		chat: newChatLimit(h.cfg, time.Now()), transfers: map[string]*transfer.Incoming{}}
+		chat: newChatLimit(h.cfg, time.Now()), transfers: map[string]*transfer.Incoming{},
+		relaysOut: map[string]*relay{}, relaysIn: map[string]*relay{}}
 }
 
 // say queues a message for the client, after the chat and presence
@@ -86,6 +89,7 @@ func (p *peer) run() error {
 	p.cancel()
 	wg.Wait()
 	p.recvWG.Wait()
+	p.endRelays()
 	p.mu.Lock()
 	// Files that will never come now: release the disk space promised to
 	// them.
@@ -195,8 +199,19 @@ func (p *peer) readLoop() error {
 			p.answer(protocol.Clients{Clients: p.h.Clients()})
 		case protocol.Offer:
 			p.offer(m)
+		case protocol.Accept:
+			p.recipientAccepts(m)
+		case protocol.Reject:
+			p.recipientRejects(m)
 		case protocol.Result:
-			p.senderGaveUp(m)
+			switch {
+			case p.relayIn(m.Transfer) != nil:
+				p.recipientResult(m)
+			case p.relayOut(m.Transfer) != nil:
+				p.senderCancels(m)
+			default:
+				p.senderGaveUp(m)
+			}
 		case protocol.Bye:
 			return nil
 		default:
@@ -223,8 +238,9 @@ func (p *peer) refuse(code, text string) error {
 
 func (p *peer) offer(o protocol.Offer) {
 	p.mu.Lock()
-	n := len(p.transfers)
+	n := len(p.transfers) + len(p.relaysOut)
 	_, dup := p.transfers[o.Transfer]
+	_, dupRelay := p.relaysOut[o.Transfer]
 	p.mu.Unlock()
 	reject := func(reason string) {
 		p.h.log.Info("offer refused", "id", p.info.ID, "name", p.info.Name, "reason", reason)
@@ -234,11 +250,14 @@ func (p *peer) offer(o protocol.Offer) {
 	case p.h.isDraining():
 		p.answer(protocol.Reject{Transfer: o.Transfer, Reason: "hub is shutting down", Code: protocol.CodeShutdown})
 		return
-	case dup:
+	case dup || dupRelay:
 		reject("transfer id already in use")
 		return
 	case n >= MaxTransfers:
 		reject(fmt.Sprintf("more than %d transfers at once", MaxTransfers))
+		return
+	case o.To != "":
+		p.relayOffer(o)
 		return
 	}
 	// An offer of folders only is done once accepted, so MaxTransfers never
@@ -348,6 +367,8 @@ func (s staleOnAbort) Abort() {
 // the sender closes it (see transfer.FileStream).
 func (p *peer) receive(st *mux.Stream) {
 	fs := transfer.NewFileStream(staleOnAbort{st, p.sess})
+	var o onward // where relayed files of this stream go on
+	defer o.close()
 	for {
 		h, err := fs.Next()
 		if err != nil {
@@ -360,6 +381,12 @@ func (p *peer) receive(st *mux.Stream) {
 				p.refuse(protocol.CodeBadMessage, "data stream header: "+err.Error())
 			}
 			return
+		}
+		if r := p.relayOut(h.Transfer); r != nil {
+			if !p.relayFile(r, h, fs, &o) {
+				return
+			}
+			continue
 		}
 		if !p.receiveFile(h, fs) {
 			return

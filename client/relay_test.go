@@ -1,0 +1,211 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/muxfer/muxfer/client"
+	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/hub/hubtest"
+	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
+)
+
+// receiver dials a client called name that stores what others send it in
+// a folder of its own, answering every offer with yes, and records the
+// offers it got.
+type receiver struct {
+	*hubtest.Client
+	inbox string
+	mu    sync.Mutex
+	offer []protocol.Offer
+}
+
+func dialReceiver(t *testing.T, addr, name string, yes bool) *receiver {
+	t.Helper()
+	r := &receiver{inbox: filepath.Join(t.TempDir(), "inbox")}
+	r.Client = hubtest.DialConfig(t, addr, client.Config{Name: name, Inbox: r.inbox, OnOffer: func(o protocol.Offer) bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.offer = append(r.offer, o)
+		return yes
+	}})
+	return r
+}
+
+func (r *receiver) offers() []protocol.Offer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]protocol.Offer(nil), r.offer...)
+}
+
+func scan(t *testing.T, paths ...string) *transfer.Manifest {
+	t.Helper()
+	m, skipped, err := transfer.Scan(paths...)
+	if err != nil || len(skipped) > 0 {
+		t.Fatalf("Scan: %v, skipped %v", err, skipped)
+	}
+	return m
+}
+
+func TestRelayDeliversTestdataToAnotherClientWhileAThirdChats(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	src := hubtest.Testdata(t, "../testdata")
+	bob := dialReceiver(t, h.Addr, "bob", true)
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	carol := hubtest.Dial(t, h.Addr, "carol")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	const lines = 20
+	chatted := make(chan error, 1)
+	go func() {
+		for i := range lines {
+			if err := carol.Chat(fmt.Sprintf("line %d", i)); err != nil {
+				chatted <- err
+				return
+			}
+		}
+		chatted <- nil
+	}()
+	rep, err := alice.Upload(ctx, scan(t, src), transfer.SendOptions{Parallel: 3, To: "bob"})
+	if err := <-chatted; err != nil {
+		t.Fatalf("carol's chat: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed() != 0 {
+		t.Fatalf("failed files: %+v", rep.Files)
+	}
+	hubtest.SameTree(t, src, filepath.Join(bob.inbox, "testdata"))
+	if _, err := os.Stat(filepath.Join(h.Dir, "testdata")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the hub stored something of a relayed transfer: %v", err)
+	}
+	if o := bob.offers(); len(o) != 1 || o[0].From != "alice" || o[0].FromID != alice.ID() || o[0].To != "" {
+		t.Errorf("bob's offers: %+v, want one from alice", o)
+	}
+	bob.WaitFor(t, 10*time.Second, "carol's chat", func(m []protocol.Message) bool { return len(hubtest.Chats(m)) == lines })
+}
+
+func TestRelayToNobodyOrToOneselfIsRejectedAtOnce(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	src := hubtest.Testdata(t, "../testdata")
+	for _, tc := range []struct{ to, want string }{
+		{"nobody", `nobody called "nobody" is connected`},
+		{"ALICE", "cannot send files to yourself"},
+	} {
+		t.Run(tc.to, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			rep, err := alice.Upload(ctx, scan(t, src), transfer.SendOptions{To: tc.to})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Upload to %s: %v, want %q", tc.to, err, tc.want)
+			}
+			for _, f := range rep.Files {
+				if f.Status != transfer.Failed || !strings.Contains(f.Err, tc.want) {
+					t.Errorf("%s: %s %q, want failed with the reason", f.Path, f.Status, f.Err)
+				}
+			}
+		})
+	}
+}
+
+func TestRelayDeclinedLeavesNothingAndTellsTheSender(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	bob := dialReceiver(t, h.Addr, "bob", false)
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	// carol receives nothing at all: no inbox.
+	hubtest.Dial(t, h.Addr, "carol")
+	src := hubtest.Testdata(t, "../testdata")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tc := range []struct{ to, want string }{
+		{"bob", "bob: declined"},
+		{"carol", "carol: not receiving files"},
+	} {
+		_, err := alice.Upload(ctx, scan(t, src), transfer.SendOptions{To: tc.to})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("Upload to %s: %v, want %q", tc.to, err, tc.want)
+		}
+	}
+	if len(bob.offers()) != 1 {
+		t.Errorf("bob was asked %d times, want once", len(bob.offers()))
+	}
+	entries, err := os.ReadDir(bob.inbox)
+	if err != nil || len(entries) != 0 {
+		t.Errorf("bob's inbox after declining: %v, %v; want it empty", entries, err)
+	}
+}
+
+// TestRelayRecipientLeavingMidFileFailsTheSendersFiles: the sender learns
+// which files failed and why, and its connection goes on.
+func TestRelayRecipientLeavingMidFileFailsTheSendersFiles(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	bob := dialReceiver(t, h.Addr, "bob", true)
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	dir := t.TempDir()
+	for _, name := range []string{"a.bin", "b.bin"} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Truncate(32 << 20) // sparse
+		f.Close()
+	}
+	started, gone := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	var sent int
+	opt := transfer.SendOptions{To: "bob", Parallel: 1, Observer: transfer.Observer{Wrote: func(n int) {
+		mu.Lock()
+		sent += n
+		midway := sent > 4<<20
+		mu.Unlock()
+		if midway {
+			// Hold the sender mid-file until bob is gone.
+			once.Do(func() { close(started); <-gone })
+		}
+	}}}
+	type outcome struct {
+		rep *transfer.Report
+		err error
+	}
+	done := make(chan outcome, 1)
+	m := scan(t, dir)
+	go func() {
+		rep, err := alice.Upload(context.Background(), m, opt)
+		done <- outcome{rep, err}
+	}()
+	<-started
+	bob.Close()
+	close(gone)
+	var o outcome
+	select {
+	case o = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the sender did not hear that bob left")
+	}
+	if o.err != nil {
+		t.Errorf("Upload: %v, want each file's failure in the report", o.err)
+	}
+	if len(o.rep.Files) != 2 {
+		t.Fatalf("report: %+v, want two files", o.rep.Files)
+	}
+	for _, f := range o.rep.Files {
+		if f.Status != transfer.Failed || !strings.Contains(f.Err, "bob") {
+			t.Errorf("%s: %s %q, want failed, naming bob", f.Path, f.Status, f.Err)
+		}
+	}
+	if err := alice.Err(); err != nil {
+		t.Errorf("alice's connection: %v", err)
+	}
+}
