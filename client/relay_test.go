@@ -75,7 +75,9 @@ func TestRelayDeliversTestdataToAnotherClientWhileAThirdChats(t *testing.T) {
 		}
 		chatted <- nil
 	}()
-	rep, err := alice.Upload(ctx, scan(t, src), transfer.SendOptions{Parallel: 3, To: "bob"})
+	m := scan(t, src)
+	key := []byte("alice's resume key")
+	rep, err := alice.Upload(ctx, m, transfer.SendOptions{Parallel: 3, To: "bob", ResumeKey: key})
 	if err := <-chatted; err != nil {
 		t.Fatalf("carol's chat: %v", err)
 	}
@@ -91,6 +93,16 @@ func TestRelayDeliversTestdataToAnotherClientWhileAThirdChats(t *testing.T) {
 	}
 	if o := bob.offers(); len(o) != 1 || o[0].From != "alice" || o[0].FromID != alice.ID() || o[0].To != "" {
 		t.Errorf("bob's offers: %+v, want one from alice", o)
+	}
+	// Alice's resume tokens would let bob take over her uploads of the
+	// same files to the hub: he gets tokens of the hub's making.
+	for i, f := range bob.offers()[0].Files {
+		if f.Dir {
+			continue
+		}
+		if f.Resume == "" || f.Resume == transfer.ResumeToken(key, m.Files[i]) {
+			t.Errorf("%s: bob sees resume token %q, want one other than alice's", f.Path, f.Resume)
+		}
 	}
 	bob.WaitFor(t, 10*time.Second, "carol's chat", func(m []protocol.Message) bool { return len(hubtest.Chats(m)) == lines })
 }

@@ -14,6 +14,7 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,6 +113,8 @@ type Hub struct {
 	closed    bool
 	draining  bool          // Shutdown: no new connections or offers
 	ended     chan struct{} // closed and replaced whenever a transfer ends
+
+	relaySecret [32]byte // derives the resume tokens a recipient sees from the sender's
 }
 
 // New opens (creating if needed) the upload directory and returns a hub.
@@ -146,6 +149,7 @@ func New(cfg Config) (*Hub, error) {
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second}, failures: throttle{period: 100 * time.Millisecond},
 		clients: map[uint64]*peer{}, names: map[string]uint64{}, nameLimit: maxNameSuffix,
 		listeners: map[net.Listener]struct{}{}, ended: make(chan struct{})}
+	rand.Read(h.relaySecret[:])
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()

@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -78,7 +80,26 @@ func (p *peer) relayOffer(o protocol.Offer) {
 		return
 	}
 	p.h.log.Info("relay offered", "from", p.info.Name, "to", to.info.Name, "transfer", r.id, "files", len(o.Files))
-	to.say(protocol.Offer{Transfer: r.id, From: p.info.Name, FromID: p.info.ID, Files: o.Files})
+	to.say(protocol.Offer{Transfer: r.id, From: p.info.Name, FromID: p.info.ID, Files: p.h.relayTokens(o.Files, to.info.Name)})
+}
+
+// relayTokens returns files with each resume token replaced by one derived
+// from it for the recipient. A token is a capability on the hub: the
+// recipient must not learn the sender's, or it could take over the
+// sender's uploads of the same files. The same file sent again to the
+// same name gets the same token (while the hub runs), so that the
+// recipient's part of it can be resumed.
+func (h *Hub) relayTokens(files []protocol.File, to string) []protocol.File {
+	out := make([]protocol.File, len(files))
+	for i, f := range files {
+		if f.Resume != "" {
+			m := hmac.New(sha256.New, h.relaySecret[:])
+			m.Write([]byte("muxfer relay token\x00" + strings.ToLower(to) + "\x00" + f.Resume))
+			f.Resume = hex.EncodeToString(m.Sum(nil)[:protocol.ResumeTokenLen/2])
+		}
+		out[i] = f
+	}
+	return out
 }
 
 // addIncomingRelay gives r an id unused by this peer's own transfers and
