@@ -221,3 +221,80 @@ func TestRelayRecipientLeavingMidFileFailsTheSendersFiles(t *testing.T) {
 		t.Errorf("alice's connection: %v", err)
 	}
 }
+
+// TestRelaySenderLeavingMidFileLeavesTheRecipientWhole: the file being
+// relayed fails on the recipient's side, the files not begun are
+// cancelled, nothing appears under a final name, and the recipient's
+// connection goes on.
+func TestRelaySenderLeavingMidFileLeavesTheRecipientWhole(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	var mu sync.Mutex
+	var results []protocol.Result
+	inbox := filepath.Join(t.TempDir(), "inbox")
+	failed := make(chan struct{})
+	bob := hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Inbox: inbox,
+		OnOffer: func(protocol.Offer) bool { return true },
+		OnReceived: func(r protocol.Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			if results = append(results, r); len(results) == 1 {
+				close(failed)
+			}
+		}})
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	dir := t.TempDir()
+	for _, name := range []string{"a.bin", "b.bin"} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Truncate(32 << 20) // sparse
+		f.Close()
+	}
+	started, gone := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var sent int
+	opt := transfer.SendOptions{To: "bob", Parallel: 1, Observer: transfer.Observer{Wrote: func(n int) {
+		mu.Lock()
+		sent += n
+		midway := sent > 4<<20
+		mu.Unlock()
+		if midway {
+			once.Do(func() { close(started); <-gone })
+		}
+	}}}
+	m := scan(t, dir)
+	done := make(chan error, 1)
+	go func() {
+		_, err := alice.Upload(context.Background(), m, opt)
+		done <- err
+	}()
+	<-started
+	alice.Close()
+	close(gone)
+	if err := <-done; !errors.Is(err, transfer.ErrConnectionLost) {
+		t.Errorf("alice's Upload after she left: %v, want connection lost", err)
+	}
+	select {
+	case <-failed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("bob never heard of the file that was cut")
+	}
+	mu.Lock()
+	if len(results) != 1 || results[0].Error == "" {
+		t.Errorf("bob's results: %+v, want one failure", results)
+	}
+	mu.Unlock()
+	entries, err := os.ReadDir(filepath.Join(inbox, filepath.Base(dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".muxfer-") {
+			t.Errorf("bob's inbox holds %s, from a transfer that was cut", e.Name())
+		}
+	}
+	if err := bob.Err(); err != nil {
+		t.Errorf("bob's connection: %v", err)
+	}
+}
