@@ -33,11 +33,13 @@ type peer struct {
 
 	refused atomic.Bool // the hub is ending the session for a broken rule
 
-	mu        sync.Mutex
-	transfers map[string]*transfer.Incoming
-	relaysOut map[string]*relay // relays this client sends, by its own id; nil once it left
-	relaysIn  map[string]*relay // relays to this client, by the hub's id; nil once it left
-	failure   error             // why the hub ended the session, if it did
+	mu         sync.Mutex
+	transfers  map[string]*transfer.Incoming
+	relaysOut  map[string]*relay // relays this client sends, by its own id; nil once it left
+	relaysIn   map[string]*relay // relays to this client, by the hub's id; nil once it left
+	relaysGone map[string]bool   // relays of this client that ended early (see rememberGone)
+	goneOrder  []string          // their ids, oldest first
+	failure    error             // why the hub ended the session, if it did
 }
 
 func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
@@ -387,6 +389,10 @@ func (p *peer) receive(st *mux.Stream) {
 				return
 			}
 			continue
+		}
+		if p.relayGone(h.Transfer) {
+			fs.Drain() // as relayFile does for a relay that failed
+			return
 		}
 		if !p.receiveFile(h, fs) {
 			return

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -29,8 +30,18 @@ type relay struct {
 	accepted bool
 	state    []relayState
 	left     int  // regular files not yet answered for
+	failed   bool // ended early: every file was answered for at once
 	ended    bool // removed from both peers
 }
+
+// errRelayFailed is a header for a relay that ended early: the sender
+// may have sent it before it read the failed results.
+var errRelayFailed = errors.New("relay ended early")
+
+// maxGoneRelays is how many ended relays' ids a sender's peer remembers,
+// so that their data streams, already on their way, are dropped quietly
+// rather than taken for a protocol error.
+const maxGoneRelays = 64
 
 type relayState uint8
 
@@ -255,6 +266,8 @@ func (r *relay) start(idx int) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
+	case r.failed:
+		return errRelayFailed
 	case !r.accepted:
 		return fmt.Errorf("data stream for transfer %q before it was accepted", r.senderID)
 	case idx >= len(r.files):
@@ -287,6 +300,7 @@ func (r *relay) fail(why string) {
 		r.state[i] = relayAnswered
 	}
 	r.left = 0
+	r.failed = true
 	r.mu.Unlock()
 	if !accepted {
 		r.from.answer(protocol.Reject{Transfer: r.senderID, Reason: why})
@@ -314,6 +328,9 @@ func (r *relay) end() {
 	if r.from.relaysOut != nil {
 		delete(r.from.relaysOut, r.senderID)
 	}
+	if r.failed {
+		r.from.rememberGone(r.senderID)
+	}
 	r.from.mu.Unlock()
 	r.to.mu.Lock()
 	if r.to.relaysIn != nil {
@@ -336,4 +353,25 @@ func (p *peer) endRelays() {
 	for _, r := range in {
 		r.fail(fmt.Sprintf("%s left before receiving it", p.info.Name))
 	}
+}
+
+// rememberGone keeps the id of a relay that ended early, forgetting the
+// oldest beyond maxGoneRelays; p.mu is held.
+func (p *peer) rememberGone(id string) {
+	if p.relaysGone == nil {
+		p.relaysGone = map[string]bool{}
+	}
+	if len(p.goneOrder) == maxGoneRelays {
+		delete(p.relaysGone, p.goneOrder[0])
+		p.goneOrder = p.goneOrder[1:]
+	}
+	p.relaysGone[id] = true
+	p.goneOrder = append(p.goneOrder, id)
+}
+
+// relayGone reports whether id is a relay of this sender that ended early.
+func (p *peer) relayGone(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.relaysGone[id]
 }

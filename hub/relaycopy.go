@@ -62,7 +62,12 @@ func (o *onward) start(p *peer, r *relay, h protocol.DataHeader) error {
 // stream breaks, the onward stream is closed mid-file: the recipient
 // fails the file and its result reaches the sender, if it is still there.
 func (p *peer) relayFile(r *relay, h protocol.DataHeader, fs *transfer.FileStream, o *onward) bool {
-	if err := r.start(h.File); err != nil {
+	if err := r.start(h.File); errors.Is(err, errRelayFailed) {
+		// The sender has, or will have, a failed result for the file,
+		// and closes the stream when it sees it.
+		fs.Drain()
+		return false
+	} else if err != nil {
 		p.refuse(protocol.CodeBadMessage, err.Error())
 		return false
 	}
