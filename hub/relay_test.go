@@ -1,7 +1,11 @@
 package hub_test
 
 import (
+	"context"
+	"errors"
+	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,6 +13,7 @@ import (
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/hub/hubtest"
 	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
 )
 
 // TestRelayStreamAfterTheRecipientLeftIsDroppedQuietly: a sender may
@@ -61,4 +66,68 @@ func TestRelayStreamAfterTheRecipientLeftIsDroppedQuietly(t *testing.T) {
 			return
 		}
 	}
+}
+
+// TestRelayHoldsBackTheSenderOfARecipientThatDoesNotRead: the hub relays
+// no faster than the recipient reads, holding at most its copy buffer and
+// the two streams' windows: a sender whose recipient reads nothing can
+// write only that much before its writes stall (and its short I/O
+// timeout ends its session).
+func TestRelayHoldsBackTheSenderOfARecipientThatDoesNotRead(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	_, bob := rawSession(t, h.Addr)
+	if err := sayHello(bob, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := hubtest.ClientConfig(h.Addr)
+	cfg.IOTimeout = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	alice, err := client.Dial(ctx, h.Addr, client.Config{Name: "alice", Mux: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Close()
+	const size = 64 << 20
+	src := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(src, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(src, size); err != nil { // sparse
+		t.Fatal(err)
+	}
+	m, _, err := transfer.Scan(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bob accepts the offer, and the hub's stream, and reads nothing.
+	accepted := make(chan error, 1)
+	go func() {
+		for {
+			msg, err := protocol.ReadMessage(bob)
+			if err != nil {
+				accepted <- err
+				return
+			}
+			if o, ok := msg.(protocol.Offer); ok {
+				accepted <- protocol.WriteMessage(bob, protocol.Accept{Transfer: o.Transfer})
+				return
+			}
+		}
+	}()
+	var sent atomic.Int64
+	rep, err := alice.Upload(ctx, m, transfer.SendOptions{To: "bob", Parallel: 1, Observer: transfer.Observer{Wrote: func(n int) { sent.Add(int64(n)) }}})
+	if aerr := <-accepted; aerr != nil {
+		t.Fatalf("bob: %v", aerr)
+	}
+	if !errors.Is(err, transfer.ErrConnectionLost) {
+		t.Errorf("Upload: %v (report %+v), want the connection lost to the I/O timeout", err, rep.Files)
+	}
+	// The windows: alice's stream to the hub (1 MiB), the hub's to bob
+	// (yamux's 256 KiB, as bob's raw session never grows it), and the
+	// hub's 64 KiB buffer.
+	if got, limit := sent.Load(), int64(2<<20); got > limit {
+		t.Errorf("alice wrote %d bytes to a recipient that read none, want at most %d", got, limit)
+	}
+	t.Logf("alice wrote %d bytes before stalling", sent.Load())
 }
