@@ -298,3 +298,57 @@ func TestRelaySenderLeavingMidFileLeavesTheRecipientWhole(t *testing.T) {
 		t.Errorf("bob's connection: %v", err)
 	}
 }
+
+// TestRelayCutOnTheSendersSideResumesAtTheRecipient: the recipient keeps
+// the part of a relayed file whose sender's link broke, and the same send
+// made again to the same recipient continues from it.
+func TestRelayCutOnTheSendersSideResumesAtTheRecipient(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	proxy := hubtest.StartProxy(t, h.Addr)
+	inbox := filepath.Join(t.TempDir(), "inbox")
+	cut := make(chan struct{})
+	var once sync.Once
+	hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Inbox: inbox,
+		OnOffer:    func(protocol.Offer) bool { return true },
+		OnReceived: func(r protocol.Result) { once.Do(func() { close(cut) }) }})
+	alice := hubtest.Dial(t, proxy.Addr, "alice")
+	src := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(src, []byte("start"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(src, 64<<20); err != nil { // sparse
+		t.Fatal(err)
+	}
+	m := scan(t, src)
+	key := []byte("alice's resume key")
+	var cutOnce sync.Once
+	var sent int64
+	_, err := alice.Upload(context.Background(), m, transfer.SendOptions{To: "bob", ResumeKey: key, Observer: transfer.Observer{
+		Wrote: func(n int) {
+			if sent += int64(n); sent > 16<<20 {
+				cutOnce.Do(proxy.Cut)
+			}
+		},
+	}})
+	if !errors.Is(err, transfer.ErrConnectionLost) {
+		t.Fatalf("Upload through a cut link: %v, want connection lost", err)
+	}
+	select {
+	case <-cut: // bob's side of the file failed: the part is there
+	case <-time.After(20 * time.Second):
+		t.Fatal("bob never heard that the file was cut")
+	}
+	alice2 := hubtest.Dial(t, h.Addr, "alice2")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := alice2.Upload(ctx, m, transfer.SendOptions{To: "bob", ResumeKey: key})
+	if err != nil || rep.Failed() != 0 {
+		t.Fatalf("second Upload: %v; report %+v", err, rep.Files)
+	}
+	if r := rep.Files[0]; r.Resumed <= 0 || r.Resumed >= 64<<20 {
+		t.Errorf("resumed from byte %d, want somewhere after 0 and before the end", r.Resumed)
+	}
+	if got, want := hubtest.TreeHashes(t, inbox)["big.bin"], hubtest.TreeHashes(t, filepath.Dir(src))["big.bin"]; got != want {
+		t.Errorf("big.bin arrived with SHA-256 %.12s, sent %.12s", got, want)
+	}
+}
