@@ -208,9 +208,18 @@ func (p *peer) recipientRejects(rj protocol.Reject) {
 	r.end()
 }
 
-// recipientResult forwards the recipient's result for a file.
+// recipientResult forwards the recipient's result for a file. One before
+// the recipient accepted the offer is dropped: the sender would not
+// expect it.
 func (p *peer) recipientResult(res protocol.Result) {
-	if r := p.relayIn(res.Transfer); r != nil {
+	r := p.relayIn(res.Transfer)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	accepted := r.accepted
+	r.mu.Unlock()
+	if accepted {
 		r.answer(res.File, res)
 	}
 }
