@@ -243,6 +243,7 @@ func (p *peer) offer(o protocol.Offer) {
 	n := len(p.transfers) + len(p.relaysOut)
 	_, dup := p.transfers[o.Transfer]
 	_, dupRelay := p.relaysOut[o.Transfer]
+	_, dupIn := p.relaysIn[o.Transfer] // the client would mix their messages up
 	p.mu.Unlock()
 	reject := func(reason string) {
 		p.h.log.Info("offer refused", "id", p.info.ID, "name", p.info.Name, "reason", reason)
@@ -252,7 +253,7 @@ func (p *peer) offer(o protocol.Offer) {
 	case p.h.isDraining():
 		p.answer(protocol.Reject{Transfer: o.Transfer, Reason: "hub is shutting down", Code: protocol.CodeShutdown})
 		return
-	case dup || dupRelay:
+	case dup || dupRelay || dupIn:
 		reject("transfer id already in use")
 		return
 	case n >= MaxTransfers:
