@@ -1,6 +1,7 @@
 // Package hub is muxfer's server: it accepts client sessions, keeps the
-// registry of who is connected, routes chat and presence between them, and
-// stores the files they upload under one directory.
+// registry of who is connected, routes chat and presence between them,
+// stores the files they upload under one directory, and relays files from
+// one client to another without storing them (relay.go).
 //
 // Each client has one goroutine reading its control stream, one writing to
 // it from a bounded queue (a client too slow to drain its queue is

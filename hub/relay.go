@@ -327,7 +327,7 @@ func (r *relay) fail(why string) {
 // end removes the relay from both peers, once.
 func (r *relay) end() {
 	r.mu.Lock()
-	ended := r.ended
+	ended, failed := r.ended, r.failed
 	r.ended = true
 	r.mu.Unlock()
 	if ended {
@@ -337,7 +337,7 @@ func (r *relay) end() {
 	if r.from.relaysOut != nil {
 		delete(r.from.relaysOut, r.senderID)
 	}
-	if r.failed {
+	if failed {
 		r.from.rememberGone(r.senderID)
 	}
 	r.from.mu.Unlock()
@@ -346,6 +346,7 @@ func (r *relay) end() {
 		delete(r.to.relaysIn, r.id)
 	}
 	r.to.mu.Unlock()
+	r.from.h.log.Info("relay ended", "from", r.from.info.Name, "to", r.to.info.Name, "transfer", r.id, "early", failed)
 	r.from.h.transferEnded()
 }
 
