@@ -27,6 +27,23 @@ type Config struct {
 	// and Bye. It is called from the client's reading goroutine, one
 	// message at a time and in order, so it must not block for long.
 	OnMessage func(protocol.Message)
+
+	// Inbox, if set, is the folder where this client stores the files
+	// other clients send it through the hub (Offer.To, SendOptions.To),
+	// with the same checks and the same resume as the hub's uploads. It
+	// is created if missing. Without it, every such offer is declined.
+	Inbox string
+	// OnOffer decides on each offer another client makes (Offer.From
+	// names it, Offer.Files lists every entry): true accepts it. nil
+	// declines every offer. It is called from the client's reading
+	// goroutine, like OnMessage, so a program that asks a person must
+	// answer within the hub's patience; answering later is for a later
+	// version.
+	OnOffer func(protocol.Offer) bool
+	// OnReceived, if set, is told the outcome of each file received
+	// into Inbox: Stored and Hash, or Error. It is called from the
+	// goroutine of the file's data stream, concurrently with others.
+	OnReceived func(protocol.Result)
 }
 
 // Client is a connection to a hub. Its methods are safe for concurrent use.
@@ -42,6 +59,10 @@ type Client struct {
 	who  []chan []protocol.ClientInfo // waiting Who calls, oldest first
 	nick []chan protocol.Nick         // waiting Rename calls, oldest first
 
+	inbox       *inbox         // nil if the client does not receive
+	wg          sync.WaitGroup // the inbox's goroutines
+	inboxClosed sync.Once
+
 	done chan struct{} // closed when the reading goroutine ends
 	err  error         // why; set before done is closed
 }
@@ -53,14 +74,30 @@ type subscription struct {
 
 // Dial connects to the hub at addr.
 func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
+	var in *inbox
+	if cfg.Inbox != "" {
+		var err error
+		if in, err = openInbox(cfg); err != nil {
+			return nil, fmt.Errorf("inbox: %w", err)
+		}
+	}
 	sess, w, err := mux.Dial(ctx, addr, protocol.Hello{Name: cfg.Name, Software: cfg.Software}, cfg.Mux)
 	if err != nil {
+		if in != nil {
+			in.close()
+		}
 		return nil, err
 	}
 	c := &Client{sess: sess, welcome: w, onMsg: cfg.OnMessage, pace: newPacer(w.ChatPerSecond, w.ChatBurst),
-		name: w.Name, subs: map[string]*subscription{}, done: make(chan struct{})}
+		name: w.Name, subs: map[string]*subscription{}, done: make(chan struct{}), inbox: in}
 	if c.onMsg == nil {
 		c.onMsg = func(protocol.Message) {}
+	}
+	if in != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		in.cancel = cancel
+		c.wg.Add(1)
+		go c.acceptStreams(ctx)
 	}
 	go c.read()
 	return c, nil
@@ -217,6 +254,15 @@ func (c *Client) Close() error {
 	c.sess.Send(protocol.Bye{})
 	err := c.sess.Close()
 	<-c.done
+	if c.inbox != nil {
+		c.inbox.cancel()
+		c.wg.Wait()
+		c.inboxClosed.Do(func() {
+			c.mu.Lock()
+			c.inbox.close()
+			c.mu.Unlock()
+		})
+	}
 	return err
 }
 
@@ -238,7 +284,13 @@ func (c *Client) read() {
 		case protocol.Reject:
 			c.route(m.Transfer, m)
 		case protocol.Result:
-			c.route(m.Transfer, m)
+			if in := c.incoming(m.Transfer); in != nil {
+				c.cancelled(in, m)
+			} else {
+				c.route(m.Transfer, m)
+			}
+		case protocol.Offer:
+			c.offered(m)
 		case protocol.Clients:
 			if ch := pop(c, &c.who); ch != nil {
 				ch <- m.Clients

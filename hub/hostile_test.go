@@ -106,6 +106,16 @@ func TestHostilePeersAreDroppedAndOthersCarryOn(t *testing.T) {
 			protocol.WriteTrailer(st, protocol.Trailer{Hash: "xxh3-128:99aa06d3014798d86001c324468d497f"})
 			st.Write([]byte("smuggled"))
 		}},
+		{name: "relayed data before the recipient answered", wantCode: protocol.CodeBadMessage, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
+			welcomed(t, ctrl)
+			protocol.WriteMessage(ctrl, protocol.Offer{Transfer: "t1", To: "a", Files: []protocol.File{{Path: "x.txt", Size: 1}}})
+			st, err := s.OpenStream()
+			if err != nil {
+				t.Fatal(err)
+			}
+			protocol.WriteHeader(st, protocol.DataHeader{Transfer: "t1", File: 0})
+			st.Write([]byte("x"))
+		}},
 		{name: "a thousand streams of garbage", wantCode: protocol.CodeBadMessage, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
 			welcomed(t, ctrl)
 			for range 1000 {

@@ -1,6 +1,7 @@
 // Package hub is muxfer's server: it accepts client sessions, keeps the
-// registry of who is connected, routes chat and presence between them, and
-// stores the files they upload under one directory.
+// registry of who is connected, routes chat and presence between them,
+// stores the files they upload under one directory, and relays files from
+// one client to another without storing them (relay.go).
 //
 // Each client has one goroutine reading its control stream, one writing to
 // it from a bounded queue (a client too slow to drain its queue is
@@ -14,6 +15,7 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -113,6 +115,8 @@ type Hub struct {
 	closed    bool
 	draining  bool          // Shutdown: no new connections or offers
 	ended     chan struct{} // closed and replaced whenever a transfer ends
+
+	relaySecret [32]byte // derives the resume tokens a recipient sees from the sender's
 }
 
 // New opens (creating if needed) the upload directory and returns a hub.
@@ -147,6 +151,7 @@ func New(cfg Config) (*Hub, error) {
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second}, failures: throttle{period: 100 * time.Millisecond},
 		clients: map[uint64]*peer{}, names: map[string]uint64{}, nameLimit: maxNameSuffix,
 		listeners: map[net.Listener]struct{}{}, ended: make(chan struct{})}
+	rand.Read(h.relaySecret[:])
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
@@ -321,7 +326,7 @@ func (h *Hub) transfersInProgress() (int, <-chan struct{}) {
 	n := 0
 	for _, p := range h.clients {
 		p.mu.Lock()
-		n += len(p.transfers)
+		n += len(p.transfers) + len(p.relaysOut)
 		p.mu.Unlock()
 	}
 	return n, h.ended

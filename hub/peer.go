@@ -34,19 +34,24 @@ type peer struct {
 	refused atomic.Bool  // the hub is ending the session for a broken rule
 	active  atomic.Int64 // when the client was last active, as nanoseconds since the hub started (see touch)
 
-	// mu guards transfers and failure, and info.Name with the hub's mu:
-	// rename holds both to change it, so either is enough to read it (and
-	// the reading goroutine, which renames, needs neither).
-	mu        sync.Mutex
-	transfers map[string]*transfer.Incoming
-	failure   error // why the hub ended the session, if it did
+	// mu guards transfers, the relays and failure, and info.Name with the
+	// hub's mu: rename holds both to change it, so either is enough to
+	// read it (and the reading goroutine, which renames, needs neither).
+	mu         sync.Mutex
+	transfers  map[string]*transfer.Incoming
+	relaysOut  map[string]*relay // relays this client sends, by its own id; nil once it left
+	relaysIn   map[string]*relay // relays to this client, by the hub's id; nil once it left
+	relaysGone map[string]bool   // relays of this client that ended early (see rememberGone)
+	goneOrder  []string          // their ids, oldest first
+	failure    error             // why the hub ended the session, if it did
 }
 
 func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
 	ctx, cancel := context.WithCancel(h.ctx)
 	p := &peer{h: h, sess: sess, info: info, ctx: ctx, cancel: cancel,
 		out: make(chan protocol.Message, outboxSize), answers: make(chan protocol.Message, outboxSize), slots: make(chan struct{}, MaxStreams),
-		chat: newChatLimit(h.cfg, time.Now()), transfers: map[string]*transfer.Incoming{}}
+		chat: newChatLimit(h.cfg, time.Now()), transfers: map[string]*transfer.Incoming{},
+		relaysOut: map[string]*relay{}, relaysIn: map[string]*relay{}}
 	p.touch()
 	return p
 }
@@ -92,6 +97,7 @@ func (p *peer) run() error {
 	p.cancel()
 	wg.Wait()
 	p.recvWG.Wait()
+	p.endRelays()
 	p.mu.Lock()
 	// Files that will never come now: release the disk space promised to
 	// them.
@@ -213,8 +219,19 @@ func (p *peer) readLoop() error {
 		case protocol.Offer:
 			p.touch()
 			p.offer(m)
+		case protocol.Accept:
+			p.recipientAccepts(m)
+		case protocol.Reject:
+			p.recipientRejects(m)
 		case protocol.Result:
-			p.senderGaveUp(m)
+			switch {
+			case p.relayIn(m.Transfer) != nil:
+				p.recipientResult(m)
+			case p.relayOut(m.Transfer) != nil:
+				p.senderCancels(m)
+			default:
+				p.senderGaveUp(m)
+			}
 		case protocol.Bye:
 			return nil
 		default:
@@ -241,8 +258,10 @@ func (p *peer) refuse(code, text string) error {
 
 func (p *peer) offer(o protocol.Offer) {
 	p.mu.Lock()
-	n := len(p.transfers)
+	n := len(p.transfers) + len(p.relaysOut)
 	_, dup := p.transfers[o.Transfer]
+	_, dupRelay := p.relaysOut[o.Transfer]
+	_, dupIn := p.relaysIn[o.Transfer] // the client would mix their messages up
 	p.mu.Unlock()
 	reject := func(reason string) {
 		p.h.log.Info("offer refused", "id", p.info.ID, "name", p.info.Name, "reason", reason)
@@ -252,11 +271,14 @@ func (p *peer) offer(o protocol.Offer) {
 	case p.h.isDraining():
 		p.answer(protocol.Reject{Transfer: o.Transfer, Reason: "hub is shutting down", Code: protocol.CodeShutdown})
 		return
-	case dup:
+	case dup || dupRelay || dupIn:
 		reject("transfer id already in use")
 		return
 	case n >= MaxTransfers:
 		reject(fmt.Sprintf("more than %d transfers at once", MaxTransfers))
+		return
+	case o.To != "":
+		p.relayOffer(o)
 		return
 	}
 	// An offer of folders only is done once accepted, so MaxTransfers never
@@ -375,6 +397,8 @@ func (s staleOnAbort) Abort() {
 // the sender closes it (see transfer.FileStream).
 func (p *peer) receive(st *mux.Stream) {
 	fs := transfer.NewFileStream(staleOnAbort{st, p})
+	var o onward // where relayed files of this stream go on
+	defer o.close()
 	for {
 		h, err := fs.Next()
 		if err != nil {
@@ -386,6 +410,16 @@ func (p *peer) receive(st *mux.Stream) {
 				!errors.Is(err, mux.ErrAborted) && err != io.EOF {
 				p.refuse(protocol.CodeBadMessage, "data stream header: "+err.Error())
 			}
+			return
+		}
+		if r := p.relayOut(h.Transfer); r != nil {
+			if !p.relayFile(r, h, fs, &o) {
+				return
+			}
+			continue
+		}
+		if p.relayGone(h.Transfer) {
+			fs.Drain() // as relayFile does for a relay that failed
 			return
 		}
 		if !p.receiveFile(h, fs) {

@@ -101,9 +101,20 @@ type Clients struct {
 }
 
 // Offer proposes a transfer. Files are either regular files (sent on data
-// streams, one each) or directories (created by the receiver, no stream).
+// streams) or directories (created by the receiver, no stream).
+//
+// To, in an offer from a client, names another connected client to relay
+// the files to instead of storing them on the hub. The hub forwards such
+// an offer to that client with To cleared, From and FromID naming the
+// sender, and Transfer replaced by an id of the hub's choosing:
+//
+//	alice → hub:  {"type":"offer","transfer":"5f0c…","to":"bob","files":[…]}
+//	hub → bob:    {"type":"offer","transfer":"r7a1…","from":"alice","from_id":3,"files":[…]}
 type Offer struct {
 	Transfer string `json:"transfer"`
+	To       string `json:"to,omitempty"`
+	From     string `json:"from,omitempty"`
+	FromID   uint64 `json:"from_id,omitempty"`
 	Files    []File `json:"files"`
 }
 

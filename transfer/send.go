@@ -56,6 +56,10 @@ type SendOptions struct {
 	// Each Send has its own allowance: Sends running at once, or one
 	// after another (as Deliver's attempts are), are limited separately.
 	LimitRate int64
+	// To, if set, is the name of another client of the hub: the hub
+	// relays the files to it, and it stores them, rather than storing
+	// them itself. That client answers the offer.
+	To string
 }
 
 // FileReport is the outcome for one file.
@@ -157,7 +161,7 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 	id := newTransferID()
 	msgs, unsubscribe := conn.Subscribe(id)
 	defer unsubscribe()
-	if err := conn.Send(protocol.Offer{Transfer: id, Files: m.Files}); err != nil {
+	if err := conn.Send(protocol.Offer{Transfer: id, To: opt.To, Files: m.Files}); err != nil {
 		if errors.Is(err, mux.ErrClosed) {
 			err = ErrConnectionLost
 		}

@@ -69,7 +69,7 @@ type action func(e env, fs *flag.FlagSet, pos []string) error
 var commands []command
 
 func init() {
-	commands = []command{serveCommand, sendCommand, chatCommand, demoCommand, keygenCommand, versionCommand, completionCommand}
+	commands = []command{serveCommand, sendCommand, recvCommand, chatCommand, demoCommand, keygenCommand, versionCommand, completionCommand}
 }
 
 // lookup finds the command a command line names; --version is the version command.

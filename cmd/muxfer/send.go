@@ -22,6 +22,7 @@ type clientFlags struct {
 	keys      keyFlags
 	mux       mux.Config // set by parse
 
+	to           *string // send only: another client to send to
 	reconnect    *bool
 	reconnectMax *time.Duration
 	giveUp       *time.Duration
@@ -71,16 +72,19 @@ func (cf *clientFlags) setup(e env, fs *flag.FlagSet, pos []string, min int, wha
 
 var sendCommand = command{
 	name:    "send",
-	summary: "upload files and folders to a hub",
-	synopsis: "send ADDR PATH... [--parallel N] [--limit-rate RATE] [--json] [--progress auto|always|never] [--reconnect=false]\n\n" +
+	summary: "upload files and folders to a hub, or send them to another client",
+	synopsis: "send ADDR PATH... [--to NICK] [--parallel N] [--limit-rate RATE] [--json] [--progress auto|always|never] [--reconnect=false]\n\n" +
+		"With --to, the hub relays the files to the client called NICK (muxfer recv),\n" +
+		"which stores and verifies them; the hub keeps nothing.\n" +
 		"A lost connection is dialled again (see --reconnect-max, --give-up) and every file\n" +
 		"resumes where the hub holds it; running the same send again after a crash does too.",
 	examples: "  muxfer send hub.example:7878 photos/ notes.txt     # arrives as DIR/photos/... and DIR/notes.txt\n" +
-		"  muxfer send 127.0.0.1:7878 build.tar --json | jq .\n" +
 		"  muxfer send hub.example:7878 backup/ --parallel 8 --give-up 10m --progress always\n" +
-		"  muxfer send hub.example:7878 big.iso --limit-rate 2M   # at most 2 MiB/s, like curl --limit-rate\n",
+		"  muxfer send hub.example:7878 big.iso --limit-rate 2M   # at most 2 MiB/s, like curl --limit-rate\n" +
+		"  muxfer send hub.example:7878 --to bob photos/           # to bob, running muxfer recv\n",
 	define: func(fs *flag.FlagSet) action {
 		cf := addClientFlags(fs, defaultName())
+		cf.to = fs.String("to", "", "send to the client called `NICK` (running muxfer recv) instead of the hub")
 		return cf.send
 	},
 }
@@ -109,7 +113,7 @@ func (cf *clientFlags) send(e env, fs *flag.FlagSet, pos []string) error {
 		return c, err
 	}
 	opt := client.DeliverOptions{
-		SendOptions: transfer.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate), Observer: u.observer(), ResumeKey: key},
+		SendOptions: transfer.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate), Observer: u.observer(), ResumeKey: key, To: *cf.to},
 		Backoff:     cf.backoff(),
 		NoReconnect: !*cf.reconnect,
 		OnLost:      u.lost,

@@ -88,10 +88,18 @@ type Client struct {
 // ends.
 func Dial(t testing.TB, addr, name string) *Client {
 	t.Helper()
+	return DialConfig(t, addr, client.Config{Name: name})
+}
+
+// DialConfig connects a client configured by cfg to addr, as Dial does;
+// cfg's OnMessage and Mux are replaced.
+func DialConfig(t testing.TB, addr string, cfg client.Config) *Client {
+	t.Helper()
 	c := &Client{more: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl, err := client.Dial(ctx, addr, client.Config{Name: name, OnMessage: c.record, Mux: ClientConfig(addr)})
+	cfg.OnMessage, cfg.Mux = c.record, ClientConfig(addr)
+	cl, err := client.Dial(ctx, addr, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

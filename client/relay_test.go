@@ -1,0 +1,354 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/muxfer/muxfer/client"
+	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/hub/hubtest"
+	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
+)
+
+// receiver dials a client called name that stores what others send it in
+// a folder of its own, answering every offer with yes, and records the
+// offers it got.
+type receiver struct {
+	*hubtest.Client
+	inbox string
+	mu    sync.Mutex
+	offer []protocol.Offer
+}
+
+func dialReceiver(t *testing.T, addr, name string, yes bool) *receiver {
+	t.Helper()
+	r := &receiver{inbox: filepath.Join(t.TempDir(), "inbox")}
+	r.Client = hubtest.DialConfig(t, addr, client.Config{Name: name, Inbox: r.inbox, OnOffer: func(o protocol.Offer) bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.offer = append(r.offer, o)
+		return yes
+	}})
+	return r
+}
+
+func (r *receiver) offers() []protocol.Offer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]protocol.Offer(nil), r.offer...)
+}
+
+func scan(t *testing.T, paths ...string) *transfer.Manifest {
+	t.Helper()
+	m, skipped, err := transfer.Scan(paths...)
+	if err != nil || len(skipped) > 0 {
+		t.Fatalf("Scan: %v, skipped %v", err, skipped)
+	}
+	return m
+}
+
+func TestRelayDeliversTestdataToAnotherClientWhileAThirdChats(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	src := hubtest.Testdata(t, "../testdata")
+	bob := dialReceiver(t, h.Addr, "bob", true)
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	carol := hubtest.Dial(t, h.Addr, "carol")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	const lines = 20
+	chatted := make(chan error, 1)
+	go func() {
+		for i := range lines {
+			if err := carol.Chat(fmt.Sprintf("line %d", i)); err != nil {
+				chatted <- err
+				return
+			}
+		}
+		chatted <- nil
+	}()
+	m := scan(t, src)
+	key := []byte("alice's resume key")
+	rep, err := alice.Upload(ctx, m, transfer.SendOptions{Parallel: 3, To: "bob", ResumeKey: key})
+	if err := <-chatted; err != nil {
+		t.Fatalf("carol's chat: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed() != 0 {
+		t.Fatalf("failed files: %+v", rep.Files)
+	}
+	hubtest.SameTree(t, src, filepath.Join(bob.inbox, "testdata"))
+	if _, err := os.Stat(filepath.Join(h.Dir, "testdata")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the hub stored something of a relayed transfer: %v", err)
+	}
+	if o := bob.offers(); len(o) != 1 || o[0].From != "alice" || o[0].FromID != alice.ID() || o[0].To != "" {
+		t.Errorf("bob's offers: %+v, want one from alice", o)
+	}
+	// Alice's resume tokens would let bob take over her uploads of the
+	// same files to the hub: he gets tokens of the hub's making.
+	for i, f := range bob.offers()[0].Files {
+		if f.Dir {
+			continue
+		}
+		if f.Resume == "" || f.Resume == transfer.ResumeToken(key, m.Files[i]) {
+			t.Errorf("%s: bob sees resume token %q, want one other than alice's", f.Path, f.Resume)
+		}
+	}
+	bob.WaitFor(t, 10*time.Second, "carol's chat", func(m []protocol.Message) bool { return len(hubtest.Chats(m)) == lines })
+}
+
+func TestRelayToNobodyOrToOneselfIsRejectedAtOnce(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	src := hubtest.Testdata(t, "../testdata")
+	for _, tc := range []struct{ to, want string }{
+		{"nobody", `nobody called "nobody" is connected`},
+		{"ALICE", "cannot send files to yourself"},
+	} {
+		t.Run(tc.to, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			rep, err := alice.Upload(ctx, scan(t, src), transfer.SendOptions{To: tc.to})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Upload to %s: %v, want %q", tc.to, err, tc.want)
+			}
+			for _, f := range rep.Files {
+				if f.Status != transfer.Failed || !strings.Contains(f.Err, tc.want) {
+					t.Errorf("%s: %s %q, want failed with the reason", f.Path, f.Status, f.Err)
+				}
+			}
+		})
+	}
+}
+
+func TestRelayDeclinedLeavesNothingAndTellsTheSender(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	bob := dialReceiver(t, h.Addr, "bob", false)
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	// carol receives nothing at all: no inbox.
+	hubtest.Dial(t, h.Addr, "carol")
+	src := hubtest.Testdata(t, "../testdata")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tc := range []struct{ to, want string }{
+		{"bob", "bob: declined"},
+		{"carol", "carol: not receiving files"},
+	} {
+		_, err := alice.Upload(ctx, scan(t, src), transfer.SendOptions{To: tc.to})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("Upload to %s: %v, want %q", tc.to, err, tc.want)
+		}
+	}
+	if len(bob.offers()) != 1 {
+		t.Errorf("bob was asked %d times, want once", len(bob.offers()))
+	}
+	entries, err := os.ReadDir(bob.inbox)
+	if err != nil || len(entries) != 0 {
+		t.Errorf("bob's inbox after declining: %v, %v; want it empty", entries, err)
+	}
+}
+
+// TestRelayRecipientLeavingMidFileFailsTheSendersFiles: the sender learns
+// which files failed and why, and its connection goes on.
+func TestRelayRecipientLeavingMidFileFailsTheSendersFiles(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	bob := dialReceiver(t, h.Addr, "bob", true)
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	dir := t.TempDir()
+	for _, name := range []string{"a.bin", "b.bin"} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Truncate(32 << 20) // sparse
+		f.Close()
+	}
+	started, gone := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	var sent int
+	opt := transfer.SendOptions{To: "bob", Parallel: 1, Observer: transfer.Observer{Wrote: func(n int) {
+		mu.Lock()
+		sent += n
+		midway := sent > 4<<20
+		mu.Unlock()
+		if midway {
+			// Hold the sender mid-file until bob is gone.
+			once.Do(func() { close(started); <-gone })
+		}
+	}}}
+	type outcome struct {
+		rep *transfer.Report
+		err error
+	}
+	done := make(chan outcome, 1)
+	m := scan(t, dir)
+	go func() {
+		rep, err := alice.Upload(context.Background(), m, opt)
+		done <- outcome{rep, err}
+	}()
+	<-started
+	bob.Close()
+	close(gone)
+	var o outcome
+	select {
+	case o = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the sender did not hear that bob left")
+	}
+	if o.err != nil {
+		t.Errorf("Upload: %v, want each file's failure in the report", o.err)
+	}
+	if len(o.rep.Files) != 2 {
+		t.Fatalf("report: %+v, want two files", o.rep.Files)
+	}
+	for _, f := range o.rep.Files {
+		if f.Status != transfer.Failed || !strings.Contains(f.Err, "bob") {
+			t.Errorf("%s: %s %q, want failed, naming bob", f.Path, f.Status, f.Err)
+		}
+	}
+	if err := alice.Err(); err != nil {
+		t.Errorf("alice's connection: %v", err)
+	}
+}
+
+// TestRelaySenderLeavingMidFileLeavesTheRecipientWhole: the file being
+// relayed fails on the recipient's side, the files not begun are
+// cancelled, nothing appears under a final name, and the recipient's
+// connection goes on.
+func TestRelaySenderLeavingMidFileLeavesTheRecipientWhole(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	var mu sync.Mutex
+	var results []protocol.Result
+	inbox := filepath.Join(t.TempDir(), "inbox")
+	failed := make(chan struct{})
+	bob := hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Inbox: inbox,
+		OnOffer: func(protocol.Offer) bool { return true },
+		OnReceived: func(r protocol.Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			if results = append(results, r); len(results) == 1 {
+				close(failed)
+			}
+		}})
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	dir := t.TempDir()
+	for _, name := range []string{"a.bin", "b.bin"} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Truncate(32 << 20) // sparse
+		f.Close()
+	}
+	started, gone := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var sent int
+	opt := transfer.SendOptions{To: "bob", Parallel: 1, Observer: transfer.Observer{Wrote: func(n int) {
+		mu.Lock()
+		sent += n
+		midway := sent > 4<<20
+		mu.Unlock()
+		if midway {
+			once.Do(func() { close(started); <-gone })
+		}
+	}}}
+	m := scan(t, dir)
+	done := make(chan error, 1)
+	go func() {
+		_, err := alice.Upload(context.Background(), m, opt)
+		done <- err
+	}()
+	<-started
+	alice.Close()
+	close(gone)
+	if err := <-done; !errors.Is(err, transfer.ErrConnectionLost) {
+		t.Errorf("alice's Upload after she left: %v, want connection lost", err)
+	}
+	select {
+	case <-failed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("bob never heard of the file that was cut")
+	}
+	mu.Lock()
+	if len(results) != 1 || results[0].Error == "" {
+		t.Errorf("bob's results: %+v, want one failure", results)
+	}
+	mu.Unlock()
+	entries, err := os.ReadDir(filepath.Join(inbox, filepath.Base(dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".muxfer-") {
+			t.Errorf("bob's inbox holds %s, from a transfer that was cut", e.Name())
+		}
+	}
+	if err := bob.Err(); err != nil {
+		t.Errorf("bob's connection: %v", err)
+	}
+}
+
+// TestRelayCutOnTheSendersSideResumesAtTheRecipient: the recipient keeps
+// the part of a relayed file whose sender's link broke, and the same send
+// made again to the same recipient continues from it.
+func TestRelayCutOnTheSendersSideResumesAtTheRecipient(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	proxy := hubtest.StartProxy(t, h.Addr)
+	inbox := filepath.Join(t.TempDir(), "inbox")
+	cut := make(chan struct{})
+	var once sync.Once
+	hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Inbox: inbox,
+		OnOffer:    func(protocol.Offer) bool { return true },
+		OnReceived: func(r protocol.Result) { once.Do(func() { close(cut) }) }})
+	alice := hubtest.Dial(t, proxy.Addr, "alice")
+	src := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(src, []byte("start"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(src, 64<<20); err != nil { // sparse
+		t.Fatal(err)
+	}
+	m := scan(t, src)
+	key := []byte("alice's resume key")
+	var cutOnce sync.Once
+	var sent int64
+	_, err := alice.Upload(context.Background(), m, transfer.SendOptions{To: "bob", ResumeKey: key, Observer: transfer.Observer{
+		Wrote: func(n int) {
+			if sent += int64(n); sent > 16<<20 {
+				cutOnce.Do(proxy.Cut)
+			}
+		},
+	}})
+	if !errors.Is(err, transfer.ErrConnectionLost) {
+		t.Fatalf("Upload through a cut link: %v, want connection lost", err)
+	}
+	select {
+	case <-cut: // bob's side of the file failed: the part is there
+	case <-time.After(20 * time.Second):
+		t.Fatal("bob never heard that the file was cut")
+	}
+	alice2 := hubtest.Dial(t, h.Addr, "alice2")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := alice2.Upload(ctx, m, transfer.SendOptions{To: "bob", ResumeKey: key})
+	if err != nil || rep.Failed() != 0 {
+		t.Fatalf("second Upload: %v; report %+v", err, rep.Files)
+	}
+	if r := rep.Files[0]; r.Resumed <= 0 || r.Resumed >= 64<<20 {
+		t.Errorf("resumed from byte %d, want somewhere after 0 and before the end", r.Resumed)
+	}
+	if got, want := hubtest.TreeHashes(t, inbox)["big.bin"], hubtest.TreeHashes(t, filepath.Dir(src))["big.bin"]; got != want {
+		t.Errorf("big.bin arrived with SHA-256 %.12s, sent %.12s", got, want)
+	}
+}

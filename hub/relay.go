@@ -1,0 +1,387 @@
+package hub
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
+)
+
+// A relay is a transfer from one client to another through the hub. The
+// sender knows it by the id it chose (senderID), the recipient by one the
+// hub chose (id), so that neither client's ids can collide with the
+// other's. The hub forwards the offer, the answer and each file's result
+// between them, mapping the ids, and copies each file's bytes from the
+// sender's data stream to one it opens to the recipient, storing nothing.
+type relay struct {
+	id       string // the recipient's id for the transfer
+	senderID string // the sender's id for it
+	from, to *peer
+	files    []protocol.File
+
+	mu       sync.Mutex
+	accepted bool
+	state    []relayState
+	left     int  // regular files not yet answered for
+	failed   bool // ended early: every file was answered for at once
+	ended    bool // removed from both peers
+}
+
+// errRelayFailed is a header for a relay that ended early: the sender
+// may have sent it before it read the failed results.
+var errRelayFailed = errors.New("relay ended early")
+
+// maxGoneRelays is how many ended relays' ids a sender's peer remembers,
+// so that their data streams, already on their way, are dropped quietly
+// rather than taken for a protocol error.
+const maxGoneRelays = 64
+
+type relayState uint8
+
+const (
+	relayWaiting  relayState = iota
+	relaySending             // its header came from the sender
+	relayAnswered            // the sender has its result, or cancelled it
+)
+
+// relayOffer handles an offer with To: it rejects it at once if nobody of
+// that name is connected, or it is the sender itself, and otherwise
+// forwards it to the recipient, who answers.
+func (p *peer) relayOffer(o protocol.Offer) {
+	reject := func(reason string) {
+		p.h.log.Info("relay refused", "id", p.info.ID, "name", p.info.Name, "to", o.To, "reason", reason)
+		p.answer(protocol.Reject{Transfer: o.Transfer, Reason: reason})
+	}
+	if err := transfer.CheckOffer(o); err != nil {
+		reject(err.Error())
+		return
+	}
+	to := p.h.byName(o.To)
+	switch {
+	case to == nil:
+		reject(fmt.Sprintf("nobody called %q is connected", o.To))
+		return
+	case to == p:
+		reject("cannot send files to yourself")
+		return
+	}
+	r := &relay{senderID: o.Transfer, from: p, to: to, files: o.Files, state: make([]relayState, len(o.Files))}
+	for _, f := range o.Files {
+		if !f.Dir {
+			r.left++
+		}
+	}
+	// The sender's map first: its read loop is the only one adding to
+	// it, so the checks made before still hold.
+	p.mu.Lock()
+	p.relaysOut[o.Transfer] = r
+	p.mu.Unlock()
+	if err := to.addIncomingRelay(r); err != nil {
+		p.mu.Lock()
+		delete(p.relaysOut, o.Transfer)
+		p.mu.Unlock()
+		reject(err.Error())
+		return
+	}
+	p.h.log.Info("relay offered", "from", p.info.Name, "to", to.info.Name, "transfer", r.id, "files", len(o.Files))
+	to.say(protocol.Offer{Transfer: r.id, From: p.info.Name, FromID: p.info.ID, Files: p.h.relayTokens(o.Files, to.info.Name)})
+}
+
+// relayTokens returns files with each resume token replaced by one derived
+// from it for the recipient. A token is a capability on the hub: the
+// recipient must not learn the sender's, or it could take over the
+// sender's uploads of the same files. The same file sent again to the
+// same name gets the same token (while the hub runs), so that the
+// recipient's part of it can be resumed.
+func (h *Hub) relayTokens(files []protocol.File, to string) []protocol.File {
+	out := make([]protocol.File, len(files))
+	for i, f := range files {
+		if f.Resume != "" {
+			m := hmac.New(sha256.New, h.relaySecret[:])
+			m.Write([]byte("muxfer relay token\x00" + strings.ToLower(to) + "\x00" + f.Resume))
+			f.Resume = hex.EncodeToString(m.Sum(nil)[:protocol.ResumeTokenLen/2])
+		}
+		out[i] = f
+	}
+	return out
+}
+
+// addIncomingRelay gives r an id unused by this peer's own transfers and
+// relays, and files it among the peer's incoming relays, unless the peer
+// is leaving or has too many waiting.
+func (p *peer) addIncomingRelay(r *relay) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.relaysIn == nil:
+		return fmt.Errorf("%s has left", p.info.Name)
+	case len(p.relaysIn) >= MaxTransfers:
+		return fmt.Errorf("%s has %d transfers to receive already", p.info.Name, MaxTransfers)
+	}
+	for {
+		var b [16]byte
+		rand.Read(b[:])
+		r.id = hex.EncodeToString(b[:])
+		_, a := p.transfers[r.id]
+		_, b2 := p.relaysIn[r.id]
+		_, c := p.relaysOut[r.id]
+		if !a && !b2 && !c {
+			break
+		}
+	}
+	p.relaysIn[r.id] = r
+	return nil
+}
+
+// byName returns the connected client called name (letter case ignored),
+// or nil.
+func (h *Hub) byName(name string) *peer {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.clients[h.names[strings.ToLower(name)]]
+}
+
+func (p *peer) relayIn(id string) *relay {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.relaysIn[id]
+}
+
+func (p *peer) relayOut(id string) *relay {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.relaysOut[id]
+}
+
+// recipientAccepts forwards the recipient's accept to the sender. An
+// accept for a relay it does not know, or answered already, is dropped:
+// the sender may have left meanwhile.
+func (p *peer) recipientAccepts(a protocol.Accept) {
+	r := p.relayIn(a.Transfer)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	again := r.accepted
+	r.accepted = true
+	done := r.left == 0
+	r.mu.Unlock()
+	if again {
+		return
+	}
+	have := a.Have[:0:0]
+	for _, h := range a.Have {
+		if h.File >= 0 && h.File < len(r.files) && !r.files[h.File].Dir {
+			have = append(have, h)
+		}
+	}
+	r.from.answer(protocol.Accept{Transfer: r.senderID, Have: have})
+	if done {
+		r.end() // folders only
+	}
+}
+
+// recipientRejects forwards the recipient's refusal to the sender.
+func (p *peer) recipientRejects(rj protocol.Reject) {
+	r := p.relayIn(rj.Transfer)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	accepted := r.accepted
+	r.mu.Unlock()
+	if accepted {
+		return
+	}
+	reason := rj.Reason
+	if reason == "" {
+		reason = "declined"
+	}
+	r.from.answer(protocol.Reject{Transfer: r.senderID, Reason: fmt.Sprintf("%s: %s", p.info.Name, reason)})
+	r.end()
+}
+
+// recipientResult forwards the recipient's result for a file. One before
+// the recipient accepted the offer is dropped: the sender would not
+// expect it.
+func (p *peer) recipientResult(res protocol.Result) {
+	r := p.relayIn(res.Transfer)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	accepted := r.accepted
+	r.mu.Unlock()
+	if accepted {
+		r.answer(res.File, res)
+	}
+}
+
+// senderCancels forwards the sender's cancellation of a file.
+func (p *peer) senderCancels(res protocol.Result) {
+	r := p.relayOut(res.Transfer)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	ok := res.File >= 0 && res.File < len(r.state) && !r.files[res.File].Dir && r.state[res.File] == relayWaiting
+	if ok {
+		r.state[res.File] = relayAnswered
+		r.left--
+	}
+	done := r.left == 0
+	r.mu.Unlock()
+	if !ok {
+		return
+	}
+	r.to.say(protocol.Result{Transfer: r.id, File: res.File, Error: res.Error})
+	if done {
+		r.end()
+	}
+}
+
+// answer sends the sender the result for file idx, unless it has one
+// already. res names the transfer by either id.
+func (r *relay) answer(idx int, res protocol.Result) {
+	r.mu.Lock()
+	ok := idx >= 0 && idx < len(r.state) && !r.files[idx].Dir && r.state[idx] != relayAnswered
+	if ok {
+		r.state[idx] = relayAnswered
+		r.left--
+	}
+	done := r.left == 0
+	r.mu.Unlock()
+	if !ok {
+		return
+	}
+	res.Transfer, res.File = r.senderID, idx
+	r.from.answer(res)
+	if done {
+		r.end()
+	}
+}
+
+// start marks file idx as on its way, and reports whether its header is
+// one the sender may send: a regular file of the offer, accepted, not sent
+// or cancelled before.
+func (r *relay) start(idx int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.failed:
+		return errRelayFailed
+	case !r.accepted:
+		return fmt.Errorf("data stream for transfer %q before it was accepted", r.senderID)
+	case idx >= len(r.files):
+		return fmt.Errorf("transfer %s has no file %d", r.senderID, idx)
+	case r.files[idx].Dir:
+		return fmt.Errorf("transfer %s: entry %d is a folder", r.senderID, idx)
+	case r.state[idx] != relayWaiting:
+		return fmt.Errorf("transfer %s: file %d sent twice, or after it was cancelled", r.senderID, idx)
+	}
+	r.state[idx] = relaySending
+	return nil
+}
+
+// fail ends the relay early for why: the sender gets a failed result for
+// every file not answered yet (refused, if the recipient had not
+// accepted), and the recipient is told that every file not yet on its
+// way is cancelled.
+func (r *relay) fail(why string) {
+	r.mu.Lock()
+	accepted := r.accepted
+	var pending, waiting []int
+	for i, st := range r.state {
+		if r.files[i].Dir || st == relayAnswered {
+			continue
+		}
+		pending = append(pending, i)
+		if st == relayWaiting {
+			waiting = append(waiting, i)
+		}
+		r.state[i] = relayAnswered
+	}
+	r.left = 0
+	r.failed = true
+	r.mu.Unlock()
+	if !accepted {
+		r.from.answer(protocol.Reject{Transfer: r.senderID, Reason: why})
+	} else {
+		for _, i := range pending {
+			r.from.answer(protocol.Result{Transfer: r.senderID, File: i, Error: fmt.Sprintf("%s: %s", r.files[i].Path, why)})
+		}
+	}
+	for _, i := range waiting {
+		r.to.sayOrDrop(protocol.Result{Transfer: r.id, File: i, Error: why})
+	}
+	r.end()
+}
+
+// end removes the relay from both peers, once.
+func (r *relay) end() {
+	r.mu.Lock()
+	ended, failed := r.ended, r.failed
+	r.ended = true
+	r.mu.Unlock()
+	if ended {
+		return
+	}
+	r.from.mu.Lock()
+	if r.from.relaysOut != nil {
+		delete(r.from.relaysOut, r.senderID)
+	}
+	if failed {
+		r.from.rememberGone(r.senderID)
+	}
+	r.from.mu.Unlock()
+	r.to.mu.Lock()
+	if r.to.relaysIn != nil {
+		delete(r.to.relaysIn, r.id)
+	}
+	r.to.mu.Unlock()
+	r.from.h.log.Info("relay ended", "from", r.from.info.Name, "to", r.to.info.Name, "transfer", r.id, "early", failed)
+	r.from.h.transferEnded()
+}
+
+// endRelays fails the relays of a peer that is leaving, in both
+// directions, and stops new ones from reaching it.
+func (p *peer) endRelays() {
+	p.mu.Lock()
+	out, in := p.relaysOut, p.relaysIn
+	p.relaysOut, p.relaysIn = nil, nil
+	p.mu.Unlock()
+	for _, r := range out {
+		r.fail(fmt.Sprintf("%s, the sender, left", p.info.Name))
+	}
+	for _, r := range in {
+		r.fail(fmt.Sprintf("%s left before receiving it", p.info.Name))
+	}
+}
+
+// rememberGone keeps the id of a relay that ended early, forgetting the
+// oldest beyond maxGoneRelays; p.mu is held.
+func (p *peer) rememberGone(id string) {
+	if p.relaysGone == nil {
+		p.relaysGone = map[string]bool{}
+	}
+	if len(p.goneOrder) == maxGoneRelays {
+		delete(p.relaysGone, p.goneOrder[0])
+		p.goneOrder = p.goneOrder[1:]
+	}
+	p.relaysGone[id] = true
+	p.goneOrder = append(p.goneOrder, id)
+}
+
+// relayGone reports whether id is a relay of this sender that ended early.
+func (p *peer) relayGone(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.relaysGone[id]
+}
