@@ -165,14 +165,7 @@ func TestRelayRecipientLeavingMidFileFailsTheSendersFiles(t *testing.T) {
 	bob := dialReceiver(t, h.Addr, "bob", true)
 	alice := hubtest.Dial(t, h.Addr, "alice")
 	dir := t.TempDir()
-	for _, name := range []string{"a.bin", "b.bin"} {
-		f, err := os.Create(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Truncate(32 << 20) // sparse
-		f.Close()
-	}
+	sparseFiles(t, dir, 32<<20, "a.bin", "b.bin")
 	started, gone := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	var mu sync.Mutex
@@ -243,14 +236,7 @@ func TestRelaySenderLeavingMidFileLeavesTheRecipientWhole(t *testing.T) {
 		}})
 	alice := hubtest.Dial(t, h.Addr, "alice")
 	dir := t.TempDir()
-	for _, name := range []string{"a.bin", "b.bin"} {
-		f, err := os.Create(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Truncate(32 << 20) // sparse
-		f.Close()
-	}
+	sparseFiles(t, dir, 32<<20, "a.bin", "b.bin")
 	started, gone := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	var sent int
@@ -350,5 +336,23 @@ func TestRelayCutOnTheSendersSideResumesAtTheRecipient(t *testing.T) {
 	}
 	if got, want := hubtest.TreeHashes(t, inbox)["big.bin"], hubtest.TreeHashes(t, filepath.Dir(src))["big.bin"]; got != want {
 		t.Errorf("big.bin arrived with SHA-256 %.12s, sent %.12s", got, want)
+	}
+}
+
+// sparseFiles creates files of size bytes (sparse, all zeros) in dir.
+func sparseFiles(t *testing.T, dir string, size int64, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = f.Truncate(size)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

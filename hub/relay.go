@@ -194,10 +194,7 @@ func (p *peer) recipientRejects(rj protocol.Reject) {
 	if r == nil {
 		return
 	}
-	r.mu.Lock()
-	accepted := r.accepted
-	r.mu.Unlock()
-	if accepted {
+	if r.isAccepted() {
 		return
 	}
 	reason := rj.Reason
@@ -216,10 +213,7 @@ func (p *peer) recipientResult(res protocol.Result) {
 	if r == nil {
 		return
 	}
-	r.mu.Lock()
-	accepted := r.accepted
-	r.mu.Unlock()
-	if accepted {
+	if r.isAccepted() {
 		r.answer(res.File, res)
 	}
 }
@@ -249,6 +243,13 @@ func (p *peer) senderCancels(res protocol.Result) {
 
 // answer sends the sender the result for file idx, unless it has one
 // already. res names the transfer by either id.
+// isAccepted reports whether the recipient has accepted the offer.
+func (r *relay) isAccepted() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.accepted
+}
+
 func (r *relay) answer(idx int, res protocol.Result) {
 	r.mu.Lock()
 	ok := idx >= 0 && idx < len(r.state) && !r.files[idx].Dir && r.state[idx] != relayAnswered
