@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -97,16 +96,7 @@ func (s *chatSession) run(e env) error {
 	// cannot be interrupted portably.
 	go func() {
 		defer close(lines)
-		sc := bufio.NewScanner(e.stdin)
-		sc.Buffer(make([]byte, 64<<10), protocol.MaxChatLen+1)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-ctx.Done():
-				return
-			}
-		}
-		readErr <- sc.Err()
+		readErr <- s.u.readLines(ctx, e.stdin, lines)
 	}()
 	for {
 		select {

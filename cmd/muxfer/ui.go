@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -88,6 +90,22 @@ func (u *ui) printLocked(s string) {
 	if u.bar != nil {
 		u.bar.RenderBlank()
 	}
+}
+
+// readLines sends each line of stdin to lines until stdin ends (nil) or
+// fails, or ctx is done (nil). Lines are at most protocol.MaxChatLen
+// bytes: a longer one is an error.
+func (u *ui) readLines(ctx context.Context, stdin io.Reader, lines chan<- string) error {
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 64<<10), protocol.MaxChatLen+1)
+	for sc.Scan() {
+		select {
+		case lines <- sc.Text():
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return sc.Err()
 }
 
 // message prints something the hub said.
