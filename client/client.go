@@ -34,16 +34,26 @@ type Config struct {
 	// is created if missing. Without it, every such offer is declined.
 	Inbox string
 	// OnOffer decides on each offer another client makes (Offer.From
-	// names it, Offer.Files lists every entry): true accepts it. nil
-	// declines every offer. It is called from the client's reading
-	// goroutine, like OnMessage, so a program that asks a person must
-	// answer within the hub's patience; answering later is for a later
-	// version.
-	OnOffer func(protocol.Offer) bool
+	// names it, Offer.Files lists every entry): Accept, Decline, or Ask,
+	// which keeps the offer waiting for Client.Answer (a person reads
+	// it first). nil declines every offer. It is called from the
+	// client's reading goroutine, like OnMessage, so it must not block:
+	// a program that asks a person returns Ask. The hub withdraws an
+	// offer left unanswered for its OfferTimeout (ten minutes by
+	// default).
+	OnOffer func(protocol.Offer) Decision
+	// OnWithdrawn, if set, is told that an offer waiting for Answer is
+	// gone, and why: the sender cancelled it or left, or the hub's
+	// deadline passed. It is called from the reading goroutine.
+	OnWithdrawn func(o protocol.Offer, reason string)
 	// OnReceived, if set, is told the outcome of each file received
 	// into Inbox: Stored and Hash, or Error. It is called from the
 	// goroutine of the file's data stream, concurrently with others.
 	OnReceived func(protocol.Result)
+	// OnProgress, if set, is told of the bytes written into Inbox for
+	// the transfer with id transfer (the Offer's), as they are written.
+	// It is called from the goroutines of the data streams, concurrently.
+	OnProgress func(transfer string, n int)
 }
 
 // Client is a connection to a hub. Its methods are safe for concurrent use.
@@ -282,11 +292,13 @@ func (c *Client) read() {
 		case protocol.Accept:
 			c.route(m.Transfer, m)
 		case protocol.Reject:
-			c.route(m.Transfer, m)
+			if !c.withdrawn(m) {
+				c.route(m.Transfer, m)
+			}
 		case protocol.Result:
 			if in := c.incoming(m.Transfer); in != nil {
 				c.cancelled(in, m)
-			} else {
+			} else if !c.cancelledWaiting(m) {
 				c.route(m.Transfer, m)
 			}
 		case protocol.Offer:

@@ -28,6 +28,11 @@ type DeliverOptions struct {
 	// OnLost, if set, is called when the connection is lost and Deliver
 	// is about to reconnect, with the reason and the files still to go.
 	OnLost func(err error, files int)
+	// OnWait, if set, is called when Deliver waits on a connection that
+	// is still up before offering again: the hub was busy with an
+	// earlier transfer of the files, or the recipient of a relayed Send
+	// left and may come back. err says which.
+	OnWait func(err error, files int, wait time.Duration)
 }
 
 // Deliver sends the files of m to the hub over a connection from dial,
@@ -37,6 +42,12 @@ type DeliverOptions struct {
 // hub stored but could not confirm is confirmed, not stored twice). An
 // offer the hub refuses for the moment (an earlier transfer of the same
 // files is still ending) is made again after a wait.
+//
+// A relayed Send (opt.To) whose recipient leaves after accepting waits
+// for it in the same way: the files it had not stored are offered again,
+// on the same connection, until it is back (and resumes them where it
+// holds them) or Backoff.GiveUp passes without progress. A recipient that
+// is not connected at the first offer fails the Send at once.
 //
 // It returns when every file is delivered or has failed for a reason of
 // its own, when the hub refuses the client (an Error message), when
@@ -84,12 +95,15 @@ func Deliver(ctx context.Context, dial func(context.Context) (*Client, error), m
 	}
 	left := m
 	var stuckSince time.Time // when the run of attempts without progress began
+	met := false             // a relayed Send's recipient has answered an offer
 	for attempt := 1; ; attempt++ {
 		rep, err := c.Upload(ctx, left, opt.SendOptions)
 		final.Bytes += rep.Bytes
 		final.Dirs = rep.Dirs
+		met = met || rep.Accepted
 		var again []transfer.FileReport // to offer again
-		retry := errors.Is(err, transfer.ErrConnectionLost) || errors.Is(err, transfer.ErrTryAgain)
+		away := errors.Is(err, transfer.ErrRecipientAway)
+		retry := errors.Is(err, transfer.ErrConnectionLost) || errors.Is(err, transfer.ErrTryAgain) || away && met
 		var refused *protocol.Error
 		if errors.As(err, &refused) {
 			retry = false // the hub ended the session on purpose
@@ -117,9 +131,13 @@ func Deliver(ctx context.Context, dial func(context.Context) (*Client, error), m
 			final.Files = append(final.Files, again...)
 			return final, fmt.Errorf("%w; gave up after %s without progress", err, b.GiveUp)
 		}
-		if errors.Is(err, transfer.ErrTryAgain) && c.Err() == nil {
+		if (errors.Is(err, transfer.ErrTryAgain) || away) && c.Err() == nil {
 			// The connection is fine: wait, and offer again on it.
-			if werr := sleep(ctx, b.step(attempt)); werr != nil {
+			wait := b.step(attempt)
+			if opt.OnWait != nil {
+				opt.OnWait(err, len(again), wait)
+			}
+			if werr := sleep(ctx, wait); werr != nil {
 				c.Close()
 				final.Files = append(final.Files, again...)
 				return final, werr

@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 
 	"github.com/muxfer/muxfer/mux"
@@ -9,19 +11,48 @@ import (
 	"github.com/muxfer/muxfer/transfer"
 )
 
+// Decision is OnOffer's answer to an offer from another client.
+type Decision int
+
+const (
+	Decline Decision = iota // refuse the offer
+	Accept                  // receive its files into Config.Inbox
+	Ask                     // keep it waiting for Client.Answer
+)
+
+// maxWaiting bounds the offers waiting for Answer; the hub bounds them
+// too (64 relays to a client), so this only guards against a hub that
+// does not.
+const maxWaiting = 64
+
+// ErrNoOffer is returned by Answer for an offer that is not waiting: never
+// made, answered already, or withdrawn.
+var ErrNoOffer = errors.New("no such offer is waiting")
+
 // inbox receives the files other clients send to this one through the
 // hub: it answers their offers and stores the files of the data streams
 // the hub opens, as the hub stores uploads (see transfer.Receiver).
 type inbox struct {
-	root     *os.Root
-	recv     *transfer.Receiver
-	decide   func(protocol.Offer) bool
-	received func(protocol.Result)
+	root      *os.Root
+	recv      *transfer.Receiver
+	decide    func(protocol.Offer) Decision
+	withdrawn func(protocol.Offer, string)
+	received  func(protocol.Result)
+	progress  func(string, int)
 
 	cancel context.CancelFunc // ends the accept loop
 	// Guarded by Client.mu: transfers accepted and not yet done, by the
-	// hub's id.
+	// hub's id; nil once the inbox is closed.
 	transfers map[string]*transfer.Incoming
+	// Guarded by Client.mu: offers waiting for Answer, oldest first.
+	waiting []*waitingOffer
+}
+
+// waitingOffer is an offer waiting for Answer, and the regular files of
+// it that the sender has not cancelled yet.
+type waitingOffer struct {
+	offer protocol.Offer
+	left  int
 }
 
 // openInbox opens (creating it if needed) the folder of cfg.Inbox.
@@ -35,10 +66,13 @@ func openInbox(cfg Config) (*inbox, error) {
 	}
 	recv := transfer.NewReceiver(root)
 	recv.OpenRecords() // without them, resume works within one run only
-	in := &inbox{root: root, recv: recv, decide: cfg.OnOffer, received: cfg.OnReceived,
-		transfers: map[string]*transfer.Incoming{}}
+	in := &inbox{root: root, recv: recv, decide: cfg.OnOffer, withdrawn: cfg.OnWithdrawn,
+		received: cfg.OnReceived, progress: cfg.OnProgress, transfers: map[string]*transfer.Incoming{}}
 	if in.decide == nil {
-		in.decide = func(protocol.Offer) bool { return false }
+		in.decide = func(protocol.Offer) Decision { return Decline }
+	}
+	if in.withdrawn == nil {
+		in.withdrawn = func(protocol.Offer, string) {}
 	}
 	if in.received == nil {
 		in.received = func(protocol.Result) {}
@@ -47,29 +81,146 @@ func openInbox(cfg Config) (*inbox, error) {
 }
 
 // offered answers an offer relayed from another client: it declines it if
-// this client has no inbox or OnOffer says no, and otherwise prepares to
-// receive it (which may still refuse it: an unsafe path, no room) and
-// accepts it. It runs on the reading goroutine.
+// this client has no inbox or OnOffer says no, keeps it for Answer if
+// OnOffer says Ask, and otherwise accepts it. It runs on the reading
+// goroutine.
 func (c *Client) offered(o protocol.Offer) {
 	if c.inbox == nil {
 		c.sess.Send(protocol.Reject{Transfer: o.Transfer, Reason: "not receiving files"})
 		return
 	}
-	if !c.inbox.decide(o) {
+	switch c.inbox.decide(o) {
+	case Accept:
+		c.accept(o)
+	case Ask:
+		w := &waitingOffer{offer: o}
+		for _, f := range o.Files {
+			if !f.Dir {
+				w.left++
+			}
+		}
+		c.mu.Lock()
+		full := len(c.inbox.waiting) >= maxWaiting
+		if !full {
+			c.inbox.waiting = append(c.inbox.waiting, w)
+		}
+		c.mu.Unlock()
+		if full {
+			c.sess.Send(protocol.Reject{Transfer: o.Transfer, Reason: fmt.Sprintf("%d offers are waiting for an answer already", maxWaiting)})
+		}
+	default:
 		c.sess.Send(protocol.Reject{Transfer: o.Transfer, Reason: "declined"})
-		return
 	}
+}
+
+// accept prepares to receive o (which may still refuse it: an unsafe
+// path, no room) and accepts it.
+func (c *Client) accept(o protocol.Offer) error {
 	in, err := c.inbox.recv.Prepare(o)
 	if err != nil {
 		c.sess.Send(protocol.Reject{Transfer: o.Transfer, Reason: err.Error()})
-		return
+		return err
+	}
+	if c.inbox.progress != nil {
+		id := o.Transfer
+		in.OnProgress(func(n int) { c.inbox.progress(id, n) })
 	}
 	if !in.Done() {
 		c.mu.Lock()
+		if c.inbox.transfers == nil { // closed meanwhile
+			c.mu.Unlock()
+			in.Abandon()
+			return mux.ErrClosed
+		}
 		c.inbox.transfers[o.Transfer] = in
 		c.mu.Unlock()
 	}
-	c.sess.Send(in.Accept())
+	return c.sess.Send(in.Accept())
+}
+
+// Answer answers an offer that OnOffer kept waiting (Ask), by its id
+// (Offer.Transfer): accept receives it into Config.Inbox, and otherwise
+// it is declined. It returns ErrNoOffer if no such offer is waiting, and
+// the reason if the offer cannot be received (an unsafe path, no room):
+// the sender is then told that reason.
+func (c *Client) Answer(transfer string, accept bool) error {
+	o := c.takeWaiting(transfer)
+	if o == nil {
+		return ErrNoOffer
+	}
+	if !accept {
+		return c.sess.Send(protocol.Reject{Transfer: transfer, Reason: "declined"})
+	}
+	return c.accept(o.offer)
+}
+
+// Waiting returns the offers waiting for Answer, oldest first.
+func (c *Client) Waiting() []protocol.Offer {
+	if c.inbox == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]protocol.Offer, len(c.inbox.waiting))
+	for i, w := range c.inbox.waiting {
+		out[i] = w.offer
+	}
+	return out
+}
+
+// takeWaiting removes the waiting offer id and returns it, or nil.
+func (c *Client) takeWaiting(id string) *waitingOffer {
+	if c.inbox == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, w := range c.inbox.waiting {
+		if w.offer.Transfer == id {
+			c.inbox.waiting = append(c.inbox.waiting[:i:i], c.inbox.waiting[i+1:]...)
+			return w
+		}
+	}
+	return nil
+}
+
+// withdrawn handles a Reject from the hub: for a waiting offer it means
+// the offer is withdrawn. It reports whether m was for one.
+func (c *Client) withdrawn(m protocol.Reject) bool {
+	w := c.takeWaiting(m.Transfer)
+	if w == nil {
+		return false
+	}
+	c.inbox.withdrawn(w.offer, m.Reason)
+	return true
+}
+
+// cancelledWaiting handles a Result from the hub that cancels a file of a
+// waiting offer (the sender will not send it); once every file is
+// cancelled the offer is withdrawn. It reports whether m was for one.
+func (c *Client) cancelledWaiting(m protocol.Result) bool {
+	if c.inbox == nil {
+		return false
+	}
+	c.mu.Lock()
+	var w *waitingOffer
+	for _, x := range c.inbox.waiting {
+		if x.offer.Transfer == m.Transfer {
+			w = x
+			break
+		}
+	}
+	if w != nil {
+		w.left--
+	}
+	c.mu.Unlock()
+	if w == nil {
+		return false
+	}
+	if w.left <= 0 && c.takeWaiting(m.Transfer) != nil {
+		c.inbox.withdrawn(w.offer, m.Error)
+	}
+	return true
 }
 
 // incoming returns the transfer the hub relays under id, or nil.

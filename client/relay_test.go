@@ -19,7 +19,7 @@ import (
 )
 
 // receiver dials a client called name that stores what others send it in
-// a folder of its own, answering every offer with yes, and records the
+// a folder of its own, answering every offer with answer, and records the
 // offers it got.
 type receiver struct {
 	*hubtest.Client
@@ -28,14 +28,14 @@ type receiver struct {
 	offer []protocol.Offer
 }
 
-func dialReceiver(t *testing.T, addr, name string, yes bool) *receiver {
+func dialReceiver(t *testing.T, addr, name string, answer client.Decision) *receiver {
 	t.Helper()
 	r := &receiver{inbox: filepath.Join(t.TempDir(), "inbox")}
-	r.Client = hubtest.DialConfig(t, addr, client.Config{Name: name, Inbox: r.inbox, OnOffer: func(o protocol.Offer) bool {
+	r.Client = hubtest.DialConfig(t, addr, client.Config{Name: name, Inbox: r.inbox, OnOffer: func(o protocol.Offer) client.Decision {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.offer = append(r.offer, o)
-		return yes
+		return answer
 	}})
 	return r
 }
@@ -58,7 +58,7 @@ func scan(t *testing.T, paths ...string) *transfer.Manifest {
 func TestRelayDeliversTestdataToAnotherClientWhileAThirdChats(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
 	src := hubtest.Testdata(t, "../testdata")
-	bob := dialReceiver(t, h.Addr, "bob", true)
+	bob := dialReceiver(t, h.Addr, "bob", client.Accept)
 	alice := hubtest.Dial(t, h.Addr, "alice")
 	carol := hubtest.Dial(t, h.Addr, "carol")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -111,9 +111,11 @@ func TestRelayToNobodyOrToOneselfIsRejectedAtOnce(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
 	alice := hubtest.Dial(t, h.Addr, "alice")
 	src := hubtest.Testdata(t, "../testdata")
-	for _, tc := range []struct{ to, want string }{
-		{"nobody", `nobody called "nobody" is connected`},
-		{"ALICE", "cannot send files to yourself"},
+	// Nobody there: not sent, as the name may connect later (Deliver
+	// fails at once all the same, see TestDeliverToNobodyFailsAtOnce).
+	for _, tc := range []struct{ to, want, status string }{
+		{"nobody", `nobody called "nobody" is connected`, transfer.NotSent},
+		{"ALICE", "cannot send files to yourself", transfer.Failed},
 	} {
 		t.Run(tc.to, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -123,8 +125,8 @@ func TestRelayToNobodyOrToOneselfIsRejectedAtOnce(t *testing.T) {
 				t.Fatalf("Upload to %s: %v, want %q", tc.to, err, tc.want)
 			}
 			for _, f := range rep.Files {
-				if f.Status != transfer.Failed || !strings.Contains(f.Err, tc.want) {
-					t.Errorf("%s: %s %q, want failed with the reason", f.Path, f.Status, f.Err)
+				if f.Status != tc.status || !strings.Contains(f.Err, tc.want) {
+					t.Errorf("%s: %s %q, want %s with the reason", f.Path, f.Status, f.Err, tc.status)
 				}
 			}
 		})
@@ -133,7 +135,7 @@ func TestRelayToNobodyOrToOneselfIsRejectedAtOnce(t *testing.T) {
 
 func TestRelayDeclinedLeavesNothingAndTellsTheSender(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
-	bob := dialReceiver(t, h.Addr, "bob", false)
+	bob := dialReceiver(t, h.Addr, "bob", client.Decline)
 	alice := hubtest.Dial(t, h.Addr, "alice")
 	// carol receives nothing at all: no inbox.
 	hubtest.Dial(t, h.Addr, "carol")
@@ -158,11 +160,13 @@ func TestRelayDeclinedLeavesNothingAndTellsTheSender(t *testing.T) {
 	}
 }
 
-// TestRelayRecipientLeavingMidFileFailsTheSendersFiles: the sender learns
-// which files failed and why, and its connection goes on.
-func TestRelayRecipientLeavingMidFileFailsTheSendersFiles(t *testing.T) {
+// TestRelayRecipientLeavingMidFileLeavesTheFilesToSendAgain: the sender
+// learns which files were not stored and why, the error says the
+// recipient is away (so that Deliver waits for it), and the sender's
+// connection goes on.
+func TestRelayRecipientLeavingMidFileLeavesTheFilesToSendAgain(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
-	bob := dialReceiver(t, h.Addr, "bob", true)
+	bob := dialReceiver(t, h.Addr, "bob", client.Accept)
 	alice := hubtest.Dial(t, h.Addr, "alice")
 	dir := t.TempDir()
 	sparseFiles(t, dir, 32<<20, "a.bin", "b.bin")
@@ -199,15 +203,15 @@ func TestRelayRecipientLeavingMidFileFailsTheSendersFiles(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the sender did not hear that bob left")
 	}
-	if o.err != nil {
-		t.Errorf("Upload: %v, want each file's failure in the report", o.err)
+	if !errors.Is(o.err, transfer.ErrRecipientAway) || !strings.Contains(o.err.Error(), "bob left") {
+		t.Errorf("Upload: %v, want ErrRecipientAway saying bob left", o.err)
 	}
 	if len(o.rep.Files) != 2 {
 		t.Fatalf("report: %+v, want two files", o.rep.Files)
 	}
 	for _, f := range o.rep.Files {
-		if f.Status != transfer.Failed || !strings.Contains(f.Err, "bob") {
-			t.Errorf("%s: %s %q, want failed, naming bob", f.Path, f.Status, f.Err)
+		if f.Status != transfer.NotSent || !strings.Contains(f.Err, "bob left") {
+			t.Errorf("%s: %s %q, want not_sent, saying bob left", f.Path, f.Status, f.Err)
 		}
 	}
 	if err := alice.Err(); err != nil {
@@ -226,7 +230,7 @@ func TestRelaySenderLeavingMidFileLeavesTheRecipientWhole(t *testing.T) {
 	inbox := filepath.Join(t.TempDir(), "inbox")
 	failed := make(chan struct{})
 	bob := hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Inbox: inbox,
-		OnOffer: func(protocol.Offer) bool { return true },
+		OnOffer: func(protocol.Offer) client.Decision { return client.Accept },
 		OnReceived: func(r protocol.Result) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -295,7 +299,7 @@ func TestRelayCutOnTheSendersSideResumesAtTheRecipient(t *testing.T) {
 	cut := make(chan struct{})
 	var once sync.Once
 	hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Inbox: inbox,
-		OnOffer:    func(protocol.Offer) bool { return true },
+		OnOffer:    func(protocol.Offer) client.Decision { return client.Accept },
 		OnReceived: func(r protocol.Result) { once.Do(func() { close(cut) }) }})
 	alice := hubtest.Dial(t, proxy.Addr, "alice")
 	src := filepath.Join(t.TempDir(), "big.bin")

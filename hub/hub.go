@@ -87,6 +87,12 @@ type Config struct {
 	// transfer.DefaultKeepParts (48 hours). Parts older than that are
 	// removed when the hub starts and every hour.
 	KeepParts time.Duration
+
+	// OfferTimeout is how long an offer relayed to another client may
+	// wait for its answer (a person reading it and typing /accept) before
+	// the hub withdraws it: the sender gets a reject, and the recipient a
+	// reject that withdraws the offer. Default DefaultOfferTimeout.
+	OfferTimeout time.Duration
 }
 
 // Hub is a running server. Create it with New, run it with Serve, stop it

@@ -19,6 +19,7 @@ const (
 	DefaultChatBytesBurst        = 1 << 20
 	DefaultMaxOfferFolders       = 10_000
 	DefaultMaxSessionFolders     = 100_000
+	DefaultOfferTimeout          = 10 * time.Minute
 )
 
 // maxNameSuffix is the highest number register appends to a name that is
@@ -40,6 +41,9 @@ func (c Config) withDefaults() Config {
 	def(&c.ChatBytesBurst, DefaultChatBytesBurst)
 	def(&c.MaxOfferFolders, DefaultMaxOfferFolders)
 	def(&c.MaxSessionFolders, DefaultMaxSessionFolders)
+	if c.OfferTimeout <= 0 {
+		c.OfferTimeout = DefaultOfferTimeout
+	}
 	// A burst smaller than one message would refuse the longest chat line
 	// however slowly it was sent.
 	c.ChatBytesBurst = max(c.ChatBytesBurst, MaxChatLen)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
@@ -29,9 +30,10 @@ type relay struct {
 	mu       sync.Mutex
 	accepted bool
 	state    []relayState
-	left     int  // regular files not yet answered for
-	failed   bool // ended early: every file was answered for at once
-	ended    bool // removed from both peers
+	left     int         // regular files not yet answered for
+	failed   bool        // ended early: every file was answered for at once
+	ended    bool        // removed from both peers
+	deadline *time.Timer // withdraws the offer if the recipient does not answer
 }
 
 // errRelayFailed is a header for a relay that ended early: the sender
@@ -66,7 +68,10 @@ func (p *peer) relayOffer(o protocol.Offer) {
 	to := p.h.byName(o.To)
 	switch {
 	case to == nil:
-		reject(fmt.Sprintf("nobody called %q is connected", o.To))
+		// Code away: a sender whose recipient left mid-transfer offers
+		// again until it is back.
+		p.h.log.Info("relay refused", "id", p.info.ID, "name", p.info.Name, "to", o.To, "reason", "away")
+		p.answer(protocol.Reject{Transfer: o.Transfer, Reason: fmt.Sprintf("nobody called %q is connected", o.To), Code: protocol.CodeAway})
 		return
 	case to == p:
 		reject("cannot send files to yourself")
@@ -91,6 +96,10 @@ func (p *peer) relayOffer(o protocol.Offer) {
 		return
 	}
 	p.h.log.Info("relay offered", "from", p.info.Name, "to", to.info.Name, "transfer", r.id, "files", len(o.Files))
+	wait := p.h.cfg.OfferTimeout
+	r.mu.Lock() // before the answer can arrive
+	r.deadline = time.AfterFunc(wait, func() { r.expire(fmt.Sprintf("%s did not answer within %s", to.info.Name, wait)) })
+	r.mu.Unlock()
 	to.say(protocol.Offer{Transfer: r.id, From: p.info.Name, FromID: p.info.ID, Files: p.h.relayTokens(o.Files, to.info.Name)})
 }
 
@@ -169,11 +178,11 @@ func (p *peer) recipientAccepts(a protocol.Accept) {
 		return
 	}
 	r.mu.Lock()
-	again := r.accepted
+	late := r.accepted || r.failed // a second answer, or one after the deadline
 	r.accepted = true
 	done := r.left == 0
 	r.mu.Unlock()
-	if again {
+	if late {
 		return
 	}
 	have := a.Have[:0:0]
@@ -241,14 +250,27 @@ func (p *peer) senderCancels(res protocol.Result) {
 	}
 }
 
-// answer sends the sender the result for file idx, unless it has one
-// already. res names the transfer by either id.
 // isAccepted reports whether the recipient has accepted the offer.
 func (r *relay) isAccepted() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.accepted
 }
+
+// expire withdraws an offer the recipient has not answered within the
+// hub's OfferTimeout: the sender gets a reject, the recipient a reject
+// that withdraws the offer. An answer from now on is ignored.
+func (r *relay) expire(why string) {
+	r.mu.Lock()
+	stale := !r.accepted && !r.failed
+	r.mu.Unlock()
+	if stale {
+		r.fail(why, "")
+	}
+}
+
+// answer sends the sender the result for file idx, unless it has one
+// already. res names the transfer by either id.
 
 func (r *relay) answer(idx int, res protocol.Result) {
 	r.mu.Lock()
@@ -294,9 +316,15 @@ func (r *relay) start(idx int) error {
 // fail ends the relay early for why: the sender gets a failed result for
 // every file not answered yet (refused, if the recipient had not
 // accepted), and the recipient is told that every file not yet on its
-// way is cancelled.
-func (r *relay) fail(why string) {
+// way is cancelled (or, if it had not answered, that the offer is
+// withdrawn). code goes with the sender's reject or results: CodeAway
+// when the recipient left.
+func (r *relay) fail(why, code string) {
 	r.mu.Lock()
+	if r.failed {
+		r.mu.Unlock()
+		return
+	}
 	accepted := r.accepted
 	var pending, waiting []int
 	for i, st := range r.state {
@@ -313,11 +341,13 @@ func (r *relay) fail(why string) {
 	r.failed = true
 	r.mu.Unlock()
 	if !accepted {
-		r.from.answer(protocol.Reject{Transfer: r.senderID, Reason: why})
-	} else {
-		for _, i := range pending {
-			r.from.answer(protocol.Result{Transfer: r.senderID, File: i, Error: fmt.Sprintf("%s: %s", r.files[i].Path, why)})
-		}
+		r.from.answer(protocol.Reject{Transfer: r.senderID, Reason: why, Code: code})
+		r.to.sayOrDrop(protocol.Reject{Transfer: r.id, Reason: why})
+		r.end()
+		return
+	}
+	for _, i := range pending {
+		r.from.answer(protocol.Result{Transfer: r.senderID, File: i, Error: fmt.Sprintf("%s: %s", r.files[i].Path, why), Code: code})
 	}
 	for _, i := range waiting {
 		r.to.sayOrDrop(protocol.Result{Transfer: r.id, File: i, Error: why})
@@ -330,6 +360,9 @@ func (r *relay) end() {
 	r.mu.Lock()
 	ended, failed := r.ended, r.failed
 	r.ended = true
+	if r.deadline != nil {
+		r.deadline.Stop()
+	}
 	r.mu.Unlock()
 	if ended {
 		return
@@ -359,11 +392,19 @@ func (p *peer) endRelays() {
 	p.relaysOut, p.relaysIn = nil, nil
 	p.mu.Unlock()
 	for _, r := range out {
-		r.fail(fmt.Sprintf("%s, the sender, left", p.info.Name))
+		r.fail(fmt.Sprintf("%s, the sender, left", p.info.Name), "")
 	}
 	for _, r := range in {
-		r.fail(fmt.Sprintf("%s left before receiving it", p.info.Name))
+		r.fail(fmt.Sprintf("%s left before receiving it", p.info.Name), protocol.CodeAway)
 	}
+}
+
+// hasLeft reports whether the peer's session has ended (its relays are
+// failed or being failed).
+func (p *peer) hasLeft() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.relaysIn == nil
 }
 
 // rememberGone keeps the id of a relay that ended early, forgetting the

@@ -23,7 +23,7 @@ import (
 func TestRelayStreamAfterTheRecipientLeftIsDroppedQuietly(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
 	bob := hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Inbox: filepath.Join(t.TempDir(), "inbox"),
-		OnOffer: func(protocol.Offer) bool { return true }})
+		OnOffer: func(protocol.Offer) client.Decision { return client.Accept }})
 	s, ctrl := rawSession(t, h.Addr)
 	if err := sayHello(ctrl, "alice"); err != nil {
 		t.Fatal(err)

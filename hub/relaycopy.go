@@ -92,11 +92,12 @@ func (p *peer) relayFile(r *relay, h protocol.DataHeader, fs *transfer.FileStrea
 		return false
 	case err != nil:
 		o.close()
-		why := fmt.Sprintf("%s: relaying to %s: %v", f.Path, r.to.info.Name, err)
-		if errors.Is(err, mux.ErrClosed) {
-			why = fmt.Sprintf("%s: %s left while receiving it", f.Path, r.to.info.Name)
+		res := protocol.Result{Error: fmt.Sprintf("%s: relaying to %s: %v", f.Path, r.to.info.Name, err)}
+		if errors.Is(err, mux.ErrClosed) || r.to.hasLeft() {
+			// The recipient may come back and take the rest.
+			res.Error, res.Code = fmt.Sprintf("%s: %s left while receiving it", f.Path, r.to.info.Name), protocol.CodeAway
 		}
-		r.answer(h.File, protocol.Result{Error: why})
+		r.answer(h.File, res)
 		if left < 0 {
 			return true // only the trailer's write failed
 		}

@@ -167,7 +167,9 @@ type Have struct {
 // of the Error codes: CodeShutdown tells the sender that the hub is
 // stopping, so the same offer may succeed once it is back; CodeBusy that
 // an earlier transfer is still receiving one of its files, so the same
-// offer may succeed in a moment.
+// offer may succeed in a moment; CodeAway that the recipient of a relayed
+// offer is not connected. From the hub to the recipient of a relayed
+// offer it has not answered, Reject withdraws the offer.
 type Reject struct {
 	Transfer string `json:"transfer"`
 	Reason   string `json:"reason"`
@@ -176,12 +178,15 @@ type Reject struct {
 
 // Result reports the outcome for one file of a transfer: the hash the
 // receiver computed and the name it stored the file under, or an error.
+// Code, with Error, may be CodeAway: the recipient of a relayed file left,
+// and the file may be sent again when it is back.
 type Result struct {
 	Transfer string `json:"transfer"`
 	File     int    `json:"file"`
 	Hash     string `json:"hash,omitempty"`
 	Stored   string `json:"stored,omitempty"`
 	Error    string `json:"error,omitempty"`
+	Code     string `json:"code,omitempty"`
 }
 
 // Error reports a problem with the connection or the last request.
@@ -197,6 +202,7 @@ const (
 	CodeLimit      = "limit"       // a limit was exceeded
 	CodeShutdown   = "shutdown"    // the hub is stopping
 	CodeBusy       = "busy"        // in a reject: try the same offer again shortly
+	CodeAway       = "away"        // in a reject or result of a relayed transfer: the recipient is not connected
 )
 
 // Notice is something the hub tells a client as text to show, such as

@@ -51,8 +51,9 @@ type Incoming struct {
 	offer protocol.Offer
 	nonce string // names the .part files of files without a resume token
 
-	points []resumePoint // per entry, for files offered with a token; nil if none
-	dirs   folders       // the files' folders, open while files are left
+	points   []resumePoint // per entry, for files offered with a token; nil if none
+	dirs     folders       // the files' folders, open while files are left
+	progress func(n int)   // see OnProgress; nil: not told
 
 	mu     sync.Mutex
 	state  []fileState
@@ -70,6 +71,19 @@ const (
 	finished
 	givenUp // cancelled by the sender, or abandoned by the receiver
 )
+
+// OnProgress has f told of the bytes of each file as they are written,
+// from the goroutines that call Receive. Call it before the first
+// Receive.
+func (in *Incoming) OnProgress(f func(n int)) { in.progress = f }
+
+// progressWriter counts what it is given and keeps nothing.
+type progressWriter func(n int)
+
+func (f progressWriter) Write(p []byte) (int, error) {
+	f(len(p))
+	return len(p), nil
+}
 
 // Transfer is the id of the offer.
 func (in *Incoming) Transfer() string { return in.offer.Transfer }
@@ -344,7 +358,11 @@ func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset i
 		}
 	}()
 
-	if err := copyExactly(io.MultiWriter(w, owed), src, f.Size-offset); err != nil {
+	dst := io.MultiWriter(w, owed)
+	if in.progress != nil {
+		dst = io.MultiWriter(w, owed, progressWriter(in.progress))
+	}
+	if err := copyExactly(dst, src, f.Size-offset); err != nil {
 		return "", "", err
 	}
 	tr, err := readTrailer(src)

@@ -82,7 +82,9 @@ const (
 	// the receiver answered. It may have arrived; sending it again with
 	// the same ResumeKey resumes or confirms it.
 	Unconfirmed = "unconfirmed"
-	NotSent     = "not_sent" // never started
+	// NotSent: the file never started, or the client it was relayed to
+	// left before it was stored. Sending it again may succeed.
+	NotSent = "not_sent"
 )
 
 // OK reports whether the file was delivered and verified.
@@ -94,6 +96,9 @@ type Report struct {
 	Dirs    int
 	Bytes   int64 // bytes of verified files
 	Elapsed time.Duration
+	// Accepted: the receiver accepted at least one offer of the Send.
+	// For a relayed Send, the recipient was there and answered.
+	Accepted bool
 }
 
 // Failed counts files that were not delivered and verified.
@@ -111,6 +116,12 @@ func (r *Report) Failed() int {
 // earlier transfer was still receiving one of its files): the files are
 // NotSent, and the same offer may succeed in a moment.
 var ErrTryAgain = errors.New("receiver busy")
+
+// ErrRecipientAway reports a relayed Send (SendOptions.To) whose recipient
+// is not connected: it was not there for the offer, or it left before
+// storing some files, which are then NotSent. Sending them again when it
+// is back resumes them where it holds them.
+var ErrRecipientAway = errors.New("recipient not connected")
 
 // ErrConnectionLost reports a session that ended before every file was
 // confirmed, or a hub that refused an offer because it is shutting down.
@@ -170,9 +181,16 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 	}
 	acc, err := awaitAccept(ctx, conn, msgs)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Given up before the answer: say so for every file, so that
+			// the receiver (a person yet to answer a relayed offer) does
+			// not wait for them.
+			withdraw(conn, id, m)
+		}
 		rep.addUnsent(m, err)
 		return err
 	}
+	rep.Accepted = true
 	have := make([]*protocol.Have, len(m.Files))
 	for _, h := range acc.Have {
 		if h.File >= 0 && h.File < len(m.Files) && h.Offset > 0 && h.Offset <= m.Files[h.File].Size {
@@ -260,7 +278,25 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 			cancel()
 		}
 	}
-	return context.Cause(ctx)
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	if st.away != "" {
+		return fmt.Errorf("%w: %s", ErrRecipientAway, st.away)
+	}
+	return nil
+}
+
+// withdraw cancels every regular file of the offer id, as a sender
+// cancels a file it will not send.
+func withdraw(conn Conn, id string, m *Manifest) {
+	for i, f := range m.Files {
+		if !f.Dir {
+			if conn.Send(protocol.Result{Transfer: id, File: i, Error: "sender: cancelled before the offer was answered"}) != nil {
+				return
+			}
+		}
+	}
 }
 
 func awaitAccept(ctx context.Context, conn Conn, msgs <-chan protocol.Message) (protocol.Accept, error) {
@@ -276,6 +312,8 @@ func awaitAccept(ctx context.Context, conn Conn, msgs <-chan protocol.Message) (
 					return protocol.Accept{}, fmt.Errorf("%w: %s", ErrConnectionLost, msg.Reason)
 				case protocol.CodeBusy:
 					return protocol.Accept{}, fmt.Errorf("%w: %s", ErrTryAgain, msg.Reason)
+				case protocol.CodeAway:
+					return protocol.Accept{}, fmt.Errorf("%w: %s", ErrRecipientAway, msg.Reason)
 				}
 				return protocol.Accept{}, fmt.Errorf("transfer refused: %s", msg.Reason)
 			}

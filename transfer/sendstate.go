@@ -26,6 +26,7 @@ type pieceState struct {
 	got        []*protocol.Result // receiver's result, once received
 	done       []bool
 	pending    int
+	away       string // why the relayed recipient left, if it did
 }
 
 func newPieceState(caller context.Context, conn Conn, id string, m *Manifest, rep *Report, obs Observer) *pieceState {
@@ -70,6 +71,14 @@ func (st *pieceState) sent(o outcome) {
 // result records the receiver's answer for one file.
 func (st *pieceState) result(r protocol.Result) {
 	if r.File < 0 || r.File >= len(st.m.Files) || st.m.Files[r.File].Dir || st.done[r.File] {
+		return
+	}
+	if r.Error != "" && r.Code == protocol.CodeAway {
+		// The recipient left: the file goes again when it is back.
+		if st.away == "" {
+			st.away = r.Error
+		}
+		st.finish(r.File, FileReport{Status: NotSent, Err: "receiver: " + r.Error})
 		return
 	}
 	if r.Error != "" {
@@ -166,7 +175,7 @@ func statusOf(err error) string {
 // err.
 func notSentStatus(err error) string {
 	switch {
-	case errors.Is(err, ErrConnectionLost), errors.Is(err, ErrTryAgain):
+	case errors.Is(err, ErrConnectionLost), errors.Is(err, ErrTryAgain), errors.Is(err, ErrRecipientAway):
 		return NotSent
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return Cancelled

@@ -78,7 +78,7 @@ func (r *recvFlags) recv(e env, fs *flag.FlagSet, pos []string) error {
 	defer cancel()
 	c, err := client.Dial(dctx, pos[0], client.Config{Name: *r.name, Software: software(), OnMessage: u.message, Mux: cfg,
 		Inbox: *r.dir,
-		OnOffer: func(o protocol.Offer) bool {
+		OnOffer: func(o protocol.Offer) client.Decision {
 			ev := offerEvent{Type: "offer", From: o.From}
 			for _, f := range o.Files {
 				if !f.Dir {
@@ -87,7 +87,7 @@ func (r *recvFlags) recv(e env, fs *flag.FlagSet, pos []string) error {
 				}
 			}
 			u.event(ev, fmt.Sprintf("* accepted %s from %s (%s)", plural(ev.Files, "file"), safe(o.From), size(ev.Bytes)))
-			return true
+			return client.Accept
 		},
 		OnReceived: func(res protocol.Result) {
 			text := fmt.Sprintf("received %s %.23s…", safe(res.Stored), res.Hash)

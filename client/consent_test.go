@@ -1,0 +1,319 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/muxfer/muxfer/client"
+	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/hub/hubtest"
+	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
+)
+
+// asker is a client that keeps every offer waiting for an answer, as the
+// chat does for a person, and tells the test of each offer and of each
+// withdrawn one.
+type asker struct {
+	*hubtest.Client
+	inbox     string
+	offers    chan protocol.Offer
+	withdrawn chan string // the reason
+	stored    atomic.Int64
+}
+
+func dialAsker(t *testing.T, addr, name string) *asker {
+	t.Helper()
+	a := &asker{inbox: filepath.Join(t.TempDir(), "inbox"),
+		offers: make(chan protocol.Offer, 8), withdrawn: make(chan string, 8)}
+	a.Client = hubtest.DialConfig(t, addr, client.Config{Name: name, Inbox: a.inbox,
+		OnOffer: func(o protocol.Offer) client.Decision {
+			a.offers <- o
+			return client.Ask
+		},
+		OnWithdrawn: func(_ protocol.Offer, why string) { a.withdrawn <- why },
+		OnProgress:  func(_ string, n int) { a.stored.Add(int64(n)) },
+	})
+	return a
+}
+
+// next returns the next offer the asker was made.
+func (a *asker) next(t *testing.T) protocol.Offer {
+	t.Helper()
+	select {
+	case o := <-a.offers:
+		return o
+	case <-time.After(10 * time.Second):
+		t.Fatal("no offer came")
+		return protocol.Offer{}
+	}
+}
+
+// uploadAsync runs c.Upload on a goroutine the test waits for.
+func uploadAsync(t *testing.T, ctx context.Context, c *hubtest.Client, m *transfer.Manifest, opt transfer.SendOptions) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	t.Cleanup(wg.Wait)
+	go func() {
+		defer wg.Done()
+		rep, err := c.Upload(ctx, m, opt)
+		if err == nil && rep.Failed() > 0 {
+			err = errors.New(rep.Files[0].Err)
+		}
+		done <- err
+	}()
+	return done
+}
+
+func wait(t *testing.T, done <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatal("the upload did not end")
+		return nil
+	}
+}
+
+func TestOfferWaitsForTheRecipientsAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		accept bool
+		want   string // in the sender's error; "" for success
+	}{
+		{"accepted", true, ""},
+		{"declined", false, "bob: declined"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := hubtest.Start(t, hub.Config{})
+			bob := dialAsker(t, h.Addr, "bob")
+			alice := hubtest.Dial(t, h.Addr, "alice")
+			src := hubtest.Testdata(t, "../testdata")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			m := scan(t, src)
+			done := uploadAsync(t, ctx, alice, m, transfer.SendOptions{To: "bob"})
+			o := bob.next(t)
+			if w := bob.Waiting(); len(w) != 1 || w[0].Transfer != o.Transfer || len(w[0].Files) != len(m.Files) {
+				t.Fatalf("Waiting: %+v, want the one offer with its %d entries", w, len(m.Files))
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("the upload ended before bob answered: %v", err)
+			default:
+			}
+			if err := bob.Answer(o.Transfer, tc.accept); err != nil {
+				t.Fatalf("Answer: %v", err)
+			}
+			err := wait(t, done)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				hubtest.SameTree(t, src, filepath.Join(bob.inbox, "testdata"))
+				_, bytes := m.Totals()
+				if got := bob.stored.Load(); got != bytes {
+					t.Errorf("OnProgress counted %d bytes, want %d", got, bytes)
+				}
+			} else {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("upload: %v, want %q", err, tc.want)
+				}
+				if entries, err := os.ReadDir(bob.inbox); err != nil || len(entries) != 0 {
+					t.Errorf("bob's inbox after declining: %v, %v; want it empty", entries, err)
+				}
+			}
+			if w := bob.Waiting(); len(w) != 0 {
+				t.Errorf("still waiting after the answer: %+v", w)
+			}
+			if err := bob.Answer(o.Transfer, true); !errors.Is(err, client.ErrNoOffer) {
+				t.Errorf("a second Answer: %v, want ErrNoOffer", err)
+			}
+		})
+	}
+}
+
+func TestAnswerToAnUnknownOfferIsErrNoOffer(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	bob := dialAsker(t, h.Addr, "bob")
+	if err := bob.Answer("0123456789abcdef0123456789abcdef", true); !errors.Is(err, client.ErrNoOffer) {
+		t.Errorf("Answer: %v, want ErrNoOffer", err)
+	}
+	carol := hubtest.Dial(t, h.Addr, "carol") // no inbox at all
+	if err := carol.Answer("x", false); !errors.Is(err, client.ErrNoOffer) {
+		t.Errorf("Answer without an inbox: %v, want ErrNoOffer", err)
+	}
+}
+
+// TestUnansweredOfferIsWithdrawnAtTheDeadline: both sides hear of it, and
+// an answer after it is refused.
+func TestUnansweredOfferIsWithdrawnAtTheDeadline(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{OfferTimeout: 300 * time.Millisecond})
+	bob := dialAsker(t, h.Addr, "bob")
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := uploadAsync(t, ctx, alice, scan(t, hubtest.Testdata(t, "../testdata")), transfer.SendOptions{To: "bob"})
+	o := bob.next(t)
+	const want = "bob did not answer within 300ms"
+	if err := wait(t, done); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("upload: %v, want %q", err, want)
+	}
+	select {
+	case why := <-bob.withdrawn:
+		if !strings.Contains(why, want) {
+			t.Errorf("bob was told %q, want %q", why, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("bob was not told that the offer was withdrawn")
+	}
+	if err := bob.Answer(o.Transfer, true); !errors.Is(err, client.ErrNoOffer) {
+		t.Errorf("Answer after the deadline: %v, want ErrNoOffer", err)
+	}
+}
+
+// TestSenderGivingUpWithdrawsTheOffer: a sender that stops waiting takes
+// its offer back from the person who has not answered yet.
+func TestSenderGivingUpWithdrawsTheOffer(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	bob := dialAsker(t, h.Addr, "bob")
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := uploadAsync(t, ctx, alice, scan(t, hubtest.Testdata(t, "../testdata")), transfer.SendOptions{To: "bob"})
+	o := bob.next(t)
+	cancel()
+	if err := wait(t, done); !errors.Is(err, context.Canceled) {
+		t.Errorf("upload: %v, want context.Canceled", err)
+	}
+	select {
+	case why := <-bob.withdrawn:
+		if !strings.Contains(why, "cancelled") {
+			t.Errorf("bob was told %q, want that the sender cancelled", why)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("bob was not told that the offer was withdrawn")
+	}
+	if err := bob.Answer(o.Transfer, true); !errors.Is(err, client.ErrNoOffer) {
+		t.Errorf("Answer to a withdrawn offer: %v, want ErrNoOffer", err)
+	}
+}
+
+// TestDeliverToNobodyFailsAtOnce: a name that is not connected is a
+// mistake, not a wait, however long Deliver would wait for a recipient
+// that left.
+func TestDeliverToNobodyFailsAtOnce(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dial := func(ctx context.Context) (*client.Client, error) {
+		return client.Dial(ctx, h.Addr, client.Config{Name: "alice", Mux: hubtest.ClientConfig(h.Addr)})
+	}
+	rep, err := client.Deliver(ctx, dial, scan(t, hubtest.Testdata(t, "../testdata")),
+		client.DeliverOptions{SendOptions: transfer.SendOptions{To: "nobody"}, Backoff: client.Backoff{GiveUp: time.Minute}})
+	if !errors.Is(err, transfer.ErrRecipientAway) {
+		t.Fatalf("Deliver: %v, want ErrRecipientAway", err)
+	}
+	if rep.Failed() != len(rep.Files) || len(rep.Files) == 0 {
+		t.Errorf("report: %+v, want every file not delivered", rep.Files)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("Deliver took %s: it waited for a name that was never there", d)
+	}
+}
+
+// TestDeliverWaitsForARecipientThatLeftAndResumes: the recipient drops out
+// mid-file; the sender waits on its own connection and, when the
+// recipient is back under the same name with the same inbox, finishes
+// every file, continuing the cut one where the recipient holds it.
+func TestDeliverWaitsForARecipientThatLeftAndResumes(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	inbox := filepath.Join(t.TempDir(), "inbox")
+	yes := func(protocol.Offer) client.Decision { return client.Accept }
+	bob, err := client.Dial(context.Background(), h.Addr, client.Config{Name: "bob", Inbox: inbox, OnOffer: yes, Mux: hubtest.ClientConfig(h.Addr)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sparseFiles(t, dir, 32<<20, "a.bin", "b.bin")
+	m := scan(t, dir)
+
+	var mu sync.Mutex
+	var sent int64
+	var once sync.Once
+	midway, gone := make(chan struct{}), make(chan struct{})
+	waited := make(chan error, 1)
+	opt := client.DeliverOptions{
+		SendOptions: transfer.SendOptions{To: "bob", Parallel: 1, Observer: transfer.Observer{Wrote: func(n int) {
+			mu.Lock()
+			sent += int64(n)
+			past := sent > 8<<20
+			mu.Unlock()
+			if past {
+				// Hold the sender mid-file until bob is gone.
+				once.Do(func() { close(midway); <-gone })
+			}
+		}}},
+		Backoff: client.Backoff{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond, GiveUp: 20 * time.Second},
+		OnWait: func(err error, _ int, _ time.Duration) {
+			select {
+			case waited <- err:
+			default:
+			}
+		},
+	}
+	dial := func(ctx context.Context) (*client.Client, error) {
+		return client.Dial(ctx, h.Addr, client.Config{Name: "alice", Mux: hubtest.ClientConfig(h.Addr)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	type outcome struct {
+		rep *transfer.Report
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		rep, err := client.Deliver(ctx, dial, m, opt)
+		done <- outcome{rep, err}
+	}()
+	<-midway
+	bob.Close()
+	close(gone)
+	select {
+	case err := <-waited:
+		if !errors.Is(err, transfer.ErrRecipientAway) {
+			t.Errorf("Deliver waited for %v, want ErrRecipientAway", err)
+		}
+	case o := <-done:
+		t.Fatalf("Deliver ended while bob was away: %v", o.err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Deliver did not wait for bob")
+	}
+	bob, err = client.Dial(context.Background(), h.Addr, client.Config{Name: "bob", Inbox: inbox, OnOffer: yes, Mux: hubtest.ClientConfig(h.Addr)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	o := <-done
+	if o.err != nil || o.rep.Failed() != 0 {
+		t.Fatalf("Deliver: %v; report %+v", o.err, o.rep.Files)
+	}
+	resumed := int64(0)
+	for _, f := range o.rep.Files {
+		resumed += f.Resumed
+	}
+	if resumed <= 0 {
+		t.Errorf("report %+v: nothing resumed, want the cut file continued", o.rep.Files)
+	}
+	hubtest.SameTree(t, dir, filepath.Join(inbox, filepath.Base(dir)))
+}
