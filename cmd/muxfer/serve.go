@@ -34,6 +34,7 @@ type serveFlags struct {
 	listen, dir          *string
 	verbose              *bool
 	grace, keepPartial   *time.Duration
+	offerTimeout         *time.Duration
 	maxClients, chatRate *int
 	maxFiles             *int // entries per offer
 	maxSize, reserve     byteSize
@@ -42,15 +43,16 @@ type serveFlags struct {
 
 func defineServe(fs *flag.FlagSet) action {
 	sf := &serveFlags{
-		listen:      fs.String("listen", ":7878", "address to listen on"),
-		dir:         fs.String("dir", "muxfer-files", "`DIR` that uploads are stored in (created if missing)"),
-		verbose:     fs.Bool("verbose", false, "log every stored file"),
-		grace:       fs.Duration("grace", 10*time.Second, "on SIGINT or SIGTERM, how long transfers in progress may take to finish (the rest resume when the hub is back)"),
-		keepPartial: fs.Duration("keep-partial", transfer.DefaultKeepParts, "how long the part of a cut file is kept for its sender to resume"),
-		maxClients:  fs.Int("max-clients", hub.DefaultMaxClients, "clients connected at once"),
-		chatRate:    fs.Int("chat-rate", hub.DefaultChatMessagesPerSecond, "chat and who messages per second per client (bursts of 5x)"),
-		maxFiles:    fs.Int("max-files", transfer.MaxFiles, "entries (files and folders) per offer"),
-		reserve:     64 << 20,
+		listen:       fs.String("listen", ":7878", "address to listen on"),
+		dir:          fs.String("dir", "muxfer-files", "`DIR` that uploads are stored in (created if missing)"),
+		verbose:      fs.Bool("verbose", false, "log every stored file"),
+		grace:        fs.Duration("grace", 10*time.Second, "on SIGINT or SIGTERM, how long transfers in progress may take to finish (the rest resume when the hub is back)"),
+		keepPartial:  fs.Duration("keep-partial", transfer.DefaultKeepParts, "how long the part of a cut file is kept for its sender to resume"),
+		offerTimeout: fs.Duration("offer-timeout", hub.DefaultOfferTimeout, "how long an offer sent to another client waits for its answer before the hub withdraws it"),
+		maxClients:   fs.Int("max-clients", hub.DefaultMaxClients, "clients connected at once"),
+		chatRate:     fs.Int("chat-rate", hub.DefaultChatMessagesPerSecond, "chat and who messages per second per client (bursts of 5x)"),
+		maxFiles:     fs.Int("max-files", transfer.MaxFiles, "entries (files and folders) per offer"),
+		reserve:      64 << 20,
 	}
 	fs.Var(&sf.maxSize, "max-size", "bytes per offer, e.g. 10G (0: no limit)")
 	fs.Var(&sf.reserve, "reserve", "free disk space an offer must leave, e.g. 1G")
@@ -79,7 +81,7 @@ func (sf *serveFlags) serve(e env, fs *flag.FlagSet, pos []string) error {
 	h, err := hub.New(hub.Config{Dir: *sf.dir, Logger: log, Software: software(), Mux: muxCfg,
 		MaxClients: *sf.maxClients, ChatMessagesPerSecond: *sf.chatRate, ChatBurst: 5 * *sf.chatRate,
 		Offers:    transfer.Limits{MaxFiles: *sf.maxFiles, MaxBytes: int64(sf.maxSize), Reserve: noReserve},
-		KeepParts: *sf.keepPartial})
+		KeepParts: *sf.keepPartial, OfferTimeout: *sf.offerTimeout})
 	if err != nil {
 		return err
 	}
