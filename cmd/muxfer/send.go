@@ -23,6 +23,7 @@ type clientFlags struct {
 	mux       mux.Config // set by parse
 
 	to           *string // send only: another client to send to
+	stdin        *string // send only: send standard input as one file of this name
 	reconnect    *bool
 	reconnectMax *time.Duration
 	giveUp       *time.Duration
@@ -73,24 +74,33 @@ func (cf *clientFlags) setup(e env, fs *flag.FlagSet, pos []string, min int, wha
 var sendCommand = command{
 	name:    "send",
 	summary: "upload files and folders to a hub, or send them to another client",
-	synopsis: "send ADDR PATH... [--to NICK] [--parallel N] [--limit-rate RATE] [--json] [--progress auto|always|never] [--reconnect=false]\n\n" +
+	synopsis: "send ADDR PATH... [--to NICK] [--parallel N] [--limit-rate RATE] [--json] [--progress auto|always|never] [--reconnect=false]\n" +
+		"   or: muxfer send ADDR --stdin NAME [--to NICK] [flags]\n\n" +
 		"With --to, the hub relays the files to the client called NICK (muxfer recv),\n" +
 		"which stores and verifies them; the hub keeps nothing.\n" +
 		"A lost connection is dialled again (see --reconnect-max, --give-up) and every file\n" +
-		"resumes where the hub holds it; running the same send again after a crash does too.",
+		"resumes where the hub holds it; running the same send again after a crash does too.\n" +
+		"With --stdin, standard input is sent as one file called NAME. It is stored in the\n" +
+		"temporary folder first ($TMPDIR, or /tmp), so it needs that much room there, and the\n" +
+		"transfer starts when standard input ends; the copy is removed when send exits.",
 	examples: "  muxfer send hub.example:7878 photos/ notes.txt     # arrives as DIR/photos/... and DIR/notes.txt\n" +
-		"  muxfer send hub.example:7878 backup/ --parallel 8 --give-up 10m --progress always\n" +
+		"  tar c src | muxfer send hub.example:7878 --stdin src.tar   # standard input, arrives as DIR/src.tar\n" +
 		"  muxfer send hub.example:7878 big.iso --limit-rate 2M   # at most 2 MiB/s, like curl --limit-rate\n" +
 		"  muxfer send hub.example:7878 --to bob photos/           # to bob, running muxfer recv\n",
 	define: func(fs *flag.FlagSet) action {
 		cf := addClientFlags(fs, defaultName())
 		cf.to = fs.String("to", "", "send to the client called `NICK` (running muxfer recv) instead of the hub")
+		cf.stdin = fs.String("stdin", "", "send standard input as one file called `NAME` instead of PATHs (stored in the temporary folder until it ends)")
 		return cf.send
 	},
 }
 
-// send uploads the paths in pos[1:] to the hub at pos[0].
+// send uploads the paths in pos[1:], or standard input with --stdin, to
+// the hub at pos[0].
 func (cf *clientFlags) send(e env, fs *flag.FlagSet, pos []string) error {
+	if flagSet(fs, "stdin") {
+		return cf.sendStdin(e, fs, pos)
+	}
 	u, err := cf.setup(e, fs, pos, 2, "ADDR and at least one PATH")
 	if err != nil {
 		return err
@@ -99,14 +109,20 @@ func (cf *clientFlags) send(e env, fs *flag.FlagSet, pos []string) error {
 	if err != nil {
 		return err
 	}
-	key, err := resumeKey(e, cf.mux, pos[0])
+	return cf.deliver(e, u, pos[0], m)
+}
+
+// deliver sends m to the hub at addr, or through it to --to, reconnecting
+// and resuming as the flags say, and prints the summary.
+func (cf *clientFlags) deliver(e env, u *ui, addr string, m *transfer.Manifest) error {
+	key, err := resumeKey(e, cf.mux, addr)
 	if err != nil {
 		key = nil
 		fmt.Fprintf(e.stderr, "muxfer: no resume key (%v): a send cut by a crash starts again from the beginning\n", err)
 	}
 	name := *cf.name
 	dial := func(ctx context.Context) (*client.Client, error) {
-		c, err := connect(ctx, pos[0], name, cf.mux, u)
+		c, err := connect(ctx, addr, name, cf.mux, u)
 		if err == nil {
 			name = c.Name() // keep it across reconnects
 		}
