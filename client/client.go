@@ -46,9 +46,11 @@ type Config struct {
 	// gone, and why: the sender cancelled it or left, or the hub's
 	// deadline passed. It is called from the reading goroutine.
 	OnWithdrawn func(o protocol.Offer, reason string)
-	// OnReceived, if set, is told the outcome of each file received
-	// into Inbox: Stored and Hash, or Error. It is called from the
-	// goroutine of the file's data stream, concurrently with others.
+	// OnReceived, if set, is told the outcome of each regular file of an
+	// accepted offer, once: Stored and Hash, or Error (its bytes were
+	// cut or did not verify, or the sender cancelled it). It is called
+	// from the goroutine of the file's data stream, or for a cancelled
+	// file from the reading goroutine, concurrently with others.
 	OnReceived func(protocol.Result)
 	// OnProgress, if set, is told of the bytes written into Inbox for
 	// the transfer with id transfer (the Offer's), as they are written.

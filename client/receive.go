@@ -234,9 +234,12 @@ func (c *Client) incoming(id string) *transfer.Incoming {
 }
 
 // cancelled handles a Result from the hub for a relayed transfer: the
-// sender will not send that file (it gave up on it, or left).
+// sender will not send that file (it gave up on it, or left). OnReceived
+// hears of it as the file's outcome.
 func (c *Client) cancelled(in *transfer.Incoming, r protocol.Result) {
-	in.Cancel(r.File)
+	if in.Cancel(r.File) {
+		c.inbox.received(protocol.Result{Transfer: r.Transfer, File: r.File, Error: "cancelled by the sender: " + r.Error})
+	}
 	c.endIfDone(in)
 }
 
@@ -305,6 +308,7 @@ func (in *inbox) close() error {
 		t.Abandon()
 	}
 	in.transfers = nil
+	in.waiting = nil
 	in.recv.CloseRecords()
 	return in.root.Close()
 }

@@ -234,7 +234,7 @@ func TestRelaySenderLeavingMidFileLeavesTheRecipientWhole(t *testing.T) {
 		OnReceived: func(r protocol.Result) {
 			mu.Lock()
 			defer mu.Unlock()
-			if results = append(results, r); len(results) == 1 {
+			if results = append(results, r); len(results) == 2 {
 				close(failed)
 			}
 		}})
@@ -268,11 +268,20 @@ func TestRelaySenderLeavingMidFileLeavesTheRecipientWhole(t *testing.T) {
 	select {
 	case <-failed:
 	case <-time.After(20 * time.Second):
-		t.Fatal("bob never heard of the file that was cut")
+		t.Fatal("bob never heard of both files: the one cut and the one cancelled")
 	}
 	mu.Lock()
-	if len(results) != 1 || results[0].Error == "" {
-		t.Errorf("bob's results: %+v, want one failure", results)
+	cancelled := 0
+	for _, r := range results {
+		if r.Error == "" {
+			t.Errorf("bob's result %+v: want a failure", r)
+		}
+		if strings.Contains(r.Error, "cancelled by the sender") {
+			cancelled++
+		}
+	}
+	if cancelled != 1 {
+		t.Errorf("bob's results: %+v, want one of them the cancelled file not begun", results)
 	}
 	mu.Unlock()
 	entries, err := os.ReadDir(filepath.Join(inbox, filepath.Base(dir)))

@@ -208,13 +208,16 @@ func confirm(pt resumePoint, src io.Reader) (stored, sum string, err error) {
 }
 
 // Cancel marks a file that the sender gave up on as failed, and releases
-// the space promised to it.
-func (in *Incoming) Cancel(idx int) {
+// the space promised to it. It reports whether it did: false for a file
+// that had started to arrive or was finished.
+func (in *Incoming) Cancel(idx int) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if idx >= 0 && idx < len(in.state) && in.state[idx] == waiting {
 		in.giveUp(idx)
+		return true
 	}
+	return false
 }
 
 // Abandon gives up on every file that has not started to arrive: each
