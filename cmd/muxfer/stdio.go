@@ -1,19 +1,25 @@
 package main
 
-// Standard input as one file, for pipelines such as
-// `tar c dir | muxfer send ADDR --stdin dir.tar`. It goes through a file
-// on disk, because the machinery it reuses needs one: an offer states each
-// file's size before its first byte, and a resume after a reconnect reads
-// the sender's bytes again.
+// Standard input and output as one file, for pipelines such as
+// `tar c dir | muxfer send ADDR --stdin dir.tar` and
+// `muxfer recv ADDR --stdout --yes | tar x`. Both ends go through a file on
+// disk, because the machinery they reuse needs one: an offer states each
+// file's size before its first byte, a resume after a reconnect reads the
+// sender's bytes again, and a receiver verifies a file's hash before it
+// gives the file out.
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 
+	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
 )
@@ -126,3 +132,188 @@ func (s *spool) manifest(name string) *transfer.Manifest {
 }
 
 func (s *spool) remove() { os.Remove(s.path) }
+
+// oneFile is what recv --stdout puts around a receiving client: it lets
+// one offer of exactly one regular file through, declines every other
+// offer and tells its sender why, and hands over that one file's outcome.
+// The file is received into a temporary folder of its own, so resuming
+// works within one run only.
+type oneFile struct {
+	inbox string // made by newOneFile, removed by remove
+	u     *ui
+	c     *client.Client // to tell senders why; set by connected
+	ready chan struct{}  // closed by connected
+
+	mu    sync.Mutex // held while an offer is decided
+	taken bool       // an offer was let through
+	from  protocol.ClientInfo
+
+	got      chan protocol.Result // the file's outcome; room for one
+	left     chan struct{}        // closed when the file's sender leaves the hub
+	leftOnce sync.Once
+}
+
+func newOneFile(u *ui) (*oneFile, error) {
+	dir, err := os.MkdirTemp("", "muxfer-recv-*")
+	if err != nil {
+		return nil, fmt.Errorf("making a temporary folder to receive into: %w", err)
+	}
+	return &oneFile{inbox: dir, u: u, ready: make(chan struct{}), got: make(chan protocol.Result, 1), left: make(chan struct{})}, nil
+}
+
+// connected gives o the client that wrap's callbacks are for. It must
+// come right after client.Dial returns it: an offer that comes first
+// waits for it.
+func (o *oneFile) connected(c *client.Client) {
+	o.c = c
+	close(o.ready)
+}
+
+// remove deletes the temporary folder and what was received into it; the
+// client that received into it has been closed.
+func (o *oneFile) remove() { os.RemoveAll(o.inbox) }
+
+// wrap makes cfg receive into o's folder and puts o's checks around its
+// callbacks, which stay in charge of what they did.
+func (o *oneFile) wrap(cfg *client.Config) {
+	received, message := cfg.OnReceived, cfg.OnMessage
+	cfg.Inbox = o.inbox
+	cfg.OnOffer = oneOffer(o, cfg.OnOffer)
+	cfg.OnReceived = func(res protocol.Result) {
+		received(res)
+		select {
+		case o.got <- res:
+		default: // only one file was accepted: nothing else comes
+		}
+	}
+	cfg.OnMessage = func(m protocol.Message) {
+		message(m)
+		if p, ok := m.(protocol.Presence); ok && p.Event == protocol.Leave && o.isSender(p.Client.ID) {
+			o.leftOnce.Do(func() { close(o.left) })
+		}
+	}
+}
+
+// oneOffer puts o's checks before decide, recv's own answer to an offer:
+// an offer o refuses is declined without asking decide, and the first that
+// decide does not decline is the one. The zero answer declines, whether
+// answers are true and false or the client's decisions, whose first is
+// Decline: this does not depend on which.
+func oneOffer[D comparable](o *oneFile, decide func(protocol.Offer) D) func(protocol.Offer) D {
+	return func(of protocol.Offer) D {
+		var decline D
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if why := o.refusal(of); why != "" {
+			o.decline(of, why)
+			return decline
+		}
+		d := decide(of)
+		if d != decline {
+			o.taken, o.from = true, protocol.ClientInfo{ID: of.FromID, Name: of.From}
+		}
+		return d
+	}
+}
+
+// refusal says why o declines an offer, or "" if it may take it; o.mu is
+// held.
+func (o *oneFile) refusal(of protocol.Offer) string {
+	if o.taken {
+		return "muxfer recv --stdout has taken a file already, and takes no other"
+	}
+	files, dirs := 0, 0
+	for _, f := range of.Files {
+		if f.Dir {
+			dirs++
+		} else {
+			files++
+		}
+	}
+	if files == 1 && dirs == 0 {
+		return ""
+	}
+	what := plural(files, "file")
+	if dirs > 0 {
+		what += " and " + plural(dirs, "folder")
+	}
+	return "muxfer recv --stdout takes a single file, and this offer has " + what
+}
+
+// decline says why an offer is declined, here and to its sender: the
+// client's Reject says only "declined".
+func (o *oneFile) decline(of protocol.Offer, why string) {
+	o.u.event(map[string]any{"type": "declined", "from": of.From, "reason": why},
+		fmt.Sprintf("* declined an offer from %s: %s", safe(of.From), why))
+	<-o.ready
+	o.c.Message(of.From, "declined your offer: "+why) // at worst, the sender sees "declined"
+}
+
+func (o *oneFile) isSender(id uint64) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.taken && o.from.ID == id
+}
+
+// deliver waits for the one file and, once it is stored and verified,
+// copies it to w. It fails, writing nothing, if the file failed, if its
+// sender left without sending it, or if the connection ended first. It
+// closes the client.
+func (o *oneFile) deliver(ctx context.Context, w io.Writer) error {
+	c := o.c
+	var res protocol.Result
+	got := false
+	var cut error
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case res = <-o.got:
+		got = true
+	case <-o.left:
+		o.mu.Lock()
+		cut = fmt.Errorf("%s left without sending the file", safe(o.from.Name))
+		o.mu.Unlock()
+	case <-c.Done():
+		cut = fmt.Errorf("%w: %w", errConnLost, c.Err())
+	}
+	// Close waits for the goroutines of the data streams: an outcome that
+	// came as the sender left, or as the connection ended, is in o.got
+	// after it. No offer comes after it either.
+	c.Close()
+	if !got {
+		select {
+		case res = <-o.got:
+		default:
+			return cut
+		}
+	}
+	if res.Error != "" {
+		return fmt.Errorf("file not received: %s", safe(res.Error))
+	}
+	return o.copyOut(ctx, res.Stored, w)
+}
+
+// copyChunk is how much copyOut writes between looks at its context.
+const copyChunk = 4 << 20
+
+// copyOut copies the file stored as stored (relative to the inbox) to w,
+// a chunk at a time, so that an interrupt stops a long copy.
+func (o *oneFile) copyOut(ctx context.Context, stored string, w io.Writer) error {
+	f, err := os.OpenInRoot(o.inbox, filepath.FromSlash(stored))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		_, err := io.CopyN(w, f, copyChunk)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("writing %s to standard output: %w", safe(stored), err)
+		}
+	}
+}

@@ -13,16 +13,18 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/hub/hubtest"
 	"github.com/muxfer/muxfer/mux"
+	"github.com/muxfer/muxfer/protocol"
 )
 
-// privateTmp points TMPDIR, where send --stdin keeps its copy, at an
-// empty folder of the test's, and returns it. Its first t.TempDir makes
-// the test's temporary root outside that folder, so the test's own
-// folders stay out of it.
+// privateTmp points TMPDIR, where send --stdin and recv --stdout keep
+// their copies, at an empty folder of the test's, and returns it. Its
+// first t.TempDir makes the test's temporary root outside that folder, so
+// the test's own folders stay out of it.
 func privateTmp(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -103,6 +105,190 @@ func TestSendStdinStoresOneFileOnTheHub(t *testing.T) {
 	}
 }
 
+// recvRun is a `muxfer recv` running in the test's process; once exited
+// is closed, code, out and errb hold how it ended.
+type recvRun struct {
+	out, errb bytes.Buffer
+	code      int
+	exited    chan struct{}
+}
+
+// startRecv runs `muxfer recv ADDR ARGS...` with the key of h, and returns
+// once the hub lists a client called name. The test's end interrupts it
+// and waits for it.
+func startRecv(t *testing.T, h *hubtest.Hub, name string, args ...string) *recvRun {
+	t.Helper()
+	getenv := func(n string) string {
+		if n == keyEnv {
+			return h.Key.Text()
+		}
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	r := &recvRun{exited: make(chan struct{})}
+	go func() {
+		defer close(r.exited)
+		r.code = run(env{stdin: strings.NewReader(""), stdout: &r.out, stderr: &r.errb, ctx: ctx, getenv: ownConfig(t, getenv)},
+			append([]string{"recv", h.Addr, "--name", name}, args...))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-r.exited
+	})
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		for _, c := range h.Clients() {
+			if c.Name == name {
+				return r
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-r.exited:
+			t.Fatalf("recv exited with %d: %s", r.code, r.errb.String())
+		case <-deadline:
+			t.Fatalf("recv did not connect as %s", name)
+		}
+	}
+}
+
+// wait returns recv's exit code once it has exited by itself.
+func (r *recvRun) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-r.exited:
+		return r.code
+	case <-time.After(30 * time.Second):
+		t.Fatal("recv did not exit")
+		return 0
+	}
+}
+
+// TestSendStdinToRecvStdout: what goes into send --to bob --stdin comes
+// out of bob's recv --stdout exactly, recv exits 0 after the one file,
+// its messages (JSON here) go to stderr, and neither side leaves anything
+// in the temporary folder.
+func TestSendStdinToRecvStdout(t *testing.T) {
+	for _, tt := range stdinCases(t) {
+		t.Run(tt.name, func(t *testing.T) {
+			h := hubtest.Start(t, hub.Config{})
+			tmp := privateTmp(t)
+			r := startRecv(t, h, "bob", "--stdout", "--yes", "--json")
+			code, out, errs := runCmd(t, string(tt.data), "send", h.Addr, "--to", "bob", "--stdin", "dir.tar", "--progress", "never")
+			if code != exitOK {
+				t.Fatalf("send: exit %d\n%s%s", code, out, errs)
+			}
+			if c := r.wait(t); c != exitOK {
+				t.Fatalf("recv: exit %d; stderr:\n%s", c, r.errb.String())
+			}
+			if got := r.out.Bytes(); sum(got) != sum(tt.data) {
+				t.Errorf("recv wrote %d bytes (sha256 %s), want %d (%s)", len(got), sum(got), len(tt.data), sum(tt.data))
+			}
+			received := false
+			for _, ev := range jsonLines(t, r.errb.String()) {
+				received = received || ev["type"] == "received" && ev["stored"] == "dir.tar"
+			}
+			if !received {
+				t.Errorf("recv's stderr has no received event for dir.tar:\n%s", r.errb.String())
+			}
+			leftNothing(t, tmp)
+		})
+	}
+}
+
+// TestRecvStdoutDeclinesFoldersAndSeveralFiles: recv --stdout declines an
+// offer of a folder or of two files, its sender is told why, and recv
+// waits on for a single file.
+func TestRecvStdoutDeclinesFoldersAndSeveralFiles(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	src := hubtest.Testdata(t, "../../testdata")
+	tmp := privateTmp(t)
+	r := startRecv(t, h, "bob", "--stdout", "--yes")
+	for _, tt := range []struct {
+		name  string
+		paths []string
+		why   string
+	}{
+		{"a folder", []string{src}, "takes a single file, and this offer has 9 files and 10 folders"},
+		{"two files", []string{filepath.Join(src, "hello.txt"), filepath.Join(src, "empty.txt")}, "takes a single file, and this offer has 2 files"},
+	} {
+		args := append([]string{"send", h.Addr, "--to", "bob", "--progress", "never", "--reconnect=false"}, tt.paths...)
+		code, out, errs := runCmd(t, "", args...)
+		if code == exitOK {
+			t.Errorf("%s: send exited 0", tt.name)
+		}
+		if !strings.Contains(out, "declined your offer: muxfer recv --stdout "+tt.why) {
+			t.Errorf("%s: the sender was not told why; stdout:\n%s\nstderr:\n%s", tt.name, out, errs)
+		}
+	}
+	if code, out, errs := runCmd(t, "one file", "send", h.Addr, "--to", "bob", "--stdin", "one.txt"); code != exitOK {
+		t.Fatalf("send --stdin after the declined offers: exit %d\n%s%s", code, out, errs)
+	}
+	if c := r.wait(t); c != exitOK || r.out.String() != "one file" {
+		t.Errorf("recv: exit %d, stdout %q; want 0 and the one file; stderr:\n%s", c, r.out.String(), r.errb.String())
+	}
+	if strings.Count(r.errb.String(), "* declined an offer from") != 2 {
+		t.Errorf("recv does not report the two offers it declined:\n%s", r.errb.String())
+	}
+	leftNothing(t, tmp)
+}
+
+// TestRecvStdoutFailedFileWritesNothing: the sender's connection cut in
+// the middle of the file makes recv --stdout exit 1 with nothing on
+// stdout, and remove what it had received.
+func TestRecvStdoutFailedFileWritesNothing(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	proxy := hubtest.StartProxy(t, h.Addr)
+	tmp := privateTmp(t)
+	r := startRecv(t, h, "bob", "--stdout", "--yes")
+	cut := make(chan struct{})
+	go func() {
+		// Cut the sender's link once bob holds part of the file.
+		defer close(cut)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for deadline := time.After(20 * time.Second); ; {
+			select {
+			case <-tick.C:
+			case <-deadline:
+				proxy.Cut()
+				return
+			}
+			parts, _ := filepath.Glob(filepath.Join(tmp, "muxfer-recv-*", ".muxfer-*.part"))
+			if len(parts) > 0 {
+				proxy.Cut()
+				return
+			}
+		}
+	}()
+	data := make([]byte, 4<<20)
+	rand.Read(data)
+	getenv := func(n string) string {
+		if n == keyEnv {
+			return h.Key.Text()
+		}
+		return ""
+	}
+	code, _, errs := runCmdEnv(t, getenv, string(data), "send", proxy.Addr, "--to", "bob", "--stdin", "big.bin",
+		"--limit-rate", "1M", "--reconnect=false", "--progress", "never")
+	<-cut
+	if code != exitConnLost {
+		t.Errorf("send: exit %d, want %d; stderr:\n%s", code, exitConnLost, errs)
+	}
+	if c := r.wait(t); c != exitFailed {
+		t.Errorf("recv: exit %d, want %d; stderr:\n%s", c, exitFailed, r.errb.String())
+	}
+	if r.out.Len() != 0 {
+		t.Errorf("recv wrote %d bytes of a failed file to stdout", r.out.Len())
+	}
+	if e := r.errb.String(); !strings.Contains(e, "file not received") && !strings.Contains(e, "left without sending the file") {
+		t.Errorf("recv's stderr does not say the file failed:\n%s", e)
+	}
+	leftNothing(t, tmp)
+}
+
 // TestSendStdinRemovesItsCopy: the copy of standard input is removed
 // whatever ends the send: stdin failing, an interrupt while it is being
 // read, a hub that cannot be reached.
@@ -158,8 +344,8 @@ type readerFunc func([]byte) (int, error)
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 // TestStdioUsageErrors: --stdin with PATHs or with a NAME that is not one
-// safe file name are usage errors that say why, and leave nothing in the
-// temporary folder.
+// safe file name, and --stdout with --dir, are usage errors that say why,
+// and leave nothing in the temporary folder.
 func TestStdioUsageErrors(t *testing.T) {
 	tests := []struct {
 		args   []string
@@ -173,6 +359,7 @@ func TestStdioUsageErrors(t *testing.T) {
 		{[]string{"send", "127.0.0.1:1", "--stdin", "CON.txt"}, "reserved device name"},
 		{[]string{"send", "127.0.0.1:1", "--stdin", ".muxfer-records"}, "receiver's partial files"},
 		{[]string{"send", "127.0.0.1:1", "--stdin", ""}, "--stdin needs a NAME"},
+		{[]string{"recv", "127.0.0.1:1", "--stdout", "--dir", "d", "--yes"}, "--stdout and --dir"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -183,5 +370,32 @@ func TestStdioUsageErrors(t *testing.T) {
 			}
 			leftNothing(t, tmp)
 		})
+	}
+}
+
+// TestOneFileTakesOneRegularFile: the offers recv --stdout lets through.
+func TestOneFileTakesOneRegularFile(t *testing.T) {
+	file := protocol.File{Path: "a.txt", Size: 3}
+	dir := protocol.File{Path: "d", Dir: true}
+	tests := []struct {
+		name  string
+		taken bool
+		files []protocol.File
+		why   string // "" lets the offer through
+	}{
+		{"one file", false, []protocol.File{file}, ""},
+		{"one empty file", false, []protocol.File{{Path: "e"}}, ""},
+		{"two files", false, []protocol.File{file, {Path: "b"}}, "this offer has 2 files"},
+		{"a folder", false, []protocol.File{dir}, "this offer has 0 files and 1 folder"},
+		{"a file in a folder", false, []protocol.File{dir, {Path: "d/a"}}, "this offer has 1 file and 1 folder"},
+		{"nothing", false, nil, "this offer has 0 files"},
+		{"one file after the one", true, []protocol.File{file}, "has taken a file already"},
+	}
+	for _, tt := range tests {
+		o := &oneFile{taken: tt.taken}
+		why := o.refusal(protocol.Offer{Files: tt.files})
+		if tt.why == "" && why != "" || tt.why != "" && !strings.Contains(why, tt.why) {
+			t.Errorf("%s: refusal %q, want %q", tt.name, why, tt.why)
+		}
 	}
 }
