@@ -20,21 +20,36 @@ import (
 )
 
 // ui prints events, one line each, as text or as JSON objects on stdout,
-// and draws one progress bar on stderr. progressbar draws a single bar and
-// is not safe to clear and redraw from several goroutines, so every bar
-// call goes through ui.mu: a line is printed by clearing the bar, writing
-// the line, and drawing the bar again below it.
+// and shows progress. It is safe for concurrent use: everything it draws
+// goes through ui.mu.
+//
+// Progress is drawn one of two ways. Outside the interactive chat it is
+// one progressbar on stderr shared by all uploads (the legacy bar):
+// progressbar draws a single bar and is not safe to clear and redraw from
+// several goroutines, so a line is printed by clearing the bar, writing
+// the line, and drawing the bar again below it. In the interactive chat
+// (readLines on a terminal) the screen of screen.go owns the terminal: a
+// status line per transfer, a summary bar and the prompt, redrawn below
+// every line printed.
 type ui struct {
 	out      io.Writer
 	errw     io.Writer
 	json     bool
-	progress bool   // draw a bar on errw
+	progress bool   // show progress: the legacy bar on errw, or the screen's status lines and bar
 	tag      string // text mode: put before the lines of an upload (the demo names its sender)
 
 	mu     sync.Mutex
-	bar    *progressbar.ProgressBar
-	active int   // uploads sharing the bar
-	total  int64 // bytes the bar counts to
+	bar    *progressbar.ProgressBar // the legacy bar; nil while the screen is attached
+	active int                      // uploads sharing the legacy bar
+	total  int64                    // bytes the legacy bar counts to
+
+	meters []*meter                 // running transfers, oldest first (meter.go)
+	ended  int64                    // bytes of the transfers that ended while others ran
+	sum    *progressbar.ProgressBar // the screen's summary bar, rendered into no writer
+	scr    *screen                  // the interactive terminal's region, while readLines has it
+	hold   *hold                    // readLines' hold on the terminal, for closeInput
+	// inputClosed: closeInput was called; readLines runs no editor after.
+	inputClosed bool
 }
 
 // addProgressFlag defines --progress, whose value newUI takes.
@@ -83,6 +98,10 @@ func (u *ui) event(v any, text string) {
 }
 
 func (u *ui) printLocked(s string) {
+	if u.scr != nil {
+		u.drawLocked(screenLines(s))
+		return
+	}
 	if u.bar != nil {
 		u.bar.Clear()
 	}
@@ -95,7 +114,23 @@ func (u *ui) printLocked(s string) {
 // readLines sends each line of stdin to lines until stdin ends (nil) or
 // fails, or ctx is done (nil). Lines are at most protocol.MaxChatLen
 // bytes: a longer one is an error.
+//
+// When stdin and stdout are a terminal and the output is text, it runs a
+// line editor instead (screen.go): lines printed meanwhile appear above
+// the line being typed, which stays intact below them with the progress
+// of every transfer. Ctrl-D on an empty line ends input; Ctrl-C
+// interrupts, as in cooked mode. The terminal is restored before
+// readLines returns, and when closeInput is called.
 func (u *ui) readLines(ctx context.Context, stdin io.Reader, lines chan<- string) error {
+	if in, out, ok := u.interactive(stdin); ok {
+		return u.edit(ctx, in, out, lines)
+	}
+	return scanLines(ctx, stdin, lines)
+}
+
+// scanLines is readLines for a pipe or a file: lines as bufio.Scanner
+// splits them.
+func scanLines(ctx context.Context, stdin io.Reader, lines chan<- string) error {
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 64<<10), protocol.MaxChatLen+1)
 	for sc.Scan() {
@@ -211,9 +246,13 @@ func (u *ui) retry(n int, err error, wait time.Duration) {
 		fmt.Sprintf("* attempt %d failed (%s); next in %s", n, safe(err.Error()), wait.Round(10*time.Millisecond)))
 }
 
-// finish ends an upload: it clears the bar, prints the summary, and
-// returns err, or errFilesFailed if some file was not delivered.
+// finish ends an upload: it clears the bar and the upload's status line,
+// prints the summary, and returns err, or errFilesFailed if some file was
+// not delivered.
 func (u *ui) finish(rep *transfer.Report, err error) error {
+	u.mu.Lock()
+	u.endUploadLocked(rep)
+	u.mu.Unlock()
 	u.endBar()
 	u.summary(rep, err)
 	if err != nil {
@@ -262,40 +301,36 @@ func (u *ui) summary(rep *transfer.Report, err error) {
 	u.event(ev, text)
 }
 
-// observer connects an upload to the bar and the per-file lines.
-func (u *ui) observer() transfer.Observer {
-	return transfer.Observer{
-		Started:  func(_ int, bytes int64) { u.startBar(bytes) },
-		Opened:   u.describe,
-		Wrote:    u.wrote,
-		Finished: u.file,
-	}
-}
-
-// startBar adds an upload of n bytes to the bar, creating it if needed.
+// startBar adds an upload of n bytes to the legacy bar, creating it if
+// needed (not while the screen is attached: it shows the upload itself).
 func (u *ui) startBar(n int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.active++
-	if !u.progress {
+	if !u.progress || u.scr != nil {
 		return
 	}
 	if u.bar == nil {
-		u.total = max(n, 1)
-		u.bar = progressbar.NewOptions64(u.total,
-			progressbar.OptionSetWriter(u.errw),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetWidth(24),
-			progressbar.OptionThrottle(80*time.Millisecond),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionClearOnFinish(),
-			progressbar.OptionSetRenderBlankState(true),
-		)
+		u.newBarLocked(n)
 		return
 	}
 	u.total += n
 	u.bar.ChangeMax64(u.total)
+}
+
+// newBarLocked draws a legacy bar counting to n bytes.
+func (u *ui) newBarLocked(n int64) {
+	u.total = max(n, 1)
+	u.bar = progressbar.NewOptions64(u.total,
+		progressbar.OptionSetWriter(u.errw),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetWidth(24),
+		progressbar.OptionThrottle(80*time.Millisecond),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetRenderBlankState(true),
+	)
 }
 
 // endBar removes one upload from the bar and clears it after the last.
@@ -314,6 +349,10 @@ func (u *ui) endBar() {
 func (u *ui) describe(path string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.describeLocked(path)
+}
+
+func (u *ui) describeLocked(path string) {
 	if u.bar != nil {
 		u.bar.Describe(shorten(safe(path), 28))
 	}
@@ -322,6 +361,10 @@ func (u *ui) describe(path string) {
 func (u *ui) wrote(n int) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.wroteLocked(n)
+}
+
+func (u *ui) wroteLocked(n int) {
 	if u.bar != nil {
 		u.bar.Add64(int64(n))
 	}
@@ -356,12 +399,19 @@ func unsafeRune(r rune) bool {
 		r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
 }
 
+// shorten cuts s to at most n columns by dropping its start, which for a
+// path is the least telling part: …/2024/img_0412.jpg.
 func shorten(s string, n int) string {
 	r := []rune(s)
-	if len(r) <= n {
+	if runesWidth(r) <= n {
 		return s
 	}
-	return "…" + string(r[len(r)-n+1:])
+	i, used := len(r), 0
+	for i > 0 && used+runeWidth(r[i-1]) <= n-1 {
+		i--
+		used += runeWidth(r[i])
+	}
+	return "…" + string(r[i:])
 }
 
 // size formats a byte count with decimal units, as rates are usually given.

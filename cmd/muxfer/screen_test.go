@@ -1,0 +1,378 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
+)
+
+// vt is a tiny terminal: enough of a VT100 in raw mode to replay what the
+// screen writes and see what a user would. It fails the test on a control
+// character or escape sequence it does not know, so that the screen's
+// output stays within these few, and nothing a peer sent gets through.
+type vt struct {
+	t          *testing.T
+	mu         sync.Mutex
+	cols, rows int
+	grid       [][]rune // rune 0: the right half of a wide rune
+	x, y       int
+	wrapNext   bool // the last column was written: the next rune wraps
+	gone       []string
+	frames     int // writes that cleared to the end of the screen
+}
+
+func newVT(t *testing.T, cols, rows int) *vt {
+	v := &vt{t: t, cols: cols, rows: rows}
+	for range rows {
+		v.grid = append(v.grid, v.blank())
+	}
+	return v
+}
+
+func (v *vt) blank() []rune { return []rune(strings.Repeat(" ", v.cols)) }
+
+func (v *vt) Write(p []byte) (int, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s := string(p)
+	for len(s) > 0 {
+		if strings.HasPrefix(s, "\x1b[") {
+			end := strings.IndexFunc(s[2:], func(r rune) bool { return r >= 0x40 && r <= 0x7e })
+			if end < 0 {
+				v.t.Errorf("unfinished escape sequence %q", s)
+				return len(p), nil
+			}
+			v.csi(s[2:2+end], s[2+end])
+			s = s[3+end:]
+			continue
+		}
+		r := []rune(s)[0]
+		s = s[len(string(r)):]
+		switch {
+		case r == '\r':
+			v.x, v.wrapNext = 0, false
+		case r == '\n':
+			v.down()
+		case r < 0x20 || r == 0x7f || unsafeRune(r):
+			v.t.Errorf("control character %q reached the terminal", r)
+		default:
+			v.put(r)
+		}
+	}
+	return len(p), nil
+}
+
+func (v *vt) csi(param string, final byte) {
+	n := 1
+	if param != "" {
+		if _, err := fmt.Sscanf(param, "%d", &n); err != nil {
+			v.t.Errorf("escape sequence ESC[%s%c: bad parameter", param, final)
+		}
+	}
+	v.wrapNext = false
+	switch {
+	case final == 'A':
+		v.y = max(v.y-n, 0)
+	case final == 'C':
+		v.x = min(v.x+n, v.cols-1)
+	case final == 'J' && param == "":
+		v.frames++
+		copy(v.grid[v.y][v.x:], v.blank())
+		for y := v.y + 1; y < v.rows; y++ {
+			v.grid[y] = v.blank()
+		}
+	case final == 'K' && param == "":
+		copy(v.grid[v.y][v.x:], v.blank())
+	default:
+		v.t.Errorf("unexpected escape sequence ESC[%s%c", param, final)
+	}
+}
+
+func (v *vt) down() {
+	v.wrapNext = false
+	if v.y < v.rows-1 {
+		v.y++
+		return
+	}
+	v.gone = append(v.gone, strings.TrimRight(string(v.grid[0]), " "))
+	v.grid = append(v.grid[1:], v.blank())
+}
+
+func (v *vt) put(r rune) {
+	w := runeWidth(r)
+	if v.wrapNext || v.x+w > v.cols {
+		v.x = 0
+		v.down()
+	}
+	v.grid[v.y][v.x] = r
+	if w == 2 {
+		v.grid[v.y][v.x+1] = 0
+	}
+	v.x += w
+	if v.x >= v.cols {
+		v.x, v.wrapNext = v.cols-1, true
+	}
+}
+
+// screen returns the rows on the screen, trailing blanks cut, without the
+// blank rows at the bottom, and the cursor.
+func (v *vt) screen() (rows []string, x, y int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, r := range v.grid {
+		rows = append(rows, strings.TrimRight(strings.ReplaceAll(string(r), "\x00", ""), " "))
+	}
+	for len(rows) > 0 && rows[len(rows)-1] == "" {
+		rows = rows[:len(rows)-1]
+	}
+	return rows, v.x, v.y
+}
+
+// all is everything printed: the rows scrolled off the top, then the
+// screen's.
+func (v *vt) all() []string {
+	rows, _, _ := v.screen()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append(append([]string(nil), v.gone...), rows...)
+}
+
+// attachedUI is a ui whose screen draws on a vt of cols×rows, as readLines
+// would set it up on a terminal, without the terminal.
+func attachedUI(t *testing.T, cols, rows int, progress bool) (*ui, *screen, *vt) {
+	v := newVT(t, cols, rows)
+	u := &ui{out: v, errw: io.Discard, progress: progress}
+	s := newScreen(v, func() (int, int) { return cols, rows })
+	u.attach(s)
+	return u, s, v
+}
+
+// typeKeys sends input to the ui's line editor as a terminal would.
+func typeKeys(t *testing.T, u *ui, s *screen, input string) []string {
+	t.Helper()
+	var sent []string
+	if end, over := u.typed(s, []byte(input), &sent); over {
+		t.Fatalf("typing %q ended input (%d)", input, end)
+	}
+	return sent
+}
+
+// redraw draws the region now, as the editor's loop does at most every
+// redrawEvery.
+func redraw(u *ui) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.drawLocked(nil)
+}
+
+func TestScreenKeepsTheTypedLineBelowPrintedLines(t *testing.T) {
+	u, s, v := attachedUI(t, 60, 12, true)
+	up := u.observerFor("")
+	up.Started(1, 1000)
+	up.Opened("big.iso")
+	up.Wrote(420)
+	typeKeys(t, u, s, "hello wor\x1b[D")
+	for i := range 15 { // more than the screen holds: it scrolls
+		u.message(protocol.Chat{From: "bob", Text: fmt.Sprintf("line %d", i)})
+	}
+	redraw(u)
+
+	rows, x, y := v.screen()
+	n := len(rows)
+	if n != 12 || rows[n-1] != "> hello wor" || y != n-1 || x != len("> hello wo") {
+		t.Fatalf("prompt row %q, cursor at %d,%d; want \"> hello wor\" on the last row, cursor on the r\n%s",
+			rows[n-1], x, y, strings.Join(rows, "\n"))
+	}
+	if !strings.HasPrefix(rows[n-3], "upload  big.iso  42%") || !strings.Contains(rows[n-2], "1 up") || !strings.Contains(rows[n-2], "42%") {
+		t.Errorf("status line %q and bar %q, want the upload at 42%%", rows[n-3], rows[n-2])
+	}
+	all := v.all()
+	for i := range 15 {
+		want := fmt.Sprintf("<bob> line %d", i)
+		if got := all[len(all)-3-15+i]; got != want {
+			t.Errorf("row %d above the region is %q, want %q:\n%s", i, got, want, strings.Join(all, "\n"))
+		}
+	}
+
+	typeKeys(t, u, s, "\x1b[Fld")
+	if sent := typeKeys(t, u, s, "\r"); len(sent) != 1 || sent[0] != "hello world" {
+		t.Errorf("Enter sent %q, want the line typed", sent)
+	}
+	if rows, _, _ := v.screen(); rows[len(rows)-1] != ">" {
+		t.Errorf("prompt row after Enter is %q, want an empty prompt", rows[len(rows)-1])
+	}
+}
+
+func TestScreenShowsPeersControlCharactersEscaped(t *testing.T) {
+	u, s, v := attachedUI(t, 80, 10, true)
+	typeKeys(t, u, s, "mine")
+	evil := "x\x1b[2J\x1b]0;pwned\a\u202egpj.exe\r\nfake"
+	u.message(protocol.Chat{From: "e\x1b[31mve", Text: evil})
+	u.line("! %s", evil) // an error's text may carry a peer's words
+	d := u.download("← "+evil, 1, 10)
+	d.opened(evil)
+	redraw(u)
+	// vt fails the test on any control character that reaches it.
+	all := strings.Join(v.all(), "\n")
+	for _, want := range []string{`<e\x1b[31mve> x\x1b[2J\x1b]0;pwned\x07\u202egpj.exe\x0d`, `! x\x1b[2J`, `← x\x1b[2J`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("screen lacks %q:\n%s", want, all)
+		}
+	}
+	d.done()
+}
+
+func TestScreenRowsFitTheTerminalWidth(t *testing.T) {
+	const cols = 40
+	u, s, v := attachedUI(t, cols, 16, true)
+	long := strings.Repeat("very/long/folder/", 6) + "file name.bin"
+	for i := range 3 {
+		o := u.observerFor(fmt.Sprintf("→ someone with a long name %d", i))
+		o.Started(9, 9<<30)
+		o.Opened(long)
+		o.Wrote(1 << 30)
+	}
+	d := u.download("← 日本語の名前", 2, 4096)
+	d.opened("日本語のファイル名はとても長いです.txt")
+	d.wrote(1024)
+	typeKeys(t, u, s, strings.Repeat("typing a long line ", 5))
+	redraw(u)
+	rows, _, _ := v.screen()
+	region := rows[len(rows)-6:]
+	for _, r := range region {
+		if w := runesWidth([]rune(r)); w >= cols {
+			t.Errorf("row %q is %d columns, want fewer than %d", r, w, cols)
+		}
+	}
+	for i, prefix := range []string{"→ someone", "→ someone", "→ someone", "← 日本語の名前", "3 up, 1 down", "… "} {
+		if !strings.HasPrefix(region[i], prefix) {
+			t.Errorf("region row %d is %q, want it to start with %q", i, region[i], prefix)
+		}
+	}
+	if !strings.Contains(region[0], "11%") || !strings.Contains(region[3], "25%") {
+		t.Errorf("status lines lack their percentages:\n%s", strings.Join(region, "\n"))
+	}
+	d.done()
+}
+
+func TestScreenListsAtMostSixTransfersAndCountsTheRest(t *testing.T) {
+	u, _, v := attachedUI(t, 80, 30, true)
+	var ds []*download
+	for i := range 9 {
+		ds = append(ds, u.download(fmt.Sprintf("← peer%d", i), 1, 100))
+	}
+	redraw(u)
+	rows, _, _ := v.screen()
+	region := rows[len(rows)-8:]
+	if !strings.HasPrefix(region[0], "← peer0") || !strings.HasPrefix(region[4], "← peer4") ||
+		region[5] != "… and 4 more" || !strings.HasPrefix(region[6], "9 down") {
+		t.Errorf("region:\n%s\nwant 5 status lines, a count of the 4 others, the bar", strings.Join(region, "\n"))
+	}
+	for _, d := range ds {
+		d.done()
+		d.done() // a second time does nothing
+	}
+	redraw(u)
+	if rows, _, _ := v.screen(); len(rows) != 1 || rows[0] != ">" {
+		t.Errorf("after every transfer ended the screen shows\n%s\nwant the prompt alone", strings.Join(rows, "\n"))
+	}
+}
+
+func TestScreenWithoutProgressShowsThePromptAlone(t *testing.T) {
+	u, s, v := attachedUI(t, 50, 8, false)
+	up := u.observerFor("")
+	up.Started(1, 100)
+	up.Wrote(50)
+	typeKeys(t, u, s, "abc")
+	u.line("a line")
+	if rows, _, _ := v.screen(); len(rows) != 2 || rows[0] != "a line" || rows[1] != "> abc" {
+		t.Errorf("screen\n%s\nwant the line and the prompt", strings.Join(rows, "\n"))
+	}
+}
+
+func TestFinishRemovesTheLineOfItsOwnUpload(t *testing.T) {
+	u, _, v := attachedUI(t, 80, 20, true)
+	a, b := u.observerFor("a"), u.observerFor("b")
+	a.Started(2, 300)
+	b.Started(2, 300) // the same totals: told apart by their files
+	a.Opened("x/one")
+	b.Opened("y/one")
+	a.Wrote(100)
+	b.Finished(transfer.FileReport{Path: "y/one", Size: 100, Status: transfer.Delivered})
+	u.finish(&transfer.Report{Files: []transfer.FileReport{
+		{Path: "y/one", Size: 100, Status: transfer.Delivered},
+		{Path: "y/two", Size: 200, Status: transfer.Cancelled},
+	}}, nil)
+	redraw(u)
+	rows, _, _ := v.screen()
+	if got := rows[len(rows)-3]; !strings.HasPrefix(got, "a  x/one") {
+		t.Errorf("after b finished, the status line is %q, want a's", got)
+	}
+	for _, r := range rows[:len(rows)-3] {
+		if strings.HasPrefix(r, "b  ") {
+			t.Errorf("b's line is still shown: %q", r)
+		}
+	}
+	u.finish(&transfer.Report{Files: []transfer.FileReport{
+		{Path: "x/one", Size: 100, Status: transfer.Unconfirmed},
+		{Path: "x/two", Size: 200, Status: transfer.NotSent},
+	}}, transfer.ErrConnectionLost)
+	redraw(u)
+	if rows, _, _ := v.screen(); rows[len(rows)-1] != ">" || strings.HasPrefix(rows[len(rows)-2], "a  ") {
+		t.Errorf("after a finished too the screen ends\n%s", strings.Join(rows[len(rows)-3:], "\n"))
+	}
+}
+
+// TestProgressOutsideTheTerminalPrintsNothingNew: where no screen is
+// attached (a pipe, --json, --progress never), uploads print what they
+// always did and downloads print nothing.
+func TestProgressOutsideTheTerminalPrintsNothingNew(t *testing.T) {
+	tests := []struct {
+		name     string
+		json     bool
+		progress string
+	}{
+		{"text", false, "never"},
+		{"json", true, "never"},
+		{"legacy bar", false, "always"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			u, err := newUI(&out, &errb, tt.json, tt.progress)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := u.download("← alice", 1, 100)
+			d.opened("a.txt")
+			d.wrote(100)
+			d.done()
+			if out.Len() != 0 || errb.Len() != 0 {
+				t.Errorf("a download printed %q on stdout and %q on stderr, want nothing", out.String(), errb.String())
+			}
+			up := u.observerFor("→ bob")
+			up.Started(1, 100)
+			up.Opened("a.txt")
+			up.Wrote(100)
+			rep := transfer.FileReport{Path: "a.txt", Size: 100, Status: transfer.Delivered, Hash: "xxh3-128:00", Stored: "a.txt"}
+			up.Finished(rep)
+			u.finish(&transfer.Report{Files: []transfer.FileReport{rep}, Bytes: 100, Elapsed: time.Second}, nil)
+			if strings.Contains(out.String()+errb.String(), "bob") {
+				t.Errorf("the label reached the output: %q %q", out.String(), errb.String())
+			}
+			if !strings.Contains(out.String(), "a.txt") || (tt.progress == "never") != (errb.Len() == 0) {
+				t.Errorf("stdout %q, stderr %q; want the file's line, and a bar only with --progress always", out.String(), errb.String())
+			}
+			if len(u.meters) != 0 {
+				t.Errorf("%d transfers still counted", len(u.meters))
+			}
+		})
+	}
+}
