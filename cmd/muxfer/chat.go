@@ -17,35 +17,48 @@ import (
 	"github.com/muxfer/muxfer/transfer"
 )
 
-const chatHelp = `commands: /msg NICK TEXT   send TEXT to NICK only
-          /nick NAME      change your name
-          /who            list connected clients, their idle time and running transfers
-          /send PATH...   upload files and folders alongside the chat
-          /help           this text
-          /quit           leave (uploads still running are cancelled; /exit too)
+const chatHelp = `commands: /msg NICK TEXT        send TEXT to NICK only
+          /nick NAME           change your name
+          /who                 list connected clients, their idle time and running transfers
+          /send NICK PATH...   send files and folders to NICK, who is asked first
+          /upload PATH...      store files and folders on the hub
+          /accept [N]          receive offer N (the only one waiting, without N) into --dir
+          /decline [N]         refuse offer N
+          /offers [N]          list the offers waiting, or every entry of offer N
+          /help                this text
+          /quit                leave (transfers still running are cancelled; /exit too)
 anything else is sent as a chat message to everyone`
 
 var chatCommand = command{
 	name:    "chat",
 	summary: "chat with everyone on a hub; /send files alongside",
-	synopsis: "chat ADDR [--name NICK] [--limit-rate RATE] [--json] [--progress auto|always|never]\n\n" +
-		"Each /send is a transfer of its own: --limit-rate caps each, not their sum.",
+	synopsis: "chat ADDR [--name NICK] [--dir DIR] [--limit-rate RATE] [--json] [--progress auto|always|never]\n\n" +
+		"Files others send you (/send NICK PATH..., muxfer send --to NICK) wait for /accept\n" +
+		"and go into --dir, checked and verified as the hub checks uploads.\n" +
+		"Each /send and /upload is a transfer of its own: --limit-rate caps each, not their sum.",
 	examples: "  muxfer chat hub.example:7878 --name alice\n" +
-		"  printf 'hello\\n/send build.log\\n' | muxfer chat 127.0.0.1:7878 --json   # scripted\n" +
+		"  muxfer chat hub.example:7878 --name bob --dir ~/incoming   # /accept files into ~/incoming\n" +
+		"  printf 'hello\\n/upload build.log\\n' | muxfer chat 127.0.0.1:7878 --json   # scripted\n" +
 		"  muxfer chat hub.example:7878 --key-file ~/.config/muxfer/work.key --reconnect=false\n",
 	define: func(fs *flag.FlagSet) action {
 		cf := addClientFlags(fs, defaultName())
-		return cf.chat
+		dir := fs.String("dir", ".", "store the files of offers you /accept under `DIR` (created if missing)")
+		return func(e env, fs *flag.FlagSet, pos []string) error { return cf.chat(e, fs, pos, *dir) }
 	},
 }
 
 // chat joins the hub at pos[0] and chats until stdin ends or /quit.
-func (cf *clientFlags) chat(e env, fs *flag.FlagSet, pos []string) error {
+// Accepted files go into dir.
+func (cf *clientFlags) chat(e env, fs *flag.FlagSet, pos []string, dir string) error {
 	u, err := cf.setup(e, fs, pos, 1, "ADDR")
 	if err != nil {
 		return err
 	}
-	c, err := connect(e.ctx, pos[0], *cf.name, cf.mux, u)
+	in := newInbox(u, dir)
+	dial := func(ctx context.Context, name string) (*client.Client, error) {
+		return dialConfig(ctx, pos[0], in.config(client.Config{Name: name, Mux: cf.mux}, ask), u)
+	}
+	c, err := dial(e.ctx, *cf.name)
 	if err != nil {
 		return err
 	}
@@ -57,14 +70,12 @@ func (cf *clientFlags) chat(e env, fs *flag.FlagSet, pos []string) error {
 	if err != nil {
 		key = nil // uploads still work; a cut one starts again from the beginning
 	}
-	s := &chatSession{c: c, u: u, send: transfer.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate), ResumeKey: key},
+	s := &chatSession{c: c, u: u, inbox: in, send: transfer.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate), ResumeKey: key},
 		backoff: cf.backoff()}
 	if *cf.reconnect {
 		// The name of the connection being replaced: the last one /nick
 		// gave, on whichever connection.
-		s.redial = func(ctx context.Context) (*client.Client, error) {
-			return connect(ctx, pos[0], s.c.Name(), cf.mux, u)
-		}
+		s.redial = func(ctx context.Context) (*client.Client, error) { return dial(ctx, s.c.Name()) }
 	}
 	return s.run(e)
 }
@@ -74,6 +85,7 @@ func (cf *clientFlags) chat(e env, fs *flag.FlagSet, pos []string) error {
 type chatSession struct {
 	c       *client.Client // replaced on reconnect; used by run's goroutine only
 	u       *ui
+	inbox   *inbox                                        // offers to this client, numbered for /accept
 	send    transfer.SendOptions                          // for /send, without the observer
 	redial  func(context.Context) (*client.Client, error) // nil: no reconnecting
 	backoff client.Backoff
@@ -151,6 +163,7 @@ func (s *chatSession) reconnect(ctx context.Context) error {
 		return fmt.Errorf("%w: %v; lines typed since were not sent", errConnLost, err)
 	}
 	s.c = c
+	s.inbox.forget() // the hub withdrew them with the old connection
 	if c.Name() != name {
 		s.u.line("* %s was taken; you are now %s", safe(name), safe(c.Name()))
 	}
@@ -176,7 +189,7 @@ func (s *chatSession) finish(ctx context.Context) error {
 func (s *chatSession) result() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.failed {
+	if s.failed || s.inbox.failures() > 0 {
 		return errFilesFailed
 	}
 	return nil
@@ -229,16 +242,30 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 		s.direct(rest)
 	case "nick":
 		s.rename(ctx, strings.TrimSpace(rest))
-	case "send":
+	case "upload":
 		paths, err := splitArgs(rest)
 		if err == nil && len(paths) == 0 {
-			err = errors.New("usage: /send PATH...")
+			err = errors.New("usage: /upload PATH...")
 		}
 		if err != nil {
 			s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
 			return false
 		}
-		s.startUpload(ctx, paths)
+		s.startUpload(ctx, "", paths)
+	case "send":
+		args, err := splitArgs(rest)
+		if err == nil && len(args) < 2 {
+			err = errors.New("usage: /send NICK PATH... (to store files on the hub: /upload PATH...)")
+		}
+		if err != nil {
+			s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+			return false
+		}
+		s.startUpload(ctx, args[0], args[1:])
+	case "accept", "decline":
+		s.inbox.answer(s.c, rest, cmd == "accept")
+	case "offers":
+		s.inbox.list(rest)
 	default:
 		s.u.event(map[string]string{"type": "error", "text": "unknown command /" + cmd},
 			fmt.Sprintf("! unknown command /%s (try /help)", safe(cmd)))
@@ -279,7 +306,9 @@ func (s *chatSession) rename(ctx context.Context, name string) {
 	s.u.event(map[string]string{"type": "nick", "name": got}, "* you are now "+safe(got))
 }
 
-func (s *chatSession) startUpload(ctx context.Context, paths []string) {
+// startUpload sends paths to the client called to, or to the hub if to
+// is "", on a goroutine of the session's.
+func (s *chatSession) startUpload(ctx context.Context, to string, paths []string) {
 	m, err := scan(s.u, paths)
 	if err != nil {
 		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
@@ -288,9 +317,24 @@ func (s *chatSession) startUpload(ctx context.Context, paths []string) {
 	}
 	s.uploads.Add(1)
 	c := s.c // the upload stays on this connection, even if chat reconnects
+	opt := s.send
+	opt.To = to
+	label := ""
+	if to != "" {
+		label = "→ " + to
+	}
+	opt.Observer = s.u.observerFor(label)
 	go func() {
 		defer s.uploads.Done()
-		if err := upload(ctx, c, s.u, m, s.send); err != nil {
+		rep, err := c.Upload(ctx, m, opt)
+		if errors.Is(err, transfer.ErrRecipientAway) {
+			if rep.Accepted {
+				err = fmt.Errorf("%w; /send the same paths when %s is back to resume", err, to)
+			} else {
+				err = fmt.Errorf("%w (to store files on the hub: /upload PATH...)", err)
+			}
+		}
+		if s.u.finish(rep, err) != nil {
 			s.setFailed()
 		}
 	}()

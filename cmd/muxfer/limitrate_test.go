@@ -33,17 +33,17 @@ func TestLimitRateRefusesWhatIsNotARate(t *testing.T) {
 }
 
 // TestLimitRateSlowsSendAndChatUploads: with --limit-rate 1M, a send and a
-// chat's /send each deliver their file, and neither finishes sooner than
+// chat's /upload each deliver their file, and neither finishes sooner than
 // 1 MiB/s allows once the first burst (1/20 s of the rate) has gone.
 func TestLimitRateSlowsSendAndChatUploads(t *testing.T) {
 	const size, rate, burst = 384 << 10, 1 << 20, (1<<20 + 19) / 20
 	least := time.Duration(size-burst)*time.Second/rate - 10*time.Millisecond
 	tests := []struct {
 		name string
-		chat bool // upload with /send in a chat, not with send
+		chat bool // upload with /upload in a chat, not with send
 	}{
 		{"send", false},
-		{"chat /send", true},
+		{"chat /upload", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,7 +55,7 @@ func TestLimitRateSlowsSendAndChatUploads(t *testing.T) {
 			}
 			stdin, args := "", []string{"send", h.Addr, file, "--limit-rate", "1M", "--progress", "never"}
 			if tt.chat {
-				stdin, args = "/send '"+file+"'\n", []string{"chat", h.Addr, "--limit-rate", "1M", "--json"}
+				stdin, args = "/upload '"+file+"'\n", []string{"chat", h.Addr, "--limit-rate", "1M", "--json"}
 			}
 			start := time.Now()
 			code, out, errs := runCmd(t, stdin, args...)

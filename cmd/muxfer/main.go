@@ -161,7 +161,7 @@ Examples:
   muxfer demo                                  # a hub and two clients on loopback
   muxfer serve --dir /srv/drop                 # a hub on :7878
   muxfer send hub.example:7878 photos/ a.txt   # upload; exits 0 once every hash is verified
-  muxfer chat hub.example:7878 --name alice    # chat; /send PATH... uploads alongside
+  muxfer chat hub.example:7878 --name alice    # chat; /send NICK PATH... to a person, /upload PATH... to the hub
 
 Exit codes: 0 all delivered, 1 error or some files failed, 2 usage, 3 connection lost,
 130 interrupted.

@@ -170,7 +170,7 @@ func TestSendJSONUploadsTestdata(t *testing.T) {
 func TestChatScriptedFromStdin(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
 	bob := hubtest.Dial(t, h.Addr, "bob")
-	script := "hello bob\n/who\n/send ../../testdata/hello.txt \"../../testdata/notes with spaces.md\"\n/nonsense\nbye now\n"
+	script := "hello bob\n/who\n/upload ../../testdata/hello.txt \"../../testdata/notes with spaces.md\"\n/nonsense\nbye now\n"
 	code, out, errs := runCmd(t, script, "chat", h.Addr, "--name", "alice", "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d; stderr:\n%s\nstdout:\n%s", code, errs, out)
@@ -329,7 +329,7 @@ func TestChatRefusesOverlongLineAndQuitCancelsUploads(t *testing.T) {
 	}
 	f.Close()
 	long := strings.Repeat("x", protocol.MaxChatLen+1)
-	code, out, errs := runCmd(t, long+"\n/send "+big+"\n/quit\n", "chat", h.Addr, "--name", "q")
+	code, out, errs := runCmd(t, long+"\n/upload "+big+"\n/quit\n", "chat", h.Addr, "--name", "q")
 	if code != exitFailed {
 		t.Errorf("exit %d after /quit cut an upload short, want %d; stderr:\n%s", code, exitFailed, errs)
 	}

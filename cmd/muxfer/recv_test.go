@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,21 +57,179 @@ func TestSendToReachesRecv(t *testing.T) {
 		t.Errorf("recv after an interrupt: exit %d, want %d: %s", c, exitInterrupted, errb.String())
 	}
 	hubtest.SameTree(t, src, filepath.Join(inbox, "testdata"))
-	for _, want := range []string{"accepted 9 files from", "received testdata/hello.txt"} {
+	for _, want := range []string{"offers 9 files and 10 folders (3.2 MB): accepted, into", "received testdata/hello.txt from"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("recv's output lacks %q:\n%s", want, out.String())
 		}
 	}
 }
 
-func TestRecvNeedsDirAndYes(t *testing.T) {
+func TestRecvUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
-		{"recv", "127.0.0.1:1", "--yes"},
-		{"recv", "127.0.0.1:1", "--dir", t.TempDir()},
-		{"recv", "--dir", t.TempDir(), "--yes"},
+		{"recv", "127.0.0.1:1", "--yes"},             // no --dir
+		{"recv", "127.0.0.1:1", "--stdout"},          // --stdout takes its file without asking
+		{"recv", "--dir", t.TempDir(), "--yes"},      // no ADDR
+		{"recv", "a:1", "b:2", "--dir", t.TempDir()}, // two
 	} {
 		if code, _, _ := runCmd(t, "", args...); code != exitUsage {
 			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
 		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a command writes while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitFor polls out until it holds want.
+func waitFor(t *testing.T, out *lockedBuffer, want string) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.After(15 * time.Second); !strings.Contains(out.String(), want); {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestRecvAsksAboutEachOffer: without --yes, recv shows each offer with
+// its files and sizes and waits for y or n on stdin; n leaves nothing and
+// the sender hears "declined", y receives; once stdin ends, offers are
+// declined without waiting.
+func TestRecvAsksAboutEachOffer(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	getenv := func(name string) string {
+		if name == keyEnv {
+			return h.Key.Text()
+		}
+		return ""
+	}
+	inbox := filepath.Join(t.TempDir(), "inbox")
+	answers, typed := io.Pipe()
+	defer typed.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var out, errb lockedBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(env{stdin: answers, stdout: &out, stderr: &errb, ctx: ctx, getenv: ownConfig(t, getenv)},
+			[]string{"recv", h.Addr, "--name", "bob", "--dir", inbox})
+	}()
+	waitFor(t, &out, "waiting for files")
+	src := hubtest.Testdata(t, "../../testdata")
+	type result struct {
+		code      int
+		out, errs string
+	}
+	send := func() <-chan result {
+		done := make(chan result, 1)
+		go func() {
+			c, o, e := runCmd(t, "", "send", h.Addr, "--name", "alice", "--to", "bob", "--progress", "never", src)
+			done <- result{c, o, e}
+		}()
+		return done
+	}
+
+	first := send()
+	waitFor(t, &out, "accept? y/n (or /accept 1, /decline 1)")
+	for _, want := range []string{"* alice offers 9 files and 10 folders (3.2 MB)", "testdata/hello.txt  ", "testdata/nested/a/b/"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the offer as shown lacks %q:\n%s", want, out.String())
+		}
+	}
+	io.WriteString(typed, "n\n")
+	if r := <-first; r.code == exitOK || !strings.Contains(r.out+r.errs, "bob: declined") {
+		t.Errorf("send declined: exit %d, want failure saying bob declined:\n%s%s", r.code, r.out, r.errs)
+	}
+	if entries, err := os.ReadDir(inbox); err == nil && len(entries) > 0 {
+		t.Errorf("bob's inbox after n: %v, want it empty", entries)
+	}
+
+	second := send()
+	waitFor(t, &out, "/accept 2, /decline 2")
+	io.WriteString(typed, "y\n")
+	if r := <-second; r.code != exitOK {
+		t.Fatalf("send accepted: exit %d:\n%s%s", r.code, r.out, r.errs)
+	}
+	hubtest.SameTree(t, src, filepath.Join(inbox, "testdata"))
+	waitFor(t, &out, "* offer 2 from alice: received 9 of 9 files")
+
+	typed.Close() // nobody left to ask
+	waitForClosed := send()
+	if r := <-waitForClosed; r.code == exitOK || !strings.Contains(r.out+r.errs, "bob: declined") {
+		t.Errorf("send after recv's stdin ended: exit %d, want declined at once:\n%s%s", r.code, r.out, r.errs)
+	}
+	stop()
+	if c := <-code; c != exitInterrupted {
+		t.Errorf("recv after an interrupt: exit %d, want %d: %s", c, exitInterrupted, errb.String())
+	}
+}
+
+// TestChatSendsToAPersonWhoAccepts: /send NICK in one chat offers the
+// files to another chat, which lists them with /offers, takes them with
+// /accept into its --dir, and shows them received; the sender's chat
+// reports them delivered.
+func TestChatSendsToAPersonWhoAccepts(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	getenv := func(name string) string {
+		if name == keyEnv {
+			return h.Key.Text()
+		}
+		return ""
+	}
+	dir := filepath.Join(t.TempDir(), "bob's files")
+	answers, typed := io.Pipe()
+	defer typed.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var out, errb lockedBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(env{stdin: answers, stdout: &out, stderr: &errb, ctx: ctx, getenv: ownConfig(t, getenv)},
+			[]string{"chat", h.Addr, "--name", "bob", "--dir", dir, "--progress", "never"})
+	}()
+	waitFor(t, &out, "connected to")
+	src := hubtest.Testdata(t, "../../testdata")
+	sent := make(chan string, 1)
+	go func() {
+		c, o, e := runCmd(t, "/send bob '"+src+"'\n", "chat", h.Addr, "--name", "alice", "--progress", "never")
+		if c != exitOK {
+			o += fmt.Sprintf("\nexit %d\n%s", c, e)
+		}
+		sent <- o
+	}()
+	waitFor(t, &out, "* alice offers 9 files and 10 folders (3.2 MB): /accept 1 or /decline 1")
+	io.WriteString(typed, "/offers\n")
+	waitFor(t, &out, "* waiting: 1: 9 files and 10 folders from alice (3.2 MB)")
+	io.WriteString(typed, "/accept\n")
+	got := <-sent
+	if !strings.Contains(got, "sent 9 of 9 files") {
+		t.Errorf("alice's chat:\n%s", got)
+	}
+	hubtest.SameTree(t, src, filepath.Join(dir, "testdata"))
+	waitFor(t, &out, "* offer 1 from alice: received 9 of 9 files (3.2 MB)")
+	io.WriteString(typed, "/accept\n")
+	waitFor(t, &out, "! no offer is waiting for an answer")
+	typed.Close()
+	if c := <-code; c != exitOK {
+		t.Errorf("bob's chat: exit %d: %s", c, errb.String())
 	}
 }

@@ -1,0 +1,404 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/muxfer/muxfer/client"
+	"github.com/muxfer/muxfer/mux"
+	"github.com/muxfer/muxfer/protocol"
+)
+
+// listedEntries is how many entries of an offer are printed with it; the
+// rest are counted, and /offers N lists them all.
+const listedEntries = 20
+
+// inbox follows the offers other clients make to this one: it numbers
+// those waiting for an answer, so that a person can type "/accept 2", and
+// follows each accepted one to its end, for its progress line and its
+// summary. Its methods are called from the client's goroutines and from
+// the command's, so everything is under mu.
+type inbox struct {
+	u    *ui
+	dir  string             // where accepted files go, as given
+	hint func(n int) string // how to answer offer n
+
+	mu      sync.Mutex
+	next    int                       // the number of the next offer
+	waiting []numberedOffer           // oldest first
+	running map[string]*incomingFiles // accepted, by transfer id
+	failed  int                       // files of accepted offers that failed
+}
+
+type numberedOffer struct {
+	n int
+	o protocol.Offer
+}
+
+// incomingFiles is an accepted offer on its way in.
+type incomingFiles struct {
+	n        int
+	from     string
+	files    []protocol.File
+	left     int // regular files without an outcome
+	ok, bad  int
+	bytes    int64 // of the files stored
+	progress *download
+	start    time.Time
+}
+
+func newInbox(u *ui, dir string) *inbox {
+	return &inbox{u: u, dir: dir, next: 1, running: map[string]*incomingFiles{},
+		hint: func(n int) string { return fmt.Sprintf("/accept %d or /decline %d", n, n) }}
+}
+
+// config sets the hooks of a client that receives into the inbox; decide
+// is OnOffer's answer to each offer (client.Ask to ask a person).
+func (b *inbox) config(cfg client.Config, decide func(protocol.Offer) client.Decision) client.Config {
+	cfg.Inbox = b.dir
+	cfg.OnOffer = func(o protocol.Offer) client.Decision {
+		d := decide(o)
+		n := b.offered(o, d)
+		if d == client.Accept {
+			b.started(n, o)
+		}
+		return d
+	}
+	cfg.OnWithdrawn = b.withdrawn
+	cfg.OnProgress = b.progress
+	cfg.OnReceived = b.received
+	return cfg
+}
+
+// offerNote is the JSON form of an offer made to this client.
+type offerNote struct {
+	Type     string          `json:"type"`  // "offer"
+	Offer    int             `json:"offer"` // the number /accept and /decline take
+	Transfer string          `json:"transfer"`
+	From     string          `json:"from"`
+	Files    int             `json:"files"`
+	Folders  int             `json:"folders"`
+	Bytes    int64           `json:"bytes"`
+	Waiting  bool            `json:"waiting"` // false: accepted at once (recv --yes)
+	List     []protocol.File `json:"list"`
+}
+
+// offered numbers o and prints it, with the answer it waits for.
+func (b *inbox) offered(o protocol.Offer, decide client.Decision) int {
+	b.mu.Lock()
+	n := b.next
+	b.next++
+	if decide == client.Ask {
+		b.waiting = append(b.waiting, numberedOffer{n, o})
+	}
+	b.mu.Unlock()
+	ev := offerNote{Type: "offer", Offer: n, Transfer: o.Transfer, From: o.From, Waiting: decide == client.Ask, List: o.Files}
+	for _, f := range o.Files {
+		if f.Dir {
+			ev.Folders++
+		} else {
+			ev.Files++
+			ev.Bytes += f.Size
+		}
+	}
+	var text strings.Builder
+	fmt.Fprintf(&text, "* %s offers %s (%s)", safe(o.From), contents(ev.Files, ev.Folders), size(ev.Bytes))
+	switch decide {
+	case client.Ask:
+		text.WriteString(": " + b.hint(n))
+	case client.Accept:
+		fmt.Fprintf(&text, ": accepted, into %s", safe(b.dir))
+	default:
+		text.WriteString(": declined")
+	}
+	for _, line := range entryLines(o.Files, listedEntries) {
+		text.WriteString("\n    " + line)
+	}
+	if len(o.Files) > listedEntries && decide == client.Ask {
+		fmt.Fprintf(&text, "\n    (/offers %d lists them all)", n)
+	}
+	b.u.event(ev, text.String())
+	return n
+}
+
+// contents says "3 files and 1 folder".
+func contents(files, folders int) string {
+	if folders == 0 {
+		return plural(files, "file")
+	}
+	if files == 0 {
+		return plural(folders, "folder")
+	}
+	return plural(files, "file") + " and " + plural(folders, "folder")
+}
+
+// entryLines describes up to max entries of an offer, one line each, and
+// counts the rest on one more line.
+func entryLines(files []protocol.File, max int) []string {
+	var out []string
+	for i, f := range files {
+		if i == max {
+			out = append(out, fmt.Sprintf("… and %d more", len(files)-max))
+			break
+		}
+		if f.Dir {
+			out = append(out, safe(f.Path)+"/")
+		} else {
+			out = append(out, fmt.Sprintf("%s  %s", safe(f.Path), size(f.Size)))
+		}
+	}
+	return out
+}
+
+// pick returns the waiting offer that arg names ("" when only one waits).
+func (b *inbox) pick(arg string) (numberedOffer, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	arg = strings.TrimSpace(arg)
+	if arg == "" {
+		switch len(b.waiting) {
+		case 0:
+			return numberedOffer{}, errors.New("no offer is waiting for an answer")
+		case 1:
+			return b.waiting[0], nil
+		}
+		return numberedOffer{}, fmt.Errorf("%d offers are waiting: say which (/offers lists them)", len(b.waiting))
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(arg, "#"))
+	if err != nil {
+		return numberedOffer{}, fmt.Errorf("%q is not an offer's number", arg)
+	}
+	for _, w := range b.waiting {
+		if w.n == n {
+			return w, nil
+		}
+	}
+	return numberedOffer{}, fmt.Errorf("offer %d is not waiting for an answer", n)
+}
+
+// take removes the waiting offer with transfer id id and returns it.
+func (b *inbox) take(id string) (numberedOffer, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, w := range b.waiting {
+		if w.o.Transfer == id {
+			b.waiting = slices.Delete(b.waiting, i, i+1)
+			return w, true
+		}
+	}
+	return numberedOffer{}, false
+}
+
+// answer accepts or declines the waiting offer that arg names, on c.
+func (b *inbox) answer(c *client.Client, arg string, accept bool) {
+	w, err := b.pick(arg)
+	if err != nil {
+		b.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+		return
+	}
+	if accept {
+		b.started(w.n, w.o) // before the first byte can arrive
+	}
+	err = c.Answer(w.o.Transfer, accept)
+	b.take(w.o.Transfer)
+	if err != nil {
+		if accept {
+			b.ended(w.o.Transfer, false)
+		}
+		if errors.Is(err, client.ErrNoOffer) || errors.Is(err, mux.ErrClosed) {
+			err = fmt.Errorf("offer %d is no longer waiting (withdrawn, or the connection was replaced)", w.n)
+		} else {
+			err = fmt.Errorf("offer %d: %w", w.n, err)
+		}
+		b.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+safe(err.Error()))
+		return
+	}
+	verb, text := "declined", fmt.Sprintf("* declined offer %d from %s", w.n, safe(w.o.From))
+	if accept {
+		verb, text = "accepted", fmt.Sprintf("* accepted offer %d from %s, into %s", w.n, safe(w.o.From), safe(b.dir))
+	}
+	b.u.event(map[string]any{"type": verb, "offer": w.n, "transfer": w.o.Transfer, "from": w.o.From}, text)
+}
+
+// list prints the waiting offers, or every entry of the one arg names.
+func (b *inbox) list(arg string) {
+	if strings.TrimSpace(arg) != "" {
+		w, err := b.pick(arg)
+		if err != nil {
+			b.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+			return
+		}
+		lines := entryLines(w.o.Files, len(w.o.Files))
+		b.u.event(map[string]any{"type": "offer_list", "offer": w.n, "from": w.o.From, "list": w.o.Files},
+			fmt.Sprintf("* offer %d from %s:\n    %s", w.n, safe(w.o.From), strings.Join(lines, "\n    ")))
+		return
+	}
+	b.mu.Lock()
+	waiting := slices.Clone(b.waiting)
+	b.mu.Unlock()
+	if len(waiting) == 0 {
+		b.u.event(map[string]any{"type": "offers", "offers": []int{}}, "* no offer is waiting for an answer")
+		return
+	}
+	nums := make([]int, len(waiting))
+	lines := make([]string, len(waiting))
+	for i, w := range waiting {
+		files, folders, bytes := 0, 0, int64(0)
+		for _, f := range w.o.Files {
+			if f.Dir {
+				folders++
+			} else {
+				files++
+				bytes += f.Size
+			}
+		}
+		nums[i] = w.n
+		lines[i] = fmt.Sprintf("%d: %s from %s (%s)", w.n, contents(files, folders), safe(w.o.From), size(bytes))
+	}
+	b.u.event(map[string]any{"type": "offers", "offers": nums}, "* waiting: "+strings.Join(lines, "; "))
+}
+
+// forget drops the offers waiting on a connection that was replaced: the
+// hub withdrew them when it ended.
+func (b *inbox) forget() {
+	b.mu.Lock()
+	gone := b.waiting
+	b.waiting = nil
+	b.mu.Unlock()
+	for _, w := range gone {
+		b.u.event(map[string]any{"type": "withdrawn", "offer": w.n, "from": w.o.From, "reason": "connection lost"},
+			fmt.Sprintf("* offer %d from %s is gone with the connection; ask %s to send it again", w.n, safe(w.o.From), safe(w.o.From)))
+	}
+}
+
+// withdrawn is OnWithdrawn: the sender or the hub took a waiting offer back.
+func (b *inbox) withdrawn(o protocol.Offer, reason string) {
+	w, ok := b.take(o.Transfer)
+	if !ok {
+		return
+	}
+	b.u.event(map[string]any{"type": "withdrawn", "offer": w.n, "from": o.From, "reason": reason},
+		fmt.Sprintf("* offer %d from %s withdrawn: %s", w.n, safe(o.From), safe(reason)))
+}
+
+// started follows an accepted offer.
+func (b *inbox) started(n int, o protocol.Offer) {
+	in := &incomingFiles{n: n, from: o.From, files: o.Files, start: time.Now()}
+	var bytes int64
+	for _, f := range o.Files {
+		if !f.Dir {
+			in.left++
+			bytes += f.Size
+		}
+	}
+	if in.left == 0 {
+		return // folders only: made when accepted
+	}
+	in.progress = b.u.download("← "+o.From, in.left, bytes)
+	b.mu.Lock()
+	b.running[o.Transfer] = in
+	b.mu.Unlock()
+}
+
+// progress is OnProgress.
+func (b *inbox) progress(id string, n int) {
+	b.mu.Lock()
+	in := b.running[id]
+	b.mu.Unlock()
+	if in != nil {
+		in.progress.wrote(n)
+	}
+}
+
+// receivedNote is the JSON form of a file received, or failed.
+type receivedNote struct {
+	Type  string `json:"type"` // "received"
+	Offer int    `json:"offer"`
+	From  string `json:"from"`
+	protocol.Result
+}
+
+// received is OnReceived: it prints the file's outcome, and the
+// transfer's summary after its last file.
+func (b *inbox) received(res protocol.Result) {
+	b.mu.Lock()
+	in := b.running[res.Transfer]
+	if in == nil {
+		b.mu.Unlock()
+		return
+	}
+	in.left--
+	if res.Error == "" {
+		in.ok++
+		if res.File >= 0 && res.File < len(in.files) {
+			in.bytes += in.files[res.File].Size
+		}
+	} else {
+		in.bad++
+		b.failed++
+	}
+	b.mu.Unlock()
+	text := fmt.Sprintf("received %s from %s %.23s…", safe(res.Stored), safe(in.from), res.Hash)
+	if res.Error != "" {
+		text = fmt.Sprintf("FAILED from %s: %s", safe(in.from), safe(res.Error))
+	}
+	b.u.event(receivedNote{Type: "received", Offer: in.n, From: in.from, Result: res}, text)
+	b.ended(res.Transfer, true)
+}
+
+// ended finishes the transfer id once it has no file left (or at once,
+// if !whenDone), printing its summary.
+func (b *inbox) ended(id string, whenDone bool) {
+	b.mu.Lock()
+	in := b.running[id]
+	if in == nil || whenDone && in.left > 0 {
+		b.mu.Unlock()
+		return
+	}
+	delete(b.running, id)
+	b.mu.Unlock()
+	in.progress.done()
+	if !whenDone {
+		return
+	}
+	took := time.Since(in.start)
+	text := fmt.Sprintf("* offer %d from %s: received %d of %d files (%s) in %s", in.n, safe(in.from), in.ok, in.ok+in.bad,
+		size(in.bytes), took.Round(time.Millisecond))
+	if in.bad > 0 {
+		text += fmt.Sprintf(", %d failed", in.bad)
+	}
+	b.u.event(map[string]any{"type": "offer_done", "offer": in.n, "from": in.from, "files": in.ok, "failed": in.bad,
+		"bytes": in.bytes, "seconds": took.Seconds()}, text)
+}
+
+// failures counts the files of accepted offers that failed.
+func (b *inbox) failures() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failed
+}
+
+// ask is OnOffer's decision in chat, and in recv without --yes: a person
+// answers each offer.
+func ask(protocol.Offer) client.Decision { return client.Ask }
+
+// dialConfig connects to the hub at addr with cfg (its Software and
+// OnMessage filled in here) and says so.
+func dialConfig(ctx context.Context, addr string, cfg client.Config, u *ui) (*client.Client, error) {
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	cfg.Software, cfg.OnMessage = software(), u.message
+	c, err := client.Dial(dctx, addr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	u.event(map[string]any{"type": "welcome", "name": c.Name(), "id": c.ID(), "addr": addr},
+		fmt.Sprintf("* connected to %s as %s", addr, safe(c.Name())))
+	return c, nil
+}
