@@ -384,6 +384,14 @@ func (b *inbox) failures() int {
 	return b.failed
 }
 
+// wait says that a send waits on its connection before offering files
+// again: the hub is busy with an earlier transfer of them, or the
+// recipient left and may come back.
+func (u *ui) wait(err error, files int, d time.Duration) {
+	u.event(map[string]any{"type": "wait", "reason": err.Error(), "files_left": files, "wait_seconds": d.Seconds()},
+		fmt.Sprintf("* %s; offering %s again in %s", safe(err.Error()), plural(files, "file"), d.Round(10*time.Millisecond)))
+}
+
 // ask is OnOffer's decision in chat, and in recv without --yes: a person
 // answers each offer.
 func ask(protocol.Offer) client.Decision { return client.Ask }

@@ -122,18 +122,23 @@ func (cf *clientFlags) deliver(e env, u *ui, addr string, m *transfer.Manifest) 
 	}
 	name := *cf.name
 	dial := func(ctx context.Context) (*client.Client, error) {
-		c, err := connect(ctx, addr, name, cf.mux, u)
+		c, err := dialConfig(ctx, addr, client.Config{Name: name, Mux: cf.mux}, u)
 		if err == nil {
 			name = c.Name() // keep it across reconnects
 		}
 		return c, err
 	}
+	label := ""
+	if *cf.to != "" {
+		label = "→ " + *cf.to
+	}
 	opt := client.DeliverOptions{
-		SendOptions: transfer.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate), Observer: u.observer(), ResumeKey: key, To: *cf.to},
+		SendOptions: transfer.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate), Observer: u.observerFor(label), ResumeKey: key, To: *cf.to},
 		Backoff:     cf.backoff(),
 		NoReconnect: !*cf.reconnect,
 		OnLost:      u.lost,
 		OnRetry:     u.retry,
+		OnWait:      u.wait,
 	}
 	rep, err := client.Deliver(e.ctx, dial, m, opt)
 	return u.finish(rep, err)
@@ -150,18 +155,6 @@ func scan(u *ui, paths []string) (*transfer.Manifest, error) {
 			fmt.Sprintf("skipped %s: %s", safe(s.Path), safe(s.Reason)))
 	}
 	return m, nil
-}
-
-func connect(ctx context.Context, addr, name string, cfg mux.Config, u *ui) (*client.Client, error) {
-	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	c, err := client.Dial(dctx, addr, client.Config{Name: name, Software: software(), OnMessage: u.message, Mux: cfg})
-	if err != nil {
-		return nil, err
-	}
-	u.event(map[string]any{"type": "welcome", "name": c.Name(), "id": c.ID(), "addr": addr},
-		fmt.Sprintf("* connected to %s as %s", addr, safe(c.Name())))
-	return c, nil
 }
 
 // upload sends m over c with a progress bar and per-file lines, prints
