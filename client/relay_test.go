@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -368,4 +369,47 @@ func sparseFiles(t *testing.T, dir string, size int64, names ...string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestRelayToASlowRecipientKeepsLittleInFlight: a recipient behind a slow
+// link receives a file many times larger than the hub's buffers, and at
+// no moment has the sender written much more than the recipient has
+// stored: the yamux windows on both sides and the hub's copy buffer are
+// all that is in flight, so the hub holds no more than that either.
+func TestRelayToASlowRecipientKeepsLittleInFlight(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	slow := hubtest.StartProxy(t, h.Addr)
+	slow.SetRate(4 << 20)
+	var stored atomic.Int64
+	inbox := filepath.Join(t.TempDir(), "inbox")
+	hubtest.DialConfig(t, slow.Addr, client.Config{Name: "bob", Inbox: inbox,
+		OnOffer:    func(protocol.Offer) client.Decision { return client.Accept },
+		OnProgress: func(_ string, n int) { stored.Add(int64(n)) }})
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	dir := t.TempDir()
+	const size = 12 << 20
+	sparseFiles(t, dir, size, "big.bin")
+	// alice's window to the hub (1 MiB), the hub's 64 KiB buffer, the
+	// hub's window to bob (1 MiB), and what bob has read but not yet
+	// written: well under 3 MiB.
+	const limit = 3 << 20
+	var sent, most atomic.Int64
+	opt := transfer.SendOptions{To: "bob", Observer: transfer.Observer{Wrote: func(n int) {
+		ahead := sent.Add(int64(n)) - stored.Load()
+		for m := most.Load(); ahead > m && !most.CompareAndSwap(m, ahead); m = most.Load() {
+		}
+	}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := alice.Upload(ctx, scan(t, dir), opt)
+	if err != nil || rep.Failed() != 0 {
+		t.Fatalf("Upload: %v; report %+v", err, rep.Files)
+	}
+	if got := stored.Load(); got != size {
+		t.Errorf("bob stored %d bytes, want %d", got, size)
+	}
+	if m := most.Load(); m > limit {
+		t.Errorf("alice was %d bytes ahead of bob at most, want at most %d", m, limit)
+	}
+	t.Logf("alice was at most %d KiB ahead of bob", most.Load()>>10)
 }
