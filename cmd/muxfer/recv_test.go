@@ -96,6 +96,41 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// live is a command running in the test's process with a stdin the test
+// types into; code receives its exit code.
+type live struct {
+	out, errb lockedBuffer
+	typed     *io.PipeWriter
+	code      chan int
+	stop      context.CancelFunc // interrupts it
+}
+
+// startLive runs the command args with the key of h, and a stdin that the
+// test writes to p.typed. The test's end interrupts it, if it still runs,
+// and closes its stdin.
+func startLive(t *testing.T, h *hubtest.Hub, args ...string) *live {
+	getenv := func(name string) string {
+		if name == keyEnv {
+			return h.Key.Text()
+		}
+		return ""
+	}
+	stdin, typed := io.Pipe()
+	ctx, stop := context.WithCancel(context.Background())
+	p := &live{typed: typed, code: make(chan int, 1), stop: stop}
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		p.code <- run(env{stdin: stdin, stdout: &p.out, stderr: &p.errb, ctx: ctx, getenv: ownConfig(t, getenv)}, args)
+	}()
+	t.Cleanup(func() {
+		stop()
+		typed.Close()
+		<-exited
+	})
+	return p
+}
+
 // waitFor polls out until it holds want.
 func waitFor(t *testing.T, out *lockedBuffer, want string) {
 	t.Helper()
@@ -116,24 +151,10 @@ func waitFor(t *testing.T, out *lockedBuffer, want string) {
 // declined without waiting.
 func TestRecvAsksAboutEachOffer(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
-	getenv := func(name string) string {
-		if name == keyEnv {
-			return h.Key.Text()
-		}
-		return ""
-	}
 	inbox := filepath.Join(t.TempDir(), "inbox")
-	answers, typed := io.Pipe()
-	defer typed.Close()
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var out, errb lockedBuffer
-	code := make(chan int, 1)
-	go func() {
-		code <- run(env{stdin: answers, stdout: &out, stderr: &errb, ctx: ctx, getenv: ownConfig(t, getenv)},
-			[]string{"recv", h.Addr, "--name", "bob", "--dir", inbox})
-	}()
-	waitFor(t, &out, "waiting for files")
+	p := startLive(t, h, "recv", h.Addr, "--name", "bob", "--dir", inbox)
+	out, typed, code, stop := &p.out, p.typed, p.code, p.stop
+	waitFor(t, out, "waiting for files")
 	src := hubtest.Testdata(t, "../../testdata")
 	type result struct {
 		code      int
@@ -149,7 +170,7 @@ func TestRecvAsksAboutEachOffer(t *testing.T) {
 	}
 
 	first := send()
-	waitFor(t, &out, "accept? y/n (or /accept 1, /decline 1)")
+	waitFor(t, out, "accept? y/n (or /accept 1, /decline 1)")
 	for _, want := range []string{"* alice offers 9 files and 10 folders (3.2 MB)", "testdata/hello.txt  ", "testdata/nested/a/b/"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the offer as shown lacks %q:\n%s", want, out.String())
@@ -164,13 +185,13 @@ func TestRecvAsksAboutEachOffer(t *testing.T) {
 	}
 
 	second := send()
-	waitFor(t, &out, "/accept 2, /decline 2")
+	waitFor(t, out, "/accept 2, /decline 2")
 	io.WriteString(typed, "y\n")
 	if r := <-second; r.code != exitOK {
 		t.Fatalf("send accepted: exit %d:\n%s%s", r.code, r.out, r.errs)
 	}
 	hubtest.SameTree(t, src, filepath.Join(inbox, "testdata"))
-	waitFor(t, &out, "* offer 2 from alice: received 9 of 9 files")
+	waitFor(t, out, "* offer 2 from alice: received 9 of 9 files")
 
 	typed.Close() // nobody left to ask
 	waitForClosed := send()
@@ -179,7 +200,7 @@ func TestRecvAsksAboutEachOffer(t *testing.T) {
 	}
 	stop()
 	if c := <-code; c != exitInterrupted {
-		t.Errorf("recv after an interrupt: exit %d, want %d: %s", c, exitInterrupted, errb.String())
+		t.Errorf("recv after an interrupt: exit %d, want %d: %s", c, exitInterrupted, p.errb.String())
 	}
 }
 
@@ -189,24 +210,10 @@ func TestRecvAsksAboutEachOffer(t *testing.T) {
 // reports them delivered.
 func TestChatSendsToAPersonWhoAccepts(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
-	getenv := func(name string) string {
-		if name == keyEnv {
-			return h.Key.Text()
-		}
-		return ""
-	}
 	dir := filepath.Join(t.TempDir(), "bob's files")
-	answers, typed := io.Pipe()
-	defer typed.Close()
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var out, errb lockedBuffer
-	code := make(chan int, 1)
-	go func() {
-		code <- run(env{stdin: answers, stdout: &out, stderr: &errb, ctx: ctx, getenv: ownConfig(t, getenv)},
-			[]string{"chat", h.Addr, "--name", "bob", "--dir", dir, "--progress", "never"})
-	}()
-	waitFor(t, &out, "connected to")
+	p := startLive(t, h, "chat", h.Addr, "--name", "bob", "--dir", dir, "--progress", "never")
+	out, typed, code := &p.out, p.typed, p.code
+	waitFor(t, out, "connected to")
 	src := hubtest.Testdata(t, "../../testdata")
 	sent := make(chan string, 1)
 	go func() {
@@ -216,20 +223,20 @@ func TestChatSendsToAPersonWhoAccepts(t *testing.T) {
 		}
 		sent <- o
 	}()
-	waitFor(t, &out, "* alice offers 9 files and 10 folders (3.2 MB): /accept 1 or /decline 1")
+	waitFor(t, out, "* alice offers 9 files and 10 folders (3.2 MB): /accept 1 or /decline 1")
 	io.WriteString(typed, "/offers\n")
-	waitFor(t, &out, "* waiting: 1: 9 files and 10 folders from alice (3.2 MB)")
+	waitFor(t, out, "* waiting: 1: 9 files and 10 folders from alice (3.2 MB)")
 	io.WriteString(typed, "/accept\n")
 	got := <-sent
 	if !strings.Contains(got, "sent 9 of 9 files") {
 		t.Errorf("alice's chat:\n%s", got)
 	}
 	hubtest.SameTree(t, src, filepath.Join(dir, "testdata"))
-	waitFor(t, &out, "* offer 1 from alice: received 9 of 9 files (3.2 MB)")
+	waitFor(t, out, "* offer 1 from alice: received 9 of 9 files (3.2 MB)")
 	io.WriteString(typed, "/accept\n")
-	waitFor(t, &out, "! no offer is waiting for an answer")
+	waitFor(t, out, "! no offer is waiting for an answer")
 	typed.Close()
 	if c := <-code; c != exitOK {
-		t.Errorf("bob's chat: exit %d: %s", c, errb.String())
+		t.Errorf("bob's chat: exit %d: %s", c, p.errb.String())
 	}
 }
