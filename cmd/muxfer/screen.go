@@ -289,11 +289,15 @@ func (u *ui) editLoop(ctx context.Context, s *screen, h *hold, keys *termReader,
 	}
 }
 
-// typed applies the keys in b to the line and redraws what changed.
+// typed applies the keys in b to the line and redraws what changed. A
+// line handed over stays on the screen above the region, after the
+// prompt, as cooked mode would leave it: the hub does not echo a chat
+// line to its sender.
 func (u *ui) typed(s *screen, b []byte, pending *[]string) (end inputEnd, over bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	prompt, all := false, false
+	var sent []string
 	for _, k := range s.dec.decode(b) {
 		act, line := s.ed.apply(k)
 		switch act {
@@ -303,6 +307,9 @@ func (u *ui) typed(s *screen, b []byte, pending *[]string) (end inputEnd, over b
 			all = true
 		case editLine:
 			*pending = append(*pending, line)
+			if strings.TrimSpace(line) != "" {
+				sent = append(sent, promptText+line)
+			}
 			prompt = true
 		case editEOF:
 			return endEOF, true
@@ -311,8 +318,8 @@ func (u *ui) typed(s *screen, b []byte, pending *[]string) (end inputEnd, over b
 		}
 	}
 	switch {
-	case all:
-		u.drawLocked(nil)
+	case all || len(sent) > 0:
+		u.drawLocked(sent)
 	case prompt:
 		s.drawPrompt()
 	}

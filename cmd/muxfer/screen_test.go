@@ -205,8 +205,8 @@ func TestScreenKeepsTheTypedLineBelowPrintedLines(t *testing.T) {
 	if sent := typeKeys(t, u, s, "\r"); len(sent) != 1 || sent[0] != "hello world" {
 		t.Errorf("Enter sent %q, want the line typed", sent)
 	}
-	if rows, _, _ := v.screen(); rows[len(rows)-1] != ">" {
-		t.Errorf("prompt row after Enter is %q, want an empty prompt", rows[len(rows)-1])
+	if rows, _, _ := v.screen(); rows[len(rows)-1] != ">" || rows[len(rows)-4] != "> hello world" {
+		t.Errorf("screen after Enter ends\n%s\nwant the line sent above the region, and an empty prompt", strings.Join(rows[len(rows)-4:], "\n"))
 	}
 }
 

@@ -272,10 +272,10 @@ func (e *editor) set(s string) {
 	e.scroll = 0
 }
 
-// prompt is what the line being typed follows; scrolledPrompt replaces it
-// when the start of the line is scrolled out of view.
+// promptText is what the line being typed follows; scrolledPrompt
+// replaces it when the start of the line is scrolled out of view.
 const (
-	prompt         = "> "
+	promptText     = "> "
 	scrolledPrompt = "…"
 )
 
@@ -284,7 +284,7 @@ const (
 // and the cursor's column. The row is at most cols-1 columns wide, so that
 // the terminal never wraps it.
 func (e *editor) view(cols int) (row string, cursor int) {
-	room := max(cols-1-runesWidth([]rune(prompt)), 1) // for the line; the cursor may sit just after it
+	room := max(cols-1-runesWidth([]rune(promptText)), 1) // for the line; the cursor may sit just after it
 	if runesWidth(e.buf) < room {
 		e.scroll = 0
 	}
@@ -292,9 +292,9 @@ func (e *editor) view(cols int) (row string, cursor int) {
 	for e.scroll < e.pos && runesWidth(e.buf[e.scroll:e.pos]) >= room {
 		e.scroll++
 	}
-	p := prompt
+	p := promptText
 	if e.scroll > 0 {
-		p = scrolledPrompt + strings.Repeat(" ", runesWidth([]rune(prompt))-runesWidth([]rune(scrolledPrompt)))
+		p = scrolledPrompt + strings.Repeat(" ", runesWidth([]rune(promptText))-runesWidth([]rune(scrolledPrompt)))
 	}
 	var b strings.Builder
 	b.WriteString(p)
