@@ -376,3 +376,33 @@ func TestProgressOutsideTheTerminalPrintsNothingNew(t *testing.T) {
 		})
 	}
 }
+
+// TestDetachGivesRunningUploadsToTheLegacyBar: when input ends (Ctrl-D)
+// while an upload runs, chat waits for it; the region is erased and the
+// bar on stderr shows the upload from where it is.
+func TestDetachGivesRunningUploadsToTheLegacyBar(t *testing.T) {
+	u, _, v := attachedUI(t, 80, 10, true)
+	var errb bytes.Buffer
+	u.errw = &errb
+	up := u.observerFor("")
+	up.Started(1, 1000)
+	up.Wrote(600)
+	if errb.Len() != 0 {
+		t.Fatalf("the legacy bar drew while the screen was attached: %q", errb.String())
+	}
+	u.detach()
+	if rows, _, _ := v.screen(); len(rows) != 0 {
+		t.Errorf("after detach the screen shows\n%s\nwant the region erased", strings.Join(rows, "\n"))
+	}
+	if u.bar == nil || !strings.Contains(errb.String(), "1.0 kB") {
+		t.Fatalf("no legacy bar for the upload on stderr: %q", errb.String())
+	}
+	if st := u.bar.State(); st.Max != 1000 || st.CurrentNum != 600 {
+		t.Errorf("legacy bar at %d of %d, want 600 of 1000", st.CurrentNum, st.Max)
+	}
+	up.Wrote(400)
+	u.finish(&transfer.Report{Files: []transfer.FileReport{{Path: "f", Size: 1000, Status: transfer.Delivered}}}, nil)
+	if u.bar != nil || len(u.meters) != 0 {
+		t.Errorf("after finish: bar %v, %d transfers; want none", u.bar, len(u.meters))
+	}
+}

@@ -161,3 +161,21 @@ func TestFitCutsByColumns(t *testing.T) {
 		}
 	}
 }
+
+func TestShortenKeepsTheEndOfAPath(t *testing.T) {
+	tests := []struct {
+		s    string
+		cols int
+		want string
+	}{
+		{"a/b.txt", 10, "a/b.txt"},
+		{"photos/2024/img_0412.jpg", 16, "…24/img_0412.jpg"},
+		{"写真/二〇二四年/画像.jpg", 12, "…年/画像.jpg"}, // wide runes count two
+	}
+	for _, tt := range tests {
+		got := shorten(tt.s, tt.cols)
+		if got != tt.want || runesWidth([]rune(got)) > tt.cols {
+			t.Errorf("shorten(%q, %d) = %q, want %q", tt.s, tt.cols, got, tt.want)
+		}
+	}
+}
