@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -175,6 +176,32 @@ func equalHave(a, b []protocol.Have) bool {
 		}
 	}
 	return true
+}
+
+// TestOfferFindsPartsInEveryFolder: the parts of an offer's files are
+// found however the offer orders them: at the top, in nested folders, in
+// a folder left and come back to. A file without a part, or whose folder
+// is missing, has none.
+func TestOfferFindsPartsInEveryFolder(t *testing.T) {
+	r, _ := newTestReceiver(t)
+	content := randomBytes(5000, 3)
+	var files []protocol.File
+	var want []protocol.Have
+	for i, p := range []string{"top.bin", "a/x.bin", "b/c/y.bin", "b/c/none.bin", "a/z.bin", "new/w.bin"} {
+		f := resumable(p, content)
+		files = append(files, f)
+		if strings.HasPrefix(p, "new/") || strings.Contains(p, "none") {
+			continue
+		}
+		n := 1000 + 100*i
+		cutOnce(t, r, fmt.Sprintf("cut%d", i), f, content, n)
+		want = append(want, protocol.Have{File: i, Offset: int64(n), Hash: hashOf(content[:n])})
+	}
+	in := prepare(t, r, "all", files...)
+	defer in.Abandon()
+	if got := in.Accept().Have; !equalHave(got, want) {
+		t.Errorf("Accept.Have = %+v, want %+v", got, want)
+	}
 }
 
 // TestReceiverResumeCases covers what can happen to a file whose part
