@@ -16,6 +16,32 @@ import (
 	"github.com/muxfer/muxfer/protocol"
 )
 
+// Tokens name the parts and records a receiver keeps: they may never
+// change from one version to the next, or a sender coming back after an
+// upgrade would start its files again.
+func TestResumeTokenIsStable(t *testing.T) {
+	tests := []struct {
+		key  string
+		f    protocol.File
+		want string
+	}{
+		{"golden key", protocol.File{Path: "dir/é file.txt", Size: 4096, MTime: -1_700_000_000_123_456_789}, "9312db45df4762d1371e301b5f5f857a"},
+		{"", protocol.File{}, "615d64bfd0da19ca0a7e75f50f36d5e0"},
+	}
+	for _, tt := range tests {
+		if got := ResumeToken([]byte(tt.key), tt.f); got != tt.want {
+			t.Errorf("ResumeToken(%q, %+v) = %s, want %s", tt.key, tt.f, got, tt.want)
+		}
+		// Many tokens from one tokenMAC are each the same as alone.
+		mac := newTokenMAC([]byte(tt.key))
+		for range 2 {
+			if got := mac.token(tt.f); got != tt.want {
+				t.Errorf("tokenMAC(%q).token(%+v) = %s, want %s", tt.key, tt.f, got, tt.want)
+			}
+		}
+	}
+}
+
 func TestResumeTokenDependsOnKeyPathSizeAndTime(t *testing.T) {
 	f := protocol.File{Path: "dir/a.bin", Size: 100, Mode: 0o644, MTime: 1_700_000_000_000_000_000}
 	base := ResumeToken([]byte("key"), f)
