@@ -148,9 +148,10 @@ func (m *Manifest) split() []*Manifest {
 // tokens under key.
 func (m *Manifest) withTokens(key []byte) *Manifest {
 	out := &Manifest{Files: make([]protocol.File, len(m.Files)), Local: m.Local}
+	mac := newTokenMAC(key)
 	for i, f := range m.Files {
 		if !f.Dir {
-			f.Resume = ResumeToken(key, f)
+			f.Resume = mac.token(f)
 		}
 		out.Files[i] = f
 	}

@@ -1,7 +1,6 @@
 package transfer
 
 import (
-	"fmt"
 	"io"
 	"os"
 )
@@ -47,7 +46,7 @@ func (ra *readAhead) read(src *os.File, h *fileHash, n int64) {
 		buf := getBuf()
 		k, err := io.ReadFull(src, (*buf)[:min(left, int64(len(*buf)))])
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			err = fmt.Errorf("%s shrank while being sent", src.Name())
+			err = errShrank(src.Name())
 		}
 		if err != nil {
 			k = 0 // the file is wrong: none of it is sent

@@ -333,11 +333,6 @@ func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset i
 		return "", "", err
 	}
 	defer release()
-	// Checked again now that the file arrives: a link may have been
-	// planted since the offer was accepted.
-	if _, err := lookAt(folder.Root, base, f.Path); err != nil {
-		return "", "", err
-	}
 	if key != "" {
 		r.dropState(key) // the part changes now
 	}
@@ -383,7 +378,7 @@ func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset i
 	if err != nil {
 		return "", "", err
 	}
-	name, err := place(folder, part, base)
+	name, err := place(folder, part, base, f.Path)
 	if err != nil {
 		return "", "", err
 	}
@@ -492,50 +487,72 @@ func copyExactly(dst io.Writer, src io.Reader, n int64) error {
 }
 
 // place gives the finished .part its final name without ever replacing an
-// existing file: it hard-links the part under the first free name among
-// "a.txt", "a (1).txt", "a (2).txt"… (link fails if the name exists, so
-// there is no race) and then removes the part.
-func place(folder dirHandle, part, want string) (string, error) {
+// existing file: the first free name among "a.txt", "a (1).txt",
+// "a (2).txt"… (placeAs fails if the name exists, so there is no race).
+// The file's own name taken by a symbolic link is refused: Prepare
+// refused one, so it was planted since, as a link on a folder would be
+// (folders.get). It is looked at only once found taken, which spares
+// every file a stat. shown is the file's path, for errors.
+func place(folder dirHandle, part, want, shown string) (string, error) {
 	for i := 0; i < 1000; i++ {
 		name := numbered(want, i)
-		switch err := rename(folder.fd, part, name); {
+		err := placeAs(folder, part, name)
+		switch {
 		case err == nil:
 			return name, nil
-		case errors.Is(err, fs.ErrExist):
-			continue
-		case !errors.Is(err, errors.ErrUnsupported):
-			return "", pathErr(err)
-		}
-		err := folder.Link(part, name)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil && noHardLinks(err) {
-			// A file system without hard links: claim the name with an
-			// empty file created exclusively (which fails if the name
-			// exists, so no other writer can take it), then rename the
-			// part over our own placeholder.
-			ph, cerr := folder.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if errors.Is(cerr, fs.ErrExist) {
-				continue
+		case !errors.Is(err, fs.ErrExist):
+			return "", err
+		case i == 0:
+			if _, err := lookAt(folder.Root, name, shown); err != nil {
+				return "", err
 			}
-			if cerr != nil {
-				return "", pathErr(cerr)
-			}
-			ph.Close()
-			if err := folder.Rename(part, name); err != nil {
-				folder.Remove(name)
-				return "", pathErr(err)
-			}
-			return name, nil
 		}
-		if err != nil {
-			return "", pathErr(err)
-		}
-		folder.Remove(part)
-		return name, nil
 	}
 	return "", fmt.Errorf("no free name for %s", want)
+}
+
+// placeAs gives part the name, failing with fs.ErrExist if it is taken:
+// by rename where it can refuse to replace, else by a hard link and the
+// part's removal.
+func placeAs(folder dirHandle, part, name string) error {
+	err := rename(folder.fd, part, name)
+	if !errors.Is(err, errors.ErrUnsupported) {
+		return existOrPathErr(err)
+	}
+	err = folder.Link(part, name)
+	if err != nil && noHardLinks(err) {
+		// A file system without hard links: claim the name with an
+		// empty file created exclusively (which fails if the name
+		// exists, so no other writer can take it), then rename the
+		// part over our own placeholder.
+		ph, err := folder.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return existOrPathErr(err)
+		}
+		ph.Close()
+		if err := folder.Rename(part, name); err != nil {
+			folder.Remove(name)
+			return pathErr(err)
+		}
+		return nil
+	}
+	if err != nil {
+		return existOrPathErr(err)
+	}
+	folder.Remove(part)
+	return nil
+}
+
+// existOrPathErr is fs.ErrExist for an error that says a name is taken,
+// else pathErr(err).
+func existOrPathErr(err error) error {
+	if errors.Is(err, fs.ErrExist) {
+		return fs.ErrExist
+	}
+	if err != nil {
+		return pathErr(err)
+	}
+	return nil
 }
 
 func noHardLinks(err error) bool {

@@ -379,3 +379,84 @@ func TestNumberedNamesFitInAComponent(t *testing.T) {
 		t.Errorf("numbered = %q", got)
 	}
 }
+
+// TestPlaceNeverReplacesAFile runs place both ways it can work: by one
+// rename that refuses to replace (a folder descriptor on Linux) and by a
+// hard link and the part's removal (elsewhere, fd -1). Taken names are
+// skipped, a link on the file's own name is refused, and nothing that was
+// there is touched.
+func TestPlaceNeverReplacesAFile(t *testing.T) {
+	tests := []struct {
+		name     string
+		existing []string // files there before
+		link     bool     // "a.txt" is a symbolic link
+		want     string   // the name given, or the error's text
+		wantErr  bool
+	}{
+		{"free name", nil, false, "a.txt", false},
+		{"taken names skipped", []string{"a.txt", "a (1).txt"}, false, "a (2).txt", false},
+		{"own name a link", nil, true, `"x/a.txt" is a symbolic link`, true},
+	}
+	for _, byFd := range []bool{true, false} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s, folder descriptor %v", tt.name, byFd), func(t *testing.T) {
+				dir := t.TempDir()
+				root, err := os.OpenRoot(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer root.Close()
+				folder := dirHandle{Root: root, fd: -1}
+				if byFd {
+					d, err := root.Open(".")
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer d.Close()
+					folder.fd = int(d.Fd())
+				}
+				write := func(name, content string) {
+					if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, name := range tt.existing {
+					write(name, "old")
+				}
+				if tt.link {
+					write("target", "old")
+					if err := os.Symlink("target", filepath.Join(dir, "a.txt")); err != nil {
+						t.Fatal(err)
+					}
+				}
+				write("p.part", "new")
+				before := listTree(t, dir)
+				name, err := place(folder, "p.part", "a.txt", "x/a.txt")
+				if tt.wantErr {
+					if err == nil || !strings.Contains(err.Error(), tt.want) {
+						t.Fatalf("place = %q, %v; want an error saying %s", name, err, tt.want)
+					}
+					if got := listTree(t, dir); fmt.Sprint(got) != fmt.Sprint(before) {
+						t.Errorf("folder holds %q, want %q as before", got, before)
+					}
+					return
+				}
+				if err != nil || name != tt.want {
+					t.Fatalf("place = %q, %v; want %q", name, err, tt.want)
+				}
+				got, err := os.ReadFile(filepath.Join(dir, name))
+				if err != nil || string(got) != "new" {
+					t.Errorf("%s holds %q (%v), want the part's bytes", name, got, err)
+				}
+				if _, err := os.Lstat(filepath.Join(dir, "p.part")); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("the part is still there (%v)", err)
+				}
+				for _, old := range tt.existing {
+					if got, _ := os.ReadFile(filepath.Join(dir, old)); string(got) != "old" {
+						t.Errorf("%s holds %q, want it untouched", old, got)
+					}
+				}
+			})
+		}
+	}
+}

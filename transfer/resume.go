@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,11 +40,29 @@ import (
 // second copy.
 
 // ResumeToken returns the resume token of f under key: the first 128
-// bits of HMAC-SHA256(key, path, size, mtime), in hex.
-func ResumeToken(key []byte, f protocol.File) string {
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "muxfer resume v1\x00%s\x00%d\x00%d", f.Path, f.Size, f.MTime)
-	return hex.EncodeToString(m.Sum(nil)[:protocol.ResumeTokenLen/2])
+// bits of HMAC-SHA256(key, "muxfer resume v1\x00" path "\x00" size
+// "\x00" mtime), size and mtime in decimal, in hex.
+func ResumeToken(key []byte, f protocol.File) string { return newTokenMAC(key).token(f) }
+
+// tokenMAC makes the resume tokens of many files under one key, with one
+// HMAC reset for each: a new HMAC and fmt for every file were 3% of the
+// sender's time for 5,000 files of 4 KiB.
+type tokenMAC struct {
+	mac hash.Hash
+	buf []byte
+}
+
+func newTokenMAC(key []byte) *tokenMAC { return &tokenMAC{mac: hmac.New(sha256.New, key)} }
+
+func (t *tokenMAC) token(f protocol.File) string {
+	b := append(t.buf[:0], "muxfer resume v1\x00"...)
+	b = append(b, f.Path...)
+	b = strconv.AppendInt(append(b, 0), f.Size, 10)
+	b = strconv.AppendInt(append(b, 0), f.MTime, 10)
+	t.mac.Reset()
+	t.mac.Write(b)
+	t.buf = t.mac.Sum(b[:0])
+	return hex.EncodeToString(t.buf[:protocol.ResumeTokenLen/2])
 }
 
 // checkResumeToken accepts "" or exactly ResumeTokenLen lowercase hex
@@ -229,18 +249,59 @@ func (r *Receiver) findResume(in *Incoming) (held int64, err error) {
 			in.releaseTokens()
 			return 0, fmt.Errorf("%w: %s is still being received by an earlier transfer", ErrBusy, f.Path)
 		}
-		in.points[i] = r.lookFor(f, key)
-		held += in.points[i].offset
+		in.points[i].key = key
+	}
+	// Parts are looked for once every key is held: no other transfer can
+	// then write one of them, so a folder missing now holds none of them.
+	var look partFolder
+	defer look.close()
+	for i, pt := range in.points {
+		if pt.key != "" {
+			in.points[i] = r.lookFor(in.offer.Files[i], pt.key, &look)
+			held += in.points[i].offset
+		}
 	}
 	return held, nil
+}
+
+// partFolder holds open the folder parts were last looked for in. An
+// offer lists a folder's files together (Scan walks one folder at a
+// time), so each folder is opened once, or found missing once, rather
+// than walked to for every file: for 5,000 files in 50 new folders that
+// was five system calls per file. One folder at most is open.
+type partFolder struct {
+	dir    string
+	root   *os.Root // nil: dir is missing, or cannot be opened
+	looked bool     // dir and root are set
+}
+
+// open returns the folder dir, or nil if it cannot be opened.
+func (p *partFolder) open(r *Receiver, dir string) *os.Root {
+	if p.looked && p.dir == dir {
+		return p.root
+	}
+	p.close()
+	p.dir, p.looked = dir, true
+	if root, err := r.root.OpenRoot(dir); err == nil {
+		p.root = root
+	}
+	return p.root
+}
+
+func (p *partFolder) close() {
+	if p.root != nil {
+		p.root.Close()
+	}
+	*p = partFolder{}
 }
 
 // ErrBusy reports an offer of a file that an earlier transfer is still
 // receiving: the same offer made again shortly will find it free.
 var ErrBusy = errors.New("busy")
 
-// lookFor finds what the receiver holds of f, whose key it has claimed.
-func (r *Receiver) lookFor(f protocol.File, key string) resumePoint {
+// lookFor finds what the receiver holds of f, whose key it has claimed;
+// look holds the folder of the file looked for before.
+func (r *Receiver) lookFor(f protocol.File, key string, look *partFolder) resumePoint {
 	pt := resumePoint{key: key}
 	if rec, ok := r.book.lookup(key, r.keepParts()); ok {
 		if r.stillStored(rec, f) {
@@ -249,8 +310,12 @@ func (r *Receiver) lookFor(f protocol.File, key string) resumePoint {
 		}
 		r.book.forget(key)
 	}
-	part := path.Join(path.Dir(f.Path), keyPartName(key))
-	info, err := r.root.Lstat(part)
+	folder := look.open(r, path.Dir(f.Path))
+	if folder == nil {
+		return pt // no folder, no part
+	}
+	part := keyPartName(key)
+	info, err := folder.Lstat(part)
 	pt.found = err == nil
 	if err != nil || !info.Mode().IsRegular() || info.Size() == 0 || info.Size() > f.Size || linkCount(info) > 1 {
 		// From byte 0: store replaces what is there. (A part with a second
@@ -258,7 +323,7 @@ func (r *Receiver) lookFor(f protocol.File, key string) resumePoint {
 		// a stored file's, not to be written to.)
 		return pt
 	}
-	h, err := r.partHash(part, key, info)
+	h, err := r.partHash(folder, part, key, info)
 	if err != nil {
 		return pt
 	}
@@ -285,10 +350,10 @@ type partState struct {
 	h       *fileHash
 }
 
-// partHash returns the hash state of the part at name: the one kept for
-// key if the part has not changed since (same size and mtime), else one
-// computed now, and kept if the part is large.
-func (r *Receiver) partHash(name, key string, info fs.FileInfo) (*fileHash, error) {
+// partHash returns the hash state of the part name in folder: the one
+// kept for key if the part has not changed since (same size and mtime),
+// else one computed now, and kept if the part is large.
+func (r *Receiver) partHash(folder *os.Root, name, key string, info fs.FileInfo) (*fileHash, error) {
 	b := &r.book
 	b.mu.Lock()
 	st, ok := b.states[key]
@@ -296,7 +361,7 @@ func (r *Receiver) partHash(name, key string, info fs.FileInfo) (*fileHash, erro
 	if ok && st.size == info.Size() && st.modTime.Equal(info.ModTime()) {
 		return st.h, nil
 	}
-	f, err := r.root.Open(name)
+	f, err := folder.Open(name)
 	if err != nil {
 		return nil, err
 	}

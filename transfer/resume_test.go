@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +15,32 @@ import (
 
 	"github.com/muxfer/muxfer/protocol"
 )
+
+// Tokens name the parts and records a receiver keeps: they may never
+// change from one version to the next, or a sender coming back after an
+// upgrade would start its files again.
+func TestResumeTokenIsStable(t *testing.T) {
+	tests := []struct {
+		key  string
+		f    protocol.File
+		want string
+	}{
+		{"golden key", protocol.File{Path: "dir/é file.txt", Size: 4096, MTime: -1_700_000_000_123_456_789}, "9312db45df4762d1371e301b5f5f857a"},
+		{"", protocol.File{}, "615d64bfd0da19ca0a7e75f50f36d5e0"},
+	}
+	for _, tt := range tests {
+		if got := ResumeToken([]byte(tt.key), tt.f); got != tt.want {
+			t.Errorf("ResumeToken(%q, %+v) = %s, want %s", tt.key, tt.f, got, tt.want)
+		}
+		// Many tokens from one tokenMAC are each the same as alone.
+		mac := newTokenMAC([]byte(tt.key))
+		for range 2 {
+			if got := mac.token(tt.f); got != tt.want {
+				t.Errorf("tokenMAC(%q).token(%+v) = %s, want %s", tt.key, tt.f, got, tt.want)
+			}
+		}
+	}
+}
 
 func TestResumeTokenDependsOnKeyPathSizeAndTime(t *testing.T) {
 	f := protocol.File{Path: "dir/a.bin", Size: 100, Mode: 0o644, MTime: 1_700_000_000_000_000_000}
@@ -175,6 +202,32 @@ func equalHave(a, b []protocol.Have) bool {
 		}
 	}
 	return true
+}
+
+// TestOfferFindsPartsInEveryFolder: the parts of an offer's files are
+// found however the offer orders them: at the top, in nested folders, in
+// a folder left and come back to. A file without a part, or whose folder
+// is missing, has none.
+func TestOfferFindsPartsInEveryFolder(t *testing.T) {
+	r, _ := newTestReceiver(t)
+	content := randomBytes(5000, 3)
+	var files []protocol.File
+	var want []protocol.Have
+	for i, p := range []string{"top.bin", "a/x.bin", "b/c/y.bin", "b/c/none.bin", "a/z.bin", "new/w.bin"} {
+		f := resumable(p, content)
+		files = append(files, f)
+		if strings.HasPrefix(p, "new/") || strings.Contains(p, "none") {
+			continue
+		}
+		n := 1000 + 100*i
+		cutOnce(t, r, fmt.Sprintf("cut%d", i), f, content, n)
+		want = append(want, protocol.Have{File: i, Offset: int64(n), Hash: hashOf(content[:n])})
+	}
+	in := prepare(t, r, "all", files...)
+	defer in.Abandon()
+	if got := in.Accept().Have; !equalHave(got, want) {
+		t.Errorf("Accept.Have = %+v, want %+v", got, want)
+	}
 }
 
 // TestReceiverResumeCases covers what can happen to a file whose part
