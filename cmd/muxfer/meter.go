@@ -26,8 +26,13 @@ type meter struct {
 	done   int64
 	opened int    // files started
 	file   string // the file last started, already safe
-	start  time.Time
 	ended  bool
+
+	// The rate shown: bytes a second over the last second or so, from
+	// one sample a second at most (taken when the line is drawn).
+	sampled     time.Time
+	sampledDone int64
+	rate        float64
 
 	// An upload's first Started and what its observer heard of each file
 	// (path: status, "" while sending), to tell which meter a ui.finish
@@ -47,11 +52,20 @@ func (m *meter) status(now time.Time, cols int) string {
 	if m.total > 0 {
 		pct = min(m.done, m.total) * 100 / m.total
 	}
-	rate := int64(0)
-	if s := now.Sub(m.start).Seconds(); s > 0 {
-		rate = int64(float64(m.done) / s)
+	if dt := now.Sub(m.sampled).Seconds(); dt >= 1 {
+		// Half the last second's rate, half the earlier: it follows a
+		// change within seconds without jumping about.
+		r := float64(m.done-m.sampledDone) / dt
+		if m.rate > 0 {
+			r = (r + m.rate) / 2
+		}
+		m.sampled, m.sampledDone, m.rate = now, m.done, max(r, 0)
 	}
-	tail := []string{fmt.Sprintf("%d%%", pct), size(m.done) + " of " + size(m.total), size(rate) + "/s"}
+	rate := m.rate
+	if dt := now.Sub(m.sampled).Seconds(); rate == 0 && dt > 0 {
+		rate = float64(m.done-m.sampledDone) / dt // the first second: what there is
+	}
+	tail := []string{fmt.Sprintf("%d%%", pct), size(m.done) + " of " + size(m.total), size(int64(rate)) + "/s"}
 	if m.files > 1 {
 		tail = append(tail, fmt.Sprintf("file %d/%d", m.opened, m.files))
 	}
@@ -97,7 +111,8 @@ func (u *ui) observerFor(label string) transfer.Observer {
 				m.first = [2]int64{int64(files), bytes}
 				return
 			}
-			m.files, m.total, m.done, m.opened, m.start = files, bytes, 0, 0, time.Now()
+			m.files, m.total, m.done, m.opened = files, bytes, 0, 0
+			m.sampled, m.sampledDone, m.rate = time.Now(), 0, 0
 			u.changedLocked()
 		},
 		Opened: func(path string) {
@@ -177,7 +192,7 @@ func (d *download) done() {
 }
 
 func (u *ui) addMeterLocked(label string, upload bool, files int, bytes int64) *meter {
-	m := &meter{label: safe(label), upload: upload, files: files, total: bytes, start: time.Now(),
+	m := &meter{label: safe(label), upload: upload, files: files, total: bytes, sampled: time.Now(),
 		heardFiles: map[string]string{}}
 	u.meters = append(u.meters, m)
 	u.changedLocked()
