@@ -85,21 +85,25 @@ func (u *ui) edit(ctx context.Context, in, out *os.File, lines chan<- string) er
 	if closed {
 		return nil
 	}
-	defer func() {
+	// Once the terminal is as it was, closeInput has nothing to wait for.
+	release := sync.OnceFunc(func() {
 		u.mu.Lock()
 		u.hold = nil
 		u.mu.Unlock()
 		close(h.done)
-	}()
+	})
+	defer release()
 
 	fd := int(in.Fd())
 	saved, err := term.MakeRaw(fd)
 	if err != nil {
+		release()
 		return scanLines(ctx, in, lines)
 	}
 	keys, err := readTerminal(in)
 	if err != nil {
 		term.Restore(fd, saved)
+		release()
 		return scanLines(ctx, in, lines)
 	}
 	ofd := int(out.Fd())
@@ -109,6 +113,7 @@ func (u *ui) edit(ctx context.Context, in, out *os.File, lines chan<- string) er
 		u.detach()
 		term.Restore(fd, saved)
 		keys.stop()
+		release()
 	})
 	defer restore() // a panic too leaves the terminal as it was
 
