@@ -106,7 +106,7 @@ func (u *ui) observerFor(label string) transfer.Observer {
 			u.startBar(bytes)
 			u.mu.Lock()
 			defer u.mu.Unlock()
-			if m == nil {
+			if m == nil || m.ended { // ended: another upload's finish took it for its own
 				m = u.addMeterLocked(label, true, files, bytes)
 				m.first = [2]int64{int64(files), bytes}
 				return
