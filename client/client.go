@@ -53,9 +53,10 @@ type Config struct {
 	// file from the reading goroutine, concurrently with others.
 	OnReceived func(protocol.Result)
 	// OnProgress, if set, is told of the bytes written into Inbox for
-	// the transfer with id transfer (the Offer's), as they are written.
-	// It is called from the goroutines of the data streams, concurrently.
-	OnProgress func(transfer string, n int)
+	// file file (its index in the Offer) of the transfer with id
+	// transfer (the Offer's), as they are written. It is called from the
+	// goroutines of the data streams, concurrently.
+	OnProgress func(transfer string, file, n int)
 }
 
 // Client is a connection to a hub. Its methods are safe for concurrent use.

@@ -39,7 +39,7 @@ func dialAsker(t *testing.T, addr, name string) *asker {
 			return client.Ask
 		},
 		OnWithdrawn: func(_ protocol.Offer, why string) { a.withdrawn <- why },
-		OnProgress:  func(_ string, n int) { a.stored.Add(int64(n)) },
+		OnProgress:  func(_ string, _, n int) { a.stored.Add(int64(n)) },
 	})
 	return a
 }

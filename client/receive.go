@@ -38,7 +38,7 @@ type inbox struct {
 	decide    func(protocol.Offer) Decision
 	withdrawn func(protocol.Offer, string)
 	received  func(protocol.Result)
-	progress  func(string, int)
+	progress  func(string, int, int)
 
 	cancel context.CancelFunc // ends the accept loop
 	// Guarded by Client.mu: transfers accepted and not yet done, by the
@@ -123,7 +123,7 @@ func (c *Client) accept(o protocol.Offer) error {
 	}
 	if c.inbox.progress != nil {
 		id := o.Transfer
-		in.OnProgress(func(n int) { c.inbox.progress(id, n) })
+		in.OnProgress(func(file, n int) { c.inbox.progress(id, file, n) })
 	}
 	if !in.Done() {
 		c.mu.Lock()

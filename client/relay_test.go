@@ -384,7 +384,7 @@ func TestRelayToASlowRecipientKeepsLittleInFlight(t *testing.T) {
 	inbox := filepath.Join(t.TempDir(), "inbox")
 	hubtest.DialConfig(t, slow.Addr, client.Config{Name: "bob", Inbox: inbox,
 		OnOffer:    func(protocol.Offer) client.Decision { return client.Accept },
-		OnProgress: func(_ string, n int) { stored.Add(int64(n)) }})
+		OnProgress: func(_ string, _, n int) { stored.Add(int64(n)) }})
 	alice := hubtest.Dial(t, h.Addr, "alice")
 	dir := t.TempDir()
 	const size = 12 << 20

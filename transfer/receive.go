@@ -51,9 +51,9 @@ type Incoming struct {
 	offer protocol.Offer
 	nonce string // names the .part files of files without a resume token
 
-	points   []resumePoint // per entry, for files offered with a token; nil if none
-	dirs     folders       // the files' folders, open while files are left
-	progress func(n int)   // see OnProgress; nil: not told
+	points   []resumePoint     // per entry, for files offered with a token; nil if none
+	dirs     folders           // the files' folders, open while files are left
+	progress func(file, n int) // see OnProgress; nil: not told
 
 	mu     sync.Mutex
 	state  []fileState
@@ -72,10 +72,10 @@ const (
 	givenUp // cancelled by the sender, or abandoned by the receiver
 )
 
-// OnProgress has f told of the bytes of each file as they are written,
-// from the goroutines that call Receive. Call it before the first
-// Receive.
-func (in *Incoming) OnProgress(f func(n int)) { in.progress = f }
+// OnProgress has f told of the bytes of each file (by its index in the
+// offer) as they are written, from the goroutines that call Receive.
+// Call it before the first Receive.
+func (in *Incoming) OnProgress(f func(file, n int)) { in.progress = f }
 
 // progressWriter counts what it is given and keeps nothing.
 type progressWriter func(n int)
@@ -172,7 +172,11 @@ func (in *Incoming) receive(h protocol.DataHeader, src io.Reader) (protocol.Resu
 		if pt.key != "" {
 			part = keyPartName(pt.key)
 		}
-		res.Stored, res.Hash, err = in.store(f, part, pt, h.Offset, src, owed)
+		var sink io.Writer = owed // counts what was written
+		if in.progress != nil {
+			sink = io.MultiWriter(owed, progressWriter(func(n int) { in.progress(h.File, n) }))
+		}
+		res.Stored, res.Hash, err = in.store(f, part, pt, h.Offset, src, sink)
 	}
 	owed.settle()
 	if err != nil {
@@ -356,11 +360,7 @@ func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset i
 		}
 	}()
 
-	dst := io.MultiWriter(w, owed)
-	if in.progress != nil {
-		dst = io.MultiWriter(w, owed, progressWriter(in.progress))
-	}
-	if err := copyExactly(dst, src, f.Size-offset); err != nil {
+	if err := copyExactly(io.MultiWriter(w, owed), src, f.Size-offset); err != nil {
 		return "", "", err
 	}
 	tr, err := readTrailer(src)

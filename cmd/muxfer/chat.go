@@ -96,6 +96,7 @@ type chatSession struct {
 }
 
 func (s *chatSession) run(e env) error {
+	defer s.u.closeInput() // the terminal is restored before chat returns
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer func() {
 		cancel()

@@ -46,6 +46,7 @@ type incomingFiles struct {
 	n        int
 	from     string
 	files    []protocol.File
+	current  int // the file that bytes came for last, -1 before any
 	left     int // regular files without an outcome
 	ok, bad  int
 	bytes    int64 // of the files stored
@@ -289,7 +290,7 @@ func (b *inbox) withdrawn(o protocol.Offer, reason string) {
 
 // started follows an accepted offer.
 func (b *inbox) started(n int, o protocol.Offer) {
-	in := &incomingFiles{n: n, from: o.From, files: o.Files, start: time.Now()}
+	in := &incomingFiles{n: n, from: o.From, files: o.Files, current: -1, start: time.Now()}
 	var bytes int64
 	for _, f := range o.Files {
 		if !f.Dir {
@@ -306,14 +307,23 @@ func (b *inbox) started(n int, o protocol.Offer) {
 	b.mu.Unlock()
 }
 
-// progress is OnProgress.
-func (b *inbox) progress(id string, n int) {
+// progress is OnProgress: it counts the bytes, and names the file on the
+// transfer's line when they are for another file than the last.
+func (b *inbox) progress(id string, file, n int) {
 	b.mu.Lock()
 	in := b.running[id]
-	b.mu.Unlock()
-	if in != nil {
-		in.progress.wrote(n)
+	opened := ""
+	if in != nil && file != in.current && file >= 0 && file < len(in.files) {
+		in.current, opened = file, in.files[file].Path
 	}
+	b.mu.Unlock()
+	if in == nil {
+		return
+	}
+	if opened != "" {
+		in.progress.opened(opened)
+	}
+	in.progress.wrote(n)
 }
 
 // receivedNote is the JSON form of a file received, or failed.
