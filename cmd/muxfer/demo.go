@@ -39,7 +39,8 @@ var demoCommand = command{
 }
 
 // runDemo starts a hub and two clients, alice and bob, in this process on
-// loopback. They chat while alice uploads the data folder; then the demo
+// loopback. They chat while alice uploads the data folder; then alice
+// sends it to bob through the hub, and bob accepts it. Each time the demo
 // compares every stored file with its source byte for byte.
 func runDemo(e env, data, progress string) error {
 	if info, err := os.Stat(data); err != nil || !info.IsDir() {
@@ -54,8 +55,8 @@ func runDemo(e env, data, progress string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	d := &demo{e: e, u: u, hubDir: filepath.Join(tmp, "hub"), mux: mux.Config{Key: mux.NewKey()},
-		aliceSaw: make(chan string, 16), bobSaw: make(chan string, 16)}
+	d := &demo{e: e, u: u, hubDir: filepath.Join(tmp, "hub"), bobDir: filepath.Join(tmp, "bob"), mux: mux.Config{Key: mux.NewKey()},
+		aliceSaw: make(chan string, 16), bobSaw: make(chan string, 16), bobOffers: make(chan protocol.Offer, 1)}
 	return d.run(data)
 }
 
@@ -63,9 +64,11 @@ type demo struct {
 	e                env
 	u                *ui
 	hubDir           string
+	bobDir           string     // bob's inbox
 	mux              mux.Config // a fresh access key, shared by the hub and both clients
 	alice, bob       *client.Client
-	aliceSaw, bobSaw chan string // chat texts each client received
+	aliceSaw, bobSaw chan string         // chat texts each client received
+	bobOffers        chan protocol.Offer // offers made to bob, waiting for his answer
 }
 
 func (d *demo) step(format string, args ...any) { d.u.line("demo  | "+format, args...) }
@@ -88,11 +91,19 @@ func (d *demo) run(data string) error {
 
 	ctx, cancel := context.WithTimeout(d.e.ctx, 2*time.Minute)
 	defer cancel()
-	if d.alice, err = d.join(ctx, addr, "alice", d.aliceSaw); err != nil {
+	if d.alice, err = d.join(ctx, addr, client.Config{Name: "alice"}, d.aliceSaw); err != nil {
 		return err
 	}
 	defer d.alice.Close()
-	if d.bob, err = d.join(ctx, addr, "bob", d.bobSaw); err != nil {
+	bob := client.Config{Name: "bob", Inbox: d.bobDir, OnOffer: func(o protocol.Offer) client.Decision {
+		select {
+		case d.bobOffers <- o:
+			return client.Ask
+		default:
+			return client.Decline
+		}
+	}}
+	if d.bob, err = d.join(ctx, addr, bob, d.bobSaw); err != nil {
 		return err
 	}
 	defer d.bob.Close()
@@ -129,14 +140,51 @@ func (d *demo) run(data string) error {
 		return err
 	}
 	d.step("all %d files stored by the hub match %s byte for byte", n, data)
+	return d.relay(ctx, data, m)
+}
+
+// relay has alice send m to bob through the hub, which stores none of
+// it; bob sees the offer and accepts it, as a person would with /accept.
+func (d *demo) relay(ctx context.Context, data string, m *transfer.Manifest) error {
+	if err := d.say(ctx, d.alice, d.bobSaw, "and now straight to you, bob, through the hub"); err != nil {
+		return err
+	}
+	sent := make(chan error, 1)
+	go func() {
+		opt := transfer.SendOptions{Parallel: 4, To: "bob", Observer: d.u.observerFor("→ bob")}
+		rep, err := d.alice.Upload(ctx, m, opt)
+		sent <- d.u.finish(rep, err)
+	}()
+	select {
+	case o := <-d.bobOffers:
+		files, bytes := m.Totals()
+		d.u.line("bob   | * %s offers %s (%s): /accept 1 or /decline 1", o.From, plural(files, "file"), size(bytes))
+		d.u.line("bob   | > /accept 1")
+		if err := d.bob.Answer(o.Transfer, true); err != nil {
+			<-sent
+			return err
+		}
+	case err := <-sent:
+		return fmt.Errorf("demo: the offer never reached bob: %w", err)
+	}
+	if err := <-sent; err != nil {
+		return err
+	}
+	n, err := sameTree(data, filepath.Join(d.bobDir, filepath.Base(mustAbs(data))))
+	if err != nil {
+		d.step("MISMATCH at bob: %v", err)
+		return err
+	}
+	d.step("all %d files bob received match %s byte for byte", n, data)
 	return nil
 }
 
 // join connects a client whose incoming chat lines are printed with its
 // name and copied to saw.
-func (d *demo) join(ctx context.Context, addr, name string, saw chan<- string) (*client.Client, error) {
-	tag := fmt.Sprintf("%-5s | ", name)
-	c, err := client.Dial(ctx, addr, client.Config{Name: name, Software: software(), Mux: d.mux, OnMessage: func(m protocol.Message) {
+func (d *demo) join(ctx context.Context, addr string, cfg client.Config, saw chan<- string) (*client.Client, error) {
+	tag := fmt.Sprintf("%-5s | ", cfg.Name)
+	cfg.Software, cfg.Mux = software(), d.mux
+	cfg.OnMessage = func(m protocol.Message) {
 		d.u.heard(tag, m)
 		if c, ok := m.(protocol.Chat); ok {
 			select {
@@ -144,7 +192,8 @@ func (d *demo) join(ctx context.Context, addr, name string, saw chan<- string) (
 			default:
 			}
 		}
-	}})
+	}
+	c, err := client.Dial(ctx, addr, cfg)
 	if err != nil {
 		return nil, err
 	}
