@@ -213,7 +213,7 @@ func TestDemo(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d; stderr:\n%s\nstdout:\n%s", code, errs, out)
 	}
-	for _, want := range []string{"bob   | <alice> hi bob", "alice | <bob> thanks!", "verified testdata/binary/random.bin", "all 9 files stored by the hub match", "bob   | > /accept 1", "all 9 files bob received match testdata byte for byte"} {
+	for _, want := range []string{"bob   | <alice> hi bob", "alice | <bob> thanks!", "verified testdata/binary/random.bin", "all 9 files stored by the hub match", "bob   | > /accept 1", "all 9 files bob received match ../../testdata byte for byte"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
