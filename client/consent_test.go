@@ -317,3 +317,30 @@ func TestDeliverWaitsForARecipientThatLeftAndResumes(t *testing.T) {
 	}
 	hubtest.SameTree(t, dir, filepath.Join(inbox, filepath.Base(dir)))
 }
+
+// TestAnswerAsSoonAsOnOfferSeesTheOffer: the offer is waiting before
+// OnOffer is told of it, so that an Answer made at once (here from
+// OnOffer itself, the earliest moment there is) finds it.
+func TestAnswerAsSoonAsOnOfferSeesTheOffer(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	var bob atomic.Pointer[hubtest.Client]
+	answered := make(chan error, 1)
+	inbox := filepath.Join(t.TempDir(), "inbox")
+	bob.Store(hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Inbox: inbox,
+		OnOffer: func(o protocol.Offer) client.Decision {
+			answered <- bob.Load().Answer(o.Transfer, true)
+			return client.Ask
+		}}))
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	src := hubtest.Testdata(t, "../testdata")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := alice.Upload(ctx, scan(t, src), transfer.SendOptions{To: "bob"})
+	if aerr := <-answered; aerr != nil {
+		t.Fatalf("Answer from OnOffer: %v", aerr)
+	}
+	if err != nil || rep.Failed() != 0 {
+		t.Fatalf("Upload: %v; report %+v", err, rep.Files)
+	}
+	hubtest.SameTree(t, src, filepath.Join(inbox, "testdata"))
+}

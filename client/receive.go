@@ -89,26 +89,31 @@ func (c *Client) offered(o protocol.Offer) {
 		c.sess.Send(protocol.Reject{Transfer: o.Transfer, Reason: "not receiving files"})
 		return
 	}
-	switch c.inbox.decide(o) {
-	case Accept:
+	// The offer waits from before OnOffer sees it, so that an Answer
+	// made as soon as OnOffer has told someone finds it.
+	w := &waitingOffer{offer: o}
+	for _, f := range o.Files {
+		if !f.Dir {
+			w.left++
+		}
+	}
+	c.mu.Lock()
+	full := len(c.inbox.waiting) >= maxWaiting
+	if !full {
+		c.inbox.waiting = append(c.inbox.waiting, w)
+	}
+	c.mu.Unlock()
+	if full {
+		c.sess.Send(protocol.Reject{Transfer: o.Transfer, Reason: fmt.Sprintf("%d offers are waiting for an answer already", maxWaiting)})
+		return
+	}
+	d := c.inbox.decide(o)
+	if d == Ask || c.takeWaiting(o.Transfer) == nil {
+		return // waits for Answer, or Answer came first
+	}
+	if d == Accept {
 		c.accept(o)
-	case Ask:
-		w := &waitingOffer{offer: o}
-		for _, f := range o.Files {
-			if !f.Dir {
-				w.left++
-			}
-		}
-		c.mu.Lock()
-		full := len(c.inbox.waiting) >= maxWaiting
-		if !full {
-			c.inbox.waiting = append(c.inbox.waiting, w)
-		}
-		c.mu.Unlock()
-		if full {
-			c.sess.Send(protocol.Reject{Transfer: o.Transfer, Reason: fmt.Sprintf("%d offers are waiting for an answer already", maxWaiting)})
-		}
-	default:
+	} else {
 		c.sess.Send(protocol.Reject{Transfer: o.Transfer, Reason: "declined"})
 	}
 }
