@@ -46,8 +46,8 @@ type incomingFiles struct {
 	n        int
 	from     string
 	files    []protocol.File
-	current  int // the file that bytes came for last, -1 before any
-	left     int // regular files without an outcome
+	begun    map[int]bool // the files bytes came for; each is named once on the line
+	left     int          // regular files without an outcome
 	ok, bad  int
 	bytes    int64 // of the files stored
 	progress *download
@@ -290,7 +290,7 @@ func (b *inbox) withdrawn(o protocol.Offer, reason string) {
 
 // started follows an accepted offer.
 func (b *inbox) started(n int, o protocol.Offer) {
-	in := &incomingFiles{n: n, from: o.From, files: o.Files, current: -1, start: time.Now()}
+	in := &incomingFiles{n: n, from: o.From, files: o.Files, begun: map[int]bool{}, start: time.Now()}
 	var bytes int64
 	for _, f := range o.Files {
 		if !f.Dir {
@@ -307,14 +307,15 @@ func (b *inbox) started(n int, o protocol.Offer) {
 	b.mu.Unlock()
 }
 
-// progress is OnProgress: it counts the bytes, and names the file on the
-// transfer's line when they are for another file than the last.
+// progress is OnProgress: it counts the bytes, and names a file on the
+// transfer's line when its first bytes come (files on parallel streams
+// arrive interleaved: each counts once).
 func (b *inbox) progress(id string, file, n int) {
 	b.mu.Lock()
 	in := b.running[id]
 	opened := ""
-	if in != nil && file != in.current && file >= 0 && file < len(in.files) {
-		in.current, opened = file, in.files[file].Path
+	if in != nil && !in.begun[file] && file >= 0 && file < len(in.files) {
+		in.begun[file], opened = true, in.files[file].Path
 	}
 	b.mu.Unlock()
 	if in == nil {

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/muxfer/muxfer/client"
+	"github.com/muxfer/muxfer/protocol"
+)
+
+// TestInboxFollowsAnAcceptedOffer: bytes of files on parallel streams
+// arrive interleaved; the download's line counts each file once and every
+// byte, and the transfer ends with its last file's outcome.
+func TestInboxFollowsAnAcceptedOffer(t *testing.T) {
+	u, err := newUI(io.Discard, io.Discard, false, "never")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	u.out = &out
+	b := newInbox(u, "drop")
+	o := protocol.Offer{Transfer: "t1", From: "alice", Files: []protocol.File{
+		{Path: "d", Dir: true}, {Path: "d/a", Size: 30}, {Path: "d/b", Size: 20}}}
+	b.offered(o, client.Accept)
+	b.started(1, o)
+	for _, p := range []struct{ file, n int }{{1, 10}, {2, 10}, {1, 10}, {2, 10}, {1, 10}} {
+		b.progress("t1", p.file, p.n)
+	}
+	b.mu.Lock()
+	m := b.running["t1"].progress.m
+	b.mu.Unlock()
+	u.mu.Lock()
+	opened, done, file := m.opened, m.done, m.file
+	u.mu.Unlock()
+	if opened != 2 || done != 50 || file != "d/b" {
+		t.Errorf("the line counts %d files opened, %d bytes, file %q; want 2, 50, d/b", opened, done, file)
+	}
+	b.received(protocol.Result{Transfer: "t1", File: 1, Hash: "xxh3-128:00", Stored: "d/a"})
+	b.received(protocol.Result{Transfer: "t1", File: 2, Error: "d/b: hash mismatch"})
+	if b.failures() != 1 || len(b.running) != 0 {
+		t.Errorf("after both outcomes: %d failures, %d running; want 1, 0", b.failures(), len(b.running))
+	}
+	for _, want := range []string{
+		"* alice offers 2 files and 1 folder (50 B): accepted, into drop",
+		"received d/a from alice",
+		"FAILED from alice: d/b: hash mismatch",
+		"* offer 1 from alice: received 1 of 2 files (30 B) in ",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
