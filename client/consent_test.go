@@ -344,3 +344,24 @@ func TestAnswerAsSoonAsOnOfferSeesTheOffer(t *testing.T) {
 	}
 	hubtest.SameTree(t, src, filepath.Join(inbox, "testdata"))
 }
+
+// TestDeclineWithAReasonTellsTheSenderWhy.
+func TestDeclineWithAReasonTellsTheSenderWhy(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	bob := dialAsker(t, h.Addr, "bob")
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := uploadAsync(t, ctx, alice, scan(t, hubtest.Testdata(t, "../testdata")), transfer.SendOptions{To: "bob"})
+	o := bob.next(t)
+	if err := bob.Decline(o.Transfer, "not on this laptop, send it to my desktop"); err != nil {
+		t.Fatalf("Decline: %v", err)
+	}
+	const want = "bob: not on this laptop, send it to my desktop"
+	if err := wait(t, done); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("upload: %v, want %q", err, want)
+	}
+	if err := bob.Decline(o.Transfer, "again"); !errors.Is(err, client.ErrNoOffer) {
+		t.Errorf("a second Decline: %v, want ErrNoOffer", err)
+	}
+}

@@ -159,6 +159,20 @@ func (c *Client) Answer(transfer string, accept bool) error {
 	return c.accept(o.offer)
 }
 
+// Decline declines an offer waiting for an answer, telling its sender
+// why: the sender sees "NAME: reason". OnOffer may call it itself, for an
+// offer it then returns Ask for, to decline with a reason of its own.
+// It returns ErrNoOffer if no such offer is waiting.
+func (c *Client) Decline(transfer, reason string) error {
+	if c.takeWaiting(transfer) == nil {
+		return ErrNoOffer
+	}
+	if reason == "" {
+		reason = "declined"
+	}
+	return c.sess.Send(protocol.Reject{Transfer: transfer, Reason: reason})
+}
+
 // Waiting returns the offers waiting for Answer, oldest first.
 func (c *Client) Waiting() []protocol.Offer {
 	if c.inbox == nil {

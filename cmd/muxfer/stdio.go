@@ -196,20 +196,17 @@ func (o *oneFile) wrap(cfg *client.Config) {
 
 // oneOffer puts o's checks before decide, recv's own answer to an offer:
 // an offer o refuses is declined without asking decide, and the first that
-// decide does not decline is the one. The zero answer declines, whether
-// answers are true and false or the client's decisions, whose first is
-// Decline: this does not depend on which.
-func oneOffer[D comparable](o *oneFile, decide func(protocol.Offer) D) func(protocol.Offer) D {
-	return func(of protocol.Offer) D {
-		var decline D
+// decide does not decline is the one.
+func oneOffer(o *oneFile, decide func(protocol.Offer) client.Decision) func(protocol.Offer) client.Decision {
+	return func(of protocol.Offer) client.Decision {
 		o.mu.Lock()
 		defer o.mu.Unlock()
 		if why := o.refusal(of); why != "" {
 			o.decline(of, why)
-			return decline
+			return client.Ask // declined already, with the reason
 		}
 		d := decide(of)
-		if d != decline {
+		if d != client.Decline {
 			o.taken, o.from = true, protocol.ClientInfo{ID: of.FromID, Name: of.From}
 		}
 		return d
@@ -240,13 +237,13 @@ func (o *oneFile) refusal(of protocol.Offer) string {
 	return "muxfer recv --stdout takes a single file, and this offer has " + what
 }
 
-// decline says why an offer is declined, here and to its sender: the
-// client's Reject says only "declined".
+// decline declines an offer, saying why here and to its sender. It runs
+// in OnOffer, where the offer already waits for an answer.
 func (o *oneFile) decline(of protocol.Offer, why string) {
 	o.u.event(map[string]any{"type": "declined", "from": of.From, "reason": why},
 		fmt.Sprintf("* declined an offer from %s: %s", safe(of.From), why))
 	<-o.ready
-	o.c.Message(of.From, "declined your offer: "+why) // at worst, the sender sees "declined"
+	o.c.Decline(of.Transfer, why)
 }
 
 func (o *oneFile) isSender(id uint64) bool {

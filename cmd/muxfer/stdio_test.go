@@ -219,7 +219,7 @@ func TestRecvStdoutDeclinesFoldersAndSeveralFiles(t *testing.T) {
 		if code == exitOK {
 			t.Errorf("%s: send exited 0", tt.name)
 		}
-		if !strings.Contains(out, "declined your offer: muxfer recv --stdout "+tt.why) {
+		if !strings.Contains(out+errs, "transfer refused: bob: muxfer recv --stdout "+tt.why) {
 			t.Errorf("%s: the sender was not told why; stdout:\n%s\nstderr:\n%s", tt.name, out, errs)
 		}
 	}
