@@ -23,7 +23,7 @@ const chatHelp = `commands: /msg NICK TEXT        send TEXT to NICK only
           /send NICK PATH...   send files and folders to NICK, who is asked first
           /upload PATH...      store files and folders on the hub
           /accept [N]          receive offer N (the only one waiting, without N) into --dir
-          /decline [N]         refuse offer N
+          /decline [N] [WHY]   refuse offer N, telling its sender why
           /offers [N]          list the offers waiting, or every entry of offer N
           /help                this text
           /quit                leave (transfers still running are cancelled; /exit too)

@@ -27,7 +27,7 @@ func TestChatCommandsNickMsgHelp(t *testing.T) {
 		t.Fatalf("exit %d; stderr:\n%s\nstdout:\n%s", code, errs, out)
 	}
 	for _, want := range []string{
-		"/msg NICK TEXT", "/nick NAME", "/who", "/send NICK PATH...", "/upload PATH...", "/accept [N]", "/decline [N]", "/offers [N]", "/help", "/quit",
+		"/msg NICK TEXT", "/nick NAME", "/who", "/send NICK PATH...", "/upload PATH...", "/accept [N]", "/decline [N] [WHY]", "/offers [N]", "/help", "/quit",
 		`! nick: name refused: name "bob" is taken`,
 		"* you are now alicia",
 		"[private to carol] <alicia> psst",

@@ -183,6 +183,17 @@ func (b *inbox) pick(arg string) (numberedOffer, error) {
 	return numberedOffer{}, fmt.Errorf("offer %d is not waiting for an answer", n)
 }
 
+// offerArgs splits the argument of /accept or /decline into an offer's
+// number (or "") and the words after it.
+func offerArgs(arg string) (num, rest string) {
+	arg = strings.TrimSpace(arg)
+	first, after, _ := strings.Cut(arg, " ")
+	if _, err := strconv.Atoi(strings.TrimPrefix(first, "#")); err == nil {
+		return first, strings.TrimSpace(after)
+	}
+	return "", arg
+}
+
 // take removes the waiting offer with transfer id id and returns it.
 func (b *inbox) take(id string) (numberedOffer, bool) {
 	b.mu.Lock()
@@ -196,9 +207,17 @@ func (b *inbox) take(id string) (numberedOffer, bool) {
 	return numberedOffer{}, false
 }
 
-// answer accepts or declines the waiting offer that arg names, on c.
+// answer accepts or declines the waiting offer that arg names, on c. A
+// decline may give a reason after the number ("2 no room"), or alone
+// when only one offer waits; the sender sees it.
 func (b *inbox) answer(c *client.Client, arg string, accept bool) {
-	w, err := b.pick(arg)
+	num, reason := offerArgs(arg)
+	if accept && reason != "" {
+		err := errors.New("usage: /accept [N]")
+		b.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+		return
+	}
+	w, err := b.pick(num)
 	if err != nil {
 		b.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
 		return
@@ -206,7 +225,11 @@ func (b *inbox) answer(c *client.Client, arg string, accept bool) {
 	if accept {
 		b.started(w.n, w.o) // before the first byte can arrive
 	}
-	err = c.Answer(w.o.Transfer, accept)
+	if accept || reason == "" {
+		err = c.Answer(w.o.Transfer, accept)
+	} else {
+		err = c.Decline(w.o.Transfer, reason)
+	}
 	b.take(w.o.Transfer)
 	if err != nil {
 		if accept {

@@ -52,3 +52,18 @@ func TestInboxFollowsAnAcceptedOffer(t *testing.T) {
 		}
 	}
 }
+
+func TestOfferArgs(t *testing.T) {
+	for _, tt := range []struct{ in, num, rest string }{
+		{"", "", ""},
+		{"2", "2", ""},
+		{" #3 ", "#3", ""},
+		{"2 no room here", "2", "no room here"},
+		{"not now", "", "not now"},
+		{"2x later", "", "2x later"},
+	} {
+		if num, rest := offerArgs(tt.in); num != tt.num || rest != tt.rest {
+			t.Errorf("offerArgs(%q) = %q, %q; want %q, %q", tt.in, num, rest, tt.num, tt.rest)
+		}
+	}
+}

@@ -176,9 +176,9 @@ func TestRecvAsksAboutEachOffer(t *testing.T) {
 			t.Errorf("the offer as shown lacks %q:\n%s", want, out.String())
 		}
 	}
-	io.WriteString(typed, "n\n")
-	if r := <-first; r.code == exitOK || !strings.Contains(r.out+r.errs, "bob: declined") {
-		t.Errorf("send declined: exit %d, want failure saying bob declined:\n%s%s", r.code, r.out, r.errs)
+	io.WriteString(typed, "n not today\n")
+	if r := <-first; r.code == exitOK || !strings.Contains(r.out+r.errs, "bob: not today") {
+		t.Errorf("send declined: exit %d, want failure giving bob's reason:\n%s%s", r.code, r.out, r.errs)
 	}
 	if entries, err := os.ReadDir(inbox); err == nil && len(entries) > 0 {
 		t.Errorf("bob's inbox after n: %v, want it empty", entries)
