@@ -232,11 +232,19 @@ func TestDeliverToNobodyFailsAtOnce(t *testing.T) {
 	}
 }
 
-// TestDeliverWaitsForARecipientThatLeftAndResumes: the recipient drops out
+// TestWaitingForARecipientThatLeftAndResumes: the recipient drops out
 // mid-file; the sender waits on its own connection and, when the
 // recipient is back under the same name with the same inbox, finishes
-// every file, continuing the cut one where the recipient holds it.
-func TestDeliverWaitsForARecipientThatLeftAndResumes(t *testing.T) {
+// every file, continuing the cut one where the recipient holds it. Deliver
+// does it with connections it dials; Client.Send on the client it is
+// given, which stays open.
+func TestWaitingForARecipientThatLeftAndResumes(t *testing.T) {
+	for _, how := range []string{"Deliver", "Send"} {
+		t.Run(how, func(t *testing.T) { testWaitingForARecipient(t, how) })
+	}
+}
+
+func testWaitingForARecipient(t *testing.T, how string) {
 	h := hubtest.Start(t, hub.Config{})
 	inbox := filepath.Join(t.TempDir(), "inbox")
 	yes := func(protocol.Offer) client.Decision { return client.Accept }
@@ -272,18 +280,26 @@ func TestDeliverWaitsForARecipientThatLeftAndResumes(t *testing.T) {
 			}
 		},
 	}
-	dial := func(ctx context.Context) (*client.Client, error) {
-		return client.Dial(ctx, h.Addr, client.Config{Name: "alice", Mux: hubtest.ClientConfig(h.Addr)})
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	var alice *hubtest.Client
+	send := func() (*transfer.Report, error) {
+		dial := func(ctx context.Context) (*client.Client, error) {
+			return client.Dial(ctx, h.Addr, client.Config{Name: "alice", Mux: hubtest.ClientConfig(h.Addr)})
+		}
+		return client.Deliver(ctx, dial, m, opt)
+	}
+	if how == "Send" {
+		alice = hubtest.Dial(t, h.Addr, "alice")
+		send = func() (*transfer.Report, error) { return alice.Send(ctx, m, opt) }
+	}
 	type outcome struct {
 		rep *transfer.Report
 		err error
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		rep, err := client.Deliver(ctx, dial, m, opt)
+		rep, err := send()
 		done <- outcome{rep, err}
 	}()
 	<-midway
@@ -292,12 +308,12 @@ func TestDeliverWaitsForARecipientThatLeftAndResumes(t *testing.T) {
 	select {
 	case err := <-waited:
 		if !errors.Is(err, transfer.ErrRecipientAway) {
-			t.Errorf("Deliver waited for %v, want ErrRecipientAway", err)
+			t.Errorf("%s waited for %v, want ErrRecipientAway", how, err)
 		}
 	case o := <-done:
-		t.Fatalf("Deliver ended while bob was away: %v", o.err)
+		t.Fatalf("%s ended while bob was away: %v", how, o.err)
 	case <-time.After(20 * time.Second):
-		t.Fatal("Deliver did not wait for bob")
+		t.Fatalf("%s did not wait for bob", how)
 	}
 	bob, err = client.Dial(context.Background(), h.Addr, client.Config{Name: "bob", Inbox: inbox, OnOffer: yes, Mux: hubtest.ClientConfig(h.Addr)})
 	if err != nil {
@@ -306,7 +322,7 @@ func TestDeliverWaitsForARecipientThatLeftAndResumes(t *testing.T) {
 	defer bob.Close()
 	o := <-done
 	if o.err != nil || o.rep.Failed() != 0 {
-		t.Fatalf("Deliver: %v; report %+v", o.err, o.rep.Files)
+		t.Fatalf("%s: %v; report %+v", how, o.err, o.rep.Files)
 	}
 	resumed := int64(0)
 	for _, f := range o.rep.Files {
@@ -316,6 +332,11 @@ func TestDeliverWaitsForARecipientThatLeftAndResumes(t *testing.T) {
 		t.Errorf("report %+v: nothing resumed, want the cut file continued", o.rep.Files)
 	}
 	hubtest.SameTree(t, dir, filepath.Join(inbox, filepath.Base(dir)))
+	if alice != nil {
+		if err := alice.Chat("still here"); err != nil || alice.Err() != nil {
+			t.Errorf("alice's connection after Send: %v, %v; want it open", err, alice.Err())
+		}
+	}
 }
 
 // TestAnswerAsSoonAsOnOfferSeesTheOffer: the offer is waiting before

@@ -20,7 +20,9 @@ type DeliverOptions struct {
 	// progress (no byte sent, no file confirmed) since the connection was
 	// first lost.
 	Backoff Backoff
-	// NoReconnect makes a lost connection final, as with Upload.
+	// NoReconnect makes a lost connection final, as with Upload. Deliver
+	// still waits on the connection it has for a busy hub or for a
+	// recipient that left.
 	NoReconnect bool
 	// OnRetry, if set, is called after each failed attempt to reconnect,
 	// with its number, its error and the wait before the next.
@@ -54,6 +56,24 @@ type DeliverOptions struct {
 // reconnecting gives up, or when ctx is done. The report lists each file
 // once, with its last status. Deliver closes every connection it dials.
 func Deliver(ctx context.Context, dial func(context.Context) (*Client, error), m *transfer.Manifest, opt DeliverOptions) (*transfer.Report, error) {
+	return deliver(ctx, dial, m, opt, true)
+}
+
+// Send sends the files of m over c, as Upload does, and waits on c as
+// Deliver would: an offer the hub refuses for the moment, or the files a
+// relayed Send's recipient did not store before it left, are offered
+// again after growing waits, until they go through or opt.Backoff.GiveUp
+// passes without progress. It neither dials nor closes: a lost connection
+// ends it, with the files not confirmed in the report, as Upload's.
+// opt.NoReconnect and opt.OnLost are ignored.
+func (c *Client) Send(ctx context.Context, m *transfer.Manifest, opt DeliverOptions) (*transfer.Report, error) {
+	opt.NoReconnect, opt.OnLost = true, nil
+	return deliver(ctx, func(context.Context) (*Client, error) { return c, nil }, m, opt, false)
+}
+
+// deliver is Deliver, and Send when own is false: then dial is called
+// once, and the client it gives is not closed.
+func deliver(ctx context.Context, dial func(context.Context) (*Client, error), m *transfer.Manifest, opt DeliverOptions, own bool) (*transfer.Report, error) {
 	start := time.Now()
 	if opt.ResumeKey == nil {
 		// One key for every attempt, so that each resumes the last.
@@ -93,6 +113,11 @@ func Deliver(ctx context.Context, dial func(context.Context) (*Client, error), m
 		notSent(final, m, err)
 		return final, err
 	}
+	release := func() {
+		if own {
+			c.Close()
+		}
+	}
 	left := m
 	var stuckSince time.Time // when the run of attempts without progress began
 	met := false             // a relayed Send's recipient has answered an offer
@@ -115,8 +140,9 @@ func Deliver(ctx context.Context, dial func(context.Context) (*Client, error), m
 				final.Files = append(final.Files, f)
 			}
 		}
-		if len(again) == 0 || opt.NoReconnect {
-			c.Close()
+		sameConn := (errors.Is(err, transfer.ErrTryAgain) || away) && c.Err() == nil
+		if len(again) == 0 || opt.NoReconnect && !sameConn {
+			release()
 			final.Files = append(final.Files, again...)
 			return final, err
 		}
@@ -127,18 +153,18 @@ func Deliver(ctx context.Context, dial func(context.Context) (*Client, error), m
 		budget := b
 		budget.GiveUp, budget.told = b.GiveUp-time.Since(stuckSince), b.GiveUp
 		if budget.GiveUp <= 0 {
-			c.Close()
+			release()
 			final.Files = append(final.Files, again...)
 			return final, fmt.Errorf("%w; gave up after %s without progress", err, b.GiveUp)
 		}
-		if (errors.Is(err, transfer.ErrTryAgain) || away) && c.Err() == nil {
+		if sameConn {
 			// The connection is fine: wait, and offer again on it.
 			wait := b.step(attempt)
 			if opt.OnWait != nil {
 				opt.OnWait(err, len(again), wait)
 			}
 			if werr := sleep(ctx, wait); werr != nil {
-				c.Close()
+				release()
 				final.Files = append(final.Files, again...)
 				return final, werr
 			}

@@ -327,7 +327,9 @@ func (s *chatSession) startUpload(ctx context.Context, to string, paths []string
 	opt.Observer = s.u.observerFor(label)
 	go func() {
 		defer s.uploads.Done()
-		rep, err := c.Upload(ctx, m, opt)
+		// Send waits on this connection for a recipient who left, and
+		// resumes when they are back (within --give-up).
+		rep, err := c.Send(ctx, m, client.DeliverOptions{SendOptions: opt, Backoff: s.backoff, OnWait: s.u.wait})
 		if errors.Is(err, transfer.ErrRecipientAway) {
 			if rep.Accepted {
 				err = fmt.Errorf("%w; /send the same paths when %s is back to resume", err, to)
