@@ -386,3 +386,45 @@ func TestDeclineWithAReasonTellsTheSenderWhy(t *testing.T) {
 		t.Errorf("a second Decline: %v, want ErrNoOffer", err)
 	}
 }
+
+// TestOffersWaitingForOneRecipientAreBounded: a recipient who answers
+// nothing holds at most hub.MaxTransfers relayed offers; the next is
+// refused at once, and it is told nothing of it.
+func TestOffersWaitingForOneRecipientAreBounded(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	var asked atomic.Int64
+	bob := hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Inbox: filepath.Join(t.TempDir(), "inbox"),
+		OnOffer: func(protocol.Offer) client.Decision { asked.Add(1); return client.Ask }})
+	src := filepath.Join(hubtest.Testdata(t, "../testdata"), "hello.txt")
+	m := scan(t, src)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Two senders, as one may have only hub.MaxTransfers open itself.
+	senders := []*hubtest.Client{hubtest.Dial(t, h.Addr, "alice"), hubtest.Dial(t, h.Addr, "carol")}
+	var waiting []<-chan error
+	for i := range hub.MaxTransfers {
+		waiting = append(waiting, uploadAsync(t, ctx, senders[i%2], m, transfer.SendOptions{To: "bob"}))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(bob.Waiting()) < hub.MaxTransfers && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // polling, bounded by the deadline
+	}
+	if n := len(bob.Waiting()); n != hub.MaxTransfers {
+		t.Fatalf("bob has %d offers waiting, want %d", n, hub.MaxTransfers)
+	}
+	octx, ocancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ocancel()
+	_, err := senders[0].Upload(octx, m, transfer.SendOptions{To: "bob"})
+	if err == nil || !strings.Contains(err.Error(), "bob has 64 transfers to receive already") {
+		t.Errorf("one offer more: %v, want refused at once", err)
+	}
+	if got := asked.Load(); got != hub.MaxTransfers {
+		t.Errorf("bob was asked %d times, want %d", got, hub.MaxTransfers)
+	}
+	cancel()
+	for _, w := range waiting {
+		if err := wait(t, w); !errors.Is(err, context.Canceled) {
+			t.Errorf("a waiting upload ended with %v, want context.Canceled", err)
+		}
+	}
+}
