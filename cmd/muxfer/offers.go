@@ -100,14 +100,7 @@ func (b *inbox) offered(o protocol.Offer, decide client.Decision) int {
 	}
 	b.mu.Unlock()
 	ev := offerNote{Type: "offer", Offer: n, Transfer: o.Transfer, From: o.From, Waiting: decide == client.Ask, List: o.Files}
-	for _, f := range o.Files {
-		if f.Dir {
-			ev.Folders++
-		} else {
-			ev.Files++
-			ev.Bytes += f.Size
-		}
-	}
+	ev.Files, ev.Folders, ev.Bytes = tally(o.Files)
 	var text strings.Builder
 	fmt.Fprintf(&text, "* %s offers %s (%s)", safe(o.From), contents(ev.Files, ev.Folders), size(ev.Bytes))
 	switch decide {
@@ -126,6 +119,19 @@ func (b *inbox) offered(o protocol.Offer, decide client.Decision) int {
 	}
 	b.u.event(ev, text.String())
 	return n
+}
+
+// tally counts an offer's regular files and folders, and the files' bytes.
+func tally(entries []protocol.File) (files, folders int, bytes int64) {
+	for _, f := range entries {
+		if f.Dir {
+			folders++
+		} else {
+			files++
+			bytes += f.Size
+		}
+	}
+	return files, folders, bytes
 }
 
 // contents says "3 files and 1 folder".
@@ -273,15 +279,7 @@ func (b *inbox) list(arg string) {
 	nums := make([]int, len(waiting))
 	lines := make([]string, len(waiting))
 	for i, w := range waiting {
-		files, folders, bytes := 0, 0, int64(0)
-		for _, f := range w.o.Files {
-			if f.Dir {
-				folders++
-			} else {
-				files++
-				bytes += f.Size
-			}
-		}
+		files, folders, bytes := tally(w.o.Files)
 		nums[i] = w.n
 		lines[i] = fmt.Sprintf("%d: %s from %s (%s)", w.n, contents(files, folders), safe(w.o.From), size(bytes))
 	}
@@ -315,12 +313,7 @@ func (b *inbox) withdrawn(o protocol.Offer, reason string) {
 func (b *inbox) started(n int, o protocol.Offer) {
 	in := &incomingFiles{n: n, from: o.From, files: o.Files, begun: map[int]bool{}, start: time.Now()}
 	var bytes int64
-	for _, f := range o.Files {
-		if !f.Dir {
-			in.left++
-			bytes += f.Size
-		}
-	}
+	in.left, _, bytes = tally(o.Files)
 	if in.left == 0 {
 		return // folders only: made when accepted
 	}

@@ -219,18 +219,11 @@ func (o *oneFile) refusal(of protocol.Offer) string {
 	if o.taken {
 		return "muxfer recv --stdout has taken a file already, and takes no other"
 	}
-	files, dirs := 0, 0
-	for _, f := range of.Files {
-		if f.Dir {
-			dirs++
-		} else {
-			files++
-		}
-	}
+	files, dirs, _ := tally(of.Files)
 	if files == 1 && dirs == 0 {
 		return ""
 	}
-	what := plural(files, "file")
+	what := plural(files, "file") // "0 files and 1 folder": the files matter here
 	if dirs > 0 {
 		what += " and " + plural(dirs, "folder")
 	}
