@@ -132,3 +132,45 @@ func FuzzCanonicalHeader(f *testing.F) {
 		}
 	})
 }
+
+func TestCanonicalResultReadsAsEncodingJSONDoes(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	matched := 0
+	for range 200000 {
+		b := []byte(`{"type":"result","transfer":"` + pick(r, stringPieces) + `","file":` + pick(r, numberPieces) +
+			`,"hash":"` + pick(r, stringPieces) + `","stored":"` + pick(r, stringPieces) + `"` + pick(r, endPieces))
+		if r.IntN(4) == 0 {
+			b = randomFrame(r)
+		}
+		got, ok := parseResult(b)
+		if !ok {
+			continue
+		}
+		matched++
+		want, err := decodeAs[Result](b) // what Decode did before the canonical form
+		if err != nil || got != want {
+			t.Fatalf("%q: canonical %+v, encoding/json %+v (%v)", b, got, want, err)
+		}
+	}
+	if matched < 100 {
+		t.Fatalf("only %d random messages were canonical results", matched)
+	}
+}
+
+func TestResultsRoundTripInEitherForm(t *testing.T) {
+	for _, want := range []Result{
+		{Transfer: "5f0c", File: 2, Hash: "xxh3-128:00ff", Stored: "photos/a (1).jpg"},
+		{Transfer: "5f0c", File: 3, Hash: "xxh3-128:00ff", Stored: "été/\"q\".txt"}, // not plain: encoding/json
+		{Transfer: "5f0c", File: 4, Error: "receiver: no space left on device", Code: "disk_full"},
+		{Transfer: "5f0c", File: 5, Hash: "xxh3-128:00ff"},
+	} {
+		b, err := Encode(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(b)
+		if err != nil || got != want {
+			t.Errorf("%+v: encoded %s, decoded %+v (%v)", want, b, got, err)
+		}
+	}
+}
