@@ -22,6 +22,25 @@ import (
 // wire format is JSON as before, and both paths give the same result for
 // every input (canonical_test.go checks that on random inputs).
 
+// typeFirst returns the type of a message that starts as Encode writes
+// it, {"type":"offer",…, and has no other member whose name encoding/json
+// could read as "type" (in any case, or escaped); ok is false otherwise.
+// Decode then decodes the message once instead of twice (its type, then
+// the rest): for an offer of 5,000 files, a hub spent 27 ms decoding
+// before it could answer, while the sender waited.
+func typeFirst(b []byte) (typ string, ok bool) {
+	s, rest, ok := cutString(b, `{"type":"`)
+	if !ok || bytes.IndexByte(rest, '\\') >= 0 {
+		return "", false
+	}
+	for i := 0; i+4 <= len(rest); i++ {
+		if (rest[i] == 't' || rest[i] == 'T') && bytes.EqualFold(rest[i:i+4], []byte("type")) {
+			return "", false
+		}
+	}
+	return string(s), true
+}
+
 // plainString reports whether s goes into JSON as it is, between quotes.
 func plainString(s []byte) bool {
 	for _, c := range s {

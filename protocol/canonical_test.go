@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"testing"
+	"unicode/utf8"
 )
 
 // canonicalPieces are the bytes near-canonical frames are made of, so
@@ -171,6 +173,52 @@ func TestResultsRoundTripInEitherForm(t *testing.T) {
 		got, err := Decode(b)
 		if err != nil || got != want {
 			t.Errorf("%+v: encoded %s, decoded %+v (%v)", want, b, got, err)
+		}
+	}
+}
+
+// decodeTwice is Decode as it was before typeFirst: the type, then the
+// message.
+func decodeTwice(b []byte) (Message, error) {
+	if !utf8.Valid(b) {
+		return nil, ErrInvalidUTF8
+	}
+	var env struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		return nil, err
+	}
+	dec, ok := decoders[env.Type]
+	if !ok {
+		return nil, ErrUnknownType
+	}
+	return dec(b)
+}
+
+func TestDecodeReadsEveryMessageAsBefore(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	var encoded [][]byte
+	for _, m := range everyMessage {
+		b, err := Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		encoded = append(encoded, b)
+	}
+	tails := []string{`,"type":"chat"}`, `,"TYPE":"bye"}`, `,"typ\u0065":"who"}`, `,"text":"prototype"}`, `}`, `,"x":1}`, `,}`, ``, `,"text":"\u0074"}`}
+	for range 50000 {
+		b := bytes.Clone(encoded[r.IntN(len(encoded))])
+		switch r.IntN(3) {
+		case 0: // another member, or a broken end
+			b = append(b[:len(b)-1], pick(r, tails)...)
+		case 1: // a byte changed
+			b[r.IntN(len(b))] = pick(r, canonicalPieces)[0]
+		}
+		got, gerr := Decode(b)
+		want, werr := decodeTwice(b)
+		if (gerr != nil) != (werr != nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\n Decode %#v (%v)\nbefore %#v (%v)", b, got, gerr, want, werr)
 		}
 	}
 }

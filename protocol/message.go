@@ -320,6 +320,13 @@ func Decode(b []byte) (Message, error) {
 	if !utf8.Valid(b) {
 		return nil, ErrInvalidUTF8
 	}
+	if typ, ok := typeFirst(b); ok { // canonical.go
+		if dec, ok := decoders[typ]; ok {
+			if m, err := dec(b); err == nil {
+				return m, nil
+			}
+		}
+	} // an error is left to the general path, which says what it is
 	var env struct {
 		Type string `json:"type"`
 	}
