@@ -288,6 +288,11 @@ var (
 
 // Encode returns the JSON form of m, with its "type" member first.
 func Encode(m Message) ([]byte, error) {
+	if r, ok := m.(Result); ok {
+		if b, ok := appendResult(nil, r); ok {
+			return b, nil // canonical.go
+		}
+	}
 	body, err := json.Marshal(m)
 	if err != nil {
 		return nil, err
@@ -309,9 +314,19 @@ func Encode(m Message) ([]byte, error) {
 // silently replace it) and types it does not know. Members it does not know
 // are ignored, so later versions may add them.
 func Decode(b []byte) (Message, error) {
+	if r, ok := parseResult(b); ok {
+		return r, nil // canonical.go
+	}
 	if !utf8.Valid(b) {
 		return nil, ErrInvalidUTF8
 	}
+	if typ, ok := typeFirst(b); ok { // canonical.go
+		if dec, ok := decoders[typ]; ok {
+			if m, err := dec(b); err == nil {
+				return m, nil
+			}
+		}
+	} // an error is left to the general path, which says what it is
 	var env struct {
 		Type string `json:"type"`
 	}

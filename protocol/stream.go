@@ -28,26 +28,50 @@ type Trailer struct {
 	Hash string `json:"hash"`
 }
 
-// WriteHeader writes h as one frame.
-func WriteHeader(w io.Writer, h DataHeader) error { return writeJSONFrame(w, h) }
+// WriteHeader writes h as one frame, in the canonical form (canonical.go)
+// when it can.
+func WriteHeader(w io.Writer, h DataHeader) error {
+	if b, ok := appendHeader(make([]byte, 0, 96), h); ok {
+		return WriteFrame(w, b)
+	}
+	return writeJSONFrame(w, h)
+}
 
 // ReadHeader reads a DataHeader frame of at most MaxHeaderFrame bytes.
 func ReadHeader(r io.Reader) (DataHeader, error) {
 	var h DataHeader
-	err := readJSONFrame(r, &h)
+	b, err := ReadFrame(r, MaxHeaderFrame)
+	if err == nil {
+		var ok bool
+		if h, ok = parseHeader(b); !ok {
+			err = unmarshalFrame(b, &h)
+		}
+	}
 	if err == nil && (h.File < 0 || h.Offset < 0) {
 		err = fmt.Errorf("data header: negative file or offset")
 	}
 	return h, err
 }
 
-// WriteTrailer writes t as one frame.
-func WriteTrailer(w io.Writer, t Trailer) error { return writeJSONFrame(w, t) }
+// WriteTrailer writes t as one frame, in the canonical form when it can.
+func WriteTrailer(w io.Writer, t Trailer) error {
+	if b, ok := appendTrailer(make([]byte, 0, 64), t); ok {
+		return WriteFrame(w, b)
+	}
+	return writeJSONFrame(w, t)
+}
 
 // ReadTrailer reads a Trailer frame of at most MaxHeaderFrame bytes.
 func ReadTrailer(r io.Reader) (Trailer, error) {
-	var t Trailer
-	return t, readJSONFrame(r, &t)
+	b, err := ReadFrame(r, MaxHeaderFrame)
+	if err != nil {
+		return Trailer{}, err
+	}
+	t, ok := parseTrailer(b)
+	if !ok {
+		err = unmarshalFrame(b, &t)
+	}
+	return t, err
 }
 
 func writeJSONFrame(w io.Writer, v any) error {
@@ -58,11 +82,9 @@ func writeJSONFrame(w io.Writer, v any) error {
 	return WriteFrame(w, b)
 }
 
-func readJSONFrame(r io.Reader, v any) error {
-	b, err := ReadFrame(r, MaxHeaderFrame)
-	if err != nil {
-		return err
-	}
+// unmarshalFrame decodes a frame's payload that is not in the canonical
+// form.
+func unmarshalFrame(b []byte, v any) error {
 	if !utf8.Valid(b) {
 		return ErrInvalidUTF8
 	}

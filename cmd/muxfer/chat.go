@@ -54,6 +54,7 @@ func (cf *clientFlags) chat(e env, fs *flag.FlagSet, pos []string, dir string) e
 	if err != nil {
 		return err
 	}
+	defer u.close()
 	in := newInbox(u, dir)
 	dial := func(ctx context.Context, name string) (*client.Client, error) {
 		return dialConfig(ctx, pos[0], in.config(client.Config{Name: name, Mux: cf.mux}, ask), u)

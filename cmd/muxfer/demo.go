@@ -50,6 +50,7 @@ func runDemo(e env, data, progress string) error {
 	if err != nil {
 		return err
 	}
+	defer u.close()
 	tmp, err := os.MkdirTemp("", "muxfer-demo-")
 	if err != nil {
 		return err

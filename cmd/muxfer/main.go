@@ -104,6 +104,7 @@ func (c command) run(e env, args []string) error {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	tuneGC(os.Getenv, os.Args[1:])
 	stopProfile := startProfile(os.Getenv("MUXFER_CPUPROFILE"))
 	code := run(env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, ctx: ctx, getenv: os.Getenv}, os.Args[1:])
 	stopProfile()

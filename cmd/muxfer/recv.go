@@ -85,6 +85,7 @@ func (r *recvFlags) recv(e env, fs *flag.FlagSet, pos []string) error {
 	if err != nil {
 		return err
 	}
+	defer u.close()
 	cfg, _, err := r.keys.muxConfig(e, false)
 	if err != nil {
 		return err

@@ -105,6 +105,7 @@ func (cf *clientFlags) send(e env, fs *flag.FlagSet, pos []string) error {
 	if err != nil {
 		return err
 	}
+	defer u.close()
 	m, err := scan(u, pos[1:])
 	if err != nil {
 		return err

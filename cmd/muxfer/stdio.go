@@ -46,6 +46,7 @@ func (cf *clientFlags) sendStdin(e env, fs *flag.FlagSet, pos []string) error {
 	if err != nil {
 		return err
 	}
+	defer u.close()
 	if !u.json {
 		u.line("* storing standard input in %s; the transfer starts when it ends", os.TempDir())
 	}

@@ -60,7 +60,7 @@ func addProgressFlag(fs *flag.FlagSet) *string {
 // newUI decides where progress goes: mode is auto (a bar when stderr is a
 // terminal), always or never.
 func newUI(out, errw io.Writer, jsonOut bool, mode string) (*ui, error) {
-	u := &ui{out: out, errw: errw, json: jsonOut}
+	u := &ui{out: lineOutput(out), errw: errw, json: jsonOut}
 	switch mode {
 	case "auto", "":
 		f, ok := errw.(*os.File)
@@ -72,6 +72,14 @@ func newUI(out, errw io.Writer, jsonOut bool, mode string) (*ui, error) {
 		return nil, usageError{fmt.Sprintf("--progress must be auto, always or never, not %q", mode)}
 	}
 	return u, nil
+}
+
+// close writes out the lines held for stdout (see lineWriter); a
+// command calls it before it returns.
+func (u *ui) close() {
+	if l, ok := u.out.(*lineWriter); ok {
+		l.close()
+	}
 }
 
 // line prints one text line above the bar.

@@ -1,0 +1,224 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"unicode/utf8"
+)
+
+// canonicalPieces are the bytes near-canonical frames are made of, so
+// that random frames often come close to the canonical form and cross
+// its edges: escapes, spaces, signs, leading zeros, big numbers, other
+// keys, other case.
+var canonicalPieces = []string{
+	`{"transfer":"`, `","file":`, `,"offset":`, `{"hash":"`, `"}`, `}`, `"`, `,`, `:`, ` `, `\"`, `\\`,
+	`\u0041`, `-`, `0`, `00`, `1`, `7`, `9223372036854775807`, `9223372036854775808`, `-9223372036854775808`,
+	`1e3`, `1.0`, `null`, `"x"`, `{"Transfer":"`, `,"File":`, `,"extra":1`, "\xff", "é", `<&>`, "\n", `abc`, `xxh3-128:9c1e`,
+}
+
+var (
+	stringPieces = []string{"5f0c9a", "", "a b", `\"`, `\\`, "\xff", "é", "<&>", "\t", `\u0041`, `x"y`}
+	numberPieces = []string{"0", "1", "42", "-1", "-0", "00", "01", "1.5", "1e3", "", "-", "9223372036854775807",
+		"9223372036854775808", "-9223372036854775808", " 1", "1 ", "null", `"1"`}
+	endPieces = []string{"}", "} ", "}}", `,"x":1}`, "", `,"file":2}`}
+)
+
+func pick(r *rand.Rand, pieces []string) string { return pieces[r.IntN(len(pieces))] }
+
+func randomFrame(r *rand.Rand) []byte {
+	var b []byte
+	for range r.IntN(8) + 1 {
+		b = append(b, canonicalPieces[r.IntN(len(canonicalPieces))]...)
+	}
+	return b
+}
+
+func TestCanonicalHeaderReadsAsEncodingJSONDoes(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	matched := 0
+	for range 200000 {
+		b := randomFrame(r)
+		if r.IntN(2) == 0 { // near a true header, often
+			b = []byte(`{"transfer":"` + pick(r, stringPieces) + `","file":` + pick(r, numberPieces) +
+				`,"offset":` + pick(r, numberPieces) + pick(r, endPieces))
+		}
+		got, ok := parseHeader(b)
+		if !ok {
+			continue
+		}
+		matched++
+		var want DataHeader
+		if err := json.Unmarshal(b, &want); err != nil || got != want {
+			t.Fatalf("%q: canonical %+v, encoding/json %+v (%v)", b, got, want, err)
+		}
+	}
+	if matched < 100 {
+		t.Fatalf("only %d random frames were canonical headers: the test is not testing", matched)
+	}
+}
+
+func TestCanonicalTrailerReadsAsEncodingJSONDoes(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	matched := 0
+	for range 200000 {
+		b := randomFrame(r)
+		if r.IntN(2) == 0 {
+			b = append([]byte(`{"hash":"`), b...)
+		}
+		got, ok := parseTrailer(b)
+		if !ok {
+			continue
+		}
+		matched++
+		var want Trailer
+		if err := json.Unmarshal(b, &want); err != nil || got != want {
+			t.Fatalf("%q: canonical %+v, encoding/json %+v (%v)", b, got, want, err)
+		}
+	}
+	if matched < 100 {
+		t.Fatalf("only %d random frames were canonical trailers", matched)
+	}
+}
+
+func TestDataFramesRoundTripInEitherForm(t *testing.T) {
+	headers := []DataHeader{
+		{Transfer: "5f0c9a", File: 2, Offset: 0},
+		{Transfer: "", File: 0, Offset: 1 << 62},
+		{Transfer: `quote"back\slash`, File: 1, Offset: 5}, // not canonical: encoding/json writes it
+		{Transfer: "é<&>\n", File: 3, Offset: 7},
+	}
+	for _, h := range headers {
+		var buf bytes.Buffer
+		if err := WriteHeader(&buf, h); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadHeader(&buf)
+		if err != nil || got != h {
+			t.Errorf("header %+v read back as %+v (%v)", h, got, err)
+		}
+	}
+	for _, tr := range []Trailer{{Hash: "xxh3-128:00112233445566778899aabbccddeeff"}, {Hash: "é\"\\"}, {}} {
+		var buf bytes.Buffer
+		if err := WriteTrailer(&buf, tr); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadTrailer(&buf)
+		if err != nil || got != tr {
+			t.Errorf("trailer %+v read back as %+v (%v)", tr, got, err)
+		}
+	}
+}
+
+func TestCanonicalHeaderIsWhatTheWriterWrites(t *testing.T) {
+	var buf bytes.Buffer
+	WriteHeader(&buf, DataHeader{Transfer: "5f0c", File: 2, Offset: 0})
+	if got, want := buf.String()[4:], `{"transfer":"5f0c","file":2,"offset":0}`; got != want {
+		t.Errorf("header frame %s, want %s", got, want)
+	}
+}
+
+func FuzzCanonicalHeader(f *testing.F) {
+	f.Add([]byte(`{"transfer":"5f0c","file":2,"offset":0}`))
+	f.Add([]byte(`{"transfer":"5f0c","file":02,"offset":0}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := parseHeader(b)
+		if !ok {
+			return
+		}
+		var want DataHeader
+		if err := json.Unmarshal(b, &want); err != nil || got != want {
+			t.Fatalf("%q: canonical %+v, encoding/json %+v (%v)", b, got, want, err)
+		}
+	})
+}
+
+func TestCanonicalResultReadsAsEncodingJSONDoes(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	matched := 0
+	for range 200000 {
+		b := []byte(`{"type":"result","transfer":"` + pick(r, stringPieces) + `","file":` + pick(r, numberPieces) +
+			`,"hash":"` + pick(r, stringPieces) + `","stored":"` + pick(r, stringPieces) + `"` + pick(r, endPieces))
+		if r.IntN(4) == 0 {
+			b = randomFrame(r)
+		}
+		got, ok := parseResult(b)
+		if !ok {
+			continue
+		}
+		matched++
+		want, err := decodeAs[Result](b) // what Decode did before the canonical form
+		if err != nil || got != want {
+			t.Fatalf("%q: canonical %+v, encoding/json %+v (%v)", b, got, want, err)
+		}
+	}
+	if matched < 100 {
+		t.Fatalf("only %d random messages were canonical results", matched)
+	}
+}
+
+func TestResultsRoundTripInEitherForm(t *testing.T) {
+	for _, want := range []Result{
+		{Transfer: "5f0c", File: 2, Hash: "xxh3-128:00ff", Stored: "photos/a (1).jpg"},
+		{Transfer: "5f0c", File: 3, Hash: "xxh3-128:00ff", Stored: "été/\"q\".txt"}, // not plain: encoding/json
+		{Transfer: "5f0c", File: 4, Error: "receiver: no space left on device", Code: "disk_full"},
+		{Transfer: "5f0c", File: 5, Hash: "xxh3-128:00ff"},
+	} {
+		b, err := Encode(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(b)
+		if err != nil || got != want {
+			t.Errorf("%+v: encoded %s, decoded %+v (%v)", want, b, got, err)
+		}
+	}
+}
+
+// decodeTwice is Decode as it was before typeFirst: the type, then the
+// message.
+func decodeTwice(b []byte) (Message, error) {
+	if !utf8.Valid(b) {
+		return nil, ErrInvalidUTF8
+	}
+	var env struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		return nil, err
+	}
+	dec, ok := decoders[env.Type]
+	if !ok {
+		return nil, ErrUnknownType
+	}
+	return dec(b)
+}
+
+func TestDecodeReadsEveryMessageAsBefore(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	var encoded [][]byte
+	for _, m := range everyMessage {
+		b, err := Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		encoded = append(encoded, b)
+	}
+	tails := []string{`,"type":"chat"}`, `,"TYPE":"bye"}`, `,"typ\u0065":"who"}`, `,"text":"prototype"}`, `}`, `,"x":1}`, `,}`, ``, `,"text":"\u0074"}`}
+	for range 50000 {
+		b := bytes.Clone(encoded[r.IntN(len(encoded))])
+		switch r.IntN(3) {
+		case 0: // another member, or a broken end
+			b = append(b[:len(b)-1], pick(r, tails)...)
+		case 1: // a byte changed
+			b[r.IntN(len(b))] = pick(r, canonicalPieces)[0]
+		}
+		got, gerr := Decode(b)
+		want, werr := decodeTwice(b)
+		if (gerr != nil) != (werr != nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\n Decode %#v (%v)\nbefore %#v (%v)", b, got, gerr, want, werr)
+		}
+	}
+}
