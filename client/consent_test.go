@@ -169,16 +169,23 @@ func TestUnansweredOfferIsWithdrawnAtTheDeadline(t *testing.T) {
 	if err := wait(t, done); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("upload: %v, want %q", err, want)
 	}
+	bob.wasWithdrawn(t, o, want)
+}
+
+// wasWithdrawn checks that the asker is told offer o was withdrawn, with
+// a reason that says want, and that answering it now fails.
+func (a *asker) wasWithdrawn(t *testing.T, o protocol.Offer, want string) {
+	t.Helper()
 	select {
-	case why := <-bob.withdrawn:
+	case why := <-a.withdrawn:
 		if !strings.Contains(why, want) {
-			t.Errorf("bob was told %q, want %q", why, want)
+			t.Errorf("%s was told %q, want %q", a.Name(), why, want)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("bob was not told that the offer was withdrawn")
+		t.Fatalf("%s was not told that the offer was withdrawn", a.Name())
 	}
-	if err := bob.Answer(o.Transfer, true); !errors.Is(err, client.ErrNoOffer) {
-		t.Errorf("Answer after the deadline: %v, want ErrNoOffer", err)
+	if err := a.Answer(o.Transfer, true); !errors.Is(err, client.ErrNoOffer) {
+		t.Errorf("Answer to a withdrawn offer: %v, want ErrNoOffer", err)
 	}
 }
 
@@ -195,17 +202,7 @@ func TestSenderGivingUpWithdrawsTheOffer(t *testing.T) {
 	if err := wait(t, done); !errors.Is(err, context.Canceled) {
 		t.Errorf("upload: %v, want context.Canceled", err)
 	}
-	select {
-	case why := <-bob.withdrawn:
-		if !strings.Contains(why, "cancelled") {
-			t.Errorf("bob was told %q, want that the sender cancelled", why)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("bob was not told that the offer was withdrawn")
-	}
-	if err := bob.Answer(o.Transfer, true); !errors.Is(err, client.ErrNoOffer) {
-		t.Errorf("Answer to a withdrawn offer: %v, want ErrNoOffer", err)
-	}
+	bob.wasWithdrawn(t, o, "sender: cancelled")
 }
 
 // TestDeliverToNobodyFailsAtOnce: a name that is not connected is a
