@@ -286,16 +286,26 @@ func (b *inbox) list(arg string) {
 	b.u.event(map[string]any{"type": "offers", "offers": nums}, "* waiting: "+strings.Join(lines, "; "))
 }
 
-// forget drops the offers waiting on a connection that was replaced: the
-// hub withdrew them when it ended.
+// forget drops the offers of a connection that was replaced: the hub
+// withdrew those waiting when it ended, and the transfers that were
+// arriving stopped with it (their files not yet begun were abandoned
+// without an outcome, so their lines would never end). A sender that
+// reconnects or waits (muxfer send does) offers the rest again, and what
+// arrived resumes.
 func (b *inbox) forget() {
 	b.mu.Lock()
-	gone := b.waiting
-	b.waiting = nil
+	gone, cut := b.waiting, b.running
+	b.waiting, b.running = nil, map[string]*incomingFiles{}
 	b.mu.Unlock()
 	for _, w := range gone {
 		b.u.event(map[string]any{"type": "withdrawn", "offer": w.n, "from": w.o.From, "reason": "connection lost"},
 			fmt.Sprintf("* offer %d from %s is gone with the connection; ask %s to send it again", w.n, safe(w.o.From), safe(w.o.From)))
+	}
+	for _, in := range cut {
+		in.progress.done()
+		b.u.event(map[string]any{"type": "offer_cut", "offer": in.n, "from": in.from, "files": in.ok, "failed": in.bad, "left": in.left},
+			fmt.Sprintf("* offer %d from %s cut by the lost connection after %d of %d files; what arrived resumes when it is sent again",
+				in.n, safe(in.from), in.ok, in.ok+in.bad+in.left))
 	}
 }
 

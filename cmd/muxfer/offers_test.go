@@ -67,3 +67,41 @@ func TestOfferArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestInboxForgetsAConnectionsOffers: after a reconnect, offers waiting
+// on the old connection are reported gone and transfers arriving on it
+// end their lines, though some of their files never had an outcome.
+func TestInboxForgetsAConnectionsOffers(t *testing.T) {
+	u, err := newUI(io.Discard, io.Discard, false, "never")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	u.out = &out
+	b := newInbox(u, "drop")
+	files := []protocol.File{{Path: "a", Size: 1}, {Path: "b", Size: 1}}
+	b.offered(protocol.Offer{Transfer: "w", From: "carol", Files: files}, client.Ask)
+	running := protocol.Offer{Transfer: "r", From: "alice", Files: files}
+	b.offered(running, client.Accept)
+	b.started(2, running)
+	b.received(protocol.Result{Transfer: "r", File: 0, Hash: "xxh3-128:00", Stored: "a"})
+	b.forget()
+	if len(b.waiting) != 0 || len(b.running) != 0 {
+		t.Errorf("after forget: %d waiting, %d running; want none", len(b.waiting), len(b.running))
+	}
+	u.mu.Lock()
+	meters := len(u.meters)
+	u.mu.Unlock()
+	if meters != 0 {
+		t.Errorf("%d progress lines left, want none", meters)
+	}
+	for _, want := range []string{
+		"* offer 1 from carol is gone with the connection",
+		"* offer 2 from alice cut by the lost connection after 1 of 2 files",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	b.progress("r", 1, 1) // a late byte from the old connection
+}
