@@ -253,23 +253,11 @@ func testWaitingForARecipient(t *testing.T, how string) {
 	sparseFiles(t, dir, 32<<20, "a.bin", "b.bin")
 	m := scan(t, dir)
 
-	var mu sync.Mutex
-	var sent int64
-	var once sync.Once
-	midway, gone := make(chan struct{}), make(chan struct{})
+	hold := holdAfter(8 << 20) // the sender, mid-file, until bob is gone
 	waited := make(chan error, 1)
 	opt := client.DeliverOptions{
-		SendOptions: transfer.SendOptions{To: "bob", Parallel: 1, Observer: transfer.Observer{Wrote: func(n int) {
-			mu.Lock()
-			sent += int64(n)
-			past := sent > 8<<20
-			mu.Unlock()
-			if past {
-				// Hold the sender mid-file until bob is gone.
-				once.Do(func() { close(midway); <-gone })
-			}
-		}}},
-		Backoff: client.Backoff{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond, GiveUp: 20 * time.Second},
+		SendOptions: transfer.SendOptions{To: "bob", Parallel: 1, Observer: transfer.Observer{Wrote: hold.wrote}},
+		Backoff:     client.Backoff{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond, GiveUp: 20 * time.Second},
 		OnWait: func(err error, _ int, _ time.Duration) {
 			select {
 			case waited <- err:
@@ -299,9 +287,9 @@ func testWaitingForARecipient(t *testing.T, how string) {
 		rep, err := send()
 		done <- outcome{rep, err}
 	}()
-	<-midway
+	<-hold.reached
 	bob.Close()
-	close(gone)
+	close(hold.release)
 	select {
 	case err := <-waited:
 		if !errors.Is(err, transfer.ErrRecipientAway) {
@@ -390,8 +378,14 @@ func TestDeclineWithAReasonTellsTheSenderWhy(t *testing.T) {
 func TestOffersWaitingForOneRecipientAreBounded(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
 	var asked atomic.Int64
+	full := make(chan struct{}) // closed at the last offer that fits
 	bob := hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Inbox: filepath.Join(t.TempDir(), "inbox"),
-		OnOffer: func(protocol.Offer) client.Decision { asked.Add(1); return client.Ask }})
+		OnOffer: func(protocol.Offer) client.Decision {
+			if asked.Add(1) == hub.MaxTransfers {
+				close(full)
+			}
+			return client.Ask
+		}})
 	src := filepath.Join(hubtest.Testdata(t, "../testdata"), "hello.txt")
 	m := scan(t, src)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -402,9 +396,10 @@ func TestOffersWaitingForOneRecipientAreBounded(t *testing.T) {
 	for i := range hub.MaxTransfers {
 		waiting = append(waiting, uploadAsync(t, ctx, senders[i%2], m, transfer.SendOptions{To: "bob"}))
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(bob.Waiting()) < hub.MaxTransfers && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // polling, bounded by the deadline
+	select {
+	case <-full: // each offer waits from before OnOffer hears of it
+	case <-time.After(20 * time.Second):
+		t.Fatalf("bob was asked %d times, want %d", asked.Load(), hub.MaxTransfers)
 	}
 	if n := len(bob.Waiting()); n != hub.MaxTransfers {
 		t.Fatalf("bob has %d offers waiting, want %d", n, hub.MaxTransfers)

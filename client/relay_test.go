@@ -171,20 +171,8 @@ func TestRelayRecipientLeavingMidFileLeavesTheFilesToSendAgain(t *testing.T) {
 	alice := hubtest.Dial(t, h.Addr, "alice")
 	dir := t.TempDir()
 	sparseFiles(t, dir, 32<<20, "a.bin", "b.bin")
-	started, gone := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	var mu sync.Mutex
-	var sent int
-	opt := transfer.SendOptions{To: "bob", Parallel: 1, Observer: transfer.Observer{Wrote: func(n int) {
-		mu.Lock()
-		sent += n
-		midway := sent > 4<<20
-		mu.Unlock()
-		if midway {
-			// Hold the sender mid-file until bob is gone.
-			once.Do(func() { close(started); <-gone })
-		}
-	}}}
+	hold := holdAfter(4 << 20) // the sender, mid-file, until bob is gone
+	opt := transfer.SendOptions{To: "bob", Parallel: 1, Observer: transfer.Observer{Wrote: hold.wrote}}
 	type outcome struct {
 		rep *transfer.Report
 		err error
@@ -195,9 +183,9 @@ func TestRelayRecipientLeavingMidFileLeavesTheFilesToSendAgain(t *testing.T) {
 		rep, err := alice.Upload(context.Background(), m, opt)
 		done <- outcome{rep, err}
 	}()
-	<-started
+	<-hold.reached
 	bob.Close()
-	close(gone)
+	close(hold.release)
 	var o outcome
 	select {
 	case o = <-done:
@@ -242,27 +230,17 @@ func TestRelaySenderLeavingMidFileLeavesTheRecipientWhole(t *testing.T) {
 	alice := hubtest.Dial(t, h.Addr, "alice")
 	dir := t.TempDir()
 	sparseFiles(t, dir, 32<<20, "a.bin", "b.bin")
-	started, gone := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	var sent int
-	opt := transfer.SendOptions{To: "bob", Parallel: 1, Observer: transfer.Observer{Wrote: func(n int) {
-		mu.Lock()
-		sent += n
-		midway := sent > 4<<20
-		mu.Unlock()
-		if midway {
-			once.Do(func() { close(started); <-gone })
-		}
-	}}}
+	hold := holdAfter(4 << 20) // the sender, mid-file, until she has left
+	opt := transfer.SendOptions{To: "bob", Parallel: 1, Observer: transfer.Observer{Wrote: hold.wrote}}
 	m := scan(t, dir)
 	done := make(chan error, 1)
 	go func() {
 		_, err := alice.Upload(context.Background(), m, opt)
 		done <- err
 	}()
-	<-started
+	<-hold.reached
 	alice.Close()
-	close(gone)
+	close(hold.release)
 	if err := <-done; !errors.Is(err, transfer.ErrConnectionLost) {
 		t.Errorf("alice's Upload after she left: %v, want connection lost", err)
 	}
@@ -412,4 +390,25 @@ func TestRelayToASlowRecipientKeepsLittleInFlight(t *testing.T) {
 		t.Errorf("alice was %d bytes ahead of bob at most, want at most %d", m, limit)
 	}
 	t.Logf("alice was at most %d KiB ahead of bob", most.Load()>>10)
+}
+
+// hold stops a sender inside Observer.Wrote once it has written more than
+// after bytes, until release is closed: a moment mid-file that the test
+// chooses, and ends.
+type hold struct {
+	after            int64
+	sent             atomic.Int64
+	once             sync.Once
+	reached, release chan struct{}
+}
+
+func holdAfter(after int64) *hold {
+	return &hold{after: after, reached: make(chan struct{}), release: make(chan struct{})}
+}
+
+// wrote is the Observer's Wrote.
+func (h *hold) wrote(n int) {
+	if h.sent.Add(int64(n)) > h.after {
+		h.once.Do(func() { close(h.reached); <-h.release })
+	}
 }
