@@ -149,12 +149,12 @@ func (c *Client) accept(o protocol.Offer) error {
 // the reason if the offer cannot be received (an unsafe path, no room):
 // the sender is then told that reason.
 func (c *Client) Answer(transfer string, accept bool) error {
+	if !accept {
+		return c.Decline(transfer, "")
+	}
 	o := c.takeWaiting(transfer)
 	if o == nil {
 		return ErrNoOffer
-	}
-	if !accept {
-		return c.sess.Send(protocol.Reject{Transfer: transfer, Reason: "declined"})
 	}
 	return c.accept(o.offer)
 }
@@ -223,20 +223,20 @@ func (c *Client) cancelledWaiting(m protocol.Result) bool {
 	}
 	c.mu.Lock()
 	var w *waitingOffer
+	left := 0
 	for _, x := range c.inbox.waiting {
 		if x.offer.Transfer == m.Transfer {
 			w = x
+			w.left--
+			left = w.left
 			break
 		}
-	}
-	if w != nil {
-		w.left--
 	}
 	c.mu.Unlock()
 	if w == nil {
 		return false
 	}
-	if w.left <= 0 && c.takeWaiting(m.Transfer) != nil {
+	if left <= 0 && c.takeWaiting(m.Transfer) != nil {
 		c.inbox.withdrawn(w.offer, m.Error)
 	}
 	return true
