@@ -9,17 +9,23 @@ import (
 	"github.com/muxfer/muxfer/protocol"
 )
 
-// TestInboxFollowsAnAcceptedOffer: bytes of files on parallel streams
-// arrive interleaved; the download's line counts each file once and every
-// byte, and the transfer ends with its last file's outcome.
-func TestInboxFollowsAnAcceptedOffer(t *testing.T) {
+// textInbox is an inbox into "drop" whose ui prints text lines into out.
+func textInbox(t *testing.T) (*inbox, *ui, *strings.Builder) {
+	t.Helper()
 	u, err := newUI(io.Discard, io.Discard, false, "never")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out strings.Builder
-	u.out = &out
-	b := newInbox(u, "drop")
+	out := &strings.Builder{}
+	u.out = out
+	return newInbox(u, "drop"), u, out
+}
+
+// TestInboxFollowsAnAcceptedOffer: bytes of files on parallel streams
+// arrive interleaved; the download's line counts each file once and every
+// byte, and the transfer ends with its last file's outcome.
+func TestInboxFollowsAnAcceptedOffer(t *testing.T) {
+	b, u, out := textInbox(t)
 	o := protocol.Offer{Transfer: "t1", From: "alice", Files: []protocol.File{
 		{Path: "d", Dir: true}, {Path: "d/a", Size: 30}, {Path: "d/b", Size: 20}}}
 	b.offered(o, client.Accept)
@@ -72,13 +78,7 @@ func TestOfferArgs(t *testing.T) {
 // on the old connection are reported gone and transfers arriving on it
 // end their lines, though some of their files never had an outcome.
 func TestInboxForgetsAConnectionsOffers(t *testing.T) {
-	u, err := newUI(io.Discard, io.Discard, false, "never")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	u.out = &out
-	b := newInbox(u, "drop")
+	b, u, out := textInbox(t)
 	files := []protocol.File{{Path: "a", Size: 1}, {Path: "b", Size: 1}}
 	b.offered(protocol.Offer{Transfer: "w", From: "carol", Files: files}, client.Ask)
 	running := protocol.Offer{Transfer: "r", From: "alice", Files: files}
