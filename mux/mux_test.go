@@ -33,6 +33,13 @@ func withKey(cfg mux.Config) mux.Config {
 // hub having answered with welcome.
 func pair(t testing.TB, cfg mux.Config) (cli, hub *mux.Session) {
 	t.Helper()
+	return pairWith(t, cfg, nil)
+}
+
+// pairWith is pair with the client's connection wrapped by wrap, if not
+// nil.
+func pairWith(t testing.TB, cfg mux.Config, wrap func(net.Conn) net.Conn) (cli, hub *mux.Session) {
+	t.Helper()
 	cfg = withKey(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -61,7 +68,14 @@ func pair(t testing.TB, cfg mux.Config) (cli, hub *mux.Session) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cli, w, err := mux.Dial(ctx, ln.Addr().String(), protocol.Hello{Name: "tess"}, cfg)
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wrap != nil {
+		conn = wrap(conn)
+	}
+	cli, w, err := mux.Client(ctx, conn, protocol.Hello{Name: "tess"}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +204,93 @@ func TestStalledPeerTimesOut(t *testing.T) {
 	case <-cli.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("the session lives on after a stream timed out")
+	}
+}
+
+// slowStart delays the first writes of a connection, as a long round trip
+// would delay the handshake.
+type slowStart struct {
+	net.Conn
+	delay time.Duration
+	left  int // writes still to delay
+}
+
+func (c *slowStart) Write(p []byte) (int, error) {
+	if c.left > 0 {
+		c.left--
+		time.Sleep(c.delay)
+	}
+	return c.Conn.Write(p)
+}
+
+// TestWindowFollowsTheHandshakesRoundTrip: the hub's receive window, what
+// a client can send on a stream the hub does not read, is sized from the
+// time the handshake took: 512 KiB on an idle loopback, 1 MiB when the
+// client's first writes are each 60 ms late, as over a long round trip.
+// A loaded machine takes longer over a handshake, so the window can only
+// be said to be at most what the whole set-up's time would give.
+func TestWindowFollowsTheHandshakesRoundTrip(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		delay time.Duration
+	}{
+		{"loopback", 0},
+		{"60 ms late", 60 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			cli, hub := pairWith(t, mux.Config{IOTimeout: 300 * time.Millisecond}, func(c net.Conn) net.Conn {
+				return &slowStart{Conn: c, delay: tt.delay, left: 3}
+			})
+			// The hub's handshake took longer than two delays (the
+			// client's hello and its finish), and some time even without
+			// them, and less than all this.
+			least := int(mux.WindowFor(max(2*tt.delay, time.Microsecond)))
+			most := int(mux.WindowFor(time.Since(start)))
+			st, err := cli.OpenData(context.Background(), protocol.DataHeader{Transfer: "t", File: 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			in, err := hub.AcceptData(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close() // accepted, never read
+			chunk := make([]byte, 4<<10)
+			sent := 0
+			for sent <= 4<<20 {
+				n, err := st.Write(chunk)
+				sent += n
+				if err != nil {
+					break
+				}
+			}
+			// The stream's header took some of the window.
+			if sent < least-1024 || sent > most {
+				t.Fatalf("%d bytes sent before the window closed, want %d to %d", sent, least-1024, most)
+			}
+			t.Logf("window %d bytes (%d to %d)", sent, least, most)
+		})
+	}
+}
+
+func TestWindowFor(t *testing.T) {
+	for _, tt := range []struct {
+		handshake time.Duration
+		want      uint32
+	}{
+		{0, 1 << 20}, // no TLS: nothing measured
+		{time.Millisecond, 512 << 10},
+		{20 * time.Millisecond, 512 << 10},
+		{30 * time.Millisecond, 750000},
+		{41 * time.Millisecond, 1025000},
+		{50 * time.Millisecond, 1 << 20},
+		{time.Second, 1 << 20},
+	} {
+		if got := mux.WindowFor(tt.handshake); got != tt.want {
+			t.Errorf("WindowFor(%v) = %d, want %d", tt.handshake, got, tt.want)
+		}
 	}
 }
 

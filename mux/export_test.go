@@ -1,0 +1,4 @@
+package mux
+
+// WindowFor is windowFor, for the tests of package mux_test.
+var WindowFor = windowFor
