@@ -113,8 +113,9 @@ func (c Config) yamux(handshake time.Duration) *yamux.Config {
 // window per round trip) and the data a chat line can find queued ahead
 // of it, on a fast link in the kernel's buffers and in front of the hub's
 // reading goroutine, which has to read through it first. On loopback,
-// with both ends and the hub sharing two cores, a chat line took p50
-// 1.6 ms and p99 6.2-7.8 ms with 1 MiB, and 1.0 ms and 5.6-6.8 ms with
+// with both clients and the hub sharing two cores (bench/chatlat, three
+// alternating runs each), a chat line from an uploader took p50 1.05-1.32
+// ms and p99 3.8-6.0 ms with 1 MiB, and 0.86-0.89 ms and 3.2-4.4 ms with
 // 512 KiB, at the same upload rate; 1 GiB took as long with 512 KiB as
 // with 1 MiB, and 20% longer with 256 KiB. A long round trip needs the
 // larger window: 1 MiB fills 88% of 100 Mbit/s at 50 ms, 512 KiB could
