@@ -173,6 +173,133 @@ func cutInt(b []byte, prefix string, bits int) (n int64, rest []byte, ok bool) {
 	if end == digits || b[digits] == '0' && end > digits+1 {
 		return 0, nil, false // no digits, or a leading zero
 	}
+	if end-digits < 19 && bits == 64 { // cannot overflow: spare ParseInt's copy
+		for _, c := range b[digits:end] {
+			n = n*10 + int64(c-'0')
+		}
+		if digits > 0 {
+			n = -n
+		}
+		return n, b[end:], true
+	}
 	n, err := strconv.ParseInt(string(b[:end]), 10, bits)
 	return n, b[end:], err == nil
+}
+
+// parseOffer reads an offer as Encode writes it,
+//
+//	{"type":"offer","transfer":"5f0c…","files":[{"path":"a/b.txt","size":3,"mode":420,"mtime":1700000000000000000,"resume":"9c1e…"},…]}
+//
+// with to, from and from_id (in that order, after transfer) and dir and
+// resume when they are set; ok is false for anything else. Its strings may
+// hold any byte but control characters, quotes and backslashes: Decode
+// has checked that the whole message is UTF-8, and encoding/json takes
+// such a string as it is. A hub decoded an offer of 5,000 files in about
+// 11 ms with encoding/json, while the sender waited for its answer.
+func parseOffer(b []byte) (o Offer, ok bool) {
+	if !bytes.HasPrefix(b, []byte(`{"type":"offer",`)) {
+		return o, false
+	}
+	// Every string is cut from one copy of the message: one allocation
+	// instead of one per path.
+	all, end := string(b), cap(b)
+	str := func(s []byte) string {
+		if len(s) == 0 {
+			return ""
+		}
+		i := end - cap(s) // s is a part of b
+		return all[i : i+len(s)]
+	}
+	var s []byte
+	if s, b, ok = cutText(b, `{"type":"offer","transfer":"`); !ok {
+		return o, false
+	}
+	o.Transfer = str(s)
+	if s, rest, ok := cutText(b, `,"to":"`); ok {
+		o.To, b = str(s), rest
+	}
+	if s, rest, ok := cutText(b, `,"from":"`); ok {
+		o.From, b = str(s), rest
+	}
+	if n, rest, ok := cutUint(b, `,"from_id":`, 63); ok {
+		o.FromID, b = n, rest
+	}
+	if b, ok = bytes.CutPrefix(b, []byte(`,"files":[`)); !ok {
+		return o, false
+	}
+	o.Files = make([]File, 0, bytes.Count(b, []byte(`{"path":"`)))
+	for len(b) > 0 && b[0] != ']' {
+		if len(o.Files) > 0 {
+			if b, ok = bytes.CutPrefix(b, []byte(",")); !ok {
+				return o, false
+			}
+		}
+		var f File
+		var path, resume []byte
+		if f, path, resume, b, ok = cutFile(b); !ok {
+			return o, false
+		}
+		f.Path, f.Resume = str(path), str(resume)
+		o.Files = append(o.Files, f)
+	}
+	return o, string(b) == "]}"
+}
+
+// cutFile takes one entry of an offer's files off the front of b, all but
+// its strings, which it returns as they are in b.
+func cutFile(b []byte) (f File, path, resume, rest []byte, ok bool) {
+	if path, b, ok = cutText(b, `{"path":"`); !ok {
+		return f, nil, nil, nil, false
+	}
+	if f.Size, b, ok = cutInt(b, `,"size":`, 64); !ok {
+		return f, nil, nil, nil, false
+	}
+	mode, b, ok := cutUint(b, `,"mode":`, 32)
+	if !ok {
+		return f, nil, nil, nil, false
+	}
+	f.Mode = uint32(mode)
+	if f.MTime, b, ok = cutInt(b, `,"mtime":`, 64); !ok {
+		return f, nil, nil, nil, false
+	}
+	if r, ok := bytes.CutPrefix(b, []byte(`,"dir":true`)); ok {
+		f.Dir, b = true, r
+	}
+	if s, r, ok := cutText(b, `,"resume":"`); ok {
+		resume, b = s, r
+	}
+	b, ok = bytes.CutPrefix(b, []byte("}"))
+	return f, path, resume, b, ok
+}
+
+// cutUint is cutInt for a number without a sign that fits in bits (at
+// most 63). Larger numbers of 64 bits are left to encoding/json.
+func cutUint(b []byte, prefix string, bits int) (n uint64, rest []byte, ok bool) {
+	b, ok = bytes.CutPrefix(b, []byte(prefix))
+	if !ok || len(b) > 0 && b[0] == '-' {
+		return 0, nil, false
+	}
+	v, rest, ok := cutInt(b, "", 64)
+	if !ok || uint64(v) >= 1<<bits {
+		return 0, nil, false
+	}
+	return uint64(v), rest, true
+}
+
+// cutText is cutString for a string that may hold any byte but control
+// characters, quotes and backslashes, for a message known to be UTF-8.
+func cutText(b []byte, prefix string) (s, rest []byte, ok bool) {
+	b, ok = bytes.CutPrefix(b, []byte(prefix))
+	if !ok {
+		return nil, nil, false
+	}
+	for i, c := range b {
+		switch {
+		case c == '"':
+			return b[:i], b[i+1:], true
+		case c < 0x20 || c == '\\':
+			return nil, nil, false
+		}
+	}
+	return nil, nil, false
 }

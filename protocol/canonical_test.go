@@ -222,3 +222,97 @@ func TestDecodeReadsEveryMessageAsBefore(t *testing.T) {
 		}
 	}
 }
+
+// randomOffer returns an offer near the canonical form: optional members
+// present or not, numbers and strings from the pieces that cross its
+// edges, now and then a member out of place.
+func randomOffer(r *rand.Rand) []byte {
+	b := []byte(`{"type":"offer","transfer":"` + pick(r, stringPieces) + `"`)
+	if r.IntN(3) == 0 {
+		b = append(b, `,"to":"`+pick(r, stringPieces)+`"`...)
+	}
+	if r.IntN(3) == 0 {
+		b = append(b, `,"from":"`+pick(r, stringPieces)+`"`...)
+	}
+	if r.IntN(3) == 0 {
+		b = append(b, `,"from_id":`+pick(r, numberPieces)...)
+	}
+	b = append(b, `,"files":[`...)
+	for i := range r.IntN(4) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"path":"`+pick(r, stringPieces)+`","size":`+pick(r, numberPieces)+
+			`,"mode":`+pick(r, append(numberPieces, "4294967295", "4294967296", "420"))+`,"mtime":`+pick(r, numberPieces)...)
+		if r.IntN(3) == 0 {
+			b = append(b, pick(r, []string{`,"dir":true`, `,"dir":false`, `,"dir":1`})...)
+		}
+		if r.IntN(3) == 0 {
+			b = append(b, `,"resume":"`+pick(r, stringPieces)+`"`...)
+		}
+		b = append(b, pick(r, []string{"}", "}", "}", ` }`, `,"x":1}`, `,"path":"b"}`})...)
+	}
+	b = append(b, pick(r, []string{"]}", "]}", "]}", "]", "]} ", `],"to":"x"}`, `]}}`})...)
+	if r.IntN(8) == 0 {
+		b[r.IntN(len(b))] = pick(r, canonicalPieces)[0]
+	}
+	return b
+}
+
+func TestCanonicalOfferReadsAsEncodingJSONDoes(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	matched := 0
+	for range 200000 {
+		b := randomOffer(r)
+		if !utf8.Valid(b) {
+			continue // Decode refuses it before it looks for the canonical form
+		}
+		got, ok := parseOffer(b)
+		if !ok {
+			continue
+		}
+		matched++
+		want, err := decodeAs[Offer](b) // what Decode did before the canonical form
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\ncanonical     %#v\nencoding/json %#v (%v)", b, got, want, err)
+		}
+	}
+	if matched < 1000 {
+		t.Fatalf("only %d random messages were canonical offers", matched)
+	}
+}
+
+func TestOffersRoundTripInTheCanonicalForm(t *testing.T) {
+	for _, want := range []Offer{
+		{Transfer: "5f0c", Files: []File{}},
+		{Transfer: "5f0c", To: "bob", From: "alice", FromID: 7, Files: []File{
+			{Path: "photos", Mode: 0o755, MTime: 1700000000123456789, Dir: true},
+			{Path: "photos/été (1).jpg", Size: 3 << 20, Mode: 0o644, MTime: -1, Resume: "00112233445566778899aabbccddeeff"},
+		}},
+		{Transfer: "5f0c", Files: []File{{Path: "", Size: 1<<63 - 1, Mode: 1<<32 - 1}}},
+	} {
+		b, err := Encode(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := parseOffer(b)
+		if !ok || !reflect.DeepEqual(got, want) {
+			t.Errorf("%+v: encoded %s, canonical form %v, read %+v", want, b, ok, got)
+		}
+	}
+}
+
+func FuzzCanonicalOffer(f *testing.F) {
+	f.Add([]byte(`{"type":"offer","transfer":"5f0c","files":[{"path":"a","size":1,"mode":420,"mtime":2,"resume":"9c"}]}`))
+	f.Add([]byte(`{"type":"offer","transfer":"5f0c","to":"bob","from_id":3,"files":[{"path":"d","size":0,"mode":493,"mtime":0,"dir":true}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := parseOffer(b)
+		if !ok || !utf8.Valid(b) {
+			return
+		}
+		want, err := decodeAs[Offer](b)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: canonical %+v, encoding/json %+v (%v)", b, got, want, err)
+		}
+	})
+}

@@ -320,6 +320,9 @@ func Decode(b []byte) (Message, error) {
 	if !utf8.Valid(b) {
 		return nil, ErrInvalidUTF8
 	}
+	if o, ok := parseOffer(b); ok {
+		return o, nil // canonical.go
+	}
 	if typ, ok := typeFirst(b); ok { // canonical.go
 		if dec, ok := decoders[typ]; ok {
 			if m, err := dec(b); err == nil {
