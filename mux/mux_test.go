@@ -239,12 +239,15 @@ func TestWindowFollowsTheHandshakesRoundTrip(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			cli, hub := pairWith(t, mux.Config{IOTimeout: 300 * time.Millisecond}, func(c net.Conn) net.Conn {
+			// The writes stop when the window is used up and end after
+			// IOTimeout; the window's grant comes well within it.
+			cli, hub := pairWith(t, mux.Config{IOTimeout: time.Second}, func(c net.Conn) net.Conn {
 				return &slowStart{Conn: c, delay: tt.delay, left: 3}
 			})
-			// The hub's handshake took longer than two delays (the
-			// client's hello and its finish), and some time even without
-			// them, and less than all this.
+			// The hub's handshake took longer than two delays (at least
+			// two of the client's hello, its finish and its proof of the
+			// key fall within it), and some time even without them, and
+			// less than all this.
 			least := int(mux.WindowFor(max(2*tt.delay, time.Microsecond)))
 			most := int(mux.WindowFor(time.Since(start)))
 			st, err := cli.OpenData(context.Background(), protocol.DataHeader{Transfer: "t", File: 0})

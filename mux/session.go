@@ -46,10 +46,11 @@ type Config struct {
 	// Linger bounds how long Hangup waits for the peer to close after the
 	// last message. Default 2s.
 	Linger time.Duration
-	// StreamWindow fixes the largest yamux receive window per stream. At
-	// 0 each end sizes its own from the time its TLS handshake took, which
-	// is about one round trip: enough for 200 Mbit/s over that round trip,
-	// between 512 KiB and 1 MiB (see windowFor). With 1 MiB one stream
+	// StreamWindow fixes the largest yamux receive window per stream, if
+	// at least 256 KiB. Otherwise each end sizes its own from the time its
+	// TLS handshake took, which is about one round trip: enough for
+	// 200 Mbit/s over that round trip, between 512 KiB and 1 MiB (see
+	// windowFor); 1 MiB without TLS, where nothing is timed. With 1 MiB one stream
 	// fills 88% of a 100 Mbit/s link with a 50 ms round trip (a
 	// bandwidth-delay product of 625 kB), where yamux's 256 KiB default
 	// fills 34%, and a hub receiving from 50 clients at once buffers at

@@ -200,8 +200,27 @@ func parseOffer(b []byte) (o Offer, ok bool) {
 	if !bytes.HasPrefix(b, []byte(`{"type":"offer",`)) {
 		return o, false
 	}
-	// Every string is cut from one copy of the message: one allocation
-	// instead of one per path.
+	var s []byte
+	if s, b, ok = cutText(b, `{"type":"offer","transfer":"`); !ok {
+		return o, false
+	}
+	// The transfer ID and the names may outlive the offer (a hub keeps
+	// the IDs of relays that ended), so each is a copy of its own.
+	o.Transfer = string(s)
+	if s, rest, ok := cutText(b, `,"to":"`); ok {
+		o.To, b = string(s), rest
+	}
+	if s, rest, ok := cutText(b, `,"from":"`); ok {
+		o.From, b = string(s), rest
+	}
+	if n, rest, ok := cutUint(b, `,"from_id":`, 63); ok {
+		o.FromID, b = n, rest
+	}
+	if b, ok = bytes.CutPrefix(b, []byte(`,"files":[`)); !ok {
+		return o, false
+	}
+	// The paths and tokens, which live as long as the transfer, are cut
+	// from one copy of the list: one allocation instead of one per path.
 	all, end := string(b), cap(b)
 	str := func(s []byte) string {
 		if len(s) == 0 {
@@ -210,24 +229,9 @@ func parseOffer(b []byte) (o Offer, ok bool) {
 		i := end - cap(s) // s is a part of b
 		return all[i : i+len(s)]
 	}
-	var s []byte
-	if s, b, ok = cutText(b, `{"type":"offer","transfer":"`); !ok {
-		return o, false
-	}
-	o.Transfer = str(s)
-	if s, rest, ok := cutText(b, `,"to":"`); ok {
-		o.To, b = str(s), rest
-	}
-	if s, rest, ok := cutText(b, `,"from":"`); ok {
-		o.From, b = str(s), rest
-	}
-	if n, rest, ok := cutUint(b, `,"from_id":`, 63); ok {
-		o.FromID, b = n, rest
-	}
-	if b, ok = bytes.CutPrefix(b, []byte(`,"files":[`)); !ok {
-		return o, false
-	}
-	o.Files = make([]File, 0, bytes.Count(b, []byte(`{"path":"`)))
+	// The shortest entry, {"path":"","size":0,"mode":0,"mtime":0} and its
+	// comma, takes 40 bytes: a list that only looks long reserves no more.
+	o.Files = make([]File, 0, min(bytes.Count(b, []byte(`{"path":"`)), len(b)/40))
 	for len(b) > 0 && b[0] != ']' {
 		if len(o.Files) > 0 {
 			if b, ok = bytes.CutPrefix(b, []byte(",")); !ok {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -315,4 +317,22 @@ func FuzzCanonicalOffer(f *testing.F) {
 			t.Fatalf("%q: canonical %+v, encoding/json %+v (%v)", b, got, want, err)
 		}
 	})
+}
+
+// TestOfferThatOnlyLooksLongAllocatesLittle: an offer that is nothing but
+// the starts of entries is refused having allocated less than three times
+// its size (the copy of the list, and room for the entries it could hold);
+// it reserved a File per "path" it counted, nine times its size, before.
+func TestOfferThatOnlyLooksLongAllocatesLittle(t *testing.T) {
+	b := []byte(`{"type":"offer","transfer":"t","files":[` + strings.Repeat(`{"path":"`, 100000))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, ok := parseOffer(b)
+	runtime.ReadMemStats(&after)
+	if ok {
+		t.Fatal("parsed")
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 3*uint64(len(b)) {
+		t.Fatalf("allocated %d bytes for a %d-byte message", got, len(b))
+	}
 }
