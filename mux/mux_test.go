@@ -285,10 +285,10 @@ func TestWindowFor(t *testing.T) {
 	}{
 		{0, 1 << 20}, // no TLS: nothing measured
 		{time.Millisecond, 512 << 10},
-		{20 * time.Millisecond, 512 << 10},
-		{30 * time.Millisecond, 750000},
-		{41 * time.Millisecond, 1025000},
-		{50 * time.Millisecond, 1 << 20},
+		{5 * time.Millisecond, 512 << 10},
+		{7500 * time.Microsecond, 750000},
+		{10 * time.Millisecond, 1000000},
+		{11 * time.Millisecond, 1 << 20},
 		{time.Second, 1 << 20},
 	} {
 		if got := mux.WindowFor(tt.handshake); got != tt.want {
