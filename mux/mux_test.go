@@ -178,6 +178,23 @@ func TestCutSessionIsAnErrorNotEOF(t *testing.T) {
 // gone.
 func TestStalledPeerTimesOut(t *testing.T) {
 	cli, hub := pair(t, mux.Config{IOTimeout: 300 * time.Millisecond})
+	_, err := writeUnread(t, cli, hub)
+	if !errors.Is(err, mux.ErrTimeout) {
+		t.Fatalf("stalled write failed with %v, want ErrTimeout", err)
+	}
+	select {
+	case <-cli.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session lives on after a stream timed out")
+	}
+}
+
+// writeUnread opens a data stream from cli that hub accepts and never
+// reads, writes to it until a write fails, and returns the bytes written
+// and the failure. It fails the test if 64 MiB, far beyond any window, go
+// through.
+func writeUnread(t *testing.T, cli, hub *mux.Session) (int, error) {
+	t.Helper()
 	st, err := cli.OpenData(context.Background(), protocol.DataHeader{Transfer: "t", File: 0})
 	if err != nil {
 		t.Fatal(err)
@@ -188,23 +205,15 @@ func TestStalledPeerTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Close() // accepted, never read
-	chunk := make([]byte, 1<<20)
-	for i := 0; ; i++ {
-		if i > 64 { // 64 MiB: far beyond any window
-			t.Fatal("writes never blocked")
-		}
-		if _, err = st.Write(chunk); err != nil {
-			break
+	chunk := make([]byte, 4<<10)
+	for sent := 0; sent < 64<<20; {
+		n, err := st.Write(chunk)
+		if sent += n; err != nil {
+			return sent, err
 		}
 	}
-	if !errors.Is(err, mux.ErrTimeout) {
-		t.Fatalf("stalled write failed with %v, want ErrTimeout", err)
-	}
-	select {
-	case <-cli.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the session lives on after a stream timed out")
-	}
+	t.Fatal("writes never blocked")
+	return 0, nil
 }
 
 // slowStart delays the first writes of a connection, as a long round trip
@@ -250,25 +259,7 @@ func TestWindowFollowsTheHandshakesRoundTrip(t *testing.T) {
 			// less than all this.
 			least := int(mux.WindowFor(max(2*tt.delay, time.Microsecond)))
 			most := int(mux.WindowFor(time.Since(start)))
-			st, err := cli.OpenData(context.Background(), protocol.DataHeader{Transfer: "t", File: 0})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			in, err := hub.AcceptData(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer in.Close() // accepted, never read
-			chunk := make([]byte, 4<<10)
-			sent := 0
-			for sent <= 4<<20 {
-				n, err := st.Write(chunk)
-				sent += n
-				if err != nil {
-					break
-				}
-			}
+			sent, _ := writeUnread(t, cli, hub)
 			// The stream's header took some of the window.
 			if sent < least-1024 || sent > most {
 				t.Fatalf("%d bytes sent before the window closed, want %d to %d", sent, least-1024, most)
