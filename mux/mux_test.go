@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -532,5 +533,58 @@ func TestStreamContinuesWithEachFilesContext(t *testing.T) {
 	}
 	if err := st.Continue(context.Background(), protocol.DataHeader{Transfer: "t", File: 2}); !errors.Is(err, mux.ErrAborted) {
 		t.Fatalf("Continue on an aborted stream: %v, want ErrAborted", err)
+	}
+}
+
+// TestControlMessagesArriveWholeAmidData: control messages sent while data
+// streams fill the connection arrive whole and in order. A write queue
+// that let a control frame's header go ahead of data frames queued before
+// it, without its body, broke this at once (the hub read data bytes as the
+// message).
+func TestControlMessagesArriveWholeAmidData(t *testing.T) {
+	cli, hub := pair(t, mux.Config{})
+	for i := range 2 {
+		st, err := cli.OpenData(context.Background(), protocol.DataHeader{Transfer: "t", File: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := hub.AcceptData(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { defer in.Close(); io.Copy(io.Discard, in) }()
+		go func() {
+			defer st.Close()
+			buf := make([]byte, 256<<10)
+			for range 64 { // 16 MiB
+				if _, err := st.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	const lines = 2000
+	got := make(chan error, 1)
+	go func() {
+		for i := range lines {
+			m, err := hub.Recv()
+			if err != nil {
+				got <- err
+				return
+			}
+			if c, ok := m.(protocol.Chat); !ok || c.Text != fmt.Sprint(i) {
+				got <- fmt.Errorf("message %d: %#v", i, m)
+				return
+			}
+		}
+		got <- nil
+	}()
+	for i := range lines {
+		if err := cli.Send(protocol.Chat{Text: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
 	}
 }
