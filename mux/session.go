@@ -50,13 +50,13 @@ type Config struct {
 	// at least 256 KiB. Otherwise each end sizes its own from the time its
 	// TLS handshake took, which is about one round trip: enough for
 	// 800 Mbit/s over that round trip, between 512 KiB and 1 MiB (see
-	// windowFor); 1 MiB without TLS, where nothing is timed. With 1 MiB one stream
-	// fills 88% of a 100 Mbit/s link with a 50 ms round trip (a
-	// bandwidth-delay product of 625 kB), where yamux's 256 KiB default
-	// fills 34%, and a hub receiving from 50 clients at once buffers at
-	// most 50 MiB for them. The window is also what a chat line can find
-	// ahead of it in the kernel's buffers and the hub's, so a short path
-	// gets the smaller one.
+	// windowFor); 1 MiB without TLS, where nothing is timed. With 1 MiB
+	// one stream fills 86-88% of a 100 Mbit/s link with a 50 ms round
+	// trip (a bandwidth-delay product of 625 kB), where yamux's 256 KiB
+	// default fills 34%, and a hub receiving from 50 clients at once
+	// buffers at most 50 MiB for them. The window is also what a chat
+	// line can find ahead of it in the kernel's buffers and the hub's, so
+	// a short path gets the smaller one.
 	StreamWindow uint32
 
 	// DataFrame fixes the bytes of one yamux frame on a data stream, and
@@ -119,8 +119,8 @@ func (c Config) yamux(handshake time.Duration) *yamux.Config {
 // ms and p99 3.8-6.0 ms with 1 MiB, and 0.86-0.89 ms and 3.2-4.4 ms with
 // 512 KiB, at the same upload rate; 1 GiB took as long with 512 KiB as
 // with 1 MiB, and 20% longer with 256 KiB. A long round trip needs the
-// larger window: 1 MiB fills 88% of 100 Mbit/s at 50 ms, 512 KiB could
-// fill at most 84% and in practice less.
+// larger window: 1 MiB fills 86-88% of 100 Mbit/s at 50 ms, 512 KiB
+// could fill at most 84% and in practice less.
 //
 // A TLS 1.3 handshake takes one round trip plus both ends' cryptography,
 // 1.2-4.7 ms on an idle loopback here, so its duration is a round-trip
