@@ -228,7 +228,7 @@ type slowStart struct {
 func (c *slowStart) Write(p []byte) (int, error) {
 	if c.left > 0 {
 		c.left--
-		time.Sleep(c.delay)
+		time.Sleep(c.delay) // the link's latency itself, not a wait for an event
 	}
 	return c.Conn.Write(p)
 }
