@@ -22,19 +22,27 @@ import (
 // sender's reading and hashing instead of following it. An idle connection
 // sends a lone write at once: nothing waits for company.
 //
-// The queue holds about one data frame (the pacer's size), so a control
-// message queued behind it waits for at most that much more.
+// The queue holds about one data frame (the pacer's size).
 //
 // On a client, frames of the control stream (yamux stream 1, see Accept)
-// are the exception: each of their writes, header and body, waits until
-// its bytes are in the kernel and returns that write's error, as yamux's
-// own writes did. A chat line sent on a connection that the hub has closed
-// then fails (the header's write draws the hub's reset, and the body's
-// write reports it), and the client sends it again after reconnecting,
-// instead of the line vanishing into a socket. A client's control messages
-// are few. The hub's are many (a result per file) and need no such care:
-// a result lost with its connection is recovered by resuming, and a chat
-// line to a client that has gone has no one to go to.
+// are the exception. They have a queue of their own, which goes first: a
+// chat line typed while a file is sent waits for the write under way, not
+// for the data queued behind it. And each of their writes, header and
+// body, waits until its bytes are in the kernel and returns that write's
+// error, as yamux's own writes did. A chat line sent on a connection that
+// the hub has closed then fails (the header's write draws the hub's
+// reset, and the body's write reports it), and the client sends it again
+// after reconnecting, instead of the line vanishing into a socket. A
+// client's control messages are few. The hub's are many (a result per
+// file) and need no such care: a result lost with its connection is
+// recovered by resuming, and a chat line to a client that has gone has no
+// one to go to.
+//
+// yamux writes a frame's header and its body as two writes, and nothing
+// may come between them on the wire: once a header has been sent, the
+// next write sent is from its own queue (follow). Frames of different
+// streams may pass each other; yamux keeps each stream's in order, and
+// each stream is read by its own goroutine.
 
 // closeGrace bounds how long Close waits for queued bytes to be sent.
 const closeGrace = 500 * time.Millisecond
@@ -49,12 +57,14 @@ type groupConn struct {
 	cond    sync.Cond // signals bytes queued, bytes sent, an error or Close
 	queued  []byte
 	spare   []byte // the buffer last sent, reused for the next queue
+	urgent  []byte // a client's control-stream frames, sent first
 	err     error  // the first failed write; every later Write returns it
 	closing bool
-	total   int64         // bytes ever queued
-	sent    int64         // bytes ever written
+	total   int64         // urgent bytes ever queued
+	sent    int64         // urgent bytes ever written
 	body    int           // bytes of the frame body that the next Write carries
 	control bool          // the frame being written is on the control stream
+	follow  *[]byte       // the queue whose bytes must go next (a sent header's body), or nil
 	done    chan struct{} // closed when the sending goroutine ends
 }
 
@@ -66,11 +76,13 @@ func newGroupConn(conn net.Conn, limit func() int, waitControl bool) *groupConn 
 	return c
 }
 
-// Write queues p and returns; it waits first while the queue is full.
+// Write queues p and returns; it waits first while the queue is full. A
+// client's control frames wait instead until they are sent.
 func (c *groupConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for c.err == nil && !c.closing && len(c.queued) >= c.limit() {
+	urgent := c.waitControl && c.isControl(p)
+	for c.err == nil && !c.closing && !urgent && len(c.queued) >= c.limit() {
 		c.cond.Wait()
 	}
 	switch {
@@ -79,12 +91,14 @@ func (c *groupConn) Write(p []byte) (int, error) {
 	case c.closing:
 		return 0, net.ErrClosed
 	}
-	c.queued = append(c.queued, p...)
-	c.total += int64(len(p))
+	c.frame(p)
 	c.cond.Broadcast()
-	if !c.frame(p) || !c.waitControl {
+	if !urgent {
+		c.queued = append(c.queued, p...)
 		return len(p), nil
 	}
+	c.urgent = append(c.urgent, p...)
+	c.total += int64(len(p))
 	for end := c.total; c.err == nil && c.sent < end; {
 		c.cond.Wait()
 	}
@@ -92,6 +106,15 @@ func (c *groupConn) Write(p []byte) (int, error) {
 		return 0, c.err
 	}
 	return len(p), nil
+}
+
+// isControl reports whether p, the next write, belongs to a frame of the
+// control stream, as frame will.
+func (c *groupConn) isControl(p []byte) bool {
+	if c.body > 0 {
+		return c.control
+	}
+	return len(p) == yamuxHeader && binary.BigEndian.Uint32(p[4:]) == controlStream
 }
 
 // frame follows yamux's writes, a header and then (for a data frame with
@@ -119,27 +142,48 @@ const (
 	controlStream = 1
 )
 
-// send writes what is queued, all of it at once, until Close has been
-// called and the queue is empty, or a write fails.
+// send writes what is queued, all of it at once, the urgent queue first,
+// until Close has been called and the queues are empty, or a write fails.
 func (c *groupConn) send() {
 	defer close(c.done)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
-		for len(c.queued) == 0 && !c.closing {
+		q := c.next()
+		for q == nil && !c.closing {
 			c.cond.Wait()
+			q = c.next()
 		}
-		if len(c.queued) == 0 {
+		if q == nil && c.closing { // whatever is left, in any order
+			q = &c.urgent
+			if len(c.urgent) == 0 {
+				q = &c.queued
+			}
+		}
+		buf := *q
+		if len(buf) == 0 {
 			return
 		}
-		buf := c.queued
-		c.queued = c.spare[:0]
+		if q == &c.queued {
+			c.queued = c.spare[:0]
+		} else {
+			c.urgent = nil // rare and small: not worth a spare
+		}
+		// If the frame being written is unfinished and its header is in
+		// buf, its body must be the next thing sent.
+		c.follow = nil
+		if c.body > 0 && (c.waitControl && c.control) == (q == &c.urgent) {
+			c.follow = q
+		}
 		c.cond.Broadcast() // the queue has room again
 		c.mu.Unlock()
 		_, err := c.Conn.Write(buf)
 		c.mu.Lock()
-		c.spare = buf[:0]
-		c.sent += int64(len(buf))
+		if q == &c.queued {
+			c.spare = buf[:0]
+		} else {
+			c.sent += int64(len(buf))
+		}
 		if err != nil {
 			c.err = err
 		}
@@ -148,6 +192,22 @@ func (c *groupConn) send() {
 			return
 		}
 	}
+}
+
+// next returns the queue to send now, or nil if nothing may go yet.
+func (c *groupConn) next() *[]byte {
+	switch {
+	case c.follow != nil:
+		if len(*c.follow) > 0 {
+			return c.follow
+		}
+		return nil
+	case len(c.urgent) > 0:
+		return &c.urgent
+	case len(c.queued) > 0:
+		return &c.queued
+	}
+	return nil
 }
 
 // Close sends what is queued, waiting at most closeGrace for a peer that

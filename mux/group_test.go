@@ -220,3 +220,61 @@ func TestGroupConnCloseWaitsAtMostTheGraceForAStuckPeer(t *testing.T) {
 		t.Fatal(err) // a is closed: b reads EOF
 	}
 }
+
+// TestGroupConnSendsAClientsControlFramesFirst: on a client, a control
+// frame goes ahead of the data queued before it, but never between a data
+// frame's header and its body, and nothing comes between its own header
+// and body.
+func TestGroupConnSendsAClientsControlFramesFirst(t *testing.T) {
+	dataHdr, dataBody := header(yamuxData, 3, 300), bytes.Repeat([]byte{'d'}, 300)
+	ctrlHdr, ctrlBody := header(yamuxData, controlStream, 5), []byte("hello")
+	for _, tt := range []struct {
+		name  string
+		split bool // the data header is taken before its body is written
+		want  [][]byte
+	}{
+		{"ahead of queued data", false, [][]byte{[]byte("first"), ctrlHdr, ctrlBody, append(bytes.Clone(dataHdr), dataBody...)}},
+		{"not inside a data frame", true, [][]byte{dataHdr, dataBody, ctrlHdr, ctrlBody}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := &recordingConn{gate: make(chan struct{})}
+			gc := newGroupConn(rc, func() int { return 64 }, true)
+			if tt.split {
+				gc.Write(dataHdr)
+				waitTaken(gc) // held at the gate without its body
+				gc.Write(dataBody)
+			} else {
+				gc.Write([]byte("first"))
+				waitTaken(gc) // held at the gate
+				gc.Write(dataHdr)
+				gc.Write(dataBody) // fills the queue
+			}
+			sent := make(chan error, 1)
+			go func() { // each waits until it is sent
+				_, err := gc.Write(ctrlHdr)
+				if err == nil {
+					_, err = gc.Write(ctrlBody)
+				}
+				sent <- err
+			}()
+			gc.mu.Lock()
+			for len(gc.urgent) == 0 {
+				gc.cond.Wait()
+			}
+			gc.mu.Unlock()
+			close(rc.gate)
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+			gc.Close()
+			if len(rc.writes) != len(tt.want) {
+				t.Fatalf("writes %q, want %q", rc.writes, tt.want)
+			}
+			for i := range tt.want {
+				if !bytes.Equal(rc.writes[i], tt.want[i]) {
+					t.Errorf("write %d: %q, want %q", i, rc.writes[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
