@@ -118,20 +118,20 @@ func (c *groupConn) isControl(p []byte) bool {
 }
 
 // frame follows yamux's writes, a header and then (for a data frame with
-// bytes) a body, and reports whether p belongs to a control-stream frame.
-func (c *groupConn) frame(p []byte) bool {
+// bytes) a body: which stream the frame being written is on, and whether
+// its body is still to come.
+func (c *groupConn) frame(p []byte) {
 	if c.body > 0 {
 		c.body = 0
-		return c.control
+		return
 	}
 	if len(p) != yamuxHeader {
-		return false // not yamux's: written by a test, or after a failure
+		return // not yamux's: written by a test, or after a failure
 	}
 	c.control = binary.BigEndian.Uint32(p[4:]) == controlStream
 	if p[1] == yamuxData {
 		c.body = int(binary.BigEndian.Uint32(p[8:]))
 	}
-	return c.control
 }
 
 // yamux's frame header (see its spec.md): version, type, flags, stream ID,
