@@ -351,7 +351,9 @@ func TestAnswerAsSoonAsOnOfferSeesTheOffer(t *testing.T) {
 	hubtest.SameTree(t, src, filepath.Join(inbox, "testdata"))
 }
 
-// TestDeclineWithAReasonTellsTheSenderWhy.
+// TestDeclineWithAReasonTellsTheSenderWhy: the recipient's reason ends
+// the sender's error, and the offer, once declined, cannot be declined
+// again.
 func TestDeclineWithAReasonTellsTheSenderWhy(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
 	bob := dialAsker(t, h.Addr, "bob")
