@@ -2,10 +2,14 @@
 # compare.sh measures `muxfer send` against scp, rsync over ssh, an rsync
 # daemon and (when CROC names a croc binary) croc, all on loopback with the
 # source and the destination in tmpfs, and prints one markdown table of medians.
+# Then it measures chat while a file moves (on loopback, and over a slow link
+# between network namespaces), a long fat link, and the memory muxfer holds,
+# and ends with a table of issue 5's targets, each marked met or not.
 #
 # Run it as root on Debian, from anywhere:   bash bench/compare.sh
 # Sizes and rounds come from the environment (README.md beside this file):
 #   RUNS=3 SIZE_MB=1024 SMALL_FILES=5000 MED_FILES=100 bash bench/compare.sh
+#   PARTS="chat link" bash bench/compare.sh     # some of the parts only
 # It installs what it lacks from Debian, builds muxfer from this repository,
 # starts its own sshd, rsync daemon, iperf3 and muxfer hubs on 127.0.0.1 ports,
 # and on exit, however it exits, stops them and removes its folder in /dev/shm.
@@ -21,6 +25,14 @@ MED_FILES=${MED_FILES:-100}      # the medium files...
 MED_MB=${MED_MB:-10}             # ...of this many MiB each
 IPERF_SECONDS=${IPERF_SECONDS:-5}
 CROC=${CROC:-}                   # path to a croc binary; empty: croc is skipped
+PARTS=${PARTS:-files chat link memory} # which parts to run, in this order
+CHAT_LINES=${CHAT_LINES:-500}    # chat lines per chat run
+CHAT_MB=${CHAT_MB:-256}          # the file the chatting client uploads again and again
+LINK_RATE=${LINK_RATE:-100mbit}  # the slow link's rate each way (tc's units: kbit, mbit, gbit)
+MEM_MB=${MEM_MB:-4096}           # the file sent while memory is measured
+IDLE_CLIENTS=${IDLE_CLIENTS:-1000} # idle clients held by one hub
+UPLOADERS=${UPLOADERS:-50}       # clients uploading to one hub at once...
+UPLOAD_MB=${UPLOAD_MB:-64}       # ...this many MiB each
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 W=""                 # the work folder in /dev/shm: sources, destination, keys, logs
@@ -138,11 +150,20 @@ wait_listen() {
 
 # ---------------------------------------------------------------- set-up
 
+# has_part NAME: whether PARTS asks for the part NAME.
+has_part() { [[ " $PARTS " == *" $1 "* ]]; }
+
 check_settings() {
-	local v
-	for v in RUNS SIZE_MB SMALL_FILES SMALL_KB SMALL_DIRS MED_FILES MED_MB IPERF_SECONDS; do
+	local v p
+	for v in RUNS SIZE_MB SMALL_FILES SMALL_KB SMALL_DIRS MED_FILES MED_MB IPERF_SECONDS \
+		CHAT_LINES CHAT_MB MEM_MB IDLE_CLIENTS UPLOADERS UPLOAD_MB; do
 		[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive whole number, not '${!v}'"
 	done
+	for p in $PARTS; do
+		[[ $p =~ ^(files|chat|link|memory)$ ]] || die "PARTS: '$p' is none of files, chat, link, memory"
+	done
+	[[ -n ${PARTS// /} ]] || die "PARTS is empty: name one or more of files, chat, link, memory"
+	[[ $LINK_RATE =~ ^[1-9][0-9]*(kbit|mbit|gbit)$ ]] || die "LINK_RATE must be like 100mbit, 500kbit or 1gbit, not '$LINK_RATE'"
 	[[ $EUID -eq 0 ]] || die "run me as root: I install packages and log in to a private sshd as root"
 	if [[ -n $CROC ]]; then
 		[[ -x $CROC ]] || die "CROC=$CROC is not an executable file"
@@ -151,15 +172,31 @@ check_settings() {
 }
 
 make_workdir() {
-	local need_mb free_kb biggest small_mb med_mb
+	local need_mb=0 part_mb free_kb biggest small_mb med_mb
 	small_mb=$(((SMALL_FILES * SMALL_KB + 1023) / 1024))
 	med_mb=$((MED_FILES * MED_MB))
 	biggest=$SIZE_MB
 	if ((med_mb > biggest)); then biggest=$med_mb; fi
 	if ((small_mb > biggest)); then biggest=$small_mb; fi
-	# the three sources, one copy of the largest at the destination, and room
-	# for muxfer's hub, which keeps 64 MiB free beyond what it is sent
-	need_mb=$((SIZE_MB + med_mb + small_mb + biggest + 256))
+	# Each part removes its files before the next starts, so the largest
+	# part sets the need. Every part leaves room for muxfer's hub, which
+	# keeps 64 MiB free beyond what it is sent.
+	if has_part files; then
+		# the three sources and one copy of the largest at the destination
+		need_mb=$((SIZE_MB + med_mb + small_mb + biggest + 256))
+	fi
+	if has_part chat; then
+		# the source and the copies the hub holds before they are removed
+		part_mb=$((CHAT_MB * 6 + 256))
+		if ((part_mb > need_mb)); then need_mb=$part_mb; fi
+	fi
+	if has_part memory; then
+		# the large file's source is sparse; the uploaders' copies at the hub
+		part_mb=$((UPLOADERS * UPLOAD_MB))
+		if ((MEM_MB > part_mb)); then part_mb=$MEM_MB; fi
+		part_mb=$((part_mb + UPLOAD_MB + 256))
+		if ((part_mb > need_mb)); then need_mb=$part_mb; fi
+	fi
 	[[ -d /dev/shm ]] || die "/dev/shm is missing: the workloads live in tmpfs"
 	free_kb=$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')
 	((free_kb / 1024 >= need_mb)) || die "/dev/shm has $((free_kb / 1024)) MiB free, these sizes need $need_mb MiB"
@@ -175,12 +212,17 @@ make_workdir() {
 
 install_packages() {
 	local missing=()
-	[[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
-	if ! command -v ssh >/dev/null || ! command -v scp >/dev/null || ! command -v ssh-keygen >/dev/null; then
-		missing+=(openssh-client)
+	if has_part files; then
+		[[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
+		if ! command -v ssh >/dev/null || ! command -v scp >/dev/null || ! command -v ssh-keygen >/dev/null; then
+			missing+=(openssh-client)
+		fi
+		command -v rsync >/dev/null || missing+=(rsync)
+		command -v iperf3 >/dev/null || missing+=(iperf3)
 	fi
-	command -v rsync >/dev/null || missing+=(rsync)
-	command -v iperf3 >/dev/null || missing+=(iperf3)
+	# GNU time reports a finished process's peak RSS; ip and tc build the slow link
+	if has_part memory && [[ ! -x /usr/bin/time ]]; then missing+=(time); fi
+	if has_part link && { ! command -v ip >/dev/null || ! command -v tc >/dev/null; }; then missing+=(iproute2); fi
 	((${#missing[@]})) || return 0
 	command -v apt-get >/dev/null || die "missing ${missing[*]}, and there is no apt-get to install them"
 	say "installing from Debian: ${missing[*]}"
@@ -206,9 +248,10 @@ build_muxfer() {
 	fi
 	command -v go >/dev/null || die "needs Go (the version in $REPO/go.mod) to build muxfer; Debian's golang is too old"
 	say "building muxfer from $REPO"
-	(cd "$REPO" && go build -o "$W/muxfer" ./cmd/muxfer) >"$W/log/build.log" 2>&1 ||
-		die_log "go build ./cmd/muxfer failed" "$W/log/build.log"
+	(cd "$REPO" && go build -o "$W/muxfer" ./cmd/muxfer && go build -o "$W/chatlat" ./bench/chatlat) \
+		>"$W/log/build.log" 2>&1 || die_log "go build ./cmd/muxfer ./bench/chatlat failed" "$W/log/build.log"
 	MUXFER=$W/muxfer
+	CHATLAT=$W/chatlat
 }
 
 # random_bytes N writes N random bytes to stdout: random so that no tool's
@@ -372,10 +415,13 @@ run_rsyncd() {
 # nothing was confirmed or resumed.
 HUB_PID="" HUB_ADDR="" MUXFER_KEY_VALUE=""
 
-before_muxfer() {
-	local log=$W/log/hub.log i
+# start_hub DIR LOG [FLAGS...]: starts a hub on a free loopback port that
+# stores in DIR, and sets HUB_PID and HUB_ADDR.
+start_hub() {
+	local dir=$1 log=$2 i
+	shift 2
 	start_bg "muxfer serve" "$log" env XDG_CONFIG_HOME="$W/xdg/hub" \
-		"$MUXFER" serve --listen 127.0.0.1:0 --dir "$DEST" --key-file "$W/muxfer.key"
+		"$MUXFER" serve --listen 127.0.0.1:0 --dir "$dir" --key-file "$W/muxfer.key" "$@"
 	HUB_PID=$LAST_PID
 	HUB_ADDR=""
 	for ((i = 0; i < 200; i++)); do
@@ -385,6 +431,10 @@ before_muxfer() {
 		sleep 0.05
 	done
 	[[ -n $HUB_ADDR ]] || die_log "muxfer serve did not say where it listens within 10 s" "$log"
+}
+
+before_muxfer() {
+	start_hub "$DEST" "$W/log/hub.log"
 	rm -rf "$W/xdg/send"
 	mkdir -p "$W/xdg/send"
 }
@@ -583,20 +633,24 @@ header() {
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "- machine: $(nproc) cores ($cpu), ${mem_gb} GiB memory, kernel $(uname -r)"
 	echo "- muxfer: $("$MUXFER" version)$commit"
-	echo "- ssh: $(ssh -V 2>&1); cipher ${SSH_CIPHER:-unknown}, no compression"
-	echo "- rsync: $(rsync --version | sed -n 1p)"
-	echo "- iperf3: $(iperf3 --version | sed -n 1p)"
-	if [[ -n $CROC ]]; then
-		echo "- croc: $("$CROC" --version 2>&1 | sed -n 1p)"
-	else
-		echo "- croc: skipped (set CROC=/path/to/croc to include it)"
+	if has_part files; then
+		echo "- ssh: $(ssh -V 2>&1); cipher ${SSH_CIPHER:-unknown}, no compression"
+		echo "- rsync: $(rsync --version | sed -n 1p)"
+		echo "- iperf3: $(iperf3 --version | sed -n 1p)"
+		if [[ -n $CROC ]]; then
+			echo "- croc: $("$CROC" --version 2>&1 | sed -n 1p)"
+		else
+			echo "- croc: skipped (set CROC=/path/to/croc to include it)"
+		fi
 	fi
-	echo "- runs: $RUNS of each tool per workload; source and destination in tmpfs (/dev/shm)"
+	echo "- parts: $PARTS; runs: $RUNS of each tool per workload, and of the chat on loopback; files in tmpfs (/dev/shm)"
 	echo
 }
 
 report() {
 	local wl tool cols line med mux ratio
+	echo "### Files"
+	echo
 	echo "Raw TCP on loopback, one stream (iperf3, $IPERF_SECONDS s): $IPERF_MBPS MB/s"
 	echo
 	cols="| workload |"
@@ -636,6 +690,278 @@ report() {
 	echo "destination and was checked with diff -r against the source."
 	echo "The CPUs were $IDLE_BEFORE% idle in the second before the first run. During the runs this script and its tools kept"
 	echo "them $OWN_PCT% busy, and other work on the machine (kernel threads included) $OTHER_PCT%: above a few per cent, it skews the figures."
+	echo
+}
+
+# ---------------------------------------------------------------- chat, link, memory
+
+# hwm_kib PID: the peak resident memory of a running process, in KiB.
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# chat_fields LOG: "p50 p99 max" in ms from chatlat bob's line in LOG.
+chat_fields() {
+	sed -n 's/^chat latency over [0-9]* lines: p50 \([0-9.]*\) ms, p90 [0-9.]* ms, p99 \([0-9.]*\) ms, max \([0-9.]*\) ms$/\1 \2 \3/p' "$1"
+}
+
+# alice_rate LOG: "MB/s Mbit/s" from chatlat alice's line in LOG.
+alice_rate() {
+	sed -n 's/^alice: uploaded at \([0-9.]*\) MB\/s (\([0-9]*\) Mbit\/s) while chatting$/\1 \2/p' "$1"
+}
+
+# Chat on loopback: a hub, a client that listens (chatlat bob) and a client
+# that uploads a file again and again and sends a chat line every 20 ms in
+# the same session (chatlat alice); bob times each line. A cleaner removes
+# the hub's finished copies so that tmpfs does not fill.
+CHAT_P50=() CHAT_P99=() CHAT_MAX=() CHAT_MBS=()
+
+chat_run() {
+	local round=$1 dir=$W/chat bob alice=$W/log/alice.log boblog=$W/log/bob.log cleaner i rc=0 p50="" p99="" max="" mbs=""
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	start_hub "$dir" "$W/log/chat-hub.log" --chat-rate 100
+	# shellcheck disable=SC2016 # the inner shell expands $1
+	start_bg cleaner /dev/null bash -c 'while :; do find "$1" -maxdepth 1 -type f -name "chat*.bin" -delete; sleep 0.5; done' _ "$dir"
+	cleaner=$LAST_PID
+	start_bg "chatlat bob" "$boblog" env MUXFER_KEY="$MUXFER_KEY_VALUE" "$CHATLAT" -role bob -addr "$HUB_ADDR" -lines "$CHAT_LINES"
+	bob=$LAST_PID
+	for ((i = 0; i < 200; i++)); do
+		grep -q '^bob: ready' "$boblog" && break
+		alive "$bob" || die_log "chatlat bob exited as it started" "$boblog"
+		sleep 0.05
+	done
+	MUXFER_KEY=$MUXFER_KEY_VALUE "$CHATLAT" -role alice -addr "$HUB_ADDR" -file "$W/src/chat.bin" \
+		-lines "$CHAT_LINES" -every 20ms </dev/null >"$alice" 2>&1 || die_log "chatlat alice failed" "$alice"
+	for ((i = 0; i < 600; i++)); do
+		alive "$bob" || break
+		sleep 0.05
+	done
+	if alive "$bob"; then die_log "chatlat bob did not finish 30 s after the last line" "$boblog"; fi
+	wait "$bob" || rc=$?
+	unset "PIDS[$bob]"
+	((rc == 0)) || die_log "chatlat bob failed (exit $rc)" "$boblog"
+	stop_bg "$cleaner"
+	stop_bg "$HUB_PID"
+	rm -rf "$dir"
+	read -r p50 p99 max <<<"$(chat_fields "$boblog")" || true
+	[[ -n $max ]] || die_log "no latencies in chatlat bob's output" "$boblog"
+	read -r mbs _ <<<"$(alice_rate "$alice")" || true
+	[[ -n $mbs ]] || die_log "no upload rate in chatlat alice's output" "$alice"
+	CHAT_P50+=("$p50") CHAT_P99+=("$p99") CHAT_MAX+=("$max") CHAT_MBS+=("$mbs")
+	say "$(printf '  round %d/%d  chat on loopback: p50 %s ms, p99 %s ms, max %s ms; upload %s MB/s' "$round" "$RUNS" \
+		"$p50" "$p99" "$max" "$mbs")"
+}
+
+chat_loopback() {
+	local round
+	say "chat on loopback: $CHAT_LINES lines, one every 20 ms, from a client uploading $CHAT_MB MiB again and again"
+	random_bytes $((CHAT_MB * 1048576)) >"$W/src/chat.bin"
+	for ((round = 1; round <= RUNS; round++)); do chat_run "$round"; done
+	rm -f "$W/src/chat.bin"
+}
+
+# The same over a slow link: bench/linkemu.sh builds three network
+# namespaces (two hosts and a router that shapes the link) and runs the
+# hub and bob on one host, alice on the other.
+LINK_P50="" LINK_P99="" LINK_MAX="" LINK_MBIT="" LINK_FAT=""
+
+link_mbit() { # LINK_RATE in Mbit/s
+	awk -v r="$LINK_RATE" 'BEGIN { n = r + 0; if (r ~ /kbit$/) n /= 1000; if (r ~ /gbit$/) n *= 1000; print n }'
+}
+
+chat_link() {
+	local log=$W/log/link.log
+	say "chat over a $LINK_RATE link between network namespaces (bench/linkemu.sh)"
+	MUXFER_BIN=$MUXFER CHATLAT_BIN=$CHATLAT LINES_N=$CHAT_LINES bash "$REPO/bench/linkemu.sh" "$LINK_RATE" \
+		</dev/null >"$log" 2>&1 || die_log "bench/linkemu.sh failed" "$log"
+	read -r LINK_P50 LINK_P99 LINK_MAX <<<"$(chat_fields "$log")" || true
+	read -r _ LINK_MBIT <<<"$(alice_rate "$log")" || true
+	[[ -n $LINK_P99 && -n $LINK_MBIT ]] || die_log "no latencies or rate in bench/linkemu.sh's output" "$log"
+	say "  chat over $LINK_RATE: p50 $LINK_P50 ms, p99 $LINK_P99 ms, max $LINK_MAX ms; upload $LINK_MBIT Mbit/s"
+
+	log=$W/log/longfat.log
+	say "one stream through a 100 Mbit/s, 50 ms proxy (go test -bench LongFatLink ./client)"
+	(cd "$REPO" && go test -run '^$' -bench 'LongFatLink/window=muxfer' -benchtime 1x ./client) >"$log" 2>&1 ||
+		die_log "the LongFatLink benchmark failed" "$log"
+	LINK_FAT=$(awk '/^BenchmarkLongFatLink/ { for (i = 2; i <= NF; i++) if ($i == "%link") printf "%.0f", $(i - 1) }' "$log")
+	[[ -n $LINK_FAT ]] || die_log "no %link in the benchmark's output" "$log"
+	say "  long fat link: $LINK_FAT% of the link"
+}
+
+# Memory: peak RSS of a sender and its hub over one large file (the source
+# is sparse: reading it costs no memory and its content changes nothing
+# the two sides hold), of a hub holding many idle clients, and of a hub
+# receiving from many clients at once.
+MEM_SEND_KIB="" MEM_HUB_KIB="" MEM_IDLE_KIB="" MEM_UP_KIB="" MEM_UP_RATE=""
+
+memory() {
+	local dir=$W/mem log
+	rm -rf "$dir"
+	mkdir -p "$dir/hub" "$W/xdg/mem"
+	say "memory: sending $MEM_MB MiB"
+	truncate -s "${MEM_MB}M" "$dir/big.bin"
+	start_hub "$dir/hub" "$W/log/mem-hub.log"
+	log=$W/log/mem-send.log
+	MUXFER_KEY=$MUXFER_KEY_VALUE XDG_CONFIG_HOME=$W/xdg/mem /usr/bin/time -f '%M' -o "$dir/rss" \
+		"$MUXFER" send "$HUB_ADDR" "$dir/big.bin" --progress never </dev/null >"$log" 2>&1 ||
+		die_log "muxfer send of $MEM_MB MiB failed" "$log"
+	check_muxfer_log "$log" 1
+	MEM_SEND_KIB=$(tail -n 1 "$dir/rss")
+	MEM_HUB_KIB=$(hwm_kib "$HUB_PID")
+	stop_bg "$HUB_PID"
+	rm -rf "$dir/hub" "$dir/big.bin"
+	say "  sender $(mib "$MEM_SEND_KIB") MiB, hub $(mib "$MEM_HUB_KIB") MiB"
+
+	say "memory: a hub holding $IDLE_CLIENTS idle clients"
+	mkdir -p "$dir/hub"
+	start_hub "$dir/hub" "$W/log/mem-hub.log"
+	log=$W/log/idle.log
+	MUXFER_KEY=$MUXFER_KEY_VALUE "$CHATLAT" -role idle -addr "$HUB_ADDR" -clients "$IDLE_CLIENTS" -hold 5s \
+		</dev/null >"$log" 2>&1 || die_log "chatlat -role idle failed" "$log"
+	MEM_IDLE_KIB=$(hwm_kib "$HUB_PID")
+	stop_bg "$HUB_PID"
+	say "  hub $(mib "$MEM_IDLE_KIB") MiB"
+
+	say "memory: a hub receiving $UPLOAD_MB MiB from each of $UPLOADERS clients at once"
+	rm -rf "$dir/hub"
+	mkdir -p "$dir/hub"
+	random_bytes $((UPLOAD_MB * 1048576)) >"$dir/up.bin"
+	start_hub "$dir/hub" "$W/log/mem-hub.log"
+	log=$W/log/uploaders.log
+	MUXFER_KEY=$MUXFER_KEY_VALUE "$CHATLAT" -role uploaders -addr "$HUB_ADDR" -clients "$UPLOADERS" -file "$dir/up.bin" \
+		</dev/null >"$log" 2>&1 || die_log "chatlat -role uploaders failed" "$log"
+	MEM_UP_KIB=$(hwm_kib "$HUB_PID")
+	MEM_UP_RATE=$(sed -n 's/.*, \([0-9.]*\) MB\/s together$/\1/p' "$log")
+	stop_bg "$HUB_PID"
+	rm -rf "$dir"
+	say "  hub $(mib "$MEM_UP_KIB") MiB ($MEM_UP_RATE MB/s together)"
+}
+
+# ---------------------------------------------------------------- more of the report
+
+# joined ARRAY-ITEMS...: the items joined by " / ".
+joined() {
+	local IFS=/
+	local s="$*"
+	echo "${s//\// / }"
+}
+
+report_chat() {
+	echo "### Chat while a file moves"
+	echo
+	echo "| where | p50 | p99 | max | the upload meanwhile |"
+	echo "| --- | ---: | ---: | ---: | ---: |"
+	if has_part chat; then
+		echo "| loopback, $RUNS run$( ((RUNS == 1)) || echo s) | $(joined "${CHAT_P50[@]}") ms | $(joined "${CHAT_P99[@]}") ms | $(joined "${CHAT_MAX[@]}") ms | $(joined "${CHAT_MBS[@]}") MB/s |"
+	fi
+	if has_part link; then
+		echo "| a $LINK_RATE link (tbf, queue up to 400 ms), one run | $LINK_P50 ms | $LINK_P99 ms | $LINK_MAX ms | $LINK_MBIT Mbit/s |"
+	fi
+	echo
+	echo "A client uploads a $CHAT_MB MiB file again and again and, in the same session, sends a chat line every"
+	echo "20 ms ($CHAT_LINES lines); another client times each line from the moment it was sent to its arrival"
+	echo "(bench/chatlat). On loopback the hub's finished copies are removed every half second, so that"
+	echo "tmpfs does not fill; over the link the hub and the listener are on one network namespace and"
+	echo "the uploader on another, with a router between them (bench/linkemu.sh)."
+	if has_part link; then
+		echo "One stream through a proxy that makes a 100 Mbit/s link with a 50 ms round trip used $LINK_FAT% of it"
+		echo "(go test -run '^\$' -bench 'LongFatLink/window=muxfer' -benchtime 1x ./client)."
+	fi
+	echo
+}
+
+report_memory() {
+	echo "### Memory"
+	echo
+	echo "| workload | peak RSS |"
+	echo "| --- | ---: |"
+	echo "| sending $MEM_MB MiB: the sender (GNU time's maximum resident set) | $(mib "$MEM_SEND_KIB") MiB |"
+	echo "| sending $MEM_MB MiB: the hub (VmHWM) | $(mib "$MEM_HUB_KIB") MiB |"
+	echo "| a hub holding $IDLE_CLIENTS idle clients (VmHWM) | $(mib "$MEM_IDLE_KIB") MiB |"
+	echo "| a hub receiving $UPLOAD_MB MiB from each of $UPLOADERS clients at once, $MEM_UP_RATE MB/s together (VmHWM) | $(mib "$MEM_UP_KIB") MiB |"
+	echo
+}
+
+# The targets of issue 5, each with what this run measured.
+TARGET_ROWS=()
+
+# target LABEL MEASURED MET: MET is an awk condition, or "skip" with a reason in MEASURED.
+target() {
+	local met
+	if [[ $3 == skip ]]; then
+		met="not measured"
+	elif awk "BEGIN { exit !($3) }"; then
+		met="met"
+	else
+		met="**not met**"
+	fi
+	TARGET_ROWS+=("| $1 | $2 | $met |")
+}
+
+# ratio WORKLOAD TOOL: the tool's median time over muxfer's.
+ratio() {
+	awk -v t="$(median "${TIMES["$1 $2"]}")" -v m="$(median "${TIMES["$1 muxfer"]}")" 'BEGIN { printf "%.2f", t / m }'
+}
+
+# target_ratio WORKLOAD TOOL AT-LEAST: muxfer at least AT-LEAST times as fast as TOOL.
+target_ratio() {
+	local r what
+	if [[ $2 == croc && -z $CROC ]]; then
+		target "${WL_LABEL[$1]}: at least $3x croc" "croc skipped (CROC unset)" skip
+		return
+	fi
+	if [[ $3 == 1 ]]; then what="faster than ${TOOL_LABEL[$2]}"; else what="at least $3x ${TOOL_LABEL[$2]}"; fi
+	r=$(ratio "$1" "$2")
+	if [[ $3 == 1 ]]; then
+		target "${WL_LABEL[$1]}: $what" "${r}x" "$r > 1"
+	else
+		target "${WL_LABEL[$1]}: $what" "${r}x" "$r >= $3"
+	fi
+}
+
+report_targets() {
+	local mux share ok=0 p worst rate_pct
+	if has_part files; then
+		target_ratio big scp 2.5
+		target_ratio big croc 2
+		mux=$(mbps "${WL_BYTES[big]}" "$(median "${TIMES["big muxfer"]}")")
+		share=$(awk -v m="$mux" -v i="$IPERF_MBPS" 'BEGIN { printf "%.0f", 100 * m / i }')
+		target "${WL_LABEL[big]}: at least half of raw TCP (iperf3)" "$mux of $IPERF_MBPS MB/s ($share%)" "$share >= 50"
+		target_ratio small rsyncd 1
+		target_ratio small scp 5
+		target_ratio small croc 30
+		target_ratio medium scp 2
+		target_ratio medium rsync_ssh 1
+	fi
+	if has_part chat; then
+		worst=0
+		for p in "${CHAT_P99[@]}"; do
+			if awk -v p="$p" 'BEGIN { exit !(p <= 5) }'; then ok=$((ok + 1)); fi
+			worst=$(awk -v p="$p" -v w="$worst" 'BEGIN { print (p > w ? p : w) }')
+		done
+		target "chat on loopback while the sender uploads: p99 at most 5 ms" \
+			"p99 $(joined "${CHAT_P99[@]}") ms: $ok of ${#CHAT_P99[@]} runs within" "$worst <= 5"
+	fi
+	if has_part link; then
+		rate_pct=$(awk -v m="$LINK_MBIT" -v l="$(link_mbit)" 'BEGIN { printf "%.0f", 100 * m / l }')
+		target "chat over a $LINK_RATE link: p99 at most 25 ms, the upload at least 90% of the link" \
+			"p99 $LINK_P99 ms, upload $LINK_MBIT Mbit/s ($rate_pct%)" "$LINK_P99 <= 25 && $rate_pct >= 90"
+		target "one stream, 100 Mbit/s link, 50 ms round trip: at least 80% of the link" "$LINK_FAT%" "$LINK_FAT >= 80"
+	fi
+	if has_part memory; then
+		target "sending $MEM_MB MiB: the sender's peak RSS under 64 MiB" "$(mib "$MEM_SEND_KIB") MiB" "$MEM_SEND_KIB < 65536"
+		target "sending $MEM_MB MiB: the hub's peak RSS under 64 MiB" "$(mib "$MEM_HUB_KIB") MiB" "$MEM_HUB_KIB < 65536"
+		target "a hub with $IDLE_CLIENTS idle clients: under 256 MiB" "$(mib "$MEM_IDLE_KIB") MiB" "$MEM_IDLE_KIB < 262144"
+		target "a hub receiving from $UPLOADERS clients at once: under 512 MiB" "$(mib "$MEM_UP_KIB") MiB" "$MEM_UP_KIB < 524288"
+	fi
+	echo "### Targets (issue 5)"
+	echo
+	echo "| target | this run | |"
+	echo "| --- | --- | --- |"
+	printf '%s\n' "${TARGET_ROWS[@]}"
+	echo
+	echo "The sizes are this run's; the issue's targets are set for the defaults."
 }
 
 # ---------------------------------------------------------------- main
@@ -648,28 +974,42 @@ main() {
 	"$MUXFER" keygen >"$W/muxfer.key"
 	chmod 600 "$W/muxfer.key"
 	MUXFER_KEY_VALUE=$(<"$W/muxfer.key")
-	start_sshd
-	start_rsyncd
-	if [[ -n $CROC ]]; then
-		TOOLS+=(croc)
-		start_croc_relay
-	else
-		say "croc: skipped (set CROC=/path/to/croc to include it)"
+	if has_part files; then
+		start_sshd
+		start_rsyncd
+		if [[ -n $CROC ]]; then
+			TOOLS+=(croc)
+			start_croc_relay
+		else
+			say "croc: skipped (set CROC=/path/to/croc to include it)"
+		fi
 	fi
 	header
-	make_workloads
-	iperf_reference
-	IDLE_BEFORE=$(cpu_idle_pct)
-	if ((IDLE_BEFORE < 90)); then
-		say "warning: the CPUs were only $IDLE_BEFORE% idle just now: other work will slow every tool down"
+	if has_part files; then
+		make_workloads
+		iperf_reference
+		IDLE_BEFORE=$(cpu_idle_pct)
+		if ((IDLE_BEFORE < 90)); then
+			say "warning: the CPUs were only $IDLE_BEFORE% idle just now: other work will slow every tool down"
+		fi
+		cpu_account_start
+		run_all
+		cpu_account_end
+		if ((OTHER_PCT > 10)); then
+			say "warning: other work kept the CPUs $OTHER_PCT% busy during the runs: the figures are skewed"
+		fi
+		report
+		rm -rf "${W:?}/src"
+		mkdir -p "$W/src"
 	fi
-	cpu_account_start
-	run_all
-	cpu_account_end
-	if ((OTHER_PCT > 10)); then
-		say "warning: other work kept the CPUs $OTHER_PCT% busy during the runs: the figures are skewed"
+	if has_part chat; then chat_loopback; fi
+	if has_part link; then chat_link; fi
+	if has_part chat || has_part link; then report_chat; fi
+	if has_part memory; then
+		memory
+		report_memory
 	fi
-	report
+	report_targets
 }
 
 main "$@"

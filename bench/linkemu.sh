@@ -7,8 +7,9 @@
 #
 #   sudo bash bench/linkemu.sh [RATE]     RATE like 100mbit (default) or 1gbit
 #
-# ALICE_FLAGS passes flags to the sender, e.g. ALICE_FLAGS="-frame 262144
-# -lowat 67108864" for large fixed frames and no TCP_NOTSENT_LOWAT.
+# LINES_N sets the number of chat lines (500). ALICE_FLAGS passes flags to
+# the sender, e.g. ALICE_FLAGS="-frame 262144 -lowat 67108864" for large
+# fixed frames and no TCP_NOTSENT_LOWAT.
 #
 # Root only. All traffic stays in the three network namespaces this script
 # creates (muxbench-a, -r, -b) and removes on exit.
@@ -29,7 +30,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$repo" && go build -o "$work/muxfer" ./cmd/muxfer && go build -o "$work/chatlat" ./bench/chatlat)
+# MUXFER_BIN and CHATLAT_BIN name binaries built already (bench/compare.sh
+# passes its own); otherwise both are built from this repository.
+if [[ -n ${MUXFER_BIN:-} && -n ${CHATLAT_BIN:-} ]]; then
+  cp "$MUXFER_BIN" "$work/muxfer" && cp "$CHATLAT_BIN" "$work/chatlat"
+else
+  (cd "$repo" && go build -o "$work/muxfer" ./cmd/muxfer && go build -o "$work/chatlat" ./bench/chatlat)
+fi
 head -c $((256 << 20)) /dev/urandom > "$work/big.bin"
 "$work/muxfer" keygen > "$work/key" && chmod 600 "$work/key"
 export MUXFER_KEY; MUXFER_KEY=$(cat "$work/key")

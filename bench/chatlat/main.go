@@ -167,9 +167,10 @@ func bob(addr string, cfg mux.Config, lines int) error {
 		}
 	}
 	slices.Sort(lat)
-	at := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
-	fmt.Printf("chat latency over %d lines: p50 %s, p90 %s, p99 %s, max %s\n", len(lat),
-		at(0.50).Round(10*time.Microsecond), at(0.90).Round(10*time.Microsecond), at(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
+	// In milliseconds with two decimals, so that bench/compare.sh can read them.
+	at := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
+	fmt.Printf("chat latency over %d lines: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", len(lat),
+		at(0.50), at(0.90), at(0.99), at(1))
 	return nil
 }
 
