@@ -73,11 +73,13 @@ alive() {
 
 # start_bg NAME LOG COMMAND...: runs COMMAND in the background, stdin from
 # /dev/null, output to LOG; its pid goes to LAST_PID and to the list that
-# cleanup stops.
+# cleanup stops. LOG is emptied here first: the background shell empties it
+# too, but maybe only after the caller has read the last run's lines.
 start_bg() {
 	local name=$1 log=$2
 	shift 2
-	"$@" </dev/null >"$log" 2>&1 &
+	: >"$log"
+	"$@" </dev/null >>"$log" 2>&1 &
 	LAST_PID=$!
 	PIDS[$LAST_PID]=$name
 }
