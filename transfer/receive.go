@@ -360,7 +360,7 @@ func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset i
 		}
 	}()
 
-	if err := copyBehind(io.MultiWriter(w, owed), src, f.Size-offset); err != nil {
+	if err := copyExactly(io.MultiWriter(w, owed), src, f.Size-offset); err != nil {
 		return "", "", err
 	}
 	tr, err := readTrailer(src)
