@@ -156,7 +156,9 @@ wait_listen() {
 has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 check_settings() {
-	local v p
+	local v p parts
+	read -ra parts <<<"$PARTS" || true
+	PARTS="${parts[*]:-}" # one space between words, as has_part expects
 	for v in RUNS SIZE_MB SMALL_FILES SMALL_KB SMALL_DIRS MED_FILES MED_MB IPERF_SECONDS \
 		CHAT_LINES CHAT_MB MEM_MB IDLE_CLIENTS UPLOADERS UPLOAD_MB; do
 		[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive whole number, not '${!v}'"
@@ -192,6 +194,12 @@ make_workdir() {
 		part_mb=$((CHAT_MB * 6 + 256))
 		if ((part_mb > need_mb)); then need_mb=$part_mb; fi
 	fi
+	if has_part link; then
+		# linkemu.sh's source, the copies its hub holds before they are
+		# removed, and the long fat link benchmark's file and copy
+		part_mb=$((CHAT_MB * 3 + 512))
+		if ((part_mb > need_mb)); then need_mb=$part_mb; fi
+	fi
 	if has_part memory; then
 		# the large file's source is sparse; the uploaders' copies at the hub
 		part_mb=$((UPLOADERS * UPLOAD_MB))
@@ -225,6 +233,7 @@ install_packages() {
 	# GNU time reports a finished process's peak RSS; ip and tc build the slow link
 	if has_part memory && [[ ! -x /usr/bin/time ]]; then missing+=(time); fi
 	if has_part link && { ! command -v ip >/dev/null || ! command -v tc >/dev/null; }; then missing+=(iproute2); fi
+	if has_part link && ! command -v sysctl >/dev/null; then missing+=(procps); fi
 	((${#missing[@]})) || return 0
 	command -v apt-get >/dev/null || die "missing ${missing[*]}, and there is no apt-get to install them"
 	say "installing from Debian: ${missing[*]}"
@@ -697,8 +706,14 @@ report() {
 
 # ---------------------------------------------------------------- chat, link, memory
 
-# hwm_kib PID: the peak resident memory of a running process, in KiB.
-hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+# hub_hwm VAR: sets VAR to the running hub's peak resident memory, in KiB.
+hub_hwm() {
+	local kib
+	alive "$HUB_PID" || die_log "the hub exited during the memory part" "$W/log/mem-hub.log"
+	kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$HUB_PID/status")
+	[[ $kib =~ ^[0-9]+$ ]] || die "no VmHWM for the hub (pid $HUB_PID)"
+	printf -v "$1" '%s' "$kib"
+}
 
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
@@ -733,6 +748,7 @@ chat_run() {
 		alive "$bob" || die_log "chatlat bob exited as it started" "$boblog"
 		sleep 0.05
 	done
+	grep -q '^bob: ready' "$boblog" || die_log "chatlat bob did not connect within 10 s" "$boblog"
 	MUXFER_KEY=$MUXFER_KEY_VALUE "$CHATLAT" -role alice -addr "$HUB_ADDR" -file "$W/src/chat.bin" \
 		-lines "$CHAT_LINES" -every 20ms </dev/null >"$alice" 2>&1 || die_log "chatlat alice failed" "$alice"
 	for ((i = 0; i < 600; i++)); do
@@ -775,8 +791,10 @@ link_mbit() { # LINK_RATE in Mbit/s
 chat_link() {
 	local log=$W/log/link.log
 	say "chat over a $LINK_RATE link between network namespaces (bench/linkemu.sh)"
-	MUXFER_BIN=$MUXFER CHATLAT_BIN=$CHATLAT LINES_N=$CHAT_LINES bash "$REPO/bench/linkemu.sh" "$LINK_RATE" \
-		</dev/null >"$log" 2>&1 || die_log "bench/linkemu.sh failed" "$log"
+	# linkemu.sh bounds its own waits; the timeout is for anything else
+	MUXFER_BIN=$MUXFER CHATLAT_BIN=$CHATLAT LINES_N=$CHAT_LINES FILE_MB=$CHAT_MB \
+		timeout 900 bash "$REPO/bench/linkemu.sh" "$LINK_RATE" </dev/null >"$log" 2>&1 ||
+		die_log "bench/linkemu.sh failed or took over 15 minutes" "$log"
 	read -r LINK_P50 LINK_P99 LINK_MAX <<<"$(chat_fields "$log")" || true
 	read -r _ LINK_MBIT <<<"$(alice_rate "$log")" || true
 	[[ -n $LINK_P99 && -n $LINK_MBIT ]] || die_log "no latencies or rate in bench/linkemu.sh's output" "$log"
@@ -786,9 +804,9 @@ chat_link() {
 	say "one stream through a 100 Mbit/s, 50 ms proxy (go test -bench LongFatLink ./client)"
 	(cd "$REPO" && go test -run '^$' -bench 'LongFatLink/window=muxfer' -benchtime 1x ./client) >"$log" 2>&1 ||
 		die_log "the LongFatLink benchmark failed" "$log"
-	LINK_FAT=$(awk '/^BenchmarkLongFatLink/ { for (i = 2; i <= NF; i++) if ($i == "%link") printf "%.0f", $(i - 1) }' "$log")
+	LINK_FAT=$(awk '/^BenchmarkLongFatLink/ { for (i = 2; i <= NF; i++) if ($i == "%link") print $(i - 1) }' "$log")
 	[[ -n $LINK_FAT ]] || die_log "no %link in the benchmark's output" "$log"
-	say "  long fat link: $LINK_FAT% of the link"
+	say "  long fat link: $(printf '%.0f' "$LINK_FAT")% of the link"
 }
 
 # Memory: peak RSS of a sender and its hub over one large file (the source
@@ -810,7 +828,8 @@ memory() {
 		die_log "muxfer send of $MEM_MB MiB failed" "$log"
 	check_muxfer_log "$log" 1
 	MEM_SEND_KIB=$(tail -n 1 "$dir/rss")
-	MEM_HUB_KIB=$(hwm_kib "$HUB_PID")
+	[[ $MEM_SEND_KIB =~ ^[0-9]+$ ]] || die_log "no maximum resident set from GNU time" "$dir/rss"
+	hub_hwm MEM_HUB_KIB
 	stop_bg "$HUB_PID"
 	rm -rf "$dir/hub" "$dir/big.bin"
 	say "  sender $(mib "$MEM_SEND_KIB") MiB, hub $(mib "$MEM_HUB_KIB") MiB"
@@ -821,7 +840,7 @@ memory() {
 	log=$W/log/idle.log
 	MUXFER_KEY=$MUXFER_KEY_VALUE "$CHATLAT" -role idle -addr "$HUB_ADDR" -clients "$IDLE_CLIENTS" -hold 5s \
 		</dev/null >"$log" 2>&1 || die_log "chatlat -role idle failed" "$log"
-	MEM_IDLE_KIB=$(hwm_kib "$HUB_PID")
+	hub_hwm MEM_IDLE_KIB
 	stop_bg "$HUB_PID"
 	say "  hub $(mib "$MEM_IDLE_KIB") MiB"
 
@@ -833,8 +852,9 @@ memory() {
 	log=$W/log/uploaders.log
 	MUXFER_KEY=$MUXFER_KEY_VALUE "$CHATLAT" -role uploaders -addr "$HUB_ADDR" -clients "$UPLOADERS" -file "$dir/up.bin" \
 		</dev/null >"$log" 2>&1 || die_log "chatlat -role uploaders failed" "$log"
-	MEM_UP_KIB=$(hwm_kib "$HUB_PID")
+	hub_hwm MEM_UP_KIB
 	MEM_UP_RATE=$(sed -n 's/.*, \([0-9.]*\) MB\/s together$/\1/p' "$log")
+	[[ -n $MEM_UP_RATE ]] || die_log "no rate in chatlat -role uploaders's output" "$log"
 	stop_bg "$HUB_PID"
 	rm -rf "$dir"
 	say "  hub $(mib "$MEM_UP_KIB") MiB ($MEM_UP_RATE MB/s together)"
@@ -863,11 +883,11 @@ report_chat() {
 	echo
 	echo "A client uploads a $CHAT_MB MiB file again and again and, in the same session, sends a chat line every"
 	echo "20 ms ($CHAT_LINES lines); another client times each line from the moment it was sent to its arrival"
-	echo "(bench/chatlat). On loopback the hub's finished copies are removed every half second, so that"
-	echo "tmpfs does not fill; over the link the hub and the listener are on one network namespace and"
-	echo "the uploader on another, with a router between them (bench/linkemu.sh)."
+	echo "(bench/chatlat). The hub's finished copies are removed every half second, so that tmpfs does"
+	echo "not fill. Over the link the hub and the listener are on one network namespace and the uploader"
+	echo "on another, with a router between them (bench/linkemu.sh)."
 	if has_part link; then
-		echo "One stream through a proxy that makes a 100 Mbit/s link with a 50 ms round trip used $LINK_FAT% of it"
+		echo "One stream through a proxy that makes a 100 Mbit/s link with a 50 ms round trip used $(printf '%.0f' "$LINK_FAT")% of it"
 		echo "(go test -run '^\$' -bench 'LongFatLink/window=muxfer' -benchtime 1x ./client)."
 	fi
 	echo
@@ -901,35 +921,38 @@ target() {
 	TARGET_ROWS+=("| $1 | $2 | $met |")
 }
 
-# ratio WORKLOAD TOOL: the tool's median time over muxfer's.
+# ratio WORKLOAD TOOL [FORMAT]: the tool's median time over muxfer's,
+# printed with FORMAT (%.2f); the targets compare it unrounded (%.6f).
 ratio() {
-	awk -v t="$(median "${TIMES["$1 $2"]}")" -v m="$(median "${TIMES["$1 muxfer"]}")" 'BEGIN { printf "%.2f", t / m }'
+	awk -v t="$(median "${TIMES["$1 $2"]}")" -v m="$(median "${TIMES["$1 muxfer"]}")" -v f="${3:-%.2f}" 'BEGIN { printf f, t / m }'
 }
 
 # target_ratio WORKLOAD TOOL AT-LEAST: muxfer at least AT-LEAST times as fast as TOOL.
 target_ratio() {
-	local r what
+	local r raw what
 	if [[ $2 == croc && -z $CROC ]]; then
 		target "${WL_LABEL[$1]}: at least $3x croc" "croc skipped (CROC unset)" skip
 		return
 	fi
 	if [[ $3 == 1 ]]; then what="faster than ${TOOL_LABEL[$2]}"; else what="at least $3x ${TOOL_LABEL[$2]}"; fi
 	r=$(ratio "$1" "$2")
+	raw=$(ratio "$1" "$2" %.6f)
 	if [[ $3 == 1 ]]; then
-		target "${WL_LABEL[$1]}: $what" "${r}x" "$r > 1"
+		target "${WL_LABEL[$1]}: $what" "${r}x" "$raw > 1"
 	else
-		target "${WL_LABEL[$1]}: $what" "${r}x" "$r >= $3"
+		target "${WL_LABEL[$1]}: $what" "${r}x" "$raw >= $3"
 	fi
 }
 
 report_targets() {
-	local mux share ok=0 p worst rate_pct
+	local mux secs share ok=0 p worst rate_pct
 	if has_part files; then
 		target_ratio big scp 2.5
 		target_ratio big croc 2
-		mux=$(mbps "${WL_BYTES[big]}" "$(median "${TIMES["big muxfer"]}")")
-		share=$(awk -v m="$mux" -v i="$IPERF_MBPS" 'BEGIN { printf "%.0f", 100 * m / i }')
-		target "${WL_LABEL[big]}: at least half of raw TCP (iperf3)" "$mux of $IPERF_MBPS MB/s ($share%)" "$share >= 50"
+		secs=$(median "${TIMES["big muxfer"]}")
+		mux=$(mbps "${WL_BYTES[big]}" "$secs")
+		share=$(awk -v b="${WL_BYTES[big]}" -v s="$secs" -v i="$IPERF_MBPS" 'BEGIN { printf "%.6f", 100 * b / 1e6 / s / i }')
+		target "${WL_LABEL[big]}: at least half of raw TCP (iperf3)" "$mux of $IPERF_MBPS MB/s ($(printf '%.0f' "$share")%)" "$share >= 50"
 		target_ratio small rsyncd 1
 		target_ratio small scp 5
 		target_ratio small croc 30
@@ -946,10 +969,10 @@ report_targets() {
 			"p99 $(joined "${CHAT_P99[@]}") ms: $ok of ${#CHAT_P99[@]} runs within" "$worst <= 5"
 	fi
 	if has_part link; then
-		rate_pct=$(awk -v m="$LINK_MBIT" -v l="$(link_mbit)" 'BEGIN { printf "%.0f", 100 * m / l }')
+		rate_pct=$(awk -v m="$LINK_MBIT" -v l="$(link_mbit)" 'BEGIN { printf "%.6f", 100 * m / l }')
 		target "chat over a $LINK_RATE link: p99 at most 25 ms, the upload at least 90% of the link" \
-			"p99 $LINK_P99 ms, upload $LINK_MBIT Mbit/s ($rate_pct%)" "$LINK_P99 <= 25 && $rate_pct >= 90"
-		target "one stream, 100 Mbit/s link, 50 ms round trip: at least 80% of the link" "$LINK_FAT%" "$LINK_FAT >= 80"
+			"p99 $LINK_P99 ms, upload $LINK_MBIT Mbit/s ($(printf '%.0f' "$rate_pct")%)" "$LINK_P99 <= 25 && $rate_pct >= 90"
+		target "one stream, 100 Mbit/s link, 50 ms round trip: at least 80% of the link" "$(printf '%.0f' "$LINK_FAT")%" "$LINK_FAT >= 80"
 	fi
 	if has_part memory; then
 		target "sending $MEM_MB MiB: the sender's peak RSS under 64 MiB" "$(mib "$MEM_SEND_KIB") MiB" "$MEM_SEND_KIB < 65536"

@@ -186,7 +186,11 @@ func alice(addr string, cfg mux.Config, file string, lines int, every, warm time
 	if err != nil {
 		return err
 	}
+	// The upload runs until the chat is over. If it fails, the chat stops
+	// and alice fails: latencies measured over an idle connection would
+	// pass for the real thing.
 	var moved atomic.Int64
+	failed := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -194,25 +198,49 @@ func alice(addr string, cfg mux.Config, file string, lines int, every, warm time
 		obs := transfer.Observer{Wrote: func(n int) { moved.Add(int64(n)) }}
 		for ctx.Err() == nil {
 			// A new resume key each time: the file is sent in full.
-			if _, err := c.Upload(ctx, m, transfer.SendOptions{Observer: obs}); err != nil && ctx.Err() == nil {
-				fmt.Fprintln(os.Stderr, "chatlat: upload:", err)
+			rep, err := c.Upload(ctx, m, transfer.SendOptions{Observer: obs})
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil && rep.Failed() > 0 {
+				f := rep.Files[slices.IndexFunc(rep.Files, func(f transfer.FileReport) bool { return !f.OK() })]
+				err = fmt.Errorf("%s: %s: %s", f.Path, f.Status, f.Err)
+			}
+			if err != nil {
+				failed <- err
 				return
 			}
 		}
 	}()
-	time.Sleep(warm)
+	stop := func() { cancel(); wg.Wait() }
+	select {
+	case <-time.After(warm):
+	case err := <-failed:
+		stop()
+		return fmt.Errorf("upload: %w", err)
+	}
 	start, before := time.Now(), moved.Load()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for range lines {
-		<-tick.C
+		select {
+		case <-tick.C:
+		case err := <-failed:
+			stop()
+			return fmt.Errorf("upload: %w", err)
+		}
 		if err := c.Chat(strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
+			stop()
 			return err
 		}
 	}
 	rate := float64(moved.Load()-before) / time.Since(start).Seconds()
-	cancel()
-	wg.Wait()
+	stop()
+	select {
+	case err := <-failed:
+		return fmt.Errorf("upload: %w", err)
+	default:
+	}
 	fmt.Printf("alice: uploaded at %.1f MB/s (%.0f Mbit/s) while chatting\n", rate/1e6, rate*8/1e6)
 	return nil
 }
