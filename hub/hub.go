@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode"
@@ -88,6 +89,33 @@ type Config struct {
 	// removed when the hub starts and every hour.
 	KeepParts time.Duration
 
+	// Offers, relayed or not, are bounded per client by a token bucket
+	// that refills OffersPerSecond and holds at most OfferBurst. An offer
+	// beyond it is rejected with code "busy", which a client takes as
+	// "offer again shortly". Defaults 20 offers/s, bursts of 100.
+	OffersPerSecond int
+	OfferBurst      int
+
+	// MaxRelaysFromOne bounds the relayed offers one client may have open
+	// toward one recipient, of the MaxTransfers that recipient may
+	// receive at once, so that one sender cannot take them all. Default 8.
+	MaxRelaysFromOne int
+
+	// MaxOpenEntries bounds the entries (files and folders) of one
+	// client's open transfers together, stored and relayed: an offer
+	// that would pass it is rejected with code "busy" unless it is the
+	// client's only one. Default transfer.MaxFiles (100,000).
+	MaxOpenEntries int
+
+	// MaxClientQueue bounds the bytes of messages queued for one client
+	// (a message larger than it is still queued alone), and
+	// MaxQueuedBytes those queued for all clients together. A broadcast
+	// that does not fit is dropped for that client; any other message
+	// waits for room, and a client that leaves its queue full for the
+	// I/O timeout is disconnected. Defaults 4 MiB and 256 MiB.
+	MaxClientQueue int64
+	MaxQueuedBytes int64
+
 	// OfferTimeout is how long an offer relayed to another client may
 	// wait for its answer (a person reading it and typing /accept) before
 	// the hub withdraws it: the sender gets a reject, and the recipient a
@@ -123,6 +151,9 @@ type Hub struct {
 	ended     chan struct{} // closed and replaced whenever a transfer ends
 
 	relaySecret [32]byte // derives the resume tokens a recipient sees from the sender's
+
+	queued atomic.Int64  // bytes queued for all clients' writers (see outbox.go)
+	stall  time.Duration // the I/O timeout: how long a client may leave its queue full
 }
 
 // New opens (creating if needed) the upload directory and returns a hub.
@@ -156,7 +187,10 @@ func New(cfg Config) (*Hub, error) {
 		ctx: ctx, cancel: cancel,
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second}, failures: throttle{period: 100 * time.Millisecond},
 		clients: map[uint64]*peer{}, names: map[string]uint64{}, nameLimit: maxNameSuffix,
-		listeners: map[net.Listener]struct{}{}, ended: make(chan struct{})}
+		listeners: map[net.Listener]struct{}{}, ended: make(chan struct{}), stall: cfg.Mux.IOTimeout}
+	if h.stall <= 0 {
+		h.stall = 30 * time.Second // mux's default
+	}
 	rand.Read(h.relaySecret[:])
 	h.wg.Add(1)
 	go func() {
@@ -273,7 +307,7 @@ func (h *Hub) Close() error {
 		ln.Close()
 	}
 	for _, p := range h.clients {
-		p.say(protocol.Bye{Reason: "hub is shutting down"})
+		p.lastWord(p.out, protocol.Bye{Reason: "hub is shutting down"})
 	}
 	h.mu.Unlock()
 	h.cancel() // each peer's writer sends what is queued, then hangs up
@@ -403,7 +437,7 @@ func (h *Hub) handshake(conn net.Conn) *peer {
 	}
 	p, refusal := h.register(sess, hello.Name, addr)
 	if refusal != nil {
-		h.log.Info("client refused", "addr", addr, "name", hello.Name, "reason", refusal.Text)
+		h.log.Info("client refused", clipArgs([]any{"addr", addr, "name", hello.Name, "reason", refusal.Text})...)
 		sess.Send(*refusal)
 		sess.Hangup()
 		return nil
@@ -471,11 +505,16 @@ func (h *Hub) unregister(p *peer) {
 // full misses m (and the hub logs it): one slow client, or one fast
 // talker, must not get anybody else disconnected.
 func (h *Hub) broadcast(from *peer, m protocol.Message) {
+	b := h.encode(m) // once for everyone
+	if b == nil {
+		return
+	}
+	msg := outMsg{typ: m.Type(), b: b}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, p := range h.clients {
 		if p != from {
-			p.sayOrDrop(m)
+			p.pushEncoded(p.out, msg, dropIfFull)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
 )
 
 // Defaults of the limits in Config.
@@ -20,6 +21,11 @@ const (
 	DefaultMaxOfferFolders       = 10_000
 	DefaultMaxSessionFolders     = 100_000
 	DefaultOfferTimeout          = 10 * time.Minute
+	DefaultOffersPerSecond       = 20
+	DefaultOfferBurst            = 100
+	DefaultMaxRelaysFromOne      = 8
+	DefaultMaxClientQueue        = 4 << 20
+	DefaultMaxQueuedBytes        = 256 << 20
 )
 
 // maxNameSuffix is the highest number register appends to a name that is
@@ -41,6 +47,16 @@ func (c Config) withDefaults() Config {
 	def(&c.ChatBytesBurst, DefaultChatBytesBurst)
 	def(&c.MaxOfferFolders, DefaultMaxOfferFolders)
 	def(&c.MaxSessionFolders, DefaultMaxSessionFolders)
+	def(&c.OffersPerSecond, DefaultOffersPerSecond)
+	def(&c.OfferBurst, DefaultOfferBurst)
+	def(&c.MaxRelaysFromOne, DefaultMaxRelaysFromOne)
+	def(&c.MaxOpenEntries, transfer.MaxFiles)
+	if c.MaxClientQueue <= 0 {
+		c.MaxClientQueue = DefaultMaxClientQueue
+	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
 	if c.OfferTimeout <= 0 {
 		c.OfferTimeout = DefaultOfferTimeout
 	}

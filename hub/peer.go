@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,13 +23,19 @@ type peer struct {
 
 	ctx     context.Context // ends when the peer is being torn down
 	cancel  context.CancelFunc
-	out     chan protocol.Message // chat, presence, notices and bye, in order, for the writer
-	answers chan protocol.Message // answers to the client's requests; the writer sends them first
-	slots   chan struct{}         // data streams being received
-	recvWG  sync.WaitGroup        // one per data stream
+	out     chan outMsg    // chat, presence, notices and bye, in order, for the writer
+	answers chan outMsg    // answers to the client's requests; the writer sends them first
+	room    chan struct{}  // the writer sent a message: a push waiting for room may try again
+	queued  atomic.Int64   // bytes in out and answers (see outbox.go)
+	qmu     sync.Mutex     // guards qclosed, and orders pushes with closeQueues
+	qclosed bool           // the writer has ended: nothing more is queued
+	logs    *logLimit      // this client's allowance of log lines
+	slots   chan struct{}  // data streams being received
+	recvWG  sync.WaitGroup // one per data stream
 
 	// Only the reading goroutine uses these.
 	chat    chatLimit
+	offers  bucket
 	folders int // folders this session's offers may have created
 
 	refused atomic.Bool  // the hub is ending the session for a broken rule
@@ -49,42 +56,34 @@ type peer struct {
 func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
 	ctx, cancel := context.WithCancel(h.ctx)
 	p := &peer{h: h, sess: sess, info: info, ctx: ctx, cancel: cancel,
-		out: make(chan protocol.Message, outboxSize), answers: make(chan protocol.Message, outboxSize), slots: make(chan struct{}, MaxStreams),
-		chat: newChatLimit(h.cfg, time.Now()), transfers: map[string]*transfer.Incoming{},
+		out: make(chan outMsg, outboxSize), answers: make(chan outMsg, outboxSize), room: make(chan struct{}, 1),
+		logs: newLogLimit(time.Now()), slots: make(chan struct{}, MaxStreams),
+		chat: newChatLimit(h.cfg, time.Now()), offers: newBucket(h.cfg.OffersPerSecond, h.cfg.OfferBurst, time.Now()), transfers: map[string]*transfer.Incoming{},
 		relaysOut: map[string]*relay{}, relaysIn: map[string]*relay{}}
 	p.touch()
 	return p
 }
 
-// say queues a message for the client, after the chat and presence
-// already queued. A client whose queue is full is too slow to keep: it
-// is disconnected rather than allowed to block the hub.
-func (p *peer) say(m protocol.Message) { p.queue(p.out, m) }
+// say queues a message that must reach the client (a relayed offer or
+// result), after the chat and presence already queued. While the queue
+// is full the caller waits; a client that leaves it full for the hub's
+// I/O timeout is too slow to keep and is disconnected (see outbox.go).
+// The caller must not hold the hub's or a peer's mu.
+func (p *peer) say(m protocol.Message) { p.push(p.out, m, waitForRoom) }
 
 // answer queues an answer to the client's own request (accept, reject,
-// result, clients, error): the writer sends answers before the chat and
+// result, clients): the writer sends answers before the chat and
 // presence queued for the client, so that an upload does not wait behind
-// other people's talk.
-func (p *peer) answer(m protocol.Message) { p.queue(p.answers, m) }
+// other people's talk. It waits for room as say does.
+func (p *peer) answer(m protocol.Message) { p.push(p.answers, m, waitForRoom) }
 
-func (p *peer) queue(q chan protocol.Message, m protocol.Message) {
-	select {
-	case q <- m:
-	default:
-		p.h.log.Warn("client too slow, disconnecting", "id", p.info.ID, "name", p.name())
-		p.sess.Close()
-	}
-}
+// lastWord queues a message that ends the session (an Error, a Bye) past
+// the byte bounds, without waiting: it may be called with a mu held.
+func (p *peer) lastWord(q chan outMsg, m protocol.Message) { p.push(q, m, always) }
 
 // sayOrDrop queues a broadcast for the client, or drops it if the client's
-// queue is full.
-func (p *peer) sayOrDrop(m protocol.Message) {
-	select {
-	case p.out <- m:
-	default:
-		p.h.log.Warn("client's queue is full, it misses a message", "id", p.info.ID, "name", p.info.Name, "type", m.Type())
-	}
-}
+// queue is full. It never waits.
+func (p *peer) sayOrDrop(m protocol.Message) { p.push(p.out, m, dropIfFull) }
 
 // run serves the client until it leaves, breaks the protocol, or the hub
 // closes, and returns only when every goroutine it started has ended.
@@ -96,6 +95,7 @@ func (p *peer) run() error {
 	err := p.readLoop()
 	p.cancel()
 	wg.Wait()
+	p.closeQueues()
 	p.recvWG.Wait()
 	p.endRelays()
 	p.mu.Lock()
@@ -149,7 +149,7 @@ func (p *peer) writeLoop() {
 // flush sends what is still queued, answers first, when the peer is torn
 // down.
 func (p *peer) flush() {
-	for _, q := range []chan protocol.Message{p.answers, p.out} {
+	for _, q := range []chan outMsg{p.answers, p.out} {
 		for {
 			select {
 			case m := <-q:
@@ -168,14 +168,16 @@ func (p *peer) flush() {
 // works. To a client the hub has refused it sends no more chat or
 // presence: the Error should not wait behind up to a queue of them, nor
 // the hub spend its time on a client it is dropping.
-func (p *peer) send(m protocol.Message) bool {
+func (p *peer) send(m outMsg) bool {
+	defer p.sent(m)
 	if p.refused.Load() {
-		switch m.(type) {
-		case protocol.Chat, protocol.Presence:
+		switch m.typ {
+		case protocol.Chat{}.Type(), protocol.Presence{}.Type():
 			return true
 		}
 	}
-	return p.sess.Send(m) == nil
+	err := p.sess.SendEncoded(m.b)
+	return err == nil || errors.Is(err, protocol.ErrFrameTooLarge)
 }
 
 func (p *peer) readLoop() error {
@@ -251,7 +253,7 @@ func (p *peer) refuse(code, text string) error {
 	}
 	p.mu.Unlock()
 	p.refused.Store(true)
-	p.answer(protocol.Error{Code: code, Text: text})
+	p.lastWord(p.answers, protocol.Error{Code: code, Text: protocol.Clip(text, protocol.MaxReasonLen)})
 	p.cancel()
 	return err
 }
@@ -262,20 +264,33 @@ func (p *peer) offer(o protocol.Offer) {
 	_, dup := p.transfers[o.Transfer]
 	_, dupRelay := p.relaysOut[o.Transfer]
 	_, dupIn := p.relaysIn[o.Transfer] // the client would mix their messages up
+	open := p.openEntriesLocked()
 	p.mu.Unlock()
 	reject := func(reason string) {
-		p.h.log.Info("offer refused", "id", p.info.ID, "name", p.info.Name, "reason", reason)
-		p.answer(protocol.Reject{Transfer: o.Transfer, Reason: reason})
+		p.logf(slog.LevelInfo, "offer refused", "id", p.info.ID, "name", p.info.Name, "reason", reason)
+		p.answer(protocol.Reject{Transfer: protocol.Clip(o.Transfer, 64), Reason: reason})
+	}
+	busy := func(reason string) {
+		p.logf(slog.LevelInfo, "offer refused for now", "id", p.info.ID, "name", p.info.Name, "reason", reason)
+		p.answer(protocol.Reject{Transfer: protocol.Clip(o.Transfer, 64), Reason: reason, Code: protocol.CodeBusy})
 	}
 	switch {
 	case p.h.isDraining():
-		p.answer(protocol.Reject{Transfer: o.Transfer, Reason: "hub is shutting down", Code: protocol.CodeShutdown})
+		p.answer(protocol.Reject{Transfer: protocol.Clip(o.Transfer, 64), Reason: "hub is shutting down", Code: protocol.CodeShutdown})
+		return
+	case !p.offers.take(1, time.Now()):
+		busy(fmt.Sprintf("more than %d offers a second: offer again shortly", p.h.cfg.OffersPerSecond))
 		return
 	case dup || dupRelay || dupIn:
 		reject("transfer id already in use")
 		return
 	case n >= MaxTransfers:
 		reject(fmt.Sprintf("more than %d transfers at once", MaxTransfers))
+		return
+	case open > 0 && open+len(o.Files) > p.h.cfg.MaxOpenEntries:
+		// What the hub holds for a client's open transfers grows with
+		// their entries: bounded per session, not only per offer.
+		busy(fmt.Sprintf("more than %d files and folders in open transfers: offer again when some are done", p.h.cfg.MaxOpenEntries))
 		return
 	case o.To != "":
 		p.relayOffer(o)
@@ -313,6 +328,19 @@ func (p *peer) offer(o protocol.Offer) {
 	p.answer(in.Accept())
 }
 
+// openEntriesLocked counts the entries of the client's open transfers,
+// stored and relayed. p.mu is held.
+func (p *peer) openEntriesLocked() int {
+	n := 0
+	for _, in := range p.transfers {
+		n += in.Entries()
+	}
+	for _, r := range p.relaysOut {
+		n += len(r.files)
+	}
+	return n
+}
+
 // senderGaveUp handles a Result from the sender: a file it will not send.
 func (p *peer) senderGaveUp(r protocol.Result) {
 	if in := p.transfer(r.Transfer); in != nil {
@@ -337,7 +365,7 @@ func (p *peer) endIfDone(in *transfer.Incoming) {
 	p.mu.Unlock()
 	if ok {
 		s := in.Stats()
-		p.h.log.Info("transfer received", "id", p.info.ID, "name", p.name(),
+		p.logf(slog.LevelInfo, "transfer received", "id", p.info.ID, "name", p.name(),
 			"transfer", in.Transfer(), "stored", s.Stored, "failed", s.Failed, "bytes", s.Bytes)
 		p.h.transferEnded()
 	}
@@ -442,9 +470,9 @@ func (p *peer) receiveFile(h protocol.DataHeader, fs *transfer.FileStream) bool 
 		return false
 	}
 	if res.Error != "" {
-		p.h.log.Info("file failed", "id", p.info.ID, "err", res.Error)
+		p.logf(slog.LevelInfo, "file failed", "id", p.info.ID, "err", res.Error)
 	} else {
-		p.h.log.Debug("file stored", "id", p.info.ID, "file", res.Stored, "hash", res.Hash)
+		p.logf(slog.LevelDebug, "file stored", "id", p.info.ID, "file", res.Stored, "hash", res.Hash)
 	}
 	p.answer(res)
 	p.endIfDone(in)

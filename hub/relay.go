@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -58,23 +59,41 @@ const (
 // forwards it to the recipient, who answers.
 func (p *peer) relayOffer(o protocol.Offer) {
 	reject := func(reason string) {
-		p.h.log.Info("relay refused", "id", p.info.ID, "name", p.info.Name, "to", o.To, "reason", reason)
-		p.answer(protocol.Reject{Transfer: o.Transfer, Reason: reason})
+		p.logf(slog.LevelInfo, "relay refused", "id", p.info.ID, "name", p.info.Name, "to", o.To, "reason", reason)
+		p.answer(protocol.Reject{Transfer: protocol.Clip(o.Transfer, 64), Reason: reason})
 	}
-	if err := transfer.CheckOffer(o); err != nil {
-		reject(err.Error())
-		return
-	}
+	// The cheap checks first: the offer's paths cost time in proportion
+	// to their length, and an offer to nobody is not worth it.
 	to := p.h.byName(o.To)
 	switch {
 	case to == nil:
 		// Code away: a sender whose recipient left mid-transfer offers
 		// again until it is back.
-		p.h.log.Info("relay refused", "id", p.info.ID, "name", p.info.Name, "to", o.To, "reason", "away")
-		p.answer(protocol.Reject{Transfer: o.Transfer, Reason: fmt.Sprintf("nobody called %q is connected", o.To), Code: protocol.CodeAway})
+		p.logf(slog.LevelInfo, "relay refused", "id", p.info.ID, "name", p.info.Name, "to", o.To, "reason", "away")
+		p.answer(protocol.Reject{Transfer: protocol.Clip(o.Transfer, 64), Reason: fmt.Sprintf("nobody called %q is connected", protocol.Clip(o.To, MaxNameLen*4)), Code: protocol.CodeAway})
 		return
 	case to == p:
 		reject("cannot send files to yourself")
+		return
+	case len(o.Files) > transfer.MaxFiles:
+		reject(fmt.Sprintf("offer has %d entries, limit %d", len(o.Files), transfer.MaxFiles))
+		return
+	}
+	if err := transfer.CheckOffer(o); err != nil {
+		reject(err.Error())
+		return
+	}
+	// The offer as the recipient will get it must fit in a control frame
+	// (the hub writes it with other members, and an encoder may escape
+	// more than the sender's did): refuse it here rather than send the
+	// recipient what it would take for a broken connection.
+	fwd := protocol.Offer{Transfer: strings.Repeat("0", 32), From: p.info.Name, FromID: p.info.ID, Files: p.h.relayTokens(o.Files, to.info.Name)}
+	enc, err := protocol.Encode(fwd)
+	if err == nil {
+		err = protocol.CheckControlFrame(enc)
+	}
+	if err != nil {
+		reject(fmt.Sprintf("offer too large to relay (%v): offer fewer files at once", err))
 		return
 	}
 	r := &relay{senderID: o.Transfer, from: p, to: to, files: o.Files, state: make([]relayState, len(o.Files))}
@@ -95,12 +114,13 @@ func (p *peer) relayOffer(o protocol.Offer) {
 		reject(err.Error())
 		return
 	}
-	p.h.log.Info("relay offered", "from", p.info.Name, "to", to.info.Name, "transfer", r.id, "files", len(o.Files))
+	p.logf(slog.LevelInfo, "relay offered", "from", p.info.Name, "to", to.info.Name, "transfer", r.id, "files", len(o.Files))
 	wait := p.h.cfg.OfferTimeout
 	r.mu.Lock() // before the answer can arrive
 	r.deadline = time.AfterFunc(wait, func() { r.expire(fmt.Sprintf("%s did not answer within %s", to.info.Name, wait)) })
 	r.mu.Unlock()
-	to.say(protocol.Offer{Transfer: r.id, From: p.info.Name, FromID: p.info.ID, Files: p.h.relayTokens(o.Files, to.info.Name)})
+	fwd.Transfer = r.id // as long as the placeholder measured above
+	to.say(fwd)
 }
 
 // relayTokens returns files with each resume token replaced by one derived
@@ -133,6 +153,15 @@ func (p *peer) addIncomingRelay(r *relay) error {
 		return fmt.Errorf("%s has left", p.info.Name)
 	case len(p.relaysIn) >= MaxTransfers:
 		return fmt.Errorf("%s has %d transfers to receive already", p.info.Name, MaxTransfers)
+	}
+	from := 0
+	for _, other := range p.relaysIn {
+		if other.from == r.from {
+			from++
+		}
+	}
+	if limit := p.h.cfg.MaxRelaysFromOne; from >= limit {
+		return fmt.Errorf("%s has %d transfers from you to answer already", p.info.Name, limit)
 	}
 	for {
 		var b [16]byte
@@ -185,9 +214,17 @@ func (p *peer) recipientAccepts(a protocol.Accept) {
 	if late {
 		return
 	}
+	// Only what a real receiver says, so that the accept passed on fits
+	// a control frame: a file of the offer once, with a hash of the
+	// length a hash has, and no more than a receiver lists.
 	have := a.Have[:0:0]
+	listed := map[int]bool{}
 	for _, h := range a.Have {
-		if h.File >= 0 && h.File < len(r.files) && !r.files[h.File].Dir {
+		if len(have) == transfer.MaxHave {
+			break
+		}
+		if h.File >= 0 && h.File < len(r.files) && !r.files[h.File].Dir && !listed[h.File] && h.Offset >= 0 && len(h.Hash) <= 64 {
+			listed[h.File] = true
 			have = append(have, h)
 		}
 	}
@@ -206,7 +243,7 @@ func (p *peer) recipientRejects(rj protocol.Reject) {
 	if r.isAccepted() {
 		return
 	}
-	reason := rj.Reason
+	reason := protocol.Clip(rj.Reason, protocol.MaxReasonLen)
 	if reason == "" {
 		reason = "declined"
 	}
@@ -223,7 +260,7 @@ func (p *peer) recipientResult(res protocol.Result) {
 		return
 	}
 	if r.isAccepted() {
-		r.answer(res.File, res)
+		r.answer(res.File, clipResult(res))
 	}
 }
 
@@ -244,10 +281,21 @@ func (p *peer) senderCancels(res protocol.Result) {
 	if !ok {
 		return
 	}
-	r.to.say(protocol.Result{Transfer: r.id, File: res.File, Error: res.Error})
+	r.to.say(protocol.Result{Transfer: r.id, File: res.File, Error: protocol.Clip(res.Error, protocol.MaxReasonLen)})
 	if done {
 		r.end()
 	}
+}
+
+// clipResult bounds the fields of a result that one client sends for the
+// hub to pass on to another: what the receiver says it stored the file
+// as, its hash and its error, each to the most a real result holds.
+func clipResult(res protocol.Result) protocol.Result {
+	res.Hash = protocol.Clip(res.Hash, 64)
+	res.Stored = protocol.Clip(res.Stored, transfer.MaxPathLen)
+	res.Error = protocol.Clip(res.Error, protocol.MaxReasonLen)
+	res.Code = protocol.Clip(res.Code, 32)
+	return res
 }
 
 // isAccepted reports whether the recipient has accepted the offer.
@@ -380,7 +428,7 @@ func (r *relay) end() {
 		delete(r.to.relaysIn, r.id)
 	}
 	r.to.mu.Unlock()
-	r.from.h.log.Info("relay ended", "from", r.from.info.Name, "to", r.to.info.Name, "transfer", r.id, "early", failed)
+	r.from.logf(slog.LevelInfo, "relay ended", "from", r.from.info.Name, "to", r.to.info.Name, "transfer", r.id, "early", failed)
 	r.from.h.transferEnded()
 }
 

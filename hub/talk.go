@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -20,7 +21,7 @@ func (p *peer) direct(m protocol.Chat) {
 	}
 	p.h.mu.Unlock()
 	if to == nil {
-		p.answer(protocol.Notice{Code: protocol.NoticeNoClient, Text: fmt.Sprintf("no client named %q", m.To)})
+		p.answer(protocol.Notice{Code: protocol.NoticeNoClient, Text: fmt.Sprintf("no client named %q", protocol.Clip(m.To, 4*MaxNameLen))})
 	}
 }
 
@@ -32,14 +33,15 @@ func (p *peer) direct(m protocol.Chat) {
 func (p *peer) rename(want string) {
 	old := p.info.Name
 	h := p.h
+	shown := protocol.Clip(want, 4*MaxNameLen) // in the refusal: a name is short
 	h.mu.Lock()
 	owner, taken := h.names[strings.ToLower(want)]
 	var refusal string
 	switch {
 	case cleanName(want) != want:
-		refusal = fmt.Sprintf("name %q is not allowed: use up to %d letters, digits, '-', '_' and '.'", want, MaxNameLen)
+		refusal = fmt.Sprintf("name %q is not allowed: use up to %d letters, digits, '-', '_' and '.'", shown, MaxNameLen)
 	case taken && owner != p.info.ID:
-		refusal = fmt.Sprintf("name %q is taken", want)
+		refusal = fmt.Sprintf("name %q is taken", shown)
 	case want != old:
 		delete(h.names, strings.ToLower(old))
 		h.names[strings.ToLower(want)] = p.info.ID
@@ -50,13 +52,13 @@ func (p *peer) rename(want string) {
 	info := p.info
 	h.mu.Unlock()
 	if refusal != "" {
-		h.log.Info("rename refused", "id", info.ID, "name", old, "want", want, "reason", refusal)
+		p.logf(slog.LevelInfo, "rename refused", "id", info.ID, "name", old, "want", want, "reason", refusal)
 		p.answer(protocol.Nick{Name: old, Error: refusal})
 		return
 	}
 	p.answer(protocol.Nick{Name: want})
 	if want != old {
-		h.log.Info("client renamed", "id", info.ID, "old_name", old, "name", want)
+		p.logf(slog.LevelInfo, "client renamed", "id", info.ID, "old_name", old, "name", want)
 		h.broadcast(p, protocol.Presence{Event: protocol.Rename, Client: info, OldName: old})
 	}
 }

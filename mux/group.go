@@ -66,6 +66,19 @@ type groupConn struct {
 	control bool          // the frame being written is on the control stream
 	follow  *[]byte       // the queue whose bytes must go next (a sent header's body), or nil
 	done    chan struct{} // closed when the sending goroutine ends
+
+	pings pingWatch // only Read and frame use it (see pings.go)
+}
+
+// Read reads what yamux receives, and ends the session of a peer that
+// floods it with pings (see pingWatch).
+func (c *groupConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if perr := c.pings.read(p[:n]); perr != nil {
+		c.Conn.Close()
+		return n, perr
+	}
+	return n, err
 }
 
 // newGroupConn starts the sending goroutine on conn; Close ends it.
@@ -128,6 +141,7 @@ func (c *groupConn) frame(p []byte) {
 	if len(p) != yamuxHeader {
 		return // not yamux's: written by a test, or after a failure
 	}
+	c.pings.wrote(p)
 	c.control = binary.BigEndian.Uint32(p[4:]) == controlStream
 	if p[1] == yamuxData {
 		c.body = int(binary.BigEndian.Uint32(p[8:]))

@@ -15,12 +15,28 @@ import (
 )
 
 // Send writes one control message. It is safe for concurrent use; a peer
-// that does not read within the I/O timeout makes it fail.
+// that does not read within the I/O timeout makes it fail. A message too
+// large for a control frame (protocol.MaxControlFrame), which the peer
+// would refuse, is not sent: Send returns an error wrapping
+// protocol.ErrFrameTooLarge and the session goes on.
 func (s *Session) Send(m protocol.Message) error {
+	b, err := protocol.Encode(m)
+	if err != nil {
+		return err
+	}
+	return s.SendEncoded(b)
+}
+
+// SendEncoded is Send for a message already encoded by protocol.Encode:
+// a hub encodes a message once for all the clients it goes to.
+func (s *Session) SendEncoded(b []byte) error {
+	if err := protocol.CheckControlFrame(b); err != nil {
+		return err
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.ctrl.SetWriteDeadline(time.Now().Add(s.cfg.ioTimeout()))
-	if err := protocol.WriteMessage(s.ctrl, m); err != nil {
+	if err := protocol.WriteFrame(s.ctrl, b); err != nil {
 		// Part of a frame may have gone out: the stream cannot be used.
 		s.ys.Close()
 		return s.streamErr(err)

@@ -347,13 +347,28 @@ func Decode(b []byte) (Message, error) {
 	return m, nil
 }
 
-// WriteMessage encodes m and writes it as one frame.
+// WriteMessage encodes m and writes it as one frame. A message whose
+// encoding is over MaxControlFrame, which every receiver refuses, is not
+// written: WriteMessage returns an error wrapping ErrFrameTooLarge and
+// writes nothing, so the stream stays usable.
 func WriteMessage(w io.Writer, m Message) error {
 	b, err := Encode(m)
 	if err != nil {
 		return err
 	}
+	if err := CheckControlFrame(b); err != nil {
+		return fmt.Errorf("%s: %w", m.Type(), err)
+	}
 	return WriteFrame(w, b)
+}
+
+// CheckControlFrame returns an error wrapping ErrFrameTooLarge if the
+// encoded message b does not fit in a control frame.
+func CheckControlFrame(b []byte) error {
+	if len(b) > MaxControlFrame {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(b), MaxControlFrame)
+	}
+	return nil
 }
 
 // ReadMessage reads one frame of at most MaxControlFrame bytes and decodes it.

@@ -88,6 +88,9 @@ func (f progressWriter) Write(p []byte) (int, error) {
 // Transfer is the id of the offer.
 func (in *Incoming) Transfer() string { return in.offer.Transfer }
 
+// Entries returns the number of entries, files and folders, of the offer.
+func (in *Incoming) Entries() int { return len(in.offer.Files) }
+
 // Accept is the answer to the offer: it lists what the receiver holds
 // already of the files offered with a resume token.
 func (in *Incoming) Accept() protocol.Accept {

@@ -1,0 +1,151 @@
+package hub
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/muxfer/muxfer/protocol"
+)
+
+// A client's messages wait in two queues for its writer (see
+// peer.writeLoop): answers to its own requests, and everything else. The
+// queues hold encoded messages and are bounded twice: in messages (the
+// channels' capacity) and in bytes, per client (Config.MaxClientQueue)
+// and over all clients (Config.MaxQueuedBytes). A message that would not
+// fit in a control frame (protocol.MaxControlFrame, which every client
+// enforces) is never queued: a client must never be disconnected for what
+// another client sent.
+
+// outMsg is an encoded message waiting for the writer.
+type outMsg struct {
+	typ string // the message's type, as Message.Type returns it
+	b   []byte // protocol.Encode's output
+}
+
+// delivery says what to do with a message for a queue that is full.
+type delivery int
+
+const (
+	// dropIfFull: the client misses it (chat, presence and notices
+	// broadcast to everyone, which must not wait for one slow client).
+	dropIfFull delivery = iota
+	// waitForRoom: wait, up to the hub's I/O timeout, for the writer to
+	// make room, then disconnect the client as too slow. The caller is
+	// held back meanwhile, as a relayed stream is by a recipient that
+	// does not read. Never used while holding the hub's or a peer's mu.
+	waitForRoom
+	// always: queue it past the byte bounds if the channel has room, or
+	// drop it: the last words before a session ends (an Error, a Bye).
+	always
+)
+
+// encode encodes m for a queue, or returns nil (and logs why) if it
+// cannot be sent: over the control frame's limit, which the hub's own
+// bounds on forwarded fields should make impossible.
+func (h *Hub) encode(m protocol.Message) []byte {
+	b, err := protocol.Encode(m)
+	if err == nil {
+		err = protocol.CheckControlFrame(b)
+	}
+	if err != nil {
+		h.log.Error("message not sent", "type", m.Type(), "err", err)
+		return nil
+	}
+	return b
+}
+
+// push encodes m and queues it on q as how says.
+func (p *peer) push(q chan outMsg, m protocol.Message, how delivery) {
+	if b := p.h.encode(m); b != nil {
+		p.pushEncoded(q, outMsg{typ: m.Type(), b: b}, how)
+	}
+}
+
+// pushEncoded queues msg on q as how says.
+func (p *peer) pushEncoded(q chan outMsg, msg outMsg, how delivery) {
+	var timer *time.Timer
+	for !p.tryPush(q, msg, how == always) {
+		switch how {
+		case always:
+			return
+		case dropIfFull:
+			p.logf(slog.LevelWarn, "client's queue is full, it misses a message", "id", p.info.ID, "type", msg.typ)
+			return
+		}
+		if timer == nil {
+			timer = time.NewTimer(p.h.stall)
+			defer timer.Stop()
+		}
+		select {
+		case <-p.room:
+		case <-timer.C:
+			p.logf(slog.LevelWarn, "client too slow, disconnecting", "id", p.info.ID, "name", p.name(), "queued_bytes", p.queued.Load())
+			p.sess.Close()
+			return
+		case <-p.ctx.Done():
+			return
+		}
+	}
+}
+
+// tryPush queues msg on q if the queue and the byte bounds have room for
+// it (the channel's alone, if force), and reports whether it did.
+func (p *peer) tryPush(q chan outMsg, msg outMsg, force bool) bool {
+	n := int64(len(msg.b))
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	if p.qclosed {
+		return false
+	}
+	mine, all := p.queued.Add(n), p.h.queued.Add(n)
+	if !force && (mine > p.h.cfg.MaxClientQueue && mine > n || all > p.h.cfg.MaxQueuedBytes) {
+		// One message always fits an empty queue of a client's own, so
+		// that the largest message can be sent at all; the hub's bound
+		// holds for every message.
+		p.unqueue(n)
+		return false
+	}
+	select {
+	case q <- msg:
+		return true
+	default:
+		p.unqueue(n)
+		return false
+	}
+}
+
+// unqueue takes n bytes off the client's and the hub's queued counts.
+func (p *peer) unqueue(n int64) {
+	p.queued.Add(-n)
+	p.h.queued.Add(-n)
+}
+
+// sent releases what msg held once the writer has sent (or dropped) it,
+// and wakes a push waiting for room.
+func (p *peer) sent(msg outMsg) {
+	p.unqueue(int64(len(msg.b)))
+	select {
+	case p.room <- struct{}{}:
+	default:
+	}
+}
+
+// closeQueues drops what is left in the queues when the writer has
+// ended, and refuses every later push, so that the hub's count of
+// queued bytes holds only what writers will send.
+func (p *peer) closeQueues() {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	p.qclosed = true
+	for _, q := range []chan outMsg{p.answers, p.out} {
+		for {
+			select {
+			case m := <-q:
+				p.unqueue(int64(len(m.b)))
+				continue
+			default:
+			}
+			break
+		}
+	}
+}
