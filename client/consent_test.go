@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -392,11 +393,15 @@ func TestOffersWaitingForOneRecipientAreBounded(t *testing.T) {
 	m := scan(t, src)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	// Two senders, as one may have only hub.MaxTransfers open itself.
-	senders := []*hubtest.Client{hubtest.Dial(t, h.Addr, "alice"), hubtest.Dial(t, h.Addr, "carol")}
+	// Eight senders, as one may hold only hub.DefaultMaxRelaysFromOne
+	// of bob's slots.
+	var senders []*hubtest.Client
+	for i := range hub.MaxTransfers / hub.DefaultMaxRelaysFromOne {
+		senders = append(senders, hubtest.Dial(t, h.Addr, fmt.Sprintf("sender%d", i)))
+	}
 	var waiting []<-chan error
 	for i := range hub.MaxTransfers {
-		waiting = append(waiting, uploadAsync(t, ctx, senders[i%2], m, transfer.SendOptions{To: "bob"}))
+		waiting = append(waiting, uploadAsync(t, ctx, senders[i%len(senders)], m, transfer.SendOptions{To: "bob"}))
 	}
 	select {
 	case <-full: // each offer waits from before OnOffer hears of it

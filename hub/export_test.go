@@ -13,3 +13,6 @@ func (h *Hub) SetNameLimit(n int) {
 
 // Promised is the disk space the hub still holds for transfers in flight.
 func (h *Hub) Promised() int64 { return h.recv.Promised() }
+
+// Queued is the bytes of messages queued for all clients' writers.
+func (h *Hub) Queued() int64 { return h.queued.Load() }

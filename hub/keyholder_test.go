@@ -1,0 +1,173 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/hub/hubtest"
+	"github.com/muxfer/muxfer/mux"
+	"github.com/muxfer/muxfer/protocol"
+)
+
+// What one client sends must not fill the hub's log: every string it
+// chose is clipped, and its lines are rate-limited.
+func TestClientCannotFillTheLog(t *testing.T) {
+	var log hubLog
+	h := hubtest.Start(t, hub.Config{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	mallory := joined(t, h.Addr, "mallory")
+	log.mu.Lock()
+	before := log.buf.Len()
+	log.mu.Unlock()
+
+	// Offers to a name of nearly a megabyte: a megabyte of log each before.
+	for i := range 8 {
+		o := protocol.Offer{Transfer: fmt.Sprintf("%032x", i), To: lotsOf("x", 1_000_000), Files: []protocol.File{{Path: "a", Size: 1}}}
+		sendRaw(t, mallory, rawJSON(t, o))
+		until(t, "mallory", mallory, "a reject", func(m protocol.Message) bool { _, ok := m.(protocol.Reject); return ok })
+	}
+	// And many more offers, to nobody, as fast as they go.
+	start := time.Now()
+	const many = 2000
+	for i := range many {
+		o := protocol.Offer{Transfer: fmt.Sprintf("%032x", 1000+i), To: "nobody", Files: []protocol.File{{Path: "a", Size: 1}}}
+		if err := protocol.WriteMessage(mallory, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range many {
+		until(t, "mallory", mallory, "a reject", func(m protocol.Message) bool { _, ok := m.(protocol.Reject); return ok })
+	}
+	elapsed := time.Since(start)
+	stillConnected(t, "mallory", mallory)
+
+	log.mu.Lock()
+	grown, lines := log.buf.Len()-before, strings.Count(log.buf.String()[before:], "\n")
+	log.mu.Unlock()
+	if grown > 64<<10 {
+		t.Errorf("the log grew by %d bytes", grown)
+	}
+	// The allowance: a burst of 50 and 10 a second, with room for the
+	// lines that are not about mallory's offers.
+	if max := 50 + 10*int(elapsed.Seconds()+1) + 10; lines > max {
+		t.Errorf("%d log lines in %s, want at most %d", lines, elapsed.Round(time.Millisecond), max)
+	}
+}
+
+// Offers are rate-limited per client, as chat is: beyond the burst the
+// hub answers "busy" (offer again shortly), and the session goes on.
+func TestOffersAreRateLimited(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{OffersPerSecond: 5, OfferBurst: 10})
+	mallory := joined(t, h.Addr, "mallory")
+	const n = 60
+	for i := range n {
+		o := protocol.Offer{Transfer: fmt.Sprintf("%032x", i), To: "nobody", Files: []protocol.File{{Path: "a", Size: 1}}}
+		if err := protocol.WriteMessage(mallory, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	busy := 0
+	for range n {
+		r := until(t, "mallory", mallory, "a reject", func(m protocol.Message) bool { _, ok := m.(protocol.Reject); return ok }).(protocol.Reject)
+		if r.Code == protocol.CodeBusy {
+			busy++
+		}
+	}
+	if busy < n/2 {
+		t.Errorf("%d of %d offers sent at once were refused as busy, want most", busy, n)
+	}
+	stillConnected(t, "mallory", mallory)
+}
+
+// One sender may hold only a few of a recipient's relay slots: another
+// can still offer it files.
+func TestOneSenderCannotTakeEveryRelaySlot(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{MaxRelaysFromOne: 3})
+	victim := joined(t, h.Addr, "victim")
+	mallory := joined(t, h.Addr, "mallory")
+	alice := joined(t, h.Addr, "alice")
+	for i := range 4 {
+		o := protocol.Offer{Transfer: fmt.Sprintf("%032x", i), To: "victim", Files: []protocol.File{{Path: "a", Size: 1}}}
+		if err := protocol.WriteMessage(mallory, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := until(t, "mallory", mallory, "a reject", func(m protocol.Message) bool { _, ok := m.(protocol.Reject); return ok }).(protocol.Reject)
+	if r.Transfer != fmt.Sprintf("%032x", 3) || !strings.Contains(r.Reason, "from you") {
+		t.Errorf("reject %+v, want the fourth offer refused for the slots mallory holds", r)
+	}
+	offerTo(t, alice, "victim")
+	o := until(t, "victim", victim, "alice's offer", func(m protocol.Message) bool {
+		o, ok := m.(protocol.Offer)
+		return ok && o.From == "alice"
+	}).(protocol.Offer)
+	if len(o.Files) != 1 {
+		t.Errorf("alice's offer reached victim with %d files", len(o.Files))
+	}
+}
+
+// A client that asks who is there and never reads the answers holds at
+// most its queue's bytes of the hub's memory, and is disconnected once it
+// has left the queue full for the I/O timeout; the others chat on.
+func TestUnreadAnswersAreBoundedInBytes(t *testing.T) {
+	const queue = 256 << 10
+	h := hubtest.Start(t, hub.Config{MaxClientQueue: queue, ChatBurst: 1000, ChatMessagesPerSecond: 1000,
+		Mux: mux.Config{IOTimeout: 2 * time.Second, Linger: 100 * time.Millisecond}})
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	bob := hubtest.Dial(t, h.Addr, "bob")
+	for i := range 40 { // a long answer to who
+		hubtest.Dial(t, h.Addr, fmt.Sprintf("%s-%d", lotsOf("n", 24), i))
+	}
+	s, mallory := rawSession(t, h.Addr)
+	if err := sayHello(mallory, "mallory"); err != nil {
+		t.Fatal(err)
+	}
+	flooded := make(chan error, 1)
+	go func() {
+		for range 1000 {
+			if err := protocol.WriteMessage(mallory, protocol.Who{}); err != nil {
+				flooded <- err
+				return
+			}
+		}
+		flooded <- nil
+	}()
+	peak := int64(0)
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		peak = max(peak, h.Queued())
+		select {
+		case <-s.CloseChan():
+			break wait
+		case <-deadline:
+			t.Fatal("the hub kept a client that reads nothing")
+		case <-tick.C:
+		}
+	}
+	<-flooded
+	// Each client's queue may pass its bound by one message, the largest.
+	if bound := int64(queue + protocol.MaxControlFrame); peak > bound {
+		t.Errorf("the hub queued %d bytes at the peak, want at most %d", peak, bound)
+	}
+	if err := alice.Chat("still here"); err != nil {
+		t.Fatal(err)
+	}
+	bob.WaitFor(t, 10*time.Second, "alice's line", func(ms []protocol.Message) bool {
+		for _, c := range hubtest.Chats(ms) {
+			if c.Text == "still here" {
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := alice.Who(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
