@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
@@ -379,33 +378,6 @@ func (u *ui) wroteLocked(n int) {
 }
 
 var termIsTerminal = term.IsTerminal
-
-// safe replaces control characters and bidirectional overrides with a
-// visible escape, so a peer's name or text cannot move the cursor, rewrite
-// the screen or disguise itself.
-func safe(s string) string {
-	if strings.IndexFunc(s, unsafeRune) < 0 {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if unsafeRune(r) {
-			if r < 0x100 {
-				fmt.Fprintf(&b, `\x%02x`, r)
-			} else {
-				fmt.Fprintf(&b, `\u%04x`, r)
-			}
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func unsafeRune(r rune) bool {
-	return unicode.IsControl(r) ||
-		r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
-}
 
 // shorten cuts s to at most n columns by dropping its start, which for a
 // path is the least telling part: …/2024/img_0412.jpg.
