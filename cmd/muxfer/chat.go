@@ -65,7 +65,7 @@ func (cf *clientFlags) chat(e env, fs *flag.FlagSet, pos []string, dir string) e
 	}
 	defer c.Close()
 	if f, ok := e.stdin.(*os.File); ok && isTerminal(f) && !*cf.json {
-		u.line("%s", chatHelp)
+		u.print(strings.Split(chatHelp, "\n")...)
 	}
 	key, err := resumeKey(e, cf.mux, pos[0])
 	if err != nil {
@@ -159,7 +159,7 @@ func (s *chatSession) reconnect(ctx context.Context) error {
 	}
 	name := s.c.Name()
 	s.u.event(map[string]string{"type": "disconnected", "reason": lost.Error()},
-		fmt.Sprintf("* connection lost (%s); reconnecting", safe(lost.Error())))
+		fmt.Sprintf("* connection lost (%s); reconnecting", lost.Error()))
 	c, err := s.backoff.Retry(ctx, s.redial, s.u.retry)
 	if err != nil {
 		return fmt.Errorf("%w: %v; lines typed since were not sent", errConnLost, err)
@@ -167,7 +167,7 @@ func (s *chatSession) reconnect(ctx context.Context) error {
 	s.c = c
 	s.inbox.forget() // the hub withdrew them with the old connection
 	if c.Name() != name {
-		s.u.line("* %s was taken; you are now %s", safe(name), safe(c.Name()))
+		s.u.line("* %s was taken; you are now %s", name, c.Name())
 	}
 	return nil
 }
@@ -239,7 +239,7 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 		}
 		s.u.message(protocol.Clients{Clients: list})
 	case "help":
-		s.u.line("%s", chatHelp)
+		s.u.print(strings.Split(chatHelp, "\n")...)
 	case "msg":
 		s.direct(rest)
 	case "nick":
@@ -270,7 +270,7 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 		s.inbox.list(rest)
 	default:
 		s.u.event(map[string]string{"type": "error", "text": "unknown command /" + cmd},
-			fmt.Sprintf("! unknown command /%s (try /help)", safe(cmd)))
+			fmt.Sprintf("! unknown command /%s (try /help)", cmd))
 	}
 	return false
 }
@@ -288,7 +288,7 @@ func (s *chatSession) direct(rest string) {
 		return
 	}
 	s.u.event(map[string]string{"type": "sent", "to": to, "text": text},
-		fmt.Sprintf("[private to %s] <%s> %s", safe(to), safe(s.c.Name()), safe(text)))
+		fmt.Sprintf("[private to %s] <%s> %s", to, s.c.Name(), text))
 }
 
 // rename asks the hub for a new name and shows the answer. A refusal
@@ -302,10 +302,10 @@ func (s *chatSession) rename(ctx context.Context, name string) {
 	got, err := s.c.Rename(rctx, name)
 	cancel()
 	if err != nil {
-		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! nick: "+safe(err.Error()))
+		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! nick: "+err.Error())
 		return
 	}
-	s.u.event(map[string]string{"type": "nick", "name": got}, "* you are now "+safe(got))
+	s.u.event(map[string]string{"type": "nick", "name": got}, "* you are now "+got)
 }
 
 // startUpload sends paths to the client called to, or to the hub if to

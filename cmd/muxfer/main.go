@@ -123,7 +123,7 @@ func startProfile(path string) func() {
 		err = pprof.StartCPUProfile(f)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "muxfer: MUXFER_CPUPROFILE: %v\n", err)
+		printError(os.Stderr, fmt.Sprintf("MUXFER_CPUPROFILE: %v", err))
 		return func() {}
 	}
 	return func() {
@@ -147,7 +147,7 @@ func run(e env, args []string) int {
 	if c, ok := lookup(name); ok {
 		return exitCode(e, c.run(e, args[1:]))
 	}
-	fmt.Fprintf(e.stderr, "muxfer: unknown command %q\n", name)
+	printError(e.stderr, fmt.Sprintf("unknown command %q", name))
 	usage(e.stderr)
 	return exitUsage
 }
@@ -188,20 +188,28 @@ func exitCode(e env, err error) int {
 		return exitOK
 	case errors.As(err, &ue):
 		if ue.msg != "" {
-			fmt.Fprintf(e.stderr, "muxfer: %s\n", ue.msg)
+			printError(e.stderr, ue.msg)
 		}
 		return exitUsage
 	case errors.Is(err, errFilesFailed):
 		return exitFailed
 	case errors.Is(err, transfer.ErrConnectionLost), errors.Is(err, errConnLost):
-		fmt.Fprintf(e.stderr, "muxfer: %s\n", err)
+		printError(e.stderr, err.Error())
 		return exitConnLost
 	case errors.Is(err, context.Canceled) && e.ctx.Err() != nil:
-		fmt.Fprintf(e.stderr, "muxfer: interrupted\n")
+		printError(e.stderr, "interrupted")
 		return exitInterrupted
 	}
-	fmt.Fprintf(e.stderr, "muxfer: %s\n", err)
+	printError(e.stderr, err.Error())
 	return exitFailed
+}
+
+// printError prints msg on w as muxfer's line of complaint. msg may quote a
+// peer (a send's error ends with the recipient's reason for refusing),
+// so it is made safe as the ui's lines are: it stays one line, and
+// nothing in it reaches the terminal as a control.
+func printError(w io.Writer, msg string) {
+	fmt.Fprintf(w, "muxfer: %s\n", safe(msg))
 }
 
 // errConnLost reports that the hub went away during a chat session.

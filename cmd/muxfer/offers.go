@@ -101,23 +101,23 @@ func (b *inbox) offered(o protocol.Offer, decide client.Decision) int {
 	b.mu.Unlock()
 	ev := offerNote{Type: "offer", Offer: n, Transfer: o.Transfer, From: o.From, Waiting: decide == client.Ask, List: o.Files}
 	ev.Files, ev.Folders, ev.Bytes = tally(o.Files)
-	var text strings.Builder
-	fmt.Fprintf(&text, "* %s offers %s (%s)", safe(o.From), contents(ev.Files, ev.Folders), size(ev.Bytes))
+	head := fmt.Sprintf("* %s offers %s (%s)", o.From, contents(ev.Files, ev.Folders), size(ev.Bytes))
 	switch decide {
 	case client.Ask:
-		text.WriteString(": " + b.hint(n))
+		head += ": " + b.hint(n)
 	case client.Accept:
-		fmt.Fprintf(&text, ": accepted, into %s", safe(b.dir))
+		head += ": accepted, into " + b.dir
 	default:
-		text.WriteString(": declined")
+		head += ": declined"
 	}
+	lines := []string{head}
 	for _, line := range entryLines(o.Files, listedEntries) {
-		text.WriteString("\n    " + line)
+		lines = append(lines, "    "+line)
 	}
 	if len(o.Files) > listedEntries && decide == client.Ask {
-		fmt.Fprintf(&text, "\n    (/offers %d lists them all)", n)
+		lines = append(lines, fmt.Sprintf("    (/offers %d lists them all)", n))
 	}
-	b.u.event(ev, text.String())
+	b.u.event(ev, lines...)
 	return n
 }
 
@@ -155,9 +155,9 @@ func entryLines(files []protocol.File, max int) []string {
 			break
 		}
 		if f.Dir {
-			out = append(out, safe(f.Path)+"/")
+			out = append(out, f.Path+"/")
 		} else {
-			out = append(out, fmt.Sprintf("%s  %s", safe(f.Path), size(f.Size)))
+			out = append(out, fmt.Sprintf("%s  %s", f.Path, size(f.Size)))
 		}
 	}
 	return out
@@ -246,12 +246,12 @@ func (b *inbox) answer(c *client.Client, arg string, accept bool) {
 		} else {
 			err = fmt.Errorf("offer %d: %w", w.n, err)
 		}
-		b.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+safe(err.Error()))
+		b.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
 		return
 	}
-	verb, text := "declined", fmt.Sprintf("* declined offer %d from %s", w.n, safe(w.o.From))
+	verb, text := "declined", fmt.Sprintf("* declined offer %d from %s", w.n, w.o.From)
 	if accept {
-		verb, text = "accepted", fmt.Sprintf("* accepted offer %d from %s, into %s", w.n, safe(w.o.From), safe(b.dir))
+		verb, text = "accepted", fmt.Sprintf("* accepted offer %d from %s, into %s", w.n, w.o.From, b.dir)
 	}
 	b.u.event(map[string]any{"type": verb, "offer": w.n, "transfer": w.o.Transfer, "from": w.o.From}, text)
 }
@@ -264,9 +264,11 @@ func (b *inbox) list(arg string) {
 			b.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
 			return
 		}
-		lines := entryLines(w.o.Files, len(w.o.Files))
-		b.u.event(map[string]any{"type": "offer_list", "offer": w.n, "from": w.o.From, "list": w.o.Files},
-			fmt.Sprintf("* offer %d from %s:\n    %s", w.n, safe(w.o.From), strings.Join(lines, "\n    ")))
+		lines := []string{fmt.Sprintf("* offer %d from %s:", w.n, w.o.From)}
+		for _, line := range entryLines(w.o.Files, len(w.o.Files)) {
+			lines = append(lines, "    "+line)
+		}
+		b.u.event(map[string]any{"type": "offer_list", "offer": w.n, "from": w.o.From, "list": w.o.Files}, lines...)
 		return
 	}
 	b.mu.Lock()
@@ -281,7 +283,7 @@ func (b *inbox) list(arg string) {
 	for i, w := range waiting {
 		files, folders, bytes := tally(w.o.Files)
 		nums[i] = w.n
-		lines[i] = fmt.Sprintf("%d: %s from %s (%s)", w.n, contents(files, folders), safe(w.o.From), size(bytes))
+		lines[i] = fmt.Sprintf("%d: %s from %s (%s)", w.n, contents(files, folders), w.o.From, size(bytes))
 	}
 	b.u.event(map[string]any{"type": "offers", "offers": nums}, "* waiting: "+strings.Join(lines, "; "))
 }
@@ -299,13 +301,13 @@ func (b *inbox) forget() {
 	b.mu.Unlock()
 	for _, w := range gone {
 		b.u.event(map[string]any{"type": "withdrawn", "offer": w.n, "from": w.o.From, "reason": "connection lost"},
-			fmt.Sprintf("* offer %d from %s is gone with the connection; ask %s to send it again", w.n, safe(w.o.From), safe(w.o.From)))
+			fmt.Sprintf("* offer %d from %s is gone with the connection; ask %s to send it again", w.n, w.o.From, w.o.From))
 	}
 	for _, in := range cut {
 		in.progress.done()
 		b.u.event(map[string]any{"type": "offer_cut", "offer": in.n, "from": in.from, "files": in.ok, "failed": in.bad, "left": in.left},
 			fmt.Sprintf("* offer %d from %s cut by the lost connection after %d of %d files; what arrived resumes when it is sent again",
-				in.n, safe(in.from), in.ok, in.ok+in.bad+in.left))
+				in.n, in.from, in.ok, in.ok+in.bad+in.left))
 	}
 }
 
@@ -316,7 +318,7 @@ func (b *inbox) withdrawn(o protocol.Offer, reason string) {
 		return
 	}
 	b.u.event(map[string]any{"type": "withdrawn", "offer": w.n, "from": o.From, "reason": reason},
-		fmt.Sprintf("* offer %d from %s withdrawn: %s", w.n, safe(o.From), safe(reason)))
+		fmt.Sprintf("* offer %d from %s withdrawn: %s", w.n, o.From, reason))
 }
 
 // started follows an accepted offer.
@@ -381,9 +383,9 @@ func (b *inbox) received(res protocol.Result) {
 		b.failed++
 	}
 	b.mu.Unlock()
-	text := fmt.Sprintf("received %s from %s %.23s…", safe(res.Stored), safe(in.from), res.Hash)
+	text := fmt.Sprintf("received %s from %s %.23s…", res.Stored, in.from, res.Hash)
 	if res.Error != "" {
-		text = fmt.Sprintf("FAILED from %s: %s", safe(in.from), safe(res.Error))
+		text = fmt.Sprintf("FAILED from %s: %s", in.from, res.Error)
 	}
 	b.u.event(receivedNote{Type: "received", Offer: in.n, From: in.from, Result: res}, text)
 	b.ended(res.Transfer, true)
@@ -405,7 +407,7 @@ func (b *inbox) ended(id string, whenDone bool) {
 		return
 	}
 	took := time.Since(in.start)
-	text := fmt.Sprintf("* offer %d from %s: received %d of %d files (%s) in %s", in.n, safe(in.from), in.ok, in.ok+in.bad,
+	text := fmt.Sprintf("* offer %d from %s: received %d of %d files (%s) in %s", in.n, in.from, in.ok, in.ok+in.bad,
 		size(in.bytes), took.Round(time.Millisecond))
 	if in.bad > 0 {
 		text += fmt.Sprintf(", %d failed", in.bad)
@@ -426,7 +428,7 @@ func (b *inbox) failures() int {
 // recipient left and may come back.
 func (u *ui) wait(err error, files int, d time.Duration) {
 	u.event(map[string]any{"type": "wait", "reason": err.Error(), "files_left": files, "wait_seconds": d.Seconds()},
-		fmt.Sprintf("* %s; offering %s again in %s", safe(err.Error()), plural(files, "file"), d.Round(10*time.Millisecond)))
+		fmt.Sprintf("* %s; offering %s again in %s", err.Error(), plural(files, "file"), d.Round(10*time.Millisecond)))
 }
 
 // ask is OnOffer's decision in chat, and in recv without --yes: a person
@@ -444,6 +446,6 @@ func dialConfig(ctx context.Context, addr string, cfg client.Config, u *ui) (*cl
 		return nil, err
 	}
 	u.event(map[string]any{"type": "welcome", "name": c.Name(), "id": c.ID(), "addr": addr},
-		fmt.Sprintf("* connected to %s as %s", addr, safe(c.Name())))
+		fmt.Sprintf("* connected to %s as %s", addr, c.Name()))
 	return c, nil
 }

@@ -123,7 +123,7 @@ func (r *recvFlags) recv(e env, fs *flag.FlagSet, pos []string) error {
 		return err
 	}
 	defer func() { cur.Load().Close() }()
-	u.event(map[string]any{"type": "waiting", "dir": *r.dir}, "* waiting for files; they go into "+safe(*r.dir))
+	u.event(map[string]any{"type": "waiting", "dir": *r.dir}, "* waiting for files; they go into "+*r.dir)
 	if !*r.yes {
 		ctx, cancel := context.WithCancel(e.ctx)
 		defer cancel()
@@ -148,7 +148,7 @@ func (r *recvFlags) recv(e env, fs *flag.FlagSet, pos []string) error {
 			return fmt.Errorf("%w: %w", errConnLost, lost)
 		}
 		u.event(map[string]string{"type": "disconnected", "reason": lost.Error()},
-			fmt.Sprintf("* connection lost (%s); reconnecting", safe(lost.Error())))
+			fmt.Sprintf("* connection lost (%s); reconnecting", lost.Error()))
 		in.forget()
 		if c, err = (client.Backoff{GiveUp: *r.giveUp}).Retry(e.ctx, dial, u.retry); err != nil {
 			return fmt.Errorf("%w: %w", errConnLost, err)

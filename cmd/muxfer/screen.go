@@ -20,7 +20,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -116,13 +115,9 @@ func (s *screen) clear() {
 	s.w.Write(b.Bytes())
 }
 
-// drawLocked redraws the region, with lines printed above it first. Each
-// line goes through safe once more: an error's text, say, may hold what a
-// peer sent.
+// drawLocked redraws the region, with lines printed above it first; those
+// come from printLocked, made safe.
 func (u *ui) drawLocked(above []string) {
-	for i, l := range above {
-		above[i] = safe(l)
-	}
 	cols, rows := u.scr.size()
 	u.scr.draw(above, u.regionLocked(cols-1, rows))
 }
@@ -163,7 +158,3 @@ func termSize(fd int) (cols, rows int) {
 	}
 	return max(cols, 8), rows
 }
-
-// screenLines splits what the ui prints into the lines the screen puts
-// above its region.
-func screenLines(s string) []string { return strings.Split(s, "\n") }

@@ -66,7 +66,7 @@ func (cf *clientFlags) setup(e env, fs *flag.FlagSet, pos []string, min int, wha
 		return nil, err
 	}
 	if cf.mux.InsecureNoTLS {
-		fmt.Fprintln(e.stderr, "muxfer: WARNING: --insecure-no-tls: this connection is not encrypted and the hub is not authenticated")
+		printError(e.stderr, "WARNING: --insecure-no-tls: this connection is not encrypted and the hub is not authenticated")
 	}
 	return u, nil
 }
@@ -119,7 +119,7 @@ func (cf *clientFlags) deliver(e env, u *ui, addr string, m *transfer.Manifest) 
 	key, err := resumeKey(e, cf.mux, addr)
 	if err != nil {
 		key = nil
-		fmt.Fprintf(e.stderr, "muxfer: no resume key (%v): a send cut by a crash starts again from the beginning\n", err)
+		printError(e.stderr, fmt.Sprintf("no resume key (%v): a send cut by a crash starts again from the beginning", err))
 	}
 	name := *cf.name
 	dial := func(ctx context.Context) (*client.Client, error) {
@@ -153,7 +153,7 @@ func scan(u *ui, paths []string) (*transfer.Manifest, error) {
 	}
 	for _, s := range skipped {
 		u.event(map[string]string{"type": "skipped", "path": s.Path, "reason": s.Reason},
-			fmt.Sprintf("skipped %s: %s", safe(s.Path), safe(s.Reason)))
+			fmt.Sprintf("skipped %s: %s", s.Path, s.Reason))
 	}
 	return m, nil
 }

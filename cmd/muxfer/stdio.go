@@ -56,7 +56,7 @@ func (cf *clientFlags) sendStdin(e env, fs *flag.FlagSet, pos []string) error {
 	}
 	defer sp.remove()
 	u.event(map[string]any{"type": "stdin", "name": *cf.stdin, "bytes": sp.size},
-		fmt.Sprintf("* read %s from standard input; sending it as %s", size(sp.size), safe(*cf.stdin)))
+		fmt.Sprintf("* read %s from standard input; sending it as %s", size(sp.size), *cf.stdin))
 	return cf.deliver(e, u, pos[0], sp.manifest(*cf.stdin))
 }
 
@@ -235,7 +235,7 @@ func (o *oneFile) refusal(of protocol.Offer) string {
 // in OnOffer, where the offer already waits for an answer.
 func (o *oneFile) decline(of protocol.Offer, why string) {
 	o.u.event(map[string]any{"type": "declined", "from": of.From, "reason": why},
-		fmt.Sprintf("* declined an offer from %s: %s", safe(of.From), why))
+		fmt.Sprintf("* declined an offer from %s: %s", of.From, why))
 	<-o.ready
 	o.c.Decline(of.Transfer, why)
 }
@@ -262,7 +262,7 @@ func (o *oneFile) deliver(ctx context.Context, w io.Writer) error {
 		got = true
 	case <-o.left:
 		o.mu.Lock()
-		cut = fmt.Errorf("%s left without sending the file", safe(o.from.Name))
+		cut = fmt.Errorf("%s left without sending the file", o.from.Name)
 		o.mu.Unlock()
 	case <-c.Done():
 		cut = fmt.Errorf("%w: %w", errConnLost, c.Err())
@@ -279,7 +279,7 @@ func (o *oneFile) deliver(ctx context.Context, w io.Writer) error {
 		}
 	}
 	if res.Error != "" {
-		return fmt.Errorf("file not received: %s", safe(res.Error))
+		return fmt.Errorf("file not received: %s", res.Error)
 	}
 	return o.copyOut(ctx, res.Stored, w)
 }
@@ -304,7 +304,7 @@ func (o *oneFile) copyOut(ctx context.Context, stored string, w io.Writer) error
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("writing %s to standard output: %w", safe(stored), err)
+			return fmt.Errorf("writing %s to standard output: %w", stored, err)
 		}
 	}
 }

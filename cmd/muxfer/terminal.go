@@ -209,7 +209,7 @@ func (u *ui) typed(s *screen, b []byte, pending *[]string) (end inputEnd, over b
 	}
 	switch {
 	case all || len(sent) > 0:
-		u.drawLocked(sent)
+		u.printLocked(sent...) // the region is redrawn below them
 	case prompt:
 		s.drawPrompt()
 	}

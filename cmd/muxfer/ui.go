@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
@@ -84,36 +83,61 @@ func (u *ui) close() {
 
 // line prints one text line above the bar.
 func (u *ui) line(format string, args ...any) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.printLocked(fmt.Sprintf(format, args...))
+	u.print(fmt.Sprintf(format, args...))
 }
 
-// event prints v as one JSON line in JSON mode, or text as one line
+// print prints lines of text, each as one line above the bar: a newline
+// inside one shows as \x0a (printLocked), so a caller that means several
+// lines passes them one by one.
+func (u *ui) print(lines ...string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.printLocked(lines...)
+}
+
+// event prints v as one JSON line in JSON mode, or the lines of text
 // otherwise.
-func (u *ui) event(v any, text string) {
+func (u *ui) event(v any, text ...string) {
 	if !u.json {
-		u.line("%s", text)
+		u.print(text...)
 		return
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		b, _ = json.Marshal(map[string]string{"type": "error", "text": err.Error()})
 	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.printLocked(string(b))
+	u.printJSON(b)
 }
 
-func (u *ui) printLocked(s string) {
+// printJSON prints the encoded JSON value b as one line, with the
+// characters that hide or reverse text escaped (safeJSON).
+func (u *ui) printJSON(b []byte) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.printLocked(safeJSON(string(b)))
+}
+
+// printLocked is the one place where the ui's lines reach its output:
+// stdout, or the interactive terminal's screen. Any line may hold what a
+// peer sent, so each is made safe here, whatever called: a control
+// character or an invisible one shows as an escape, and a newline in a
+// line shows as \x0a instead of starting a line that could pass for
+// someone else's. A JSON line that safeJSON escaped comes out unchanged.
+func (u *ui) printLocked(lines ...string) {
+	shown := make([]string, len(lines))
+	for i, l := range lines {
+		shown[i] = safe(l)
+	}
 	if u.scr != nil {
-		u.drawLocked(screenLines(s))
+		u.drawLocked(shown)
 		return
 	}
 	if u.bar != nil {
 		u.bar.Clear()
 	}
-	fmt.Fprintln(u.out, s)
+	for _, l := range shown {
+		fmt.Fprintln(u.out, l)
+	}
 	if u.bar != nil {
 		u.bar.RenderBlank()
 	}
@@ -160,20 +184,20 @@ func (u *ui) heard(tag string, m protocol.Message) {
 	var text string
 	switch m := m.(type) {
 	case protocol.Chat:
-		text = fmt.Sprintf("<%s> %s", safe(m.From), safe(m.Text))
+		text = fmt.Sprintf("<%s> %s", m.From, m.Text)
 		if m.To != "" {
 			text = "[private] " + text
 		}
 	case protocol.Presence:
 		switch m.Event {
 		case protocol.Join:
-			text = fmt.Sprintf("* %s joined", safe(m.Client.Name))
+			text = fmt.Sprintf("* %s joined", m.Client.Name)
 		case protocol.Leave:
-			text = fmt.Sprintf("* %s left", safe(m.Client.Name))
+			text = fmt.Sprintf("* %s left", m.Client.Name)
 		case protocol.Rename:
-			text = fmt.Sprintf("* %s is now %s", safe(m.OldName), safe(m.Client.Name))
+			text = fmt.Sprintf("* %s is now %s", m.OldName, m.Client.Name)
 		default:
-			text = fmt.Sprintf("* %s: %s", safe(m.Client.Name), safe(m.Event))
+			text = fmt.Sprintf("* %s: %s", m.Client.Name, m.Event)
 		}
 	case protocol.Clients:
 		names := make([]string, len(m.Clients))
@@ -182,18 +206,18 @@ func (u *ui) heard(tag string, m protocol.Message) {
 			if c.Transfers > 0 {
 				running = ", " + plural(c.Transfers, "transfer")
 			}
-			names[i] = fmt.Sprintf("%s (%s, idle %s%s)", safe(c.Name), c.Addr,
+			names[i] = fmt.Sprintf("%s (%s, idle %s%s)", c.Name, c.Addr,
 				(time.Duration(c.IdleMS) * time.Millisecond).Round(time.Second), running)
 		}
 		text = fmt.Sprintf("* %d connected: %s", len(m.Clients), strings.Join(names, ", "))
 	case protocol.Error:
-		text = "! hub: " + safe(m.Text)
+		text = "! hub: " + m.Text
 	case protocol.Bye:
-		text = "* hub said goodbye: " + safe(m.Reason)
+		text = "* hub said goodbye: " + m.Reason
 	case protocol.Notice:
-		text = "* hub: " + safe(m.Text)
+		text = "* hub: " + m.Text
 		if m.Code == protocol.NoticeNoClient {
-			text = "! " + safe(m.Text)
+			text = "! " + m.Text
 		}
 	default:
 		text = "* " + m.Type()
@@ -203,9 +227,7 @@ func (u *ui) heard(tag string, m protocol.Message) {
 		return
 	}
 	b, _ := protocol.Encode(m)
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.printLocked(string(b))
+	u.printJSON(b)
 }
 
 // fileEvent is the JSON form of a finished file; its status is the
@@ -219,15 +241,15 @@ func (u *ui) file(r transfer.FileReport) {
 	if r.Status == transfer.Unconfirmed || r.Status == transfer.NotSent {
 		return // in the summary, or sent again after a reconnect
 	}
-	text := fmt.Sprintf("%sverified %s (%s) %.23s…", u.tag, safe(r.Path), size(r.Size), r.Hash)
+	text := fmt.Sprintf("%sverified %s (%s) %.23s…", u.tag, r.Path, size(r.Size), r.Hash)
 	if r.Stored != r.Path && r.OK() {
-		text += " stored as " + safe(r.Stored)
+		text += " stored as " + r.Stored
 	}
 	if r.Resumed > 0 && r.OK() {
 		text += fmt.Sprintf(" (resumed at %s)", size(r.Resumed))
 	}
 	if !r.OK() {
-		text = fmt.Sprintf("%s%s %s: %s", u.tag, strings.ToUpper(r.Status), safe(r.Path), safe(r.Err))
+		text = fmt.Sprintf("%s%s %s: %s", u.tag, strings.ToUpper(r.Status), r.Path, r.Err)
 	}
 	u.event(fileEvent{Type: "file", FileReport: r}, text)
 }
@@ -237,7 +259,7 @@ func (u *ui) file(r transfer.FileReport) {
 func (u *ui) lost(err error, files int) {
 	u.endBar()
 	u.event(map[string]any{"type": "disconnected", "reason": err.Error(), "files_left": files},
-		fmt.Sprintf("* connection lost (%s); reconnecting to resume %s", safe(err.Error()), plural(files, "file")))
+		fmt.Sprintf("* connection lost (%s); reconnecting to resume %s", err.Error(), plural(files, "file")))
 }
 
 // plural writes "1 file", "2 files".
@@ -251,7 +273,7 @@ func plural(n int, noun string) string {
 // retry reports a failed attempt to reconnect.
 func (u *ui) retry(n int, err error, wait time.Duration) {
 	u.event(map[string]any{"type": "retry", "attempt": n, "error": err.Error(), "wait_seconds": wait.Seconds()},
-		fmt.Sprintf("* attempt %d failed (%s); next in %s", n, safe(err.Error()), wait.Round(10*time.Millisecond)))
+		fmt.Sprintf("* attempt %d failed (%s); next in %s", n, err.Error(), wait.Round(10*time.Millisecond)))
 }
 
 // finish ends an upload: it clears the bar and the upload's status line,
@@ -304,7 +326,7 @@ func (u *ui) summary(rep *transfer.Report, err error) {
 		size(rep.Bytes), held, rep.Elapsed.Round(time.Millisecond), size(int64(ev.Rate)))
 	if err != nil {
 		ev.Error = err.Error()
-		text += "; " + err.Error()
+		text += "; " + err.Error() // a recipient's reason, maybe: printLocked escapes it
 	}
 	u.event(ev, text)
 }
@@ -379,33 +401,6 @@ func (u *ui) wroteLocked(n int) {
 }
 
 var termIsTerminal = term.IsTerminal
-
-// safe replaces control characters and bidirectional overrides with a
-// visible escape, so a peer's name or text cannot move the cursor, rewrite
-// the screen or disguise itself.
-func safe(s string) string {
-	if strings.IndexFunc(s, unsafeRune) < 0 {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if unsafeRune(r) {
-			if r < 0x100 {
-				fmt.Fprintf(&b, `\x%02x`, r)
-			} else {
-				fmt.Fprintf(&b, `\u%04x`, r)
-			}
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func unsafeRune(r rune) bool {
-	return unicode.IsControl(r) ||
-		r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
-}
 
 // shorten cuts s to at most n columns by dropping its start, which for a
 // path is the least telling part: …/2024/img_0412.jpg.
