@@ -71,15 +71,6 @@ type Config struct {
 	NotSentLowat int
 }
 
-func (c Config) notSentLowat() int { return cmpInt(c.NotSentLowat, 128<<10) }
-
-func cmpInt(v, def int) int {
-	if v > 0 {
-		return v
-	}
-	return def
-}
-
 func (c Config) handshakeTimeout() time.Duration {
 	return cmp(c.HandshakeTimeout, 10*time.Second)
 }

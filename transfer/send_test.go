@@ -83,16 +83,6 @@ func reportsByPath(t testing.TB, rep *Report) map[string]FileReport {
 	return out
 }
 
-// onlyFolders reports whether the receiving tree holds no file at all.
-func onlyFolders(tree []string) bool {
-	for _, p := range tree {
-		if !strings.HasSuffix(p, "/") {
-			return false
-		}
-	}
-	return true
-}
-
 // onlyFoldersAndParts reports whether tree holds nothing under a final
 // name: folders, and parts kept for a resume.
 func onlyFoldersAndParts(tree []string) bool {

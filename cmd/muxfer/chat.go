@@ -247,7 +247,7 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 	case "upload":
 		paths, err := splitArgs(rest)
 		if err == nil && len(paths) == 0 {
-			err = errors.New("usage: /upload PATH...")
+			err = errors.New("usage: /upload PATH [PATH...]")
 		}
 		if err != nil {
 			s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
