@@ -26,7 +26,8 @@ func (p *peer) direct(m protocol.Chat) {
 
 // rename gives the client the name it asked for in a Nick, if hello
 // would have given it that name unchanged: cleaning must leave it as it
-// is, and no other connected client may have it. The client hears its
+// is, no other connected client may have it, and it may not look like a
+// name in use or used recently (names.go). The client hears its
 // name either way (with the reason if it is the old one); the others
 // hear a Presence "rename" if it changed.
 func (p *peer) rename(want string) {
@@ -35,17 +36,26 @@ func (p *peer) rename(want string) {
 	h.mu.Lock()
 	owner, taken := h.names[strings.ToLower(want)]
 	var refusal string
+	clean, err := cleanName(want)
 	switch {
-	case cleanName(want) != want:
-		refusal = fmt.Sprintf("name %q is not allowed: use up to %d letters, digits, '-', '_' and '.'", want, MaxNameLen)
+	case err != nil:
+		refusal = err.Error()
+	case clean != want:
+		refusal = fmt.Sprintf("name %s is not allowed: use up to %d letters, digits, '-', '_' and '.'", quote(want), MaxNameLen)
 	case taken && owner != p.info.ID:
 		refusal = fmt.Sprintf("name %q is taken", want)
-	case want != old:
-		delete(h.names, strings.ToLower(old))
-		h.names[strings.ToLower(want)] = p.info.ID
-		p.mu.Lock()
-		p.info.Name = want
-		p.mu.Unlock()
+	default:
+		if err := h.book.check(want, old, time.Now()); err != nil {
+			refusal = err.Error()
+		} else if want != old {
+			delete(h.names, strings.ToLower(old))
+			h.names[strings.ToLower(want)] = p.info.ID
+			h.book.release(old, time.Now())
+			h.book.take(want)
+			p.mu.Lock()
+			p.info.Name = want
+			p.mu.Unlock()
+		}
 	}
 	info := p.info
 	h.mu.Unlock()
