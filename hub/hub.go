@@ -143,6 +143,7 @@ type Hub struct {
 	mu        sync.Mutex
 	clients   map[uint64]*peer
 	names     map[string]uint64 // folded name -> id
+	book      nameBook          // look-alike keys of the names in use and of recent ones (names.go)
 	nameLimit int               // highest suffix tried on a clash: maxNameSuffix but in tests
 	nextID    uint64
 	listeners map[net.Listener]struct{}
@@ -468,7 +469,9 @@ func reason(err error) string {
 // register adds a client under a unique name: the requested one cleaned of
 // anything but letters, digits and "-_.", with "-2", "-3"… up to "-1000"
 // on a clash. It returns the Error to refuse the client with instead if
-// the hub is closing or full, or every numbered name is taken.
+// the hub is closing or full, every numbered name is taken or the name
+// looks like another in use or used recently (code limit), or the name
+// has a character that does not show (code bad_message; see names.go).
 func (h *Hub) register(sess *mux.Session, want, addr string) (*peer, *protocol.Error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -478,7 +481,10 @@ func (h *Hub) register(sess *mux.Session, want, addr string) (*peer, *protocol.E
 	case len(h.clients) >= h.cfg.MaxClients:
 		return nil, &protocol.Error{Code: protocol.CodeLimit, Text: fmt.Sprintf("hub is full: %d clients", h.cfg.MaxClients)}
 	}
-	base := cleanName(want)
+	base, err := cleanName(want)
+	if err != nil {
+		return nil, &protocol.Error{Code: protocol.CodeBadMessage, Text: err.Error()}
+	}
 	name := base
 	for i := 2; h.names[strings.ToLower(name)] != 0; i++ {
 		if i > h.nameLimit {
@@ -487,10 +493,14 @@ func (h *Hub) register(sess *mux.Session, want, addr string) (*peer, *protocol.E
 		}
 		name = fmt.Sprintf("%s-%d", base, i)
 	}
+	if err := h.book.check(name, "", time.Now()); err != nil {
+		return nil, &protocol.Error{Code: protocol.CodeLimit, Text: err.Error()}
+	}
 	h.nextID++
 	p := newPeer(h, sess, protocol.ClientInfo{ID: h.nextID, Name: name, Addr: addr})
 	h.clients[p.info.ID] = p
 	h.names[strings.ToLower(name)] = p.info.ID
+	h.book.take(name)
 	return p, nil
 }
 
@@ -498,6 +508,7 @@ func (h *Hub) unregister(p *peer) {
 	h.mu.Lock()
 	delete(h.clients, p.info.ID)
 	delete(h.names, strings.ToLower(p.info.Name))
+	h.book.release(p.info.Name, time.Now())
 	h.mu.Unlock()
 }
 
@@ -519,14 +530,20 @@ func (h *Hub) broadcast(from *peer, m protocol.Message) {
 	}
 }
 
-func cleanName(s string) string {
+// cleanName returns the name a hello asking for s gets, before clashes:
+// or why s is refused instead, if it has characters that do not show
+// (checkVisible).
+func cleanName(s string) (string, error) {
+	if err := checkVisible(s); err != nil {
+		return "", err
+	}
 	var b strings.Builder
 	n := 0
 	for _, r := range strings.TrimSpace(s) {
 		if n == MaxNameLen {
 			break
 		}
-		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_' || r == '.' {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.M, r) || r == '-' || r == '_' || r == '.' {
 			b.WriteRune(r)
 		} else {
 			b.WriteRune('_')
@@ -534,7 +551,7 @@ func cleanName(s string) string {
 		n++
 	}
 	if b.Len() == 0 {
-		return defaultName
+		return defaultName, nil
 	}
-	return b.String()
+	return b.String(), nil
 }

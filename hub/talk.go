@@ -27,27 +27,36 @@ func (p *peer) direct(m protocol.Chat) {
 
 // rename gives the client the name it asked for in a Nick, if hello
 // would have given it that name unchanged: cleaning must leave it as it
-// is, and no other connected client may have it. The client hears its
+// is, no other connected client may have it, and it may not look like a
+// name in use or used recently (names.go). The client hears its
 // name either way (with the reason if it is the old one); the others
 // hear a Presence "rename" if it changed.
 func (p *peer) rename(want string) {
 	old := p.info.Name
 	h := p.h
-	shown := protocol.Clip(want, 4*MaxNameLen) // in the refusal: a name is short
 	h.mu.Lock()
 	owner, taken := h.names[strings.ToLower(want)]
 	var refusal string
+	clean, err := cleanName(want)
 	switch {
-	case cleanName(want) != want:
-		refusal = fmt.Sprintf("name %q is not allowed: use up to %d letters, digits, '-', '_' and '.'", shown, MaxNameLen)
+	case err != nil:
+		refusal = err.Error()
+	case clean != want:
+		refusal = fmt.Sprintf("name %s is not allowed: use up to %d letters, digits, '-', '_' and '.'", quote(want), MaxNameLen)
 	case taken && owner != p.info.ID:
-		refusal = fmt.Sprintf("name %q is taken", shown)
-	case want != old:
-		delete(h.names, strings.ToLower(old))
-		h.names[strings.ToLower(want)] = p.info.ID
-		p.mu.Lock()
-		p.info.Name = want
-		p.mu.Unlock()
+		refusal = fmt.Sprintf("name %s is taken", quote(want))
+	default:
+		if err := h.book.check(want, old, time.Now()); err != nil {
+			refusal = err.Error()
+		} else if want != old {
+			delete(h.names, strings.ToLower(old))
+			h.names[strings.ToLower(want)] = p.info.ID
+			h.book.release(old, time.Now())
+			h.book.take(want)
+			p.mu.Lock()
+			p.info.Name = want
+			p.mu.Unlock()
+		}
 	}
 	info := p.info
 	h.mu.Unlock()
