@@ -836,7 +836,8 @@ memory() {
 
 	say "memory: a hub holding $IDLE_CLIENTS idle clients"
 	mkdir -p "$dir/hub"
-	start_hub "$dir/hub" "$W/log/mem-hub.log"
+	# Every client comes from 127.0.0.1: lift the hub's bound per address.
+	start_hub "$dir/hub" "$W/log/mem-hub.log" --max-per-addr "$IDLE_CLIENTS"
 	log=$W/log/idle.log
 	MUXFER_KEY=$MUXFER_KEY_VALUE "$CHATLAT" -role idle -addr "$HUB_ADDR" -clients "$IDLE_CLIENTS" -hold 5s \
 		</dev/null >"$log" 2>&1 || die_log "chatlat -role idle failed" "$log"
@@ -848,7 +849,7 @@ memory() {
 	rm -rf "$dir/hub"
 	mkdir -p "$dir/hub"
 	random_bytes $((UPLOAD_MB * 1048576)) >"$dir/up.bin"
-	start_hub "$dir/hub" "$W/log/mem-hub.log"
+	start_hub "$dir/hub" "$W/log/mem-hub.log" --max-per-addr "$UPLOADERS"
 	log=$W/log/uploaders.log
 	MUXFER_KEY=$MUXFER_KEY_VALUE "$CHATLAT" -role uploaders -addr "$HUB_ADDR" -clients "$UPLOADERS" -file "$dir/up.bin" \
 		</dev/null >"$log" 2>&1 || die_log "chatlat -role uploaders failed" "$log"

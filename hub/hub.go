@@ -9,8 +9,9 @@
 // stream in flight.
 //
 // Everything a client can make the hub hold is bounded (see Config): the
-// connections in their handshake, the clients, each client's chat rate,
-// transfers, data streams and folders, and its queue of messages.
+// connections in their handshake and the clients, in all and per source
+// address, each client's chat rate, transfers, data streams and folders,
+// and its queue of messages.
 package hub
 
 import (
@@ -59,6 +60,16 @@ type Config struct {
 	// from accept to Welcome (or refusal). The hub closes further
 	// connections as soon as it accepts them. Default 128.
 	MaxHandshakes int
+	// MaxHandshakesPerAddr is one source address's share of those: a
+	// connection from an address that has this many in their handshake
+	// is closed as soon as it is accepted, so that a flood from one
+	// address leaves the other slots to everyone else. An address is an
+	// IPv4 address, or an IPv6 /64. Default 8.
+	MaxHandshakesPerAddr int
+	// MaxClientsPerAddr bounds the clients connected at once from one
+	// source address (as above). A Hello beyond it is answered with an
+	// Error of code "limit". Default 32.
+	MaxClientsPerAddr int
 
 	// Each client's chat (direct messages too), nick and who messages are
 	// bounded by a token bucket that refills ChatMessagesPerSecond and
@@ -138,6 +149,7 @@ type Hub struct {
 
 	handshakes chan struct{} // one per connection in its handshake
 	crowded    throttle      // logs refused connections once a second
+	admit      admission     // what each source address holds
 	failures   throttle      // logs failed handshakes at most ten times a second
 
 	mu        sync.Mutex
@@ -186,7 +198,8 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h := &Hub{cfg: cfg, log: log, root: root, recv: recv, start: time.Now(),
 		ctx: ctx, cancel: cancel,
-		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second}, failures: throttle{period: 100 * time.Millisecond},
+		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second},
+		admit: admission{crowded: throttle{period: time.Second}}, failures: throttle{period: 100 * time.Millisecond},
 		clients: map[uint64]*peer{}, names: map[string]uint64{}, nameLimit: maxNameSuffix,
 		listeners: map[net.Listener]struct{}{}, ended: make(chan struct{}), stall: cfg.Mux.IOTimeout}
 	if h.stall <= 0 {
@@ -252,37 +265,20 @@ func (h *Hub) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		if !h.startHandshake(conn) {
+		src := sourceOf(conn.RemoteAddr())
+		if !h.startHandshake(conn, src) {
 			continue
 		}
 		if !h.track() {
-			<-h.handshakes
+			h.endHandshake(src)
 			conn.Close()
 			return nil
 		}
 		go func() {
 			defer h.wg.Done()
-			h.serveConn(conn)
+			h.serveConn(conn, src)
 		}()
 	}
-}
-
-// startHandshake takes a handshake slot for conn, or closes conn at once
-// if every slot is taken: before TLS, before a goroutine, so a flood of
-// connections that never finish their handshake costs little and cannot
-// keep the hub from the clients that do.
-func (h *Hub) startHandshake(conn net.Conn) bool {
-	select {
-	case h.handshakes <- struct{}{}:
-		return true
-	default:
-	}
-	conn.Close()
-	if ok, held := h.crowded.allow(time.Now()); ok {
-		h.log.Warn("too many connections in their handshake; closing new ones",
-			"limit", h.cfg.MaxHandshakes, "addr", conn.RemoteAddr().String(), "closed_since_last_report", held)
-	}
-	return false
 }
 
 // track counts a new connection goroutine, unless the hub is closing: the
@@ -401,18 +397,18 @@ func (h *Hub) Clients() []protocol.ClientInfo {
 	return out
 }
 
-// serveConn runs one connection: its handshake, holding the handshake slot
-// that Serve took for it, and then the client's session.
-func (h *Hub) serveConn(conn net.Conn) {
-	p := h.handshake(conn)
-	<-h.handshakes
+// serveConn runs one connection from src: its handshake, holding the
+// handshake slot that Serve took for it, and then the client's session.
+func (h *Hub) serveConn(conn net.Conn, src source) {
+	p := h.handshake(conn, src)
+	h.endHandshake(src)
 	if p == nil {
 		return
 	}
 	h.log.Info("client joined", "id", p.info.ID, "name", p.info.Name, "addr", p.info.Addr)
 	h.broadcast(p, protocol.Presence{Event: protocol.Join, Client: p.info})
 	err := p.run()
-	h.unregister(p)
+	h.dismissClient(p, src)
 	h.log.Info("client left", "id", p.info.ID, "name", p.info.Name, "reason", reason(err))
 	h.broadcast(p, protocol.Presence{Event: protocol.Leave, Client: p.info})
 }
@@ -420,7 +416,7 @@ func (h *Hub) serveConn(conn net.Conn) {
 // handshake secures conn, reads the client's Hello, registers the client
 // and welcomes it. It returns nil, the connection closed, if any of that
 // fails or the hub refuses the client.
-func (h *Hub) handshake(conn net.Conn) *peer {
+func (h *Hub) handshake(conn net.Conn, src source) *peer {
 	addr := conn.RemoteAddr().String()
 	sess, hello, err := mux.Accept(h.ctx, conn, h.cfg.Mux)
 	if err != nil {
@@ -436,9 +432,14 @@ func (h *Hub) handshake(conn net.Conn) *peer {
 		}
 		return nil
 	}
-	p, refusal := h.register(sess, hello.Name, addr)
+	p, refusal := h.admitClient(sess, hello.Name, addr, src)
 	if refusal != nil {
-		h.log.Info("client refused", clipArgs([]any{"addr", addr, "name", hello.Name, "reason", refusal.Text})...)
+		// A key holder refused for its address's share can ask again as
+		// fast as it can connect: these lines share the failed
+		// handshakes' allowance.
+		if ok, held := h.failures.allow(time.Now()); ok {
+			h.log.Info("client refused", clipArgs([]any{"addr", addr, "name", hello.Name, "reason", refusal.Text, "not_logged_since", held})...)
+		}
 		sess.Send(*refusal)
 		sess.Hangup()
 		return nil
@@ -450,7 +451,7 @@ func (h *Hub) handshake(conn net.Conn) *peer {
 	}
 	if err != nil {
 		// Never announced: leave quietly.
-		h.unregister(p)
+		h.dismissClient(p, src)
 		p.cancel()
 		sess.Close()
 		h.log.Info("handshake failed", "addr", addr, "err", err)

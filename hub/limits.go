@@ -41,6 +41,8 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.MaxClients, DefaultMaxClients)
 	def(&c.MaxHandshakes, DefaultMaxHandshakes)
+	def(&c.MaxHandshakesPerAddr, DefaultMaxHandshakesPerAddr)
+	def(&c.MaxClientsPerAddr, DefaultMaxClientsPerAddr)
 	def(&c.ChatMessagesPerSecond, DefaultChatMessagesPerSecond)
 	def(&c.ChatBurst, DefaultChatBurst)
 	def(&c.ChatBytesPerSecond, DefaultChatBytesPerSecond)

@@ -112,7 +112,8 @@ func runCrowd(t *testing.T, load crowd) []*hubtest.Client {
 			}
 		}
 	})
-	h := hubtest.Start(t, hub.Config{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	// Every client comes from 127.0.0.1.
+	h := hubtest.Start(t, hub.Config{Logger: slog.New(slog.NewTextHandler(&log, nil)), MaxClientsPerAddr: load.clients})
 	src := t.TempDir()
 	start := time.Now()
 	clients := make([]*hubtest.Client, load.clients)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -587,4 +588,92 @@ func TestControlMessagesArriveWholeAmidData(t *testing.T) {
 	if err := <-got; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestHubFirstByteDeadline: on the hub's side, a client that sends nothing
+// is given up at the first-byte deadline, with a timeout error, long
+// before the handshake's; and a handshake given up for its context ends
+// at once in the first-byte wait too.
+func TestHubFirstByteDeadline(t *testing.T) {
+	tests := []struct {
+		name      string
+		firstByte time.Duration
+		cancelled bool // the context is cancelled before Accept begins
+		want      func(error) bool
+	}{
+		{"silent client", 100 * time.Millisecond, false, func(err error) bool {
+			var ne net.Error
+			return errors.As(err, &ne) && ne.Timeout() && errors.Is(err, os.ErrDeadlineExceeded)
+		}},
+		{"cancelled", time.Minute, true, func(err error) bool { return errors.Is(err, context.Canceled) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			srv, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.cancelled {
+				cancel()
+			}
+			_, _, err = mux.Accept(ctx, srv, withKey(mux.Config{HandshakeTimeout: time.Minute, FirstByteTimeout: tt.firstByte}))
+			if err == nil || !tt.want(err) {
+				t.Fatalf("Accept of a silent client: %v", err)
+			}
+			t.Logf("Accept: %v", err)
+		})
+	}
+}
+
+// TestHandshakeMayOutlastTheFirstByteDeadline: a client whose first byte
+// came in time has the rest of the handshake timeout, with TLS and
+// without; the byte read ahead reaches TLS (or yamux) in its place.
+func TestHandshakeMayOutlastTheFirstByteDeadline(t *testing.T) {
+	const firstByte = 50 * time.Millisecond
+	for _, cfg := range []mux.Config{{}, {InsecureNoTLS: true}} {
+		t.Run(fmt.Sprint("InsecureNoTLS=", cfg.InsecureNoTLS), func(t *testing.T) {
+			cfg.FirstByteTimeout = firstByte
+			cli, hub := pairWith(t, cfg, func(c net.Conn) net.Conn { return &pausedConn{Conn: c, pause: 3 * firstByte} })
+			if err := cli.Send(protocol.Chat{Text: "after a slow start"}); err != nil {
+				t.Fatal(err)
+			}
+			m, err := hub.Recv()
+			if c, ok := m.(protocol.Chat); err != nil || !ok || c.Text != "after a slow start" {
+				t.Fatalf("hub received %v, %v", m, err)
+			}
+		})
+	}
+}
+
+// pausedConn sends the first byte it is given at once and, after a pause,
+// everything else: a client whose handshake has begun but goes on slowly.
+type pausedConn struct {
+	net.Conn
+	pause  time.Duration
+	paused bool
+}
+
+func (c *pausedConn) Write(b []byte) (int, error) {
+	if c.paused || len(b) == 0 {
+		return c.Conn.Write(b)
+	}
+	c.paused = true
+	if _, err := c.Conn.Write(b[:1]); err != nil {
+		return 0, err
+	}
+	time.Sleep(c.pause) // the slow client this stands for, not a wait for an event
+	n, err := c.Conn.Write(b[1:])
+	return 1 + n, err
 }

@@ -33,6 +33,14 @@ type Config struct {
 	InsecureNoTLS bool
 	// HandshakeTimeout bounds the time from connect to Welcome. Default 10s.
 	HandshakeTimeout time.Duration
+	// FirstByteTimeout bounds, on the hub's side (Accept), the time from
+	// connect to the client's first byte. A client sends its TLS
+	// ClientHello (or, without TLS, its first yamux frame) at once, so a
+	// connection that has sent nothing by then is idle on purpose: it is
+	// closed rather than left to hold one of the hub's handshake slots
+	// for the whole HandshakeTimeout. Once a byte has come, the rest of
+	// HandshakeTimeout applies. Default 2s.
+	FirstByteTimeout time.Duration
 	// IOTimeout bounds each read or write on a data stream and each write
 	// on the control stream: a peer that makes no progress for this long
 	// is treated as gone. Default 30s.
@@ -74,6 +82,8 @@ type Config struct {
 func (c Config) handshakeTimeout() time.Duration {
 	return cmp(c.HandshakeTimeout, 10*time.Second)
 }
+
+func (c Config) firstByteTimeout() time.Duration { return cmp(c.FirstByteTimeout, 2*time.Second) }
 
 func (c Config) ioTimeout() time.Duration { return cmp(c.IOTimeout, 30*time.Second) }
 
@@ -265,6 +275,14 @@ func open(ctx context.Context, conn net.Conn, cfg Config, server bool) (*handsha
 		secure, start = secureServer, yamux.Server
 	}
 	clock := startClock(ctx, conn, cfg.handshakeTimeout())
+	if server {
+		var err error
+		if conn, err = clock.firstByte(conn, cfg.firstByteTimeout()); err != nil {
+			clock.stop()
+			conn.Close()
+			return nil, nil, nil, nil, err
+		}
+	}
 	began := time.Now()
 	sc, err := secure(conn, cfg)
 	handshake := time.Since(began)
@@ -315,6 +333,7 @@ func (s *Session) refuse(code, text string) {
 // ctx's deadline and now plus the handshake timeout, and cancelling ctx
 // expires it at once.
 type handshakeClock struct {
+	ctx       context.Context
 	conn      net.Conn
 	deadline  time.Time
 	cancelled func() bool // unregisters the ctx hook; false if it ran
@@ -327,7 +346,7 @@ func startClock(ctx context.Context, conn net.Conn, d time.Duration) *handshakeC
 	}
 	conn.SetDeadline(dl)
 	hook := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	return &handshakeClock{conn: conn, deadline: dl, cancelled: hook}
+	return &handshakeClock{ctx: ctx, conn: conn, deadline: dl, cancelled: hook}
 }
 
 // stop clears the deadline and reports whether the handshake finished in

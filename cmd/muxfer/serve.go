@@ -36,6 +36,7 @@ type serveFlags struct {
 	grace, keepPartial   *time.Duration
 	offerTimeout         *time.Duration
 	maxClients, chatRate *int
+	maxPerAddr           *int // clients per source address
 	maxFiles             *int // entries per offer
 	maxSize, reserve     byteSize
 	keys                 keyFlags
@@ -50,6 +51,7 @@ func defineServe(fs *flag.FlagSet) action {
 		keepPartial:  fs.Duration("keep-partial", transfer.DefaultKeepParts, "how long the part of a cut file is kept for its sender to resume"),
 		offerTimeout: fs.Duration("offer-timeout", hub.DefaultOfferTimeout, "how long an offer sent to another client waits for its answer before the hub withdraws it"),
 		maxClients:   fs.Int("max-clients", hub.DefaultMaxClients, "clients connected at once"),
+		maxPerAddr:   fs.Int("max-per-addr", hub.DefaultMaxClientsPerAddr, "clients connected at once from one address (an IPv6 /64 counts as one address)"),
 		chatRate:     fs.Int("chat-rate", hub.DefaultChatMessagesPerSecond, "chat and who messages per second per client (bursts of 5x)"),
 		maxFiles:     fs.Int("max-files", transfer.MaxFiles, "entries (files and folders) per offer"),
 		reserve:      64 << 20,
@@ -79,7 +81,7 @@ func (sf *serveFlags) serve(e env, fs *flag.FlagSet, pos []string) error {
 		noReserve = -1 // the flag's 0 means none; the library's 0 means the default
 	}
 	h, err := hub.New(hub.Config{Dir: *sf.dir, Logger: log, Software: software(), Mux: muxCfg,
-		MaxClients: *sf.maxClients, ChatMessagesPerSecond: *sf.chatRate, ChatBurst: 5 * *sf.chatRate,
+		MaxClients: *sf.maxClients, MaxClientsPerAddr: *sf.maxPerAddr, ChatMessagesPerSecond: *sf.chatRate, ChatBurst: 5 * *sf.chatRate,
 		Offers:    transfer.Limits{MaxFiles: *sf.maxFiles, MaxBytes: int64(sf.maxSize), Reserve: noReserve},
 		KeepParts: *sf.keepPartial, OfferTimeout: *sf.offerTimeout})
 	if err != nil {

@@ -7,6 +7,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/muxfer/muxfer/client"
+	"github.com/muxfer/muxfer/mux"
 )
 
 // serveInProcess runs "muxfer serve" with args on 127.0.0.1:0 and returns
@@ -75,5 +79,24 @@ func TestServeLimitsFromFlags(t *testing.T) {
 	code, _, errs = runCmdEnv(t, getenv, "", "send", addr, "../../testdata/hello.txt", "--progress", "never")
 	if code != exitOK {
 		t.Errorf("a small upload: exit %d, %q", code, errs)
+	}
+}
+
+func TestServeMaxPerAddrFromFlag(t *testing.T) {
+	addr, getenv := serveInProcess(t, "--max-per-addr", "1")
+	key, err := mux.ParseKey(getenv(keyEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	first, err := client.Dial(ctx, addr, client.Config{Name: "first", Mux: mux.Config{Key: key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	code, _, errs := runCmdEnv(t, getenv, "", "send", addr, "../../testdata/hello.txt", "--progress", "never")
+	if want := "too many connections from 127.0.0.1: limit 1"; code != exitFailed || !strings.Contains(errs, want) {
+		t.Errorf("a second client from 127.0.0.1 to a hub with --max-per-addr 1: exit %d, %q, want %q", code, errs, want)
 	}
 }
