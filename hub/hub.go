@@ -112,6 +112,12 @@ type Config struct {
 	// receive at once, so that one sender cannot take them all. Default 8.
 	MaxRelaysFromOne int
 
+	// Each source address may have PresenceBurst clients announced to
+	// the others as they join (and leave), refilled at PresencePerMinute;
+	// a client beyond is not announced. Defaults 10 and 10.
+	PresenceBurst     int
+	PresencePerMinute int
+
 	// MaxOpenEntries bounds the entries (files and folders) of one
 	// client's open transfers together, stored and relayed: an offer
 	// that would pass it is rejected with code "busy" unless it is the
@@ -165,8 +171,9 @@ type Hub struct {
 
 	relaySecret [32]byte // derives the resume tokens a recipient sees from the sender's
 
-	queued atomic.Int64  // bytes queued for all clients' writers (see outbox.go)
-	stall  time.Duration // the I/O timeout: how long a client may leave its queue full
+	queued   atomic.Int64   // bytes queued for all clients' writers (see outbox.go)
+	presence *presenceLimit // announcements of joins per source address
+	stall    time.Duration  // the I/O timeout: how long a client may leave its queue full
 }
 
 // New opens (creating if needed) the upload directory and returns a hub.
@@ -201,7 +208,8 @@ func New(cfg Config) (*Hub, error) {
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second},
 		admit: admission{crowded: throttle{period: time.Second}}, failures: throttle{period: 100 * time.Millisecond},
 		clients: map[uint64]*peer{}, names: map[string]uint64{}, nameLimit: maxNameSuffix,
-		listeners: map[net.Listener]struct{}{}, ended: make(chan struct{}), stall: cfg.Mux.IOTimeout}
+		listeners: map[net.Listener]struct{}{}, ended: make(chan struct{}), stall: cfg.Mux.IOTimeout,
+		presence: newPresenceLimit(cfg.PresencePerMinute, cfg.PresenceBurst)}
 	if h.stall <= 0 {
 		h.stall = 30 * time.Second // mux's default
 	}
@@ -405,12 +413,17 @@ func (h *Hub) serveConn(conn net.Conn, src source) {
 	if p == nil {
 		return
 	}
-	h.log.Info("client joined", "id", p.info.ID, "name", p.info.Name, "addr", p.info.Addr)
-	h.broadcast(p, protocol.Presence{Event: protocol.Join, Client: p.info})
+	announce := h.presence.allow(src, time.Now())
+	h.log.Info("client joined", "id", p.info.ID, "name", p.info.Name, "addr", p.info.Addr, "announced", announce)
+	if announce {
+		h.broadcast(p, protocol.Presence{Event: protocol.Join, Client: p.info})
+	}
 	err := p.run()
 	h.dismissClient(p, src)
 	h.log.Info("client left", "id", p.info.ID, "name", p.info.Name, "reason", reason(err))
-	h.broadcast(p, protocol.Presence{Event: protocol.Leave, Client: p.info})
+	if announce {
+		h.broadcast(p, protocol.Presence{Event: protocol.Leave, Client: p.info})
+	}
 }
 
 // handshake secures conn, reads the client's Hello, registers the client

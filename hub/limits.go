@@ -26,6 +26,8 @@ const (
 	DefaultMaxRelaysFromOne      = 8
 	DefaultMaxClientQueue        = 4 << 20
 	DefaultMaxQueuedBytes        = 256 << 20
+	DefaultPresenceBurst         = 10
+	DefaultPresencePerMinute     = 10
 )
 
 // maxNameSuffix is the highest number register appends to a name that is
@@ -53,6 +55,8 @@ func (c Config) withDefaults() Config {
 	def(&c.OfferBurst, DefaultOfferBurst)
 	def(&c.MaxRelaysFromOne, DefaultMaxRelaysFromOne)
 	def(&c.MaxOpenEntries, transfer.MaxFiles)
+	def(&c.PresenceBurst, DefaultPresenceBurst)
+	def(&c.PresencePerMinute, DefaultPresencePerMinute)
 	if c.MaxClientQueue <= 0 {
 		c.MaxClientQueue = DefaultMaxClientQueue
 	}
