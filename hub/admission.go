@@ -147,6 +147,8 @@ func (h *Hub) admitClient(sess *mux.Session, want, addr string, src source) (*pe
 	p, refusal := h.register(sess, want, addr)
 	if refusal != nil {
 		h.admit.clients.release(src)
+	} else {
+		p.src = src // before the peer runs: read without a lock
 	}
 	return p, refusal
 }

@@ -16,3 +16,11 @@ func (h *Hub) Promised() int64 { return h.recv.Promised() }
 
 // Queued is the bytes of messages queued for all clients' writers.
 func (h *Hub) Queued() int64 { return h.queued.Load() }
+
+// OpenEntries is the entries of all clients' open transfers, as the hub
+// counts them against MaxOpenEntriesTotal.
+func (h *Hub) OpenEntries() int {
+	h.entries.mu.Lock()
+	defer h.entries.mu.Unlock()
+	return h.entries.total
+}

@@ -123,6 +123,12 @@ type Config struct {
 	// that would pass it is rejected with code "busy" unless it is the
 	// client's only one. Default transfer.MaxFiles (100,000).
 	MaxOpenEntries int
+	// MaxOpenEntriesPerAddr and MaxOpenEntriesTotal bound the same over
+	// all the clients of one source address, and over the whole hub; an
+	// offer beyond either is rejected with code "busy". The hub holds
+	// about 150 bytes per entry. Defaults 200,000 and 2,000,000.
+	MaxOpenEntriesPerAddr int
+	MaxOpenEntriesTotal   int
 
 	// MaxClientQueue bounds the bytes of messages queued for one client
 	// (a message larger than it is still queued alone), and
@@ -173,6 +179,7 @@ type Hub struct {
 
 	queued   atomic.Int64   // bytes queued for all clients' writers (see outbox.go)
 	presence *presenceLimit // announcements of joins per source address
+	entries  entryBudget    // entries of open transfers, per source and in all
 	stall    time.Duration  // the I/O timeout: how long a client may leave its queue full
 }
 

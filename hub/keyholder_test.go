@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -170,4 +171,76 @@ wait:
 	if _, err := alice.Who(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// offerFiles offers n small files to be stored (or, with to, relayed) on
+// the session ctrl, under the transfer id id, and returns the answer.
+func offerFiles(t *testing.T, ctrl net.Conn, id, to string, n int) protocol.Message {
+	t.Helper()
+	o := protocol.Offer{Transfer: id, To: to}
+	for i := range n {
+		o.Files = append(o.Files, protocol.File{Path: fmt.Sprintf("%s/f%d", id, i), Size: 1 << 20, Mode: 0o644})
+	}
+	if err := protocol.WriteMessage(ctrl, o); err != nil {
+		t.Fatal(err)
+	}
+	return until(t, id, ctrl, "the answer", func(m protocol.Message) bool {
+		switch m := m.(type) {
+		case protocol.Accept:
+			return m.Transfer == id
+		case protocol.Reject:
+			return m.Transfer == id
+		}
+		return false
+	})
+}
+
+// The entries of open transfers that are never sent are bounded per
+// address and over the hub, and given back when the sessions end.
+func TestOpenEntriesAreBoundedPerAddressAndGivenBack(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{MaxOpenEntriesPerAddr: 100, MaxOpenEntriesTotal: 150})
+	from2 := dialerFrom(t, "127.0.0.2")
+	var sessions []net.Conn
+	for i := range 3 {
+		ctrl := joinedFrom(t, from2, h.Addr, fmt.Sprintf("m%d", i))
+		sessions = append(sessions, ctrl)
+	}
+	for i, ctrl := range sessions[:2] {
+		if a, ok := offerFiles(t, ctrl, fmt.Sprintf("t%d", i), "", 50).(protocol.Accept); !ok {
+			t.Fatalf("offer %d within the address's budget: %+v", i, a)
+		}
+	}
+	r, ok := offerFiles(t, sessions[2], "t2", "", 10).(protocol.Reject)
+	if !ok || r.Code != protocol.CodeBusy || !strings.Contains(r.Reason, "127.0.0.2") {
+		t.Fatalf("offer over the address's budget: %+v, want busy", r)
+	}
+	from3 := dialerFrom(t, "127.0.0.3")
+	carol := joinedFrom(t, from3, h.Addr, "carol")
+	if _, ok := offerFiles(t, carol, "c0", "", 50).(protocol.Accept); !ok {
+		t.Fatal("another address's offer was refused")
+	}
+	if r, ok := offerFiles(t, carol, "c1", "", 10).(protocol.Reject); !ok || !strings.Contains(r.Reason, "on this hub") {
+		t.Fatalf("offer over the hub's budget: %+v, want busy", r)
+	}
+	if n := h.OpenEntries(); n != 150 {
+		t.Errorf("the hub counts %d open entries, want 150", n)
+	}
+	for _, c := range append(sessions, carol) {
+		c.Close()
+	}
+	waitUntil(t, "the entries to be given back", func() bool { return h.OpenEntries() == 0 })
+}
+
+// joinedFrom connects by hand, as joined does, through d.
+func joinedFrom(t *testing.T, d *net.Dialer, addr, name string) net.Conn {
+	t.Helper()
+	s, ctrl, err := dialSessionVia(d, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := sayHello(ctrl, name); err != nil {
+		t.Fatal(err)
+	}
+	return ctrl
 }

@@ -55,6 +55,8 @@ func (c Config) withDefaults() Config {
 	def(&c.OfferBurst, DefaultOfferBurst)
 	def(&c.MaxRelaysFromOne, DefaultMaxRelaysFromOne)
 	def(&c.MaxOpenEntries, transfer.MaxFiles)
+	def(&c.MaxOpenEntriesPerAddr, 2*transfer.MaxFiles)
+	def(&c.MaxOpenEntriesTotal, 20*transfer.MaxFiles)
 	def(&c.PresenceBurst, DefaultPresenceBurst)
 	def(&c.PresencePerMinute, DefaultPresencePerMinute)
 	if c.MaxClientQueue <= 0 {

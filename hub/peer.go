@@ -20,6 +20,7 @@ type peer struct {
 	h    *Hub
 	sess *mux.Session
 	info protocol.ClientInfo
+	src  source // where it connected from, as the limits per address count it
 
 	ctx     context.Context // ends when the peer is being torn down
 	cancel  context.CancelFunc
@@ -103,6 +104,7 @@ func (p *peer) run() error {
 	// them.
 	for _, in := range p.transfers {
 		in.Abandon()
+		p.releaseEntries(in.Entries())
 	}
 	open := len(p.transfers)
 	p.transfers = nil
@@ -296,6 +298,16 @@ func (p *peer) offer(o protocol.Offer) {
 		p.relayOffer(o)
 		return
 	}
+	if err := p.takeEntries(len(o.Files)); err != nil {
+		busy(err.Error())
+		return
+	}
+	kept := false
+	defer func() {
+		if !kept {
+			p.releaseEntries(len(o.Files))
+		}
+	}()
 	// An offer of folders only is done once accepted, so MaxTransfers never
 	// holds it back: folders are bounded by number instead.
 	maxOffer, maxSession := p.h.cfg.MaxOfferFolders, p.h.cfg.MaxSessionFolders
@@ -324,6 +336,7 @@ func (p *peer) offer(o protocol.Offer) {
 		p.mu.Lock()
 		p.transfers[o.Transfer] = in
 		p.mu.Unlock()
+		kept = true // released when it ends (endIfDone, run)
 	}
 	p.answer(in.Accept())
 }
@@ -364,6 +377,7 @@ func (p *peer) endIfDone(in *transfer.Incoming) {
 	delete(p.transfers, in.Transfer())
 	p.mu.Unlock()
 	if ok {
+		p.releaseEntries(in.Entries())
 		s := in.Stats()
 		p.logf(slog.LevelInfo, "transfer received", "id", p.info.ID, "name", p.name(),
 			"transfer", in.Transfer(), "stored", s.Stored, "failed", s.Failed, "bytes", s.Bytes)

@@ -31,7 +31,12 @@ func dialRaw(addr string) (net.Conn, error) {
 // session on it with its control stream open and nothing said: the caller
 // speaks the protocol by hand, starting with its Hello.
 func dialSession(addr string) (*yamux.Session, net.Conn, error) {
-	conn, err := dialRaw(addr)
+	return dialSessionVia(&net.Dialer{Timeout: wait}, addr)
+}
+
+// dialSessionVia is dialSession through d (from another local address).
+func dialSessionVia(d *net.Dialer, addr string) (*yamux.Session, net.Conn, error) {
+	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -102,6 +102,11 @@ func (p *peer) relayOffer(o protocol.Offer) {
 			r.left++
 		}
 	}
+	if err := p.takeEntries(len(o.Files)); err != nil {
+		p.logf(slog.LevelInfo, "relay refused for now", "id", p.info.ID, "name", p.info.Name, "reason", err)
+		p.answer(protocol.Reject{Transfer: o.Transfer, Reason: err.Error(), Code: protocol.CodeBusy})
+		return
+	}
 	// The sender's map first: its read loop is the only one adding to
 	// it, so the checks made before still hold.
 	p.mu.Lock()
@@ -111,6 +116,7 @@ func (p *peer) relayOffer(o protocol.Offer) {
 		p.mu.Lock()
 		delete(p.relaysOut, o.Transfer)
 		p.mu.Unlock()
+		p.releaseEntries(len(o.Files))
 		reject(err.Error())
 		return
 	}
@@ -415,6 +421,7 @@ func (r *relay) end() {
 	if ended {
 		return
 	}
+	r.from.releaseEntries(len(r.files))
 	r.from.mu.Lock()
 	if r.from.relaysOut != nil {
 		delete(r.from.relaysOut, r.senderID)
