@@ -37,28 +37,11 @@ func TestPingFloodEndsTheSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	sc, err := mux.SecureClient(ctx, conn, hubtest.ClientConfig(h.Addr))
+	sc, err := floodPings(conn, h.Addr, "mallory", 20_000) // 240 KB of pings
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	// The control stream, and a Hello on it, written by hand.
-	hello, _ := protocol.Encode(protocol.Hello{Version: protocol.Version, Name: "mallory"})
-	frame := binary.BigEndian.AppendUint32(nil, uint32(len(hello)))
-	frame = append(frame, hello...)
-	var out []byte
-	out = append(out, yamuxFrame(1, 1, 1, 0)...) // window update, SYN: opens stream 1
-	out = append(out, yamuxFrame(0, 0, 1, uint32(len(frame)))...)
-	out = append(out, frame...)
-	for i := range 20_000 { // 240 KB of pings
-		out = append(out, yamuxFrame(2, 1, 0, uint32(i))...)
-	}
-	sc.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := sc.Write(out); err != nil && !isClosedByPeer(err) {
-		t.Fatal(err)
-	}
 	// Read nothing until the writes are done, then drain: the hub must
 	// have hung up, rather than answering every ping.
 	_, err = io.Copy(io.Discard, sc)
@@ -69,6 +52,35 @@ func TestPingFloodEndsTheSession(t *testing.T) {
 	if _, err := alice.Who(context.Background()); err != nil {
 		t.Fatalf("alice after the flood: %v", err)
 	}
+}
+
+// floodPings secures conn to the hub at addr, opens the control stream
+// and says hello as name, all written by hand, and then sends n pings
+// without reading anything. It returns the secured connection, with a
+// deadline of 20 s, for the caller to read from and close.
+func floodPings(conn net.Conn, addr, name string, n int) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	sc, err := mux.SecureClient(ctx, conn, hubtest.ClientConfig(addr))
+	if err != nil {
+		return nil, err
+	}
+	hello, _ := protocol.Encode(protocol.Hello{Version: protocol.Version, Name: name})
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(hello)))
+	frame = append(frame, hello...)
+	var out []byte
+	out = append(out, yamuxFrame(1, 1, 1, 0)...) // window update, SYN: opens stream 1
+	out = append(out, yamuxFrame(0, 0, 1, uint32(len(frame)))...)
+	out = append(out, frame...)
+	for i := range n {
+		out = append(out, yamuxFrame(2, 1, 0, uint32(i))...)
+	}
+	sc.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := sc.Write(out); err != nil && !isClosedByPeer(err) {
+		sc.Close()
+		return nil, err
+	}
+	return sc, nil
 }
 
 // isClosedByPeer reports a write that failed because the hub hung up.

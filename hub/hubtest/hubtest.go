@@ -66,6 +66,13 @@ func Start(t testing.TB, cfg hub.Config) *Hub {
 	return &Hub{Hub: h, Addr: addr, Dir: cfg.Dir, Key: cfg.Mux.Key}
 }
 
+// Remember makes Dial and ClientConfig reach a hub that Start did not run
+// (a muxfer serve process, say) at addr with key, until the test ends.
+func Remember(t testing.TB, addr string, key mux.Key) {
+	keys.Store(addr, mux.Config{Key: key})
+	t.Cleanup(func() { keys.Delete(addr) })
+}
+
 // ClientConfig returns the mux configuration that reaches the hub Start
 // ran at addr: its key, or no TLS if it has none.
 func ClientConfig(addr string) mux.Config {

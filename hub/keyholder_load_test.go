@@ -1,0 +1,282 @@
+package hub_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/hub/hubtest"
+	"github.com/muxfer/muxfer/mux"
+	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
+)
+
+// keyHolderRSSBound is the most memory (peak resident set) the hub
+// process may take while one key holder attacks it. What the hub lets one
+// address hold: 32 clients, each with at most 4 MiB of queued messages
+// (128 MiB), 200,000 entries of open transfers (about 30 MiB), and the
+// buffers of their streams; a hub that serves nobody takes about 15 MiB.
+const keyHolderRSSBound = 256 << 20
+
+// One key holder, from one address, tries to take a real hub (the muxfer
+// binary): a thousand sessions, each asking who is there and never
+// reading the answers, or offering tens of thousands of files it never
+// sends, and a flood of pings. The hub turns away all but its address's
+// share, its memory stays bounded, and an honest client from another
+// address chats and uploads meanwhile, every line and every file arriving.
+func TestOneKeyHolderCannotTakeTheHub(t *testing.T) {
+	addr, dir, pid := startServe(t)
+	alice := hubtest.Dial(t, addr, "alice")
+	bob := hubtest.Dial(t, addr, "bob")
+	mallory := dialerFrom(t, "127.0.0.2")
+	src := hubtest.Testdata(t, "../testdata")
+	m, _, err := transfer.Scan(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A thousand sessions, eight at a time (the address's share of the
+	// handshake slots): each one admitted attacks at once and holds on.
+	var (
+		mu                 sync.Mutex
+		admitted, refused  int
+		sessions           []*yamux.Session
+		attackers, dialers sync.WaitGroup
+	)
+	t.Cleanup(func() {
+		mu.Lock()
+		for _, s := range sessions {
+			s.Close()
+		}
+		mu.Unlock()
+		attackers.Wait()
+	})
+	next := make(chan int)
+	for range 8 {
+		dialers.Go(func() {
+			for i := range next {
+				s, ctrl, err := dialSessionVia(mallory, addr)
+				if err == nil {
+					ctrl.SetDeadline(time.Now().Add(wait))
+					err = sayHello(ctrl, fmt.Sprintf("mallory%d", i))
+					ctrl.SetDeadline(time.Time{})
+				}
+				mu.Lock()
+				if err != nil {
+					refused++
+					if s != nil {
+						s.Close()
+					}
+					mu.Unlock()
+					continue
+				}
+				admitted++
+				sessions = append(sessions, s)
+				mu.Unlock()
+				attackers.Go(func() { keyHolderAttack(i, ctrl) })
+			}
+		})
+	}
+	attackers.Go(func() {
+		conn, err := mallory.Dial("tcp", addr)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		if sc, err := floodPings(conn, addr, "pinger", 50_000); err == nil {
+			io.Copy(io.Discard, sc)
+			sc.Close()
+		}
+	})
+
+	// Bob counts mallory's sessions, as the hub lists them, ten times a
+	// second (within his rate of who).
+	counted := make(chan int, 1)
+	stopCounting := make(chan struct{})
+	go func() {
+		most := 0
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+			case <-stopCounting:
+				counted <- most
+				return
+			}
+			list, err := bob.Who(context.Background())
+			if err != nil {
+				continue
+			}
+			n := 0
+			for _, c := range list {
+				if strings.HasPrefix(c.Addr, "127.0.0.2:") {
+					n++
+				}
+			}
+			most = max(most, n)
+		}
+	}()
+
+	uploaded := make(chan error, 1)
+	go func() {
+		rep, err := alice.Upload(context.Background(), m, transfer.SendOptions{})
+		if err == nil && rep.Failed() > 0 {
+			err = fmt.Errorf("%d files failed", rep.Failed())
+		}
+		uploaded <- err
+	}()
+	const lines = 50
+	chatted := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond) // a second of talk, well within the rate
+		defer tick.Stop()
+		for i := range lines {
+			if err := alice.Chat(fmt.Sprint("alice ", i)); err != nil {
+				chatted <- fmt.Errorf("alice cut off after %d lines: %v", i, err)
+				return
+			}
+			<-tick.C
+		}
+		chatted <- nil
+	}()
+	for i := range 1000 {
+		next <- i
+	}
+	close(next)
+	dialers.Wait()
+	close(stopCounting)
+	mostConnected := <-counted
+	if err := <-chatted; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-uploaded; err != nil {
+		t.Fatalf("alice's upload during the attack: %v", err)
+	}
+	hubtest.SameTree(t, src, filepath.Join(dir, "testdata"))
+	expectLines(t, bob, "alice", lines)
+	if _, err := alice.Who(context.Background()); err != nil {
+		t.Fatalf("alice after the attack: %v", err)
+	}
+
+	rss := peakRSS(t, pid)
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("mallory's sessions: %d admitted, %d refused, at most %d at once; the hub's peak RSS %s", admitted, refused, mostConnected, mib(rss))
+	if mostConnected > hub.DefaultMaxClientsPerAddr {
+		t.Errorf("%d sessions from one address at once, want at most %d", mostConnected, hub.DefaultMaxClientsPerAddr)
+	}
+	if rss > keyHolderRSSBound {
+		t.Errorf("the hub's peak RSS was %s, want at most %s", mib(rss), mib(keyHolderRSSBound))
+	}
+}
+
+// keyHolderAttack is what attacking session i does on its control stream
+// ctrl: ask who is there as fast as it may and never read (even i), or
+// offer files of its own and never send them (odd i).
+func keyHolderAttack(i int, ctrl net.Conn) {
+	ctrl.SetWriteDeadline(time.Now().Add(20 * time.Second))
+	if i%2 == 0 {
+		for range 1000 {
+			if protocol.WriteMessage(ctrl, protocol.Who{}) != nil {
+				return
+			}
+		}
+		return
+	}
+	for k := range 5 {
+		o := protocol.Offer{Transfer: fmt.Sprintf("m%d-%d", i, k)}
+		for j := range 12_000 {
+			o.Files = append(o.Files, protocol.File{Path: fmt.Sprintf("m%d/%d/%d", i, k, j), Size: 1 << 10, Mode: 0o644})
+		}
+		if protocol.WriteMessage(ctrl, o) != nil {
+			return
+		}
+	}
+}
+
+// startServe builds muxfer and runs `muxfer serve` on 127.0.0.1 until the
+// test ends. It returns the hub's address (which Dial then reaches: see
+// hubtest.Remember), its folder and its process id.
+func startServe(t *testing.T) (addr, dir string, pid int) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	bin := filepath.Join(t.TempDir(), "muxfer")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/muxfer").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dir = t.TempDir()
+	serve := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--dir", dir)
+	serve.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "MUXFER_KEY=")
+	stdout, err := serve.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := serve.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		serve.Process.Signal(syscall.SIGTERM)
+		serve.Wait()
+	})
+	// MUXFER_KEY=mxk1.... muxfer chat HOST:PORT
+	first, err := bufio.NewReader(stdout).ReadString('\n')
+	assign, _, _ := strings.Cut(first, " ")
+	key, err2 := mux.ParseKey(strings.TrimPrefix(assign, "MUXFER_KEY="))
+	if err != nil || err2 != nil {
+		t.Fatalf("serve printed %q (%v, %v)", first, err, err2)
+	}
+	logs := bufio.NewScanner(stderr)
+	addrRe := regexp.MustCompile(`listening" addr=(\S+)`)
+	for addr == "" && logs.Scan() {
+		if m := addrRe.FindStringSubmatch(logs.Text()); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		t.Fatal("serve never said where it listens")
+	}
+	go io.Copy(io.Discard, stderr) // the rest of its log, until it exits
+	hubtest.Remember(t, addr, key)
+	return addr, dir, serve.Process.Pid
+}
+
+// peakRSS is the peak resident set of process pid (Linux: VmHWM).
+func peakRSS(t *testing.T, pid int) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("cannot read the hub's peak memory: %v", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("VmHWM %q: %v", rest, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/PID/status")
+	return 0
+}
