@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/hub/hubtest"
+	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
 )
 
@@ -175,6 +178,129 @@ func TestUnwritableFolderFailsOnlyItsFiles(t *testing.T) {
 		t.Fatalf("Upload after the folder was unlocked: %v; report %+v", err, rep.Files)
 	}
 	sameUploads(t, src, h.Dir)
+}
+
+// TestUnsentOfferReleasesItsRoomForOthers: a key holder whose offer was
+// accepted, and who never sends a byte of it, holds the hub's disk for
+// the stall only (made short here, 30 s by default); then an honest
+// upload that the promise kept out fits. When the idle file's stream
+// does start, late, the file finds no room: it fails with the reason,
+// and its sender's session goes on.
+func TestUnsentOfferReleasesItsRoomForOthers(t *testing.T) {
+	const MiB = 1 << 20
+	dir := tmpfsDir(t, "size=8m")
+	const stall = 100 * time.Millisecond
+	h := hubtest.Start(t, hub.Config{Dir: dir, Offers: transfer.Limits{Reserve: MiB, Stall: stall}})
+	s, ctrl := rawSession(t, h.Addr)
+	if err := sayHello(ctrl, "mallory"); err != nil {
+		t.Fatal(err)
+	}
+	idle := protocol.File{Path: "idle.bin", Size: 6 * MiB, Mode: 0o644}
+	if err := protocol.WriteMessage(ctrl, protocol.Offer{Transfer: "idle", Files: []protocol.File{idle}}); err != nil {
+		t.Fatal(err)
+	}
+	if m := answer(t, ctrl, "idle"); m.Type() != "accept" {
+		t.Fatalf("the idle offer: %v, want it accepted", m)
+	}
+	waitUntil(t, "the idle offer's promise to lapse", func() bool { return h.Promised() == 0 })
+
+	// 4 MiB, where 7 MiB are free above the reserve: it fits only
+	// because the idle offer's 6 MiB are no longer promised.
+	src := t.TempDir()
+	writeRandom(t, filepath.Join(src, "honest.bin"), 4*MiB)
+	m, _, err := transfer.Scan(filepath.Join(src, "honest.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	if rep, err := alice.Upload(ctx, m, transfer.SendOptions{}); err != nil || rep.Failed() != 0 {
+		t.Fatalf("honest upload after the idle offer lapsed: %v; report %+v", err, rep)
+	}
+	sameUploads(t, src, dir)
+
+	st, err := s.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	protocol.WriteHeader(st, protocol.DataHeader{Transfer: "idle", File: 0})
+	if _, err := st.Write(make([]byte, idle.Size)); err != nil {
+		t.Fatalf("sending the idle file late: %v", err)
+	}
+	protocol.WriteTrailer(st, protocol.Trailer{Hash: "xxh3-128:00000000000000000000000000000000"})
+	res := result(t, ctrl, "idle")
+	want := fmt.Sprintf("idle.bin: the space promised to it was released after %s without progress, and it now needs 6.0 MiB but only 4.0 MiB is free in %s (1.0 MiB kept in reserve)", stall, dir)
+	if res.Error != want {
+		t.Errorf("the late file's result: %+v, want the error %q", res, want)
+	}
+	if err := protocol.WriteMessage(ctrl, protocol.Who{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := protocol.ReadMessage(ctrl)
+		if err != nil {
+			t.Fatalf("mallory's session after the late file: %v", err)
+		}
+		if _, ok := m.(protocol.Clients); ok {
+			break
+		}
+	}
+	sameUploads(t, src, dir)
+	if n := h.Promised(); n != 0 {
+		t.Errorf("%d bytes still promised after every file ended", n)
+	}
+}
+
+// TestOfferThatWouldUseUpTheInodesIsRefused: on a disk with few inodes,
+// an offer of more empty files than can be created above the inode
+// reserve is refused with the numbers, before anything is created, and
+// the client's session goes on: an offer that fits is accepted.
+func TestOfferThatWouldUseUpTheInodesIsRefused(t *testing.T) {
+	// 100 inodes, of which the root takes one and the reserve keeps ten.
+	dir := tmpfsDir(t, "size=8m,nr_inodes=100")
+	h := hubtest.Start(t, hub.Config{Dir: dir, Offers: transfer.Limits{ReserveInodes: 10, Reserve: -1}})
+	_, ctrl := rawSession(t, h.Addr)
+	if err := sayHello(ctrl, "mallory"); err != nil {
+		t.Fatal(err)
+	}
+	empty := make([]protocol.File, 90)
+	for i := range empty {
+		empty[i] = protocol.File{Path: fmt.Sprintf("e%d", i), Mode: 0o644}
+	}
+	if err := protocol.WriteMessage(ctrl, protocol.Offer{Transfer: "many", Files: empty}); err != nil {
+		t.Fatal(err)
+	}
+	want := "offer needs 90 inodes, one per file and folder, but only 99 are free in " + dir + " (10 kept in reserve)"
+	if m := answer(t, ctrl, "many"); m != (protocol.Reject{Transfer: "many", Reason: want}) {
+		t.Fatalf("the offer of 90 empty files: %+v, want it rejected with %q", m, want)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("the hub's folder holds %v (%v) after the refusal, want nothing", entries, err)
+	}
+	if err := protocol.WriteMessage(ctrl, protocol.Offer{Transfer: "fewer", Files: empty[:89]}); err != nil {
+		t.Fatal(err)
+	}
+	if m := answer(t, ctrl, "fewer"); m.Type() != "accept" {
+		t.Fatalf("the offer of 89 empty files: %v, want it accepted", m)
+	}
+}
+
+// result reads ctrl until the Result of a file of transfer id.
+func result(t *testing.T, ctrl net.Conn, id string) protocol.Result {
+	t.Helper()
+	ctrl.SetReadDeadline(time.Now().Add(wait))
+	defer ctrl.SetReadDeadline(time.Time{})
+	for {
+		m, err := protocol.ReadMessage(ctrl)
+		if err != nil {
+			t.Fatalf("waiting for a result of %s: %v", id, err)
+		}
+		if r, ok := m.(protocol.Result); ok && r.Transfer == id {
+			return r
+		}
+	}
 }
 
 // tmpfsDir mounts a tmpfs with the given options on a temporary folder and

@@ -4,8 +4,13 @@ package transfer
 
 import "syscall"
 
-// availBytes reads the free space for unprivileged users from a statfs
-// result, whose blocks are of the fundamental block size f_bsize.
-func availBytes(st syscall.Statfs_t) int64 {
-	return blockBytes(int64(st.Bavail), uint64(st.Bsize))
+// diskOf reads a statfs result, whose blocks are of the fundamental block
+// size f_bsize.
+func diskOf(st syscall.Statfs_t) diskSpace {
+	return diskSpace{
+		free:       blockBytes(int64(st.Bavail), uint64(st.Bsize)),
+		block:      entryBlock(clampCount(uint64(st.Bsize))),
+		inodes:     clampCount(st.Files),
+		freeInodes: clampCount(st.Ffree),
+	}
 }

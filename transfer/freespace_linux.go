@@ -2,13 +2,19 @@ package transfer
 
 import "syscall"
 
-// availBytes reads the free space for unprivileged users from a statfs
-// result. Linux counts blocks in units of the fragment size, which equals
-// the block size on nearly every file system.
-func availBytes(st syscall.Statfs_t) int64 {
+// diskOf reads a statfs result. Linux counts blocks in units of the
+// fragment size, which equals the block size on nearly every file system.
+// Inodes are free to every user alike (ext4 keeps none for the
+// superuser), so f_ffree is what the receiver may use.
+func diskOf(st syscall.Statfs_t) diskSpace {
 	size := uint64(st.Frsize)
 	if size == 0 {
 		size = uint64(st.Bsize)
 	}
-	return blockBytes(int64(min(uint64(st.Bavail), 1<<62)), size)
+	return diskSpace{
+		free:       blockBytes(clampCount(st.Bavail), size),
+		block:      entryBlock(clampCount(size)),
+		inodes:     clampCount(st.Files),
+		freeInodes: clampCount(st.Ffree),
+	}
 }

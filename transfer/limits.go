@@ -1,9 +1,9 @@
 package transfer
 
 import (
-	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/muxfer/muxfer/protocol"
 )
@@ -18,13 +18,33 @@ type Limits struct {
 	// to. 0 means no limit.
 	MaxBytes int64
 	// Reserve is the free space, in bytes, that an offer must leave on the
-	// file system that holds the receiver's directory, after the bytes
-	// promised to offers still arriving. 0 means 64 MiB; a negative value
-	// keeps nothing in reserve.
+	// file system that holds the receiver's directory, after the room
+	// promised to offers still arriving. An offer needs its files' sizes,
+	// each rounded up to whole blocks, and a block for each empty file and
+	// each folder it creates. 0 means 64 MiB; a negative value keeps
+	// nothing in reserve.
 	Reserve int64
+	// ReserveInodes is how many inodes (the files and folders the file
+	// system can still create) an offer must leave free, after those
+	// promised to offers still arriving. An offer needs one for each file
+	// and each folder it creates. 0 means 1% of the file system's inodes;
+	// a negative value keeps none in reserve. A file system that counts
+	// no inodes (it reports none in all, as btrfs does) is not asked.
+	ReserveInodes int64
+	// Stall is how long a file keeps the room promised to it while it
+	// makes no progress: a file whose stream has not started that long
+	// after the offer was accepted, or that has written no byte for that
+	// long, releases it for other offers, and must find room again when
+	// its bytes do come. 0 means 30 s, the time mux gives a data stream
+	// that makes no progress; a negative value keeps promises until their
+	// files end.
+	Stall time.Duration
 }
 
-const defaultReserve = 64 << 20
+const (
+	defaultReserve = 64 << 20
+	defaultStall   = 30 * time.Second
+)
 
 func (l Limits) maxFiles() int {
 	if l.MaxFiles <= 0 || l.MaxFiles > MaxFiles {
@@ -41,6 +61,26 @@ func (l Limits) reserve() int64 {
 		return defaultReserve
 	}
 	return l.Reserve
+}
+
+// reserveInodes is the inodes kept free on a file system of inodes in
+// all: by default 1% of them, rounded up, which on a 1 TB ext4 disk
+// (61 million inodes) is 610,000 and on a tmpfs of 1,000 is 10.
+func (l Limits) reserveInodes(inodes int64) int64 {
+	switch {
+	case l.ReserveInodes < 0:
+		return 0
+	case l.ReserveInodes == 0:
+		return (inodes + 99) / 100
+	}
+	return l.ReserveInodes
+}
+
+func (l Limits) stall() time.Duration {
+	if l.Stall == 0 {
+		return defaultStall
+	}
+	return l.Stall
 }
 
 // check refuses an offer of more entries or bytes than l allows.
@@ -70,78 +110,6 @@ func offerBytes(o protocol.Offer) int64 {
 		sum += f.Size
 	}
 	return sum
-}
-
-// promise sets aside n bytes of the root's file system for an offer, or
-// says why there is not room for them: the free space, less the bytes
-// already promised to offers still arriving, must hold n and the reserve.
-// Every byte promised is released as it is written, or when its file
-// fails or is given up.
-func (r *Receiver) promise(n int64) error {
-	if n == 0 {
-		return nil
-	}
-	// One offer at a time from the free-space reading to the promise, so
-	// that two offers cannot both count on the same free bytes.
-	r.admit.Lock()
-	defer r.admit.Unlock()
-	// The promise is read before the free space: a file written in between
-	// then counts twice, as promised and as used, rather than not at all.
-	promised, reserve := r.promised.Load(), r.Limits.reserve()
-	free, err := r.freeSpace()
-	if errors.Is(err, errors.ErrUnsupported) {
-		// No way to ask on this system: the disk's own errors will have to
-		// do. The promise is still counted, as it is released.
-		free, err = math.MaxInt64, nil
-	}
-	if err != nil {
-		return fmt.Errorf("free space in %s: %w", r.root.Name(), err)
-	}
-	avail := max(free-promised, 0)
-	if n > avail-reserve {
-		need, left := formatBytePair(n, avail)
-		msg := fmt.Sprintf("offer needs %s but only %s is free in %s (%s kept in reserve",
-			need, left, r.root.Name(), formatBytes(reserve))
-		if promised > 0 {
-			msg += fmt.Sprintf(", %s promised to transfers in progress", formatBytes(promised))
-		}
-		return errors.New(msg + ")")
-	}
-	r.promised.Add(n)
-	return nil
-}
-
-// release gives back n promised bytes.
-func (r *Receiver) release(n int64) {
-	if n != 0 {
-		r.promised.Add(-n)
-	}
-}
-
-// Promised returns the bytes that accepted offers may still write: the
-// sizes of their files, less the bytes already written and the files that
-// were stored, failed or given up. Prepare counts them as taken.
-func (r *Receiver) Promised() int64 { return r.promised.Load() }
-
-// debt is the part of one file's promise not yet released. As a writer
-// it releases what is written through it, so that a large file being
-// written does not count twice, as used space and as promised space.
-type debt struct {
-	r *Receiver
-	n int64
-}
-
-func (d *debt) Write(p []byte) (int, error) {
-	k := min(int64(len(p)), d.n)
-	d.r.release(k)
-	d.n -= k
-	return len(p), nil
-}
-
-// settle releases what is left.
-func (d *debt) settle() {
-	d.r.release(d.n)
-	d.n = 0
 }
 
 // formatBytes writes n in binary units, as the limits are usually set:

@@ -14,9 +14,16 @@ import (
 	"github.com/muxfer/muxfer/protocol"
 )
 
-// withFreeSpace makes r see a file system with free bytes available.
+// withFreeSpace makes r see a file system with free bytes available,
+// which charges nothing per entry (a block size of 0) and counts no
+// inodes: what is left is the arithmetic of the files' bytes alone.
 func withFreeSpace(r *Receiver, free int64) {
-	r.freeSpace = func() (int64, error) { return free, nil }
+	withDisk(r, diskSpace{free: free})
+}
+
+// withDisk makes r see a file system that reports disk.
+func withDisk(r *Receiver, disk diskSpace) {
+	r.statfs = func() (diskSpace, error) { return disk, nil }
 }
 
 // offerOf returns an offer of one folder "d" and files of the given sizes.
@@ -164,12 +171,12 @@ func TestPrepareRefusesOfferThatDoesNotFitTheFreeSpace(t *testing.T) {
 
 func TestPrepareRefusesOfferWhenFreeSpaceIsUnknowable(t *testing.T) {
 	r, dir := newTestReceiver(t)
-	r.freeSpace = func() (int64, error) { return 0, errors.New("input/output error") }
+	r.statfs = func() (diskSpace, error) { return diskSpace{}, errors.New("input/output error") }
 	_, err := r.Prepare(offerOf("t", 1))
 	if err == nil || !strings.Contains(err.Error(), "free space in "+dir+": input/output error") {
 		t.Errorf("Prepare error = %v, want one naming the directory and the reason", err)
 	}
-	r.freeSpace = func() (int64, error) { return 0, errors.ErrUnsupported }
+	r.statfs = func() (diskSpace, error) { return diskSpace{}, errors.ErrUnsupported }
 	if _, err := r.Prepare(offerOf("t", 1)); err != nil {
 		t.Errorf("Prepare on a system that cannot tell free space: %v, want the offer accepted", err)
 	}
@@ -279,9 +286,9 @@ func TestConcurrentOffersNeverPromiseMoreThanIsFree(t *testing.T) {
 	const fits, tries, size = 10, 64, 100
 	r, _ := newTestReceiver(t)
 	r.Limits.Reserve = -1
-	r.freeSpace = func() (int64, error) {
+	r.statfs = func() (diskSpace, error) {
 		runtime.Gosched() // invite another Prepare in between, were it allowed
-		return fits * size, nil
+		return diskSpace{free: fits * size}, nil
 	}
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -327,14 +334,14 @@ func TestFormatBytes(t *testing.T) {
 	}
 }
 
-func TestStatfsFreeSpaceReportsTheTargetsFileSystem(t *testing.T) {
+func TestStatfsDiskReportsTheTargetsFileSystem(t *testing.T) {
 	r, _ := newTestReceiver(t)
-	free, err := statfsFreeSpace(r.root)
+	disk, err := statfsDisk(r.root)
 	if errors.Is(err, errors.ErrUnsupported) {
 		t.Skip("this system cannot tell free space")
 	}
-	if err != nil || free <= 0 {
-		t.Errorf("statfsFreeSpace = %d, %v; want a positive number", free, err)
+	if err != nil || disk.free <= 0 || disk.block < 512 || disk.block > 64<<10 || disk.freeInodes > disk.inodes {
+		t.Errorf("statfsDisk = %+v, %v; want free bytes, a block size from 512 B to 64 KiB, and no more inodes free than in all", disk, err)
 	}
 }
 

@@ -20,17 +20,21 @@ import (
 //     folder on an entry's path, or an entry's own name, that is a link,
 //     even one that points inside the target; or through a file where a
 //     folder must be;
-//   - needs more bytes than the file system has free, after the reserve
-//     and the bytes promised to offers still arriving.
+//   - needs more room than the file system has free, after the reserves
+//     and what is promised to offers still arriving: bytes (each file's
+//     size rounded up to whole blocks, and a block for each empty file and
+//     each folder it creates), or inodes (one for each file and each
+//     folder it creates).
 //
 // For each file offered with a resume token it looks for what an earlier
 // transfer left, a part or the file stored whole, and Accept reports it.
 //
 // An offer that is refused leaves nothing behind: every check runs before
 // anything is created, and if creating a folder still fails, the folders
-// this call created are removed again. An accepted offer's bytes count as
-// promised until each file is stored, fails or is given up; the caller
-// must end every Incoming with its files received, Cancel or Abandon.
+// this call created are removed again. An accepted offer's room counts as
+// promised until each file is stored, fails or is given up, or makes no
+// progress for Limits.Stall (see promise.go); the caller must end every
+// Incoming with its files received, Cancel or Abandon.
 func (r *Receiver) Prepare(o protocol.Offer) (*Incoming, error) {
 	if err := CheckOffer(o); err != nil {
 		return nil, err
@@ -44,32 +48,48 @@ func (r *Receiver) Prepare(o protocol.Offer) (*Incoming, error) {
 	if err := r.Limits.check(len(o.Files), bytes); err != nil {
 		return nil, err
 	}
-	if err := r.checkTarget(o); err != nil {
+	newDirs, err := r.checkTarget(o)
+	if err != nil {
 		return nil, err
 	}
 	in := &Incoming{r: r, offer: o, nonce: newTransferID()[:16], dirs: folders{r: r},
 		state: make([]fileState, len(o.Files)), taken: make([]bool, len(o.Files)), aborts: make([]func(), len(o.Files))}
-	// Bytes held already need no room: a file resumed writes only the
-	// rest, and one sent again from byte 0 first empties its part.
-	held, err := r.findResume(in)
+	if _, err := r.findResume(in); err != nil {
+		return nil, err
+	}
+	in.waiting, err = r.promise("offer", func(block int64) cost {
+		in.block = block
+		c := folderCost(int64(newDirs), block)
+		for i, f := range o.Files {
+			if !f.Dir {
+				c = c.plus(in.share(i))
+			}
+		}
+		return c
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := r.promise(bytes - held); err != nil {
 		in.releaseTokens()
 		return nil, err
 	}
-	if err := r.makeFolders(o); err != nil {
-		r.release(bytes - held)
+	made, err := r.makeFolders(o)
+	if err != nil {
+		r.drop(in.waiting)
 		in.releaseTokens()
 		return nil, err
 	}
+	// The folders made are on the disk now, and counted in its free
+	// space. Those still to make, above files, stay promised until the
+	// transfer ends.
+	r.release(in.waiting, folderCost(int64(made), in.block))
 	for i, f := range o.Files {
 		if f.Dir {
 			in.state[i] = finished
 		} else {
 			in.left++
 		}
+	}
+	if in.left == 0 {
+		r.drop(in.waiting)
 	}
 	return in, nil
 }
@@ -84,38 +104,51 @@ const (
 )
 
 // checkTarget refuses an offer whose entries would be written through a
-// symbolic link, or below something that is not a folder. Each name is
-// looked at once however many entries share it, and the walk down a path
-// stops at its first missing name: nothing can be below it.
-func (r *Receiver) checkTarget(o protocol.Offer) error {
-	seen := map[string]target{}
+// symbolic link, or below something that is not a folder, and counts the
+// folders that the offer needs and the target lacks: those listed, and
+// those above every entry, each once. Each name is looked at once however
+// many entries share it, and none below a missing one: nothing can be
+// there.
+//
+// The names are kept as a tree, each by its parent and its last
+// component, so that the walk costs the length of the offer's paths
+// rather than that times their depth.
+func (r *Receiver) checkTarget(o protocol.Offer) (newDirs int, err error) {
+	type name struct {
+		parent int32
+		last   string
+	}
+	ids := map[name]int32{}
+	found := []target{folder} // by id; the root, 0, is a folder
 	for _, f := range o.Files {
-		if err := r.walkTarget(f, seen); err != nil {
-			return fmt.Errorf("offer entry %q: %w", f.Path, err)
-		}
-	}
-	return nil
-}
-
-func (r *Receiver) walkTarget(f protocol.File, seen map[string]target) error {
-	for name := range prefixes(f.Path) {
-		last := name == f.Path
-		t, ok := seen[name]
-		if !ok {
-			var err error
-			if t, err = r.lookAt(name); err != nil {
-				return err
+		id := int32(0)
+		for start, i := 0, 0; i <= len(f.Path); i++ {
+			if i < len(f.Path) && f.Path[i] != '/' {
+				continue
 			}
-			seen[name] = t
-		}
-		switch {
-		case t == missing:
-			return nil
-		case t == other && (!last || f.Dir):
-			return fmt.Errorf("%q is a file, not a folder", name)
+			p, last := f.Path[:i], i == len(f.Path)
+			child, ok := ids[name{id, f.Path[start:i]}]
+			if !ok {
+				t := missing
+				if found[id] != missing {
+					if t, err = r.lookAt(p); err != nil {
+						return 0, fmt.Errorf("offer entry %q: %w", f.Path, err)
+					}
+				}
+				if t == missing && (!last || f.Dir) {
+					newDirs++
+				}
+				child = int32(len(found))
+				ids[name{id, f.Path[start:i]}] = child
+				found = append(found, t)
+			}
+			if found[child] == other && (!last || f.Dir) {
+				return 0, fmt.Errorf("offer entry %q: %q is a file, not a folder", f.Path, p)
+			}
+			id, start = child, i+1
 		}
 	}
-	return nil
+	return newDirs, nil
 }
 
 // lookAt tells what name holds, without following a symbolic link, and
@@ -153,8 +186,9 @@ func (r *Receiver) refuseLinks(p string) error {
 // A folder listed in the offer gets the entry's mode, one that is not gets
 // 0755; both before the umask. A folder that exists keeps its mode. If a
 // folder cannot be created, the ones this call created are removed again,
-// deepest first, and the error names the folder.
-func (r *Receiver) makeFolders(o protocol.Offer) (err error) {
+// deepest first, and the error names the folder. It returns how many
+// folders it created.
+func (r *Receiver) makeFolders(o protocol.Offer) (made int, err error) {
 	modes := map[string]fs.FileMode{}
 	for _, f := range o.Files {
 		if f.Dir {
@@ -185,17 +219,17 @@ func (r *Receiver) makeFolders(o protocol.Offer) (err error) {
 			if !listed {
 				mode = 0o755
 			}
-			made, err := r.makeFolder(name, mode)
+			ok, err := r.makeFolder(name, mode)
 			if err != nil {
-				return fmt.Errorf("create folder %s: %w", name, err)
+				return 0, fmt.Errorf("create folder %s: %w", name, err)
 			}
-			if made {
+			if ok {
 				created = append(created, name)
 			}
 			done[name] = true
 		}
 	}
-	return nil
+	return len(created), nil
 }
 
 // makeFolder creates one folder, whose parent exists, and reports whether

@@ -9,7 +9,6 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -30,10 +29,11 @@ type Receiver struct {
 	KeepParts time.Duration
 
 	root      *os.Root
-	freeSpace func() (int64, error)                     // on the root's file system; tests replace it
+	statfs    func() (diskSpace, error)                 // the root's file system; tests replace it
 	mkdir     func(name string, perm fs.FileMode) error // root.Mkdir; tests replace it
+	now       func() time.Time                          // if set, replaces time.Now for pledges (tests)
 	admit     sync.Mutex                                // held from reading the free space to promising it
-	promised  atomic.Int64                              // bytes accepted offers may still write
+	pledges   pledges                                   // room promised to files still to come
 	book      book                                      // resumable files
 	claimWait time.Duration                             // if set, replaces claimWait (tests)
 }
@@ -41,7 +41,7 @@ type Receiver struct {
 // NewReceiver returns a receiver that stores files under root, with the
 // default Limits.
 func NewReceiver(root *os.Root) *Receiver {
-	return &Receiver{root: root, freeSpace: func() (int64, error) { return statfsFreeSpace(root) }, mkdir: root.Mkdir}
+	return &Receiver{root: root, statfs: func() (diskSpace, error) { return statfsDisk(root) }, mkdir: root.Mkdir}
 }
 
 // Incoming is one accepted transfer. Its methods are safe for concurrent
@@ -54,6 +54,8 @@ type Incoming struct {
 	points   []resumePoint     // per entry, for files offered with a token; nil if none
 	dirs     folders           // the files' folders, open while files are left
 	progress func(file, n int) // see OnProgress; nil: not told
+	waiting  *pledge           // room for the files whose streams have not started, and for folders not yet made
+	block    int64             // the file system's block size when the offer came, as the pledge counts it
 
 	mu     sync.Mutex
 	state  []fileState
@@ -76,14 +78,6 @@ const (
 // offer) as they are written, from the goroutines that call Receive.
 // Call it before the first Receive.
 func (in *Incoming) OnProgress(f func(file, n int)) { in.progress = f }
-
-// progressWriter counts what it is given and keeps nothing.
-type progressWriter func(n int)
-
-func (f progressWriter) Write(p []byte) (int, error) {
-	f(len(p))
-	return len(p), nil
-}
 
 // Transfer is the id of the offer.
 func (in *Incoming) Transfer() string { return in.offer.Transfer }
@@ -155,7 +149,7 @@ func (in *Incoming) receive(h protocol.DataHeader, src io.Reader) (protocol.Resu
 		return res, nil
 	}
 	f, pt := in.offer.Files[h.File], in.point(h.File)
-	due := f.Size - pt.offset // what Prepare promised
+	owed := in.owe(h.File)
 	var err error
 	switch {
 	case h.Offset != 0 && (pt.key == "" || h.Offset != pt.offset):
@@ -165,21 +159,17 @@ func (in *Incoming) receive(h protocol.DataHeader, src io.Reader) (protocol.Resu
 	case pt.stored != "":
 		// Stored already, yet sent again from byte 0: it needs room, which
 		// Prepare did not promise.
-		if err = in.r.promise(f.Size); err == nil {
-			due = f.Size
-		}
+		owed.need = fileCost(f.Size, in.block)
+		err = owed.promise("file")
+	default:
+		err = owed.renew() // if its promise lapsed while it waited
 	}
-	owed := &debt{in.r, due}
 	if err == nil && res.Stored == "" {
 		part := partName(in.nonce, h.File)
 		if pt.key != "" {
 			part = keyPartName(pt.key)
 		}
-		var sink io.Writer = owed // counts what was written
-		if in.progress != nil {
-			sink = io.MultiWriter(owed, progressWriter(func(n int) { in.progress(h.File, n) }))
-		}
-		res.Stored, res.Hash, err = in.store(f, part, pt, h.Offset, src, sink)
+		res.Stored, res.Hash, err = in.store(f, part, pt, h.Offset, src, owed)
 	}
 	owed.settle()
 	if err != nil {
@@ -248,12 +238,50 @@ func (in *Incoming) giveUp(idx int) {
 	in.state[idx] = givenUp
 	in.left--
 	in.stats.Failed++
-	pt := in.point(idx)
-	in.r.release(in.offer.Files[idx].Size - pt.offset)
-	in.r.unclaim(pt.key, in, idx)
+	in.r.release(in.waiting, in.share(idx))
+	in.r.unclaim(in.point(idx).key, in, idx)
 	if in.left == 0 {
-		in.dirs.close()
+		in.ended()
 	}
+}
+
+// ended closes the transfer once no file is left: its folders, and what
+// its pledge still holds for folders its files would have made.
+func (in *Incoming) ended() {
+	in.dirs.close()
+	in.r.drop(in.waiting)
+}
+
+// share is what file idx takes on disk, as Prepare promised it: the
+// bytes not held already (a file resumed writes only the rest, and one
+// sent again from byte 0 first empties its part), the rest of its blocks,
+// and an inode unless its part is there already. A file stored already
+// takes nothing: its sender only confirms it (or, if it sends it again,
+// Receive promises it then).
+func (in *Incoming) share(idx int) cost {
+	f, pt := in.offer.Files[idx], in.point(idx)
+	if pt.stored != "" {
+		return cost{}
+	}
+	c := fileCost(f.Size, in.block)
+	c.bytes -= pt.offset
+	if pt.found {
+		c.inodes = 0
+	}
+	return c
+}
+
+// owe takes file idx's share of the transfer's pledge, as its stream
+// starts, for a pledge of its own: one that lapses only if the file
+// writes nothing for Limits.Stall. If the transfer's pledge lapsed
+// first, the file has none, and must promise again (debt.renew).
+func (in *Incoming) owe(idx int) *debt {
+	c := in.share(idx)
+	d := &debt{r: in.r, pl: in.r.split(in.waiting, c), need: c}
+	if in.progress != nil {
+		d.progress = func(n int) { in.progress(idx, n) }
+	}
+	return d
 }
 
 // releaseTokens releases every token this transfer holds, before any file
@@ -303,7 +331,7 @@ func (in *Incoming) finish(idx int, ok bool) {
 	in.aborts[idx] = nil
 	in.r.unclaim(in.point(idx).key, in, idx)
 	if in.left == 0 {
-		in.dirs.close()
+		in.ended()
 	}
 	if ok {
 		in.stats.Stored++
@@ -324,15 +352,16 @@ func partName(nonce string, idx int) string {
 // store writes the bytes of f from offset on, read from src, into the
 // part (a name in f's folder), checks the trailer's hash against its own
 // of the whole file, syncs the file and links it under its final name.
-// Every byte written is also written to owed, which releases the space
-// promised to it.
+// Before each write owed makes sure that room is promised to it (see
+// debt.renew); every byte written is then also written to owed, which
+// releases the room promised to it.
 //
 // A part without a resume token (pt.key "") is new, created exclusively, and
 // removed on any error. A resumable part is kept when the stream breaks or
 // the disk fills up, for the sender to resume, with its hash state if it
 // is large; it is removed when its bytes are wrong or there are none.
 // pt.state, if set, is the hash state after the part's first offset bytes.
-func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset int64, src io.Reader, owed io.Writer) (stored, sum string, err error) {
+func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset int64, src io.Reader, owed *debt) (stored, sum string, err error) {
 	r, key := in.r, pt.key
 	dir, base := inFolder(f.Path)
 	folder, release, err := in.dirs.get(dir)
@@ -363,7 +392,7 @@ func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset i
 		}
 	}()
 
-	if err := copyExactly(io.MultiWriter(w, owed), src, f.Size-offset); err != nil {
+	if err := copyExactly(io.MultiWriter(renewal{owed}, w, owed), src, f.Size-offset); err != nil {
 		return "", "", err
 	}
 	tr, err := readTrailer(src)
