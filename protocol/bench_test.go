@@ -2,8 +2,11 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -82,15 +85,42 @@ func BenchmarkEncode(b *testing.B) {
 
 func BenchmarkDecode(b *testing.B) {
 	for _, bm := range benchMessages() {
-		b.Run(bm.name, func(b *testing.B) {
-			enc, err := Encode(bm.m)
-			if err != nil {
-				b.Fatal(err)
-			}
+		enc, err := Encode(bm.m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The same message as another encoder may write it, which Decode
+		// reads with encoding/json.
+		var indented bytes.Buffer
+		if err := json.Indent(&indented, enc, "", "  "); err != nil {
+			b.Fatal(err)
+		}
+		for _, form := range []struct {
+			name string
+			msg  []byte
+		}{{"", enc}, {"Indented", indented.Bytes()}} {
+			b.Run(bm.name+form.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(form.msg)))
+				for b.Loop() {
+					if _, err := Decode(form.msg); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkDecodeOverLimit refuses messages whose lists are longer than
+// MaxOfferFiles (maxfiles_test.go).
+func BenchmarkDecodeOverLimit(b *testing.B) {
+	for _, bm := range overLimit(b) {
+		b.Run(strings.ReplaceAll(bm.name, " ", "_"), func(b *testing.B) {
 			b.ReportAllocs()
-			b.SetBytes(int64(len(enc)))
+			b.SetBytes(int64(len(bm.msg)))
 			for b.Loop() {
-				if _, err := Decode(enc); err != nil {
+				if _, err := Decode(bm.msg); !errors.Is(err, ErrTooManyFiles) {
 					b.Fatal(err)
 				}
 			}

@@ -191,7 +191,9 @@ func cutInt(b []byte, prefix string, bits int) (n int64, rest []byte, ok bool) {
 //	{"type":"offer","transfer":"5f0c…","files":[{"path":"a/b.txt","size":3,"mode":420,"mtime":1700000000000000000,"resume":"9c1e…"},…]}
 //
 // with to, from and from_id (in that order, after transfer) and dir and
-// resume when they are set; ok is false for anything else. Its strings may
+// resume when they are set, and at most MaxOfferFiles entries; ok is false
+// for anything else, which the general path reads (or refuses with
+// ErrTooManyFiles, having decoded nothing). Its strings may
 // hold any byte but control characters, quotes and backslashes: Decode
 // has checked that the whole message is UTF-8, and encoding/json takes
 // such a string as it is. A hub decoded an offer of 5,000 files in about
@@ -219,6 +221,17 @@ func parseOffer(b []byte) (o Offer, ok bool) {
 	if b, ok = bytes.CutPrefix(b, []byte(`,"files":[`)); !ok {
 		return o, false
 	}
+	// Every entry starts with {"path":" and no string of this form holds
+	// a quote, so there are at most n entries: the list is bounded before
+	// any of it is copied or decoded, and n bounds the loop below.
+	n := bytes.Count(b, []byte(`{"path":"`))
+	switch {
+	case n > MaxOfferFiles:
+		return o, false
+	case n == 0: // an empty list, or not this form: nothing to copy
+		o.Files = []File{}
+		return o, string(b) == "]}"
+	}
 	// The paths and tokens, which live as long as the transfer, are cut
 	// from one copy of the list: one allocation instead of one per path.
 	all, end := string(b), cap(b)
@@ -231,7 +244,7 @@ func parseOffer(b []byte) (o Offer, ok bool) {
 	}
 	// The shortest entry, {"path":"","size":0,"mode":0,"mtime":0} and its
 	// comma, takes 40 bytes: a list that only looks long reserves no more.
-	o.Files = make([]File, 0, min(bytes.Count(b, []byte(`{"path":"`)), len(b)/40))
+	o.Files = make([]File, 0, min(n, len(b)/40))
 	for len(b) > 0 && b[0] != ']' {
 		if len(o.Files) > 0 {
 			if b, ok = bytes.CutPrefix(b, []byte(",")); !ok {

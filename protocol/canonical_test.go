@@ -307,12 +307,19 @@ func TestOffersRoundTripInTheCanonicalForm(t *testing.T) {
 func FuzzCanonicalOffer(f *testing.F) {
 	f.Add([]byte(`{"type":"offer","transfer":"5f0c","files":[{"path":"a","size":1,"mode":420,"mtime":2,"resume":"9c"}]}`))
 	f.Add([]byte(`{"type":"offer","transfer":"5f0c","to":"bob","from_id":3,"files":[{"path":"d","size":0,"mode":493,"mtime":0,"dir":true}]}`))
+	f.Add([]byte(`{"type":"offer","transfer":"5f0c","files":[{},{"path":"a"}],"FILES":[{"size":3}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The general path, which counts the entries before encoding/json
+		// decodes them, decodes an offer under the limit as encoding/json
+		// does (a fuzzer's input holds far fewer than MaxOfferFiles).
+		want, err := decodeAs[Offer](b)
+		if m, gerr := decodeOffer(b); (gerr != nil) != (err != nil) || !reflect.DeepEqual(m, want) {
+			t.Fatalf("%q: counted %+v (%v), encoding/json %+v (%v)", b, m, gerr, want, err)
+		}
 		got, ok := parseOffer(b)
 		if !ok || !utf8.Valid(b) {
 			return
 		}
-		want, err := decodeAs[Offer](b)
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q: canonical %+v, encoding/json %+v (%v)", b, got, want, err)
 		}

@@ -1,10 +1,12 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -110,6 +112,9 @@ type Clients struct {
 //
 //	alice → hub:  {"type":"offer","transfer":"5f0c…","to":"bob","files":[…]}
 //	hub → bob:    {"type":"offer","transfer":"r7a1…","from":"alice","from_id":3,"files":[…]}
+//
+// Files holds at most MaxOfferFiles entries: Decode refuses a longer list
+// with ErrTooManyFiles before it decodes any entry.
 type Offer struct {
 	Transfer string `json:"transfer"`
 	To       string `json:"to,omitempty"`
@@ -117,6 +122,14 @@ type Offer struct {
 	FromID   uint64 `json:"from_id,omitempty"`
 	Files    []File `json:"files"`
 }
+
+// MaxOfferFiles bounds the entries, files and folders, of one Offer, and
+// the Have entries of one Accept (at most one for each file offered).
+// Decode counts the entries first and decodes none of a longer list: a
+// control frame of 1 MiB holds about 350,000 empty entries, {}, which
+// encoding/json decoded into 22 MiB of File values, allocating over
+// 60 MiB on the way, before anything counted them.
+const MaxOfferFiles = 100000
 
 // File is one entry of an Offer. Path is relative, with "/" separators.
 // Mode holds permission bits only. MTime is in nanoseconds since the Unix
@@ -250,7 +263,7 @@ var decoders = map[string]func([]byte) (Message, error){
 	"presence": decodeAs[Presence],
 	"who":      decodeAs[Who],
 	"clients":  decodeAs[Clients],
-	"offer":    decodeAs[Offer],
+	"offer":    decodeOffer,
 	"accept":   decodeAccept,
 	"reject":   decodeAs[Reject],
 	"result":   decodeAs[Result],
@@ -259,17 +272,98 @@ var decoders = map[string]func([]byte) (Message, error){
 	"notice":   decodeAs[Notice],
 }
 
-// decodeAccept decodes an Accept whose "have" is empty as one without it,
-// as it is encoded: the two mean the same.
-func decodeAccept(b []byte) (Message, error) {
-	var a Accept
-	if err := json.Unmarshal(b, &a); err != nil {
+// decodeOffer decodes an offer as encoding/json would, but counts the
+// entries of its list of files before it decodes them (boundedList).
+func decodeOffer(b []byte) (Message, error) {
+	// The outer Files hides Offer's own, as a shallower field does in Go:
+	// encoding/json matches member names to it as it did to Offer.Files.
+	var w struct {
+		Offer
+		Files boundedList[File] `json:"files"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
 		return nil, err
 	}
-	if len(a.Have) == 0 {
+	w.Offer.Files = w.Files
+	return w.Offer, nil
+}
+
+// decodeAccept decodes an Accept whose "have" is empty as one without it,
+// as it is encoded: the two mean the same. Its list is bounded as an
+// offer's is: a recipient's accept is decoded by the hub.
+func decodeAccept(b []byte) (Message, error) {
+	var w struct {
+		Accept
+		Have boundedList[Have] `json:"have,omitempty"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return nil, err
+	}
+	a := w.Accept
+	if a.Have = w.Have; len(a.Have) == 0 {
 		a.Have = nil
 	}
 	return a, nil
+}
+
+// boundedList is a JSON array of at most MaxOfferFiles elements. Its
+// UnmarshalJSON counts the elements before it decodes any, and refuses a
+// longer list with ErrTooManyFiles having allocated nothing for it.
+type boundedList[T any] []T
+
+// UnmarshalJSON decodes b, a valid JSON value (encoding/json has checked
+// the whole message before it calls this), into l as encoding/json decodes
+// into a slice: into the elements l already has, as it does for a member
+// given twice, and nil for null.
+func (l *boundedList[T]) UnmarshalJSON(b []byte) error {
+	n := countElements(b, MaxOfferFiles)
+	if n > MaxOfferFiles {
+		return fmt.Errorf("%w: more than %d entries", ErrTooManyFiles, MaxOfferFiles)
+	}
+	list := []T(*l)
+	list = slices.Grow(list, max(0, n-len(list))) // once, to the size it will have
+	if err := json.Unmarshal(b, &list); err != nil {
+		return err
+	}
+	*l = list
+	return nil
+}
+
+// countElements returns the number of elements of b, a valid JSON value,
+// if it is an array, or limit+1 if there are more than limit; 0 for any
+// other value. It reads each byte once and allocates nothing.
+func countElements(b []byte, limit int) int {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) == 0 || b[0] != '[' {
+		return 0
+	}
+	b = bytes.TrimLeft(b[1:], " \t\r\n")
+	if len(b) == 0 || b[0] == ']' {
+		return 0
+	}
+	n, depth, inString := 1, 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inString && c == '\\':
+			i++ // the escaped byte, which may be a quote
+		case inString:
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+		case c == ']' || c == '}':
+			if depth--; depth < 0 {
+				return n // the end of the list
+			}
+		case c == ',' && depth == 0:
+			if n++; n > limit {
+				return n
+			}
+		}
+	}
+	return n
 }
 
 func decodeAs[T Message](b []byte) (Message, error) {
@@ -284,6 +378,10 @@ func decodeAs[T Message](b []byte) (Message, error) {
 var (
 	ErrInvalidUTF8 = errors.New("message is not valid UTF-8")
 	ErrUnknownType = errors.New("unknown message type")
+	// ErrTooManyFiles reports an offer of more than MaxOfferFiles
+	// entries, or an accept of more than MaxOfferFiles held files: a
+	// limit exceeded (CodeLimit) rather than a malformed message.
+	ErrTooManyFiles = errors.New("too many files")
 )
 
 // Encode returns the JSON form of m, with its "type" member first.
@@ -311,8 +409,10 @@ func Encode(m Message) ([]byte, error) {
 }
 
 // Decode parses one message. It refuses invalid UTF-8 (encoding/json would
-// silently replace it) and types it does not know. Members it does not know
-// are ignored, so later versions may add them.
+// silently replace it), types it does not know, and an offer or accept
+// listing more than MaxOfferFiles entries (ErrTooManyFiles), which it
+// counts before it decodes them. Members it does not know are ignored, so
+// later versions may add them.
 func Decode(b []byte) (Message, error) {
 	if r, ok := parseResult(b); ok {
 		return r, nil // canonical.go
@@ -325,11 +425,15 @@ func Decode(b []byte) (Message, error) {
 	}
 	if typ, ok := typeFirst(b); ok { // canonical.go
 		if dec, ok := decoders[typ]; ok {
-			if m, err := dec(b); err == nil {
+			m, err := dec(b)
+			if err == nil {
 				return m, nil
 			}
+			if errors.Is(err, ErrTooManyFiles) { // the general path would count again
+				return nil, fmt.Errorf("decode %s: %w", typ, err)
+			}
 		}
-	} // an error is left to the general path, which says what it is
+	} // another error is left to the general path, which says what it is
 	var env struct {
 		Type string `json:"type"`
 	}

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -22,6 +23,7 @@ var hostilePaths = []string{
 	"notes.", "dir /a", "invoice\u202egnp.exe", "a\u2066b", "a\xffb",
 	"café.txt", "cafe\u0301.txt", "STRASSE", "straße", "ꭰ", "\u212a",
 	strings.Repeat("x", MaxComponentLen+1), strings.Repeat("d/", MaxPathLen/2) + "x",
+	strings.Repeat("É/", MaxPathDepth-1) + "x", strings.Repeat("d/", MaxPathDepth) + "x",
 }
 
 // FuzzCheckPath: whatever CheckPath accepts is a clean relative path that
@@ -52,6 +54,8 @@ func FuzzCheckPath(f *testing.F) {
 			t.Fatalf("accepted %q, which holds a NUL, backslash or colon", p)
 		case len(p) > MaxPathLen:
 			t.Fatalf("accepted %d bytes, limit %d", len(p), MaxPathLen)
+		case strings.Count(p, "/") >= MaxPathDepth:
+			t.Fatalf("accepted %d components, limit %d", strings.Count(p, "/")+1, MaxPathDepth)
 		case strings.HasPrefix(p, partPrefix) || strings.Contains(p, "/"+partPrefix):
 			t.Fatalf("accepted %q, a name kept for the receiver's parts", p)
 		}
@@ -80,8 +84,9 @@ func FuzzCheckPath(f *testing.F) {
 
 // FuzzCheckOffer compares CheckOffer with a slow, separate statement of
 // its rules: every path safe, no two keys equal, no file above another
-// entry. paths holds one entry per line; bit i of dirs makes entry i a
-// folder.
+// entry; and, error for error, with CheckOffer as it was, which normalised
+// every folder above every entry again (checkOfferEveryParent). paths
+// holds one entry per line; bit i of dirs makes entry i a folder.
 func FuzzCheckOffer(f *testing.F) {
 	f.Add("a\nb/c", uint64(0))
 	f.Add("a\na/b", uint64(1))
@@ -90,6 +95,8 @@ func FuzzCheckOffer(f *testing.F) {
 	f.Add("STRASSE\nstraße", uint64(3))
 	f.Add("ꭰ/x\nᎠ/y\nᎠ", uint64(3))
 	f.Add("d\nd/e\nd/e/f\n../x", uint64(3))
+	f.Add("a/b/c\na\nA/B", uint64(0))
+	f.Add("\u1100/\u1161\n\u1100\u1161/x\n\u1100", uint64(0))
 	f.Fuzz(func(t *testing.T, paths string, dirs uint64) {
 		lines := strings.Split(paths, "\n")
 		if len(lines) > 64 {
@@ -121,6 +128,9 @@ func FuzzCheckOffer(f *testing.F) {
 			}
 		}
 		err := CheckOffer(o)
+		if old := checkOfferEveryParent(o); fmt.Sprint(err) != fmt.Sprint(old) {
+			t.Fatalf("CheckOffer(%q) = %v; checking every folder again: %v", lines, err, old)
+		}
 		switch {
 		case err == nil && want != "":
 			t.Fatalf("CheckOffer(%q) accepted the offer despite the %s", lines, want)

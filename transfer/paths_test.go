@@ -2,9 +2,13 @@ package transfer
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"path"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/muxfer/muxfer/protocol"
 )
@@ -23,6 +27,7 @@ func TestCheckPathAcceptsSafeRelativePaths(t *testing.T) {
 		{"device name as a prefix only", "CONSOLE.txt/COM10/LPT/nullify/COM⁴/LPT¹¹"},
 		{"longest component", strings.Repeat("x", MaxComponentLen)},
 		{"longest path", longPath(MaxPathLen)},
+		{"deepest path", deepPath("É", MaxPathDepth)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,6 +69,7 @@ func TestCheckPathRefusesUnsafePathsNamingThem(t *testing.T) {
 		{"device with a superscript digit and extension", "lpt³.txt"},
 		{"component too long", strings.Repeat("x", MaxComponentLen+1)},
 		{"path too long", longPath(MaxPathLen + 1)},
+		{"path too deep", deepPath("a", MaxPathDepth+1)},
 		{"bidi override", "invoice\u202egnp.exe"},
 		{"bidi isolate", "a\u2066b"},
 		{"invalid UTF-8", "a\xffb"},
@@ -78,6 +84,22 @@ func TestCheckPathRefusesUnsafePathsNamingThem(t *testing.T) {
 				t.Errorf("CheckPath(%q) = %q, want the error to name %s", tt.path, err, q)
 			}
 		})
+	}
+}
+
+// deepPath returns a path of depth components named name.
+func deepPath(name string, depth int) string {
+	return strings.Repeat(name+"/", depth-1) + name
+}
+
+// A path of 1,300 folders named É is shorter than MaxPathLen: its depth
+// alone refuses it, and the error says so.
+func TestCheckPathRefusesPathsDeeperThanMaxPathDepth(t *testing.T) {
+	for _, p := range []string{deepPath("É", 1301), deepPath("a", MaxPathDepth+1)} {
+		err := CheckPath(p)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("more than %d components", MaxPathDepth)) {
+			t.Errorf("CheckPath(%d components, %d bytes) = %v, want the depth refused", strings.Count(p, "/")+1, len(p), err)
+		}
 	}
 }
 
@@ -249,5 +271,191 @@ func TestNameKeyKeepsSlashesAndIsStable(t *testing.T) {
 				t.Errorf("nameKey(%q) = %q does not start with nameKey(%q)/ = %q/", p, k, dir, nameKey(dir))
 			}
 		}
+	}
+}
+
+// checkOfferEveryParent is CheckOffer as it was: it normalises the path of
+// every folder above every entry again and looks it up. The tests hold
+// CheckOffer to its answers, error for error.
+func checkOfferEveryParent(o protocol.Offer) error {
+	keys, err := checkEntries(o)
+	if err != nil {
+		return err
+	}
+	byKey := make(map[string]int, len(keys))
+	for i, k := range keys {
+		byKey[k] = i
+	}
+	for _, f := range o.Files {
+		for dir := path.Dir(f.Path); dir != "."; dir = path.Dir(dir) {
+			if j, ok := byKey[nameKey(dir)]; ok && !o.Files[j].Dir {
+				a, b := quotePair(f.Path, o.Files[j].Path)
+				return fmt.Errorf("offer entry %s: %s is a file in the same offer", a, b)
+			}
+		}
+	}
+	return nil
+}
+
+// spellings are names and the other ways of writing them that a disk may
+// take for them: in another case, decomposed, folded fully, as Hangul
+// jamo; and combining marks, which must not reach across a "/".
+var spellings = [][]string{
+	{"a", "A"},
+	{"É", "e\u0301", "E\u0301"},
+	{"straße", "STRASSE", "strasse", "STRAẞE"},
+	{"\u212a", "k", "K"},
+	{"ꭰ", "Ꭰ"},
+	{"가", "\u1100\u1161"},
+	{"ﬁ", "FI", "fi"},
+	{"ΣΑΣ", "σας", "σασ"},
+	{"x\u0301", "x\u0301"},
+	{"\u0301", "\u0345"},
+	{"\u1161"},
+	{"=\u0338", "≠"},
+}
+
+// randomOffer returns an offer of a few entries whose names are spellings
+// of a few names: entries often collide, and often lie below a file.
+func randomOffer(r *rand.Rand) protocol.Offer {
+	o := protocol.Offer{Transfer: "t"}
+	groups := spellings[r.IntN(len(spellings)-1):][:2] // few names: many collisions
+	for range 2 + r.IntN(6) {
+		var names []string
+		for range 1 + r.IntN(4) {
+			s := groups[r.IntN(len(groups))]
+			names = append(names, s[r.IntN(len(s))])
+		}
+		f := protocol.File{Path: strings.Join(names, "/"), Size: 1}
+		if r.IntN(2) == 0 {
+			f.Dir, f.Size = true, 0
+		}
+		o.Files = append(o.Files, f)
+	}
+	return o
+}
+
+// CheckOffer finds the files above entries from each entry's key alone,
+// trusting that a folder's key is a prefix of its entry's: it must refuse
+// exactly what normalising every folder again refused, with the same error.
+func TestCheckOfferRefusesWhatCheckingEveryFolderAgainRefused(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	outcomes := map[string]int{}
+	for range 20000 {
+		o := randomOffer(r)
+		got, want := CheckOffer(o), checkOfferEveryParent(o)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("CheckOffer(%+v) = %v\nchecking every folder again: %v", o.Files, got, want)
+		}
+		switch {
+		case got == nil:
+			outcomes["accepted"]++
+		case strings.Contains(got.Error(), "is a file"):
+			outcomes["below a file"]++
+		default:
+			outcomes["other"]++
+		}
+	}
+	t.Logf("outcomes: %v", outcomes)
+	for _, k := range []string{"accepted", "below a file", "other"} {
+		if outcomes[k] < 1000 {
+			t.Fatalf("outcomes %v: too few %s to compare", outcomes, k)
+		}
+	}
+}
+
+// The key of a path is the keys of its names joined by "/": no character
+// next to a "/" normalises or folds across it. Every character that
+// normalisation or folding touches (about 16,000) is tried on each side of
+// a "/", and after a letter that composes or before a mark that combines.
+func TestNameKeyOfEveryCharacterStopsAtASlash(t *testing.T) {
+	for r := rune(0x80); r <= utf8.MaxRune; r++ {
+		if !utf8.ValidRune(r) {
+			continue
+		}
+		s := string(r)
+		d, c := norm.NFD.PropertiesString(s), norm.NFC.PropertiesString(s)
+		if d.CCC() == 0 && len(d.Decomposition()) == 0 && c.BoundaryBefore() && c.BoundaryAfter() && foldCase.String(s) == s {
+			continue // a starter that nothing changes or joins
+		}
+		for _, names := range [][2]string{{"e" + s, s + "\u0301"}, {s, s}} {
+			if k, want := nameKey(names[0]+"/"+names[1]), nameKey(names[0])+"/"+nameKey(names[1]); k != want {
+				t.Errorf("nameKey(%+q) = %+q, want %+q", names[0]+"/"+names[1], k, want)
+			}
+		}
+	}
+}
+
+// deepOffer returns an offer of about size bytes of paths depth
+// components deep, their folders named É: each path has depth-1 folders
+// above it to check, each of which took a normalisation of its own.
+func deepOffer(depth, size int) protocol.Offer {
+	o := protocol.Offer{Transfer: "t"}
+	for n := 0; n < size; {
+		f := protocol.File{Path: fmt.Sprintf("%sf%d", strings.Repeat("É/", depth-1), len(o.Files)), Size: 1}
+		o.Files = append(o.Files, f)
+		n += len(f.Path)
+	}
+	return o
+}
+
+// A deep offer took time quadratic in its depth: 4.8 s for 47 KB of paths
+// 1,300 folders deep, as every folder above every entry was normalised
+// again. CheckOffer now normalises each path once; counted in bytes, not
+// timed, so that the test holds on a busy machine.
+func TestCheckOfferNormalisesEachPathOnce(t *testing.T) {
+	tests := []struct {
+		name  string
+		offer protocol.Offer
+	}{
+		{"paths MaxPathDepth deep", deepOffer(MaxPathDepth, 32<<10)},
+		{"a file at the top of them", func() protocol.Offer {
+			o := deepOffer(MaxPathDepth, 32<<10)
+			o.Files = append(o.Files, protocol.File{Path: "é", Size: 1})
+			return o
+		}()},
+		{"each in a folder of its own", func() protocol.Offer {
+			o := deepOffer(MaxPathDepth, 32<<10)
+			for i := range o.Files {
+				o.Files[i].Path = fmt.Sprintf("d%d/%s", i, o.Files[i].Path[len("É/"):])
+			}
+			return o
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			offered := 0
+			for _, f := range tt.offer.Files {
+				offered += len(f.Path)
+			}
+			normalised := 0
+			keyWork = func(n int) { normalised += n }
+			defer func() { keyWork = nil }()
+			CheckOffer(tt.offer)
+			if normalised > 2*offered {
+				t.Fatalf("normalised %d bytes for %d bytes of paths; want at most twice that", normalised, offered)
+			}
+			t.Logf("normalised %d bytes for %d bytes of paths", normalised, offered)
+		})
+	}
+}
+
+// BenchmarkCheckOfferDeepPaths checks an offer of 1 MiB of paths
+// MaxPathDepth deep, and the offer of the report: 47 KB of paths 1,300
+// folders deep, now refused by depth at its first entry.
+func BenchmarkCheckOfferDeepPaths(b *testing.B) {
+	for _, bm := range []struct {
+		name  string
+		offer protocol.Offer
+	}{
+		{"Depth256Size1MiB", deepOffer(MaxPathDepth, 1<<20)},
+		{"Depth1300Size47KB", deepOffer(1300, 47<<10)},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				CheckOffer(bm.offer)
+			}
+		})
 	}
 }
