@@ -66,6 +66,14 @@ func TestHostilePeersAreDroppedAndOthersCarryOn(t *testing.T) {
 		{name: "chat before hello", wantCode: protocol.CodeBadMessage, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
 			protocol.WriteMessage(ctrl, protocol.Chat{Text: "hi"})
 		}},
+		{name: "an offer of a megabyte of empty entries", wantCode: protocol.CodeLimit, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
+			welcomed(t, ctrl)
+			b := []byte(`{"type":"offer","transfer":"x","files":[{}`)
+			for len(b) < protocol.MaxControlFrame-8 {
+				b = append(b, ",{}"...)
+			}
+			protocol.WriteFrame(ctrl, append(b, "]}"...))
+		}},
 		{name: "4 GiB frame", wantCode: protocol.CodeBadMessage, ctrl: func(t *testing.T, s *yamux.Session, ctrl net.Conn) {
 			welcomed(t, ctrl)
 			ctrl.Write(binary.BigEndian.AppendUint32(nil, 0xffffffff))

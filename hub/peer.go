@@ -192,6 +192,9 @@ func (p *peer) readLoop() error {
 			if errors.Is(err, io.EOF) {
 				return mux.ErrClosed
 			}
+			if errors.Is(err, protocol.ErrTooManyFiles) {
+				return p.refuse(protocol.CodeLimit, err.Error())
+			}
 			return p.refuse(protocol.CodeBadMessage, err.Error())
 		}
 		switch m := m.(type) {
@@ -308,6 +311,13 @@ func (p *peer) offer(o protocol.Offer) {
 			p.releaseEntries(len(o.Files))
 		}
 	}()
+	// The paths first: counting the folders walks them, which costs time
+	// in proportion to their depth, and CheckOffer bounds that (and
+	// costs time in proportion to the offer's size).
+	if err := transfer.CheckOffer(o); err != nil {
+		reject(err.Error())
+		return
+	}
 	// An offer of folders only is done once accepted, so MaxTransfers never
 	// holds it back: folders are bounded by number instead.
 	maxOffer, maxSession := p.h.cfg.MaxOfferFolders, p.h.cfg.MaxSessionFolders

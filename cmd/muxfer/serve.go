@@ -38,28 +38,43 @@ type serveFlags struct {
 	maxClients, chatRate *int
 	maxPerAddr           *int // clients per source address
 	maxFiles             *int // entries per offer
+	reserveInodes        *int // inodes an offer must leave free; -1: 1% of the file system's
 	maxSize, reserve     byteSize
 	keys                 keyFlags
 }
 
 func defineServe(fs *flag.FlagSet) action {
 	sf := &serveFlags{
-		listen:       fs.String("listen", ":7878", "address to listen on"),
-		dir:          fs.String("dir", "muxfer-files", "`DIR` that uploads are stored in (created if missing)"),
-		verbose:      fs.Bool("verbose", false, "log every stored file"),
-		grace:        fs.Duration("grace", 10*time.Second, "on SIGINT or SIGTERM, how long transfers in progress may take to finish (the rest resume when the hub is back)"),
-		keepPartial:  fs.Duration("keep-partial", transfer.DefaultKeepParts, "how long the part of a cut file is kept for its sender to resume"),
-		offerTimeout: fs.Duration("offer-timeout", hub.DefaultOfferTimeout, "how long an offer sent to another client waits for its answer before the hub withdraws it"),
-		maxClients:   fs.Int("max-clients", hub.DefaultMaxClients, "clients connected at once"),
-		maxPerAddr:   fs.Int("max-per-addr", hub.DefaultMaxClientsPerAddr, "clients connected at once from one address (an IPv6 /64 counts as one address)"),
-		chatRate:     fs.Int("chat-rate", hub.DefaultChatMessagesPerSecond, "chat and who messages per second per client (bursts of 5x)"),
-		maxFiles:     fs.Int("max-files", transfer.MaxFiles, "entries (files and folders) per offer"),
-		reserve:      64 << 20,
+		listen:        fs.String("listen", ":7878", "address to listen on"),
+		dir:           fs.String("dir", "muxfer-files", "`DIR` that uploads are stored in (created if missing)"),
+		verbose:       fs.Bool("verbose", false, "log every stored file"),
+		grace:         fs.Duration("grace", 10*time.Second, "on SIGINT or SIGTERM, how long transfers in progress may take to finish (the rest resume when the hub is back)"),
+		keepPartial:   fs.Duration("keep-partial", transfer.DefaultKeepParts, "how long the part of a cut file is kept for its sender to resume"),
+		offerTimeout:  fs.Duration("offer-timeout", hub.DefaultOfferTimeout, "how long an offer sent to another client waits for its answer before the hub withdraws it"),
+		maxClients:    fs.Int("max-clients", hub.DefaultMaxClients, "clients connected at once"),
+		maxPerAddr:    fs.Int("max-per-addr", hub.DefaultMaxClientsPerAddr, "clients connected at once from one address (an IPv6 /64 counts as one address)"),
+		chatRate:      fs.Int("chat-rate", hub.DefaultChatMessagesPerSecond, "chat and who messages per second per client (bursts of 5x)"),
+		maxFiles:      fs.Int("max-files", transfer.MaxFiles, "entries (files and folders) per offer"),
+		reserveInodes: fs.Int("reserve-inodes", -1, "inodes (files and folders) an offer must leave free; -1: 1% of the file system's, 0: none"),
+		reserve:       64 << 20,
 	}
 	fs.Var(&sf.maxSize, "max-size", "bytes per offer, e.g. 10G (0: no limit)")
 	fs.Var(&sf.reserve, "reserve", "free disk space an offer must leave, e.g. 1G")
 	sf.keys = addKeyFlags(fs)
 	return sf.serve
+}
+
+// inodeReserve turns --reserve-inodes into transfer.Limits.ReserveInodes:
+// the flag's -1 (1% of the file system's) is the library's 0, the flag's 0
+// (none) the library's -1.
+func inodeReserve(flag int) int64 {
+	switch {
+	case flag < 0:
+		return 0
+	case flag == 0:
+		return -1
+	}
+	return int64(flag)
 }
 
 // serve runs a hub until it fails or the process is interrupted.
@@ -82,7 +97,7 @@ func (sf *serveFlags) serve(e env, fs *flag.FlagSet, pos []string) error {
 	}
 	h, err := hub.New(hub.Config{Dir: *sf.dir, Logger: log, Software: software(), Mux: muxCfg,
 		MaxClients: *sf.maxClients, MaxClientsPerAddr: *sf.maxPerAddr, ChatMessagesPerSecond: *sf.chatRate, ChatBurst: 5 * *sf.chatRate,
-		Offers:    transfer.Limits{MaxFiles: *sf.maxFiles, MaxBytes: int64(sf.maxSize), Reserve: noReserve},
+		Offers:    transfer.Limits{MaxFiles: *sf.maxFiles, MaxBytes: int64(sf.maxSize), Reserve: noReserve, ReserveInodes: inodeReserve(*sf.reserveInodes)},
 		KeepParts: *sf.keepPartial, OfferTimeout: *sf.offerTimeout})
 	if err != nil {
 		return err

@@ -100,3 +100,14 @@ func TestServeMaxPerAddrFromFlag(t *testing.T) {
 		t.Errorf("a second client from 127.0.0.1 to a hub with --max-per-addr 1: exit %d, %q, want %q", code, errs, want)
 	}
 }
+
+func TestReserveInodesFlagMapsToTheLibrary(t *testing.T) {
+	for _, tt := range []struct {
+		flag int
+		want int64
+	}{{-1, 0}, {-7, 0}, {0, -1}, {5000, 5000}} {
+		if got := inodeReserve(tt.flag); got != tt.want {
+			t.Errorf("--reserve-inodes %d: ReserveInodes %d, want %d", tt.flag, got, tt.want)
+		}
+	}
+}
