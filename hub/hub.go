@@ -178,6 +178,9 @@ type Hub struct {
 	relaySecret [32]byte // derives the resume tokens a recipient sees from the sender's
 
 	queued   atomic.Int64   // bytes queued for all clients' writers (see outbox.go)
+	starved  atomic.Bool    // a push waits for room under MaxQueuedBytes
+	roomMu   sync.Mutex     // guards room
+	room     chan struct{}  // closed and replaced when a writer sends while starved
 	presence *presenceLimit // announcements of joins per source address
 	entries  entryBudget    // entries of open transfers, per source and in all
 	stall    time.Duration  // the I/O timeout: how long a client may leave its queue full
@@ -216,7 +219,7 @@ func New(cfg Config) (*Hub, error) {
 		admit: admission{crowded: throttle{period: time.Second}}, failures: throttle{period: 100 * time.Millisecond},
 		clients: map[uint64]*peer{}, names: map[string]uint64{}, nameLimit: maxNameSuffix,
 		listeners: map[net.Listener]struct{}{}, ended: make(chan struct{}), stall: cfg.Mux.IOTimeout,
-		presence: newPresenceLimit(cfg.PresencePerMinute, cfg.PresenceBurst)}
+		presence: newPresenceLimit(cfg.PresencePerMinute, cfg.PresenceBurst), room: make(chan struct{})}
 	if h.stall <= 0 {
 		h.stall = 30 * time.Second // mux's default
 	}

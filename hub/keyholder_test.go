@@ -116,7 +116,7 @@ func TestOneSenderCannotTakeEveryRelaySlot(t *testing.T) {
 // has left the queue full for the I/O timeout; the others chat on.
 func TestUnreadAnswersAreBoundedInBytes(t *testing.T) {
 	const queue = 256 << 10
-	h := hubtest.Start(t, hub.Config{MaxClientQueue: queue, ChatBurst: 1000, ChatMessagesPerSecond: 1000,
+	h := hubtest.Start(t, hub.Config{MaxClientQueue: queue, MaxClientsPerAddr: 100, ChatBurst: 1000, ChatMessagesPerSecond: 1000,
 		Mux: mux.Config{IOTimeout: 2 * time.Second, Linger: 100 * time.Millisecond}})
 	alice := hubtest.Dial(t, h.Addr, "alice")
 	bob := hubtest.Dial(t, h.Addr, "bob")
@@ -282,5 +282,61 @@ func TestDeepPathsAreRefusedFirst(t *testing.T) {
 				waitUntil(t, "both to leave", func() bool { return len(h.Clients()) == 0 })
 			}
 		})
+	}
+}
+
+// Clients that read nothing can fill the hub's bound on queued messages
+// (MaxQueuedBytes), but the bound holds, and another client's answer
+// waits for room and comes: it is not disconnected for what others did.
+func TestHubsQueueBoundHoldsAndOthersAreServed(t *testing.T) {
+	const bound = 96 << 10
+	h := hubtest.Start(t, hub.Config{MaxQueuedBytes: bound, MaxClientsPerAddr: 100, ChatBurst: 1000, ChatMessagesPerSecond: 1000,
+		Mux: mux.Config{IOTimeout: 2 * time.Second, Linger: 100 * time.Millisecond}})
+	alice := hubtest.Dial(t, h.Addr, "alice")
+	for i := range 30 { // a long answer to who
+		hubtest.Dial(t, h.Addr, fmt.Sprintf("%s-%d", lotsOf("n", 24), i))
+	}
+	for i := range 3 {
+		_, ctrl := rawSession(t, h.Addr)
+		if err := sayHello(ctrl, fmt.Sprintf("mallory%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for range 500 {
+				if protocol.WriteMessage(ctrl, protocol.Who{}) != nil {
+					return
+				}
+			}
+		}()
+	}
+	peak := int64(0)
+	waitUntil(t, "the hub's queues to fill", func() bool {
+		peak = max(peak, h.Queued())
+		return h.Queued() > bound/2
+	})
+	answered := make(chan error, 1)
+	go func() {
+		_, err := alice.Who(context.Background())
+		answered <- err
+	}()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case err := <-answered:
+			if err != nil {
+				t.Fatalf("alice's who while the hub's queues are full: %v", err)
+			}
+			done = true
+		case <-tick.C:
+			peak = max(peak, h.Queued())
+		}
+	}
+	if err := alice.Chat("still here"); err != nil {
+		t.Fatalf("alice after the flood: %v", err)
+	}
+	// A message the hub must send (its last words) may pass the bound.
+	if limit := int64(bound + protocol.MaxControlFrame); peak > limit {
+		t.Errorf("the hub queued %d bytes, want at most %d", peak, limit)
 	}
 }

@@ -64,7 +64,12 @@ func (p *peer) push(q chan outMsg, m protocol.Message, how delivery) {
 // pushEncoded queues msg on q as how says.
 func (p *peer) pushEncoded(q chan outMsg, msg outMsg, how delivery) {
 	var timer *time.Timer
-	for !p.tryPush(q, msg, how == always) {
+	for {
+		hubRoom := p.h.roomWait() // before trying: a wake after the try closes it
+		full := p.tryPush(q, msg, how == always)
+		if full == roomEnough {
+			return
+		}
 		switch how {
 		case always:
 			return
@@ -78,7 +83,14 @@ func (p *peer) pushEncoded(q chan outMsg, msg outMsg, how delivery) {
 		}
 		select {
 		case <-p.room:
+		case <-hubRoom:
 		case <-timer.C:
+			if full == hubFull {
+				// Not this client's doing: it misses the message
+				// rather than its session.
+				p.logf(slog.LevelWarn, "the hub's queues are full, a client misses a message", "id", p.info.ID, "type", msg.typ)
+				return
+			}
 			p.logf(slog.LevelWarn, "client too slow, disconnecting", "id", p.info.ID, "name", p.name(), "queued_bytes", p.queued.Load())
 			p.sess.Close()
 			return
@@ -88,30 +100,63 @@ func (p *peer) pushEncoded(q chan outMsg, msg outMsg, how delivery) {
 	}
 }
 
+// fullness is why tryPush could not queue a message.
+type fullness int
+
+const (
+	roomEnough fullness = iota // it did queue it
+	clientFull                 // the client's own queue is full, or the session ended
+	hubFull                    // the hub's bound over all clients is reached
+)
+
 // tryPush queues msg on q if the queue and the byte bounds have room for
-// it (the channel's alone, if force), and reports whether it did.
-func (p *peer) tryPush(q chan outMsg, msg outMsg, force bool) bool {
+// it (the channel's alone, if force), and otherwise says which is full.
+func (p *peer) tryPush(q chan outMsg, msg outMsg, force bool) fullness {
 	n := int64(len(msg.b))
 	p.qmu.Lock()
 	defer p.qmu.Unlock()
 	if p.qclosed {
-		return false
+		return clientFull
 	}
 	mine, all := p.queued.Add(n), p.h.queued.Add(n)
-	if !force && (mine > p.h.cfg.MaxClientQueue && mine > n || all > p.h.cfg.MaxQueuedBytes) {
+	switch {
+	case force:
+	case mine > p.h.cfg.MaxClientQueue && mine > n:
 		// One message always fits an empty queue of a client's own, so
-		// that the largest message can be sent at all; the hub's bound
-		// holds for every message.
+		// that the largest message can be sent at all.
 		p.unqueue(n)
-		return false
+		return clientFull
+	case all > p.h.cfg.MaxQueuedBytes:
+		p.unqueue(n)
+		p.h.starved.Store(true)
+		return hubFull
 	}
 	select {
 	case q <- msg:
-		return true
+		return roomEnough
 	default:
 		p.unqueue(n)
-		return false
+		return clientFull
 	}
+}
+
+// roomWait returns a channel that is closed when some client's writer
+// sends a message after a push found the hub's bound reached.
+func (h *Hub) roomWait() <-chan struct{} {
+	h.roomMu.Lock()
+	defer h.roomMu.Unlock()
+	return h.room
+}
+
+// wakeStarved wakes the pushes waiting for the hub's bound, if any.
+func (h *Hub) wakeStarved() {
+	if !h.starved.CompareAndSwap(true, false) {
+		return
+	}
+	h.roomMu.Lock()
+	close(h.room)
+	h.room = make(chan struct{})
+	h.roomMu.Unlock()
 }
 
 // unqueue takes n bytes off the client's and the hub's queued counts.
@@ -128,6 +173,7 @@ func (p *peer) sent(msg outMsg) {
 	case p.room <- struct{}{}:
 	default:
 	}
+	p.h.wakeStarved()
 }
 
 // closeQueues drops what is left in the queues when the writer has
@@ -137,6 +183,7 @@ func (p *peer) closeQueues() {
 	p.qmu.Lock()
 	defer p.qmu.Unlock()
 	p.qclosed = true
+	defer p.h.wakeStarved()
 	for _, q := range []chan outMsg{p.answers, p.out} {
 		for {
 			select {
