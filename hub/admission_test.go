@@ -321,7 +321,7 @@ func TestHandshakeThatHasBegunOutlastsTheFirstByteDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow := &pausedConn{Conn: conn, pause: 3 * firstByte}
+	slow := hubtest.PauseAfterFirstByte(conn, 3*firstByte)
 	s, w, err := mux.Client(ctx, slow, protocol.Hello{Name: "slow"}, hubtest.ClientConfig(h.Addr))
 	if err != nil {
 		t.Fatalf("a handshake that paused after its first byte: %v", err)
@@ -330,28 +330,6 @@ func TestHandshakeThatHasBegunOutlastsTheFirstByteDeadline(t *testing.T) {
 	if w.Name != "slow" {
 		t.Errorf("welcomed as %q, want slow", w.Name)
 	}
-}
-
-// pausedConn sends the first byte it is given at once, and then, after a
-// pause, everything else: a client whose handshake has begun but goes on
-// slowly.
-type pausedConn struct {
-	net.Conn
-	pause  time.Duration
-	paused bool
-}
-
-func (c *pausedConn) Write(b []byte) (int, error) {
-	if c.paused || len(b) == 0 {
-		return c.Conn.Write(b)
-	}
-	c.paused = true
-	if _, err := c.Conn.Write(b[:1]); err != nil {
-		return 0, err
-	}
-	time.Sleep(c.pause) // the slow client this stands for, not a wait for an event
-	n, err := c.Conn.Write(b[1:])
-	return 1 + n, err
 }
 
 // TestHandshakesBeyondAnAddressShareAreClosedAtOnce fills one address's

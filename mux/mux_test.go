@@ -383,21 +383,8 @@ func TestHandshakeRefusals(t *testing.T) {
 }
 
 func TestHubHandshakeDeadline(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	srv, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _, err = mux.Accept(context.Background(), srv, withKey(mux.Config{HandshakeTimeout: 200 * time.Millisecond}))
+	_, srv := tcpPair(t)
+	_, _, err := mux.Accept(context.Background(), srv, withKey(mux.Config{HandshakeTimeout: 200 * time.Millisecond}))
 	if err == nil || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("Accept of a silent client: %v, want a timeout", err)
 	}
@@ -609,26 +596,13 @@ func TestHubFirstByteDeadline(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			conn, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			srv, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, srv := tcpPair(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if tt.cancelled {
 				cancel()
 			}
-			_, _, err = mux.Accept(ctx, srv, withKey(mux.Config{HandshakeTimeout: time.Minute, FirstByteTimeout: tt.firstByte}))
+			_, _, err := mux.Accept(ctx, srv, withKey(mux.Config{HandshakeTimeout: time.Minute, FirstByteTimeout: tt.firstByte}))
 			if err == nil || !tt.want(err) {
 				t.Fatalf("Accept of a silent client: %v", err)
 			}
@@ -645,7 +619,7 @@ func TestHandshakeMayOutlastTheFirstByteDeadline(t *testing.T) {
 	for _, cfg := range []mux.Config{{}, {InsecureNoTLS: true}} {
 		t.Run(fmt.Sprint("InsecureNoTLS=", cfg.InsecureNoTLS), func(t *testing.T) {
 			cfg.FirstByteTimeout = firstByte
-			cli, hub := pairWith(t, cfg, func(c net.Conn) net.Conn { return &pausedConn{Conn: c, pause: 3 * firstByte} })
+			cli, hub := pairWith(t, cfg, func(c net.Conn) net.Conn { return hubtest.PauseAfterFirstByte(c, 3*firstByte) })
 			if err := cli.Send(protocol.Chat{Text: "after a slow start"}); err != nil {
 				t.Fatal(err)
 			}
@@ -657,23 +631,24 @@ func TestHandshakeMayOutlastTheFirstByteDeadline(t *testing.T) {
 	}
 }
 
-// pausedConn sends the first byte it is given at once and, after a pause,
-// everything else: a client whose handshake has begun but goes on slowly.
-type pausedConn struct {
-	net.Conn
-	pause  time.Duration
-	paused bool
-}
-
-func (c *pausedConn) Write(b []byte) (int, error) {
-	if c.paused || len(b) == 0 {
-		return c.Conn.Write(b)
+// tcpPair returns the two ends of a TCP connection on loopback, closed
+// when the test ends.
+func tcpPair(t *testing.T) (conn, srv net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	c.paused = true
-	if _, err := c.Conn.Write(b[:1]); err != nil {
-		return 0, err
+	defer ln.Close()
+	conn, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
 	}
-	time.Sleep(c.pause) // the slow client this stands for, not a wait for an event
-	n, err := c.Conn.Write(b[1:])
-	return 1 + n, err
+	t.Cleanup(func() { conn.Close() })
+	srv, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return conn, srv
 }

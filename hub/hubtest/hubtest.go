@@ -226,3 +226,29 @@ func Testdata(t testing.TB, rel string) string {
 	}
 	return dst
 }
+
+// PauseAfterFirstByte returns conn, except that its first Write sends one
+// byte at once and the rest after pause: a client whose handshake has
+// begun but goes on slowly.
+func PauseAfterFirstByte(conn net.Conn, pause time.Duration) net.Conn {
+	return &pausedConn{Conn: conn, pause: pause}
+}
+
+type pausedConn struct {
+	net.Conn
+	pause  time.Duration
+	paused bool
+}
+
+func (c *pausedConn) Write(b []byte) (int, error) {
+	if c.paused || len(b) == 0 {
+		return c.Conn.Write(b)
+	}
+	c.paused = true
+	if _, err := c.Conn.Write(b[:1]); err != nil {
+		return 0, err
+	}
+	time.Sleep(c.pause) // the slow client this stands for, not a wait for an event
+	n, err := c.Conn.Write(b[1:])
+	return 1 + n, err
+}
