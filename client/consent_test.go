@@ -3,7 +3,6 @@ package client_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -379,7 +378,9 @@ func TestDeclineWithAReasonTellsTheSenderWhy(t *testing.T) {
 // nothing holds at most hub.MaxTransfers relayed offers; the next is
 // refused at once, and it is told nothing of it.
 func TestOffersWaitingForOneRecipientAreBounded(t *testing.T) {
-	h := hubtest.Start(t, hub.Config{})
+	// Every sender here comes from 127.0.0.1: let one address hold all
+	// of bob's slots, to reach the bound per recipient.
+	h := hubtest.Start(t, hub.Config{MaxRelaysFromOne: hub.MaxTransfers})
 	var asked atomic.Int64
 	full := make(chan struct{}) // closed at the last offer that fits
 	bob := hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Inbox: filepath.Join(t.TempDir(), "inbox"),
@@ -393,15 +394,11 @@ func TestOffersWaitingForOneRecipientAreBounded(t *testing.T) {
 	m := scan(t, src)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	// Eight senders, as one may hold only hub.DefaultMaxRelaysFromOne
-	// of bob's slots.
-	var senders []*hubtest.Client
-	for i := range hub.MaxTransfers / hub.DefaultMaxRelaysFromOne {
-		senders = append(senders, hubtest.Dial(t, h.Addr, fmt.Sprintf("sender%d", i)))
-	}
+	// Two senders, as one may have only hub.MaxTransfers open itself.
+	senders := []*hubtest.Client{hubtest.Dial(t, h.Addr, "alice"), hubtest.Dial(t, h.Addr, "carol")}
 	var waiting []<-chan error
 	for i := range hub.MaxTransfers {
-		waiting = append(waiting, uploadAsync(t, ctx, senders[i%len(senders)], m, transfer.SendOptions{To: "bob"}))
+		waiting = append(waiting, uploadAsync(t, ctx, senders[i%2], m, transfer.SendOptions{To: "bob"}))
 	}
 	select {
 	case <-full: // each offer waits from before OnOffer hears of it

@@ -156,6 +156,25 @@ func TestForwardedMessagesFitTheRecipientsFrame(t *testing.T) {
 				t.Errorf("accept passed on lists %d entries for an offer of one file", len(a.Have))
 			}
 		}},
+		{"an accept whose hashes grow", func(t *testing.T, mallory, victim net.Conn) {
+			o := protocol.Offer{Transfer: "00112233445566778899aabbccddeeff", To: "mallory"}
+			for i := range 3000 {
+				o.Files = append(o.Files, protocol.File{Path: fmt.Sprintf("f%d", i), Size: 1, Mode: 0o644})
+			}
+			if err := protocol.WriteMessage(victim, o); err != nil {
+				t.Fatal(err)
+			}
+			got := until(t, "mallory", mallory, "the offer", isOffer).(protocol.Offer)
+			a := protocol.Accept{Transfer: got.Transfer}
+			for i := range got.Files {
+				a.Have = append(a.Have, protocol.Have{File: i, Offset: 1, Hash: lotsOf("<", 64)})
+			}
+			sendRaw(t, mallory, rawJSON(t, a))
+			m := until(t, "victim", victim, "the accept", func(m protocol.Message) bool { _, ok := m.(protocol.Accept); return ok })
+			if a := m.(protocol.Accept); len(a.Have) != 0 {
+				t.Errorf("accept passed on lists %d entries with hashes no receiver writes", len(a.Have))
+			}
+		}},
 		{"a direct message to a name of a megabyte", func(t *testing.T, mallory, victim net.Conn) {
 			sendRaw(t, mallory, rawJSON(t, protocol.Chat{To: lotsOf("<", 180_000), Text: "hi"}))
 			until(t, "mallory", mallory, "the notice", func(m protocol.Message) bool { _, ok := m.(protocol.Notice); return ok })

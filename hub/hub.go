@@ -107,9 +107,11 @@ type Config struct {
 	OffersPerSecond int
 	OfferBurst      int
 
-	// MaxRelaysFromOne bounds the relayed offers one client may have open
-	// toward one recipient, of the MaxTransfers that recipient may
-	// receive at once, so that one sender cannot take them all. Default 8.
+	// MaxRelaysFromOne bounds the relayed offers from one source address
+	// that wait for one recipient's answer, of the MaxTransfers that
+	// recipient may have at once, so that one address cannot take them
+	// all however many sessions it opens. An offer beyond is rejected
+	// with code "busy". Default 8.
 	MaxRelaysFromOne int
 
 	// Each source address may have PresenceBurst clients announced to
@@ -132,10 +134,12 @@ type Config struct {
 
 	// MaxClientQueue bounds the bytes of messages queued for one client
 	// (a message larger than it is still queued alone), and
-	// MaxQueuedBytes those queued for all clients together. A broadcast
-	// that does not fit is dropped for that client; any other message
-	// waits for room, and a client that leaves its queue full for the
-	// I/O timeout is disconnected. Defaults 4 MiB and 256 MiB.
+	// MaxQueuedBytes those queued for all clients together; broadcasts
+	// may fill half of each. A broadcast that does not fit is dropped for
+	// that client; any other message waits up to the I/O timeout for
+	// room, and then the client is disconnected if its writer sent
+	// nothing meanwhile, or misses the message if it did (see outbox.go).
+	// Defaults 4 MiB and 256 MiB.
 	MaxClientQueue int64
 	MaxQueuedBytes int64
 
@@ -424,13 +428,13 @@ func (h *Hub) serveConn(conn net.Conn, src source) {
 		return
 	}
 	announce := h.presence.allow(src, time.Now())
-	h.log.Info("client joined", "id", p.info.ID, "name", p.info.Name, "addr", p.info.Addr, "announced", announce)
+	h.log.Info("client joined", clipArgs([]any{"id", p.info.ID, "name", p.info.Name, "addr", p.info.Addr, "announced", announce})...)
 	if announce {
 		h.broadcast(p, protocol.Presence{Event: protocol.Join, Client: p.info})
 	}
 	err := p.run()
 	h.dismissClient(p, src)
-	h.log.Info("client left", "id", p.info.ID, "name", p.info.Name, "reason", reason(err))
+	h.log.Info("client left", clipArgs([]any{"id", p.info.ID, "name", p.info.Name, "reason", reason(err)})...)
 	if announce {
 		h.broadcast(p, protocol.Presence{Event: protocol.Leave, Client: p.info})
 	}

@@ -45,6 +45,24 @@ func TestClientCannotFillTheLog(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	stillConnected(t, "mallory", mallory)
+	// A message of a type of a megabyte, which ends the session: its
+	// error quotes the type.
+	_, eve := rawSession(t, h.Addr)
+	if err := sayHello(eve, "eve"); err != nil {
+		t.Fatal(err)
+	}
+	sendRaw(t, eve, []byte(`{"type":"`+lotsOf("x", 1_000_000)+`"}`))
+	until(t, "eve", eve, "the error", func(m protocol.Message) bool { _, ok := m.(protocol.Error); return ok })
+	waitUntil(t, "eve's leaving to be logged", func() bool {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		for line := range strings.Lines(log.buf.String()) {
+			if strings.Contains(line, `msg="client left"`) && strings.Contains(line, "name=eve") {
+				return true
+			}
+		}
+		return false
+	})
 
 	log.mu.Lock()
 	grown, lines := log.buf.Len()-before, strings.Count(log.buf.String()[before:], "\n")
@@ -84,22 +102,27 @@ func TestOffersAreRateLimited(t *testing.T) {
 	stillConnected(t, "mallory", mallory)
 }
 
-// One sender may hold only a few of a recipient's relay slots: another
-// can still offer it files.
-func TestOneSenderCannotTakeEveryRelaySlot(t *testing.T) {
+// One address may hold only a few of a recipient's slots for offers that
+// wait for an answer, however many sessions it opens: another can still
+// offer it files.
+func TestOneAddressCannotTakeEveryRelaySlot(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{MaxRelaysFromOne: 3})
 	victim := joined(t, h.Addr, "victim")
-	mallory := joined(t, h.Addr, "mallory")
 	alice := joined(t, h.Addr, "alice")
+	from2 := dialerFrom(t, "127.0.0.2")
+	mallory := []net.Conn{joinedFrom(t, from2, h.Addr, "mallory"), joinedFrom(t, from2, h.Addr, "mallory2")}
 	for i := range 4 {
 		o := protocol.Offer{Transfer: fmt.Sprintf("%032x", i), To: "victim", Files: []protocol.File{{Path: "a", Size: 1}}}
-		if err := protocol.WriteMessage(mallory, o); err != nil {
+		if err := protocol.WriteMessage(mallory[i/2], o); err != nil {
 			t.Fatal(err)
 		}
+		if i < 3 { // in this order: the two sessions are read by two goroutines
+			until(t, "victim", victim, "mallory's offer", isOffer)
+		}
 	}
-	r := until(t, "mallory", mallory, "a reject", func(m protocol.Message) bool { _, ok := m.(protocol.Reject); return ok }).(protocol.Reject)
-	if r.Transfer != fmt.Sprintf("%032x", 3) || !strings.Contains(r.Reason, "from you") {
-		t.Errorf("reject %+v, want the fourth offer refused for the slots mallory holds", r)
+	r := until(t, "mallory2", mallory[1], "a reject", func(m protocol.Message) bool { _, ok := m.(protocol.Reject); return ok }).(protocol.Reject)
+	if r.Transfer != fmt.Sprintf("%032x", 3) || !strings.Contains(r.Reason, "from your address") || r.Code != protocol.CodeBusy {
+		t.Errorf("reject %+v, want the fourth offer refused as busy for the slots mallory's address holds", r)
 	}
 	offerTo(t, alice, "victim")
 	o := until(t, "victim", victim, "alice's offer", func(m protocol.Message) bool {

@@ -61,43 +61,64 @@ func (p *peer) push(q chan outMsg, m protocol.Message, how delivery) {
 	}
 }
 
-// pushEncoded queues msg on q as how says.
+// pushEncoded queues msg on q as how says, waiting (waitForRoom) up to
+// the hub's I/O timeout.
 func (p *peer) pushEncoded(q chan outMsg, msg outMsg, how delivery) {
+	p.pushBy(q, msg, how, time.Time{})
+}
+
+// pushBy is pushEncoded with a deadline for waitForRoom: a caller that
+// queues many messages in a row gives them one deadline, rather than one
+// I/O timeout each. The zero deadline is the hub's I/O timeout from now.
+//
+// A waiting push disconnects the client only if its writer has sent
+// nothing for the I/O timeout: a client that reads slowly but steadily is
+// not too slow, whoever fills its queue. If the hub's bound over all
+// clients is what is full, the client misses the message instead: that is
+// not its doing.
+func (p *peer) pushBy(q chan outMsg, msg outMsg, how delivery, deadline time.Time) bool {
 	var timer *time.Timer
 	for {
 		hubRoom := p.h.roomWait() // before trying: a wake after the try closes it
-		full := p.tryPush(q, msg, how == always)
+		full := p.tryPush(q, msg, how)
 		if full == roomEnough {
-			return
+			return true
 		}
 		switch how {
 		case always:
-			return
+			return false
 		case dropIfFull:
 			p.logf(slog.LevelWarn, "client's queue is full, it misses a message", "id", p.info.ID, "type", msg.typ)
-			return
+			return false
 		}
 		if timer == nil {
-			timer = time.NewTimer(p.h.stall)
+			if deadline.IsZero() {
+				deadline = time.Now().Add(p.h.stall)
+			}
+			timer = time.NewTimer(time.Until(deadline))
 			defer timer.Stop()
 		}
 		select {
 		case <-p.room:
 		case <-hubRoom:
 		case <-timer.C:
-			if full == hubFull {
-				// Not this client's doing: it misses the message
-				// rather than its session.
-				p.logf(slog.LevelWarn, "the hub's queues are full, a client misses a message", "id", p.info.ID, "type", msg.typ)
-				return
+			if full == clientFull && time.Since(p.lastSent()) >= p.h.stall {
+				p.logf(slog.LevelWarn, "client too slow, disconnecting", "id", p.info.ID, "name", p.name(), "queued_bytes", p.queued.Load())
+				p.sess.Close()
+				return false
 			}
-			p.logf(slog.LevelWarn, "client too slow, disconnecting", "id", p.info.ID, "name", p.name(), "queued_bytes", p.queued.Load())
-			p.sess.Close()
-			return
+			p.logf(slog.LevelWarn, "no room in time, a client misses a message", "id", p.info.ID, "type", msg.typ, "hub_full", full == hubFull)
+			return false
 		case <-p.ctx.Done():
-			return
+			return false
 		}
 	}
+}
+
+// lastSent is when the client's writer last finished sending a message
+// (or, before the first, when the client joined).
+func (p *peer) lastSent() time.Time {
+	return p.h.start.Add(time.Duration(p.wrote.Load()))
 }
 
 // fullness is why tryPush could not queue a message.
@@ -110,9 +131,16 @@ const (
 )
 
 // tryPush queues msg on q if the queue and the byte bounds have room for
-// it (the channel's alone, if force), and otherwise says which is full.
-func (p *peer) tryPush(q chan outMsg, msg outMsg, force bool) fullness {
+// it, and otherwise says which is full. A message that always goes needs
+// only the channel's room; a broadcast (dropIfFull) may fill only half of
+// each byte bound, so that answers and relayed messages, which must
+// arrive, always find room that chat cannot take.
+func (p *peer) tryPush(q chan outMsg, msg outMsg, how delivery) fullness {
 	n := int64(len(msg.b))
+	mineMax, allMax := p.h.cfg.MaxClientQueue, p.h.cfg.MaxQueuedBytes
+	if how == dropIfFull {
+		mineMax, allMax = mineMax/2, allMax/2
+	}
 	p.qmu.Lock()
 	defer p.qmu.Unlock()
 	if p.qclosed {
@@ -120,16 +148,22 @@ func (p *peer) tryPush(q chan outMsg, msg outMsg, force bool) fullness {
 	}
 	mine, all := p.queued.Add(n), p.h.queued.Add(n)
 	switch {
-	case force:
-	case mine > p.h.cfg.MaxClientQueue && mine > n:
+	case how == always:
+	case mine > mineMax && mine > n:
 		// One message always fits an empty queue of a client's own, so
 		// that the largest message can be sent at all.
 		p.unqueue(n)
 		return clientFull
-	case all > p.h.cfg.MaxQueuedBytes:
+	case all > allMax:
 		p.unqueue(n)
+		// Starved first, then look again: a writer that made room
+		// before this was set did not wake anybody.
 		p.h.starved.Store(true)
-		return hubFull
+		if p.h.queued.Add(n) > allMax {
+			p.h.queued.Add(-n)
+			return hubFull
+		}
+		p.queued.Add(n)
 	}
 	select {
 	case q <- msg:
@@ -168,6 +202,7 @@ func (p *peer) unqueue(n int64) {
 // sent releases what msg held once the writer has sent (or dropped) it,
 // and wakes a push waiting for room.
 func (p *peer) sent(msg outMsg) {
+	p.wrote.Store(int64(time.Since(p.h.start)))
 	p.unqueue(int64(len(msg.b)))
 	select {
 	case p.room <- struct{}{}:

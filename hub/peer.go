@@ -28,6 +28,7 @@ type peer struct {
 	answers chan outMsg    // answers to the client's requests; the writer sends them first
 	room    chan struct{}  // the writer sent a message: a push waiting for room may try again
 	queued  atomic.Int64   // bytes in out and answers (see outbox.go)
+	wrote   atomic.Int64   // when the writer last sent a message, as nanoseconds since the hub started
 	qmu     sync.Mutex     // guards qclosed, and orders pushes with closeQueues
 	qclosed bool           // the writer has ended: nothing more is queued
 	logs    *logLimit      // this client's allowance of log lines
@@ -62,6 +63,7 @@ func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
 		chat: newChatLimit(h.cfg, time.Now()), offers: newBucket(h.cfg.OffersPerSecond, h.cfg.OfferBurst, time.Now()), transfers: map[string]*transfer.Incoming{},
 		relaysOut: map[string]*relay{}, relaysIn: map[string]*relay{}}
 	p.touch()
+	p.wrote.Store(int64(time.Since(h.start)))
 	return p
 }
 
@@ -77,6 +79,20 @@ func (p *peer) say(m protocol.Message) { p.push(p.out, m, waitForRoom) }
 // presence queued for the client, so that an upload does not wait behind
 // other people's talk. It waits for room as say does.
 func (p *peer) answer(m protocol.Message) { p.push(p.answers, m, waitForRoom) }
+
+// tell is say for a message from another client, and reports whether it
+// was queued.
+func (p *peer) tell(m protocol.Message) bool {
+	b := p.h.encode(m)
+	return b != nil && p.pushBy(p.out, outMsg{typ: m.Type(), b: b}, waitForRoom, time.Time{})
+}
+
+// answerBy is answer with a deadline for the wait (see pushBy), and
+// reports whether the answer was queued.
+func (p *peer) answerBy(m protocol.Message, deadline time.Time) bool {
+	b := p.h.encode(m)
+	return b != nil && p.pushBy(p.answers, outMsg{typ: m.Type(), b: b}, waitForRoom, deadline)
+}
 
 // lastWord queues a message that ends the session (an Error, a Bye) past
 // the byte bounds, without waiting: it may be called with a mu held.
@@ -251,6 +267,7 @@ func (p *peer) readLoop() error {
 // writer sends the Error, then hangs up. It may be called from any of the
 // peer's goroutines; the first reason wins.
 func (p *peer) refuse(code, text string) error {
+	text = protocol.Clip(text, protocol.MaxReasonLen) // it may quote what the client sent
 	err := errors.New(text)
 	p.mu.Lock()
 	if p.failure == nil {

@@ -87,7 +87,8 @@ func (p *peer) relayOffer(o protocol.Offer) {
 	// (the hub writes it with other members, and an encoder may escape
 	// more than the sender's did): refuse it here rather than send the
 	// recipient what it would take for a broken connection.
-	fwd := protocol.Offer{Transfer: strings.Repeat("0", 32), From: p.info.Name, FromID: p.info.ID, Files: p.h.relayTokens(o.Files, to.info.Name)}
+	toName := to.name() // the recipient may rename meanwhile, on its own goroutine
+	fwd := protocol.Offer{Transfer: strings.Repeat("0", 32), From: p.info.Name, FromID: p.info.ID, Files: p.h.relayTokens(o.Files, toName)}
 	enc, err := protocol.Encode(fwd)
 	if err == nil {
 		err = protocol.CheckControlFrame(enc)
@@ -117,16 +118,26 @@ func (p *peer) relayOffer(o protocol.Offer) {
 		delete(p.relaysOut, o.Transfer)
 		p.mu.Unlock()
 		p.releaseEntries(len(o.Files))
+		var busy busyError
+		if errors.As(err, &busy) {
+			p.logf(slog.LevelInfo, "relay refused for now", "id", p.info.ID, "name", p.info.Name, "to", o.To, "reason", err)
+			p.answer(protocol.Reject{Transfer: o.Transfer, Reason: err.Error(), Code: protocol.CodeBusy})
+			return
+		}
 		reject(err.Error())
 		return
 	}
-	p.logf(slog.LevelInfo, "relay offered", "from", p.info.Name, "to", to.info.Name, "transfer", r.id, "files", len(o.Files))
+	p.logf(slog.LevelInfo, "relay offered", "from", p.info.Name, "to", toName, "transfer", r.id, "files", len(o.Files))
 	wait := p.h.cfg.OfferTimeout
 	r.mu.Lock() // before the answer can arrive
-	r.deadline = time.AfterFunc(wait, func() { r.expire(fmt.Sprintf("%s did not answer within %s", to.info.Name, wait)) })
+	r.deadline = time.AfterFunc(wait, func() { r.expire(fmt.Sprintf("%s did not answer within %s", toName, wait)) })
 	r.mu.Unlock()
 	fwd.Transfer = r.id // as long as the placeholder measured above
-	to.say(fwd)
+	if !to.tell(fwd) {
+		// Its queue stayed full: its writer makes progress (or it would
+		// have been disconnected), but too slowly for this offer.
+		r.fail(fmt.Sprintf("%s is too busy to be told of the offer: offer again shortly", toName), protocol.CodeBusy)
+	}
 }
 
 // relayTokens returns files with each resume token replaced by one derived
@@ -160,14 +171,17 @@ func (p *peer) addIncomingRelay(r *relay) error {
 	case len(p.relaysIn) >= MaxTransfers:
 		return fmt.Errorf("%s has %d transfers to receive already", p.info.Name, MaxTransfers)
 	}
-	from := 0
+	// Offers from one source address that wait for an answer: one
+	// address cannot take every slot, however many sessions it opens.
+	// Accepted relays are the recipient's choice and do not count.
+	waiting := 0
 	for _, other := range p.relaysIn {
-		if other.from == r.from {
-			from++
+		if sameSource(other.from, r.from) && !other.isAccepted() {
+			waiting++
 		}
 	}
-	if limit := p.h.cfg.MaxRelaysFromOne; from >= limit {
-		return fmt.Errorf("%s has %d transfers from you to answer already", p.info.Name, limit)
+	if limit := p.h.cfg.MaxRelaysFromOne; waiting >= limit {
+		return busyError{fmt.Sprintf("%s has %d offers from your address to answer already: offer again when some are answered", p.info.Name, limit)}
 	}
 	for {
 		var b [16]byte
@@ -182,6 +196,19 @@ func (p *peer) addIncomingRelay(r *relay) error {
 	}
 	p.relaysIn[r.id] = r
 	return nil
+}
+
+// busyError is a refusal that may succeed if the same offer comes again
+// later: it goes to the sender with code busy.
+type busyError struct{ text string }
+
+func (e busyError) Error() string { return e.text }
+
+// sameSource reports whether two clients count as one for the limits per
+// source address: the same address, or the same session where there is
+// none (a pipe in tests).
+func sameSource(a, b *peer) bool {
+	return a == b || a.src.p.IsValid() && a.src == b.src
 }
 
 // byName returns the connected client called name (letter case ignored),
@@ -229,7 +256,7 @@ func (p *peer) recipientAccepts(a protocol.Accept) {
 		if len(have) == transfer.MaxHave {
 			break
 		}
-		if h.File >= 0 && h.File < len(r.files) && !r.files[h.File].Dir && !listed[h.File] && h.Offset >= 0 && len(h.Hash) <= 64 {
+		if h.File >= 0 && h.File < len(r.files) && !r.files[h.File].Dir && !listed[h.File] && h.Offset >= 0 && wellFormedHash(h.Hash) {
 			listed[h.File] = true
 			have = append(have, h)
 		}
@@ -291,6 +318,21 @@ func (p *peer) senderCancels(res protocol.Result) {
 	if done {
 		r.end()
 	}
+}
+
+// wellFormedHash reports whether s is a hash as receivers write it:
+// "xxh3-128:" and 32 lower-case hex digits.
+func wellFormedHash(s string) bool {
+	const prefix = "xxh3-128:"
+	if len(s) != len(prefix)+32 || !strings.HasPrefix(s, prefix) {
+		return false
+	}
+	for _, c := range []byte(s[len(prefix):]) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // clipResult bounds the fields of a result that one client sends for the
@@ -373,7 +415,11 @@ func (r *relay) start(idx int) error {
 // way is cancelled (or, if it had not answered, that the offer is
 // withdrawn). code goes with the sender's reject or results: CodeAway
 // when the recipient left.
-func (r *relay) fail(why, code string) {
+func (r *relay) fail(why, code string) { r.failBy(why, code, time.Now().Add(r.from.h.stall)) }
+
+// failBy is fail with a deadline for queuing the sender's answers, which
+// a caller failing many relays at once shares among them.
+func (r *relay) failBy(why, code string, deadline time.Time) {
 	r.mu.Lock()
 	if r.failed {
 		r.mu.Unlock()
@@ -395,13 +441,17 @@ func (r *relay) fail(why, code string) {
 	r.failed = true
 	r.mu.Unlock()
 	if !accepted {
-		r.from.answer(protocol.Reject{Transfer: r.senderID, Reason: why, Code: code})
+		r.from.answerBy(protocol.Reject{Transfer: r.senderID, Reason: why, Code: code}, deadline)
 		r.to.sayOrDrop(protocol.Reject{Transfer: r.id, Reason: why})
 		r.end()
 		return
 	}
 	for _, i := range pending {
-		r.from.answer(protocol.Result{Transfer: r.senderID, File: i, Error: fmt.Sprintf("%s: %s", r.files[i].Path, why), Code: code})
+		// One deadline for them all: a sender that does not read must
+		// not hold a leaving recipient for an I/O timeout per file.
+		if !r.from.answerBy(protocol.Result{Transfer: r.senderID, File: i, Error: fmt.Sprintf("%s: %s", r.files[i].Path, why), Code: code}, deadline) {
+			break
+		}
 	}
 	for _, i := range waiting {
 		r.to.sayOrDrop(protocol.Result{Transfer: r.id, File: i, Error: why})
@@ -435,7 +485,7 @@ func (r *relay) end() {
 		delete(r.to.relaysIn, r.id)
 	}
 	r.to.mu.Unlock()
-	r.from.logf(slog.LevelInfo, "relay ended", "from", r.from.info.Name, "to", r.to.info.Name, "transfer", r.id, "early", failed)
+	r.from.logf(slog.LevelInfo, "relay ended", "from", r.from.name(), "to", r.to.name(), "transfer", r.id, "early", failed)
 	r.from.h.transferEnded()
 }
 
@@ -446,11 +496,14 @@ func (p *peer) endRelays() {
 	out, in := p.relaysOut, p.relaysIn
 	p.relaysOut, p.relaysIn = nil, nil
 	p.mu.Unlock()
+	// One deadline for all: a leaving client must not be held for an
+	// I/O timeout per relay by peers that do not read.
+	deadline := time.Now().Add(p.h.stall)
 	for _, r := range out {
-		r.fail(fmt.Sprintf("%s, the sender, left", p.info.Name), "")
+		r.failBy(fmt.Sprintf("%s, the sender, left", p.info.Name), "", deadline)
 	}
 	for _, r := range in {
-		r.fail(fmt.Sprintf("%s left before receiving it", p.info.Name), protocol.CodeAway)
+		r.failBy(fmt.Sprintf("%s left before receiving it", p.info.Name), protocol.CodeAway, deadline)
 	}
 }
 

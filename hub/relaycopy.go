@@ -92,10 +92,10 @@ func (p *peer) relayFile(r *relay, h protocol.DataHeader, fs *transfer.FileStrea
 		return false
 	case err != nil:
 		o.close()
-		res := protocol.Result{Error: fmt.Sprintf("%s: relaying to %s: %v", f.Path, r.to.info.Name, err)}
+		res := protocol.Result{Error: fmt.Sprintf("%s: relaying to %s: %v", f.Path, r.to.name(), err)}
 		if errors.Is(err, mux.ErrClosed) || r.to.hasLeft() {
 			// The recipient may come back and take the rest.
-			res.Error, res.Code = fmt.Sprintf("%s: %s left while receiving it", f.Path, r.to.info.Name), protocol.CodeAway
+			res.Error, res.Code = fmt.Sprintf("%s: %s left while receiving it", f.Path, r.to.name()), protocol.CodeAway
 		}
 		r.answer(h.File, res)
 		if left < 0 {
