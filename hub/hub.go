@@ -136,9 +136,9 @@ type Config struct {
 	// (a message larger than it is still queued alone), and
 	// MaxQueuedBytes those queued for all clients together; broadcasts
 	// may fill half of each. A broadcast that does not fit is dropped for
-	// that client; any other message waits up to the I/O timeout for
-	// room, and then the client is disconnected if its writer sent
-	// nothing meanwhile, or misses the message if it did (see outbox.go).
+	// that client; any other message waits for room, and the client is
+	// disconnected if its writer sends nothing for the I/O timeout
+	// meanwhile (see outbox.go).
 	// Defaults 4 MiB and 256 MiB.
 	MaxClientQueue int64
 	MaxQueuedBytes int64

@@ -339,7 +339,9 @@ func TestHubsQueueBoundHoldsAndOthersAreServed(t *testing.T) {
 	})
 	answered := make(chan error, 1)
 	go func() {
-		_, err := alice.Who(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err := alice.Who(ctx)
 		answered <- err
 	}()
 	tick := time.NewTicker(2 * time.Millisecond)

@@ -37,6 +37,9 @@ const (
 	// always: queue it past the byte bounds if the channel has room, or
 	// drop it: the last words before a session ends (an Error, a Bye).
 	always
+	// overHubBound: as waitForRoom, but past the hub's bound over all
+	// clients (see pushBy).
+	overHubBound
 )
 
 // encode encodes m for a queue, or returns nil (and logs why) if it
@@ -61,21 +64,26 @@ func (p *peer) push(q chan outMsg, m protocol.Message, how delivery) {
 	}
 }
 
-// pushEncoded queues msg on q as how says, waiting (waitForRoom) up to
-// the hub's I/O timeout.
+// pushEncoded queues msg on q as how says, waiting (waitForRoom) as long
+// as the client's writer makes progress.
 func (p *peer) pushEncoded(q chan outMsg, msg outMsg, how delivery) {
 	p.pushBy(q, msg, how, time.Time{})
 }
 
-// pushBy is pushEncoded with a deadline for waitForRoom: a caller that
-// queues many messages in a row gives them one deadline, rather than one
-// I/O timeout each. The zero deadline is the hub's I/O timeout from now.
+// pushBy is pushEncoded with a deadline for waitForRoom, after which it
+// gives up and reports false: a relayed offer that cannot be told in time
+// is refused to its sender, and a caller that queues many messages in a
+// row gives them one deadline. With the zero deadline it waits as long as
+// the client's writer sends something every I/O timeout: a message that
+// must arrive is never dropped, and a client that reads slowly but
+// steadily is never taken for too slow, whoever fills its queue.
 //
-// A waiting push disconnects the client only if its writer has sent
-// nothing for the I/O timeout: a client that reads slowly but steadily is
-// not too slow, whoever fills its queue. If the hub's bound over all
-// clients is what is full, the client misses the message instead: that is
-// not its doing.
+// Either way, a client whose writer has sent nothing for the I/O timeout
+// while the push waited is disconnected as too slow. And a push that has
+// waited the I/O timeout for the hub's bound over all clients (not the
+// client's own) is queued past it: those who filled it are being
+// disconnected, and this client must not miss an answer for their doing;
+// its own bound still holds, so the excess is bounded.
 func (p *peer) pushBy(q chan outMsg, msg outMsg, how delivery, deadline time.Time) bool {
 	var timer *time.Timer
 	for {
@@ -92,26 +100,37 @@ func (p *peer) pushBy(q chan outMsg, msg outMsg, how delivery, deadline time.Tim
 			return false
 		}
 		if timer == nil {
-			if deadline.IsZero() {
-				deadline = time.Now().Add(p.h.stall)
+			wait := p.h.stall
+			if !deadline.IsZero() {
+				wait = min(wait, time.Until(deadline))
 			}
-			timer = time.NewTimer(time.Until(deadline))
+			timer = time.NewTimer(wait)
 			defer timer.Stop()
 		}
 		select {
 		case <-p.room:
+			continue
 		case <-hubRoom:
-		case <-timer.C:
-			if full == clientFull && time.Since(p.lastSent()) >= p.h.stall {
-				p.logf(slog.LevelWarn, "client too slow, disconnecting", "id", p.info.ID, "name", p.name(), "queued_bytes", p.queued.Load())
-				p.sess.Close()
-				return false
-			}
-			p.logf(slog.LevelWarn, "no room in time, a client misses a message", "id", p.info.ID, "type", msg.typ, "hub_full", full == hubFull)
-			return false
+			continue
 		case <-p.ctx.Done():
 			return false
+		case <-timer.C:
 		}
+		switch {
+		case full == clientFull && time.Since(p.lastSent()) >= p.h.stall:
+			p.logf(slog.LevelWarn, "client too slow, disconnecting", "id", p.info.ID, "name", p.name(), "queued_bytes", p.queued.Load())
+			p.sess.Close()
+			return false
+		case !deadline.IsZero() && !time.Now().Before(deadline):
+			return false
+		case full == hubFull:
+			return p.tryPush(q, msg, overHubBound) == roomEnough
+		}
+		next := p.h.stall
+		if !deadline.IsZero() {
+			next = min(next, time.Until(deadline))
+		}
+		timer.Reset(next)
 	}
 }
 
@@ -154,7 +173,7 @@ func (p *peer) tryPush(q chan outMsg, msg outMsg, how delivery) fullness {
 		// that the largest message can be sent at all.
 		p.unqueue(n)
 		return clientFull
-	case all > allMax:
+	case all > allMax && how != overHubBound:
 		p.unqueue(n)
 		// Starved first, then look again: a writer that made room
 		// before this was set did not wake anybody.

@@ -80,11 +80,12 @@ func (p *peer) say(m protocol.Message) { p.push(p.out, m, waitForRoom) }
 // other people's talk. It waits for room as say does.
 func (p *peer) answer(m protocol.Message) { p.push(p.answers, m, waitForRoom) }
 
-// tell is say for a message from another client, and reports whether it
-// was queued.
+// tell is say for a relayed offer, which gives up after the I/O timeout
+// rather than hold its sender for longer, and reports whether it was
+// queued.
 func (p *peer) tell(m protocol.Message) bool {
 	b := p.h.encode(m)
-	return b != nil && p.pushBy(p.out, outMsg{typ: m.Type(), b: b}, waitForRoom, time.Time{})
+	return b != nil && p.pushBy(p.out, outMsg{typ: m.Type(), b: b}, waitForRoom, time.Now().Add(p.h.stall))
 }
 
 // answerBy is answer with a deadline for the wait (see pushBy), and
