@@ -29,10 +29,11 @@ const (
 	// dropIfFull: the client misses it (chat, presence and notices
 	// broadcast to everyone, which must not wait for one slow client).
 	dropIfFull delivery = iota
-	// waitForRoom: wait, up to the hub's I/O timeout, for the writer to
-	// make room, then disconnect the client as too slow. The caller is
-	// held back meanwhile, as a relayed stream is by a recipient that
-	// does not read. Never used while holding the hub's or a peer's mu.
+	// waitForRoom: wait for the writer to make room, and disconnect the
+	// client as too slow if it sends nothing for the hub's I/O timeout
+	// (see pushBy). The caller is held back meanwhile, as a relayed
+	// stream is by a recipient that does not read. Never used while
+	// holding the hub's or a peer's mu.
 	waitForRoom
 	// always: queue it past the byte bounds if the channel has room, or
 	// drop it: the last words before a session ends (an Error, a Bye).
@@ -51,7 +52,7 @@ func (h *Hub) encode(m protocol.Message) []byte {
 		err = protocol.CheckControlFrame(b)
 	}
 	if err != nil {
-		h.log.Error("message not sent", "type", m.Type(), "err", err)
+		h.log.Error("message not sent", clipArgs([]any{"type", m.Type(), "err", err})...)
 		return nil
 	}
 	return b
