@@ -66,6 +66,11 @@ type Client struct {
 	onMsg   func(protocol.Message)
 	pace    *pacer // keeps chat and who within the hub's rate
 
+	// ask is held from a Who's or a Rename's place in its queue to its
+	// sending, so that the queues are in the order the hub answers:
+	// without it, two Renames at once could each take the other's answer.
+	ask sync.Mutex
+
 	mu   sync.Mutex
 	name string // the hub's name for this client: the Welcome's, then each accepted Rename's
 	subs map[string]*subscription
@@ -173,13 +178,18 @@ func (c *Client) Rename(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	ch := make(chan protocol.Nick, 1)
+	c.ask.Lock()
 	c.mu.Lock()
 	c.nick = append(c.nick, ch)
 	c.mu.Unlock()
-	if err := c.sess.Send(protocol.Nick{Name: name}); err != nil {
+	err := c.sess.Send(protocol.Nick{Name: name})
+	if err != nil {
 		c.mu.Lock()
 		c.nick = remove(c.nick, ch)
 		c.mu.Unlock()
+	}
+	c.ask.Unlock()
+	if err != nil {
 		return "", err
 	}
 	select {
@@ -218,13 +228,18 @@ func (c *Client) Who(ctx context.Context) ([]protocol.ClientInfo, error) {
 		return nil, err
 	}
 	ch := make(chan []protocol.ClientInfo, 1)
+	c.ask.Lock()
 	c.mu.Lock()
 	c.who = append(c.who, ch)
 	c.mu.Unlock()
-	if err := c.sess.Send(protocol.Who{}); err != nil {
+	err := c.sess.Send(protocol.Who{})
+	if err != nil {
 		c.mu.Lock()
 		c.who = remove(c.who, ch)
 		c.mu.Unlock()
+	}
+	c.ask.Unlock()
+	if err != nil {
 		return nil, err
 	}
 	select {
