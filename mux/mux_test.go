@@ -229,7 +229,7 @@ type slowStart struct {
 func (c *slowStart) Write(p []byte) (int, error) {
 	if c.left > 0 {
 		c.left--
-		time.Sleep(c.delay) // the link's latency itself, not a wait for an event
+		hubtest.Lag(c.delay) // the link's latency itself
 	}
 	return c.Conn.Write(p)
 }

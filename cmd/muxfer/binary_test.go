@@ -132,17 +132,18 @@ func TestBinarySendKilledAndRunAgainResumes(t *testing.T) {
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var part os.FileInfo
-	for deadline := time.Now().Add(time.Minute); part == nil || part.Size() < 32<<20; {
-		if time.Now().After(deadline) {
-			first.Process.Kill()
-			first.Wait()
-			t.Fatal("no part of 32 MiB on the hub within a minute")
+	partGrown := within(time.Minute, func() bool {
+		parts, _ := filepath.Glob(filepath.Join(h.Dir, ".muxfer-*.part"))
+		if len(parts) != 1 {
+			return false
 		}
-		time.Sleep(5 * time.Millisecond) // polling the hub's folder, bounded by the deadline
-		if parts, _ := filepath.Glob(filepath.Join(h.Dir, ".muxfer-*.part")); len(parts) == 1 {
-			part, _ = os.Stat(parts[0])
-		}
+		part, err := os.Stat(parts[0])
+		return err == nil && part.Size() >= 32<<20
+	})
+	if !partGrown {
+		first.Process.Kill()
+		first.Wait()
+		t.Fatal("no part of 32 MiB on the hub within a minute")
 	}
 	first.Process.Kill()
 	first.Wait()

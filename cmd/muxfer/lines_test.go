@@ -27,11 +27,8 @@ func TestLineWriterGathersABurstAndWritesItWithinTheDelay(t *testing.T) {
 	if got := out.String(); got != "a\n" {
 		t.Fatalf("written at once: %q, want the first line only", got)
 	}
-	for deadline := time.Now().Add(5 * time.Second); out.String() != "a\nb\nc\n"; {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 5 s: %q, want all three lines", out.String())
-		}
-		time.Sleep(time.Millisecond) // polling the output, not synchronising
+	if !within(5*time.Second, func() bool { return out.String() == "a\nb\nc\n" }) {
+		t.Fatalf("after 5 s: %q, want all three lines", out.String())
 	}
 	if d := time.Since(start); d < lineDelay {
 		t.Errorf("the burst came out after %v, before the delay of %v", d, lineDelay)

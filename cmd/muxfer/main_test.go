@@ -494,16 +494,16 @@ func TestSendInterruptedSaysWhatArrived(t *testing.T) {
 	ctx, interrupt := context.WithCancel(context.Background())
 	defer interrupt()
 	go func() {
-		// Interrupt once the big file is well under way on the hub.
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		// Interrupt once the big file is well under way on the hub (or
+		// after 30 s, when the test's checks say what went wrong).
+		within(30*time.Second, func() bool {
 			parts, _ := filepath.Glob(filepath.Join(h.Dir, "dir", ".muxfer-*.part"))
-			if len(parts) == 1 {
-				if info, err := os.Stat(parts[0]); err == nil && info.Size() > 8<<20 {
-					break
-				}
+			if len(parts) != 1 {
+				return false
 			}
-			time.Sleep(5 * time.Millisecond) // polling the hub's folder, bounded by the deadline
-		}
+			info, err := os.Stat(parts[0])
+			return err == nil && info.Size() > 8<<20
+		})
 		interrupt()
 	}()
 	var out, errb bytes.Buffer

@@ -227,6 +227,14 @@ func Testdata(t testing.TB, rel string) string {
 	return dst
 }
 
+// Lag lets d pass: the latency of a slow link or a slow peer that a
+// test plays, which has no event to wait for.
+func Lag(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	<-t.C
+}
+
 // PauseAfterFirstByte returns conn, except that its first Write sends one
 // byte at once and the rest after pause: a client whose handshake has
 // begun but goes on slowly.
@@ -248,7 +256,7 @@ func (c *pausedConn) Write(b []byte) (int, error) {
 	if _, err := c.Conn.Write(b[:1]); err != nil {
 		return 0, err
 	}
-	time.Sleep(c.pause) // the slow client this stands for, not a wait for an event
+	Lag(c.pause)
 	n, err := c.Conn.Write(b[1:])
 	return 1 + n, err
 }
