@@ -60,9 +60,14 @@ func (h *Hub) encode(m protocol.Message) []byte {
 
 // push encodes m and queues it on q as how says.
 func (p *peer) push(q chan outMsg, m protocol.Message, how delivery) {
-	if b := p.h.encode(m); b != nil {
-		p.pushEncoded(q, outMsg{typ: m.Type(), b: b}, how)
-	}
+	p.pushMsg(q, m, how, time.Time{})
+}
+
+// pushMsg encodes m and queues it on q as pushBy does, and reports
+// whether it did.
+func (p *peer) pushMsg(q chan outMsg, m protocol.Message, how delivery, deadline time.Time) bool {
+	b := p.h.encode(m)
+	return b != nil && p.pushBy(q, outMsg{typ: m.Type(), b: b}, how, deadline)
 }
 
 // pushEncoded queues msg on q as how says, waiting (waitForRoom) as long

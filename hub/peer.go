@@ -84,15 +84,13 @@ func (p *peer) answer(m protocol.Message) { p.push(p.answers, m, waitForRoom) }
 // rather than hold its sender for longer, and reports whether it was
 // queued.
 func (p *peer) tell(m protocol.Message) bool {
-	b := p.h.encode(m)
-	return b != nil && p.pushBy(p.out, outMsg{typ: m.Type(), b: b}, waitForRoom, time.Now().Add(p.h.stall))
+	return p.pushMsg(p.out, m, waitForRoom, time.Now().Add(p.h.stall))
 }
 
 // answerBy is answer with a deadline for the wait (see pushBy), and
 // reports whether the answer was queued.
 func (p *peer) answerBy(m protocol.Message, deadline time.Time) bool {
-	b := p.h.encode(m)
-	return b != nil && p.pushBy(p.answers, outMsg{typ: m.Type(), b: b}, waitForRoom, deadline)
+	return p.pushMsg(p.answers, m, waitForRoom, deadline)
 }
 
 // lastWord queues a message that ends the session (an Error, a Bye) past

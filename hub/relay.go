@@ -75,9 +75,6 @@ func (p *peer) relayOffer(o protocol.Offer) {
 	case to == p:
 		reject("cannot send files to yourself")
 		return
-	case len(o.Files) > transfer.MaxFiles:
-		reject(fmt.Sprintf("offer has %d entries, limit %d", len(o.Files), transfer.MaxFiles))
-		return
 	}
 	if err := transfer.CheckOffer(o); err != nil {
 		reject(err.Error())
