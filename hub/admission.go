@@ -53,9 +53,9 @@ func (s source) String() string {
 }
 
 // perSource counts what each source holds (connections in their
-// handshake, clients) against a limit per source. A source is in the map
-// only while it holds something, so the map is bounded by what the hub
-// holds in all.
+// handshake, clients, entries of open transfers) against a limit per
+// source. A source is in the map only while it holds something, so the
+// map is bounded by what the hub holds in all.
 type perSource struct {
 	mu   sync.Mutex
 	held map[source]int
@@ -63,33 +63,40 @@ type perSource struct {
 
 // take counts one more for s and reports true, or reports false, counting
 // nothing, if s already holds limit.
-func (c *perSource) take(s source, limit int) bool {
+func (c *perSource) take(s source, limit int) bool { return c.takeN(s, 1, limit) }
+
+// takeN counts n more for s and reports true, or reports false, counting
+// nothing, if s would hold more than limit.
+func (c *perSource) takeN(s source, n, limit int) bool {
 	if !s.p.IsValid() {
 		return true
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.held[s] >= limit {
+	if c.held[s]+n > limit {
 		return false
 	}
 	if c.held == nil {
 		c.held = map[source]int{}
 	}
-	c.held[s]++
+	c.held[s] += n
 	return true
 }
 
 // release gives back one that take counted for s.
-func (c *perSource) release(s source) {
+func (c *perSource) release(s source) { c.releaseN(s, 1) }
+
+// releaseN gives back n that takeN counted for s.
+func (c *perSource) releaseN(s source, n int) {
 	if !s.p.IsValid() {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.held[s] <= 1 {
+	if c.held[s] <= n {
 		delete(c.held, s)
 	} else {
-		c.held[s]--
+		c.held[s] -= n
 	}
 }
 

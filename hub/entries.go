@@ -15,27 +15,22 @@ import (
 // entryBudget counts the entries of open transfers per source and in all.
 // It is safe for concurrent use.
 type entryBudget struct {
+	bySource perSource
 	mu       sync.Mutex
-	bySource map[source]int
 	total    int
 }
 
 // take counts n entries for s, or returns why not: s would hold more
 // than perSource, or the hub more than total.
 func (b *entryBudget) take(s source, n, perSource, total int) error {
+	if !b.bySource.takeN(s, n, perSource) {
+		return fmt.Errorf("more than %d files and folders in open transfers from %s: offer again when some are done", perSource, s)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch {
-	case s.p.IsValid() && b.bySource[s]+n > perSource:
-		return fmt.Errorf("more than %d files and folders in open transfers from %s: offer again when some are done", perSource, s)
-	case b.total+n > total:
+	if b.total+n > total {
+		b.bySource.releaseN(s, n)
 		return fmt.Errorf("more than %d files and folders in open transfers on this hub: offer again when some are done", total)
-	}
-	if s.p.IsValid() {
-		if b.bySource == nil {
-			b.bySource = map[source]int{}
-		}
-		b.bySource[s] += n
 	}
 	b.total += n
 	return nil
@@ -43,15 +38,9 @@ func (b *entryBudget) take(s source, n, perSource, total int) error {
 
 // release gives back n entries that take counted for s.
 func (b *entryBudget) release(s source, n int) {
+	b.bySource.releaseN(s, n)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if s.p.IsValid() {
-		if b.bySource[s] <= n {
-			delete(b.bySource, s)
-		} else {
-			b.bySource[s] -= n
-		}
-	}
 	b.total -= n
 }
 
