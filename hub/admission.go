@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/muxfer/muxfer/mux"
@@ -15,7 +16,14 @@ import (
 const (
 	DefaultMaxHandshakesPerAddr = 8
 	DefaultMaxClientsPerAddr    = 32
+	DefaultMaxStreamsPerAddr    = streamsPerClient * DefaultMaxClientsPerAddr // 128
+	DefaultMaxStreams           = 1024
 )
+
+// streamsPerClient is the data streams a client sends on by default
+// (transfer.SendOptions.Parallel): MaxStreamsPerAddr defaults to as many
+// for each client that MaxClientsPerAddr lets one address have.
+const streamsPerClient = 4
 
 // source is where a connection comes from, as the hub counts it against
 // the limits per address: an IPv4 address whole, or the /64 network of an
@@ -106,6 +114,48 @@ type admission struct {
 	handshakes perSource // connections from accept to Welcome or refusal
 	clients    perSource // registered clients
 	crowded    throttle  // logs connections refused for their source's share
+
+	streams        perSource    // data streams open (see streamBudget)
+	streamsOpen    atomic.Int64 // data streams open in all
+	streamsRefused throttle     // logs data streams refused
+	refusedStreams atomic.Int64 // data streams refused, ever
+}
+
+// streamBudget is one connection's StreamBudget: the data streams its
+// client opens count against its source address's MaxStreamsPerAddr and
+// the hub's MaxStreams. Each stream can hold up to a receive window of the
+// hub's memory (at most 1 MiB) while nobody reads it, so these bound that
+// memory per address and in all.
+type streamBudget struct {
+	h   *Hub
+	src source
+}
+
+// TakeStream counts one more stream, if the source's share and the
+// hub's bound allow.
+func (b streamBudget) TakeStream() bool {
+	a := &b.h.admit
+	limit, which := b.h.cfg.MaxStreamsPerAddr, "from one address"
+	if a.streams.take(b.src, limit) {
+		if a.streamsOpen.Add(1) <= int64(b.h.cfg.MaxStreams) {
+			return true
+		}
+		a.streamsOpen.Add(-1)
+		a.streams.release(b.src)
+		limit, which = b.h.cfg.MaxStreams, "in all"
+	}
+	a.refusedStreams.Add(1)
+	if ok, held := a.streamsRefused.allow(time.Now()); ok {
+		b.h.log.Warn("too many data streams open "+which+"; refusing new ones",
+			"limit", limit, "source", b.src.String(), "refused_since_last_report", held)
+	}
+	return false
+}
+
+// ReleaseStream gives back a stream that TakeStream counted.
+func (b streamBudget) ReleaseStream() {
+	b.h.admit.streamsOpen.Add(-1)
+	b.h.admit.streams.release(b.src)
 }
 
 // startHandshake takes a handshake slot for conn, from its source's share

@@ -24,3 +24,9 @@ func (h *Hub) OpenEntries() int {
 	defer h.entries.mu.Unlock()
 	return h.entries.total
 }
+
+// OpenStreams is how many data streams the hub counts open, in all.
+func (h *Hub) OpenStreams() int64 { return h.admit.streamsOpen.Load() }
+
+// RefusedStreams is how many data streams the hub has refused.
+func (h *Hub) RefusedStreams() int64 { return h.admit.refusedStreams.Load() }

@@ -70,6 +70,15 @@ type Config struct {
 	// source address (as above). A Hello beyond it is answered with an
 	// Error of code "limit". Default 32.
 	MaxClientsPerAddr int
+	// MaxStreamsPerAddr bounds the data streams open at once from the
+	// clients of one source address, and MaxStreams those of all
+	// clients. A stream opened beyond either is reset at once (the
+	// client's transfer fails with mux.ErrStreamRefused). A stream can
+	// hold up to its receive window of the hub's memory (at most 1 MiB)
+	// while nobody reads it: these bound that memory. Defaults: 4 for
+	// each of MaxClientsPerAddr (128 for its default of 32), and 1024.
+	MaxStreamsPerAddr int
+	MaxStreams        int
 
 	// Each client's chat (direct messages too), nick and who messages are
 	// bounded by a token bucket that refills ChatMessagesPerSecond and
@@ -220,7 +229,7 @@ func New(cfg Config) (*Hub, error) {
 	h := &Hub{cfg: cfg, log: log, root: root, recv: recv, start: time.Now(),
 		ctx: ctx, cancel: cancel,
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second},
-		admit: admission{crowded: throttle{period: time.Second}}, failures: throttle{period: 100 * time.Millisecond},
+		admit: admission{crowded: throttle{period: time.Second}, streamsRefused: throttle{period: time.Second}}, failures: throttle{period: 100 * time.Millisecond},
 		clients: map[uint64]*peer{}, names: map[string]uint64{}, nameLimit: maxNameSuffix,
 		listeners: map[net.Listener]struct{}{}, ended: make(chan struct{}), stall: cfg.Mux.IOTimeout,
 		presence: newPresenceLimit(cfg.PresencePerMinute, cfg.PresenceBurst), room: make(chan struct{})}
@@ -445,7 +454,9 @@ func (h *Hub) serveConn(conn net.Conn, src source) {
 // fails or the hub refuses the client.
 func (h *Hub) handshake(conn net.Conn, src source) *peer {
 	addr := conn.RemoteAddr().String()
-	sess, hello, err := mux.Accept(h.ctx, conn, h.cfg.Mux)
+	cfg := h.cfg.Mux
+	cfg.Streams = streamBudget{h, src}
+	sess, hello, err := mux.Accept(h.ctx, conn, cfg)
 	if err != nil {
 		// Anyone can fail a handshake, as fast as they can connect: the
 		// log gets at most ten lines a second of it, with a count of the

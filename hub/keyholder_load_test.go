@@ -39,15 +39,8 @@ const keyHolderRSSBound = 256 << 20
 // share, its memory stays bounded, and an honest client from another
 // address chats and uploads meanwhile, every line and every file arriving.
 func TestOneKeyHolderCannotTakeTheHub(t *testing.T) {
-	addr, dir, pid := startServe(t)
-	alice := hubtest.Dial(t, addr, "alice")
-	bob := hubtest.Dial(t, addr, "bob")
-	mallory := dialerFrom(t, "127.0.0.2")
-	src := hubtest.Testdata(t, "../testdata")
-	m, _, err := transfer.Scan(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := startScene(t)
+	addr, alice, bob, mallory := sc.addr, sc.alice, sc.bob, sc.mallory
 
 	// A thousand sessions, eight at a time (the address's share of the
 	// handshake slots): each one admitted attacks at once and holds on.
@@ -132,14 +125,7 @@ func TestOneKeyHolderCannotTakeTheHub(t *testing.T) {
 		}
 	}()
 
-	uploaded := make(chan error, 1)
-	go func() {
-		rep, err := alice.Upload(context.Background(), m, transfer.SendOptions{})
-		if err == nil && rep.Failed() > 0 {
-			err = fmt.Errorf("%d files failed", rep.Failed())
-		}
-		uploaded <- err
-	}()
+	uploaded := sc.upload()
 	const lines = 50
 	chatted := make(chan error, 1)
 	go func() {
@@ -164,16 +150,13 @@ func TestOneKeyHolderCannotTakeTheHub(t *testing.T) {
 	if err := <-chatted; err != nil {
 		t.Fatal(err)
 	}
-	if err := <-uploaded; err != nil {
-		t.Fatalf("alice's upload during the attack: %v", err)
-	}
-	hubtest.SameTree(t, src, filepath.Join(dir, "testdata"))
+	sc.uploaded(uploaded)
 	expectLines(t, bob, "alice", lines)
 	if _, err := alice.Who(context.Background()); err != nil {
 		t.Fatalf("alice after the attack: %v", err)
 	}
 
-	rss := peakRSS(t, pid)
+	rss := peakRSS(t, sc.pid)
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("mallory's sessions: %d admitted, %d refused, at most %d at once; the hub's peak RSS %s", admitted, refused, mostConnected, mib(rss))
@@ -207,6 +190,57 @@ func keyHolderAttack(i int, ctrl net.Conn) {
 			return
 		}
 	}
+}
+
+// scene is a real hub (startServe) under attack: alice and bob are honest
+// clients from 127.0.0.1, mallory dials from 127.0.0.2, and alice uploads
+// testdata (src, scanned as m) meanwhile.
+type scene struct {
+	t          *testing.T
+	addr, dir  string
+	pid        int
+	alice, bob *hubtest.Client
+	mallory    *net.Dialer
+	src        string
+	m          *transfer.Manifest
+}
+
+func startScene(t *testing.T) *scene {
+	t.Helper()
+	sc := &scene{t: t}
+	sc.addr, sc.dir, sc.pid = startServe(t)
+	sc.alice = hubtest.Dial(t, sc.addr, "alice")
+	sc.bob = hubtest.Dial(t, sc.addr, "bob")
+	sc.mallory = dialerFrom(t, "127.0.0.2")
+	sc.src = hubtest.Testdata(t, "../testdata")
+	var err error
+	if sc.m, _, err = transfer.Scan(sc.src); err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// upload starts alice's upload of testdata; uploaded waits for it.
+func (sc *scene) upload() <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		rep, err := sc.alice.Upload(context.Background(), sc.m, transfer.SendOptions{})
+		if err == nil && rep.Failed() > 0 {
+			err = fmt.Errorf("%d files failed: %+v", rep.Failed(), rep.Files)
+		}
+		done <- err
+	}()
+	return done
+}
+
+// uploaded waits for the upload that upload started, and checks that every
+// file arrived whole.
+func (sc *scene) uploaded(done <-chan error) {
+	sc.t.Helper()
+	if err := <-done; err != nil {
+		sc.t.Fatalf("alice's upload during the attack: %v", err)
+	}
+	hubtest.SameTree(sc.t, sc.src, filepath.Join(sc.dir, "testdata"))
 }
 
 // startServe builds muxfer and runs `muxfer serve` on 127.0.0.1 until the

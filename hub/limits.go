@@ -45,6 +45,8 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxHandshakes, DefaultMaxHandshakes)
 	def(&c.MaxHandshakesPerAddr, DefaultMaxHandshakesPerAddr)
 	def(&c.MaxClientsPerAddr, DefaultMaxClientsPerAddr)
+	def(&c.MaxStreamsPerAddr, streamsPerClient*c.MaxClientsPerAddr)
+	def(&c.MaxStreams, DefaultMaxStreams)
 	def(&c.ChatMessagesPerSecond, DefaultChatMessagesPerSecond)
 	def(&c.ChatBurst, DefaultChatBurst)
 	def(&c.ChatBytesPerSecond, DefaultChatBytesPerSecond)

@@ -67,13 +67,15 @@ type groupConn struct {
 	follow  *[]byte       // the queue whose bytes must go next (a sent header's body), or nil
 	done    chan struct{} // closed when the sending goroutine ends
 
-	pings pingWatch // only Read and frame use it (see pings.go)
+	pings  pingWatch   // only Read and frame use it (see pings.go)
+	gate   *streamGate // counts and refuses the peer's streams (see streams.go)
+	resets []byte      // the gate's resets, to queue at the next frame boundary
 }
 
-// Read reads what yamux receives, and ends the session of a peer that
-// floods it with pings (see pingWatch).
+// Read reads what yamux receives, less the streams the gate refuses, and
+// ends the session of a peer that floods it with pings (see pingWatch).
 func (c *groupConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
+	n, err := c.gate.read(c.Conn, p)
 	if perr := c.pings.read(p[:n]); perr != nil {
 		c.Conn.Close()
 		return n, perr
@@ -81,9 +83,12 @@ func (c *groupConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// newGroupConn starts the sending goroutine on conn; Close ends it.
-func newGroupConn(conn net.Conn, limit func() int, waitControl bool) *groupConn {
+// newGroupConn starts the sending goroutine on conn; Close ends it. The
+// streams the peer opens are bounded by budget as well as maxPeerStreams
+// (budget may be nil).
+func newGroupConn(conn net.Conn, limit func() int, waitControl bool, budget StreamBudget) *groupConn {
 	c := &groupConn{Conn: conn, limit: limit, waitControl: waitControl, done: make(chan struct{})}
+	c.gate = newStreamGate(budget, c.resetStream)
 	c.cond.L = &c.mu
 	go c.send()
 	return c
@@ -108,9 +113,11 @@ func (c *groupConn) Write(p []byte) (int, error) {
 	c.cond.Broadcast()
 	if !urgent {
 		c.queued = append(c.queued, p...)
+		c.queueResets()
 		return len(p), nil
 	}
 	c.urgent = append(c.urgent, p...)
+	c.queueResets()
 	c.total += int64(len(p))
 	for end := c.total; c.err == nil && c.sent < end; {
 		c.cond.Wait()
@@ -142,9 +149,32 @@ func (c *groupConn) frame(p []byte) {
 		return // not yamux's: written by a test, or after a failure
 	}
 	c.pings.wrote(p)
+	c.gate.wrote(p)
 	c.control = binary.BigEndian.Uint32(p[4:]) == controlStream
 	if p[1] == yamuxData {
 		c.body = int(binary.BigEndian.Uint32(p[8:]))
+	}
+}
+
+// resetStream queues a reset of the peer's stream id, which the gate
+// refused, to be sent between frames.
+func (c *groupConn) resetStream(id uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil || c.closing || len(c.resets) >= maxPendingResets*yamuxHeader {
+		return
+	}
+	c.resets = append(c.resets, resetFrame(id)...)
+	c.queueResets()
+	c.cond.Broadcast()
+}
+
+// queueResets moves the resets waiting to the queue, unless a frame's
+// body is still to be written: nothing may come between it and its header.
+func (c *groupConn) queueResets() {
+	if len(c.resets) > 0 && c.body == 0 {
+		c.queued = append(c.queued, c.resets...)
+		c.resets = c.resets[:0]
 	}
 }
 
@@ -227,6 +257,7 @@ func (c *groupConn) next() *[]byte {
 // Close sends what is queued, waiting at most closeGrace for a peer that
 // does not read, then closes the connection.
 func (c *groupConn) Close() error {
+	c.gate.end()
 	c.mu.Lock()
 	first := !c.closing
 	c.closing = true

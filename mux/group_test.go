@@ -63,7 +63,7 @@ func waitTaken(gc *groupConn) {
 
 func TestGroupConnSendsEveryByteInOrderThenCloses(t *testing.T) {
 	rc := &recordingConn{}
-	gc := newGroupConn(rc, func() int { return 1 << 10 }, true)
+	gc := newGroupConn(rc, func() int { return 1 << 10 }, true, nil)
 	var want []byte
 	for i := range 500 {
 		p := bytes.Repeat([]byte{byte(i)}, 1+i%700)
@@ -85,7 +85,7 @@ func TestGroupConnSendsEveryByteInOrderThenCloses(t *testing.T) {
 
 func TestGroupConnJoinsWritesMadeWhileOneIsSent(t *testing.T) {
 	rc := &recordingConn{gate: make(chan struct{})}
-	gc := newGroupConn(rc, func() int { return 1 << 20 }, true)
+	gc := newGroupConn(rc, func() int { return 1 << 20 }, true, nil)
 	// The first write is taken at once and held at the gate; the frames
 	// written meanwhile must then leave together, in one write.
 	gc.Write([]byte("first"))
@@ -106,7 +106,7 @@ func TestGroupConnJoinsWritesMadeWhileOneIsSent(t *testing.T) {
 func TestGroupConnBoundsWhatIsQueued(t *testing.T) {
 	rc := &recordingConn{gate: make(chan struct{})}
 	const limit = 4 << 10
-	gc := newGroupConn(rc, func() int { return limit }, true)
+	gc := newGroupConn(rc, func() int { return limit }, true, nil)
 	defer func() { close(rc.gate); gc.Close() }()
 	gc.Write(make([]byte, 100))
 	waitTaken(gc) // by the sender, held at the gate
@@ -143,7 +143,7 @@ func TestGroupConnReportsAFailedWrite(t *testing.T) {
 	broken := errors.New("connection reset by peer")
 	t.Run("data frames see it on a later write", func(t *testing.T) {
 		rc := &recordingConn{fail: broken}
-		gc := newGroupConn(rc, func() int { return 1 << 20 }, true)
+		gc := newGroupConn(rc, func() int { return 1 << 20 }, true, nil)
 		defer gc.Close()
 		if _, err := gc.Write(header(yamuxData, 3, 1)); err != nil {
 			t.Fatalf("first write: %v (it is queued, and cannot know yet)", err)
@@ -155,7 +155,7 @@ func TestGroupConnReportsAFailedWrite(t *testing.T) {
 	})
 	t.Run("a control frame's own write returns it", func(t *testing.T) {
 		rc := &recordingConn{gate: make(chan struct{})}
-		gc := newGroupConn(rc, func() int { return 1 << 20 }, true)
+		gc := newGroupConn(rc, func() int { return 1 << 20 }, true, nil)
 		defer gc.Close()
 		got := make(chan error, 1)
 		go func() {
@@ -178,7 +178,7 @@ func TestGroupConnReportsAFailedWrite(t *testing.T) {
 func TestGroupConnControlFramesWaitOnlyOnAClient(t *testing.T) {
 	for _, client := range []bool{true, false} {
 		rc := &recordingConn{gate: make(chan struct{})}
-		gc := newGroupConn(rc, func() int { return 1 << 20 }, client)
+		gc := newGroupConn(rc, func() int { return 1 << 20 }, client, nil)
 		returned := make(chan struct{})
 		go func() {
 			gc.Write(header(yamuxData, controlStream, 5))
@@ -207,7 +207,7 @@ func TestGroupConnControlFramesWaitOnlyOnAClient(t *testing.T) {
 func TestGroupConnCloseWaitsAtMostTheGraceForAStuckPeer(t *testing.T) {
 	a, b := net.Pipe() // b never reads: every write to a blocks until its deadline
 	defer b.Close()
-	gc := newGroupConn(a, func() int { return 1 << 20 }, true)
+	gc := newGroupConn(a, func() int { return 1 << 20 }, true, nil)
 	gc.Write([]byte("stuck"))
 	done := make(chan error, 1)
 	go func() { done <- gc.Close() }()
@@ -238,7 +238,7 @@ func TestGroupConnSendsAClientsControlFramesFirst(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := &recordingConn{gate: make(chan struct{})}
-			gc := newGroupConn(rc, func() int { return 64 }, true)
+			gc := newGroupConn(rc, func() int { return 64 }, true, nil)
 			if tt.split {
 				gc.Write(dataHdr)
 				waitTaken(gc) // held at the gate without its body

@@ -77,6 +77,14 @@ type Config struct {
 	// and about 2 ms unsent, from 32 KiB to 1 MiB (see frames.go).
 	DataFrame    int
 	NotSentLowat int
+
+	// Streams, if set, bounds the data streams the peer may have open at
+	// once beyond the session's own bound (twice protocol.MaxDataStreams):
+	// a hub passes each connection a budget shared by its source address
+	// and the whole hub. A stream beyond either is reset as it opens,
+	// before it can hold any memory; the peer's reads and writes on it
+	// fail with ErrStreamRefused. See streams.go.
+	Streams StreamBudget
 }
 
 func (c Config) handshakeTimeout() time.Duration {
@@ -261,6 +269,9 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 	return s, hello, nil
 }
 
+// gate returns the session's stream gate (see streams.go).
+func (s *Session) gate() *streamGate { return s.nc.(*groupConn).gate }
+
 func newSession(nc net.Conn, ys *yamux.Session, ctrl *yamux.Stream, cfg Config, clock *handshakeClock, pace *pacer) *Session {
 	return &Session{nc: nc, ys: ys, ctrl: ctrl, cfg: cfg, clock: clock, pace: pace,
 		slots: make(chan struct{}, protocol.MaxDataStreams)}
@@ -302,7 +313,7 @@ func open(ctx context.Context, conn net.Conn, cfg Config, server bool) (*handsha
 	if cfg.DataFrame > 0 {
 		queue = func() int { return cfg.DataFrame }
 	}
-	gc := newGroupConn(sc, queue, !server)
+	gc := newGroupConn(sc, queue, !server, cfg.Streams)
 	ys, err := start(gc, cfg.yamux(handshake))
 	if err != nil {
 		clock.stop()

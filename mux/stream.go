@@ -76,6 +76,7 @@ func (s *Session) OpenData(ctx context.Context, h protocol.DataHeader) (*Stream,
 		return nil, s.streamErr(err)
 	}
 	st := s.newStream(ys)
+	st.opened = s.gate().take(ys.StreamID())
 	st.release = func() { <-s.slots }
 	st.stop = context.AfterFunc(ctx, st.abort)
 	if err := protocol.WriteHeader(st, h); err != nil {
@@ -203,6 +204,7 @@ var ErrTimeout = errors.New("timed out")
 // ErrAborted.
 type Stream struct {
 	ys      *yamux.Stream
+	opened  *opening // the peer's answer to a stream opened here; nil for one accepted
 	sess    *Session
 	timeout time.Duration
 	stop    func() bool // unbinds the context
@@ -267,6 +269,10 @@ func (st *Stream) err(err error) error {
 		return err
 	case st.aborted.Load():
 		return ErrAborted
+	case errors.Is(err, yamux.ErrConnectionReset) && !st.sess.ys.IsClosed():
+		// The peer reset this stream and the session goes on: it refused
+		// the stream as it opened (see streams.go).
+		return ErrStreamRefused
 	}
 	err = st.sess.streamErr(err)
 	if errors.Is(err, ErrTimeout) {
@@ -278,6 +284,39 @@ func (st *Stream) err(err error) error {
 		st.sess.Close()
 	}
 	return err
+}
+
+// Opened waits until the peer has accepted a stream opened with OpenData,
+// or refused it. It returns nil, ErrStreamRefused (the peer has too many
+// open), ErrClosed (the session ended first) or ctx's error. Bytes written
+// before the answer count only once it is nil: a sender that has written
+// a whole file on a new stream asks before it takes the file as sent. A
+// stream accepted with AcceptData has nothing to wait for.
+func (st *Stream) Opened(ctx context.Context) error {
+	if st.opened == nil {
+		return nil
+	}
+	select {
+	case <-st.opened.done:
+		return st.opened.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Acknowledged reports whether the peer has accepted a stream opened with
+// OpenData (see Opened) by now, without waiting. A stream accepted with
+// AcceptData is.
+func (st *Stream) Acknowledged() bool {
+	if st.opened == nil {
+		return true
+	}
+	select {
+	case <-st.opened.done:
+		return st.opened.err == nil
+	default:
+		return false
+	}
 }
 
 // ReadHeader reads the stream's header frame.

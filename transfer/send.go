@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"os"
 	"time"
 
@@ -59,7 +60,16 @@ type SendOptions struct {
 	// relays the files to it, and it stores them, rather than storing
 	// them itself. That client answers the offer.
 	To string
+	// RefusedRetry is how long a file keeps trying again, with growing
+	// pauses, while the receiver refuses its data streams because it has
+	// too many open (mux.ErrStreamRefused: a hub busy with other clients'
+	// streams), before the file fails with that error. Default
+	// DefaultRefusedRetry.
+	RefusedRetry time.Duration
 }
+
+// DefaultRefusedRetry is SendOptions.RefusedRetry's default.
+const DefaultRefusedRetry = time.Minute
 
 // FileReport is the outcome for one file.
 type FileReport struct {
@@ -231,7 +241,9 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 				if f := opt.Observer.Opened; f != nil {
 					f(m.Files[i].Path)
 				}
-				h, from, opened, err := sendFile(st.fileCtx[i], slot, id, i, m.Files[i], m.Local[i], have[i], lim, opt.Observer.Wrote)
+				h, from, opened, err := sendRetrying(st.fileCtx[i], opt.RefusedRetry, func() (string, int64, bool, error) {
+					return sendFile(st.fileCtx[i], slot, id, i, m.Files[i], m.Local[i], have[i], lim, opt.Observer.Wrote)
+				})
 				if f := opt.Observer.Resumed; f != nil && opened {
 					f(m.Files[i].Path, from)
 				}
@@ -361,7 +373,8 @@ func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f proto
 			slot.close()
 		}
 	}()
-	reportResumed(wrote, from)
+	count := &confirmedCount{st: st, wrote: wrote}
+	reportResumed(count.add, from)
 	ra := startReadAhead(src, h, f.Size-from)
 	defer ra.close()
 	for {
@@ -372,7 +385,7 @@ func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f proto
 		if !ok {
 			break
 		}
-		err = lim.write(ctx, st, (*buf)[:n], wrote)
+		err = lim.write(ctx, st, (*buf)[:n], count.add)
 		putBuf(buf)
 		if err != nil {
 			return "", from, true, err
@@ -385,8 +398,60 @@ func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f proto
 	if err := protocol.WriteTrailer(st, protocol.Trailer{Hash: sum}); err != nil {
 		return "", from, true, err
 	}
+	if err := st.Opened(ctx); err != nil { // a stream the receiver refused carried nothing
+		return "", from, true, err
+	}
+	count.flush()
 	st.Detach() // written: the file's result, when it comes, must not end the stream
 	return sum, from, true, nil
+}
+
+// sendRetrying calls send until it does not fail with
+// mux.ErrStreamRefused, pausing between calls (from 50 ms, doubling, up to
+// 2 s, with jitter), for at most wait (0: DefaultRefusedRetry) or until
+// ctx ends. It returns send's last results.
+func sendRetrying(ctx context.Context, wait time.Duration, send func() (string, int64, bool, error)) (string, int64, bool, error) {
+	if wait <= 0 {
+		wait = DefaultRefusedRetry
+	}
+	give := time.Now().Add(wait)
+	pause := 50 * time.Millisecond
+	for {
+		h, from, opened, err := send()
+		if !errors.Is(err, mux.ErrStreamRefused) || !time.Now().Add(pause).Before(give) {
+			return h, from, opened, err
+		}
+		t := time.NewTimer(pause/2 + mrand.N(pause))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return h, from, opened, err
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+}
+
+// confirmedCount passes the bytes written on st to wrote only once the
+// receiver has accepted st (mux.Stream.Acknowledged): until then it holds
+// them back, and flush passes them on. A stream the receiver refuses
+// carried nothing, and its file is sent again: its bytes must not count
+// twice.
+type confirmedCount struct {
+	st      *mux.Stream
+	wrote   func(int)
+	pending int64
+}
+
+func (c *confirmedCount) add(n int) {
+	if c.pending += int64(n); c.st.Acknowledged() {
+		c.flush()
+	}
+}
+
+func (c *confirmedCount) flush() {
+	reportResumed(c.wrote, c.pending) // in pieces that fit an int
+	c.pending = 0
 }
 
 // reportResumed counts the bytes the receiver held already as written.

@@ -54,9 +54,10 @@ func (st *pieceState) sent(o outcome) {
 		return
 	}
 	if o.err != nil {
-		if !o.opened {
-			// No stream will come: tell the receiver not to wait for one.
-			// (With a stream, the receiver sees it end early and answers.)
+		if !o.opened || errors.Is(o.err, mux.ErrStreamRefused) {
+			// No stream will come (a refused one never reached the
+			// receiver): tell the receiver not to wait for one. (With a
+			// stream, the receiver sees it end early and answers.)
 			st.conn.Send(protocol.Result{Transfer: st.id, File: o.idx, Error: "sender: " + o.err.Error()})
 		}
 		st.finish(o.idx, FileReport{Status: statusOf(o.err), Err: o.err.Error()})

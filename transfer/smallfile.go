@@ -60,6 +60,10 @@ func sendSmall(ctx context.Context, slot *streamSlot, id string, idx int, f prot
 		slot.close() // without its trailer: see sendFile
 		return "", from, true, err
 	}
+	if err := st.Opened(ctx); err != nil { // refused: it carried nothing (see sendFile)
+		slot.close()
+		return "", from, true, err
+	}
 	st.Detach()
 	reportResumed(wrote, from)
 	if wrote != nil {

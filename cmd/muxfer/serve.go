@@ -38,6 +38,8 @@ type serveFlags struct {
 	maxClients, chatRate *int
 	maxPerAddr           *int // clients per source address
 	maxFiles             *int // entries per offer
+	maxStreams           *int // data streams open at once
+	maxStreamsPerAddr    *int // ... from one address
 	reserveInodes        *int // inodes an offer must leave free; -1: 1% of the file system's
 	maxSize, reserve     byteSize
 	keys                 keyFlags
@@ -45,18 +47,20 @@ type serveFlags struct {
 
 func defineServe(fs *flag.FlagSet) action {
 	sf := &serveFlags{
-		listen:        fs.String("listen", ":7878", "address to listen on"),
-		dir:           fs.String("dir", "muxfer-files", "`DIR` that uploads are stored in (created if missing)"),
-		verbose:       fs.Bool("verbose", false, "log every stored file"),
-		grace:         fs.Duration("grace", 10*time.Second, "on SIGINT or SIGTERM, how long transfers in progress may take to finish (the rest resume when the hub is back)"),
-		keepPartial:   fs.Duration("keep-partial", transfer.DefaultKeepParts, "how long the part of a cut file is kept for its sender to resume"),
-		offerTimeout:  fs.Duration("offer-timeout", hub.DefaultOfferTimeout, "how long an offer sent to another client waits for its answer before the hub withdraws it"),
-		maxClients:    fs.Int("max-clients", hub.DefaultMaxClients, "clients connected at once"),
-		maxPerAddr:    fs.Int("max-per-addr", hub.DefaultMaxClientsPerAddr, "clients connected at once from one address (an IPv6 /64 counts as one address)"),
-		chatRate:      fs.Int("chat-rate", hub.DefaultChatMessagesPerSecond, "chat and who messages per second per client (bursts of 5x)"),
-		maxFiles:      fs.Int("max-files", transfer.MaxFiles, "entries (files and folders) per offer"),
-		reserveInodes: fs.Int("reserve-inodes", -1, "inodes (files and folders) an offer must leave free; -1: 1% of the file system's, 0: none"),
-		reserve:       64 << 20,
+		listen:            fs.String("listen", ":7878", "address to listen on"),
+		dir:               fs.String("dir", "muxfer-files", "`DIR` that uploads are stored in (created if missing)"),
+		verbose:           fs.Bool("verbose", false, "log every stored file"),
+		grace:             fs.Duration("grace", 10*time.Second, "on SIGINT or SIGTERM, how long transfers in progress may take to finish (the rest resume when the hub is back)"),
+		keepPartial:       fs.Duration("keep-partial", transfer.DefaultKeepParts, "how long the part of a cut file is kept for its sender to resume"),
+		offerTimeout:      fs.Duration("offer-timeout", hub.DefaultOfferTimeout, "how long an offer sent to another client waits for its answer before the hub withdraws it"),
+		maxClients:        fs.Int("max-clients", hub.DefaultMaxClients, "clients connected at once"),
+		maxPerAddr:        fs.Int("max-per-addr", hub.DefaultMaxClientsPerAddr, "clients connected at once from one address (an IPv6 /64 counts as one address)"),
+		maxStreams:        fs.Int("max-streams", hub.DefaultMaxStreams, "data streams open at once from all clients (each may hold up to 1 MiB of memory while nobody reads it)"),
+		maxStreamsPerAddr: fs.Int("max-streams-per-addr", 0, "data streams open at once from the clients of one address; 0: 4 per client --max-per-addr allows (128 by default)"),
+		chatRate:          fs.Int("chat-rate", hub.DefaultChatMessagesPerSecond, "chat and who messages per second per client (bursts of 5x)"),
+		maxFiles:          fs.Int("max-files", transfer.MaxFiles, "entries (files and folders) per offer"),
+		reserveInodes:     fs.Int("reserve-inodes", -1, "inodes (files and folders) an offer must leave free; -1: 1% of the file system's, 0: none"),
+		reserve:           64 << 20,
 	}
 	fs.Var(&sf.maxSize, "max-size", "bytes per offer, e.g. 10G (0: no limit)")
 	fs.Var(&sf.reserve, "reserve", "free disk space an offer must leave, e.g. 1G")
@@ -96,7 +100,8 @@ func (sf *serveFlags) serve(e env, fs *flag.FlagSet, pos []string) error {
 		noReserve = -1 // the flag's 0 means none; the library's 0 means the default
 	}
 	h, err := hub.New(hub.Config{Dir: *sf.dir, Logger: log, Software: software(), Mux: muxCfg,
-		MaxClients: *sf.maxClients, MaxClientsPerAddr: *sf.maxPerAddr, ChatMessagesPerSecond: *sf.chatRate, ChatBurst: 5 * *sf.chatRate,
+		MaxClients: *sf.maxClients, MaxClientsPerAddr: *sf.maxPerAddr,
+		MaxStreams: *sf.maxStreams, MaxStreamsPerAddr: *sf.maxStreamsPerAddr, ChatMessagesPerSecond: *sf.chatRate, ChatBurst: 5 * *sf.chatRate,
 		Offers:    transfer.Limits{MaxFiles: *sf.maxFiles, MaxBytes: int64(sf.maxSize), Reserve: noReserve, ReserveInodes: inodeReserve(*sf.reserveInodes)},
 		KeepParts: *sf.keepPartial, OfferTimeout: *sf.offerTimeout})
 	if err != nil {
