@@ -33,6 +33,12 @@ type Config struct {
 	// with the same checks and the same resume as the hub's uploads. It
 	// is created if missing. Without it, every such offer is declined.
 	Inbox string
+	// KeepParts is how long the part of a file cut on its way into Inbox
+	// is kept for its sender to resume, as the hub's Config.KeepParts:
+	// parts older than that are removed in the background when the
+	// client connects (looking at most at maxSweep entries of Inbox).
+	// 0 means transfer.DefaultKeepParts (48 hours); less than 0, never.
+	KeepParts time.Duration
 	// OnOffer decides on each offer another client makes (Offer.From
 	// names it, Offer.Files lists every entry): Accept, Decline, or Ask,
 	// which keeps the offer waiting for Client.Answer (a person reads
@@ -58,6 +64,10 @@ type Config struct {
 	// goroutines of the data streams, concurrently.
 	OnProgress func(transfer string, file, n int)
 }
+
+// maxSweep bounds the entries of Inbox that a client looks at for old
+// parts each time it connects.
+const maxSweep = 100_000
 
 // Client is a connection to a hub. Its methods are safe for concurrent use.
 type Client struct {
@@ -116,6 +126,9 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		in.cancel = cancel
 		c.wg.Add(1)
 		go c.acceptStreams(ctx)
+		if cfg.KeepParts >= 0 {
+			c.wg.Go(func() { in.recv.SweepContext(ctx, maxSweep) })
+		}
 	}
 	go c.read()
 	return c, nil

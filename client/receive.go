@@ -65,6 +65,7 @@ func openInbox(cfg Config) (*inbox, error) {
 		return nil, err
 	}
 	recv := transfer.NewReceiver(root)
+	recv.KeepParts = max(cfg.KeepParts, 0)
 	recv.OpenRecords() // without them, resume works within one run only
 	in := &inbox{root: root, recv: recv, decide: cfg.OnOffer, withdrawn: cfg.OnWithdrawn,
 		received: cfg.OnReceived, progress: cfg.OnProgress, transfers: map[string]*transfer.Incoming{}}

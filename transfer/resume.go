@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -441,10 +442,21 @@ func readPrefix(dst io.Writer, src io.Reader, n int64) error {
 // resumed, or by a receiver that crashed. Parts of files being received
 // stay. It returns how many it removed. A hub sweeps when it starts and
 // every hour.
-func (r *Receiver) Sweep() (int, error) {
+func (r *Receiver) Sweep() (int, error) { return r.SweepContext(context.Background(), 0) }
+
+// errSweepDone stops SweepContext's walk.
+var errSweepDone = errors.New("sweep: done")
+
+// SweepContext is Sweep that stops when ctx ends, or once it has looked at
+// limit entries of the folder (0: no limit), so that a client receiving
+// into a large folder (a home folder, say) spends a bounded time on it.
+func (r *Receiver) SweepContext(ctx context.Context, limit int) (int, error) {
 	cutoff := time.Now().Add(-r.keepParts())
-	removed := 0
+	removed, seen := 0, 0
 	err := fs.WalkDir(r.root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
+		if seen++; ctx.Err() != nil || limit > 0 && seen > limit {
+			return errSweepDone
+		}
 		if err != nil {
 			if name == "." {
 				return err
@@ -463,6 +475,9 @@ func (r *Receiver) Sweep() (int, error) {
 		}
 		return nil
 	})
+	if errors.Is(err, errSweepDone) {
+		err = ctx.Err()
+	}
 	return removed, err
 }
 

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -530,6 +531,36 @@ func TestSweepRemovesOnlyOldIdleParts(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "notes.part")); err != nil {
 		t.Errorf("the user's notes.part: %v", err)
+	}
+}
+
+// SweepContext looks at no more entries than its limit, and at none once
+// its context has ended.
+func TestSweepContextStopsAtItsLimit(t *testing.T) {
+	r, dir := newTestReceiver(t)
+	r.KeepParts = time.Hour
+	then := time.Now().Add(-2 * time.Hour)
+	const n = 10
+	for i := range n {
+		p := filepath.Join(dir, keyPartName(partKey(fmt.Sprint("token", i))))
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, then, then); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got, err := r.SweepContext(ctx, 0); got != 0 || !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: removed %d, %v; want 0 and context.Canceled", got, err)
+	}
+	// The folder itself is the first entry looked at.
+	if got, err := r.SweepContext(context.Background(), 4); got != 3 || err != nil {
+		t.Errorf("limit 4: removed %d, %v; want 3", got, err)
+	}
+	if got, err := r.SweepContext(context.Background(), 0); got != n-3 || err != nil {
+		t.Errorf("no limit: removed %d, %v; want the other %d", got, err, n-3)
 	}
 }
 

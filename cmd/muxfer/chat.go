@@ -73,6 +73,7 @@ func (cf *clientFlags) chat(e env, fs *flag.FlagSet, pos []string, dir string) e
 	}
 	s := &chatSession{c: c, u: u, inbox: in, send: transfer.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate), ResumeKey: key},
 		backoff: cf.backoff()}
+	s.here(e.ctx)
 	if *cf.reconnect {
 		// The name of the connection being replaced: the last one /nick
 		// gave, on whichever connection.
@@ -169,6 +170,7 @@ func (s *chatSession) reconnect(ctx context.Context) error {
 	if c.Name() != name {
 		s.u.line("* %s was taken; you are now %s", name, c.Name())
 	}
+	s.here(ctx)
 	return nil
 }
 
@@ -216,10 +218,49 @@ func (s *chatSession) handle(ctx context.Context, line string) (quit bool, err e
 		}
 		if err != nil {
 			s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+		} else if s.u.json {
+			// A script sees its own line in order with everyone's; a
+			// person sees it as typed.
+			s.u.event(map[string]string{"type": "sent", "text": line})
 		}
 		return false, nil
 	}
 	return s.command(ctx, line), nil
+}
+
+// who asks the hub who is there and waits for the answer, so that a
+// script's next line sees it printed. A failure is shown, and ok is false.
+func (s *chatSession) who(ctx context.Context) (list []protocol.ClientInfo, ok bool) {
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	list, err := s.c.Who(wctx)
+	if err != nil {
+		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! who: "+err.Error())
+		return nil, false
+	}
+	return list, true
+}
+
+// here shows who else is on the hub, as the chat starts and after each
+// reconnect: one line, or a "here" event with the clients' entries.
+func (s *chatSession) here(ctx context.Context) {
+	list, ok := s.who(ctx)
+	if !ok {
+		return
+	}
+	others := make([]protocol.ClientInfo, 0, len(list))
+	var names []string
+	for _, c := range list {
+		if c.ID != s.c.ID() {
+			others = append(others, c)
+			names = append(names, c.Name)
+		}
+	}
+	text := "* nobody else is here"
+	if len(names) > 0 {
+		text = fmt.Sprintf("* here: %s (%s)", strings.Join(names, ", "), plural(len(names), "other"))
+	}
+	s.u.event(map[string]any{"type": "here", "clients": others}, text)
 }
 
 // command runs a /command line and reports whether it was /quit.
@@ -229,15 +270,9 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 	case "quit", "exit":
 		return true
 	case "who":
-		// Wait for the answer, so that a script's next line sees it printed.
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		list, err := s.c.Who(wctx)
-		cancel()
-		if err != nil {
-			s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! who: "+err.Error())
-			return false
+		if list, ok := s.who(ctx); ok {
+			s.u.message(protocol.Clients{Clients: list})
 		}
-		s.u.message(protocol.Clients{Clients: list})
 	case "help":
 		s.u.print(strings.Split(chatHelp, "\n")...)
 	case "msg":

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,11 +183,24 @@ func TestChatScriptedFromStdin(t *testing.T) {
 		t.Errorf("bob heard %+v", cs)
 	}
 	types := map[string]int{}
-	for _, ev := range jsonLines(t, out) {
+	var sent []string
+	events := jsonLines(t, out)
+	for _, ev := range events {
 		types[ev["type"].(string)]++
+		if ev["type"] == "sent" {
+			sent = append(sent, ev["text"].(string))
+		}
 	}
-	if types["clients"] != 1 || types["file"] != 2 || types["summary"] != 1 || types["error"] != 1 {
-		t.Errorf("event types %v, want 1 clients, 2 file, 1 summary, 1 error (the unknown command)", types)
+	if types["clients"] != 1 || types["file"] != 2 || types["summary"] != 1 || types["error"] != 1 || types["here"] != 1 {
+		t.Errorf("event types %v, want 1 here, 1 clients, 2 file, 1 summary, 1 error (the unknown command)", types)
+	}
+	// After the welcome, the first event says who else is there; alice's
+	// own lines show in order.
+	if here, _ := events[1]["clients"].([]any); events[1]["type"] != "here" || len(here) != 1 || here[0].(map[string]any)["name"] != "bob" {
+		t.Errorf("second event %v, want here with bob only", events[1])
+	}
+	if !slices.Equal(sent, []string{"hello bob", "bye now"}) {
+		t.Errorf("alice's own lines printed as %q, want hello bob and bye now", sent)
 	}
 	hubtest.SameTree(t, "../../testdata/hello.txt", filepath.Join(h.Dir, "hello.txt"))
 }
@@ -198,7 +212,7 @@ func TestChatTextModeShowsEvents(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d; stderr:\n%s", code, errs)
 	}
-	for _, want := range []string{"* connected to " + h.Addr + " as alice", "* 2 connected: bob (", "alice ("} {
+	for _, want := range []string{"* connected to " + h.Addr + " as alice", "* here: bob (1 other)", "* 2 connected: bob (", "alice ("} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
