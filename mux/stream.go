@@ -300,7 +300,14 @@ func (st *Stream) Opened(ctx context.Context) error {
 	case <-st.opened.done:
 		return st.opened.err
 	case <-ctx.Done():
-		return ctx.Err()
+		// An answer that came too counts: a file's context ends when its
+		// result arrives, and the answer is always read before that.
+		select {
+		case <-st.opened.done:
+			return st.opened.err
+		default:
+			return ctx.Err()
+		}
 	}
 }
 
