@@ -2,7 +2,10 @@
 // uploading to another client, through a hub, while the upload runs. Run
 // one as -role bob (it prints the latencies when -lines lines arrived) and
 // one as -role alice (it uploads -file again and again and sends a line
-// every -every); bench/linkemu.sh runs them across a slow link.
+// every -every); bench/linkemu.sh runs them across a slow link. -role pipe
+// is bob as a script sees him: it runs `muxfer chat --json` (-muxfer) with
+// stdout a pipe and times each line when it reads it there
+// (bench/chatpipe.sh).
 //
 // Each line carries the time it was sent (the wall clock, which processes
 // on one machine share), so bob measures each line's trip on its own.
@@ -37,6 +40,7 @@ func main() {
 	warm := flag.Duration("warm", 2*time.Second, "alice: upload this long before the first line")
 	frame := flag.Int("frame", 0, "alice: fixed data frame size (mux.Config.DataFrame; 0: paced)")
 	lowat := flag.Int("lowat", 0, "alice: TCP_NOTSENT_LOWAT (mux.Config.NotSentLowat; 0: default)")
+	muxfer := flag.String("muxfer", "muxfer", "pipe: the muxfer binary to run as bob")
 	flag.Parse()
 	key, err := mux.ParseKey(strings.TrimSpace(os.Getenv("MUXFER_KEY")))
 	if err != nil {
@@ -46,6 +50,8 @@ func main() {
 	switch *role {
 	case "bob":
 		err = bob(*addr, cfg, *lines)
+	case "pipe":
+		err = pipeBob(*addr, *muxfer, *lines)
 	case "alice":
 		err = alice(*addr, cfg, *file, *lines, *every, *warm)
 	case "idle":
@@ -53,7 +59,7 @@ func main() {
 	case "uploaders":
 		err = uploaders(*addr, cfg, *clients, *file)
 	default:
-		err = fmt.Errorf("-role must be alice or bob")
+		err = fmt.Errorf("-role must be alice, bob, pipe, idle or uploaders")
 	}
 	if err != nil {
 		fail(err)
@@ -166,12 +172,17 @@ func bob(addr string, cfg mux.Config, lines int) error {
 			return fmt.Errorf("only %d of %d lines arrived", len(lat), lines)
 		}
 	}
+	report(lat)
+	return nil
+}
+
+// report prints the latencies' percentiles in milliseconds with two
+// decimals, in the line bench/compare.sh and bench/chatpipe.sh read.
+func report(lat []time.Duration) {
 	slices.Sort(lat)
-	// In milliseconds with two decimals, so that bench/compare.sh can read them.
 	at := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
 	fmt.Printf("chat latency over %d lines: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", len(lat),
 		at(0.50), at(0.90), at(0.99), at(1))
-	return nil
 }
 
 func alice(addr string, cfg mux.Config, file string, lines int, every, warm time.Duration) error {

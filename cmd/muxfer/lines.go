@@ -4,31 +4,36 @@ import (
 	"io"
 	"os"
 	"sync"
-	"time"
 )
 
 // A send of 5,000 small files prints a line per file, and a write system
 // call per line was 5-7% of the sender's CPU when stdout is a file or a
-// pipe. lineWriter gathers the lines printed there: a line after a quiet
-// spell is written at once, so a chat message or a lone event is never
-// late, and the lines of a burst go out together at most lineDelay after
-// the last write. close writes out what is left. On a terminal, where a
-// person watches, nothing is held back.
+// pipe. A script or a bot reading `chat --json` on a pipe, though, must see
+// each line when it happens. lineWriter does both without a timer: Write
+// only queues a line and wakes a goroutine of the lineWriter's own, which
+// writes everything queued by the time it runs in one write. A lone line
+// goes out at once; lines printed while a write is in progress, or before
+// the goroutine got a core, go out together in the next. close writes out
+// what is left and ends the goroutine. On a terminal, where a person
+// watches, lines go straight to it.
 
-// lineDelay is the longest a line waits in a lineWriter.
-const lineDelay = 100 * time.Millisecond
-
-// lineWriter holds lines for w (see above). Its write errors are dropped,
-// as those of the lines printed straight to stdout are.
+// lineWriter queues lines for w (see above). Its write errors are dropped,
+// as those of the lines printed straight to stdout are. Make one with
+// newLineWriter; its close must be called.
 type lineWriter struct {
-	w io.Writer
+	w    io.Writer
+	wake chan struct{} // holds a token while lines may wait in buf, or after close
+	done chan struct{} // closed when the goroutine has written its last line
 
 	mu     sync.Mutex
-	buf    []byte
-	last   time.Time   // when w was last written to
-	timer  *time.Timer // writes buf out; armed while buf holds lines
-	closed bool        // close was called: lines go straight to w
+	buf    []byte // lines queued, not yet taken by the goroutine
+	closed bool   // close was called: lines go straight to w once done is closed
 }
+
+// keptBuf is the largest buffer a lineWriter keeps for the next lines
+// after writing it: a burst larger than this (a summary listing 100,000
+// files) does not hold its memory for the rest of a long chat.
+const keptBuf = 1 << 20
 
 // lineOutput returns out itself if it is a terminal or not a file, and
 // otherwise a lineWriter on it.
@@ -37,53 +42,71 @@ func lineOutput(out io.Writer) io.Writer {
 	if !ok || isTerminal(f) {
 		return out
 	}
-	return &lineWriter{w: f}
+	return newLineWriter(f)
+}
+
+// newLineWriter starts the goroutine that writes to w; close ends it.
+func newLineWriter(w io.Writer) *lineWriter {
+	l := &lineWriter{w: w, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go l.run()
+	return l
 }
 
 func (l *lineWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
+	if !l.closed {
+		l.buf = append(l.buf, p...)
+		l.mu.Unlock()
+		l.poke()
+		return len(p), nil
+	}
+	l.mu.Unlock()
+	// After close, once the goroutine has written what was queued before
+	// it, a line is written at once, in order.
+	<-l.done
+	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
-	if l.closed || len(l.buf) == 0 && now.Sub(l.last) >= lineDelay {
-		l.last = now
-		l.w.Write(p)
-		return len(p), nil
-	}
-	l.buf = append(l.buf, p...)
-	if len(l.buf) >= 64<<10 {
-		l.flushLocked()
-		return len(p), nil
-	}
-	if l.timer == nil {
-		l.timer = time.AfterFunc(lineDelay, l.flush)
-	} else if len(l.buf) == len(p) { // the first line held since the last flush
-		l.timer.Reset(lineDelay)
-	}
+	l.w.Write(p)
 	return len(p), nil
 }
 
-func (l *lineWriter) flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.flushLocked()
-}
-
-func (l *lineWriter) flushLocked() {
-	if len(l.buf) == 0 {
-		return
+// poke wakes the goroutine, or leaves it the token it has yet to take:
+// either way it takes buf after this line was queued.
+func (l *lineWriter) poke() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
 	}
-	l.w.Write(l.buf)
-	l.buf = l.buf[:0]
-	l.last = time.Now()
 }
 
-// close writes out the lines held; later lines are written at once.
+// run writes the lines queued, all of them in one write each time it
+// wakes, until close.
+func (l *lineWriter) run() {
+	defer close(l.done)
+	var out []byte
+	for range l.wake {
+		l.mu.Lock()
+		out, l.buf = l.buf, out[:0]
+		closed := l.closed
+		l.mu.Unlock()
+		if len(out) > 0 {
+			l.w.Write(out)
+		}
+		if closed {
+			return
+		}
+		if cap(out) > keptBuf {
+			out = nil
+		}
+	}
+}
+
+// close writes out the lines queued and ends the goroutine; later lines
+// are written at once. It may be called more than once.
 func (l *lineWriter) close() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.timer != nil {
-		l.timer.Stop()
-	}
-	l.flushLocked()
 	l.closed = true
+	l.mu.Unlock()
+	l.poke()
+	<-l.done
 }

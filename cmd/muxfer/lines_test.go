@@ -2,67 +2,152 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
-func TestLineWriterWritesALineAfterAQuietSpellAtOnce(t *testing.T) {
-	var out lockedBuffer
-	l := &lineWriter{w: &out}
-	l.Write([]byte("hello\n"))
-	if got := out.String(); got != "hello\n" {
-		t.Fatalf("written at once: %q, want the line", got)
-	}
+// writeLog records each Write it is given as one entry, so that a test
+// sees how lines were grouped into writes.
+type writeLog struct {
+	mu     sync.Mutex
+	writes []string
 }
 
-func TestLineWriterGathersABurstAndWritesItWithinTheDelay(t *testing.T) {
-	var out lockedBuffer
-	l := &lineWriter{w: &out}
-	start := time.Now()
-	for _, s := range []string{"a\n", "b\n", "c\n"} {
-		l.Write([]byte(s))
-	}
-	if got := out.String(); got != "a\n" {
-		t.Fatalf("written at once: %q, want the first line only", got)
-	}
-	if !within(5*time.Second, func() bool { return out.String() == "a\nb\nc\n" }) {
-		t.Fatalf("after 5 s: %q, want all three lines", out.String())
-	}
-	if d := time.Since(start); d < lineDelay {
-		t.Errorf("the burst came out after %v, before the delay of %v", d, lineDelay)
-	}
+func (w *writeLog) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
 }
 
-func TestLineWriterCloseWritesWhatItHolds(t *testing.T) {
-	var out lockedBuffer
-	l := &lineWriter{w: &out}
-	l.Write([]byte("a\n"))
-	l.Write([]byte("b\n"))
+func (w *writeLog) get() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.writes...)
+}
+
+// stuckWriter is a slow reader's pipe: each Write says it started on
+// entered, then waits for release before it records its bytes.
+type stuckWriter struct {
+	writeLog
+	entered chan struct{}
+	release chan struct{}
+}
+
+func newStuckWriter() *stuckWriter {
+	return &stuckWriter{entered: make(chan struct{}, 100), release: make(chan struct{})}
+}
+
+func (w *stuckWriter) Write(p []byte) (int, error) {
+	w.entered <- struct{}{}
+	<-w.release
+	return w.writeLog.Write(p)
+}
+
+func TestLineWriterWritesALineWithoutWaitingForATimer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var out writeLog
+		l := newLineWriter(&out)
+		defer l.close()
+		start := time.Now()
+		for i, line := range []string{"hello\n", "again\n"} {
+			l.Write([]byte(line))
+			// Every goroutine of the bubble is blocked now: a line
+			// still held would wait for a timer that only a later
+			// Wait could fire.
+			synctest.Wait()
+			if got := out.get(); len(got) != i+1 || got[i] != line {
+				t.Fatalf("after line %d, with the writer idle: writes %q, want %q last", i+1, got, line)
+			}
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("the bubble's clock moved %v: something waited for a timer", d)
+		}
+	})
+}
+
+func TestLineWriterWritesLinesQueuedBehindASlowWriteInOneWrite(t *testing.T) {
+	w := newStuckWriter()
+	l := newLineWriter(w)
+	l.Write([]byte("first\n"))
+	<-w.entered // the goroutine is writing "first" and cannot return yet
+	var burst strings.Builder
+	for i := range 5000 {
+		line := fmt.Sprintf("verified file%04d\n", i)
+		burst.WriteString(line)
+		l.Write([]byte(line))
+	}
+	close(w.release)
 	l.close()
-	if got := out.String(); got != "a\nb\n" {
-		t.Fatalf("after close: %q", got)
+	got := w.get()
+	if len(got) != 2 || got[0] != "first\n" || got[1] != burst.String() {
+		t.Fatalf("%d writes (first %.40q), want 2: the line in progress, then all 5,000 queued behind it together", len(got), got)
+	}
+}
+
+func TestLineWriterCloseWritesWhatIsQueuedThenWritesAtOnce(t *testing.T) {
+	w := newStuckWriter()
+	l := newLineWriter(w)
+	l.Write([]byte("a\n"))
+	<-w.entered
+	l.Write([]byte("b\n"))
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		l.close()
+	}()
+	close(w.release)
+	<-closed
+	if got := strings.Join(w.get(), ""); got != "a\nb\n" {
+		t.Fatalf("after close: %q, want both lines", got)
 	}
 	l.Write([]byte("c\n"))
-	if got := out.String(); got != "a\nb\nc\n" {
-		t.Fatalf("a line after close: %q, want it written at once", got)
+	if got := strings.Join(w.get(), ""); got != "a\nb\nc\n" {
+		t.Fatalf("a line after close: %q, want it written before Write returns", got)
+	}
+	l.close() // a second close is harmless
+}
+
+func TestLineWriterKeepsEveryLineWholeAndInOrderUnderConcurrentWrites(t *testing.T) {
+	var out writeLog
+	l := newLineWriter(&out)
+	const writers, lines = 8, 500
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := range lines {
+				l.Write(fmt.Appendf(nil, "%d %d\n", g, i))
+			}
+		})
+	}
+	wg.Go(l.close) // lines that race with close are written too, after the rest
+	wg.Wait()
+	next := make([]int, writers)
+	all := strings.Join(out.get(), "")
+	for _, line := range strings.Split(strings.TrimSuffix(all, "\n"), "\n") {
+		var g, i int
+		if _, err := fmt.Sscanf(line, "%d %d", &g, &i); err != nil || g < 0 || g >= writers {
+			t.Fatalf("line %q was not written whole", line)
+		}
+		if i != next[g] {
+			t.Fatalf("writer %d: line %d came where line %d should", g, i, next[g])
+		}
+		next[g]++
+	}
+	for g, n := range next {
+		if n != lines {
+			t.Errorf("writer %d: %d lines written, want %d", g, n, lines)
+		}
 	}
 }
 
-func TestLineWriterWritesALargeBurstWithoutWaiting(t *testing.T) {
-	var out lockedBuffer
-	l := &lineWriter{w: &out}
-	line := append(bytes.Repeat([]byte("x"), 1023), '\n')
-	for range 65 {
-		l.Write(line)
-	}
-	if n := len(out.String()); n != 65*len(line) {
-		t.Fatalf("%d bytes written, want all %d: a full buffer goes out at once", n, 65*len(line))
-	}
-}
-
-func TestLineOutputHoldsLinesForAFileOnly(t *testing.T) {
+func TestLineOutputQueuesLinesForAFileOnly(t *testing.T) {
 	var buf bytes.Buffer
 	if lineOutput(&buf) != &buf {
 		t.Error("a writer that is not a file was wrapped")
@@ -72,7 +157,13 @@ func TestLineOutputHoldsLinesForAFileOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, ok := lineOutput(f).(*lineWriter); !ok {
-		t.Error("a regular file was not given a lineWriter")
+	l, ok := lineOutput(f).(*lineWriter)
+	if !ok {
+		t.Fatal("a regular file was not given a lineWriter")
+	}
+	l.Write([]byte("line\n"))
+	l.close()
+	if b, err := os.ReadFile(f.Name()); err != nil || string(b) != "line\n" {
+		t.Fatalf("the file holds %q (%v) after close, want the line", b, err)
 	}
 }

@@ -53,6 +53,7 @@ func (cf *clientFlags) backoff() client.Backoff {
 
 // setup checks that at least min positional arguments (described by
 // what) are there, and sets up the output and the connection's settings.
+// The caller closes the ui it returns.
 func (cf *clientFlags) setup(e env, fs *flag.FlagSet, pos []string, min int, what string) (*ui, error) {
 	if len(pos) < min {
 		fs.Usage()
@@ -63,6 +64,7 @@ func (cf *clientFlags) setup(e env, fs *flag.FlagSet, pos []string, min int, wha
 		return nil, err
 	}
 	if cf.mux, _, err = cf.keys.muxConfig(e, false); err != nil {
+		u.close()
 		return nil, err
 	}
 	if cf.mux.InsecureNoTLS {

@@ -73,8 +73,9 @@ func newUI(out, errw io.Writer, jsonOut bool, mode string) (*ui, error) {
 	return u, nil
 }
 
-// close writes out the lines held for stdout (see lineWriter); a
-// command calls it before it returns.
+// close writes out the lines queued for stdout and ends the goroutine
+// that writes them (see lineWriter); whoever made the ui calls it before
+// returning.
 func (u *ui) close() {
 	if l, ok := u.out.(*lineWriter); ok {
 		l.close()
