@@ -13,6 +13,7 @@ import (
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
+	"golang.org/x/time/rate"
 )
 
 // Config configures a Client.
@@ -74,7 +75,7 @@ type Client struct {
 	sess    *mux.Session
 	welcome protocol.Welcome
 	onMsg   func(protocol.Message)
-	pace    *pacer // keeps chat and who within the hub's rate
+	pace    *rate.Limiter // keeps chat, nick and who within the hub's rate (newPace)
 
 	// ask is held from a Who's or a Rename's place in its queue to its
 	// sending, so that the queues are in the order the hub answers:
@@ -116,7 +117,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		}
 		return nil, err
 	}
-	c := &Client{sess: sess, welcome: w, onMsg: cfg.OnMessage, pace: newPacer(w.ChatPerSecond, w.ChatBurst),
+	c := &Client{sess: sess, welcome: w, onMsg: cfg.OnMessage, pace: newPace(w.ChatPerSecond, w.ChatBurst),
 		name: w.Name, subs: map[string]*subscription{}, done: make(chan struct{}), inbox: in}
 	if c.onMsg == nil {
 		c.onMsg = func(protocol.Message) {}
@@ -221,7 +222,7 @@ func (c *Client) Rename(ctx context.Context, name string) (string, error) {
 // waitTurn waits until the next chat, nick or who message is within the
 // hub's rate.
 func (c *Client) waitTurn() error {
-	d := c.pace.delay()
+	d := c.pace.Reserve().Delay()
 	if d == 0 {
 		return nil
 	}

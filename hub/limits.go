@@ -8,6 +8,7 @@ import (
 
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
+	"golang.org/x/time/rate"
 )
 
 // Defaults of the limits in Config.
@@ -76,43 +77,18 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// bucket is a token bucket: it holds at most burst tokens and gains rate
-// tokens a second. It is not safe for concurrent use.
-type bucket struct {
-	rate, burst, tokens float64
-	last                time.Time
-}
-
-// newBucket returns a full bucket.
-func newBucket(rate, burst int, now time.Time) bucket {
-	return bucket{rate: float64(rate), burst: float64(burst), tokens: float64(burst), last: now}
-}
-
-// take removes n tokens and reports true, or reports false and removes
-// none if fewer than n are left.
-func (b *bucket) take(n float64, now time.Time) bool {
-	if now.After(b.last) {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-		b.last = now
-	}
-	if b.tokens < n {
-		return false
-	}
-	b.tokens -= n
-	return true
-}
-
-// chatLimit is one client's allowance for chat: a bucket of messages and
-// one of bytes of text. Only the peer's reading goroutine uses it.
+// chatLimit is one client's allowance for chat: a token bucket of
+// messages and one of bytes of text. Only the peer's reading goroutine
+// uses it.
 type chatLimit struct {
-	msgs, bytes                   bucket
+	msgs, bytes                   *rate.Limiter
 	msgsPerSecond, bytesPerSecond int
 }
 
-func newChatLimit(c Config, now time.Time) chatLimit {
+func newChatLimit(c Config) chatLimit {
 	return chatLimit{
-		msgs:          newBucket(c.ChatMessagesPerSecond, c.ChatBurst, now),
-		bytes:         newBucket(c.ChatBytesPerSecond, c.ChatBytesBurst, now),
+		msgs:          rate.NewLimiter(rate.Limit(c.ChatMessagesPerSecond), c.ChatBurst),
+		bytes:         rate.NewLimiter(rate.Limit(c.ChatBytesPerSecond), c.ChatBytesBurst),
 		msgsPerSecond: c.ChatMessagesPerSecond, bytesPerSecond: c.ChatBytesPerSecond,
 	}
 }
@@ -120,10 +96,10 @@ func newChatLimit(c Config, now time.Time) chatLimit {
 // allow charges one message of what ("chat", "who") carrying n bytes of
 // text, and returns the refusal to send if the client is over its rate.
 func (l *chatLimit) allow(what string, n int, now time.Time) error {
-	if !l.msgs.take(1, now) {
+	if !l.msgs.AllowN(now, 1) {
 		return fmt.Errorf("%s rate over %d messages/s", what, l.msgsPerSecond)
 	}
-	if !l.bytes.take(float64(n), now) {
+	if !l.bytes.AllowN(now, n) {
 		return fmt.Errorf("%s rate over %d bytes/s", what, l.bytesPerSecond)
 	}
 	return nil

@@ -2,33 +2,76 @@ package hub
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/muxfer/muxfer/protocol"
+	"golang.org/x/time/rate"
 )
 
+// TestBucketRefillsAtItsRateUpToItsBurst pins down what the hub's
+// allowances (chat, offers, presence, log lines) take from rate.Limiter:
+// a bucket starts full, a refusal takes nothing, and it refills at its
+// rate up to its burst and no further.
 func TestBucketRefillsAtItsRateUpToItsBurst(t *testing.T) {
 	t0 := time.Unix(1_000_000, 0)
 	steps := []struct {
 		at   time.Duration // since t0
-		take float64
+		take int
 		ok   bool
 	}{
-		{0, 10, true},                        // full at the start
-		{0, 1, false},                        // empty now, and a refusal takes nothing
-		{100 * time.Millisecond, 2, true},    // 20 a second: 2 in 100 ms
-		{100 * time.Millisecond, 0.5, false}, // and no more
-		{time.Hour, 10, true},                // refills to the burst, not beyond
+		{0, 10, true},                      // full at the start
+		{0, 1, false},                      // empty now, and a refusal takes nothing
+		{100 * time.Millisecond, 2, true},  // 20 a second: 2 in 100 ms
+		{100 * time.Millisecond, 1, false}, // and no more
+		{time.Hour, 11, false},             // refills to the burst, not beyond
+		{time.Hour, 10, true},
 		{time.Hour, 1, false},
 		{time.Hour - time.Second, 1, false}, // a clock going back gives nothing
 		{time.Hour + 50*time.Millisecond, 1, true},
+		{time.Hour + 50*time.Millisecond, 1, false},
 	}
-	b := newBucket(20, 10, t0)
+	b := rate.NewLimiter(20, 10)
 	for i, s := range steps {
-		if got := b.take(s.take, t0.Add(s.at)); got != s.ok {
-			t.Fatalf("step %d: take(%v) at %v = %v, want %v (tokens left %.3f)", i, s.take, s.at, got, s.ok, b.tokens)
+		if got := b.AllowN(t0.Add(s.at), s.take); got != s.ok {
+			t.Fatalf("step %d: AllowN(%d) at %v = %v, want %v (tokens left %.3f)", i, s.take, s.at, got, s.ok, b.TokensAt(t0.Add(s.at)))
+		}
+	}
+}
+
+// TestPresenceLimitForgetsOnlyRefilledSources: once it remembers
+// maxPresenceSources, a new source is announced only if a quiet one (its
+// bucket full again) can be forgotten, and one that is still within its
+// allowance is never forgotten early, which would give it a new burst.
+func TestPresenceLimitForgetsOnlyRefilledSources(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	l := newPresenceLimit(60, 2) // one a second, two at once
+	src := func(i int) source {
+		return source{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32)}
+	}
+	first := src(0)
+	for i, want := range []bool{true, true, false} {
+		if got := l.allow(first, t0); got != want {
+			t.Fatalf("join %d from one source = %v, want %v", i, got, want)
+		}
+	}
+	for i := 1; i < maxPresenceSources; i++ {
+		l.allow(src(i), t0)
+	}
+	if l.allow(src(maxPresenceSources), t0) {
+		t.Fatal("a new source was announced while every remembered one was still within its allowance")
+	}
+	// A second on, the sources that joined once are full again and
+	// forgotten; the first, emptied, has one join back, not a new burst.
+	now := t0.Add(time.Second)
+	if !l.allow(src(maxPresenceSources), now) {
+		t.Fatal("a new source was refused though quiet ones could be forgotten")
+	}
+	for i, want := range []bool{true, false} {
+		if got := l.allow(first, now); got != want {
+			t.Fatalf("join %d from the first source a second later = %v, want %v", i, got, want)
 		}
 	}
 }
@@ -49,7 +92,7 @@ func TestChatLimitNamesTheRateItBroke(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := newChatLimit(cfg, t0)
+			l := newChatLimit(cfg)
 			var err error
 			for _, n := range tt.sends {
 				if err = l.allow("chat", n, t0); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/protocol"
+	"golang.org/x/time/rate"
 )
 
 // A client chooses much of what the hub logs about it: names, paths,
@@ -44,12 +45,12 @@ func clipArgs(args []any) []any {
 // concurrent use: a client's reading goroutine and its data streams log.
 type logLimit struct {
 	mu   sync.Mutex
-	b    bucket
+	b    *rate.Limiter
 	held int
 }
 
-func newLogLimit(now time.Time) *logLimit {
-	return &logLimit{b: newBucket(logLinesPerClient, logBurstPerClient, now)}
+func newLogLimit() *logLimit {
+	return &logLimit{b: rate.NewLimiter(logLinesPerClient, logBurstPerClient)}
 }
 
 // allow reports whether a line may be logged now and, if so, how many
@@ -57,7 +58,7 @@ func newLogLimit(now time.Time) *logLimit {
 func (l *logLimit) allow(now time.Time) (ok bool, held int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.b.take(1, now) {
+	if !l.b.AllowN(now, 1) {
 		l.held++
 		return false, 0
 	}

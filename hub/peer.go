@@ -13,6 +13,7 @@ import (
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
+	"golang.org/x/time/rate"
 )
 
 // peer is one connected client as the hub sees it.
@@ -37,7 +38,7 @@ type peer struct {
 
 	// Only the reading goroutine uses these.
 	chat    chatLimit
-	offers  bucket
+	offers  *rate.Limiter
 	folders int // folders this session's offers may have created
 
 	refused atomic.Bool  // the hub is ending the session for a broken rule
@@ -59,8 +60,8 @@ func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
 	ctx, cancel := context.WithCancel(h.ctx)
 	p := &peer{h: h, sess: sess, info: info, ctx: ctx, cancel: cancel,
 		out: make(chan outMsg, outboxSize), answers: make(chan outMsg, outboxSize), room: make(chan struct{}, 1),
-		logs: newLogLimit(time.Now()), slots: make(chan struct{}, MaxStreams),
-		chat: newChatLimit(h.cfg, time.Now()), offers: newBucket(h.cfg.OffersPerSecond, h.cfg.OfferBurst, time.Now()), transfers: map[string]*transfer.Incoming{},
+		logs: newLogLimit(), slots: make(chan struct{}, MaxStreams),
+		chat: newChatLimit(h.cfg), offers: rate.NewLimiter(rate.Limit(h.cfg.OffersPerSecond), h.cfg.OfferBurst), transfers: map[string]*transfer.Incoming{},
 		relaysOut: map[string]*relay{}, relaysIn: map[string]*relay{}}
 	p.touch()
 	p.wrote.Store(int64(time.Since(h.start)))
@@ -299,7 +300,7 @@ func (p *peer) offer(o protocol.Offer) {
 	case p.h.isDraining():
 		p.answer(protocol.Reject{Transfer: protocol.Clip(o.Transfer, 64), Reason: "hub is shutting down", Code: protocol.CodeShutdown})
 		return
-	case !p.offers.take(1, time.Now()):
+	case !p.offers.Allow():
 		busy(fmt.Sprintf("more than %d offers a second: offer again shortly", p.h.cfg.OffersPerSecond))
 		return
 	case dup || dupRelay || dupIn:

@@ -3,6 +3,8 @@ package hub
 import (
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // A key holder who connects and leaves again and again would draw a
@@ -17,9 +19,9 @@ import (
 // use.
 type presenceLimit struct {
 	mu      sync.Mutex
-	rate    float64 // tokens a second
-	burst   float64
-	buckets map[source]*bucket
+	rate    rate.Limit // announcements a second
+	burst   int
+	buckets map[source]*rate.Limiter
 }
 
 // maxPresenceSources bounds the sources whose allowance is remembered:
@@ -28,7 +30,7 @@ type presenceLimit struct {
 const maxPresenceSources = 4096
 
 func newPresenceLimit(perMinute, burst int) *presenceLimit {
-	return &presenceLimit{rate: float64(perMinute) / 60, burst: float64(burst), buckets: map[source]*bucket{}}
+	return &presenceLimit{rate: rate.Limit(perMinute) / 60, burst: burst, buckets: map[source]*rate.Limiter{}}
 }
 
 // allow reports whether a client from s that joins now is announced.
@@ -46,17 +48,17 @@ func (l *presenceLimit) allow(s source, now time.Time) bool {
 				return false
 			}
 		}
-		b = &bucket{rate: l.rate, burst: l.burst, tokens: l.burst, last: now}
+		b = rate.NewLimiter(l.rate, l.burst)
 		l.buckets[s] = b
 	}
-	return b.take(1, now)
+	return b.AllowN(now, 1)
 }
 
 // forgetQuiet drops the sources whose bucket has filled up again: they
 // would start afresh anyway.
 func (l *presenceLimit) forgetQuiet(now time.Time) {
 	for s, b := range l.buckets {
-		if b.tokens+now.Sub(b.last).Seconds()*b.rate >= b.burst {
+		if b.TokensAt(now) >= float64(l.burst) {
 			delete(l.buckets, s)
 		}
 	}

@@ -3,13 +3,35 @@ package transfer
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/muxfer/muxfer/protocol"
 )
 
-// withClock gives r's pledges a clock of the test's (see ratelimit_test.go).
+// fakeClock is a clock that moves only when the test says so.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_000_000, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// advance moves the clock on by d.
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// withClock gives r's pledges a clock of the test's.
 func withClock(r *Receiver) *fakeClock {
 	c := newFakeClock()
 	r.now = c.Now

@@ -13,6 +13,7 @@ import (
 
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
+	"golang.org/x/time/rate"
 )
 
 // Conn is the sender's view of a session: control messages out, data
@@ -155,7 +156,7 @@ func Send(ctx context.Context, conn Conn, m *Manifest, opt SendOptions) (*Report
 	if f := opt.Observer.Started; f != nil {
 		f(files, bytes)
 	}
-	lim := newRateLimiter(opt.LimitRate, systemClock{}) // one for every piece and stream
+	lim := newSendLimiter(opt.LimitRate) // one for every piece and stream
 	var err error
 	for _, piece := range m.split() {
 		if err != nil {
@@ -177,7 +178,7 @@ type outcome struct {
 	err    error
 }
 
-func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim *rateLimiter, rep *Report) error {
+func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim *rate.Limiter, rep *Report) error {
 	id := newTransferID()
 	msgs, unsubscribe := conn.Subscribe(id)
 	defer unsubscribe()
@@ -344,7 +345,7 @@ func awaitAccept(ctx context.Context, conn Conn, msgs <-chan protocol.Message) (
 // trailer, and the receiver discards what it got. File bytes go through
 // lim, shared by every stream of the Send (nil: no limit). A small file
 // goes in one write (sendSmall); a larger one is read ahead as it is sent.
-func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f protocol.File, local string, have *protocol.Have, lim *rateLimiter, wrote func(int)) (sum string, from int64, opened bool, err error) {
+func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f protocol.File, local string, have *protocol.Have, lim *rate.Limiter, wrote func(int)) (sum string, from int64, opened bool, err error) {
 	if f.Size <= smallFile {
 		return sendSmall(ctx, slot, id, idx, f, local, have, lim, wrote)
 	}
@@ -385,7 +386,7 @@ func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f proto
 		if !ok {
 			break
 		}
-		err = lim.write(ctx, st, (*buf)[:n], count.add)
+		err = writeLimited(ctx, lim, st, (*buf)[:n], count.add)
 		putBuf(buf)
 		if err != nil {
 			return "", from, true, err

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/muxfer/muxfer/protocol"
+	"golang.org/x/time/rate"
 )
 
 // smallFile is the size up to which a file is read whole and its header,
@@ -29,7 +30,7 @@ var _ [bufSize - 2*frameRoom - smallFile]struct{} // fails to compile otherwise
 // with room in front for the header, and puts the trailer behind it. When
 // the receiver holds a prefix (have) whose hash agrees, only the rest is
 // sent. It returns what sendFile does.
-func sendSmall(ctx context.Context, slot *streamSlot, id string, idx int, f protocol.File, local string, have *protocol.Have, lim *rateLimiter, wrote func(int)) (sum string, from int64, opened bool, err error) {
+func sendSmall(ctx context.Context, slot *streamSlot, id string, idx int, f protocol.File, local string, have *protocol.Have, lim *rate.Limiter, wrote func(int)) (sum string, from int64, opened bool, err error) {
 	buf := getBuf()
 	defer putBuf(buf)
 	end := frameRoom + int(f.Size)
@@ -56,7 +57,7 @@ func sendSmall(ctx context.Context, slot *streamSlot, id string, idx int, f prot
 	if err != nil {
 		return "", from, false, err
 	}
-	if err := lim.write(ctx, st, whole, nil); err != nil {
+	if err := writeLimited(ctx, lim, st, whole, nil); err != nil {
 		slot.close() // without its trailer: see sendFile
 		return "", from, true, err
 	}
