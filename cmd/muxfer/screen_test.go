@@ -234,7 +234,7 @@ func TestScreenRowsFitTheTerminalWidth(t *testing.T) {
 	u, s, v := attachedUI(t, cols, 16, true)
 	long := strings.Repeat("very/long/folder/", 6) + "file name.bin"
 	for i := range 3 {
-		o := u.observerFor(fmt.Sprintf("→ someone with a long name %d", i))
+		o := u.observerFor(fmt.Sprintf("someone with a long name %d", i))
 		o.Started(9, 9<<30)
 		o.Opened(long)
 		o.Wrote(1 << 30)
@@ -306,26 +306,26 @@ func TestFinishRemovesTheLineOfItsOwnUpload(t *testing.T) {
 	b.Opened("y/one")
 	a.Wrote(100)
 	b.Finished(transfer.FileReport{Path: "y/one", Size: 100, Status: transfer.Delivered})
-	u.finish(&transfer.Report{Files: []transfer.FileReport{
+	u.finish("", &transfer.Report{Files: []transfer.FileReport{
 		{Path: "y/one", Size: 100, Status: transfer.Delivered},
 		{Path: "y/two", Size: 200, Status: transfer.Cancelled},
 	}}, nil)
 	redraw(u)
 	rows, _, _ := v.screen()
-	if got := rows[len(rows)-3]; !strings.HasPrefix(got, "a  x/one") {
+	if got := rows[len(rows)-3]; !strings.HasPrefix(got, "→ a  x/one") {
 		t.Errorf("after b finished, the status line is %q, want a's", got)
 	}
 	for _, r := range rows[:len(rows)-3] {
-		if strings.HasPrefix(r, "b  ") {
+		if strings.HasPrefix(r, "→ b  ") {
 			t.Errorf("b's line is still shown: %q", r)
 		}
 	}
-	u.finish(&transfer.Report{Files: []transfer.FileReport{
+	u.finish("", &transfer.Report{Files: []transfer.FileReport{
 		{Path: "x/one", Size: 100, Status: transfer.Unconfirmed},
 		{Path: "x/two", Size: 200, Status: transfer.NotSent},
 	}}, transfer.ErrConnectionLost)
 	redraw(u)
-	if rows, _, _ := v.screen(); rows[len(rows)-1] != ">" || strings.HasPrefix(rows[len(rows)-2], "a  ") {
+	if rows, _, _ := v.screen(); rows[len(rows)-1] != ">" || strings.HasPrefix(rows[len(rows)-2], "→ a  ") {
 		t.Errorf("after a finished too the screen ends\n%s", strings.Join(rows[len(rows)-3:], "\n"))
 	}
 }
@@ -357,13 +357,13 @@ func TestProgressOutsideTheTerminalPrintsNothingNew(t *testing.T) {
 			if out.Len() != 0 || errb.Len() != 0 {
 				t.Errorf("a download printed %q on stdout and %q on stderr, want nothing", out.String(), errb.String())
 			}
-			up := u.observerFor("→ bob")
+			up := u.observerFor("bob")
 			up.Started(1, 100)
 			up.Opened("a.txt")
 			up.Wrote(100)
 			rep := transfer.FileReport{Path: "a.txt", Size: 100, Status: transfer.Delivered, Hash: "xxh3-128:00", Stored: "a.txt"}
 			up.Finished(rep)
-			u.finish(&transfer.Report{Files: []transfer.FileReport{rep}, Bytes: 100, Elapsed: time.Second}, nil)
+			u.finish("", &transfer.Report{Files: []transfer.FileReport{rep}, Bytes: 100, Elapsed: time.Second}, nil)
 			if strings.Contains(out.String()+errb.String(), "bob") {
 				t.Errorf("the label reached the output: %q %q", out.String(), errb.String())
 			}
@@ -401,7 +401,7 @@ func TestDetachGivesRunningUploadsToTheLegacyBar(t *testing.T) {
 		t.Errorf("legacy bar at %d of %d, want 600 of 1000", st.CurrentNum, st.Max)
 	}
 	up.Wrote(400)
-	u.finish(&transfer.Report{Files: []transfer.FileReport{{Path: "f", Size: 1000, Status: transfer.Delivered}}}, nil)
+	u.finish("", &transfer.Report{Files: []transfer.FileReport{{Path: "f", Size: 1000, Status: transfer.Delivered}}}, nil)
 	if u.bar != nil || len(u.meters) != 0 {
 		t.Errorf("after finish: bar %v, %d transfers; want none", u.bar, len(u.meters))
 	}
