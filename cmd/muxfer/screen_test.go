@@ -409,24 +409,24 @@ func TestDetachGivesRunningUploadsToTheLegacyBar(t *testing.T) {
 
 func TestStatusLineFollowsTheRateAndNarrowsFromTheEnd(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	m := &meter{label: "upload", files: 3, total: 10_000_000, file: "photos/2024/img_0412.jpg", opened: 2, sampled: t0}
-	m.done = 500_000
-	if got, want := m.status(t0.Add(500*time.Millisecond), 100), "upload  photos/2024/img_0412.jpg  5%  500.0 kB of 10.0 MB  1.0 MB/s  file 2/3"; got != want {
+	m := &meter{label: "upload", files: 3, total: 10 << 20, file: "photos/2024/img_0412.jpg", opened: 2, sampled: t0}
+	m.done = 512 << 10
+	if got, want := m.status(t0.Add(500*time.Millisecond), 100), "upload  photos/2024/img_0412.jpg  5%  512.0 KiB of 10.0 MiB  1.0 MiB/s  file 2/3"; got != want {
 		t.Errorf("in the first second:\n%q, want\n%q", got, want)
 	}
-	m.done = 2_000_000 // 2 MB in the first second
+	m.done = 2 << 20 // 2 MiB in the first second
 	m.status(t0.Add(time.Second), 100)
-	m.done = 2_500_000 // then 0.5 MB in the next: the rate shown is between
-	if got := m.status(t0.Add(2*time.Second), 100); !strings.Contains(got, "  1.2 MB/s") {
-		t.Errorf("after a slower second: %q, want 1.2 MB/s (half the last second, half before)", got)
+	m.done = 5 << 19 // then 0.5 MiB in the next: the rate shown is between
+	if got := m.status(t0.Add(2*time.Second), 100); !strings.Contains(got, "  1.2 MiB/s") {
+		t.Errorf("after a slower second: %q, want 1.2 MiB/s (half the last second, half before)", got)
 	}
 	tests := []struct {
 		cols int
 		want string
 	}{
-		{80, "upload  photos/2024/img_0412.jpg  25%  2.5 MB of 10.0 MB  1.2 MB/s  file 2/3"},
-		{60, "upload  …412.jpg  25%  2.5 MB of 10.0 MB  1.2 MB/s  file 2/3"},
-		{50, "upload  …412.jpg  25%  2.5 MB of 10.0 MB  1.2 MB/s"},
+		{84, "upload  photos/2024/img_0412.jpg  25%  2.5 MiB of 10.0 MiB  1.2 MiB/s  file 2/3"},
+		{63, "upload  …412.jpg  25%  2.5 MiB of 10.0 MiB  1.2 MiB/s  file 2/3"},
+		{53, "upload  …412.jpg  25%  2.5 MiB of 10.0 MiB  1.2 MiB/s"},
 		{30, "upload  …024/img_0412.jpg  25%"},
 		{16, "upload  …pg  25%"},
 		{10, "upload  2…"},

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/units"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
 	"github.com/schollz/progressbar/v3"
@@ -442,16 +443,6 @@ func shorten(s string, n int) string {
 	return "…" + string(r[i:])
 }
 
-// size formats a byte count with decimal units, as rates are usually given.
-func size(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, i := float64(n), 0
-	for f >= unit && i < 4 {
-		f /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %cB", f, " kMGT"[i])
-}
+// size writes a byte count as muxfer writes them everywhere (units.Bytes):
+// "1.5 KiB", "64.0 MiB".
+func size(n int64) string { return units.Bytes(n) }
