@@ -16,7 +16,8 @@ func TestBytesUsesBinaryUnitsWithIECNames(t *testing.T) {
 		{1536, "1.5 KiB"},
 		{64 << 20, "64.0 MiB"},
 		{1<<20 - 1, "1.0 MiB"}, // not "1024.0 KiB"
-		{5_600_000_000, "5.2 GiB"},
+		{1<<30 - 1, "1.0 GiB"},
+		{5<<30 + 1<<30/5, "5.2 GiB"},
 		{math.MaxInt64, "8.0 EiB"},
 	}
 	for _, tt := range tests {
