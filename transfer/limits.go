@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/units"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -112,21 +113,9 @@ func offerBytes(o protocol.Offer) int64 {
 	return sum
 }
 
-// formatBytes writes n in binary units, as the limits are usually set:
+// formatBytes writes n as muxfer writes sizes everywhere (units.Bytes):
 // "512 B", "64.0 MiB", "5.2 GiB".
-func formatBytes(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v := float64(n) / 1024
-	const units = "KMGTPE"
-	i := 0
-	for v >= 1023.95 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, units[i])
-}
+func formatBytes(n int64) string { return units.Bytes(n) }
 
 // formatBytePair writes two sizes that a message compares. When rounding
 // would make them look the same ("1.0 GiB is over the limit of 1.0 GiB"),

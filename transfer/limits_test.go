@@ -314,26 +314,6 @@ func TestConcurrentOffersNeverPromiseMoreThanIsFree(t *testing.T) {
 	}
 }
 
-func TestFormatBytes(t *testing.T) {
-	tests := []struct {
-		n    int64
-		want string
-	}{
-		{0, "0 B"},
-		{1023, "1023 B"},
-		{1024, "1.0 KiB"},
-		{64 << 20, "64.0 MiB"},
-		{1<<30 - 1, "1.0 GiB"},
-		{5<<30 + 1<<30/5, "5.2 GiB"},
-		{math.MaxInt64, "8.0 EiB"},
-	}
-	for _, tt := range tests {
-		if got := formatBytes(tt.n); got != tt.want {
-			t.Errorf("formatBytes(%d) = %q, want %q", tt.n, got, tt.want)
-		}
-	}
-}
-
 func TestStatfsDiskReportsTheTargetsFileSystem(t *testing.T) {
 	r, _ := newTestReceiver(t)
 	disk, err := statfsDisk(r.root)

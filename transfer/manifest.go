@@ -7,11 +7,6 @@ package transfer
 
 import (
 	"encoding/json"
-	"fmt"
-	"io/fs"
-	"os"
-	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -25,91 +20,9 @@ type Manifest struct {
 	Local []string // Local[i] is the source of Files[i]
 }
 
-// Skipped is a local path that Scan left out, with the reason.
-type Skipped struct {
-	Path   string
-	Reason string
-}
-
-// Scan builds a manifest from files and folders, the way "scp -r" names
-// them: a file "dir/a.txt" is offered as "a.txt", and a folder "photos/" as
-// "photos" followed by everything under it, including empty folders.
-// Symbolic links and other non-regular files are skipped and reported, as
-// are names a receiver would refuse.
-func Scan(paths ...string) (*Manifest, []Skipped, error) {
-	m := &Manifest{}
-	var skipped []Skipped
-	tops := map[string]string{}
-	for _, p := range paths {
-		base, err := offerName(p)
-		if err != nil {
-			return nil, nil, err
-		}
-		// The receiver refuses names that collide on a disk that ignores
-		// case or normalisation; say so before anything is offered.
-		if prev, dup := tops[nameKey(base)]; dup {
-			return nil, nil, fmt.Errorf("%s and %s would both arrive as %q", prev, p, base)
-		}
-		tops[nameKey(base)] = p
-		err = filepath.WalkDir(p, func(local string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, err := filepath.Rel(p, local)
-			if err != nil {
-				return err
-			}
-			name := path.Join(base, filepath.ToSlash(rel))
-			if err := CheckPath(name); err != nil {
-				skipped = append(skipped, Skipped{local, err.Error()})
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			switch {
-			case d.IsDir():
-				m.add(local, protocol.File{Path: name, Dir: true, Mode: uint32(info.Mode().Perm()), MTime: info.ModTime().UnixNano()})
-			case d.Type().IsRegular():
-				m.add(local, protocol.File{Path: name, Size: info.Size(), Mode: uint32(info.Mode().Perm()), MTime: info.ModTime().UnixNano()})
-			default:
-				skipped = append(skipped, Skipped{local, "not a regular file (" + info.Mode().Type().String() + ")"})
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-	}
-	return m, skipped, nil
-}
-
 func (m *Manifest) add(local string, f protocol.File) {
 	m.Files = append(m.Files, f)
 	m.Local = append(m.Local, local)
-}
-
-// offerName is the name under which path p arrives: its last element.
-func offerName(p string) (string, error) {
-	if _, err := os.Lstat(p); err != nil {
-		if pe, ok := err.(*fs.PathError); ok {
-			return "", fmt.Errorf("%s: %w", p, pe.Err)
-		}
-		return "", err
-	}
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return "", err
-	}
-	base := filepath.Base(abs)
-	if base == string(filepath.Separator) || base == "." {
-		return "", fmt.Errorf("%s: cannot send a file system root", p)
-	}
-	return base, nil
 }
 
 // Totals returns the number of regular files and their total size.

@@ -201,22 +201,6 @@ func TestScanSkipsAndReportsWhatCannotBeSent(t *testing.T) {
 	}
 }
 
-func TestScanSkipsSymlinkArgument(t *testing.T) {
-	src := t.TempDir()
-	writeTree(t, src, map[string]string{"real/a.txt": "a"})
-	link := filepath.Join(src, "link")
-	if err := os.Symlink(filepath.Join(src, "real"), link); err != nil {
-		t.Fatal(err)
-	}
-	m, skipped, err := Scan(link)
-	if err != nil {
-		t.Fatalf("Scan: %v", err)
-	}
-	if len(m.Files) != 0 || len(skipped) != 1 || skipped[0].Path != link {
-		t.Errorf("Scan(symlink) = %v, skipped %v; want nothing offered and the link skipped", entries(m), skipped)
-	}
-}
-
 func TestScanRefusesArguments(t *testing.T) {
 	src := t.TempDir()
 	writeTree(t, src, map[string]string{

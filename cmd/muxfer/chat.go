@@ -217,7 +217,7 @@ func (s *chatSession) handle(ctx context.Context, line string) (quit bool, err e
 			err = s.c.Chat(line)
 		}
 		if err != nil {
-			s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+			s.u.problem(err)
 		} else if s.u.json {
 			// A script sees its own line in order with everyone's; a
 			// person sees it as typed.
@@ -285,7 +285,7 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 			err = errors.New("usage: /upload PATH [PATH...]")
 		}
 		if err != nil {
-			s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+			s.u.problem(err)
 			return false
 		}
 		s.startUpload(ctx, "", paths)
@@ -295,7 +295,7 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 			err = errors.New("usage: /send NICK PATH... (to store files on the hub: /upload PATH...)")
 		}
 		if err != nil {
-			s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+			s.u.problem(err)
 			return false
 		}
 		s.startUpload(ctx, args[0], args[1:])
@@ -348,7 +348,7 @@ func (s *chatSession) rename(ctx context.Context, name string) {
 func (s *chatSession) startUpload(ctx context.Context, to string, paths []string) {
 	m, err := scan(s.u, paths)
 	if err != nil {
-		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+		s.u.problem(err)
 		s.setFailed()
 		return
 	}
@@ -356,11 +356,7 @@ func (s *chatSession) startUpload(ctx context.Context, to string, paths []string
 	c := s.c // the upload stays on this connection, even if chat reconnects
 	opt := s.send
 	opt.To = to
-	label := ""
-	if to != "" {
-		label = "→ " + to
-	}
-	opt.Observer = s.u.observerFor(label)
+	opt.Observer = s.u.observerFor(to)
 	go func() {
 		defer s.uploads.Done()
 		// Send waits on this connection for a recipient who left, and
@@ -373,7 +369,10 @@ func (s *chatSession) startUpload(ctx context.Context, to string, paths []string
 				err = fmt.Errorf("%w (to store files on the hub: /upload PATH...)", err)
 			}
 		}
-		if s.u.finish(rep, err) != nil {
+		if err := s.u.finish(to, rep, err); err != nil {
+			if !errors.Is(err, errFilesFailed) { // each failed file has its line
+				s.u.problem(err)
+			}
 			s.setFailed()
 		}
 	}()

@@ -152,9 +152,9 @@ func (d *demo) relay(ctx context.Context, data string, m *transfer.Manifest) err
 	}
 	sent := make(chan error, 1)
 	go func() {
-		opt := transfer.SendOptions{Parallel: 4, To: "bob", Observer: d.u.observerFor("→ bob")}
+		opt := transfer.SendOptions{Parallel: 4, To: "bob", Observer: d.u.observerFor("bob")}
 		rep, err := d.alice.Upload(ctx, m, opt)
-		sent <- d.u.finish(rep, err)
+		sent <- d.u.finish("bob", rep, err)
 	}()
 	select {
 	case o := <-d.bobOffers:

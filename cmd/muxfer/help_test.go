@@ -91,3 +91,17 @@ func TestVersionNamesTheProtocol(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpWritesSizesAsEverythingElse: a size flag's default is written as
+// muxfer writes sizes everywhere (binary units, IEC names), and the flag
+// still reads the short form the README gives.
+func TestHelpWritesSizesAsEverythingElse(t *testing.T) {
+	_, _, errs := runCmd(t, "", "serve", "--help")
+	if !strings.Contains(errs, "(default 64.0 MiB)") || strings.Contains(errs, " MB") {
+		t.Errorf("serve --help does not give --reserve's default as 64.0 MiB:\n%s", errs)
+	}
+	var b byteSize
+	if err := b.Set("64M"); err != nil || b.String() != "64.0 MiB" || size(int64(b)) != b.String() {
+		t.Errorf("--reserve 64M reads as %d (%q), %v", b, b.String(), err)
+	}
+}

@@ -370,7 +370,7 @@ func TestProgressBarShowsNamesSafely(t *testing.T) {
 	u.startBar(100)
 	u.describe(evil)
 	u.wrote(50)
-	u.file(transfer.FileReport{Path: evil, Size: 100, Hash: "xxh3-128:00", Stored: evil})
+	u.file("", transfer.FileReport{Path: evil, Size: 100, Hash: "xxh3-128:00", Stored: evil})
 	u.endBar()
 	for _, w := range []string{errb.String(), out.String()} {
 		if strings.ContainsAny(w, "\a\u202e") || strings.Contains(w, "\x1b[2J") || strings.Contains(w, "\x1b]0") {

@@ -90,15 +90,16 @@ const maxStatusLines = 6
 // observer connects an upload to the bar and the per-file lines.
 func (u *ui) observer() transfer.Observer { return u.observerFor("") }
 
-// observerFor connects an upload to the progress shown: the legacy bar on
-// stderr, and in the interactive terminal a status line of its own, named
-// label ("upload" if empty; "→ bob" for a relayed send, say). Call
+// observerFor connects an upload to the client called to (the hub if "")
+// to the progress shown: the legacy bar on stderr, and in the interactive
+// terminal a status line of its own, labelled "upload" or "→ bob". Call
 // u.finish with the upload's report when it ends: that removes the line.
 // A reconnecting upload (client.Deliver) may start again on the same
 // observer; the line stays and counts the new attempt.
-func (u *ui) observerFor(label string) transfer.Observer {
-	if label == "" {
-		label = "upload"
+func (u *ui) observerFor(to string) transfer.Observer {
+	label := "upload"
+	if to != "" {
+		label = "→ " + to
 	}
 	var m *meter // set by Started, under u.mu
 	return transfer.Observer{
@@ -143,7 +144,7 @@ func (u *ui) observerFor(label string) transfer.Observer {
 				m.heardFiles[r.Path] = r.Status
 			}
 			u.mu.Unlock()
-			u.file(r)
+			u.file(to, r)
 		},
 	}
 }

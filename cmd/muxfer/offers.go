@@ -220,12 +220,12 @@ func (b *inbox) answer(c *client.Client, arg string, accept bool) {
 	num, reason := offerArgs(arg)
 	if accept && reason != "" {
 		err := errors.New("usage: /accept [N]")
-		b.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+		b.u.problem(err)
 		return
 	}
 	w, err := b.pick(num)
 	if err != nil {
-		b.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+		b.u.problem(err)
 		return
 	}
 	if accept {
@@ -246,7 +246,7 @@ func (b *inbox) answer(c *client.Client, arg string, accept bool) {
 		} else {
 			err = fmt.Errorf("offer %d: %w", w.n, err)
 		}
-		b.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+		b.u.problem(err)
 		return
 	}
 	verb, text := "declined", fmt.Sprintf("* declined offer %d from %s", w.n, w.o.From)
@@ -261,7 +261,7 @@ func (b *inbox) list(arg string) {
 	if strings.TrimSpace(arg) != "" {
 		w, err := b.pick(arg)
 		if err != nil {
-			b.u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+			b.u.problem(err)
 			return
 		}
 		lines := []string{fmt.Sprintf("* offer %d from %s:", w.n, w.o.From)}

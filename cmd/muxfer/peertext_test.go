@@ -67,8 +67,9 @@ func checkNothingForged(t *testing.T, what, out string) {
 // TestRejectReasonReachesTheSenderEscaped runs the real binary as the
 // sender, its output going to pipes, against a recipient that refuses
 // with forgery: send --to and chat with piped input, in text and in
-// --json. The reason shows, escaped, in the summary and in the last
-// error line; in JSON it decodes to what the recipient sent.
+// --json. The reason shows, escaped, once: in send's error line on
+// stderr, or in chat's line of complaint; in JSON the summary's error
+// decodes to what the recipient sent.
 func TestRejectReasonReachesTheSenderEscaped(t *testing.T) {
 	bin := buildBinary(t)
 	h := hubtest.Start(t, hub.Config{})
@@ -83,7 +84,7 @@ func TestRejectReasonReachesTheSenderEscaped(t *testing.T) {
 		stdin string
 		json  bool
 		// errLine: the command ends with its error on stderr (chat's
-		// failed upload was reported in its summary already).
+		// failed upload was reported in a line of its own already).
 		errLine bool
 	}{
 		{"send --to", []string{"send", h.Addr, "--to", "bob", file}, "", false, true},
@@ -112,8 +113,12 @@ func TestRejectReasonReachesTheSenderEscaped(t *testing.T) {
 				}
 			}
 			if !tt.json {
-				if !strings.Contains(out, "sent 0 of 1 files") || !strings.Contains(out, "; transfer refused: bob: "+forgeryShown+"\n") {
-					t.Errorf("stdout lacks the summary with the reason escaped:\n%s", out)
+				want := "! transfer refused: bob: " + forgeryShown + "\n" // chat's line
+				if tt.errLine {
+					want = "muxfer: transfer refused: bob: " + forgeryShown + "\n"
+				}
+				if !strings.Contains(out, "sent 0 of 1 files") || strings.Count(out+errs, "transfer refused") != 1 || !strings.Contains(out+errs, want) {
+					t.Errorf("want the summary, and the reason escaped once, as %q; stdout:\n%s\nstderr:\n%s", want, out, errs)
 				}
 				return
 			}
@@ -154,8 +159,8 @@ func TestRejectReasonOnATerminalIsEscaped(t *testing.T) {
 		name, cmd string
 		shown     []string // rows that must be on the screen, each a substring of one
 	}{
-		{"send --to", send, []string{"; transfer refused: bob: " + forgeryShown, "muxfer: transfer refused: bob: " + forgeryShown}},
-		{"chat with piped input", piped, []string{"; transfer refused: bob: " + forgeryShown}},
+		{"send --to", send, []string{"muxfer: transfer refused: bob: " + forgeryShown}},
+		{"chat with piped input", piped, []string{"! transfer refused: bob: " + forgeryShown}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,6 +174,9 @@ func TestRejectReasonOnATerminalIsEscaped(t *testing.T) {
 				return ""
 			})
 			checkPane(t, p, end, append(tt.shown, "* connected to", "exit=1")...)
+			if n := strings.Count(end.String(), "transfer refused"); n != 1 {
+				t.Errorf("the reason shows %d times, want once:\n%s", n, end)
+			}
 		})
 	}
 
@@ -186,12 +194,12 @@ func TestRejectReasonOnATerminalIsEscaped(t *testing.T) {
 		}
 		p.typeKeys("/send bob "+shellQuote(file), "Enter")
 		shown := p.waitFor("bob's line and the refusal", func(s pane) string {
-			if s.find("<bob> hi") < 0 || s.find("; transfer refused: bob: ") < 0 {
+			if s.find("<bob> hi") < 0 || s.find("! transfer refused: bob: ") < 0 {
 				return "not shown yet"
 			}
 			return ""
 		})
-		checkPane(t, p, shown, "* connected to", "<bob> hi"+forgeryShown[2:], "; transfer refused: bob: "+forgeryShown)
+		checkPane(t, p, shown, "* connected to", "<bob> hi"+forgeryShown[2:], "! transfer refused: bob: "+forgeryShown)
 		p.typeKeys("", "C-d")
 		p.waitFor("the chat to end", func(s pane) string {
 			if s.find("exit=") < 0 {
@@ -233,8 +241,8 @@ func TestJSONEventsHideNoBidiOrInvisibleCharacter(t *testing.T) {
 	}
 	evil := "moc.elgoog\u202e//:sptth \u200b\u2066x\u2069 \ufeff\u00ad\U000e0041\u2028"
 	u.message(protocol.Chat{From: "bo\u200bb", Text: evil})
-	u.file(transfer.FileReport{Path: evil, Status: transfer.Failed, Err: evil})
-	u.summary(&transfer.Report{}, errors.New("transfer refused: bob: "+evil))
+	u.file("", transfer.FileReport{Path: evil, Status: transfer.Failed, Err: evil})
+	u.summary("bob", &transfer.Report{}, errors.New("transfer refused: bob: "+evil))
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 3 {
 		t.Fatalf("%d lines, want 3:\n%s", len(lines), out.String())
@@ -269,7 +277,7 @@ func TestTextOutputKeepsAPeersNewlineInItsLine(t *testing.T) {
 	u.message(protocol.Chat{From: "bob", Text: "hi" + forged})
 	u.message(protocol.Presence{Event: protocol.Join, Client: protocol.ClientInfo{Name: "eve" + forged}})
 	in.offered(protocol.Offer{From: "bob" + forged, Transfer: "t1", Files: []protocol.File{{Path: "a.txt" + forged, Size: 1}}}, client.Ask)
-	u.summary(&transfer.Report{}, errors.New("transfer refused: bob: no"+forged))
+	u.summary("bob", &transfer.Report{}, errors.New("transfer refused: bob: no"+forged))
 	var errb bytes.Buffer
 	exitCode(env{stderr: &errb}, errors.New("transfer refused: bob: no"+forged))
 
@@ -288,7 +296,6 @@ func TestTextOutputKeepsAPeersNewlineInItsLine(t *testing.T) {
 		`* eve\x0a<alice> please paste your MUXFER_KEY here joined`,
 		`* bob\x0a<alice> please paste your MUXFER_KEY here offers 1 file`,
 		`    a.txt\x0a<alice> please paste your MUXFER_KEY here  1 B`,
-		`; transfer refused: bob: no\x0a<alice> please paste`,
 		`muxfer: transfer refused: bob: no\x0a<alice> please paste your MUXFER_KEY here`,
 	} {
 		if !strings.Contains(text, want) {
@@ -309,8 +316,8 @@ func TestScreenDrawsAPeersLineBreakInsideItsLine(t *testing.T) {
 		print func(u *ui, text string)
 	}{
 		{"chat line", func(u *ui, text string) { u.message(protocol.Chat{From: "bob", Text: text}) }},
-		{"reject reason in the summary", func(u *ui, text string) {
-			u.summary(&transfer.Report{}, errors.New("transfer refused: bob: "+text))
+		{"reject reason in the line of complaint", func(u *ui, text string) {
+			u.problem(errors.New("transfer refused: bob: " + text))
 		}},
 	}
 	breaks := []struct{ name, brk, shown string }{

@@ -57,7 +57,7 @@ func TestSendToReachesRecv(t *testing.T) {
 		t.Errorf("recv after an interrupt: exit %d, want %d: %s", c, exitInterrupted, errb.String())
 	}
 	hubtest.SameTree(t, src, filepath.Join(inbox, "testdata"))
-	for _, want := range []string{"offers 9 files and 10 folders (3.2 MB): accepted, into", "received testdata/hello.txt from"} {
+	for _, want := range []string{"offers 9 files and 10 folders (3.1 MiB): accepted, into", "received testdata/hello.txt from"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("recv's output lacks %q:\n%s", want, out.String())
 		}
@@ -171,7 +171,7 @@ func TestRecvAsksAboutEachOffer(t *testing.T) {
 
 	first := send()
 	waitFor(t, out, "accept? y/n (or /accept 1, /decline 1)")
-	for _, want := range []string{"* alice offers 9 files and 10 folders (3.2 MB)", "testdata/hello.txt  ", "testdata/nested/a/b/"} {
+	for _, want := range []string{"* alice offers 9 files and 10 folders (3.1 MiB)", "testdata/hello.txt  ", "testdata/nested/a/b/"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the offer as shown lacks %q:\n%s", want, out.String())
 		}
@@ -223,16 +223,16 @@ func TestChatSendsToAPersonWhoAccepts(t *testing.T) {
 		}
 		sent <- o
 	}()
-	waitFor(t, out, "* alice offers 9 files and 10 folders (3.2 MB): /accept 1 or /decline 1")
+	waitFor(t, out, "* alice offers 9 files and 10 folders (3.1 MiB): /accept 1 or /decline 1")
 	io.WriteString(typed, "/offers\n")
-	waitFor(t, out, "* waiting: 1: 9 files and 10 folders from alice (3.2 MB)")
+	waitFor(t, out, "* waiting: 1: 9 files and 10 folders from alice (3.1 MiB)")
 	io.WriteString(typed, "/accept\n")
 	got := <-sent
 	if !strings.Contains(got, "sent 9 of 9 files") {
 		t.Errorf("alice's chat:\n%s", got)
 	}
 	hubtest.SameTree(t, src, filepath.Join(dir, "testdata"))
-	waitFor(t, out, "* offer 1 from alice: received 9 of 9 files (3.2 MB)")
+	waitFor(t, out, "* offer 1 from alice: received 9 of 9 files (3.1 MiB)")
 	io.WriteString(typed, "/accept\n")
 	waitFor(t, out, "! no offer is waiting for an answer")
 	typed.Close()

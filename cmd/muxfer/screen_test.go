@@ -234,7 +234,7 @@ func TestScreenRowsFitTheTerminalWidth(t *testing.T) {
 	u, s, v := attachedUI(t, cols, 16, true)
 	long := strings.Repeat("very/long/folder/", 6) + "file name.bin"
 	for i := range 3 {
-		o := u.observerFor(fmt.Sprintf("→ someone with a long name %d", i))
+		o := u.observerFor(fmt.Sprintf("someone with a long name %d", i))
 		o.Started(9, 9<<30)
 		o.Opened(long)
 		o.Wrote(1 << 30)
@@ -306,26 +306,26 @@ func TestFinishRemovesTheLineOfItsOwnUpload(t *testing.T) {
 	b.Opened("y/one")
 	a.Wrote(100)
 	b.Finished(transfer.FileReport{Path: "y/one", Size: 100, Status: transfer.Delivered})
-	u.finish(&transfer.Report{Files: []transfer.FileReport{
+	u.finish("", &transfer.Report{Files: []transfer.FileReport{
 		{Path: "y/one", Size: 100, Status: transfer.Delivered},
 		{Path: "y/two", Size: 200, Status: transfer.Cancelled},
 	}}, nil)
 	redraw(u)
 	rows, _, _ := v.screen()
-	if got := rows[len(rows)-3]; !strings.HasPrefix(got, "a  x/one") {
+	if got := rows[len(rows)-3]; !strings.HasPrefix(got, "→ a  x/one") {
 		t.Errorf("after b finished, the status line is %q, want a's", got)
 	}
 	for _, r := range rows[:len(rows)-3] {
-		if strings.HasPrefix(r, "b  ") {
+		if strings.HasPrefix(r, "→ b  ") {
 			t.Errorf("b's line is still shown: %q", r)
 		}
 	}
-	u.finish(&transfer.Report{Files: []transfer.FileReport{
+	u.finish("", &transfer.Report{Files: []transfer.FileReport{
 		{Path: "x/one", Size: 100, Status: transfer.Unconfirmed},
 		{Path: "x/two", Size: 200, Status: transfer.NotSent},
 	}}, transfer.ErrConnectionLost)
 	redraw(u)
-	if rows, _, _ := v.screen(); rows[len(rows)-1] != ">" || strings.HasPrefix(rows[len(rows)-2], "a  ") {
+	if rows, _, _ := v.screen(); rows[len(rows)-1] != ">" || strings.HasPrefix(rows[len(rows)-2], "→ a  ") {
 		t.Errorf("after a finished too the screen ends\n%s", strings.Join(rows[len(rows)-3:], "\n"))
 	}
 }
@@ -357,13 +357,13 @@ func TestProgressOutsideTheTerminalPrintsNothingNew(t *testing.T) {
 			if out.Len() != 0 || errb.Len() != 0 {
 				t.Errorf("a download printed %q on stdout and %q on stderr, want nothing", out.String(), errb.String())
 			}
-			up := u.observerFor("→ bob")
+			up := u.observerFor("bob")
 			up.Started(1, 100)
 			up.Opened("a.txt")
 			up.Wrote(100)
 			rep := transfer.FileReport{Path: "a.txt", Size: 100, Status: transfer.Delivered, Hash: "xxh3-128:00", Stored: "a.txt"}
 			up.Finished(rep)
-			u.finish(&transfer.Report{Files: []transfer.FileReport{rep}, Bytes: 100, Elapsed: time.Second}, nil)
+			u.finish("", &transfer.Report{Files: []transfer.FileReport{rep}, Bytes: 100, Elapsed: time.Second}, nil)
 			if strings.Contains(out.String()+errb.String(), "bob") {
 				t.Errorf("the label reached the output: %q %q", out.String(), errb.String())
 			}
@@ -401,7 +401,7 @@ func TestDetachGivesRunningUploadsToTheLegacyBar(t *testing.T) {
 		t.Errorf("legacy bar at %d of %d, want 600 of 1000", st.CurrentNum, st.Max)
 	}
 	up.Wrote(400)
-	u.finish(&transfer.Report{Files: []transfer.FileReport{{Path: "f", Size: 1000, Status: transfer.Delivered}}}, nil)
+	u.finish("", &transfer.Report{Files: []transfer.FileReport{{Path: "f", Size: 1000, Status: transfer.Delivered}}}, nil)
 	if u.bar != nil || len(u.meters) != 0 {
 		t.Errorf("after finish: bar %v, %d transfers; want none", u.bar, len(u.meters))
 	}
@@ -409,24 +409,24 @@ func TestDetachGivesRunningUploadsToTheLegacyBar(t *testing.T) {
 
 func TestStatusLineFollowsTheRateAndNarrowsFromTheEnd(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	m := &meter{label: "upload", files: 3, total: 10_000_000, file: "photos/2024/img_0412.jpg", opened: 2, sampled: t0}
-	m.done = 500_000
-	if got, want := m.status(t0.Add(500*time.Millisecond), 100), "upload  photos/2024/img_0412.jpg  5%  500.0 kB of 10.0 MB  1.0 MB/s  file 2/3"; got != want {
+	m := &meter{label: "upload", files: 3, total: 10 << 20, file: "photos/2024/img_0412.jpg", opened: 2, sampled: t0}
+	m.done = 512 << 10
+	if got, want := m.status(t0.Add(500*time.Millisecond), 100), "upload  photos/2024/img_0412.jpg  5%  512.0 KiB of 10.0 MiB  1.0 MiB/s  file 2/3"; got != want {
 		t.Errorf("in the first second:\n%q, want\n%q", got, want)
 	}
-	m.done = 2_000_000 // 2 MB in the first second
+	m.done = 2 << 20 // 2 MiB in the first second
 	m.status(t0.Add(time.Second), 100)
-	m.done = 2_500_000 // then 0.5 MB in the next: the rate shown is between
-	if got := m.status(t0.Add(2*time.Second), 100); !strings.Contains(got, "  1.2 MB/s") {
-		t.Errorf("after a slower second: %q, want 1.2 MB/s (half the last second, half before)", got)
+	m.done = 5 << 19 // then 0.5 MiB in the next: the rate shown is between
+	if got := m.status(t0.Add(2*time.Second), 100); !strings.Contains(got, "  1.2 MiB/s") {
+		t.Errorf("after a slower second: %q, want 1.2 MiB/s (half the last second, half before)", got)
 	}
 	tests := []struct {
 		cols int
 		want string
 	}{
-		{80, "upload  photos/2024/img_0412.jpg  25%  2.5 MB of 10.0 MB  1.2 MB/s  file 2/3"},
-		{60, "upload  …412.jpg  25%  2.5 MB of 10.0 MB  1.2 MB/s  file 2/3"},
-		{50, "upload  …412.jpg  25%  2.5 MB of 10.0 MB  1.2 MB/s"},
+		{84, "upload  photos/2024/img_0412.jpg  25%  2.5 MiB of 10.0 MiB  1.2 MiB/s  file 2/3"},
+		{63, "upload  …412.jpg  25%  2.5 MiB of 10.0 MiB  1.2 MiB/s  file 2/3"},
+		{53, "upload  …412.jpg  25%  2.5 MiB of 10.0 MiB  1.2 MiB/s"},
 		{30, "upload  …024/img_0412.jpg  25%"},
 		{16, "upload  …pg  25%"},
 		{10, "upload  2…"},

@@ -131,12 +131,8 @@ func (cf *clientFlags) deliver(e env, u *ui, addr string, m *transfer.Manifest) 
 		}
 		return c, err
 	}
-	label := ""
-	if *cf.to != "" {
-		label = "→ " + *cf.to
-	}
 	opt := client.DeliverOptions{
-		SendOptions: transfer.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate), Observer: u.observerFor(label), ResumeKey: key, To: *cf.to},
+		SendOptions: transfer.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate), Observer: u.observerFor(*cf.to), ResumeKey: key, To: *cf.to},
 		Backoff:     cf.backoff(),
 		NoReconnect: !*cf.reconnect,
 		OnLost:      u.lost,
@@ -144,7 +140,7 @@ func (cf *clientFlags) deliver(e env, u *ui, addr string, m *transfer.Manifest) 
 		OnWait:      u.wait,
 	}
 	rep, err := client.Deliver(e.ctx, dial, m, opt)
-	return u.finish(rep, err)
+	return u.finish(*cf.to, rep, err)
 }
 
 // scan builds the manifest and reports what it skipped.
@@ -165,5 +161,5 @@ func scan(u *ui, paths []string) (*transfer.Manifest, error) {
 func upload(ctx context.Context, c *client.Client, u *ui, m *transfer.Manifest, opt transfer.SendOptions) error {
 	opt.Observer = u.observer()
 	rep, err := c.Upload(ctx, m, opt)
-	return u.finish(rep, err)
+	return u.finish("", rep, err)
 }

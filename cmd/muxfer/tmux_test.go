@@ -176,7 +176,7 @@ func TestInteractiveChatInATerminal(t *testing.T) {
 	}
 	p.typeKeys(upload+" "+shellQuote(big), "Enter")
 	p.waitFor("the upload's status line and bar", func(s pane) string {
-		if s.find("upload  big.bin", "%", "kB/s") < 0 || s.find("1 up", "%", "|") < 0 {
+		if s.find("upload  big.bin", "%", "KiB/s") < 0 || s.find("1 up", "%", "|") < 0 {
 			return "no status line for big.bin and no summary bar"
 		}
 		return ""

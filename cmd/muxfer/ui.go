@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/units"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
 	"github.com/schollz/progressbar/v3"
@@ -238,7 +239,7 @@ type fileEvent struct {
 	transfer.FileReport
 }
 
-func (u *ui) file(r transfer.FileReport) {
+func (u *ui) file(to string, r transfer.FileReport) {
 	if r.Status == transfer.Unconfirmed || r.Status == transfer.NotSent {
 		return // in the summary, or sent again after a reconnect
 	}
@@ -246,13 +247,31 @@ func (u *ui) file(r transfer.FileReport) {
 	if r.Stored != r.Path && r.OK() {
 		text += " stored as " + r.Stored
 	}
-	if r.Resumed > 0 && r.OK() {
+	switch {
+	case !r.OK():
+		text = fmt.Sprintf("%s%s %s: %s", u.tag, strings.ToUpper(r.Status), r.Path, r.Err)
+	case r.Resumed > 0 && r.Resumed >= r.Size:
+		text += " " + alreadyAt(to)
+	case r.Resumed > 0:
 		text += fmt.Sprintf(" (resumed at %s)", size(r.Resumed))
 	}
-	if !r.OK() {
-		text = fmt.Sprintf("%s%s %s: %s", u.tag, strings.ToUpper(r.Status), r.Path, r.Err)
-	}
 	u.event(fileEvent{Type: "file", FileReport: r}, text)
+}
+
+// alreadyAt says that the bytes of a file were at the receiver before the
+// send: the hub's ("already there"), or those of the client to whom they
+// were relayed ("already with bob").
+func alreadyAt(to string) string {
+	if to == "" {
+		return "already there"
+	}
+	return "already with " + to
+}
+
+// problem prints err as a line of complaint, "! " and its text, or an
+// error event in JSON, where a command goes on after it (chat, recv).
+func (u *ui) problem(err error) {
+	u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
 }
 
 // lost says that the connection is gone and will be dialled again, and
@@ -277,15 +296,16 @@ func (u *ui) retry(n int, err error, wait time.Duration) {
 		fmt.Sprintf("* attempt %d failed (%s); next in %s", n, err.Error(), wait.Round(10*time.Millisecond)))
 }
 
-// finish ends an upload: it clears the bar and the upload's status line,
-// prints the summary, and returns err, or errFilesFailed if some file was
-// not delivered.
-func (u *ui) finish(rep *transfer.Report, err error) error {
+// finish ends an upload to the client called to (the hub if ""): it
+// clears the bar and the upload's status line, prints the summary, and
+// returns err, or errFilesFailed if some file was not delivered. It does
+// not print err: the caller does, once (main on stderr, chat as a line).
+func (u *ui) finish(to string, rep *transfer.Report, err error) error {
 	u.mu.Lock()
 	u.endUploadLocked(rep)
 	u.mu.Unlock()
 	u.endBar()
-	u.summary(rep, err)
+	u.summary(to, rep, err)
 	if err != nil {
 		return err
 	}
@@ -308,7 +328,7 @@ type summaryEvent struct {
 	List    []transfer.FileReport `json:"list"`
 }
 
-func (u *ui) summary(rep *transfer.Report, err error) {
+func (u *ui) summary(to string, rep *transfer.Report, err error) {
 	ev := summaryEvent{Type: "summary", Files: len(rep.Files), Failed: rep.Failed(), Dirs: rep.Dirs,
 		Bytes: rep.Bytes, Seconds: rep.Elapsed.Seconds(), List: rep.Files}
 	for _, f := range rep.Files {
@@ -319,15 +339,21 @@ func (u *ui) summary(rep *transfer.Report, err error) {
 	if s := rep.Elapsed.Seconds(); s > 0 {
 		ev.Rate = float64(rep.Bytes-ev.Resumed) / s
 	}
-	held := ""
-	if ev.Resumed > 0 {
-		held = fmt.Sprintf(", %s of it already on the hub", size(ev.Resumed))
-	}
-	text := fmt.Sprintf("%ssent %d of %d files (%s%s) in %s, %s/s", u.tag, len(rep.Files)-ev.Failed, len(rep.Files),
-		size(rep.Bytes), held, rep.Elapsed.Round(time.Millisecond), size(int64(ev.Rate)))
 	if err != nil {
 		ev.Error = err.Error()
-		text += "; " + err.Error() // a recipient's reason, maybe: printLocked escapes it
+	}
+	text := fmt.Sprintf("%ssent %d of %d files (%s", u.tag, len(rep.Files)-ev.Failed, len(rep.Files), size(rep.Bytes))
+	switch {
+	case ev.Resumed > 0 && ev.Resumed == rep.Bytes:
+		text += fmt.Sprintf(", %s) in %s", alreadyAt(to), rep.Elapsed.Round(time.Millisecond))
+	case ev.Resumed > 0:
+		where := "on the hub"
+		if to != "" {
+			where = "with " + to
+		}
+		text += fmt.Sprintf(", %s of it already %s) in %s, %s/s", size(ev.Resumed), where, rep.Elapsed.Round(time.Millisecond), size(int64(ev.Rate)))
+	default:
+		text += fmt.Sprintf(") in %s, %s/s", rep.Elapsed.Round(time.Millisecond), size(int64(ev.Rate)))
 	}
 	u.event(ev, text)
 }
@@ -418,16 +444,6 @@ func shorten(s string, n int) string {
 	return "…" + string(r[i:])
 }
 
-// size formats a byte count with decimal units, as rates are usually given.
-func size(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, i := float64(n), 0
-	for f >= unit && i < 4 {
-		f /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %cB", f, " kMGT"[i])
-}
+// size writes a byte count as muxfer writes them everywhere (units.Bytes):
+// "1.5 KiB", "64.0 MiB".
+func size(n int64) string { return units.Bytes(n) }
