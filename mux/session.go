@@ -174,8 +174,10 @@ type Session struct {
 var ErrClosed = errors.New("connection closed")
 
 // Dial connects to a hub at addr and says hello. It returns the session and
-// the hub's Welcome, or the hub's refusal as a *protocol.Error.
+// the hub's Welcome, or the hub's refusal as a *protocol.Error. An addr
+// without a port means DefaultPort (see HubAddr).
 func Dial(ctx context.Context, addr string, hello protocol.Hello, cfg Config) (*Session, protocol.Welcome, error) {
+	addr = HubAddr(addr)
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {

@@ -108,7 +108,7 @@ func resumeKey(e env, cfg mux.Config, addr string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	hub := "addr\x00" + addr
+	hub := "addr\x00" + mux.HubAddr(addr) // "hub" and "hub:7878" are one hub
 	if !cfg.Key.IsZero() {
 		hub = "key\x00" + cfg.Key.Text()
 	}
@@ -188,7 +188,7 @@ var keygenCommand = command{
 }
 
 func runKeygen(e env, fs *flag.FlagSet, pos []string) error {
-	if err := noArgs(fs, pos); err != nil {
+	if err := noArgs(pos); err != nil {
 		return err
 	}
 	fmt.Fprintln(e.stdout, mux.NewKey().Text())

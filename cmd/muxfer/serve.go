@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/transfer"
 )
 
@@ -47,7 +48,7 @@ type serveFlags struct {
 
 func defineServe(fs *flag.FlagSet) action {
 	sf := &serveFlags{
-		listen:            fs.String("listen", ":7878", "address to listen on"),
+		listen:            fs.String("listen", fmt.Sprintf(":%d", mux.DefaultPort), fmt.Sprintf("address to listen on (a host without a port: port %d)", mux.DefaultPort)),
 		dir:               fs.String("dir", "muxfer-files", "`DIR` that uploads are stored in (created if missing)"),
 		verbose:           fs.Bool("verbose", false, "log every stored file"),
 		grace:             fs.Duration("grace", 10*time.Second, "on SIGINT or SIGTERM, how long transfers in progress may take to finish (the rest resume when the hub is back)"),
@@ -83,7 +84,7 @@ func inodeReserve(flag int) int64 {
 
 // serve runs a hub until it fails or the process is interrupted.
 func (sf *serveFlags) serve(e env, fs *flag.FlagSet, pos []string) error {
-	if err := noArgs(fs, pos); err != nil {
+	if err := noArgs(pos); err != nil {
 		return err
 	}
 	level := slog.LevelInfo
@@ -107,7 +108,7 @@ func (sf *serveFlags) serve(e env, fs *flag.FlagSet, pos []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *sf.listen)
+	ln, err := net.Listen("tcp", mux.HubAddr(*sf.listen))
 	if err != nil {
 		h.Close()
 		return err
