@@ -37,14 +37,14 @@ func TestBinaryServeAndSend(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	h, err := startBinaryServe(t, bin, "--listen", "127.0.0.1:0", "--dir", dir)
+	h, err := startBinaryServe(t, bin, nil, "--listen", "127.0.0.1:0", "--dir", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The one line a client needs: MUXFER_KEY=mxk1.... muxfer chat HOST:PORT
-	keyAssign := h.key(t)
-	if !strings.HasPrefix(keyAssign, "MUXFER_KEY=mxk1.") || !strings.Contains(h.first, "muxfer chat 127.0.0.1:") {
-		t.Fatalf("serve printed %q; want the line a client needs", h.first)
+	first, keyAssign := h.keyLine(t)
+	if !strings.HasPrefix(keyAssign, "MUXFER_KEY=mxk1.") || !strings.Contains(first, "muxfer chat 127.0.0.1:") {
+		t.Fatalf("serve printed %q; want the line a client needs", first)
 	}
 	addr := h.addr
 
@@ -60,7 +60,7 @@ func TestBinaryServeAndSend(t *testing.T) {
 	}
 	hubtest.SameTree(t, src, filepath.Join(dir, "testdata"))
 
-	log := h.stop(t)
+	log, _ := h.stop(t)
 	for _, want := range []string{"client joined", "transfer received", "stored=9", "shutting down"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("hub log lacks %q:\n%s", want, log)

@@ -30,16 +30,16 @@ func TestHubKeyIsCreatedOnceAndKeptPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(cfgDir, "muxfer", "hub.key")
-	if src != path {
-		t.Errorf("key source %q, want %q", src, path)
+	if src != (keySource{name: path, created: true}) {
+		t.Errorf("key source %+v, want %q, created", src, path)
 	}
 	info, err := os.Stat(path)
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v, mode %v; want 0600", err, info.Mode())
 	}
-	again, _, err := kf().muxConfig(e, true)
-	if err != nil || again.Key.Text() != first.Key.Text() {
-		t.Errorf("second start: key %v, %v; want the first one", again.Key, err)
+	again, src, err := kf().muxConfig(e, true)
+	if err != nil || again.Key.Text() != first.Key.Text() || src.created {
+		t.Errorf("second start: key %v, %+v, %v; want the first one, not created", again.Key, src, err)
 	}
 	os.Chmod(path, 0o644)
 	if _, _, err := kf().muxConfig(e, true); err == nil || !strings.Contains(err.Error(), "chmod 600") {
@@ -124,3 +124,4 @@ func TestHubsStartingTogetherShareOneKey(t *testing.T) {
 		t.Errorf("config folder mode %v, %v; want 0700", info.Mode(), err)
 	}
 }
+
