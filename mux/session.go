@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -290,11 +291,17 @@ func open(ctx context.Context, conn net.Conn, cfg Config, server bool) (*handsha
 	clock := startClock(ctx, conn, cfg.handshakeTimeout())
 	if server {
 		var err error
-		if conn, err = clock.firstByte(conn, cfg.firstByteTimeout()); err != nil {
+		var first byte
+		if conn, first, err = clock.firstByte(conn, cfg.firstByteTimeout()); err == nil {
+			err = hubMismatch(conn, first, cfg)
+		}
+		if err != nil {
 			clock.stop()
 			conn.Close()
 			return nil, nil, nil, nil, err
 		}
+	} else if cfg.InsecureNoTLS {
+		conn = &plainConn{Conn: conn, tls: &clock.hubTLS}
 	}
 	began := time.Now()
 	sc, err := secure(conn, cfg)
@@ -305,7 +312,7 @@ func open(ctx context.Context, conn net.Conn, cfg Config, server bool) (*handsha
 	if err != nil {
 		clock.stop()
 		conn.Close()
-		if errors.Is(err, ErrAuth) {
+		if errors.Is(err, ErrAuth) || errors.Is(err, ErrTLSMismatch) {
 			return nil, nil, nil, nil, err
 		}
 		return nil, nil, nil, nil, clock.err(err)
@@ -350,6 +357,7 @@ type handshakeClock struct {
 	conn      net.Conn
 	deadline  time.Time
 	cancelled func() bool // unregisters the ctx hook; false if it ran
+	hubTLS    atomic.Bool // a client without TLS heard a TLS hub (plainConn)
 }
 
 func startClock(ctx context.Context, conn net.Conn, d time.Duration) *handshakeClock {
@@ -371,8 +379,12 @@ func (c *handshakeClock) stop() bool {
 }
 
 // err turns what went wrong into one clear reason. When the deadline has
-// passed, that is the reason, whatever yamux made of it.
+// passed, that is the reason, whatever yamux made of it; when a client
+// without TLS heard a TLS hub, that is, whatever yamux made of it.
 func (c *handshakeClock) err(err error) error {
+	if c.hubTLS.Load() {
+		return errHubWithTLS
+	}
 	if !time.Now().Before(c.deadline) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("handshake: timed out")
 	}

@@ -41,9 +41,9 @@ func TestBinaryServeAndSend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The one line a client needs: MUXFER_KEY=mxk1.... muxfer chat HOST:PORT
+	// The one line a client needs: MUXFER_KEY=mxk2.... muxfer chat HOST:PORT
 	first, keyAssign := h.keyLine(t)
-	if !strings.HasPrefix(keyAssign, "MUXFER_KEY=mxk1.") || !strings.Contains(first, "muxfer chat 127.0.0.1:") {
+	if !strings.HasPrefix(keyAssign, "MUXFER_KEY=mxk2.") || !strings.Contains(first, "muxfer chat 127.0.0.1:") {
 		t.Fatalf("serve printed %q; want the line a client needs", first)
 	}
 	addr := h.addr

@@ -183,7 +183,7 @@ func createKeyFile(path string) (text string, created bool, err error) {
 var keygenCommand = command{
 	name:     "keygen",
 	summary:  "print a new access key",
-	synopsis: "keygen\n\nPrints a new access key: mxk1. and 52 letters, 256 random bits.",
+	synopsis: "keygen\n\nPrints a new access key: mxk2. and 56 letters, 256 random bits and a checksum\n(a mistyped key is refused as mistyped). Keys written mxk1. are still read.",
 	examples: "  muxfer keygen\n" +
 		"  muxfer keygen > hub.key && chmod 600 hub.key && muxfer serve --key-file hub.key\n",
 	define: func(*flag.FlagSet) action { return runKeygen },

@@ -68,6 +68,9 @@ func TestKeySourcesAndRefusals(t *testing.T) {
 		{"no key", noEnv, []string{"send", h.Addr, "../../testdata/hello.txt"}, exitFailed, "no access key: set MUXFER_KEY"},
 		{"wrong key", func(string) string { return wrong }, []string{"send", h.Addr, "../../testdata/hello.txt"}, exitFailed, "authentication failed"},
 		{"short key", noEnv, []string{"chat", h.Addr, "--key", "mxk1.aaaaaaaaaaaaaaaa"}, exitFailed, "access key has 80 bits, at least 128 are needed"},
+		{"a letter left out", func(string) string { return dropLetter(h.Key.Text(), 20) }, []string{"send", h.Addr, "../../testdata/hello.txt"},
+			exitFailed, "access key from MUXFER_KEY: the key is mistyped: its checksum does not match"},
+		{"a letter changed", noEnv, []string{"chat", h.Addr, "--key", changeLetter(h.Key.Text(), 30)}, exitFailed, "the key is mistyped: its checksum does not match"},
 		{"a password", noEnv, []string{"chat", h.Addr, "--key", "hunter2"}, exitFailed, "not a muxfer access key"},
 		{"both flags", noEnv, []string{"chat", h.Addr, "--key", wrong, "--key-file", keyFile}, exitUsage, "not both"},
 		{"keygen", noEnv, []string{"keygen"}, exitOK, ""},
@@ -125,3 +128,15 @@ func TestHubsStartingTogetherShareOneKey(t *testing.T) {
 	}
 }
 
+// dropLetter returns key without its i-th letter, as a hurried typist
+// would copy it.
+func dropLetter(key string, i int) string { return key[:i] + key[i+1:] }
+
+// changeLetter returns key with its i-th letter replaced by another.
+func changeLetter(key string, i int) string {
+	c := byte('a')
+	if key[i] == c {
+		c = 'b'
+	}
+	return key[:i] + string(c) + key[i+1:]
+}
