@@ -102,20 +102,21 @@ type subscription struct {
 }
 
 // Dial connects to the hub at addr.
+//
+// The inbox folder (Config.Inbox) is created only once the hub has
+// welcomed the client, so that a hub that cannot be reached leaves no
+// folder behind.
 func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
-	var in *inbox
-	if cfg.Inbox != "" {
-		var err error
-		if in, err = openInbox(cfg); err != nil {
-			return nil, fmt.Errorf("inbox: %w", err)
-		}
-	}
 	sess, w, err := mux.Dial(ctx, addr, protocol.Hello{Name: cfg.Name, Software: cfg.Software}, cfg.Mux)
 	if err != nil {
-		if in != nil {
-			in.close()
-		}
 		return nil, err
+	}
+	var in *inbox
+	if cfg.Inbox != "" {
+		if in, err = openInbox(cfg); err != nil {
+			sess.Close()
+			return nil, fmt.Errorf("inbox: %w", err)
+		}
 	}
 	c := &Client{sess: sess, welcome: w, onMsg: cfg.OnMessage, pace: newPace(w.ChatPerSecond, w.ChatBurst),
 		name: w.Name, subs: map[string]*subscription{}, done: make(chan struct{}), inbox: in}

@@ -14,9 +14,10 @@ import (
 // byte put back in front of what it reads next. A connection that sends
 // nothing at all is the cheapest way to hold one of the hub's handshake
 // slots, so it gets a short deadline of its own; a client that has begun
-// its handshake gets the rest of the handshake timeout. On failure it
-// returns conn itself and the reason.
-func (c *handshakeClock) firstByte(conn net.Conn, d time.Duration) (net.Conn, error) {
+// its handshake gets the rest of the handshake timeout. It returns the
+// byte too (see hubMismatch). On failure it returns conn itself and the
+// reason.
+func (c *handshakeClock) firstByte(conn net.Conn, d time.Duration) (net.Conn, byte, error) {
 	dl := time.Now().Add(d)
 	if !dl.Before(c.deadline) {
 		dl = c.deadline
@@ -28,14 +29,14 @@ func (c *handshakeClock) firstByte(conn net.Conn, d time.Duration) (net.Conn, er
 		var ne net.Error
 		switch {
 		case c.ctx.Err() != nil:
-			return conn, c.err(c.ctx.Err())
+			return conn, 0, c.err(c.ctx.Err())
 		case errors.As(err, &ne) && ne.Timeout() && time.Now().Before(c.deadline):
-			return conn, fmt.Errorf("handshake: nothing received for %s: %w", d, os.ErrDeadlineExceeded)
+			return conn, 0, fmt.Errorf("handshake: nothing received for %s: %w", d, os.ErrDeadlineExceeded)
 		}
-		return conn, c.err(err)
+		return conn, 0, c.err(err)
 	}
 	c.setReadDeadline(c.deadline)
-	return &primedConn{Conn: conn, first: b[:]}, nil
+	return &primedConn{Conn: conn, first: b[:]}, b[0], nil
 }
 
 // setReadDeadline moves conn's read deadline to dl, unless the handshake's

@@ -31,7 +31,8 @@ import (
 //     reveals nothing that a guess of the key could be tested against.
 //
 // Until both steps succeed the hub reads nothing else and sends nothing
-// but its TLS handshake.
+// but its TLS handshake (or, to a client without TLS, one TLS alert: see
+// mismatch.go).
 
 const (
 	alpn        = "muxfer/1"
@@ -70,8 +71,11 @@ func secureClient(conn net.Conn, cfg Config) (net.Conn, error) {
 		},
 	})
 	if err := tc.Handshake(); err != nil {
-		if errors.Is(err, ErrAuth) {
+		switch {
+		case errors.Is(err, ErrAuth):
 			return nil, err
+		case hubWithoutTLS(err):
+			return nil, errHubWithoutTLS
 		}
 		return nil, fmt.Errorf("TLS: %w", err)
 	}

@@ -1,6 +1,7 @@
 package mux_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -127,12 +128,15 @@ func selfSigned(t *testing.T) tls.Certificate {
 }
 
 // TestNothingReadableWithoutTheKey: clients that skip or fake the steps
-// are dropped by the hub without reading a single byte of the session.
+// are dropped by the hub without reading a single byte of the session. A
+// client without TLS reads one TLS alert, which says that the hub speaks
+// TLS, and nothing else.
 func TestNothingReadableWithoutTheKey(t *testing.T) {
 	tests := []struct {
-		name string
-		talk func(t *testing.T, conn net.Conn) net.Conn // returns what to read from
-		hub  string                                     // in the hub's error
+		name   string
+		talk   func(t *testing.T, conn net.Conn) net.Conn // returns what to read from
+		hub    string                                     // in the hub's error
+		answer []byte                                     // all that may be read
 	}{
 		{"TLS without checking the hub, a guessed proof", func(t *testing.T, conn net.Conn) net.Conn {
 			tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
@@ -143,23 +147,23 @@ func TestNothingReadableWithoutTheKey(t *testing.T) {
 			rand.Read(proof)
 			tc.Write(proof)
 			return tc
-		}, "wrong proof"},
+		}, "wrong proof", nil},
 		{"TLS, then silence", func(t *testing.T, conn net.Conn) net.Conn {
 			tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
 			if err := tc.Handshake(); err != nil {
 				t.Fatal(err)
 			}
 			return tc
-		}, "authentication failed: no proof"},
+		}, "authentication failed: no proof", nil},
 		{"TLS 1.2 only", func(t *testing.T, conn net.Conn) net.Conn {
 			tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
 			tc.Handshake()
 			return tc
-		}, "TLS"},
+		}, "TLS", nil},
 		{"plain yamux hello", func(t *testing.T, conn net.Conn) net.Conn {
 			conn.Write([]byte{0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0}) // a yamux SYN
 			return conn
-		}, "TLS"},
+		}, "TLS", []byte{0x15, 3, 3, 0, 2, 2, 70}}, // alert: fatal, protocol_version
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,8 +175,8 @@ func TestNothingReadableWithoutTheKey(t *testing.T) {
 			defer conn.Close()
 			r := tt.talk(t, conn)
 			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if b, _ := io.ReadAll(r); len(b) > 0 {
-				t.Errorf("read %d bytes of session data without the key: %q", len(b), b)
+			if b, _ := io.ReadAll(r); !bytes.Equal(b, tt.answer) {
+				t.Errorf("read %d bytes without the key: %q, want %q", len(b), b, tt.answer)
 			}
 			if err := <-hubErr; err == nil || !strings.Contains(err.Error(), tt.hub) {
 				t.Errorf("hub: %v, want %q", err, tt.hub)

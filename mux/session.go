@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -174,8 +175,10 @@ type Session struct {
 var ErrClosed = errors.New("connection closed")
 
 // Dial connects to a hub at addr and says hello. It returns the session and
-// the hub's Welcome, or the hub's refusal as a *protocol.Error.
+// the hub's Welcome, or the hub's refusal as a *protocol.Error. An addr
+// without a port means DefaultPort (see HubAddr).
 func Dial(ctx context.Context, addr string, hello protocol.Hello, cfg Config) (*Session, protocol.Welcome, error) {
+	addr = HubAddr(addr)
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -288,11 +291,17 @@ func open(ctx context.Context, conn net.Conn, cfg Config, server bool) (*handsha
 	clock := startClock(ctx, conn, cfg.handshakeTimeout())
 	if server {
 		var err error
-		if conn, err = clock.firstByte(conn, cfg.firstByteTimeout()); err != nil {
+		var first byte
+		if conn, first, err = clock.firstByte(conn, cfg.firstByteTimeout()); err == nil {
+			err = hubMismatch(conn, first, cfg)
+		}
+		if err != nil {
 			clock.stop()
 			conn.Close()
 			return nil, nil, nil, nil, err
 		}
+	} else if cfg.InsecureNoTLS {
+		conn = &plainConn{Conn: conn, tls: &clock.hubTLS}
 	}
 	began := time.Now()
 	sc, err := secure(conn, cfg)
@@ -303,7 +312,7 @@ func open(ctx context.Context, conn net.Conn, cfg Config, server bool) (*handsha
 	if err != nil {
 		clock.stop()
 		conn.Close()
-		if errors.Is(err, ErrAuth) {
+		if errors.Is(err, ErrAuth) || errors.Is(err, ErrTLSMismatch) {
 			return nil, nil, nil, nil, err
 		}
 		return nil, nil, nil, nil, clock.err(err)
@@ -348,6 +357,7 @@ type handshakeClock struct {
 	conn      net.Conn
 	deadline  time.Time
 	cancelled func() bool // unregisters the ctx hook; false if it ran
+	hubTLS    atomic.Bool // a client without TLS heard a TLS hub (plainConn)
 }
 
 func startClock(ctx context.Context, conn net.Conn, d time.Duration) *handshakeClock {
@@ -369,8 +379,12 @@ func (c *handshakeClock) stop() bool {
 }
 
 // err turns what went wrong into one clear reason. When the deadline has
-// passed, that is the reason, whatever yamux made of it.
+// passed, that is the reason, whatever yamux made of it; when a client
+// without TLS heard a TLS hub, that is, whatever yamux made of it.
 func (c *handshakeClock) err(err error) error {
+	if c.hubTLS.Load() {
+		return errHubWithTLS
+	}
 	if !time.Now().Before(c.deadline) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("handshake: timed out")
 	}

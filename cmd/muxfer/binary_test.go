@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,45 +36,17 @@ func TestBinaryServeAndSend(t *testing.T) {
 	bin := buildBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dir, cfgDir := t.TempDir(), t.TempDir()
-	serve := exec.CommandContext(ctx, bin, "serve", "--listen", "127.0.0.1:0", "--dir", dir)
-	serve.Env = append(os.Environ(), "XDG_CONFIG_HOME="+cfgDir, "MUXFER_KEY=")
-	stderr, err := serve.StderrPipe()
+	dir := t.TempDir()
+	h, err := startBinaryServe(t, bin, nil, "--listen", "127.0.0.1:0", "--dir", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := serve.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	// The one line a client needs: MUXFER_KEY=mxk2.... muxfer chat HOST:PORT
+	first, keyAssign := h.keyLine(t)
+	if !strings.HasPrefix(keyAssign, "MUXFER_KEY=mxk2.") || !strings.Contains(first, "muxfer chat 127.0.0.1:") {
+		t.Fatalf("serve printed %q; want the line a client needs", first)
 	}
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// The one line a client needs: MUXFER_KEY=mxk1.... muxfer chat HOST:PORT
-	first, err := bufio.NewReader(stdout).ReadString('\n')
-	keyAssign, _, _ := strings.Cut(first, " ")
-	if err != nil || !strings.HasPrefix(keyAssign, "MUXFER_KEY=mxk1.") || !strings.Contains(first, "muxfer chat 127.0.0.1:") {
-		t.Fatalf("serve printed %q, %v; want the line a client needs", first, err)
-	}
-	logs := bufio.NewScanner(stderr)
-	addrRe := regexp.MustCompile(`listening" addr=(\S+)`)
-	var addr string
-	for addr == "" && logs.Scan() {
-		if m := addrRe.FindStringSubmatch(logs.Text()); m != nil {
-			addr = m[1]
-		}
-	}
-	if addr == "" {
-		t.Fatal("serve never said where it listens")
-	}
-	rest := make(chan string, 1)
-	go func() {
-		var b strings.Builder
-		for logs.Scan() {
-			b.WriteString(logs.Text() + "\n")
-		}
-		rest <- b.String()
-	}()
+	addr := h.addr
 
 	src := hubtest.Testdata(t, "../../testdata")
 	send := exec.CommandContext(ctx, bin, "send", addr, src, "--progress", "never")
@@ -91,11 +60,7 @@ func TestBinaryServeAndSend(t *testing.T) {
 	}
 	hubtest.SameTree(t, src, filepath.Join(dir, "testdata"))
 
-	serve.Process.Signal(syscall.SIGTERM)
-	if err := serve.Wait(); err != nil {
-		t.Errorf("serve after SIGTERM: %v", err)
-	}
-	log := <-rest
+	log, _ := h.stop(t)
 	for _, want := range []string{"client joined", "transfer received", "stored=9", "shutting down"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("hub log lacks %q:\n%s", want, log)

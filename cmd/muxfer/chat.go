@@ -50,7 +50,7 @@ var chatCommand = command{
 // chat joins the hub at pos[0] and chats until stdin ends or /quit.
 // Accepted files go into dir.
 func (cf *clientFlags) chat(e env, fs *flag.FlagSet, pos []string, dir string) error {
-	u, err := cf.setup(e, fs, pos, 1, "ADDR")
+	u, err := cf.setup(e, pos, "ADDR")
 	if err != nil {
 		return err
 	}

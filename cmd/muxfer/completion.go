@@ -41,7 +41,6 @@ var scripts = map[string]*template.Template{
 
 func runCompletion(e env, fs *flag.FlagSet, pos []string) error {
 	if len(pos) != 1 || scripts[pos[0]] == nil {
-		fs.Usage()
 		return usageError{"give one shell: bash, zsh or fish"}
 	}
 	return writeCompletion(e.stdout, pos[0])

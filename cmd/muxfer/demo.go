@@ -30,7 +30,7 @@ var demoCommand = command{
 		data := fs.String("data", "testdata", "the folder (`DIR`) that alice sends")
 		progress := addProgressFlag(fs)
 		return func(e env, fs *flag.FlagSet, pos []string) error {
-			if err := noArgs(fs, pos); err != nil {
+			if err := noArgs(pos); err != nil {
 				return err
 			}
 			return runDemo(e, *data, *progress)

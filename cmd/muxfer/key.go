@@ -33,39 +33,45 @@ func addKeyFlags(fs *flag.FlagSet) keyFlags {
 	}
 }
 
+// keySource says where a command's key came from.
+type keySource struct {
+	name    string // "--key", the key file, MUXFER_KEY, the hub's own key file
+	created bool   // the hub's own key, made just now
+}
+
 // muxConfig turns the key flags into a mux configuration. A client must be
 // given a key; a hub without one uses (and on first start creates) the key
 // in the user's config directory, and says where it came from.
-func (kf keyFlags) muxConfig(e env, hub bool) (cfg mux.Config, source string, err error) {
+func (kf keyFlags) muxConfig(e env, hub bool) (cfg mux.Config, source keySource, err error) {
 	if *kf.insecure {
 		if *kf.key != "" || *kf.keyFile != "" {
-			return cfg, "", usageError{"--insecure-no-tls takes no key"}
+			return cfg, source, usageError{"--insecure-no-tls takes no key"}
 		}
-		return mux.Config{InsecureNoTLS: true}, "none (--insecure-no-tls)", nil
+		return mux.Config{InsecureNoTLS: true}, keySource{name: "none (--insecure-no-tls)"}, nil
 	}
 	if *kf.key != "" && *kf.keyFile != "" {
-		return cfg, "", usageError{"give --key or --key-file, not both"}
+		return cfg, source, usageError{"give --key or --key-file, not both"}
 	}
 	var text string
 	switch {
 	case *kf.key != "":
-		text, source = *kf.key, "--key"
+		text, source.name = *kf.key, "--key"
 	case *kf.keyFile != "":
 		text, err = readKeyFile(*kf.keyFile)
-		source = *kf.keyFile
+		source.name = *kf.keyFile
 	case e.getenv(keyEnv) != "":
-		text, source = e.getenv(keyEnv), keyEnv
+		text, source.name = e.getenv(keyEnv), keyEnv
 	case hub:
 		return hubKey(e)
 	default:
-		return cfg, "", fmt.Errorf("no access key: set %s or pass --key-file (the hub prints its key when it starts)", keyEnv)
+		return cfg, source, fmt.Errorf("no access key: set %s or pass --key-file (the hub prints its key when it creates it, and with serve --print-key)", keyEnv)
 	}
 	if err != nil {
-		return cfg, "", err
+		return cfg, source, err
 	}
 	k, err := mux.ParseKey(text)
 	if err != nil {
-		return cfg, "", fmt.Errorf("access key from %s: %w", source, err)
+		return cfg, source, fmt.Errorf("access key from %s: %w", source.name, err)
 	}
 	return mux.Config{Key: k}, source, nil
 }
@@ -85,16 +91,16 @@ func readKeyFile(path string) (string, error) {
 
 // hubKey loads the hub's key from its file in the user's config directory,
 // creating the file with a new key on first use.
-func hubKey(e env) (mux.Config, string, error) {
-	text, path, err := configKey(e, "hub.key")
+func hubKey(e env) (mux.Config, keySource, error) {
+	text, path, created, err := configKey(e, "hub.key")
 	if err != nil {
-		return mux.Config{}, "", err
+		return mux.Config{}, keySource{}, err
 	}
 	k, err := mux.ParseKey(text)
 	if err != nil {
-		return mux.Config{}, "", fmt.Errorf("access key in %s: %w", path, err)
+		return mux.Config{}, keySource{}, fmt.Errorf("access key in %s: %w", path, err)
 	}
-	return mux.Config{Key: k}, path, nil
+	return mux.Config{Key: k}, keySource{name: path, created: created}, nil
 }
 
 // resumeKey returns the secret from which send derives its resume tokens
@@ -104,11 +110,11 @@ func hubKey(e env) (mux.Config, string, error) {
 // hub's access key, or of its address without TLS), so that no hub learns
 // tokens that would work on another.
 func resumeKey(e env, cfg mux.Config, addr string) ([]byte, error) {
-	text, _, err := configKey(e, "resume.key")
+	text, _, _, err := configKey(e, "resume.key")
 	if err != nil {
 		return nil, err
 	}
-	hub := "addr\x00" + addr
+	hub := "addr\x00" + mux.HubAddr(addr) // "hub" and "hub:7878" are one hub
 	if !cfg.Key.IsZero() {
 		hub = "key\x00" + cfg.Key.Text()
 	}
@@ -118,42 +124,43 @@ func resumeKey(e env, cfg mux.Config, addr string) ([]byte, error) {
 }
 
 // configKey reads the key in the named file of muxfer's folder in the
-// user's config directory, creating the file with a new key on first use.
-func configKey(e env, name string) (text, path string, err error) {
+// user's config directory, creating the file with a new key on first use
+// (then created is true).
+func configKey(e env, name string) (text, path string, created bool, err error) {
 	dir := e.getenv("XDG_CONFIG_HOME")
 	if !filepath.IsAbs(dir) { // unset, or relative, which the XDG spec says to ignore
 		d, err := os.UserConfigDir()
 		if err != nil {
-			return "", "", fmt.Errorf("no config directory to keep %s in: %w", name, err)
+			return "", "", false, fmt.Errorf("no config directory to keep %s in: %w", name, err)
 		}
 		dir = d
 	}
 	path = filepath.Join(dir, "muxfer", name)
 	text, err = readKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		text, err = createKeyFile(path)
+		text, created, err = createKeyFile(path)
 	}
-	return text, path, err
+	return text, path, created, err
 }
 
 // createKeyFile writes a new key to path atomically: to a temporary file
 // in the same folder, synced, then hard-linked to path, which fails if
-// another hub created the key meanwhile (then that key is used). A crash
-// leaves no empty or partial key file behind.
-func createKeyFile(path string) (string, error) {
+// another hub created the key meanwhile (then that key is used, and
+// created is false). A crash leaves no empty or partial key file behind.
+func createKeyFile(path string) (text string, created bool, err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
+		return "", false, err
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
-		return "", err
+		return "", false, err
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer os.Remove(tmp.Name())
-	text := mux.NewKey().Text()
+	text = mux.NewKey().Text()
 	_, err = fmt.Fprintln(tmp, text)
 	if err == nil {
 		err = tmp.Sync()
@@ -162,33 +169,28 @@ func createKeyFile(path string) (string, error) {
 		err = cerr
 	}
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
-		return readKeyFile(path)
+		text, err := readKeyFile(path)
+		return text, false, err
 	} else if err != nil {
-		return "", err
+		return "", false, err
 	}
-	return text, nil
-}
-
-// given reports whether the user gave a key (or turned keys off), rather
-// than leaving the hub to its own key file.
-func (kf keyFlags) given(e env) bool {
-	return *kf.insecure || *kf.key != "" || *kf.keyFile != "" || e.getenv(keyEnv) != ""
+	return text, true, nil
 }
 
 var keygenCommand = command{
 	name:     "keygen",
 	summary:  "print a new access key",
-	synopsis: "keygen\n\nPrints a new access key: mxk1. and 52 letters, 256 random bits.",
+	synopsis: "keygen\n\nPrints a new access key: mxk2. and 56 letters, 256 random bits and a checksum\n(a mistyped key is refused as mistyped). Keys written mxk1. are still read.",
 	examples: "  muxfer keygen\n" +
 		"  muxfer keygen > hub.key && chmod 600 hub.key && muxfer serve --key-file hub.key\n",
 	define: func(*flag.FlagSet) action { return runKeygen },
 }
 
 func runKeygen(e env, fs *flag.FlagSet, pos []string) error {
-	if err := noArgs(fs, pos); err != nil {
+	if err := noArgs(pos); err != nil {
 		return err
 	}
 	fmt.Fprintln(e.stdout, mux.NewKey().Text())

@@ -30,16 +30,16 @@ func TestHubKeyIsCreatedOnceAndKeptPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(cfgDir, "muxfer", "hub.key")
-	if src != path {
-		t.Errorf("key source %q, want %q", src, path)
+	if src != (keySource{name: path, created: true}) {
+		t.Errorf("key source %+v, want %q, created", src, path)
 	}
 	info, err := os.Stat(path)
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v, mode %v; want 0600", err, info.Mode())
 	}
-	again, _, err := kf().muxConfig(e, true)
-	if err != nil || again.Key.Text() != first.Key.Text() {
-		t.Errorf("second start: key %v, %v; want the first one", again.Key, err)
+	again, src, err := kf().muxConfig(e, true)
+	if err != nil || again.Key.Text() != first.Key.Text() || src.created {
+		t.Errorf("second start: key %v, %+v, %v; want the first one, not created", again.Key, src, err)
 	}
 	os.Chmod(path, 0o644)
 	if _, _, err := kf().muxConfig(e, true); err == nil || !strings.Contains(err.Error(), "chmod 600") {
@@ -68,6 +68,9 @@ func TestKeySourcesAndRefusals(t *testing.T) {
 		{"no key", noEnv, []string{"send", h.Addr, "../../testdata/hello.txt"}, exitFailed, "no access key: set MUXFER_KEY"},
 		{"wrong key", func(string) string { return wrong }, []string{"send", h.Addr, "../../testdata/hello.txt"}, exitFailed, "authentication failed"},
 		{"short key", noEnv, []string{"chat", h.Addr, "--key", "mxk1.aaaaaaaaaaaaaaaa"}, exitFailed, "access key has 80 bits, at least 128 are needed"},
+		{"a letter left out", func(string) string { return dropLetter(h.Key.Text(), 20) }, []string{"send", h.Addr, "../../testdata/hello.txt"},
+			exitFailed, "access key from MUXFER_KEY: the key is mistyped: its checksum does not match"},
+		{"a letter changed", noEnv, []string{"chat", h.Addr, "--key", changeLetter(h.Key.Text(), 30)}, exitFailed, "the key is mistyped: its checksum does not match"},
 		{"a password", noEnv, []string{"chat", h.Addr, "--key", "hunter2"}, exitFailed, "not a muxfer access key"},
 		{"both flags", noEnv, []string{"chat", h.Addr, "--key", wrong, "--key-file", keyFile}, exitUsage, "not both"},
 		{"keygen", noEnv, []string{"keygen"}, exitOK, ""},
@@ -123,4 +126,17 @@ func TestHubsStartingTogetherShareOneKey(t *testing.T) {
 	if info, err := os.Stat(filepath.Join(cfgDir, "muxfer")); err != nil || info.Mode().Perm() != 0o700 {
 		t.Errorf("config folder mode %v, %v; want 0700", info.Mode(), err)
 	}
+}
+
+// dropLetter returns key without its i-th letter, as a hurried typist
+// would copy it.
+func dropLetter(key string, i int) string { return key[:i] + key[i+1:] }
+
+// changeLetter returns key with its i-th letter replaced by another.
+func changeLetter(key string, i int) string {
+	c := byte('a')
+	if key[i] == c {
+		c = 'b'
+	}
+	return key[:i] + string(c) + key[i+1:]
 }

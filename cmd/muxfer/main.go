@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/muxfer/muxfer/protocol"
@@ -135,8 +136,7 @@ func startProfile(path string) func() {
 // run executes one command line and returns the exit code.
 func run(e env, args []string) int {
 	if len(args) == 0 {
-		usage(e.stderr)
-		return exitUsage
+		return usageExit(e, "muxfer", "missing command: "+commandNames())
 	}
 	name := args[0]
 	switch name {
@@ -144,12 +144,33 @@ func run(e env, args []string) int {
 		usage(e.stdout)
 		return exitOK
 	}
-	if c, ok := lookup(name); ok {
-		return exitCode(e, c.run(e, args[1:]))
+	c, ok := lookup(name)
+	if !ok {
+		return usageExit(e, "muxfer", fmt.Sprintf("unknown command %q: give %s", name, commandNames()))
 	}
-	printError(e.stderr, fmt.Sprintf("unknown command %q", name))
-	usage(e.stderr)
+	err := c.run(e, args[1:])
+	var ue usageError
+	if errors.As(err, &ue) {
+		return usageExit(e, "muxfer "+c.name, ue.msg)
+	}
+	return exitCode(e, err)
+}
+
+// usageExit prints a usage error as one line that says what is wrong and
+// where the help is, never the whole help, and returns exitUsage:
+// "muxfer send: missing PATH (see muxfer send --help)".
+func usageExit(e env, cmd, msg string) int {
+	fmt.Fprintf(e.stderr, "%s: %s (see %s --help)\n", cmd, safe(msg), cmd)
 	return exitUsage
+}
+
+// commandNames lists the commands for a usage error: "serve, send, ... or completion".
+func commandNames() string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 func usage(w io.Writer) {
@@ -164,13 +185,14 @@ Examples:
   muxfer send hub.example:7878 photos/ a.txt   # upload; exits 0 once every hash is verified
   muxfer chat hub.example:7878 --name alice    # chat; /send NICK PATH... to a person, /upload PATH... to the hub
 
+ADDR is HOST[:PORT], the port 7878 unless given: hub.example, 10.0.0.5:9000, [::1].
 Exit codes: 0 all delivered, 1 error or some files failed, 2 usage, 3 connection lost,
 130 interrupted.
 Run 'muxfer <command> --help' for a command's flags and examples.
 `)
 }
 
-// usageError is a bad command line: exit 2 with the command's usage.
+// usageError is a bad command line: exit 2 with one line (see usageExit).
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
@@ -187,10 +209,7 @@ func exitCode(e env, err error) int {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
-		if ue.msg != "" {
-			printError(e.stderr, ue.msg)
-		}
-		return exitUsage
+		return usageExit(e, "muxfer", ue.msg)
 	case errors.Is(err, errFilesFailed):
 		return exitFailed
 	case errors.Is(err, transfer.ErrConnectionLost), errors.Is(err, errConnLost):
@@ -246,14 +265,22 @@ const deadPeerNote = "A peer that stops answering (a dead link, no FIN) is notic
 
 // parse parses flags that may come before, between or after the
 // positional arguments ("send HOST a b --parallel 8"); "--" ends flags.
+// It prints the command's help for --help only: a bad flag is a usage
+// error of one line, which the flag package would follow with the help.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	help, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	defer func() { fs.Usage = help; fs.SetOutput(out) }()
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(out)
+				help()
 				return nil, err
 			}
-			return nil, usageError{} // the flag package has printed why, and the usage
+			return nil, usageError{err.Error()}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -277,7 +304,7 @@ var versionCommand = command{
 }
 
 func runVersion(e env, fs *flag.FlagSet, pos []string) error {
-	if err := noArgs(fs, pos); err != nil {
+	if err := noArgs(pos); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s (protocol %d)\n", software(), protocol.Version)
@@ -285,10 +312,9 @@ func runVersion(e env, fs *flag.FlagSet, pos []string) error {
 }
 
 // noArgs refuses positional arguments for a command that takes none.
-func noArgs(fs *flag.FlagSet, pos []string) error {
+func noArgs(pos []string) error {
 	if len(pos) == 0 {
 		return nil
 	}
-	fs.Usage()
 	return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
 }

@@ -79,7 +79,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 		stdout  string // a substring of stdout
 		nostdin bool
 	}{
-		{name: "no command", args: nil, code: exitUsage, stderr: "Commands:"},
+		{name: "no command", args: nil, code: exitUsage, stderr: "muxfer: missing command: serve, send"},
 		{name: "unknown command", args: []string{"fly"}, code: exitUsage, stderr: `unknown command "fly"`},
 		{name: "help", args: []string{"--help"}, code: exitOK, stdout: "muxfer demo"},
 		{name: "version", args: []string{"version"}, code: exitOK, stdout: "(protocol 1)"},
@@ -87,7 +87,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{name: "send --help", args: []string{"send", "--help"}, code: exitOK, stderr: "Examples:"},
 		{name: "chat --help states the dead-peer bound", args: []string{"chat", "--help"}, code: exitOK, stderr: "noticed within 45 s"},
 		{name: "bad flag", args: []string{"send", "--frobnicate", "x", "y"}, code: exitUsage, stderr: "flag provided but not defined"},
-		{name: "send without paths", args: []string{"send", "127.0.0.1:1"}, code: exitUsage, stderr: "missing ADDR and at least one PATH"},
+		{name: "send without paths", args: []string{"send", "127.0.0.1:1"}, code: exitUsage, stderr: "muxfer send: missing PATH (see muxfer send --help)\n"},
 		{name: "bad --progress", args: []string{"send", "--progress", "sometimes", "a", "b"}, code: exitUsage, stderr: "--progress must be"},
 		{name: "missing path", args: []string{"send", closed, "no/such/file"}, code: exitFailed, stderr: "no/such/file: no such file or directory"},
 		{name: "unreachable hub", args: []string{"send", closed, "../../testdata/hello.txt"}, code: exitFailed, stderr: "connect to " + closed},

@@ -441,6 +441,7 @@ func dialConfig(ctx context.Context, addr string, cfg client.Config, u *ui) (*cl
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	cfg.Software, cfg.OnMessage = software(), u.message
+	addr = mux.HubAddr(addr) // as client.Dial takes it, for the line below
 	c, err := client.Dial(dctx, addr, cfg)
 	if err != nil {
 		return nil, err

@@ -64,17 +64,15 @@ type recvFlags struct {
 // connection ends for good, or with --stdout one file.
 func (r *recvFlags) recv(e env, fs *flag.FlagSet, pos []string) error {
 	switch {
-	case len(pos) != 1:
-		fs.Usage()
-		return usageError{"want exactly one ADDR"}
+	case len(pos) == 0:
+		return usageError{"missing ADDR"}
+	case len(pos) > 1:
+		return usageError{fmt.Sprintf("unexpected argument %q: recv takes one ADDR", pos[1])}
 	case *r.stdout && *r.dir != "":
-		fs.Usage()
 		return usageError{"--stdout and --dir: give one, --stdout writes the file to standard output"}
 	case *r.dir == "" && !*r.stdout:
-		fs.Usage()
 		return usageError{"missing --dir (or --stdout)"}
 	case *r.stdout && !*r.yes:
-		fs.Usage()
 		return usageError{"--stdout needs --yes: the one file it takes is accepted without asking"}
 	}
 	out := e.stdout

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/muxfer/muxfer/client"
@@ -51,13 +52,12 @@ func (cf *clientFlags) backoff() client.Backoff {
 	return client.Backoff{Max: *cf.reconnectMax, GiveUp: *cf.giveUp}
 }
 
-// setup checks that at least min positional arguments (described by
-// what) are there, and sets up the output and the connection's settings.
-// The caller closes the ui it returns.
-func (cf *clientFlags) setup(e env, fs *flag.FlagSet, pos []string, min int, what string) (*ui, error) {
-	if len(pos) < min {
-		fs.Usage()
-		return nil, usageError{"missing " + what}
+// setup checks that the positional arguments named by need are there
+// (need[i] names pos[i]), and sets up the output and the connection's
+// settings.
+func (cf *clientFlags) setup(e env, pos []string, need ...string) (*ui, error) {
+	if len(pos) < len(need) {
+		return nil, usageError{"missing " + strings.Join(need[len(pos):], " and ")}
 	}
 	u, err := newUI(e.stdout, e.stderr, *cf.json, *cf.progress)
 	if err != nil {
@@ -103,7 +103,7 @@ func (cf *clientFlags) send(e env, fs *flag.FlagSet, pos []string) error {
 	if flagSet(fs, "stdin") {
 		return cf.sendStdin(e, fs, pos)
 	}
-	u, err := cf.setup(e, fs, pos, 2, "ADDR and at least one PATH")
+	u, err := cf.setup(e, pos, "ADDR", "PATH")
 	if err != nil {
 		return err
 	}

@@ -14,15 +14,17 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/transfer"
 )
 
 var serveCommand = command{
 	name:    "serve",
 	summary: "run a hub that relays chat and stores uploads",
-	synopsis: "serve [--listen ADDR] [--dir DIR] [--key-file FILE] [--verbose]\n\n" +
-		"Without a key, the hub uses the one in its config directory (creating it on first start)\n" +
-		"and prints the line clients need: MUXFER_KEY=... muxfer chat HOST:PORT",
+	synopsis: "serve [--listen ADDR] [--dir DIR] [--key-file FILE] [--print-key] [--verbose]\n\n" +
+		"Without a key, the hub uses the one in its config directory. When it creates that key\n" +
+		"(on first start), and with --print-key, it prints the line clients need on stdout:\n" +
+		"MUXFER_KEY=... muxfer chat HOST:PORT",
 	examples: "  muxfer serve                               # listen on :7878, store uploads in ./muxfer-files\n" +
 		"  muxfer serve --listen 127.0.0.1:9000 --dir /srv/drop --key-file /etc/muxfer/hub.key\n" +
 		"  muxfer serve --max-size 10G --reserve 1G --grace 30s --verbose\n",
@@ -33,6 +35,7 @@ var serveCommand = command{
 type serveFlags struct {
 	listen, dir          *string
 	verbose              *bool
+	printKey             *bool // print the line clients need even if the key is not new
 	grace, keepPartial   *time.Duration
 	offerTimeout         *time.Duration
 	maxClients, chatRate *int
@@ -47,9 +50,10 @@ type serveFlags struct {
 
 func defineServe(fs *flag.FlagSet) action {
 	sf := &serveFlags{
-		listen:            fs.String("listen", ":7878", "address to listen on"),
+		listen:            fs.String("listen", fmt.Sprintf(":%d", mux.DefaultPort), fmt.Sprintf("address to listen on (a host without a port: port %d)", mux.DefaultPort)),
 		dir:               fs.String("dir", "muxfer-files", "`DIR` that uploads are stored in (created if missing)"),
 		verbose:           fs.Bool("verbose", false, "log every stored file"),
+		printKey:          fs.Bool("print-key", false, "print the line clients need (MUXFER_KEY=... muxfer chat HOST:PORT) on stdout, as on the first start"),
 		grace:             fs.Duration("grace", 10*time.Second, "on SIGINT or SIGTERM, how long transfers in progress may take to finish (the rest resume when the hub is back)"),
 		keepPartial:       fs.Duration("keep-partial", transfer.DefaultKeepParts, "how long the part of a cut file is kept for its sender to resume"),
 		offerTimeout:      fs.Duration("offer-timeout", hub.DefaultOfferTimeout, "how long an offer sent to another client waits for its answer before the hub withdraws it"),
@@ -83,7 +87,7 @@ func inodeReserve(flag int) int64 {
 
 // serve runs a hub until it fails or the process is interrupted.
 func (sf *serveFlags) serve(e env, fs *flag.FlagSet, pos []string) error {
-	if err := noArgs(fs, pos); err != nil {
+	if err := noArgs(pos); err != nil {
 		return err
 	}
 	level := slog.LevelInfo
@@ -91,7 +95,14 @@ func (sf *serveFlags) serve(e env, fs *flag.FlagSet, pos []string) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	muxCfg, keySource, err := sf.keys.muxConfig(e, true)
+	// Listening is what fails most often (the port is taken): before it,
+	// nothing is created, neither the key nor the folder.
+	ln, err := net.Listen("tcp", mux.HubAddr(*sf.listen))
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	muxCfg, key, err := sf.keys.muxConfig(e, true)
 	if err != nil {
 		return err
 	}
@@ -107,18 +118,14 @@ func (sf *serveFlags) serve(e env, fs *flag.FlagSet, pos []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *sf.listen)
-	if err != nil {
-		h.Close()
-		return err
-	}
 	abs, _ := filepath.Abs(*sf.dir)
-	log.Info("muxfer hub listening", "addr", ln.Addr().String(), "dir", abs, "version", software(), "key", keySource)
-	if muxCfg.InsecureNoTLS {
+	log.Info("muxfer hub listening", "addr", ln.Addr().String(), "dir", abs, "version", software(), "key", key.name)
+	switch {
+	case muxCfg.InsecureNoTLS:
 		log.Warn("INSECURE: --insecure-no-tls: no encryption, no authentication; anyone who can reach this port can read and write")
-	} else if !sf.keys.given(e) {
-		// The user gave no key: show the one line a client needs. (A key
-		// the user gave is theirs to hand out, and stays out of logs.)
+	case key.created || *sf.printKey:
+		// The one line a client needs, once: a service's log keeps
+		// stdout, and the key is a secret. (--print-key shows it again.)
 		fmt.Fprintf(e.stdout, "%s=%s muxfer chat %s\n", keyEnv, muxCfg.Key.Text(), reachableAddr(ln.Addr()))
 	}
 	served := make(chan error, 1)

@@ -36,13 +36,12 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 // --to, as one file called --stdin's NAME, once standard input has ended.
 func (cf *clientFlags) sendStdin(e env, fs *flag.FlagSet, pos []string) error {
 	if len(pos) > 1 {
-		fs.Usage()
 		return usageError{fmt.Sprintf("--stdin sends standard input, not PATHs: remove %q or --stdin", pos[1])}
 	}
 	if err := checkStdinName(*cf.stdin); err != nil {
 		return err
 	}
-	u, err := cf.setup(e, fs, pos, 1, "ADDR")
+	u, err := cf.setup(e, pos, "ADDR")
 	if err != nil {
 		return err
 	}

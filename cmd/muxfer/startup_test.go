@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/muxfer/muxfer/mux"
+)
+
+// binaryHub is "muxfer serve" running as a process of its own, as a user
+// starts it.
+type binaryHub struct {
+	cmd  *exec.Cmd
+	out  chan string // the lines of its stdout, closed when it ends
+	addr string      // where it listens, from its log
+	logs chan string // its log, once it has exited
+}
+
+// startBinaryServe runs bin serve with args and a config folder of its
+// own (so that it creates its key) unless env names one, and waits until
+// it says where it listens. It returns an error, with what serve logged,
+// if serve exits first. The hub gets SIGTERM when the test ends.
+func startBinaryServe(t *testing.T, bin string, env []string, args ...string) (*binaryHub, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	serve := exec.CommandContext(ctx, bin, append([]string{"serve"}, args...)...)
+	serve.Env = append(append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), keyEnv+"="), env...)
+	stdout, err := serve.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := serve.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b := &binaryHub{cmd: serve, out: make(chan string, 16), logs: make(chan string, 1)}
+	t.Cleanup(func() {
+		serve.Process.Signal(syscall.SIGTERM)
+		serve.Wait()
+		cancel()
+	})
+	go func() {
+		defer close(b.out)
+		lines := bufio.NewScanner(stdout)
+		for lines.Scan() {
+			b.out <- lines.Text()
+		}
+	}()
+	logs := bufio.NewScanner(stderr)
+	addrRe := regexp.MustCompile(`listening" addr=(\S+)`)
+	var early strings.Builder
+	for b.addr == "" && logs.Scan() {
+		early.WriteString(logs.Text() + "\n")
+		if m := addrRe.FindStringSubmatch(logs.Text()); m != nil {
+			b.addr = m[1]
+		}
+	}
+	if b.addr == "" {
+		return nil, fmt.Errorf("serve %q never said where it listens; its log:\n%s", args, early.String())
+	}
+	go func() {
+		for logs.Scan() {
+			early.WriteString(logs.Text() + "\n")
+		}
+		b.logs <- early.String()
+	}()
+	return b, nil
+}
+
+// keyLine returns the line a client needs, which serve printed first,
+// and its MUXFER_KEY=... assignment.
+func (b *binaryHub) keyLine(t *testing.T) (line, assign string) {
+	t.Helper()
+	select {
+	case line = <-b.out:
+	case <-time.After(time.Minute):
+	}
+	assign, _, _ = strings.Cut(line, " ")
+	if !strings.HasPrefix(assign, keyEnv+"=mxk") {
+		t.Fatalf("serve printed %q; want the line a client needs", line)
+	}
+	return line, assign
+}
+
+// key returns the MUXFER_KEY=... assignment of the line serve printed.
+func (b *binaryHub) key(t *testing.T) string {
+	t.Helper()
+	_, assign := b.keyLine(t)
+	return assign
+}
+
+// stop ends the hub with SIGTERM and returns its log and what it printed
+// on stdout that was not read yet.
+func (b *binaryHub) stop(t *testing.T) (log string, stdout []string) {
+	t.Helper()
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	for line := range b.out {
+		stdout = append(stdout, line)
+	}
+	log = <-b.logs
+	if err := b.cmd.Wait(); err != nil {
+		t.Errorf("serve after SIGTERM: %v", err)
+	}
+	return log, stdout
+}
+
+// runBinary runs bin with args and the environment env added, and returns
+// its exit code and output.
+func runBinary(t *testing.T, bin string, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir()), env...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String(), errb.String()
+	} else if err != nil {
+		t.Fatalf("%q: %v", args, err)
+	}
+	return 0, out.String(), errb.String()
+}
+
+// TestBinaryUsageErrorsAreOneLine: a bad command line, for every command,
+// gets one line naming what is wrong and where the help is, and exit 2;
+// never the whole help.
+func TestBinaryUsageErrorsAreOneLine(t *testing.T) {
+	bin := buildBinary(t)
+	key := []string{keyEnv + "=" + "mxk1.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "muxfer: missing command: serve, send, recv, chat, demo, keygen, version or completion (see muxfer --help)"},
+		{[]string{"fly"}, `muxfer: unknown command "fly": give serve, send, recv, chat, demo, keygen, version or completion (see muxfer --help)`},
+		{[]string{"send", "127.0.0.1:7878"}, "muxfer send: missing PATH (see muxfer send --help)"},
+		{[]string{"send"}, "muxfer send: missing ADDR and PATH (see muxfer send --help)"},
+		{[]string{"send", "--stdin", "x.tar"}, "muxfer send: missing ADDR (see muxfer send --help)"},
+		{[]string{"send", "a", "b", "--frobnicate"}, "muxfer send: flag provided but not defined: -frobnicate (see muxfer send --help)"},
+		{[]string{"send", "a", "--stdin"}, "muxfer send: flag needs an argument: -stdin (see muxfer send --help)"},
+		{[]string{"recv", "--dir", "d"}, "muxfer recv: missing ADDR (see muxfer recv --help)"},
+		{[]string{"recv", "a"}, "muxfer recv: missing --dir (or --stdout) (see muxfer recv --help)"},
+		{[]string{"recv", "a", "b", "--dir", "d"}, `muxfer recv: unexpected argument "b": recv takes one ADDR (see muxfer recv --help)`},
+		{[]string{"chat"}, "muxfer chat: missing ADDR (see muxfer chat --help)"},
+		{[]string{"chat", "a", "--key", "k", "--key-file", "f"}, "muxfer chat: give --key or --key-file, not both (see muxfer chat --help)"},
+		{[]string{"serve", "x"}, `muxfer serve: unexpected argument "x" (see muxfer serve --help)`},
+		{[]string{"serve", "--max-size", "lots"}, `muxfer serve: invalid value "lots" for flag -max-size: not a size: "lots" (try 500M or 10G) (see muxfer serve --help)`},
+		{[]string{"demo", "x"}, `muxfer demo: unexpected argument "x" (see muxfer demo --help)`},
+		{[]string{"keygen", "x"}, `muxfer keygen: unexpected argument "x" (see muxfer keygen --help)`},
+		{[]string{"version", "x"}, `muxfer version: unexpected argument "x" (see muxfer version --help)`},
+		{[]string{"completion"}, "muxfer completion: give one shell: bash, zsh or fish (see muxfer completion --help)"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errs := runBinary(t, bin, key, tt.args...)
+			if code != exitUsage || out != "" || errs != tt.want+"\n" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and only the line %q", code, out, errs, exitUsage, tt.want)
+			}
+		})
+	}
+}
+
+// TestBinaryAddrWithoutPortMeansTheHubsDefault: a hub told to listen on a
+// host alone listens on port 7878, and a client given a host alone,
+// IPv4 or IPv6, with or without brackets, reaches it there.
+func TestBinaryAddrWithoutPortMeansTheHubsDefault(t *testing.T) {
+	bin := buildBinary(t)
+	for _, tt := range []struct {
+		listen  string
+		clients []string
+	}{
+		{"127.0.0.3", []string{"127.0.0.3", "127.0.0.3:"}}, // not 127.0.0.1, where another hub may hold 7878,
+		{"[::1]", []string{"::1", "[::1]"}},
+	} {
+		t.Run(tt.listen, func(t *testing.T) {
+			h, err := startBinaryServe(t, bin, nil, "--listen", tt.listen, "--dir", t.TempDir())
+			if err != nil {
+				// The port is another program's, or there is no IPv6 loopback.
+				t.Skipf("no hub on %s: %v", tt.listen, err)
+			}
+			if !strings.HasSuffix(h.addr, ":7878") {
+				t.Fatalf("serve --listen %s listens on %s, want port 7878", tt.listen, h.addr)
+			}
+			key := h.key(t)
+			for _, addr := range tt.clients {
+				code, out, errs := runBinary(t, bin, []string{key}, "send", addr, "../../testdata/hello.txt", "--progress", "never", "--name", "ci")
+				if code != exitOK || !strings.Contains(out, "connected to "+h.addr) {
+					t.Errorf("send %s: exit %d, stdout %q, stderr %q; want it connected to %s", addr, code, out, errs, h.addr)
+				}
+			}
+			h.stop(t)
+		})
+	}
+}
+
+// TestBinaryFailingStartCreatesNothing: serve on a port that is taken,
+// and recv or chat to an address where nothing listens, fail before they
+// create anything: no --dir folder, and no hub key.
+func TestBinaryFailingStartCreatesNothing(t *testing.T) {
+	bin := buildBinary(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	closed := closedAddr(t)
+	key := keyEnv + "=" + mux.NewKey().Text()
+	for _, tt := range []struct {
+		name string
+		args []string // the folder it must not create is added as --dir
+		want string
+	}{
+		{"serve on a busy port", []string{"serve", "--listen", taken.Addr().String()}, "address already in use"},
+		{"recv to a refused address", []string{"recv", closed, "--yes"}, "connect to " + closed},
+		{"chat to a refused address", []string{"chat", closed}, "connect to " + closed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "new")
+			config := t.TempDir()
+			code, _, errs := runBinary(t, bin, []string{key, "XDG_CONFIG_HOME=" + config}, append(tt.args, "--dir", dir)...)
+			if code != exitFailed || !strings.Contains(errs, tt.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errs, exitFailed, tt.want)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("--dir %s is there after a failed start (%v)", dir, err)
+			}
+			if _, err := os.Stat(filepath.Join(config, "muxfer", "hub.key")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("a hub key was created by a failed start (%v)", err)
+			}
+		})
+	}
+}
+
+// TestBinaryServePrintsTheKeyOnlyWhenCreated: the line with the secret key
+// goes to stdout, which a service's log keeps, at the start that creates
+// the key and with --print-key, never at every start.
+func TestBinaryServePrintsTheKeyOnlyWhenCreated(t *testing.T) {
+	bin := buildBinary(t)
+	config := []string{"XDG_CONFIG_HOME=" + t.TempDir()}
+	start := func(args ...string) *binaryHub {
+		t.Helper()
+		h, err := startBinaryServe(t, bin, config, append([]string{"--listen", "127.0.0.1:0", "--dir", t.TempDir()}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	first := start()
+	created := first.key(t)
+	if _, rest := first.stop(t); len(rest) != 0 {
+		t.Errorf("serve printed more than the key line: %q", rest)
+	}
+	again := start()
+	if log, out := again.stop(t); len(out) != 0 || strings.Contains(log, created) {
+		t.Errorf("a second start printed %q (log %q); want nothing on stdout and no key in the log", out, log)
+	}
+	asked := start("--print-key")
+	if got := asked.key(t); got != created {
+		t.Errorf("serve --print-key printed %q, want %q", got, created)
+	}
+	asked.stop(t)
+}
