@@ -231,7 +231,7 @@ func TestUnsentOfferReleasesItsRoomForOthers(t *testing.T) {
 	}
 	protocol.WriteTrailer(st, protocol.Trailer{Hash: "xxh3-128:00000000000000000000000000000000"})
 	res := result(t, ctrl, "idle")
-	want := fmt.Sprintf("idle.bin: the space promised to it was released after %s without progress, and it now needs 6.0 MiB but only 4.0 MiB is free in %s (1.0 MiB kept in reserve)", stall, dir)
+	want := fmt.Sprintf("idle.bin: the space promised to it was released after %s without progress, and it now needs 6.0 MiB but only 4.0 MiB is free (1.0 MiB kept in reserve)", stall)
 	if res.Error != want {
 		t.Errorf("the late file's result: %+v, want the error %q", res, want)
 	}
@@ -272,7 +272,7 @@ func TestOfferThatWouldUseUpTheInodesIsRefused(t *testing.T) {
 	if err := protocol.WriteMessage(ctrl, protocol.Offer{Transfer: "many", Files: empty}); err != nil {
 		t.Fatal(err)
 	}
-	want := "offer needs 90 inodes, one per file and folder, but only 99 are free in " + dir + " (10 kept in reserve)"
+	want := "offer needs 90 inodes, one per file and folder, but only 99 are free (10 kept in reserve)"
 	if m := answer(t, ctrl, "many"); m != (protocol.Reject{Transfer: "many", Reason: want}) {
 		t.Fatalf("the offer of 90 empty files: %+v, want it rejected with %q", m, want)
 	}

@@ -223,6 +223,10 @@ func New(cfg Config) (*Hub, error) {
 	recv := transfer.NewReceiver(root)
 	recv.Limits = cfg.Offers
 	recv.KeepParts = cfg.KeepParts
+	if free, reserve, err := recv.Room(); err == nil && free < reserve {
+		log.Warn("the folder has less free space than the reserve: every upload will be refused until there is more (see --reserve)",
+			"dir", cfg.Dir, "free_bytes", free, "reserve_bytes", reserve)
+	}
 	if err := recv.OpenRecords(); err != nil {
 		log.Warn("cannot keep the records of stored files across restarts", "err", err)
 	}

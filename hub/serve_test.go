@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/muxfer/muxfer/hub/hubtest"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
 )
 
 // flakyListener fails its first Accepts with EMFILE, as a listener does
@@ -147,5 +149,32 @@ func TestRefusalIsNotQueuedBehindChat(t *testing.T) {
 	t.Logf("%d chat lines before the Error", chats)
 	if chats >= lines/2 {
 		t.Errorf("%d of the %d queued chat lines came before the Error, want only those in flight", chats, lines)
+	}
+}
+
+// A hub whose folder has less free space than its reserve would refuse
+// every upload: it says so as it starts, at WARN, and not when the
+// reserve fits.
+func TestHubWarnsAtStartWhenTheReserveDoesNotFit(t *testing.T) {
+	const warning = "the folder has less free space than the reserve: every upload will be refused until there is more (see --reserve)"
+	for _, tt := range []struct {
+		name    string
+		reserve int64
+		warns   bool
+	}{
+		{"a reserve larger than any disk", 1 << 62, true},
+		{"no reserve", -1, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			logs := &logRecorder{}
+			h, err := hub.New(hub.Config{Dir: t.TempDir(), Logger: slog.New(logs), Offers: transfer.Limits{Reserve: tt.reserve}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Close()
+			if got := logs.count(warning) == 1; got != tt.warns {
+				t.Errorf("warned: %v, want %v", got, tt.warns)
+			}
+		})
 	}
 }

@@ -127,3 +127,12 @@ func formatBytePair(a, b int64) (string, string) {
 	}
 	return fa, fb
 }
+
+// Room reports the free space of the receiving folder's file system and
+// the part of it that Limits.Reserve keeps: a receiver with less free
+// than reserve refuses every offer that needs space. The error is
+// errors.ErrUnsupported where the system cannot tell.
+func (r *Receiver) Room() (free, reserve int64, err error) {
+	disk, err := r.statfs()
+	return disk.free, r.Limits.reserve(), err
+}

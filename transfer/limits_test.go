@@ -115,13 +115,13 @@ func TestPrepareRefusesOfferThatDoesNotFitTheFreeSpace(t *testing.T) {
 		want    string // in the error, with DIR for the directory; "" to accept
 	}{
 		{"fits above the default reserve", 64*MiB + 1000, 0, nil, []int64{600, 400}, ""},
-		{"one byte into the default reserve", 64*MiB + 1000, 0, nil, []int64{600, 401}, "offer needs 1001 B but only 64.0 MiB is free in DIR (64.0 MiB kept in reserve)"},
-		{"far too large", GiB + GiB/10, 0, nil, []int64{5*GiB + GiB/5}, "offer needs 5.2 GiB but only 1.1 GiB is free in DIR (64.0 MiB kept in reserve)"},
+		{"one byte into the default reserve", 64*MiB + 1000, 0, nil, []int64{600, 401}, "offer needs 1001 B but only 64.0 MiB is free (64.0 MiB kept in reserve)"},
+		{"far too large", GiB + GiB/10, 0, nil, []int64{5*GiB + GiB/5}, "offer needs 5.2 GiB but only 1.1 GiB is free (64.0 MiB kept in reserve)"},
 		{"less free than the reserve", 10 * MiB, 0, nil, []int64{1}, "offer needs 1 B but only 10.0 MiB is free"},
 		{"exactly what is left after the reserve", 3 * MiB, MiB, nil, []int64{MiB, MiB}, ""},
-		{"one byte more than is left after the reserve", 3 * MiB, MiB, nil, []int64{MiB, MiB + 1}, "offer needs 2.0 MiB but only 3.0 MiB is free in DIR (1.0 MiB kept in reserve)"},
+		{"one byte more than is left after the reserve", 3 * MiB, MiB, nil, []int64{MiB, MiB + 1}, "offer needs 2.0 MiB but only 3.0 MiB is free (1.0 MiB kept in reserve)"},
 		{"no reserve", 100, -1, nil, []int64{100}, ""},
-		{"what is promised counts as taken", 10 * MiB, -1, []int64{6 * MiB}, []int64{4*MiB + 1}, "offer needs 4194305 B but only 4194304 B is free in DIR (0 B kept in reserve, 6.0 MiB promised to transfers in progress)"},
+		{"what is promised counts as taken", 10 * MiB, -1, []int64{6 * MiB}, []int64{4*MiB + 1}, "offer needs 4194305 B but only 4194304 B is free (0 B kept in reserve, 6.0 MiB promised to transfers in progress)"},
 		{"what is left after promises", 10 * MiB, -1, []int64{3 * MiB, 3 * MiB}, []int64{4 * MiB}, ""},
 		{"promises add up", 10 * MiB, -1, []int64{3 * MiB, 3 * MiB}, []int64{4*MiB + 1}, "6.0 MiB promised"},
 		{"promised more than is free now", KiB, -1, []int64{KiB}, []int64{1}, "only 0 B is free"},
@@ -141,6 +141,9 @@ func TestPrepareRefusesOfferThatDoesNotFitTheFreeSpace(t *testing.T) {
 			before := listTree(t, dir)
 			in, err := r.Prepare(offerOf("t", tt.offer...))
 			want := strings.ReplaceAll(tt.want, "DIR", dir)
+			if err != nil && strings.Contains(err.Error(), dir) {
+				t.Errorf("the refusal, which the sender sees, names the receiver's folder: %v", err)
+			}
 			switch {
 			case want == "" && err != nil:
 				t.Fatalf("Prepare: %v", err)

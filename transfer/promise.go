@@ -140,7 +140,7 @@ func (r *Receiver) promise(what string, need func(block int64) cost) (*pledge, e
 		disk, err = diskSpace{free: math.MaxInt64}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("free space in %s: %w", r.root.Name(), err)
+		return nil, fmt.Errorf("free space of the receiving folder: %w", err)
 	}
 	c := need(disk.block)
 	if err := r.fits(what, c, promised, disk); err != nil {
@@ -166,7 +166,7 @@ func (r *Receiver) fits(what string, c, promised cost, disk diskSpace) error {
 			if c.slack > 0 {
 				msg += fmt.Sprintf(" in blocks of %s", formatBytes(disk.block))
 			}
-			msg += fmt.Sprintf(" but only %s is free in %s (%s kept in reserve", left, r.root.Name(), formatBytes(reserve))
+			msg += fmt.Sprintf(" but only %s is free (%s kept in reserve", left, formatBytes(reserve))
 			if promised.space() > 0 {
 				msg += fmt.Sprintf(", %s promised to transfers in progress", formatBytes(promised.space()))
 			}
@@ -181,8 +181,8 @@ func (r *Receiver) fits(what string, c, promised cost, disk diskSpace) error {
 			if avail == 1 {
 				are = "is"
 			}
-			msg := fmt.Sprintf("%s needs %s, one per file and folder, but only %d %s free in %s (%d kept in reserve",
-				what, plural(c.inodes, "inode"), avail, are, r.root.Name(), reserve)
+			msg := fmt.Sprintf("%s needs %s, one per file and folder, but only %d %s free (%d kept in reserve",
+				what, plural(c.inodes, "inode"), avail, are, reserve)
 			if promised.inodes > 0 {
 				msg += fmt.Sprintf(", %d promised to transfers in progress", promised.inodes)
 			}

@@ -55,10 +55,10 @@ func stallTest(t *testing.T) (r *Receiver, dir string, clock *fakeClock, idle *I
 // An offer accepted and never sent holds its room for Limits.Stall, and
 // not a moment longer: then an offer that did not fit beside it does.
 func TestUnsentOfferReleasesItsRoomAfterStall(t *testing.T) {
-	r, dir, clock, _, _ := stallTest(t)
+	r, _, clock, _, _ := stallTest(t)
 	honest := randomBytes(3*bufSize, 8)
 	offer := protocol.Offer{Transfer: "honest", Files: []protocol.File{{Path: "honest.bin", Size: int64(len(honest)), Mode: 0o644}}}
-	refused := "offer needs 768.0 KiB but only 512.0 KiB is free in " + dir + " (0 B kept in reserve, 768.0 KiB promised to transfers in progress)"
+	refused := "offer needs 768.0 KiB but only 512.0 KiB is free (0 B kept in reserve, 768.0 KiB promised to transfers in progress)"
 	steps := []struct {
 		name  string
 		after time.Duration // since the step before
@@ -103,7 +103,7 @@ func TestFileStartingAfterItsPromiseLapsedPromisesAgain(t *testing.T) {
 		{"room still free", 0, ""},
 		{"room left beside another offer", 2 * bufSize, ""},
 		{"room taken by another offer", 3 * bufSize,
-			"idle.bin: the space promised to it was released after 1m0s without progress, and it now needs 768.0 KiB but only 512.0 KiB is free in DIR (0 B kept in reserve, 768.0 KiB promised to transfers in progress)"},
+			"idle.bin: the space promised to it was released after 1m0s without progress, and it now needs 768.0 KiB but only 512.0 KiB is free (0 B kept in reserve, 768.0 KiB promised to transfers in progress)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,7 +151,7 @@ func TestFileThatStallsMidwayPromisesAgain(t *testing.T) {
 		{"writing within the stall keeps the room", time.Minute - time.Nanosecond, 4 * bufSize, false, ""},
 		{"a stall with the room still free", time.Minute, 0, false, ""},
 		{"a stall with the room taken", time.Minute, 4 * bufSize, true,
-			"idle.bin: the space promised to it was released after 1m0s without progress, and it now needs 512.0 KiB but only 256.0 KiB is free in DIR (0 B kept in reserve, 1.0 MiB promised to transfers in progress)"},
+			"idle.bin: the space promised to it was released after 1m0s without progress, and it now needs 512.0 KiB but only 256.0 KiB is free (0 B kept in reserve, 1.0 MiB promised to transfers in progress)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,7 +214,7 @@ func TestPrepareChargesEveryEntryABlockAndAnInode(t *testing.T) {
 	bytesTight := diskSpace{free: 64*MiB + 40*KiB, block: 4 * KiB} // ten blocks above the default reserve
 	inodesTight := diskSpace{free: 1 << 40, block: 4 * KiB, inodes: 1000, freeInodes: 150}
 	bytesRefused := func(need string) string {
-		return "offer needs " + need + " in blocks of 4.0 KiB but only 64.0 MiB is free in DIR (64.0 MiB kept in reserve)"
+		return "offer needs " + need + " in blocks of 4.0 KiB but only 64.0 MiB is free (64.0 MiB kept in reserve)"
 	}
 	nested := func(n int) []protocol.File { return files("a/b/c/f", n, false, 4*KiB) }
 	tests := []struct {
@@ -240,12 +240,12 @@ func TestPrepareChargesEveryEntryABlockAndAnInode(t *testing.T) {
 			append([]protocol.File{{Path: "a", Dir: true}, {Path: "a/b", Dir: true}, {Path: "a/b/c", Dir: true}}, nested(10)...), ""},
 		{"inodes within the reserve", inodesTight, Limits{ReserveInodes: 100}, nil, nil, files("e", 50, false, 0), ""},
 		{"inodes past the reserve", inodesTight, Limits{ReserveInodes: 100}, nil, nil, files("e", 51, false, 0),
-			"offer needs 51 inodes, one per file and folder, but only 150 are free in DIR (100 kept in reserve)"},
+			"offer needs 51 inodes, one per file and folder, but only 150 are free (100 kept in reserve)"},
 		{"folders take inodes", inodesTight, Limits{ReserveInodes: 100}, nil, nil, files("d", 51, true, 0), "offer needs 51 inodes"},
 		{"1% of the inodes kept by default", diskSpace{free: 1 << 40, block: 4 * KiB, inodes: 10000, freeInodes: 150}, Limits{}, nil, nil,
 			files("e", 51, false, 0), "(100 kept in reserve)"},
 		{"inodes promised count as taken", inodesTight, Limits{ReserveInodes: 100}, nil, files("early", 30, false, 1), files("e", 21, false, 0),
-			"offer needs 21 inodes, one per file and folder, but only 120 are free in DIR (100 kept in reserve, 30 promised to transfers in progress)"},
+			"offer needs 21 inodes, one per file and folder, but only 120 are free (100 kept in reserve, 30 promised to transfers in progress)"},
 		{"no inode reserve", inodesTight, Limits{ReserveInodes: -1}, nil, nil, files("e", 150, false, 0), ""},
 		{"a file system that counts no inodes", diskSpace{free: 1 << 40, block: 4 * KiB}, Limits{}, nil, nil, files("e", 1000, false, 0), ""},
 	}

@@ -42,7 +42,7 @@ func tmpfsReceiver(t *testing.T, opts string) (*Receiver, string) {
 
 func TestPrepareRefusesOfferLargerThanTheDiskHasFree(t *testing.T) {
 	const MiB = 1 << 20
-	r, dir := tmpfsReceiver(t, "size=4m")
+	r, _ := tmpfsReceiver(t, "size=4m")
 	r.Limits.Reserve = MiB
 	page := formatBytes(int64(os.Getpagesize())) // a tmpfs's block
 	steps := []struct {
@@ -51,7 +51,7 @@ func TestPrepareRefusesOfferLargerThanTheDiskHasFree(t *testing.T) {
 		store bool   // receive the file once accepted
 		want  string // in the error; "" to accept
 	}{
-		{"more than the disk holds", 8 * MiB, false, "offer needs 8.0 MiB but only 4.0 MiB is free in " + dir + " (1.0 MiB kept in reserve)"},
+		{"more than the disk holds", 8 * MiB, false, "offer needs 8.0 MiB but only 4.0 MiB is free (1.0 MiB kept in reserve)"},
 		{"half of the disk", 2 * MiB, true, ""},
 		{"the other half, with the first still on its way", 2 * MiB, false, "2.0 MiB promised to transfers in progress"},
 		{"what is left after the reserve", MiB, false, ""},
@@ -135,12 +135,12 @@ func TestPrepareKeepsTheReservesOfInodesAndBlocks(t *testing.T) {
 		want  string // the error, with DIR for the directory; "" to accept
 	}{
 		{"more empty files than there are inodes", files("e", 100, false, 0),
-			"offer needs 100 inodes, one per file and folder, but only 63 are free in DIR (8 kept in reserve)"},
+			"offer needs 100 inodes, one per file and folder, but only 63 are free (8 kept in reserve)"},
 		{"folders that take the room kept in reserve", append(files("d", 50, true, 0), big),
-			"offer needs 800.0 KiB in blocks of 4.0 KiB but only 1.0 MiB is free in DIR (256.0 KiB kept in reserve)"},
+			"offer needs 800.0 KiB in blocks of 4.0 KiB but only 1.0 MiB is free (256.0 KiB kept in reserve)"},
 		{"folders and a file that fit", append(files("d", 40, true, 0), big), ""},
 		{"empty files that would take inodes kept in reserve", files("e", 15, false, 0),
-			"offer needs 15 inodes, one per file and folder, but only 22 are free in DIR (8 kept in reserve, 1 promised to transfers in progress)"},
+			"offer needs 15 inodes, one per file and folder, but only 22 are free (8 kept in reserve, 1 promised to transfers in progress)"},
 		{"empty files that fit", files("e", 14, false, 0), ""},
 	}
 	var accepted []*Incoming
@@ -178,7 +178,7 @@ func TestPrepareKeepsTheReservesOfInodesAndBlocks(t *testing.T) {
 		t.Errorf("statfs = %+v, %v; want the 8 inodes of the reserve free", disk, err)
 	}
 	_, err = r.Prepare(protocol.Offer{Transfer: "one-more", Files: files("x", 1, false, 0)})
-	if want := "offer needs 1 inode, one per file and folder, but only 8 are free in " + dir + " (8 kept in reserve)"; err == nil || err.Error() != want {
+	if want := "offer needs 1 inode, one per file and folder, but only 8 are free (8 kept in reserve)"; err == nil || err.Error() != want {
 		t.Errorf("Prepare of one more empty file: %v, want %q", err, want)
 	}
 }
