@@ -124,6 +124,7 @@ func deliver(ctx context.Context, dial func(context.Context) (*Client, error), m
 	for attempt := 1; ; attempt++ {
 		rep, err := c.Upload(ctx, left, opt.SendOptions)
 		final.Bytes += rep.Bytes
+		final.Moving += rep.Moving
 		final.Dirs = rep.Dirs
 		met = met || rep.Accepted
 		var again []transfer.FileReport // to offer again

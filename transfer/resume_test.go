@@ -594,9 +594,10 @@ func TestSendResumesFromTheReceiversPart(t *testing.T) {
 	}
 	h.stop()
 
-	var wrote int64
+	var wrote, held int64
 	c2, h2 := startPair(t, hubOptions{recv: h.recv})
-	rep, err := send(t, c2, m, SendOptions{ResumeKey: key, Observer: Observer{Wrote: func(n int) { wrote += int64(n) }}})
+	obs := Observer{Wrote: func(n int) { wrote += int64(n) }, Held: func(n int64) { held += n }}
+	rep, err := send(t, c2, m, SendOptions{ResumeKey: key, Observer: obs})
 	if err != nil {
 		t.Fatalf("second Send: %v", err)
 	}
@@ -609,8 +610,8 @@ func TestSendResumesFromTheReceiversPart(t *testing.T) {
 	if got, want := h2.received.Load(), 8<<20-r.Resumed+int64(trailer.Len()); got != want {
 		t.Errorf("the receiver read %d bytes, want only the %d it lacked and the trailer's %d", got, 8<<20-r.Resumed, trailer.Len())
 	}
-	if wrote != 8<<20 {
-		t.Errorf("progress counted %d bytes, want the whole file", wrote)
+	if wrote+held != 8<<20 || held != r.Resumed {
+		t.Errorf("progress counted %d bytes sent and %d held, want the whole file, %d of it held", wrote, held, r.Resumed)
 	}
 	h2.stop()
 	checkDelivered(t, m, rep, h.dir)

@@ -33,8 +33,12 @@ type Conn interface {
 type Observer struct {
 	Started  func(files int, bytes int64) // once, before the first offer
 	Opened   func(path string)            // a file started
-	Wrote    func(n int)                  // n more bytes of some file sent, or found at the receiver on a resume
+	Wrote    func(n int)                  // n more bytes of some file sent
 	Finished func(FileReport)             // a file verified or failed
+	// Held reports the bytes of a file that the receiver held already
+	// (a resume), once its stream is accepted: they count as done and
+	// were not sent, so Wrote does not count them.
+	Held func(n int64)
 	// Resumed reports, for each file whose stream was opened, the offset
 	// it started at: the bytes the receiver held already.
 	Resumed func(path string, from int64)
@@ -106,9 +110,14 @@ type Report struct {
 	Dirs    int
 	Bytes   int64 // bytes of verified files
 	Elapsed time.Duration
+	// Moving is the part of Elapsed after the receiver's first answer:
+	// the time the bytes took, without the wait for an offer's answer
+	// (a person's /accept).
+	Moving time.Duration
 	// Accepted: the receiver accepted at least one offer of the Send.
 	// For a relayed Send, the recipient was there and answered.
 	Accepted bool
+	answered time.Time // when the first offer was accepted
 }
 
 // Failed counts files that were not delivered and verified.
@@ -166,6 +175,9 @@ func Send(ctx context.Context, conn Conn, m *Manifest, opt SendOptions) (*Report
 		err = sendPiece(ctx, conn, piece, opt, lim, rep)
 	}
 	rep.Elapsed = time.Since(start)
+	if !rep.answered.IsZero() {
+		rep.Moving = time.Since(rep.answered)
+	}
 	return rep, err
 }
 
@@ -201,6 +213,9 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 		return err
 	}
 	rep.Accepted = true
+	if rep.answered.IsZero() {
+		rep.answered = time.Now()
+	}
 	have := make([]*protocol.Have, len(m.Files))
 	for _, h := range acc.Have {
 		if h.File >= 0 && h.File < len(m.Files) && h.Offset > 0 && h.Offset <= m.Files[h.File].Size {
@@ -243,7 +258,7 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 					f(m.Files[i].Path)
 				}
 				h, from, opened, err := sendRetrying(st.fileCtx[i], opt.RefusedRetry, func() (string, int64, bool, error) {
-					return sendFile(st.fileCtx[i], slot, id, i, m.Files[i], m.Local[i], have[i], lim, opt.Observer.Wrote)
+					return sendFile(st.fileCtx[i], slot, id, i, m.Files[i], m.Local[i], have[i], lim, opt.Observer)
 				})
 				if f := opt.Observer.Resumed; f != nil && opened {
 					f(m.Files[i].Path, from)
@@ -345,9 +360,9 @@ func awaitAccept(ctx context.Context, conn Conn, msgs <-chan protocol.Message) (
 // trailer, and the receiver discards what it got. File bytes go through
 // lim, shared by every stream of the Send (nil: no limit). A small file
 // goes in one write (sendSmall); a larger one is read ahead as it is sent.
-func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f protocol.File, local string, have *protocol.Have, lim *rate.Limiter, wrote func(int)) (sum string, from int64, opened bool, err error) {
+func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f protocol.File, local string, have *protocol.Have, lim *rate.Limiter, obs Observer) (sum string, from int64, opened bool, err error) {
 	if f.Size <= smallFile {
-		return sendSmall(ctx, slot, id, idx, f, local, have, lim, wrote)
+		return sendSmall(ctx, slot, id, idx, f, local, have, lim, obs)
 	}
 	src, err := os.Open(local)
 	if err != nil {
@@ -374,8 +389,7 @@ func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f proto
 			slot.close()
 		}
 	}()
-	count := &confirmedCount{st: st, wrote: wrote}
-	reportResumed(count.add, from)
+	count := &confirmedCount{st: st, wrote: obs.Wrote, held: obs.Held, from: from}
 	ra := startReadAhead(src, h, f.Size-from)
 	defer ra.close()
 	for {
@@ -433,14 +447,16 @@ func sendRetrying(ctx context.Context, wait time.Duration, send func() (string, 
 	}
 }
 
-// confirmedCount passes the bytes written on st to wrote only once the
-// receiver has accepted st (mux.Stream.Acknowledged): until then it holds
-// them back, and flush passes them on. A stream the receiver refuses
-// carried nothing, and its file is sent again: its bytes must not count
-// twice.
+// confirmedCount passes the bytes written on st to wrote, and those the
+// receiver held already (from) to held, only once the receiver has
+// accepted st (mux.Stream.Acknowledged): until then it holds them back,
+// and flush passes them on. A stream the receiver refuses carried
+// nothing, and its file is sent again: its bytes must not count twice.
 type confirmedCount struct {
 	st      *mux.Stream
 	wrote   func(int)
+	held    func(int64)
+	from    int64 // not yet passed to held
 	pending int64
 }
 
@@ -451,16 +467,14 @@ func (c *confirmedCount) add(n int) {
 }
 
 func (c *confirmedCount) flush() {
-	reportResumed(c.wrote, c.pending) // in pieces that fit an int
-	c.pending = 0
-}
-
-// reportResumed counts the bytes the receiver held already as written.
-func reportResumed(wrote func(int), from int64) {
-	for left := from; wrote != nil && left > 0; {
-		n := min(left, 1<<30) // int may have 32 bits
-		wrote(int(n))
-		left -= n
+	if c.from > 0 && c.held != nil {
+		c.held(c.from)
+	}
+	c.from = 0
+	for c.wrote != nil && c.pending > 0 {
+		n := min(c.pending, 1<<30) // int may have 32 bits
+		c.wrote(int(n))
+		c.pending -= n
 	}
 }
 

@@ -30,7 +30,7 @@ var _ [bufSize - 2*frameRoom - smallFile]struct{} // fails to compile otherwise
 // with room in front for the header, and puts the trailer behind it. When
 // the receiver holds a prefix (have) whose hash agrees, only the rest is
 // sent. It returns what sendFile does.
-func sendSmall(ctx context.Context, slot *streamSlot, id string, idx int, f protocol.File, local string, have *protocol.Have, lim *rate.Limiter, wrote func(int)) (sum string, from int64, opened bool, err error) {
+func sendSmall(ctx context.Context, slot *streamSlot, id string, idx int, f protocol.File, local string, have *protocol.Have, lim *rate.Limiter, obs Observer) (sum string, from int64, opened bool, err error) {
 	buf := getBuf()
 	defer putBuf(buf)
 	end := frameRoom + int(f.Size)
@@ -66,9 +66,11 @@ func sendSmall(ctx context.Context, slot *streamSlot, id string, idx int, f prot
 		return "", from, true, err
 	}
 	st.Detach()
-	reportResumed(wrote, from)
-	if wrote != nil {
-		wrote(len(data) - int(from))
+	if from > 0 && obs.Held != nil {
+		obs.Held(from)
+	}
+	if obs.Wrote != nil {
+		obs.Wrote(len(data) - int(from))
 	}
 	return sum, from, true, nil
 }

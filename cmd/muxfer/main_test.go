@@ -367,11 +367,16 @@ func TestProgressBarShowsNamesSafely(t *testing.T) {
 		t.Fatal(err)
 	}
 	evil := "x\x1b[2J\x1b]0;pwned\a\u202egpj.exe"
-	u.startBar(100)
-	u.describe(evil)
-	u.wrote(50)
-	u.file("", transfer.FileReport{Path: evil, Size: 100, Hash: "xxh3-128:00", Stored: evil})
-	u.endBar()
+	up := u.observer()
+	up.Started(1, 100)
+	up.Opened(evil)
+	up.Wrote(50)
+	rep := transfer.FileReport{Path: evil, Size: 100, Hash: "xxh3-128:00", Stored: evil, Status: transfer.Delivered}
+	up.Finished(rep)
+	u.finish("", &transfer.Report{Files: []transfer.FileReport{rep}}, nil)
+	if !strings.Contains(errb.String(), `x\x1b[2J`) {
+		t.Errorf("the bar does not show the name escaped: %q", errb.String())
+	}
 	for _, w := range []string{errb.String(), out.String()} {
 		if strings.ContainsAny(w, "\a\u202e") || strings.Contains(w, "\x1b[2J") || strings.Contains(w, "\x1b]0") {
 			t.Errorf("raw control sequence reached the terminal: %q", w)

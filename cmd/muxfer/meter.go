@@ -1,10 +1,11 @@
 package main
 
-// Progress of every running transfer, both ways, for the interactive
-// terminal: one status line per transfer and one summary bar below them
-// (screen.go draws them above the prompt). Uploads report through a
-// transfer.Observer (observerFor), downloads through a handle (download).
-// The counts are kept in every mode; only the terminal screen shows them.
+// Progress of every running transfer, both ways: one status line per
+// transfer and one summary bar below them, each fitted to the terminal's
+// width (screen.go draws them above the chat's prompt, or in the strip on
+// stderr). Uploads report through a transfer.Observer (observerFor),
+// downloads through a handle (download). The counts are kept in every
+// mode; only a screen or a strip shows them.
 
 import (
 	"fmt"
@@ -23,16 +24,22 @@ type meter struct {
 	upload bool
 	files  int
 	total  int64
-	done   int64
+	done   int64  // bytes counted done: sent, or held by the receiver already
+	moved  int64  // of done, and of earlier attempts, the bytes that moved
 	opened int    // files started
 	file   string // the file last started, already safe
 	ended  bool
+	// waiting names whom an offer waits for ("bob"), until the answer
+	// comes; the line says so instead of a rate that measures nothing.
+	waiting string
 
-	// The rate shown: bytes a second over the last second or so, from
-	// one sample a second at most (taken when the line is drawn).
-	sampled     time.Time
-	sampledDone int64
-	rate        float64
+	// The rate shown: bytes moved a second over the last second or so,
+	// from one sample a second at most (taken when the line is drawn).
+	// The clock starts when the first bytes move (sampled is zero until
+	// then): the wait for an answer and resumed bytes do not count.
+	sampled      time.Time
+	sampledMoved int64
+	rate         float64
 
 	// An upload's first Started and what its observer heard of each file
 	// (path: status, "" while sending), to tell which meter a ui.finish
@@ -41,35 +48,59 @@ type meter struct {
 	heardFiles map[string]string
 }
 
-// status is the meter's line for a terminal cols columns wide:
-//
-//	upload  photos/2024/img_0412.jpg  42%  12.1 MB of 28.8 MB  1.1 MB/s  file 3/9
-//
-// A narrow terminal drops what is at the end first, and shortens the
-// file's name from its start, down to a few columns.
-func (m *meter) status(now time.Time, cols int) string {
-	pct := int64(100)
-	if m.total > 0 {
-		pct = min(m.done, m.total) * 100 / m.total
+// moving counts n more bytes moved (and done), starting the clock.
+func (m *meter) moving(n int64, now time.Time) {
+	if m.sampled.IsZero() {
+		m.sampled, m.sampledMoved = now, m.moved
+	}
+	m.done += n
+	m.moved += n
+}
+
+// speed is the rate to show at now, in bytes a second.
+func (m *meter) speed(now time.Time) float64 {
+	if m.sampled.IsZero() {
+		return 0
 	}
 	if dt := now.Sub(m.sampled).Seconds(); dt >= 1 {
 		// Half the last second's rate, half the earlier: it follows a
 		// change within seconds without jumping about.
-		r := float64(m.done-m.sampledDone) / dt
-		if m.rate > 0 {
+		// A second in which nothing moved is 0 at once: a transfer
+		// that stalls (its recipient left) shows no rate it no longer has.
+		r := float64(m.moved-m.sampledMoved) / dt
+		if m.rate > 0 && r > 0 {
 			r = (r + m.rate) / 2
 		}
-		m.sampled, m.sampledDone, m.rate = now, m.done, max(r, 0)
+		m.sampled, m.sampledMoved, m.rate = now, m.moved, max(r, 0)
 	}
-	rate := m.rate
-	if dt := now.Sub(m.sampled).Seconds(); rate == 0 && dt > 0 {
-		rate = float64(m.done-m.sampledDone) / dt // the first second: what there is
+	if dt := now.Sub(m.sampled).Seconds(); m.rate == 0 && dt >= 0.25 {
+		// The first second: what there is, once there is enough of it to
+		// tell (a first write of a megabyte in a microsecond is not a rate).
+		return float64(m.moved-m.sampledMoved) / dt
 	}
-	tail := []string{fmt.Sprintf("%d%%", pct), size(m.done) + " of " + size(m.total), size(int64(rate)) + "/s"}
+	return m.rate
+}
+
+// status is the meter's line for a terminal cols columns wide:
+//
+//	upload  photos/2024/img_0412.jpg  42%  12.1 MiB of 28.8 MiB  1.1 MiB/s  file 3/9
+//	→ bob  waiting for bob to accept
+//
+// A narrow terminal drops what is at the end first, and shortens the
+// file's name from its start, down to a few columns.
+func (m *meter) status(now time.Time, cols int) string {
+	head := m.label + "  "
+	if m.waiting != "" {
+		return fit(head+"waiting for "+m.waiting+" to accept", cols)
+	}
+	pct := int64(100)
+	if m.total > 0 {
+		pct = min(m.done, m.total) * 100 / m.total
+	}
+	tail := []string{fmt.Sprintf("%d%%", pct), size(m.done) + " of " + size(m.total), size(int64(m.speed(now))) + "/s"}
 	if m.files > 1 {
 		tail = append(tail, fmt.Sprintf("file %d/%d", m.opened, m.files))
 	}
-	head := m.label + "  "
 	for k := len(tail); k >= 1; k-- {
 		rest := strings.Join(tail[:k], "  ")
 		room := cols - runesWidth([]rune(head)) - runesWidth([]rune(rest)) - 2
@@ -104,38 +135,50 @@ func (u *ui) observerFor(to string) transfer.Observer {
 	var m *meter // set by Started, under u.mu
 	return transfer.Observer{
 		Started: func(files int, bytes int64) {
-			u.startBar(bytes)
 			u.mu.Lock()
 			defer u.mu.Unlock()
 			if m == nil || m.ended { // ended: another upload's finish took it for its own
-				m = u.addMeterLocked(label, true, files, bytes)
-				m.first = [2]int64{int64(files), bytes}
+				m = u.addMeterLocked(&meter{label: label, upload: true, files: files, total: bytes,
+					first: [2]int64{int64(files), bytes}, waiting: to})
 				return
 			}
-			m.files, m.total, m.done, m.opened = files, bytes, 0, 0
-			m.sampled, m.sampledDone, m.rate = time.Now(), 0, 0
-			u.changedLocked()
+			// Again, with what is left: the files delivered stay done,
+			// and those resumed count as done again when their streams
+			// start (Held), so the line goes on from where it stood.
+			// The clock starts again with the next bytes that move.
+			m.done = max(m.total-bytes, 0)
+			m.opened = m.files - files
+			m.waiting = to
+			m.sampled, m.rate = time.Time{}, 0
+			u.changedLocked(true)
 		},
 		Opened: func(path string) {
 			u.mu.Lock()
 			defer u.mu.Unlock()
-			u.describeLocked(path)
 			if m != nil {
+				m.waiting = "" // accepted
 				m.opened++
 				m.file = safe(path)
 				if _, ok := m.heardFiles[path]; !ok {
 					m.heardFiles[path] = ""
 				}
-				u.changedLocked()
+				u.changedLocked(false)
 			}
 		},
 		Wrote: func(n int) {
 			u.mu.Lock()
 			defer u.mu.Unlock()
-			u.wroteLocked(n)
 			if m != nil {
-				m.done += int64(n)
-				u.changedLocked()
+				m.moving(int64(n), time.Now())
+				u.changedLocked(false)
+			}
+		},
+		Held: func(n int64) {
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			if m != nil {
+				m.done += n
+				u.changedLocked(false)
 			}
 		},
 		Finished: func(r transfer.FileReport) {
@@ -165,15 +208,15 @@ func (u *ui) download(label string, files int, bytes int64) *download {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return &download{u: u, m: u.addMeterLocked(safe(label), false, files, bytes)}
+	return &download{u: u, m: u.addMeterLocked(&meter{label: label, files: files, total: bytes})}
 }
 
 // wrote counts n more bytes stored.
 func (d *download) wrote(n int) {
 	d.u.mu.Lock()
 	defer d.u.mu.Unlock()
-	d.m.done += int64(n)
-	d.u.changedLocked()
+	d.m.moving(int64(n), time.Now())
+	d.u.changedLocked(false)
 }
 
 // opened names the file being stored.
@@ -182,7 +225,7 @@ func (d *download) opened(path string) {
 	defer d.u.mu.Unlock()
 	d.m.opened++
 	d.m.file = safe(path)
-	d.u.changedLocked()
+	d.u.changedLocked(false)
 }
 
 // done removes the transfer's line; calling it again does nothing.
@@ -192,11 +235,11 @@ func (d *download) done() {
 	d.u.removeMeterLocked(d.m)
 }
 
-func (u *ui) addMeterLocked(label string, upload bool, files int, bytes int64) *meter {
-	m := &meter{label: safe(label), upload: upload, files: files, total: bytes, sampled: time.Now(),
-		heardFiles: map[string]string{}}
+// addMeterLocked shows m, a new transfer, and returns it.
+func (u *ui) addMeterLocked(m *meter) *meter {
+	m.label, m.heardFiles = safe(m.label), map[string]string{}
 	u.meters = append(u.meters, m)
-	u.changedLocked()
+	u.changedLocked(true)
 	return m
 }
 
@@ -210,9 +253,9 @@ func (u *ui) removeMeterLocked(m *meter) {
 	u.meters = slices.DeleteFunc(u.meters, func(x *meter) bool { return x == m })
 	u.ended += m.total
 	if len(u.meters) == 0 {
-		u.ended, u.sum = 0, nil
+		u.ended, u.since, u.sum = 0, time.Time{}, nil
 	}
-	u.changedLocked()
+	u.changedLocked(true)
 }
 
 // endUploadLocked removes the meter of the upload whose report rep is.
@@ -251,7 +294,9 @@ func (u *ui) endUploadLocked(rep *transfer.Report) {
 
 // regionLocked is what the terminal shows of the transfers: a status line
 // for each (at most maxStatusLines, and at most what leaves three rows of
-// the terminal free) and the summary bar. Nothing when progress is off.
+// the terminal free) and the summary bar, each fitted to cols columns.
+// Nothing when progress is off; no bar while every transfer waits for an
+// answer, since nothing moves.
 func (u *ui) regionLocked(cols, rows int) []string {
 	if !u.progress || len(u.meters) == 0 {
 		return nil
@@ -266,18 +311,29 @@ func (u *ui) regionLocked(cols, rows int) []string {
 		lines = append(lines, m.status(now, cols))
 	}
 	if more := len(u.meters) - shown; more > 0 {
-		lines = append(lines, fmt.Sprintf("… and %d more", more))
+		lines = append(lines, fit(fmt.Sprintf("… and %d more", more), cols))
 	}
-	return append(lines, fit(u.summaryLocked(), cols))
+	if slices.ContainsFunc(u.meters, func(m *meter) bool { return m.waiting == "" }) {
+		lines = append(lines, u.summaryLocked(now, cols))
+	}
+	return lines
 }
 
-// summaryLocked renders the summary bar: every running transfer's bytes,
-// and those of the transfers that ended since none was running. The bar
-// is progressbar's, rendered into nothing and read back, so that the
-// screen alone moves the cursor.
-func (u *ui) summaryLocked() string {
+// summaryLocked renders the summary bar for cols columns: every running
+// transfer's bytes, and those of the transfers that ended since none was
+// running, the rate of the bytes that moved, the time since they started
+// moving and the time left at that rate:
+//
+//	1 up, 1 down  42% |██████████              | (1.9 GiB/4.5 GiB, 12.0 MiB/s) [2m31s:3m28s]
+//
+// The bar is progressbar's (sumBar); the figures after it are the
+// meters', which count only the bytes that moved, from when they moved.
+// A narrow terminal loses the byte counts, then the times, then the
+// rate, and the bar narrows to fit what is left.
+func (u *ui) summaryLocked(now time.Time, cols int) string {
 	ups, downs := 0, 0
 	total, done := u.ended, u.ended
+	var rate float64
 	for _, m := range u.meters {
 		if m.upload {
 			ups++
@@ -286,6 +342,10 @@ func (u *ui) summaryLocked() string {
 		}
 		total += m.total
 		done += min(m.done, m.total)
+		rate += m.speed(now)
+		if !m.sampled.IsZero() && u.since.IsZero() {
+			u.since = now // the first bytes moved
+		}
 	}
 	var what []string
 	if ups > 0 {
@@ -294,42 +354,72 @@ func (u *ui) summaryLocked() string {
 	if downs > 0 {
 		what = append(what, fmt.Sprintf("%d down", downs))
 	}
+	head := strings.Join(what, ", ")
+	elapsed, left := "0s", "?"
+	if !u.since.IsZero() {
+		elapsed = now.Sub(u.since).Round(time.Second).String()
+	}
+	if rate >= 1 {
+		left = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
+	}
+	speed := size(int64(rate)) + "/s"
+	times := fmt.Sprintf("[%s:%s]", elapsed, left)
+	tails := []string{
+		fmt.Sprintf(" (%s/%s, %s) %s", size(done), size(total), speed, times),
+		fmt.Sprintf(" (%s) %s", speed, times),
+		fmt.Sprintf(" (%s)", speed),
+		"",
+	}
+	for _, tail := range tails {
+		// progressbar writes the head, the percentage in five columns,
+		// a space and the bar between its two ends.
+		width := min(24, cols-runesWidth([]rune(head+tail))-8)
+		if width >= 6 || tail == "" && width >= 1 {
+			return u.sumBar(head, done, total, width) + tail
+		}
+	}
+	pct := int64(100)
+	if total > 0 {
+		pct = done * 100 / total
+	}
+	return fit(fmt.Sprintf("%s %d%%", head, pct), cols)
+}
+
+// sumBar is progressbar's rendering of done of total, width columns of
+// bar after head: "1 up  42% |██████████              |". The bar draws
+// into nothing (the screen places its text, so that only the screen moves
+// the cursor), and is made again when the width changes: the terminal's
+// width is read before every redraw, so a window made narrower gets a
+// narrower bar at once.
+func (u *ui) sumBar(head string, done, total int64, width int) string {
 	total = max(total, 1)
 	// A bar that reached its end stops rendering: a transfer that starts
 	// after that needs a new one.
-	if u.sum == nil || u.sum.IsFinished() && done < total {
+	if u.sum == nil || u.sumWidth != width || u.sum.IsFinished() && done < total {
 		u.sum = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(io.Discard),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetWidth(24),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetWidth(width),
+			progressbar.OptionSetPredictTime(false), // the meters' times, not its own
 		)
+		u.sumWidth = width
 	}
 	if u.sum.GetMax64() != total {
 		u.sum.ChangeMax64(total)
 	}
-	u.sum.Describe(strings.Join(what, ", "))
-	u.sum.Set64(done)
-	return strings.TrimSpace(strings.TrimPrefix(u.sum.String(), "\r"))
+	u.sum.Set64(min(done, total))
+	u.sum.Describe(head) // renders, whether the percentage changed or not
+	return strings.TrimRight(strings.TrimPrefix(u.sum.String(), "\r"), " ")
 }
 
 // changedLocked tells the screen, if one is attached, that progress
-// changed; it redraws at most ten times a second.
-func (u *ui) changedLocked() {
-	if u.scr != nil && u.progress {
+// changed; it redraws at most ten times a second. The strip on stderr
+// redraws here, as often, or at once when a transfer came or went (now).
+func (u *ui) changedLocked(now bool) {
+	switch {
+	case !u.progress:
+	case u.scr != nil:
 		u.scr.poke()
+	case u.strip != nil && (now || time.Since(u.strip.last) >= redrawEvery):
+		u.strip.draw(nil, u.stripRegionLocked())
 	}
-}
-
-// uploadTotalsLocked sums the running uploads, to hand them to the legacy
-// bar when the screen goes.
-func (u *ui) uploadTotalsLocked() (total, done int64) {
-	for _, m := range u.meters {
-		if m.upload {
-			total += m.total
-			done += min(m.done, m.total)
-		}
-	}
-	return total, done
 }

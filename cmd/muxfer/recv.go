@@ -79,7 +79,7 @@ func (r *recvFlags) recv(e env, fs *flag.FlagSet, pos []string) error {
 	if *r.stdout {
 		out = e.stderr // stdout carries the file's bytes only
 	}
-	u, err := newUI(out, e.stderr, *r.json, "never")
+	u, err := newUI(out, e.stderr, *r.json, "auto") // progress on stderr, when it is a terminal
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,14 @@ package main
 // A redraw goes back to the region's first row, clears to the end of the
 // screen (ESC [ J), prints the new lines and draws the region again. No
 // row of the region is as wide as the terminal, so none wraps, and the
-// cursor always sits on the last row: going back up is one count.
+// cursor always sits on the last row. Going back up counts the rows the
+// region takes at the terminal's width now, which is read before every
+// redraw: a terminal made narrower since folds each wide row over
+// several (as tmux, VTE and most others do), and those rows are erased
+// too, so that no stale status line stays above the region.
+//
+// Outside the chat, progress on stderr is the same region without the
+// prompt (newStrip), the cursor at the start of its last row.
 
 import (
 	"bytes"
@@ -33,16 +40,26 @@ const redrawEvery = 100 * time.Millisecond
 // line being typed in it. While it is attached (ui.scr), it alone writes
 // to the terminal and moves the cursor; its methods run with ui.mu held.
 type screen struct {
-	w     io.Writer
-	size  func() (cols, rows int)
-	ed    editor
-	dec   keyDecoder
-	rows  int           // rows of the region as last drawn; the cursor is on the last
-	last  time.Time     // when the region was last drawn
-	dirty chan struct{} // progress changed since (capacity 1)
+	w      io.Writer
+	size   func() (cols, rows int)
+	prompt bool // the last row is the line being typed (false: a strip of progress)
+	ed     editor
+	dec    keyDecoder
+	// The rows of the region as last drawn, by their widths, and the
+	// cursor's column on the last of them.
+	widths []int
+	cursor int
+	last   time.Time     // when the region was last drawn
+	dirty  chan struct{} // progress changed since (capacity 1)
 }
 
 func newScreen(w io.Writer, size func() (cols, rows int)) *screen {
+	return &screen{w: w, size: size, prompt: true, dirty: make(chan struct{}, 1)}
+}
+
+// newStrip is a screen without a prompt: the region alone, for progress
+// on stderr while lines go to stdout.
+func newStrip(w io.Writer, size func() (cols, rows int)) *screen {
 	return &screen{w: w, size: size, dirty: make(chan struct{}, 1)}
 }
 
@@ -57,12 +74,23 @@ func (s *screen) poke() {
 // erase writes to b what takes the cursor to the start of the region's
 // first row and clears from there to the end of the screen.
 func (s *screen) erase(b *bytes.Buffer) {
+	if len(s.widths) == 0 {
+		if s.prompt {
+			b.WriteString("\r\x1b[J")
+		}
+		return
+	}
+	cols, _ := s.size()
+	up := s.cursor / cols // the last row folded before the cursor
+	for _, w := range s.widths[:len(s.widths)-1] {
+		up += max((w+cols-1)/cols, 1)
+	}
 	b.WriteByte('\r')
-	if s.rows > 1 {
-		fmt.Fprintf(b, "\x1b[%dA", s.rows-1)
+	if up > 0 {
+		fmt.Fprintf(b, "\x1b[%dA", up)
 	}
 	b.WriteString("\x1b[J")
-	s.rows = 0
+	s.widths = s.widths[:0]
 }
 
 // draw prints the lines above (each already safe, none wider than it
@@ -76,15 +104,29 @@ func (s *screen) draw(above, region []string) {
 		b.WriteString(l)
 		b.WriteString("\r\n") // raw mode: no newline translation
 	}
-	row, cursor := s.ed.view(cols)
-	for _, l := range region {
+	for i, l := range region {
+		if i > 0 {
+			b.WriteString("\r\n")
+		}
 		b.WriteString(l)
-		b.WriteString("\r\n")
+		s.widths = append(s.widths, runesWidth([]rune(l)))
 	}
-	b.WriteString(row)
-	s.rows = len(region) + 1
-	s.column(&b, cursor)
-	s.w.Write(b.Bytes())
+	s.cursor = 0
+	if s.prompt {
+		row, cursor := s.ed.view(cols)
+		if len(region) > 0 {
+			b.WriteString("\r\n")
+		}
+		b.WriteString(row)
+		s.widths = append(s.widths, runesWidth([]rune(row)))
+		s.cursor = cursor
+	}
+	if s.prompt || len(region) > 0 {
+		s.column(&b, s.cursor)
+	}
+	if b.Len() > 0 {
+		s.w.Write(b.Bytes())
+	}
 	s.last = time.Now()
 }
 
@@ -98,6 +140,9 @@ func (s *screen) drawPrompt() {
 	b.WriteString("\x1b[K")
 	s.column(&b, cursor)
 	s.w.Write(b.Bytes())
+	if n := len(s.widths); n > 0 {
+		s.widths[n-1], s.cursor = runesWidth([]rune(row)), cursor
+	}
 }
 
 func (s *screen) column(b *bytes.Buffer, col int) {
@@ -108,11 +153,13 @@ func (s *screen) column(b *bytes.Buffer, col int) {
 }
 
 // clear erases the region for good: the cursor is left at the start of
-// its first row, now empty, where cooked output goes on.
+// its first row, now empty, where other output goes on.
 func (s *screen) clear() {
 	var b bytes.Buffer
 	s.erase(&b)
-	s.w.Write(b.Bytes())
+	if b.Len() > 0 {
+		s.w.Write(b.Bytes())
+	}
 }
 
 // drawLocked redraws the region, with lines printed above it first; those
@@ -122,32 +169,27 @@ func (u *ui) drawLocked(above []string) {
 	u.scr.draw(above, u.regionLocked(cols-1, rows))
 }
 
-// attach gives the terminal to s: the legacy bar, if one is drawn, gives
-// its uploads to the screen's status lines.
+// attach gives the terminal to s: the strip on stderr, if one is drawn,
+// gives its transfers to the screen.
 func (u *ui) attach(s *screen) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.bar != nil {
-		u.bar.Clear()
-		u.bar = nil
+	if u.strip != nil {
+		u.strip.clear()
 	}
 	u.scr = s
 	u.drawLocked(nil)
 }
 
 // detach erases the region and gives the terminal back to cooked output.
-// Uploads still running (chat waits for them after Ctrl-D) go on with the
-// legacy bar on stderr.
+// Transfers still running (chat waits for uploads after Ctrl-D) go on in
+// the strip on stderr.
 func (u *ui) detach() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.scr.clear()
 	u.scr = nil
-	if u.progress && u.active > 0 {
-		total, done := u.uploadTotalsLocked()
-		u.newBarLocked(total)
-		u.bar.Set64(done)
-	}
+	u.changedLocked(true)
 }
 
 // termSize is the terminal's size, or 80×24 if it cannot say.

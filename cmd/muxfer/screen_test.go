@@ -331,8 +331,9 @@ func TestFinishRemovesTheLineOfItsOwnUpload(t *testing.T) {
 }
 
 // TestProgressOutsideTheTerminalPrintsNothingNew: where no screen is
-// attached (a pipe, --json, --progress never), uploads print what they
-// always did and downloads print nothing.
+// attached, uploads print what they always did on stdout and downloads
+// nothing; progress, both ways, goes to stderr only when it is on
+// (--progress always here, auto on a terminal).
 func TestProgressOutsideTheTerminalPrintsNothingNew(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -354,8 +355,8 @@ func TestProgressOutsideTheTerminalPrintsNothingNew(t *testing.T) {
 			d.opened("a.txt")
 			d.wrote(100)
 			d.done()
-			if out.Len() != 0 || errb.Len() != 0 {
-				t.Errorf("a download printed %q on stdout and %q on stderr, want nothing", out.String(), errb.String())
+			if out.Len() != 0 || (tt.progress == "never") != (errb.Len() == 0) {
+				t.Errorf("a download printed %q on stdout and %q on stderr, want nothing but its progress", out.String(), errb.String())
 			}
 			up := u.observerFor("bob")
 			up.Started(1, 100)
@@ -364,8 +365,8 @@ func TestProgressOutsideTheTerminalPrintsNothingNew(t *testing.T) {
 			rep := transfer.FileReport{Path: "a.txt", Size: 100, Status: transfer.Delivered, Hash: "xxh3-128:00", Stored: "a.txt"}
 			up.Finished(rep)
 			u.finish("", &transfer.Report{Files: []transfer.FileReport{rep}, Bytes: 100, Elapsed: time.Second}, nil)
-			if strings.Contains(out.String()+errb.String(), "bob") {
-				t.Errorf("the label reached the output: %q %q", out.String(), errb.String())
+			if strings.Contains(out.String(), "bob") {
+				t.Errorf("the label reached stdout: %q", out.String())
 			}
 			if !strings.Contains(out.String(), "a.txt") || (tt.progress == "never") != (errb.Len() == 0) {
 				t.Errorf("stdout %q, stderr %q; want the file's line, and a bar only with --progress always", out.String(), errb.String())
@@ -377,46 +378,45 @@ func TestProgressOutsideTheTerminalPrintsNothingNew(t *testing.T) {
 	}
 }
 
-// TestDetachGivesRunningUploadsToTheLegacyBar: when input ends (Ctrl-D)
+// TestDetachGivesRunningUploadsToTheStrip: when input ends (Ctrl-D)
 // while an upload runs, chat waits for it; the region is erased and the
-// bar on stderr shows the upload from where it is.
-func TestDetachGivesRunningUploadsToTheLegacyBar(t *testing.T) {
+// strip on stderr shows the upload from where it is.
+func TestDetachGivesRunningUploadsToTheStrip(t *testing.T) {
 	u, _, v := attachedUI(t, 80, 10, true)
 	var errb bytes.Buffer
-	u.errw = &errb
+	u.strip = newStrip(&errb, func() (int, int) { return 80, 10 })
 	up := u.observerFor("")
 	up.Started(1, 1000)
+	up.Opened("f")
 	up.Wrote(600)
 	if errb.Len() != 0 {
-		t.Fatalf("the legacy bar drew while the screen was attached: %q", errb.String())
+		t.Fatalf("the strip drew while the screen was attached: %q", errb.String())
 	}
 	u.detach()
 	if rows, _, _ := v.screen(); len(rows) != 0 {
 		t.Errorf("after detach the screen shows\n%s\nwant the region erased", strings.Join(rows, "\n"))
 	}
-	if u.bar == nil || !strings.Contains(errb.String(), "1.0 kB") {
-		t.Fatalf("no legacy bar for the upload on stderr: %q", errb.String())
-	}
-	if st := u.bar.State(); st.Max != 1000 || st.CurrentNum != 600 {
-		t.Errorf("legacy bar at %d of %d, want 600 of 1000", st.CurrentNum, st.Max)
+	if !strings.Contains(errb.String(), "upload  f  60%  600 B of 1000 B") {
+		t.Fatalf("no line for the upload on stderr: %q", errb.String())
 	}
 	up.Wrote(400)
+	errb.Reset()
 	u.finish("", &transfer.Report{Files: []transfer.FileReport{{Path: "f", Size: 1000, Status: transfer.Delivered}}}, nil)
-	if u.bar != nil || len(u.meters) != 0 {
-		t.Errorf("after finish: bar %v, %d transfers; want none", u.bar, len(u.meters))
+	if len(u.meters) != 0 || !strings.HasSuffix(errb.String(), "\x1b[J") {
+		t.Errorf("after finish: %d transfers, stderr %q; want none, and the strip erased", len(u.meters), errb.String())
 	}
 }
 
 func TestStatusLineFollowsTheRateAndNarrowsFromTheEnd(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	m := &meter{label: "upload", files: 3, total: 10 << 20, file: "photos/2024/img_0412.jpg", opened: 2, sampled: t0}
-	m.done = 512 << 10
+	m.done, m.moved = 512<<10, 512<<10
 	if got, want := m.status(t0.Add(500*time.Millisecond), 100), "upload  photos/2024/img_0412.jpg  5%  512.0 KiB of 10.0 MiB  1.0 MiB/s  file 2/3"; got != want {
 		t.Errorf("in the first second:\n%q, want\n%q", got, want)
 	}
-	m.done = 2 << 20 // 2 MiB in the first second
+	m.done, m.moved = 2<<20, 2<<20 // 2 MiB in the first second
 	m.status(t0.Add(time.Second), 100)
-	m.done = 5 << 19 // then 0.5 MiB in the next: the rate shown is between
+	m.done, m.moved = 5<<19, 5<<19 // then 0.5 MiB in the next: the rate shown is between
 	if got := m.status(t0.Add(2*time.Second), 100); !strings.Contains(got, "  1.2 MiB/s") {
 		t.Errorf("after a slower second: %q, want 1.2 MiB/s (half the last second, half before)", got)
 	}
@@ -435,6 +435,74 @@ func TestStatusLineFollowsTheRateAndNarrowsFromTheEnd(t *testing.T) {
 		got := m.status(t0.Add(2*time.Second), tt.cols)
 		if got != tt.want || runesWidth([]rune(got)) > tt.cols {
 			t.Errorf("%d columns: %q, want %q", tt.cols, got, tt.want)
+		}
+	}
+}
+
+// TestStatusLineWaitsThenCountsWhatMoved: a send to a person says whom it
+// waits for, with no bar, until the answer; bytes the receiver held count
+// as done and not in the rate; a send that starts again (the recipient
+// left and came back) goes on from where its line stood.
+func TestStatusLineWaitsThenCountsWhatMoved(t *testing.T) {
+	var errb bytes.Buffer
+	u, err := newUI(&bytes.Buffer{}, &errb, false, "always")
+	if err != nil {
+		t.Fatal(err)
+	}
+	region := func() []string {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		return u.regionLocked(79, 24)
+	}
+	o := u.observerFor("bob")
+	o.Started(2, 1000)
+	if got := region(); len(got) != 1 || got[0] != "→ bob  waiting for bob to accept" {
+		t.Errorf("before the answer: %q, want the wait alone", got)
+	}
+	o.Opened("a")
+	o.Held(500)
+	if got := region(); len(got) != 2 || !strings.Contains(got[0], "50%  500 B of 1000 B  0 B/s") {
+		t.Errorf("after 500 B found at the receiver: %q, want 50%% at 0 B/s", got)
+	}
+	o.Wrote(100)
+	o.Started(1, 400) // again, with the file left
+	if got := region(); len(got) != 1 || !strings.Contains(got[0], "waiting for bob") {
+		t.Errorf("offered again: %q, want the wait", got)
+	}
+	o.Opened("b")
+	if got := region(); len(got) != 2 || !strings.Contains(got[0], "60%  600 B of 1000 B") || !strings.Contains(got[0], "file 2/2") {
+		t.Errorf("accepted again: %q, want the line from where it stood (60%%, file 2/2)", got)
+	}
+}
+
+// TestSummaryBarFitsEveryWidth: every row of progress, the summary bar
+// that progressbar draws included, fits the width it is given, from a
+// wide window to a very narrow one and back; the bar stays while there
+// is room for it, and bytes the receiver held count as done but not in
+// the rate.
+func TestSummaryBarFitsEveryWidth(t *testing.T) {
+	u, err := newUI(&bytes.Buffer{}, &bytes.Buffer{}, false, "always")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := u.observerFor("")
+	o.Started(3, 64<<20)
+	o.Opened("photos/2024/a very long name for a picture.jpg")
+	o.Held(16 << 20)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if got := u.regionLocked(99, 24); len(got) != 2 || !strings.HasPrefix(got[1], "1 up  25% |██████") || !strings.Contains(got[1], "(16.0 MiB/64.0 MiB, 0 B/s)") {
+		t.Errorf("after 16 MiB held: %q, want the bar at 25%% and no rate", got)
+	}
+	for _, cols := range []int{120, 99, 79, 60, 39, 30, 20, 12, 8, 39, 99} {
+		region := u.regionLocked(cols, 24)
+		for _, l := range region {
+			if w := runesWidth([]rune(l)); w > cols {
+				t.Errorf("%d columns: %q is %d wide", cols, l, w)
+			}
+		}
+		if bar := region[len(region)-1]; cols >= 30 && !strings.Contains(bar, "|█") {
+			t.Errorf("%d columns: %q, want a bar", cols, bar)
 		}
 	}
 }

@@ -132,3 +132,18 @@ func TestResumedFilesSayWhereTheyWere(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryRateLeavesOutTheWaitForAnAnswer: a send that waited 8 s for
+// /accept and moved its bytes in 2 s gives the rate of those 2 s.
+func TestSummaryRateLeavesOutTheWaitForAnAnswer(t *testing.T) {
+	var out bytes.Buffer
+	u, err := newUI(&out, &bytes.Buffer{}, false, "never")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := transfer.FileReport{Path: "a.bin", Size: 2000, Status: transfer.Delivered, Hash: "xxh3-128:00", Stored: "a.bin"}
+	u.summary("bob", &transfer.Report{Files: []transfer.FileReport{f}, Bytes: 2000, Elapsed: 10 * time.Second, Moving: 2 * time.Second}, nil)
+	if want := "sent 1 of 1 files (2.0 KiB) in 10s, 1000 B/s"; !strings.Contains(out.String(), want) {
+		t.Errorf("summary %q, want %q", out.String(), want)
+	}
+}

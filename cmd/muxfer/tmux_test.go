@@ -247,3 +247,175 @@ func TestInteractiveChatInATerminal(t *testing.T) {
 		}
 	}
 }
+
+// regionFits checks that the rows that hold progress (the last n) are
+// narrower than cols and that each of want starts exactly one row:
+// nothing wrapped, nothing stale left above.
+func regionFits(s pane, cols, n int, want ...string) string {
+	if len(s.rows) < n {
+		return "no region yet"
+	}
+	for _, r := range s.rows[len(s.rows)-n:] {
+		if runesWidth([]rune(r)) >= cols {
+			return fmt.Sprintf("row %q is as wide as the terminal", r)
+		}
+	}
+	for _, w := range want {
+		count := 0
+		for _, r := range s.rows {
+			if strings.HasPrefix(r, w) {
+				count++
+			}
+		}
+		if count != 1 {
+			return fmt.Sprintf("%d rows start with %q, want one", count, w)
+		}
+	}
+	return ""
+}
+
+// sparseFile makes a file of size bytes, sparse, in a folder of the
+// test's own: at --limit-rate 256K, 64 MiB takes minutes, so progress runs
+// throughout a test.
+func sparseFile(t *testing.T, name string, size int64) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// percentOf is the percentage on the first row that starts with prefix,
+// or -1.
+func percentOf(s pane, prefix string) int {
+	for _, r := range s.rows {
+		if !strings.HasPrefix(r, prefix) {
+			continue
+		}
+		if m := regexp.MustCompile(`(\d+)%`).FindStringSubmatch(r); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			return n
+		}
+	}
+	return -1
+}
+
+// TestProgressFitsANarrowTerminal: in a terminal 40 columns wide, send's
+// progress on stderr is redrawn in place, never wider than the terminal;
+// in send and in the chat, a window made narrower mid-transfer leaves no
+// stale status line behind.
+func TestProgressFitsANarrowTerminal(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed: this test drives muxfer in a real terminal through tmux (.ci/run installs it)")
+	}
+	bin := buildBinary(t)
+	h := hubtest.Start(t, hub.Config{})
+	env := []string{keyEnv + "=" + h.Key.Text(), "XDG_CONFIG_HOME=" + t.TempDir()}
+
+	t.Run("send", func(t *testing.T) {
+		big := sparseFile(t, "send.bin", 64<<20)
+		p := startTmux(t, 40, 15, env, fmt.Sprintf(`%s send %s %s --limit-rate 256K`, shellQuote(bin), h.Addr, shellQuote(big)))
+		p.waitFor("1% of progress, redrawn in place many times", func(s pane) string {
+			if percentOf(s, "1 up") < 1 {
+				return "not 1% yet"
+			}
+			return regionFits(s, 40, 2, "upload", "1 up")
+		})
+	})
+	t.Run("send made narrower", func(t *testing.T) {
+		big := sparseFile(t, "narrower.bin", 64<<20)
+		p := startTmux(t, 100, 15, env, fmt.Sprintf(`%s send %s %s --limit-rate 256K`, shellQuote(bin), h.Addr, shellQuote(big)))
+		p.waitFor("the upload's status line, wide", func(s pane) string {
+			if s.find("upload  narrower.bin", "KiB/s") < 0 || s.find("1 up", "KiB/s", "[") < 0 {
+				return "no status line and bar"
+			}
+			return ""
+		})
+		p.tmux("resize-window", "-t", "test", "-x", "40")
+		p.waitFor("the strip redrawn 40 columns wide", func(s pane) string {
+			return regionFits(s, 40, 2, "upload", "1 up")
+		})
+	})
+	t.Run("chat made narrower", func(t *testing.T) {
+		big := sparseFile(t, "chat.bin", 64<<20)
+		p := startTmux(t, 100, 15, env, fmt.Sprintf(`%s chat %s --name alice --limit-rate 256K`, shellQuote(bin), h.Addr))
+		p.waitFor("the prompt", func(s pane) string {
+			if len(s.rows) == 0 || s.rows[len(s.rows)-1] != ">" {
+				return "no prompt yet"
+			}
+			return ""
+		})
+		p.typeKeys("/upload "+shellQuote(big), "Enter")
+		p.waitFor("the upload's status line", func(s pane) string {
+			if s.find("upload  chat.bin", "KiB/s") < 0 {
+				return "no status line"
+			}
+			return ""
+		})
+		p.tmux("resize-window", "-t", "test", "-x", "40")
+		p.waitFor("the region redrawn 40 columns wide", func(s pane) string {
+			if why := regionFits(s, 40, 3, "upload", "1 up"); why != "" {
+				return why
+			}
+			if s.rows[len(s.rows)-1] != ">" {
+				return "the prompt is not last"
+			}
+			return ""
+		})
+	})
+}
+
+// TestSendToAPersonWaitsThenBothShowProgress: send --to bob says it waits
+// for bob, with no bar and no rate, until bob answers; then both sides
+// show the transfer's progress on their terminals (recv on stderr).
+func TestSendToAPersonWaitsThenBothShowProgress(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed: this test drives muxfer in a real terminal through tmux (.ci/run installs it)")
+	}
+	bin := buildBinary(t)
+	h := hubtest.Start(t, hub.Config{})
+	big := sparseFile(t, "big.bin", 64<<20)
+	env := []string{keyEnv + "=" + h.Key.Text(), "XDG_CONFIG_HOME=" + t.TempDir()}
+	bob := startTmux(t, 80, 15, env, fmt.Sprintf(`%s recv %s --name bob --dir %s`, shellQuote(bin), h.Addr, shellQuote(t.TempDir())))
+	bob.waitFor("recv waiting", func(s pane) string {
+		if s.find("waiting for files") < 0 {
+			return "recv is not there yet"
+		}
+		return ""
+	})
+	alice := startTmux(t, 80, 15, env, fmt.Sprintf(`%s send %s --name alice --to bob %s --limit-rate 256K`, shellQuote(bin), h.Addr, shellQuote(big)))
+	bob.waitFor("the offer", func(s pane) string {
+		if s.find("alice offers", "accept?") < 0 {
+			return "no offer yet"
+		}
+		return ""
+	})
+	alice.waitFor("the wait for bob, alone", func(s pane) string {
+		if why := regionFits(s, 80, 1, "→ bob  waiting for bob to accept"); why != "" {
+			return why
+		}
+		if s.find("1 up") >= 0 || s.find("/s") >= 0 {
+			return "a bar or a rate while nothing moves"
+		}
+		return ""
+	})
+	bob.typeKeys("y", "Enter")
+	alice.waitFor("alice's progress after the answer", func(s pane) string {
+		if s.find("waiting for bob") >= 0 || s.find("→ bob  big.bin", "KiB/s") < 0 {
+			return "no status line for the transfer"
+		}
+		return regionFits(s, 80, 2, "→ bob", "1 up")
+	})
+	bob.waitFor("bob's progress on his terminal", func(s pane) string {
+		if s.find("← alice  big.bin", "KiB/s") < 0 {
+			return "no status line for the download"
+		}
+		return regionFits(s, 80, 2, "← alice", "1 down")
+	})
+}

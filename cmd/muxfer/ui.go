@@ -23,31 +23,29 @@ import (
 // and shows progress. It is safe for concurrent use: everything it draws
 // goes through ui.mu.
 //
-// Progress is drawn one of two ways. Outside the interactive chat it is
-// one progressbar on stderr shared by all uploads (the legacy bar):
-// progressbar draws a single bar and is not safe to clear and redraw from
-// several goroutines, so a line is printed by clearing the bar, writing
-// the line, and drawing the bar again below it. In the interactive chat
-// (readLines on a terminal) the screen of screen.go owns the terminal: a
-// status line per transfer, a summary bar and the prompt, redrawn below
-// every line printed.
+// Progress is drawn by one renderer (meter.go) in one of two places. In
+// the interactive chat (readLines on a terminal) the screen of screen.go
+// owns the terminal: a status line per transfer, a summary bar and the
+// prompt, redrawn below every line printed. Elsewhere, with progress on,
+// the same lines go to a strip at the bottom of stderr (a screen without
+// a prompt): a line printed on stdout is printed by erasing the strip,
+// writing the line, and drawing the strip again below it.
 type ui struct {
 	out      io.Writer
 	errw     io.Writer
 	json     bool
-	progress bool   // show progress: the legacy bar on errw, or the screen's status lines and bar
+	progress bool   // show progress: the strip on errw, or the screen's status lines and bar
 	tag      string // text mode: put before the lines of an upload (the demo names its sender)
 
-	mu     sync.Mutex
-	bar    *progressbar.ProgressBar // the legacy bar; nil while the screen is attached
-	active int                      // uploads sharing the legacy bar
-	total  int64                    // bytes the legacy bar counts to
-
-	meters []*meter                 // running transfers, oldest first (meter.go)
-	ended  int64                    // bytes of the transfers that ended while others ran
-	sum    *progressbar.ProgressBar // the screen's summary bar, rendered into no writer
-	scr    *screen                  // the interactive terminal's region, while readLines has it
-	hold   *hold                    // readLines' hold on the terminal, for closeInput
+	mu       sync.Mutex
+	meters   []*meter                 // running transfers, oldest first (meter.go)
+	ended    int64                    // bytes of the transfers that ended while others ran
+	since    time.Time                // when bytes first moved since no transfer ran
+	sum      *progressbar.ProgressBar // the summary bar, rendered into no writer (meter.go)
+	sumWidth int                      // the width sum was made for
+	strip    *screen                  // progress on stderr while no screen is attached; nil when progress is off
+	scr      *screen                  // the interactive terminal's region, while readLines has it
+	hold     *hold                    // readLines' hold on the terminal, for closeInput
 	// inputClosed: closeInput was called; readLines runs no editor after.
 	inputClosed bool
 }
@@ -71,6 +69,13 @@ func newUI(out, errw io.Writer, jsonOut bool, mode string) (*ui, error) {
 	default:
 		return nil, usageError{fmt.Sprintf("--progress must be auto, always or never, not %q", mode)}
 	}
+	if u.progress {
+		size := func() (int, int) { return 80, 24 } // --progress always into a file
+		if f, ok := errw.(*os.File); ok && isTerminal(f) {
+			size = func() (int, int) { return termSize(int(f.Fd())) }
+		}
+		u.strip = newStrip(errw, size)
+	}
 	return u, nil
 }
 
@@ -78,6 +83,11 @@ func newUI(out, errw io.Writer, jsonOut bool, mode string) (*ui, error) {
 // that writes them (see lineWriter); whoever made the ui calls it before
 // returning.
 func (u *ui) close() {
+	u.mu.Lock()
+	if u.strip != nil {
+		u.strip.clear()
+	}
+	u.mu.Unlock()
 	if l, ok := u.out.(*lineWriter); ok {
 		l.close()
 	}
@@ -134,14 +144,14 @@ func (u *ui) printLocked(lines ...string) {
 		u.drawLocked(shown)
 		return
 	}
-	if u.bar != nil {
-		u.bar.Clear()
+	if u.strip != nil {
+		u.strip.clear()
 	}
 	for _, l := range shown {
 		fmt.Fprintln(u.out, l)
 	}
-	if u.bar != nil {
-		u.bar.RenderBlank()
+	if u.strip != nil {
+		u.strip.draw(nil, u.stripRegionLocked())
 	}
 }
 
@@ -274,10 +284,9 @@ func (u *ui) problem(err error) {
 	u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
 }
 
-// lost says that the connection is gone and will be dialled again, and
-// clears the bar: the next attempt draws its own.
+// lost says that the connection is gone and will be dialled again; the
+// upload's line stays, and goes on when the next attempt starts.
 func (u *ui) lost(err error, files int) {
-	u.endBar()
 	u.event(map[string]any{"type": "disconnected", "reason": err.Error(), "files_left": files},
 		fmt.Sprintf("* connection lost (%s); reconnecting to resume %s", err.Error(), plural(files, "file")))
 }
@@ -304,7 +313,6 @@ func (u *ui) finish(to string, rep *transfer.Report, err error) error {
 	u.mu.Lock()
 	u.endUploadLocked(rep)
 	u.mu.Unlock()
-	u.endBar()
 	u.summary(to, rep, err)
 	if err != nil {
 		return err
@@ -336,7 +344,11 @@ func (u *ui) summary(to string, rep *transfer.Report, err error) {
 			ev.Resumed += f.Resumed
 		}
 	}
-	if s := rep.Elapsed.Seconds(); s > 0 {
+	took := rep.Moving // the time the bytes took, not the wait for an answer
+	if took <= 0 {
+		took = rep.Elapsed
+	}
+	if s := took.Seconds(); s > 0 {
 		ev.Rate = float64(rep.Bytes-ev.Resumed) / s
 	}
 	if err != nil {
@@ -358,73 +370,11 @@ func (u *ui) summary(to string, rep *transfer.Report, err error) {
 	u.event(ev, text)
 }
 
-// startBar adds an upload of n bytes to the legacy bar, creating it if
-// needed (not while the screen is attached: it shows the upload itself).
-func (u *ui) startBar(n int64) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.active++
-	if !u.progress || u.scr != nil {
-		return
-	}
-	if u.bar == nil {
-		u.newBarLocked(n)
-		return
-	}
-	u.total += n
-	u.bar.ChangeMax64(u.total)
-}
-
-// newBarLocked draws a legacy bar counting to n bytes.
-func (u *ui) newBarLocked(n int64) {
-	u.total = max(n, 1)
-	u.bar = progressbar.NewOptions64(u.total,
-		progressbar.OptionSetWriter(u.errw),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionSetWidth(24),
-		progressbar.OptionThrottle(80*time.Millisecond),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetRenderBlankState(true),
-	)
-}
-
-// endBar removes one upload from the bar and clears it after the last.
-func (u *ui) endBar() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.active--
-	if u.active > 0 || u.bar == nil {
-		return
-	}
-	u.bar.Finish()
-	u.bar.Clear()
-	u.bar = nil
-}
-
-func (u *ui) describe(path string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.describeLocked(path)
-}
-
-func (u *ui) describeLocked(path string) {
-	if u.bar != nil {
-		u.bar.Describe(shorten(safe(path), 28))
-	}
-}
-
-func (u *ui) wrote(n int) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.wroteLocked(n)
-}
-
-func (u *ui) wroteLocked(n int) {
-	if u.bar != nil {
-		u.bar.Add64(int64(n))
-	}
+// stripRegionLocked is what the strip on stderr shows: the region of
+// the screen, fitted to the width of the terminal now.
+func (u *ui) stripRegionLocked() []string {
+	cols, rows := u.strip.size()
+	return u.regionLocked(cols-1, rows)
 }
 
 var termIsTerminal = term.IsTerminal
