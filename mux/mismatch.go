@@ -4,8 +4,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync/atomic"
+	"time"
 )
 
 // One end with TLS and the other without (InsecureNoTLS, the command's
@@ -50,13 +52,40 @@ var ErrTLSMismatch = errors.New("TLS is on at one end only")
 func hubMismatch(conn net.Conn, first byte, cfg Config) error {
 	switch {
 	case cfg.InsecureNoTLS && first == recordHandshake:
-		conn.Write(yamuxGoAway)
+		tell(conn, yamuxGoAway)
 		return fmt.Errorf("%w: the client speaks TLS and this hub has it off (--insecure-no-tls)", ErrTLSMismatch)
 	case !cfg.InsecureNoTLS && first == yamuxVersion:
-		conn.Write(tlsVersionAlert)
+		tell(conn, tlsVersionAlert)
 		return fmt.Errorf("%w: the client has it off (--insecure-no-tls) and this hub speaks TLS", ErrTLSMismatch)
 	}
 	return nil
+}
+
+// noticeLinger bounds how long tell waits for the client to stop sending.
+const noticeLinger = 500 * time.Millisecond
+
+// tell writes the notice b to a client that speaks the other way and
+// makes sure it can read it: the hub stops sending (a FIN after b), then
+// reads and drops what the client still sends, for at most noticeLinger
+// and 64 KiB. Closing at once, with the client's bytes unread, would make
+// the kernel answer them with a reset, and a reset can destroy b before
+// the client has read it.
+func tell(conn net.Conn, b []byte) {
+	conn.Write(b)
+	c := conn
+	for {
+		if hc, ok := c.(interface{ CloseWrite() error }); ok {
+			hc.CloseWrite()
+			break
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = u.NetConn()
+	}
+	conn.SetReadDeadline(time.Now().Add(noticeLinger))
+	io.Copy(io.Discard, io.LimitReader(conn, 64<<10))
 }
 
 // errHubWithoutTLS is a TLS client's error for a hub without TLS.
