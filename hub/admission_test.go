@@ -129,10 +129,12 @@ func TestNameSuffixesAreBounded(t *testing.T) {
 	}
 }
 
-// logRecorder is a slog.Handler that keeps every record's message.
+// logRecorder is a slog.Handler that keeps every record's message and
+// level.
 type logRecorder struct {
-	mu   sync.Mutex
-	msgs []string
+	mu     sync.Mutex
+	msgs   []string
+	levels []slog.Level
 }
 
 func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
@@ -143,7 +145,21 @@ func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.msgs = append(l.msgs, r.Message)
+	l.levels = append(l.levels, r.Level)
 	return nil
+}
+
+// countAt returns how many records had the message msg and the level.
+func (l *logRecorder) countAt(level slog.Level, msg string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for i, m := range l.msgs {
+		if m == msg && l.levels[i] == level {
+			n++
+		}
+	}
+	return n
 }
 
 // count returns how many records had the message msg.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -33,7 +34,8 @@ import (
 func TestDiskFullKeepsPartAndResumesAfterSpaceIsFreed(t *testing.T) {
 	const MiB = 1 << 20
 	dir := tmpfsDir(t, "size=32m")
-	h := hubtest.Start(t, hub.Config{Dir: dir, Offers: transfer.Limits{Reserve: -1}})
+	logs := &logRecorder{}
+	h := hubtest.Start(t, hub.Config{Dir: dir, Offers: transfer.Limits{Reserve: -1}, Logger: slog.New(logs)})
 	c := hubtest.Dial(t, h.Addr, "alice")
 
 	src := t.TempDir()
@@ -76,6 +78,11 @@ func TestDiskFullKeepsPartAndResumesAfterSpaceIsFreed(t *testing.T) {
 		if r.Status != transfer.Failed || !strings.Contains(r.Err, name+": no space left on device") {
 			t.Errorf("%s: status %q, error %q; want %q with the receiver's full disk", name, r.Status, r.Err, transfer.Failed)
 		}
+	}
+	// A full disk is the operator's to mend: each file it failed is
+	// logged at WARN.
+	if n := logs.countAt(slog.LevelWarn, "file failed"); n != 2 {
+		t.Errorf("%d files failed for the full disk logged at WARN, want 2", n)
 	}
 	waitUntil(t, "the hub to release the space promised to the failed files", func() bool { return h.Promised() == 0 })
 	for _, name := range []string{"big.bin", "notes.txt"} {

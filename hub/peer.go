@@ -355,6 +355,11 @@ func (p *peer) offer(o protocol.Offer) {
 		p.answer(protocol.Reject{Transfer: o.Transfer, Reason: err.Error(), Code: protocol.CodeBusy})
 		return
 	}
+	if transfer.NoRoom(err) {
+		p.logf(slog.LevelWarn, "offer refused: no room", "id", p.info.ID, "name", p.info.Name, "reason", err.Error())
+		p.answer(protocol.Reject{Transfer: protocol.Clip(o.Transfer, 64), Reason: err.Error(), Code: protocol.CodeNoRoom})
+		return
+	}
 	if err != nil {
 		reject(err.Error())
 		return
@@ -511,7 +516,11 @@ func (p *peer) receiveFile(h protocol.DataHeader, fs *transfer.FileStream) bool 
 		return false
 	}
 	if res.Error != "" {
-		p.logf(slog.LevelInfo, "file failed", "id", p.info.ID, "err", res.Error)
+		level := slog.LevelInfo
+		if res.Code == protocol.CodeNoRoom {
+			level = slog.LevelWarn // the operator's to mend: the disk is full
+		}
+		p.logf(level, "file failed", "id", p.info.ID, "err", res.Error)
 	} else {
 		p.logf(slog.LevelDebug, "file stored", "id", p.info.ID, "file", res.Stored, "hash", res.Hash)
 	}

@@ -216,6 +216,7 @@ const (
 	CodeShutdown   = "shutdown"    // the hub is stopping
 	CodeBusy       = "busy"        // in a reject: try the same offer again shortly
 	CodeAway       = "away"        // in a reject or result of a relayed transfer: the recipient is not connected
+	CodeNoRoom     = "no_room"     // in a result: the receiver's disk is full, or its reserve would be crossed
 )
 
 // Notice is something the hub tells a client as text to show, such as

@@ -144,6 +144,10 @@ func TestPrepareRefusesOfferThatDoesNotFitTheFreeSpace(t *testing.T) {
 			if err != nil && strings.Contains(err.Error(), dir) {
 				t.Errorf("the refusal, which the sender sees, names the receiver's folder: %v", err)
 			}
+			// A refusal for room says so to the hub (NoRoom), and only such.
+			if err != nil && NoRoom(err) != strings.Contains(err.Error(), " free (") {
+				t.Errorf("NoRoom(%q) = %v", err, NoRoom(err))
+			}
 			switch {
 			case want == "" && err != nil:
 				t.Fatalf("Prepare: %v", err)
@@ -176,8 +180,8 @@ func TestPrepareRefusesOfferWhenFreeSpaceIsUnknowable(t *testing.T) {
 	r, dir := newTestReceiver(t)
 	r.statfs = func() (diskSpace, error) { return diskSpace{}, errors.New("input/output error") }
 	_, err := r.Prepare(offerOf("t", 1))
-	if err == nil || !strings.Contains(err.Error(), "free space in "+dir+": input/output error") {
-		t.Errorf("Prepare error = %v, want one naming the directory and the reason", err)
+	if err == nil || !strings.Contains(err.Error(), "free space of the receiving folder: input/output error") || strings.Contains(err.Error(), dir) {
+		t.Errorf("Prepare error = %v, want the reason, without the folder's path (the sender sees it)", err)
 	}
 	r.statfs = func() (diskSpace, error) { return diskSpace{}, errors.ErrUnsupported }
 	if _, err := r.Prepare(offerOf("t", 1)); err != nil {

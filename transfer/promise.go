@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -170,7 +171,7 @@ func (r *Receiver) fits(what string, c, promised cost, disk diskSpace) error {
 			if promised.space() > 0 {
 				msg += fmt.Sprintf(", %s promised to transfers in progress", formatBytes(promised.space()))
 			}
-			return errors.New(msg + ")")
+			return noRoomError(msg + ")")
 		}
 	}
 	if c.inodes > 0 && disk.inodes > 0 {
@@ -186,7 +187,7 @@ func (r *Receiver) fits(what string, c, promised cost, disk diskSpace) error {
 			if promised.inodes > 0 {
 				msg += fmt.Sprintf(", %d promised to transfers in progress", promised.inodes)
 			}
-			return errors.New(msg + ")")
+			return noRoomError(msg + ")")
 		}
 	}
 	return nil
@@ -376,4 +377,21 @@ func (w renewal) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// ErrNoRoom is in the chain of a receiver's error when a file or an offer
+// does not fit: the reserve would be crossed, or the file system said it
+// is full (ENOSPC) or over quota (EDQUOT). See NoRoom.
+var ErrNoRoom = errors.New("no room")
+
+// noRoomError is a refusal for room, with the reason msg as its text.
+type noRoomError string
+
+func (e noRoomError) Error() string        { return string(e) }
+func (e noRoomError) Is(target error) bool { return target == ErrNoRoom }
+
+// NoRoom reports whether err says that the receiver has no room: what
+// the hub logs at WARN, and answers with protocol.CodeNoRoom.
+func NoRoom(err error) bool {
+	return errors.Is(err, ErrNoRoom) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }

@@ -174,6 +174,9 @@ func (in *Incoming) receive(h protocol.DataHeader, src io.Reader) (protocol.Resu
 	owed.settle()
 	if err != nil {
 		res.Hash, res.Stored, res.Error = "", "", fmt.Sprintf("%s: %v", f.Path, err)
+		if NoRoom(err) {
+			res.Code = protocol.CodeNoRoom
+		}
 		if in.wasTaken(h.File) {
 			res.Error = fmt.Sprintf("%s: a newer transfer of the same file took it over", f.Path)
 		}
