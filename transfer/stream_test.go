@@ -3,6 +3,8 @@ package transfer
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -152,5 +154,38 @@ func TestCheckOfferRefusesResumingFileOfUnknownSize(t *testing.T) {
 		if err := CheckOffer(protocol.Offer{Transfer: "t", Files: []protocol.File{f}}); err == nil {
 			t.Errorf("CheckOffer accepted %+v", f)
 		}
+	}
+}
+
+func TestSendFromReaderStreamsItChunked(t *testing.T) {
+	c, hub := startPair(t, hubOptions{})
+	content := randomBytes(5*bufSize+17, 3) // several reads, and a short last one
+	m := FromReader("in.tar", "standard input", io.MultiReader(bytes.NewReader(content)), 0o644, 0)
+	rep, err := send(t, c, m, SendOptions{})
+	if err != nil || rep.Failed() != 0 {
+		t.Fatalf("Send: %v, report %+v", err, rep.Files)
+	}
+	if rep.Bytes != int64(len(content)) || rep.Files[0].Size != int64(len(content)) {
+		t.Errorf("report counts %d bytes (file %d), want %d", rep.Bytes, rep.Files[0].Size, len(content))
+	}
+	got, err := os.ReadFile(filepath.Join(hub.dir, "in.tar"))
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("stored %d bytes (%v), want %d", len(got), err, len(content))
+	}
+}
+
+func TestSendFromReaderCutMidFileSaysItCannotBeReadAgain(t *testing.T) {
+	c, hub := startPair(t, hubOptions{cutAfter: 2 * bufSize})
+	m := FromReader("in.tar", "standard input", bytes.NewReader(randomBytes(64*bufSize, 4)), 0o644, 0)
+	rep, err := send(t, c, m, SendOptions{})
+	if !errors.Is(err, ErrConnectionLost) || !errors.Is(err, ErrNotRereadable) {
+		t.Fatalf("Send error = %v, want a lost connection and %v", err, ErrNotRereadable)
+	}
+	if len(rep.Files) != 1 || rep.Files[0].Status != Failed || !strings.Contains(rep.Files[0].Err, "standard input cannot be read again: send it again from the start") {
+		t.Fatalf("report %+v: want the file failed, not to be sent again", rep.Files)
+	}
+	hub.stop()
+	if got := listTree(t, hub.dir); len(got) != 0 {
+		t.Errorf("the receiver kept %q of a cut file", got)
 	}
 }
