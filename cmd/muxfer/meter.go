@@ -66,6 +66,10 @@ func (m *meter) status(now time.Time, cols int) string {
 		rate = float64(m.done-m.sampledDone) / dt // the first second: what there is
 	}
 	tail := []string{fmt.Sprintf("%d%%", pct), size(m.done) + " of " + size(m.total), size(int64(rate)) + "/s"}
+	if m.total == 0 && m.done > 0 { // a file of unknown size (send --stdin): no end to measure against
+		tail = tail[1:]
+		tail[0] = size(m.done)
+	}
 	if m.files > 1 {
 		tail = append(tail, fmt.Sprintf("file %d/%d", m.opened, m.files))
 	}
