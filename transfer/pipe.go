@@ -79,6 +79,12 @@ func sendPipe(ctx context.Context, slot *streamSlot, id string, idx int, f proto
 	buf := getBuf()
 	defer putBuf(buf)
 	for {
+		if err := ctx.Err(); err != nil {
+			// The receiver failed the file (its result ends ctx), or
+			// the caller gave up: read no more of a reader that may
+			// never end.
+			return "", true, err
+		}
 		n, rerr := p.r.Read(*buf)
 		if n > 0 {
 			h.Write((*buf)[:n])

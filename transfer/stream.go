@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -14,7 +15,7 @@ import (
 // as they arrive, streamGrant at a time, against the free space of the
 // moment and the reserve; and the offer's MaxBytes is checked against
 // the bytes as they are written. Either failing fails the file, with the
-// reason, and the stream goes on after the file's last chunk.
+// reason, and ends its stream (see skipChunks).
 
 // streamGrant is how much room a file of unknown size asks for at a
 // time: a statfs call per streamGrant bytes, and a file may fail up to
@@ -100,19 +101,25 @@ func (s *FileStream) chunkReader() *protocol.ChunkReader {
 	return s.chunks
 }
 
-// skipChunks reads past what is left of a file of unknown size, up to
-// its last chunk, and its trailer, unless the trailer was read already.
-// A chunk over the limit leaves the stream out of step: it ends there.
+// skipChunks goes past a file of unknown size that failed. Unlike a file
+// of known size, its end cannot be counted and may never come, and its
+// sender learns of the failure only from the result, which is sent once
+// Receive returns: so unless its last chunk was read already, the stream
+// ends here, and its owner drains it until the sender, told by the
+// result, closes it. After the last chunk, only its trailer is read.
 func (s *FileStream) skipChunks() {
 	if s.err != nil {
 		return
 	}
-	c := s.chunkReader()
-	if _, err := io.Copy(io.Discard, c); err != nil {
-		s.fail(err) // a cut is recorded by Read already
+	if s.chunks == nil || !s.chunks.Done() {
+		s.fail(errUnknownSizeFailed)
 		return
 	}
 	if !s.trailed {
 		readTrailer(s)
 	}
 }
+
+// errUnknownSizeFailed ends a stream whose file of unknown size failed
+// before its end.
+var errUnknownSizeFailed = errors.New("a file of unknown size failed before its end, which ends its stream")

@@ -69,10 +69,10 @@ func TestReceiveFileOfUnknownSize(t *testing.T) {
 			err: "chunk over the limit of 1 MiB: 1048577 bytes", broken: true},
 		{name: "hash mismatch", body: chunked(t, hashOf([]byte("other")), []byte("hello")), err: "hash mismatch: sender "},
 		{name: "over MaxBytes with the offer's other file", limits: Limits{MaxBytes: 8}, body: chunked(t, hashOf([]byte("hello")), []byte("hello")),
-			err: "file of unknown size passed 4 B, all that the offer's limit of 8 B leaves it"},
+			err: "file of unknown size passed 4 B, all that the offer's limit of 8 B leaves it", broken: true},
 		{name: "exactly at MaxBytes", limits: Limits{MaxBytes: 9}, body: chunked(t, hashOf([]byte("hello")), []byte("hello")), want: []byte("hello")},
 		{name: "over the reserve as the disk fills", disk: func(r *Receiver) { withShrinkingDisk(r, 2, 1<<40, defaultReserve+1<<20) },
-			body: chunked(t, hashOf(big), big), err: "no room after 16.0 MiB: the file, of unknown size, needs 16.0 MiB but only"},
+			body: chunked(t, hashOf(big), big), err: "no room after 16.0 MiB: the file, of unknown size, needs 16.0 MiB but only", broken: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,7 +88,7 @@ func TestReceiveFileOfUnknownSize(t *testing.T) {
 			var wire bytes.Buffer
 			protocol.WriteHeader(&wire, protocol.DataHeader{Transfer: "t", File: 0})
 			wire.Write(tt.body)
-			if !tt.broken { // a broken body is where the stream ends
+			if !tt.broken { // the stream would end after a broken file
 				protocol.WriteHeader(&wire, protocol.DataHeader{Transfer: "t", File: 1})
 				wire.Write(dataStream(t, next, hashOf(next)).(*bytes.Buffer).Bytes())
 			}
@@ -189,3 +189,21 @@ func TestSendFromReaderCutMidFileSaysItCannotBeReadAgain(t *testing.T) {
 		t.Errorf("the receiver kept %q of a cut file", got)
 	}
 }
+
+// TestSendFromReaderStopsReadingWhenTheReceiverFailsTheFile: a reader
+// that never ends is read no further once the receiver has failed its
+// file (here over MaxBytes), and Send reports why.
+func TestSendFromReaderStopsReadingWhenTheReceiverFailsTheFile(t *testing.T) {
+	r, _ := newTestReceiver(t)
+	r.Limits.MaxBytes = 3 * bufSize
+	c, _ := startPair(t, hubOptions{recv: r})
+	rep, err := send(t, c, FromReader("in.tar", "standard input", endless{}, 0o644, 0), SendOptions{})
+	if err != nil || len(rep.Files) != 1 || rep.Files[0].Status != Failed || !strings.Contains(rep.Files[0].Err, "all that the offer's limit of") {
+		t.Fatalf("Send: %v, report %+v; want the file failed over MaxBytes", err, rep.Files)
+	}
+}
+
+// endless is a reader that never ends.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) { return len(p), nil }
