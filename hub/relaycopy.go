@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -72,17 +73,20 @@ func (p *peer) relayFile(r *relay, h protocol.DataHeader, fs *transfer.FileStrea
 		return false
 	}
 	f := r.files[h.File]
-	if h.Offset > f.Size {
+	var chunks *protocol.ChunkReader // a file of unknown size comes chunked, from byte 0
+	if f.Size == protocol.UnknownSize && h.Offset == 0 {
+		chunks = protocol.NewChunkReader(fs)
+	} else if h.Offset > f.Size {
 		r.answer(h.File, protocol.Result{Error: fmt.Sprintf("%s: offset %d is past the end of the file", f.Path, h.Offset)})
 		fs.Drain()
 		return false
 	}
 	buf := relayBufs.Get().(*[]byte)
 	defer relayBufs.Put(buf)
-	left := f.Size - h.Offset
+	left := max(f.Size-h.Offset, 0)
 	err := o.start(p, r, protocol.DataHeader{Transfer: r.id, File: h.File, Offset: h.Offset})
 	if err == nil {
-		err = copyFile(o.st, fs, &left, *buf)
+		err = copyFile(o.st, fs, chunks, &left, *buf)
 	}
 	var cut *senderCut
 	switch {
@@ -103,7 +107,7 @@ func (p *peer) relayFile(r *relay, h protocol.DataHeader, fs *transfer.FileStrea
 		}
 		// Read and drop the rest of the file and its trailer, so that
 		// the stream can go on to the next file.
-		if copyFile(io.Discard, fs, &left, *buf) != nil {
+		if copyFile(io.Discard, fs, chunks, &left, *buf) != nil {
 			fs.Drain()
 			return false
 		}
@@ -117,11 +121,17 @@ type senderCut struct{ err error }
 func (e *senderCut) Error() string { return "sender's stream: " + e.err.Error() }
 func (e *senderCut) Unwrap() error { return e.err }
 
-// copyFile copies *left bytes and then a trailer frame from src to dst,
-// through buf, counting *left down to 0 as bytes are read, and to -1 once
-// the trailer is read. An error reading src is a *senderCut; others are
+// copyFile copies *left bytes, or the chunks of a file of unknown size
+// (chunks is not nil), and then a trailer frame from src to dst, through
+// buf, counting *left down to 0 as bytes are read, and to -1 once the
+// trailer is read. An error reading src is a *senderCut; others are
 // dst's.
-func copyFile(dst io.Writer, src *transfer.FileStream, left *int64, buf []byte) error {
+func copyFile(dst io.Writer, src *transfer.FileStream, chunks *protocol.ChunkReader, left *int64, buf []byte) error {
+	if chunks != nil && !chunks.Done() {
+		if err := copyChunks(dst, chunks, buf); err != nil {
+			return err
+		}
+	}
 	for *left > 0 {
 		k, err := src.Read(buf[:min(*left, int64(len(buf)))])
 		if k > 0 {
@@ -143,4 +153,25 @@ func copyFile(dst io.Writer, src *transfer.FileStream, left *int64, buf []byte) 
 	}
 	*left = -1
 	return protocol.WriteFrame(dst, tr)
+}
+
+// copyChunks copies the rest of a chunked file to dst, chunked again as
+// it is read through buf, and its chunk of length 0.
+func copyChunks(dst io.Writer, chunks *protocol.ChunkReader, buf []byte) error {
+	for {
+		k, err := chunks.Read(buf[4:])
+		if k > 0 {
+			binary.BigEndian.PutUint32(buf, uint32(k))
+			if _, werr := dst.Write(buf[:4+k]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			_, werr := dst.Write([]byte{0, 0, 0, 0})
+			return werr
+		}
+		if err != nil {
+			return &senderCut{err}
+		}
+	}
 }

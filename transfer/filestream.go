@@ -23,6 +23,9 @@ type FileStream struct {
 	r    io.Reader
 	read int64 // bytes read since the current file's header
 	err  error // why the stream can go no further
+
+	chunks  *protocol.ChunkReader // the current file's chunks, if it has an unknown size and they were read
+	trailed bool                  // the current file's trailer was read
 }
 
 // NewFileStream reads files from r, a data stream.
@@ -35,7 +38,7 @@ func (s *FileStream) Next() (protocol.DataHeader, error) {
 		return protocol.DataHeader{}, s.err
 	}
 	h, err := protocol.ReadHeader(s)
-	s.read = 0
+	s.read, s.chunks, s.trailed = 0, nil, false
 	return h, err
 }
 
@@ -94,8 +97,12 @@ func (s *FileStream) skip(n int64) {
 // limit leaves the stream out of step, so a FileStream ends there.
 func readTrailer(src io.Reader) (protocol.Trailer, error) {
 	tr, err := protocol.ReadTrailer(src)
+	fs, isFS := src.(*FileStream)
+	if isFS {
+		fs.trailed = true
+	}
 	if err != nil {
-		if fs, ok := src.(*FileStream); ok && errors.Is(err, protocol.ErrFrameTooLarge) {
+		if isFS && errors.Is(err, protocol.ErrFrameTooLarge) {
 			fs.fail(err)
 		}
 		return tr, fmt.Errorf("sender did not finish the file: %w", err)

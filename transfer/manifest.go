@@ -18,6 +18,8 @@ import (
 type Manifest struct {
 	Files []protocol.File
 	Local []string // Local[i] is the source of Files[i]
+
+	pipes map[string]*pipe // by path: files of unknown size, read from a reader (FromReader)
 }
 
 func (m *Manifest) add(local string, f protocol.File) {
@@ -30,7 +32,7 @@ func (m *Manifest) Totals() (files int, bytes int64) {
 	for _, f := range m.Files {
 		if !f.Dir {
 			files++
-			bytes += f.Size
+			bytes += max(f.Size, 0) // a file of unknown size counts nothing
 		}
 	}
 	return files, bytes
@@ -42,12 +44,12 @@ func (m *Manifest) split() []*Manifest {
 	// Half a frame, less room for the offer around the entries.
 	const budget = protocol.MaxControlFrame/2 - 256
 	var out []*Manifest
-	cur, size := &Manifest{}, 0
+	cur, size := &Manifest{pipes: m.pipes}, 0
 	for i, f := range m.Files {
 		n := fileJSONLen(f) + 1
 		if len(cur.Files) > 0 && (size+n > budget || len(cur.Files) >= MaxFiles) {
 			out = append(out, cur)
-			cur, size = &Manifest{}, 0
+			cur, size = &Manifest{pipes: m.pipes}, 0
 		}
 		cur.add(m.Local[i], f)
 		size += n
@@ -87,10 +89,10 @@ func jsonStringLen(s string) int {
 // withTokens returns a copy of m whose regular files carry their resume
 // tokens under key.
 func (m *Manifest) withTokens(key []byte) *Manifest {
-	out := &Manifest{Files: make([]protocol.File, len(m.Files)), Local: m.Local}
+	out := &Manifest{Files: make([]protocol.File, len(m.Files)), Local: m.Local, pipes: m.pipes}
 	mac := newTokenMAC(key)
 	for i, f := range m.Files {
-		if !f.Dir {
+		if !f.Dir && f.Size != protocol.UnknownSize { // a pipe is never resumed
 			f.Resume = mac.token(f)
 		}
 		out.Files[i] = f
@@ -103,7 +105,7 @@ func (m *Manifest) withTokens(key []byte) *Manifest {
 // are kept because offering one again costs nothing, and an empty one
 // may not have arrived.
 func (m *Manifest) Only(keep func(path string) bool) *Manifest {
-	out := &Manifest{}
+	out := &Manifest{pipes: m.pipes}
 	for i, f := range m.Files {
 		if f.Dir || keep(f.Path) {
 			out.add(m.Local[i], f)

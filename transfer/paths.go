@@ -150,8 +150,11 @@ func checkEntries(o protocol.Offer) (keys []string, err error) {
 		if err := CheckPath(f.Path); err != nil {
 			return nil, err
 		}
-		if f.Size < 0 || f.Dir && f.Size != 0 {
+		if f.Size < 0 && (f.Size != protocol.UnknownSize || f.Dir) || f.Dir && f.Size != 0 {
 			return nil, fmt.Errorf("offer entry %q: bad size %d", f.Path, f.Size)
+		}
+		if f.Size == protocol.UnknownSize && f.Resume != "" {
+			return nil, fmt.Errorf("offer entry %q: a file of unknown size cannot be resumed", f.Path)
 		}
 		if err := checkResumeToken(f.Resume); err != nil || f.Dir && f.Resume != "" {
 			return nil, fmt.Errorf("offer entry %q: bad resume token", f.Path)

@@ -157,7 +157,7 @@ func TestCheckOfferRefusesCollisionsAndBadEntries(t *testing.T) {
 		{"file as grandparent", protocol.Offer{Transfer: "t", Files: []protocol.File{file("a/b/c"), file("a/b")}}, `"a/b/c"`},
 		{"file as parent in another case", protocol.Offer{Transfer: "t", Files: []protocol.File{file("Docs"), file("docs/x")}}, `"docs/x"`},
 		{"unsafe path", protocol.Offer{Transfer: "t", Files: []protocol.File{file("ok"), file("../x")}}, `"../x"`},
-		{"negative size", protocol.Offer{Transfer: "t", Files: []protocol.File{{Path: "a", Size: -1}}}, `"a"`},
+		{"negative size other than UnknownSize", protocol.Offer{Transfer: "t", Files: []protocol.File{{Path: "a", Size: -2}}}, `"a"`},
 		{"folder with a size", protocol.Offer{Transfer: "t", Files: []protocol.File{{Path: "a", Size: 5, Dir: true}}}, `"a"`},
 		{"empty transfer id", protocol.Offer{Transfer: "", Files: []protocol.File{file("a")}}, "transfer id"},
 		{"transfer id with a slash", protocol.Offer{Transfer: "../x", Files: []protocol.File{file("a")}}, `"../x"`},

@@ -308,12 +308,15 @@ type debt struct {
 	r        *Receiver
 	pl       *pledge // nil: nothing set aside, its transfer's pledge lapsed before the file started
 	need     cost    // what the file still takes: the bytes not yet written, its slack and its inode
+	open     bool    // the file's size is unknown: grow asks for room as it is written
+	wrote    int64   // bytes written through it
 	progress func(n int)
 }
 
 func (d *debt) Write(p []byte) (int, error) {
 	k := min(int64(len(p)), d.need.bytes)
 	d.need.bytes -= k
+	d.wrote += int64(len(p))
 	if d.pl != nil {
 		pl, ps := d.pl, &d.r.pledges
 		ps.mu.Lock()
@@ -369,11 +372,15 @@ func (d *debt) settle() {
 	}
 }
 
-// renewal is the writer that calls renew before the part is written.
+// renewal is the writer that calls renew, and grow, before the part is
+// written.
 type renewal struct{ d *debt }
 
 func (w renewal) Write(p []byte) (int, error) {
 	if err := w.d.renew(); err != nil {
+		return 0, err
+	}
+	if err := w.d.grow(len(p)); err != nil {
 		return 0, err
 	}
 	return len(p), nil

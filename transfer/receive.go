@@ -127,7 +127,9 @@ func (in *Incoming) Done() bool {
 func (in *Incoming) Receive(h protocol.DataHeader, src io.Reader) (protocol.Result, error) {
 	res, err := in.receive(h, src)
 	if fs, ok := src.(*FileStream); ok && err == nil && res.Error != "" {
-		if f := in.offer.Files[h.File]; h.Offset <= f.Size {
+		if f := in.offer.Files[h.File]; f.Size == protocol.UnknownSize {
+			fs.skipChunks()
+		} else if h.Offset <= f.Size {
 			fs.skip(f.Size - h.Offset)
 		} else {
 			fs.fail(fmt.Errorf("offset %d is past the end of file %d", h.Offset, h.File))
@@ -164,12 +166,15 @@ func (in *Incoming) receive(h protocol.DataHeader, src io.Reader) (protocol.Resu
 	default:
 		err = owed.renew() // if its promise lapsed while it waited
 	}
+	var n int64 // bytes of a file of unknown size
 	if err == nil && res.Stored == "" {
 		part := partName(in.nonce, h.File)
 		if pt.key != "" {
 			part = keyPartName(pt.key)
 		}
-		res.Stored, res.Hash, err = in.store(f, part, pt, h.Offset, src, owed)
+		body := in.body(f, src, owed)
+		res.Stored, res.Hash, err = in.store(f, part, pt, h.Offset, body, src, owed)
+		n = body.n
 	}
 	owed.settle()
 	if err != nil {
@@ -183,7 +188,7 @@ func (in *Incoming) receive(h protocol.DataHeader, src io.Reader) (protocol.Resu
 	} else if pt.key != "" {
 		in.r.remember(pt.key, record{stored: res.Stored, hash: res.Hash, size: f.Size, mtime: f.MTime, at: time.Now()})
 	}
-	in.finish(h.File, err == nil)
+	in.finish(h.File, err == nil, n)
 	return res, nil
 }
 
@@ -266,7 +271,7 @@ func (in *Incoming) share(idx int) cost {
 	if pt.stored != "" {
 		return cost{}
 	}
-	c := fileCost(f.Size, in.block)
+	c := fileCost(max(f.Size, 0), in.block) // unknown size: room comes as bytes do (stream.go)
 	c.bytes -= pt.offset
 	if pt.found {
 		c.inodes = 0
@@ -326,7 +331,8 @@ func (in *Incoming) claim(idx int, abort func()) (taken bool, err error) {
 	return false, nil
 }
 
-func (in *Incoming) finish(idx int, ok bool) {
+// finish ends file idx; n is the bytes of a file of unknown size.
+func (in *Incoming) finish(idx int, ok bool, n int64) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.state[idx] = finished
@@ -338,7 +344,7 @@ func (in *Incoming) finish(idx int, ok bool) {
 	}
 	if ok {
 		in.stats.Stored++
-		in.stats.Bytes += in.offer.Files[idx].Size
+		in.stats.Bytes += max(in.offer.Files[idx].Size, n)
 	} else {
 		in.stats.Failed++
 	}
@@ -352,7 +358,7 @@ func partName(nonce string, idx int) string {
 	return fmt.Sprintf(".muxfer-%s-%d.part", nonce, idx)
 }
 
-// store writes the bytes of f from offset on, read from src, into the
+// store writes the bytes of f from offset on, read from body, into the
 // part (a name in f's folder), checks the trailer's hash against its own
 // of the whole file, syncs the file and links it under its final name.
 // Before each write owed makes sure that room is promised to it (see
@@ -364,7 +370,7 @@ func partName(nonce string, idx int) string {
 // the disk fills up, for the sender to resume, with its hash state if it
 // is large; it is removed when its bytes are wrong or there are none.
 // pt.state, if set, is the hash state after the part's first offset bytes.
-func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset int64, src io.Reader, owed *debt) (stored, sum string, err error) {
+func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset int64, body *fileBody, src io.Reader, owed *debt) (stored, sum string, err error) {
 	r, key := in.r, pt.key
 	dir, base := inFolder(f.Path)
 	folder, release, err := in.dirs.get(dir)
@@ -395,7 +401,7 @@ func (in *Incoming) store(f protocol.File, part string, pt resumePoint, offset i
 		}
 	}()
 
-	if err := copyExactly(io.MultiWriter(renewal{owed}, w, owed), src, f.Size-offset); err != nil {
+	if err := body.copy(io.MultiWriter(renewal{owed}, w, owed), offset); err != nil {
 		return "", "", err
 	}
 	tr, err := readTrailer(src)

@@ -258,6 +258,10 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 					f(m.Files[i].Path)
 				}
 				h, from, opened, err := sendRetrying(st.fileCtx[i], opt.RefusedRetry, func() (string, int64, bool, error) {
+					if p := m.pipes[m.Files[i].Path]; p != nil {
+						sum, opened, err := sendPipe(st.fileCtx[i], slot, id, i, m.Files[i], p, lim, opt.Observer.Wrote)
+						return sum, 0, opened, err
+					}
 					return sendFile(st.fileCtx[i], slot, id, i, m.Files[i], m.Local[i], have[i], lim, opt.Observer)
 				})
 				if f := opt.Observer.Resumed; f != nil && opened {

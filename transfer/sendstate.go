@@ -112,9 +112,9 @@ func (st *pieceState) finish(i int, fr FileReport) {
 	st.pending--
 	st.fileCancel[i]()
 	f := st.m.Files[i]
-	fr.Path, fr.Size = f.Path, f.Size
+	fr.Path, fr.Size = f.Path, st.m.sent(i)
 	if fr.OK() {
-		st.rep.Bytes += f.Size
+		st.rep.Bytes += fr.Size
 	}
 	st.rep.Files = append(st.rep.Files, fr)
 	if st.obs.Finished != nil {
@@ -126,29 +126,44 @@ func (st *pieceState) finish(i int, fr FileReport) {
 // first of them.
 func (st *pieceState) lost() error {
 	var first string
+	var cut error // a file of unknown size that cannot be sent again
 	n := 0
 	for i, f := range st.m.Files {
 		if !f.Dir && !st.done[i] {
 			if n == 0 {
 				first = f.Path
 			}
+			if cut == nil {
+				cut = st.m.cut(i)
+			}
 			n++
 		}
 	}
 	st.unfinished(ErrConnectionLost)
+	var err error
 	switch n {
 	case 0:
 		return ErrConnectionLost
 	case 1:
-		return fmt.Errorf("%w while sending %s", ErrConnectionLost, first)
+		err = fmt.Errorf("%w while sending %s", ErrConnectionLost, first)
+	default:
+		err = fmt.Errorf("%w while sending %s and %d more", ErrConnectionLost, first, n-1)
 	}
-	return fmt.Errorf("%w while sending %s and %d more", ErrConnectionLost, first, n-1)
+	if cut != nil {
+		err = fmt.Errorf("%w; %w", err, cut)
+	}
+	return err
 }
 
 // unfinished marks every file still open as failed with err.
 func (st *pieceState) unfinished(err error) {
 	for i, f := range st.m.Files {
 		if !f.Dir && !st.done[i] {
+			if cut := st.m.cut(i); cut != nil {
+				// Not to be offered again: it would be sent short.
+				st.finish(i, FileReport{Status: Failed, Err: err.Error() + ": " + cut.Error()})
+				continue
+			}
 			st.finish(i, FileReport{Status: Unconfirmed, Err: "not confirmed: " + err.Error()})
 		}
 	}

@@ -98,6 +98,10 @@ func (m *meter) status(now time.Time, cols int) string {
 		pct = min(m.done, m.total) * 100 / m.total
 	}
 	tail := []string{fmt.Sprintf("%d%%", pct), size(m.done) + " of " + size(m.total), size(int64(m.speed(now))) + "/s"}
+	if m.total == 0 && m.done > 0 { // a file of unknown size (send --stdin): no end to measure against
+		tail = tail[1:]
+		tail[0] = size(m.done)
+	}
 	if m.files > 1 {
 		tail = append(tail, fmt.Sprintf("file %d/%d", m.opened, m.files))
 	}

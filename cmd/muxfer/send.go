@@ -92,7 +92,7 @@ var sendCommand = command{
 	define: func(fs *flag.FlagSet) action {
 		cf := addClientFlags(fs, defaultName())
 		cf.to = fs.String("to", "", "send to the client called `NICK` (running muxfer recv) instead of the hub")
-		cf.stdin = fs.String("stdin", "", "send standard input as one file called `NAME` instead of PATHs (stored in the temporary folder until it ends)")
+		cf.stdin = fs.String("stdin", "", "send standard input as one file called `NAME` instead of PATHs, as it is read (never resumed)")
 		return cf.send
 	},
 }

@@ -2,11 +2,10 @@ package main
 
 // Standard input and output as one file, for pipelines such as
 // `tar c dir | muxfer send ADDR --stdin dir.tar` and
-// `muxfer recv ADDR --stdout --yes | tar x`. Both ends go through a file on
-// disk, because the machinery they reuse needs one: an offer states each
-// file's size before its first byte, a resume after a reconnect reads the
-// sender's bytes again, and a receiver verifies a file's hash before it
-// gives the file out.
+// `muxfer recv ADDR --stdout --yes | tar x`. send streams standard input
+// as a file of unknown size, chunked as it is read (transfer.FromReader).
+// recv goes through a file on disk, because a receiver verifies a file's
+// hash before it gives the file out.
 
 import (
 	"context"
@@ -18,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/protocol"
@@ -33,7 +33,8 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 }
 
 // sendStdin sends standard input to the hub at pos[0], or through it to
-// --to, as one file called --stdin's NAME, once standard input has ended.
+// --to, as one file called --stdin's NAME, as it is read: nothing is
+// stored on the way, and it is never resumed.
 func (cf *clientFlags) sendStdin(e env, fs *flag.FlagSet, pos []string) error {
 	if len(pos) > 1 {
 		return usageError{fmt.Sprintf("--stdin sends standard input, not PATHs: remove %q or --stdin", pos[1])}
@@ -46,17 +47,62 @@ func (cf *clientFlags) sendStdin(e env, fs *flag.FlagSet, pos []string) error {
 		return err
 	}
 	defer u.close()
-	if !u.json {
-		u.line("* storing standard input in %s; the transfer starts when it ends", os.TempDir())
+	in := &stdinReader{ctx: e.ctx, r: e.stdin, got: make(chan readResult, 1), ended: func(n int64) {
+		u.event(map[string]any{"type": "stdin", "name": *cf.stdin, "bytes": n},
+			fmt.Sprintf("* standard input ended after %s, all sent as %s", size(n), *cf.stdin))
+	}}
+	// The mode a new file usually gets; the time it was sent.
+	m := transfer.FromReader(*cf.stdin, "standard input", in, 0o644, time.Now().UnixNano())
+	return cf.deliver(e, u, pos[0], m)
+}
+
+// stdinReader reads standard input for send --stdin, and tells ended
+// how much there was when it ends. A Read returns when ctx ends even if
+// standard input has nothing yet: the read underneath then stays blocked
+// until the process exits, as chat's reader does (a read from a terminal
+// or a pipe cannot be interrupted portably), and its goroutine with it.
+type stdinReader struct {
+	ctx     context.Context
+	r       io.Reader
+	buf     []byte // the read underneath fills it; made on the first Read
+	pending bool   // a read underneath is under way, and will send on got
+	got     chan readResult
+	n       int64
+	ended   func(n int64)
+}
+
+type readResult struct {
+	n   int
+	err error
+}
+
+// stdinBuf bounds one read of standard input.
+const stdinBuf = 256 << 10
+
+func (s *stdinReader) Read(p []byte) (int, error) {
+	if !s.pending {
+		if s.buf == nil {
+			s.buf = make([]byte, stdinBuf)
+		}
+		s.pending = true
+		buf := s.buf[:min(len(p), len(s.buf))]
+		go func() {
+			n, err := s.r.Read(buf)
+			s.got <- readResult{n, err}
+		}()
 	}
-	sp, err := spoolStdin(e.ctx, e.stdin)
-	if err != nil {
-		return err
+	select {
+	case r := <-s.got:
+		s.pending = false
+		copy(p, s.buf[:r.n])
+		s.n += int64(r.n)
+		if r.err == io.EOF {
+			s.ended(s.n)
+		}
+		return r.n, r.err
+	case <-s.ctx.Done():
+		return 0, s.ctx.Err()
 	}
-	defer sp.remove()
-	u.event(map[string]any{"type": "stdin", "name": *cf.stdin, "bytes": sp.size},
-		fmt.Sprintf("* read %s from standard input; sending it as %s", size(sp.size), *cf.stdin))
-	return cf.deliver(e, u, pos[0], sp.manifest(*cf.stdin))
 }
 
 // checkStdinName refuses a NAME for --stdin that is not one safe file
@@ -74,64 +120,6 @@ func checkStdinName(name string) error {
 	}
 	return nil
 }
-
-// spool is standard input stored in a temporary file of this user's only.
-type spool struct {
-	path  string
-	size  int64
-	mtime int64 // the sender refuses to send the file if it changes
-}
-
-// spoolStdin copies stdin into a new file in os.TempDir() (os.CreateTemp
-// makes it 0600) until stdin ends. If ctx ends first, or anything fails,
-// the file is removed and spoolStdin returns the error.
-func spoolStdin(ctx context.Context, stdin io.Reader) (*spool, error) {
-	f, err := os.CreateTemp("", "muxfer-stdin-*")
-	if err != nil {
-		return nil, fmt.Errorf("storing standard input: %w", err)
-	}
-	copied := make(chan error, 1)
-	// The copy ends when stdin does. If ctx ends first, it stays blocked in
-	// Read until the process exits, as chat's reader does (a read from a
-	// terminal or a pipe cannot be interrupted portably); its next write
-	// then fails on the closed file.
-	go func() {
-		_, err := io.Copy(f, stdin)
-		copied <- err
-	}()
-	select {
-	case err = <-copied:
-		if err != nil {
-			err = fmt.Errorf("storing standard input in %s: %w", os.TempDir(), err)
-		}
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
-	var info os.FileInfo
-	if err == nil {
-		info, err = f.Stat()
-	}
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("storing standard input in %s: %w", os.TempDir(), cerr)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return nil, err
-	}
-	return &spool{path: f.Name(), size: info.Size(), mtime: info.ModTime().UnixNano()}, nil
-}
-
-// manifest offers the spooled bytes as one file called name, which
-// checkStdinName accepted, with the mode a new file usually gets rather
-// than the spool's private one.
-func (s *spool) manifest(name string) *transfer.Manifest {
-	return &transfer.Manifest{
-		Files: []protocol.File{{Path: name, Size: s.size, Mode: 0o644, MTime: s.mtime}},
-		Local: []string{s.path},
-	}
-}
-
-func (s *spool) remove() { os.Remove(s.path) }
 
 // oneFile is what recv --stdout puts around a receiving client: it lets
 // one offer of exactly one regular file through, declines every other

@@ -135,23 +135,8 @@ func startRecv(t *testing.T, h *hubtest.Hub, name string, args ...string) *recvR
 		cancel()
 		<-r.exited
 	})
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(10 * time.Second)
-	for {
-		for _, c := range h.Clients() {
-			if c.Name == name {
-				return r
-			}
-		}
-		select {
-		case <-tick.C:
-		case <-r.exited:
-			t.Fatalf("recv exited with %d: %s", r.code, r.errb.String())
-		case <-deadline:
-			t.Fatalf("recv did not connect as %s", name)
-		}
-	}
+	waitForClient(t, h, name, r.exited, func() string { return fmt.Sprintf("exit %d: %s", r.code, r.errb.String()) })
+	return r
 }
 
 // wait returns recv's exit code once it has exited by itself.
@@ -289,24 +274,26 @@ func TestRecvStdoutFailedFileWritesNothing(t *testing.T) {
 	leftNothing(t, tmp)
 }
 
-// TestSendStdinRemovesItsCopy: the copy of standard input is removed
-// whatever ends the send: stdin failing, an interrupt while it is being
-// read, a hub that cannot be reached.
-func TestSendStdinRemovesItsCopy(t *testing.T) {
+// TestSendStdinStopsCleanly: whatever ends a send of standard input
+// (stdin failing, an interrupt while a read of it waits, a hub that
+// cannot be reached), send says why, does not wait for standard input,
+// and leaves nothing in the temporary folder.
+func TestSendStdinStopsCleanly(t *testing.T) {
 	closed := closedAddr(t)
+	live := hubtest.Start(t, hub.Config{})
 	tests := []struct {
 		name string
 		addr string
 		// stdin is what send reads; interrupt is Ctrl-C, and a read may
 		// wait for release, which comes once send has exited.
-		stdin  func(interrupt func(), release <-chan struct{}) io.Reader
-		code   int
-		stderr string
+		stdin func(interrupt func(), release <-chan struct{}) io.Reader
+		code  int
+		says  string // on stderr, or with the files' report on stdout
 	}{
-		{"stdin fails", closed, func(func(), <-chan struct{}) io.Reader {
+		{"stdin fails", live.Addr, func(func(), <-chan struct{}) io.Reader {
 			return io.MultiReader(strings.NewReader("some bytes"), iotest.ErrReader(errors.New("disk on fire")))
-		}, exitFailed, "storing standard input in "},
-		{"interrupted while reading stdin", closed, func(interrupt func(), release <-chan struct{}) io.Reader {
+		}, exitFailed, "reading standard input: disk on fire"},
+		{"interrupted while reading stdin", live.Addr, func(interrupt func(), release <-chan struct{}) io.Reader {
 			return readerFunc(func([]byte) (int, error) {
 				interrupt() // and stay blocked, as a read from a terminal does
 				<-release
@@ -324,6 +311,9 @@ func TestSendStdinRemovesItsCopy(t *testing.T) {
 			var out, errb bytes.Buffer
 			getenv := func(n string) string {
 				if n == keyEnv {
+					if tt.addr == live.Addr {
+						return live.Key.Text()
+					}
 					return mux.NewKey().Text()
 				}
 				return ""
@@ -331,8 +321,9 @@ func TestSendStdinRemovesItsCopy(t *testing.T) {
 			code := run(env{stdin: tt.stdin(interrupt, release), stdout: &out, stderr: &errb, ctx: ctx, getenv: ownConfig(t, getenv)},
 				[]string{"send", tt.addr, "--stdin", "x.bin", "--reconnect=false", "--progress", "never"})
 			close(release)
-			if code != tt.code || !strings.Contains(errb.String(), tt.stderr) {
-				t.Errorf("exit %d, stderr %q; want %d and %q", code, errb.String(), tt.code, tt.stderr)
+			// A failed file is reported with the others, on stdout.
+			if code != tt.code || !strings.Contains(out.String()+errb.String(), tt.says) {
+				t.Errorf("exit %d, stderr %q, stdout %q; want %d and %q", code, errb.String(), out.String(), tt.code, tt.says)
 			}
 			leftNothing(t, tmp)
 		})
