@@ -280,7 +280,7 @@ func TestOfferThatWouldUseUpTheInodesIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "offer needs 90 inodes, one per file and folder, but only 99 are free (10 kept in reserve)"
-	if m := answer(t, ctrl, "many"); m != (protocol.Reject{Transfer: "many", Reason: want}) {
+	if m := answer(t, ctrl, "many"); m != (protocol.Reject{Transfer: "many", Reason: want, Code: protocol.CodeNoRoom}) {
 		t.Fatalf("the offer of 90 empty files: %+v, want it rejected with %q", m, want)
 	}
 	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
