@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/user"
@@ -15,6 +14,7 @@ import (
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
+	"github.com/spf13/pflag"
 )
 
 const chatHelp = `commands: /msg NICK TEXT        send TEXT to NICK only
@@ -40,16 +40,16 @@ var chatCommand = command{
 		"  muxfer chat hub.example:7878 --name bob --dir ~/incoming   # /accept files into ~/incoming\n" +
 		"  printf 'hello\\n/upload build.log\\n' | muxfer chat 127.0.0.1:7878 --json   # scripted\n" +
 		"  muxfer chat hub.example:7878 --key-file ~/.config/muxfer/work.key --reconnect=false\n",
-	define: func(fs *flag.FlagSet) action {
+	define: func(fs *pflag.FlagSet) action {
 		cf := addClientFlags(fs, defaultName())
 		dir := fs.String("dir", ".", "store the files of offers you /accept under `DIR` (created if missing)")
-		return func(e env, fs *flag.FlagSet, pos []string) error { return cf.chat(e, fs, pos, *dir) }
+		return func(e env, fs *pflag.FlagSet, pos []string) error { return cf.chat(e, fs, pos, *dir) }
 	},
 }
 
 // chat joins the hub at pos[0] and chats until stdin ends or /quit.
 // Accepted files go into dir.
-func (cf *clientFlags) chat(e env, fs *flag.FlagSet, pos []string, dir string) error {
+func (cf *clientFlags) chat(e env, fs *pflag.FlagSet, pos []string, dir string) error {
 	u, err := cf.setup(e, pos, "ADDR")
 	if err != nil {
 		return err

@@ -2,22 +2,22 @@ package main
 
 import (
 	"bytes"
-	"flag"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 )
 
-// commandFlags lists the flags of c as its own flag set defines them, plus
-// help, which the flag package gives every command.
+// commandFlags lists the flags of c as the command line parses them,
+// help included.
 func commandFlags(c command) []string {
-	fs, _ := c.flags(io.Discard)
+	fs := c.cobra(env{}).Flags()
 	names := []string{"help"}
-	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
 	return names
 }
 
@@ -41,74 +41,39 @@ func writeScript(t *testing.T, shell string) string {
 	return path
 }
 
-func TestCompletionScriptsNameEveryCommandAndFlag(t *testing.T) {
-	tests := []struct {
-		shell string
-		// section is the part of the script that completes cmd.
-		section func(script, cmd string) string
-		// flag is how the section names a flag.
-		flag func(name string) []string
-	}{
-		{"bash",
-			func(script, cmd string) string { return lineWith(script, "    "+cmd+") flags=") },
-			func(name string) []string { return []string{"--" + name + " ", "--" + name + "'"} }},
-		{"zsh",
-			func(script, cmd string) string {
-				_, after, _ := strings.Cut(script, "    ("+cmd+")\n")
-				section, _, _ := strings.Cut(after, "\n        ;;")
-				return section
-			},
-			func(name string) []string { return []string{"'--" + name + "[", "'--" + name + "=["} }},
-		{"fish",
-			func(script, cmd string) string { return linesWith(script, "'__muxfer_command "+cmd+"'") },
-			func(name string) []string { return []string{" -l " + name + " "} }},
+// TestCompletionOffersEveryCommandAndFlag asks muxfer what a shell's
+// script asks it (muxfer __complete ARGS...) for every command's flags.
+func TestCompletionOffersEveryCommandAndFlag(t *testing.T) {
+	code, out, errs := runCmd(t, "", "__complete", "")
+	if code != exitOK {
+		t.Fatalf("__complete: exit %d, stderr:\n%s", code, errs)
 	}
-	for _, tt := range tests {
-		t.Run(tt.shell, func(t *testing.T) {
-			script := completionScript(t, tt.shell)
-			for _, c := range commands {
-				section := tt.section(script, c.name)
-				if section == "" {
-					t.Errorf("%s script does not complete %s", tt.shell, c.name)
-					continue
-				}
-				for _, name := range commandFlags(c) {
-					if !containsAny(section, tt.flag(name)) {
-						t.Errorf("%s script does not offer --%s for %s; its part for %s:\n%s", tt.shell, name, c.name, c.name, section)
-					}
-				}
+	for _, c := range commands {
+		if !strings.Contains(out, "\n"+c.name+"\t") && !strings.HasPrefix(out, c.name+"\t") {
+			t.Errorf("muxfer <TAB> does not offer %s:\n%s", c.name, out)
+		}
+		code, out, errs := runCmd(t, "", "__complete", c.name, "--")
+		if code != exitOK {
+			t.Fatalf("__complete %s --: exit %d, stderr:\n%s", c.name, code, errs)
+		}
+		for _, name := range commandFlags(c) {
+			if !strings.Contains(out, "--"+name+"\t") {
+				t.Errorf("muxfer %s --<TAB> does not offer --%s:\n%s", c.name, name, out)
 			}
-		})
-	}
-}
-
-func lineWith(text, prefix string) string {
-	for line := range strings.Lines(text) {
-		if strings.HasPrefix(line, prefix) {
-			return line
 		}
 	}
-	return ""
 }
 
-func linesWith(text, substr string) string {
-	var b strings.Builder
-	for line := range strings.Lines(text) {
-		if strings.Contains(line, substr) {
-			b.WriteString(line)
-		}
+func TestCompletionForPowerShell(t *testing.T) {
+	if script := completionScript(t, "powershell"); !strings.Contains(script, "Register-ArgumentCompleter -CommandName 'muxfer'") {
+		t.Errorf("muxfer completion powershell registers no completer for muxfer:\n%s", script)
 	}
-	return b.String()
-}
-
-func containsAny(s string, substrs []string) bool {
-	return slices.ContainsFunc(substrs, func(sub string) bool { return strings.Contains(s, sub) })
 }
 
 func TestCompletionNeedsAKnownShell(t *testing.T) {
 	for _, args := range [][]string{{"completion"}, {"completion", "tcsh"}, {"completion", "bash", "zsh"}} {
 		code, out, errs := runCmd(t, "", args...)
-		if code != exitUsage || out != "" || !strings.Contains(errs, "give one shell: bash, zsh or fish") {
+		if code != exitUsage || out != "" || !strings.Contains(errs, "give one shell: bash, zsh, fish or powershell") {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit %d and the usage", args, code, out, errs, exitUsage)
 		}
 	}
@@ -134,9 +99,14 @@ func TestBashCompletionOffersCommandsFlagsAndPaths(t *testing.T) {
 	if err != nil {
 		t.Skip("bash is not installed: cannot run the bash completion")
 	}
+	completion := "/usr/share/bash-completion/bash_completion"
+	if _, err := os.Stat(completion); err != nil {
+		t.Skip("bash-completion is not installed: cannot run the bash completion")
+	}
 	script := writeScript(t, "bash")
+	path := binaryPath(t)
 	dir := completionDir(t)
-	var names []string
+	names := []string{"help"} // muxfer help COMMAND: cobra's, as --help
 	for _, c := range commands {
 		names = append(names, c.name)
 	}
@@ -160,18 +130,20 @@ func TestBashCompletionOffersCommandsFlagsAndPaths(t *testing.T) {
 		{"choices of a flag", []string{"muxfer", "send", "--progress", ""}, []string{"always", "auto", "never"}},
 		{"choices after =", []string{"muxfer", "chat", "--progress", "=", "n"}, []string{"never"}},
 		{"a file for --key-file", []string{"muxfer", "chat", "--key-file", "n"}, []string{"notes.txt"}},
-		{"folders for --dir", []string{"muxfer", "serve", "--dir", ""}, []string{"photos"}},
+		{"folders for --dir", []string{"muxfer", "serve", "--dir", ""}, []string{"photos/"}},
 		{"nothing for chat's address", []string{"muxfer", "chat", ""}, nil},
 		{"nothing after chat's address", []string{"muxfer", "chat", "hub:7878", ""}, nil},
-		{"shells", []string{"muxfer", "completion", ""}, []string{"bash", "fish", "zsh"}},
+		{"shells", []string{"muxfer", "completion", ""}, []string{"bash", "fish", "powershell", "zsh"}},
 		{"an unknown command", []string{"muxfer", "fly", ""}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := exec.Command(bash, "--norc", "--noprofile", "-c", `source "$1" && shift &&
-COMP_WORDS=("$@") && COMP_CWORD=$(($# - 1)) && _muxfer && for c in "${COMPREPLY[@]}"; do printf '%s\n' "$c"; done`,
-				"bash", script)
+			cmd := exec.Command(bash, "--norc", "--noprofile", "-c", `source "$1" && source "$2" && shift 2 &&
+COMP_WORDS=("$@") && COMP_CWORD=$(($# - 1)) && COMP_LINE=$LINE && COMP_POINT=${#LINE} &&
+__start_muxfer && for c in "${COMPREPLY[@]}"; do printf '%s\n' "$c"; done`,
+				"bash", completion, script)
 			cmd.Args = append(cmd.Args, tt.words...)
+			cmd.Env = append(os.Environ(), "PATH="+path, "LINE="+commandLine(tt.words))
 			cmd.Dir = dir
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
@@ -194,6 +166,7 @@ func TestFishCompletionOffersCommandsFlagsAndPaths(t *testing.T) {
 		t.Skip("fish is not installed: cannot run the fish completion")
 	}
 	script := writeScript(t, "fish")
+	path := binaryPath(t)
 	tests := []struct {
 		line string
 		want []string
@@ -203,11 +176,12 @@ func TestFishCompletionOffersCommandsFlagsAndPaths(t *testing.T) {
 		{"muxfer send hub:7878 no", []string{"notes.txt"}},
 		{"muxfer send --progress ", []string{"always", "auto", "never"}},
 		{"muxfer serve --dir ", []string{"photos/"}},
-		{"muxfer completion ", []string{"bash", "fish", "zsh"}},
+		{"muxfer completion ", []string{"bash", "fish", "powershell", "zsh"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {
 			cmd := exec.Command(fish, "--no-config", "-c", `source $argv[1]; and complete -C $argv[2]`, script, tt.line)
+			cmd.Env = append(os.Environ(), "PATH="+path)
 			cmd.Dir = completionDir(t)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
@@ -221,6 +195,25 @@ func TestFishCompletionOffersCommandsFlagsAndPaths(t *testing.T) {
 			}
 		})
 	}
+}
+
+// binaryPath builds muxfer and returns a PATH on which a completion
+// script finds it, to ask what to complete.
+func binaryPath(t *testing.T) string {
+	return filepath.Dir(buildBinary(t)) + string(os.PathListSeparator) + os.Getenv("PATH")
+}
+
+// commandLine is the line bash split into words: the words between
+// spaces, but a "=" that bash split off joined to its neighbours.
+func commandLine(words []string) string {
+	var b strings.Builder
+	for i, w := range words {
+		if i > 0 && w != "=" && words[i-1] != "=" {
+			b.WriteString(" ")
+		}
+		b.WriteString(w)
+	}
+	return b.String()
 }
 
 // candidates are the lines a shell printed, sorted, without the
@@ -256,3 +249,7 @@ func TestCompletionScriptsParse(t *testing.T) {
 		})
 	}
 }
+
+// shellQuote quotes s for sh, bash and zsh, and for chat's command line,
+// which reads quotes as they do.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

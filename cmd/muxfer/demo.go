@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -18,6 +17,7 @@ import (
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
+	"github.com/spf13/pflag"
 )
 
 var demoCommand = command{
@@ -26,10 +26,10 @@ var demoCommand = command{
 	synopsis: "demo [--data DIR] [--progress auto|always|never]",
 	examples: "  go run ./cmd/muxfer demo          # from the repository root, sends testdata/\n" +
 		"  muxfer demo --data ~/Pictures --progress never\n",
-	define: func(fs *flag.FlagSet) action {
+	define: func(fs *pflag.FlagSet) action {
 		data := fs.String("data", "testdata", "the folder (`DIR`) that alice sends")
 		progress := addProgressFlag(fs)
-		return func(e env, fs *flag.FlagSet, pos []string) error {
+		return func(e env, fs *pflag.FlagSet, pos []string) error {
 			if err := noArgs(pos); err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/muxfer/muxfer/protocol"
+	"github.com/spf13/cobra"
 )
 
 func TestEveryCommandHelpEndsWithExamples(t *testing.T) {
@@ -44,18 +45,33 @@ func TestHelpExamplesParse(t *testing.T) {
 				t.Errorf("%s example %q runs no muxfer command", c.name, line)
 			}
 			for _, args := range invocations {
-				named, ok := lookup(args[0])
-				if !ok {
-					t.Errorf("%s example %q: no command %q", c.name, line, args[0])
-					continue
-				}
-				fs, _ := named.flags(io.Discard)
-				if _, err := parse(fs, args[1:]); err != nil {
+				if _, _, err := parseLine(args); err != nil {
 					t.Errorf("%s example %q: %q does not parse: %v", c.name, line, args, err)
 				}
 			}
 		}
 	}
+}
+
+// parseLine parses a muxfer command line as run does, but runs no
+// command: it returns the command the line names, with its flags parsed,
+// and its positional arguments.
+func parseLine(args []string) (cmd *cobra.Command, pos []string, err error) {
+	root := newRoot(env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard})
+	for _, c := range root.Commands() {
+		c.RunE = func(c *cobra.Command, args []string) error {
+			cmd, pos = c, args
+			return nil
+		}
+	}
+	root.SetArgs(longFlags(root, args))
+	if _, err := root.ExecuteC(); err != nil {
+		return nil, nil, err
+	}
+	if cmd == nil {
+		cmd = root // --version, --help
+	}
+	return cmd, pos, nil
 }
 
 // exampleInvocations finds the muxfer command lines in an example, which

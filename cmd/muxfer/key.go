@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/muxfer/muxfer/mux"
+	"github.com/spf13/pflag"
 )
 
 // keyFlags are the flags that give an access key, shared by every command
@@ -24,7 +24,7 @@ type keyFlags struct {
 
 const keyEnv = "MUXFER_KEY"
 
-func addKeyFlags(fs *flag.FlagSet) keyFlags {
+func addKeyFlags(fs *pflag.FlagSet) keyFlags {
 	return keyFlags{
 		key: fs.String("key", "", "access key (visible to other local users in the process list: prefer "+
 			keyEnv+" or --key-file)"),
@@ -186,10 +186,10 @@ var keygenCommand = command{
 	synopsis: "keygen\n\nPrints a new access key: mxk2. and 56 letters, 256 random bits and a checksum\n(a mistyped key is refused as mistyped). Keys written mxk1. are still read.",
 	examples: "  muxfer keygen\n" +
 		"  muxfer keygen > hub.key && chmod 600 hub.key && muxfer serve --key-file hub.key\n",
-	define: func(*flag.FlagSet) action { return runKeygen },
+	define: func(*pflag.FlagSet) action { return runKeygen },
 }
 
-func runKeygen(e env, fs *flag.FlagSet, pos []string) error {
+func runKeygen(e env, fs *pflag.FlagSet, pos []string) error {
 	if err := noArgs(pos); err != nil {
 		return err
 	}

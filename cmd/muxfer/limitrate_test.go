@@ -25,7 +25,7 @@ func TestLimitRateRefusesWhatIsNotARate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, errs := runCmd(t, "", tt.args...)
-			if code != exitUsage || !strings.Contains(errs, "for flag -limit-rate: not a size") {
+			if code != exitUsage || !strings.Contains(errs, "for flag --limit-rate: not a size") {
 				t.Errorf("exit %d, want %d, and stderr to say the rate is not a size:\n%s", code, exitUsage, errs)
 			}
 		})

@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
+	"github.com/spf13/pflag"
 )
 
 // version is the release; -ldflags "-X main.version=…" may override it.
@@ -45,9 +45,8 @@ type env struct {
 }
 
 // command is one subcommand: its help, the flags it takes and what it does.
-// Its flag set is built in one place, define, both to run the command and
-// to write shell completion (completion.go), so a shell offers exactly the
-// flags the command parses.
+// cobra parses its command line and completes it in a shell (cli.go); its
+// flags are defined in one place, define, for both.
 type command struct {
 	name    string
 	summary string // one line, for muxfer --help
@@ -59,11 +58,11 @@ type command struct {
 	examples string // 2 to 4 invocations, one a line, each indented by two spaces
 	// define puts the command's flags on fs and returns what runs the
 	// command once fs has parsed the command line.
-	define func(fs *flag.FlagSet) action
+	define func(fs *pflag.FlagSet) action
 }
 
 // action runs a command with the positional arguments its flags left.
-type action func(e env, fs *flag.FlagSet, pos []string) error
+type action func(e env, fs *pflag.FlagSet, pos []string) error
 
 // commands are muxfer's subcommands, in the order --help lists them. They
 // are set in init because completion, one of them, reads the table.
@@ -71,36 +70,6 @@ var commands []command
 
 func init() {
 	commands = []command{serveCommand, sendCommand, recvCommand, chatCommand, demoCommand, keygenCommand, versionCommand, completionCommand}
-}
-
-// lookup finds the command a command line names; --version is the version command.
-func lookup(name string) (command, bool) {
-	if name == "--version" || name == "-version" {
-		name = "version"
-	}
-	for _, c := range commands {
-		if c.name == name {
-			return c, true
-		}
-	}
-	return command{}, false
-}
-
-// flags builds the command's flag set, whose usage goes to w, and returns
-// it with what runs the command once it has parsed the command line.
-func (c command) flags(w io.Writer) (*flag.FlagSet, action) {
-	fs := newFlags(w, c)
-	return fs, c.define(fs)
-}
-
-// run parses args with the command's flags and runs it.
-func (c command) run(e env, args []string) error {
-	fs, act := c.flags(e.stderr)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	return act(e, fs, pos)
 }
 
 func main() {
@@ -135,23 +104,12 @@ func startProfile(path string) func() {
 
 // run executes one command line and returns the exit code.
 func run(e env, args []string) int {
-	if len(args) == 0 {
-		return usageExit(e, "muxfer", "missing command: "+commandNames())
-	}
-	name := args[0]
-	switch name {
-	case "-h", "--help", "help":
-		usage(e.stdout)
-		return exitOK
-	}
-	c, ok := lookup(name)
-	if !ok {
-		return usageExit(e, "muxfer", fmt.Sprintf("unknown command %q: give %s", name, commandNames()))
-	}
-	err := c.run(e, args[1:])
+	root := newRoot(e)
+	root.SetArgs(longFlags(root, args))
+	cmd, err := root.ExecuteC()
 	var ue usageError
 	if errors.As(err, &ue) {
-		return usageExit(e, "muxfer "+c.name, ue.msg)
+		return usageExit(e, cmd.CommandPath(), ue.msg)
 	}
 	return exitCode(e, err)
 }
@@ -206,8 +164,6 @@ func exitCode(e env, err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK
 	case errors.As(err, &ue):
 		return usageExit(e, "muxfer", ue.msg)
 	case errors.Is(err, errFilesFailed):
@@ -234,65 +190,11 @@ func printError(w io.Writer, msg string) {
 // errConnLost reports that the hub went away during a chat session.
 var errConnLost = errors.New("connection to the hub lost")
 
-// newFlags returns an empty flag set for c whose usage, written to w,
-// prints the command's synopsis, its flags and its examples.
-func newFlags(w io.Writer, c command) *flag.FlagSet {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	fs.SetOutput(w)
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprintf(w, "Usage: muxfer %s\n\n", c.synopsis)
-		if c.name == "send" || c.name == "chat" || c.name == "serve" {
-			fmt.Fprintf(w, "%s\n\n", deadPeerNote)
-		}
-		hasFlags := false
-		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-		if hasFlags {
-			fmt.Fprintf(w, "Flags:\n")
-			fs.PrintDefaults()
-			fmt.Fprintln(w)
-		}
-		fmt.Fprintf(w, "Examples:\n%s", c.examples)
-	}
-	return fs
-}
-
 // deadPeerNote states how long a dead connection can go unnoticed: the
 // keepalive interval plus the I/O timeout (mux.Config defaults).
 const deadPeerNote = "A peer that stops answering (a dead link, no FIN) is noticed within 45 s:\n" +
 	"a keepalive ping every 15 s, answered within 30 s; any stream that makes no\n" +
 	"progress for 30 s fails too."
-
-// parse parses flags that may come before, between or after the
-// positional arguments ("send HOST a b --parallel 8"); "--" ends flags.
-// It prints the command's help for --help only: a bad flag is a usage
-// error of one line, which the flag package would follow with the help.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	help, out := fs.Usage, fs.Output()
-	fs.Usage = func() {}
-	fs.SetOutput(io.Discard)
-	defer func() { fs.Usage = help; fs.SetOutput(out) }()
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(out)
-				help()
-				return nil, err
-			}
-			return nil, usageError{err.Error()}
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
 
 var versionCommand = command{
 	name:     "version",
@@ -300,10 +202,10 @@ var versionCommand = command{
 	synopsis: "version\n\nPrints muxfer's version and the version of the protocol it speaks (a client and\na hub must speak the same one): muxfer VERSION (protocol N).",
 	examples: "  muxfer version\n" +
 		"  muxfer --version\n",
-	define: func(*flag.FlagSet) action { return runVersion },
+	define: func(*pflag.FlagSet) action { return runVersion },
 }
 
-func runVersion(e env, fs *flag.FlagSet, pos []string) error {
+func runVersion(e env, fs *pflag.FlagSet, pos []string) error {
 	if err := noArgs(pos); err != nil {
 		return err
 	}

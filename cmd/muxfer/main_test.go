@@ -123,21 +123,36 @@ func closedAddr(t *testing.T) string {
 
 func TestParseAcceptsFlagsAnywhere(t *testing.T) {
 	tests := []struct {
-		args     []string
-		pos      []string
-		parallel int
+		args      []string
+		pos       []string
+		parallel  int
+		name      string
+		reconnect bool
 	}{
-		{[]string{"h", "a", "--parallel", "8"}, []string{"h", "a"}, 8},
-		{[]string{"--parallel=2", "h", "a", "b"}, []string{"h", "a", "b"}, 2},
-		{[]string{"h", "--parallel", "3", "a"}, []string{"h", "a"}, 3},
-		{[]string{"h", "--", "--parallel", "-x"}, []string{"h", "--parallel", "-x"}, 4},
+		{[]string{"send", "h", "a", "--parallel", "8"}, []string{"h", "a"}, 8, "", true},
+		{[]string{"send", "--parallel=2", "h", "a", "b"}, []string{"h", "a", "b"}, 2, "", true},
+		{[]string{"send", "h", "--parallel", "3", "a"}, []string{"h", "a"}, 3, "", true},
+		{[]string{"send", "h", "--", "--parallel", "-x"}, []string{"h", "--parallel", "-x"}, 4, "", true},
+		{[]string{"send", "h", "a", "--reconnect=false", "--name", "-x"}, []string{"h", "a"}, 4, "-x", false},
+		// The single-dash long flags of Go's flag package, as typed before.
+		{[]string{"send", "-parallel", "5", "h", "-name", "alice", "a", "-reconnect=false"}, []string{"h", "a"}, 5, "alice", false},
+		{[]string{"send", "-parallel=6", "h", "-", "--", "-name"}, []string{"h", "-", "-name"}, 6, "", true},
 	}
 	for _, tt := range tests {
-		fs := newFlags(io.Discard, command{name: "t"})
-		p := fs.Int("parallel", 4, "")
-		pos, err := parse(fs, tt.args)
-		if err != nil || strings.Join(pos, "|") != strings.Join(tt.pos, "|") || *p != tt.parallel {
-			t.Errorf("parse(%q) = %q, parallel %d, %v; want %q, %d", tt.args, pos, *p, err, tt.pos, tt.parallel)
+		cmd, pos, err := parseLine(tt.args)
+		if err != nil {
+			t.Errorf("%q: %v", tt.args, err)
+			continue
+		}
+		parallel, _ := cmd.Flags().GetInt("parallel")
+		name, _ := cmd.Flags().GetString("name")
+		reconnect, _ := cmd.Flags().GetBool("reconnect")
+		if tt.name == "" {
+			tt.name = defaultName()
+		}
+		if !slices.Equal(pos, tt.pos) || parallel != tt.parallel || name != tt.name || reconnect != tt.reconnect {
+			t.Errorf("%q: arguments %q, --parallel %d, --name %q, --reconnect %v; want %q, %d, %q, %v",
+				tt.args, pos, parallel, name, reconnect, tt.pos, tt.parallel, tt.name, tt.reconnect)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
+	"github.com/spf13/pflag"
 )
 
 var recvCommand = command{
@@ -35,7 +35,7 @@ var recvCommand = command{
 	examples: "  muxfer recv hub.example:7878 --name bob --dir ~/incoming        # asks about each offer\n" +
 		"  muxfer recv 127.0.0.1:7878 --name bob --dir drop --yes --json | jq .\n" +
 		"  muxfer recv hub.example:7878 --name bob --stdout --yes | tar x   # from send --to bob --stdin NAME\n",
-	define: func(fs *flag.FlagSet) action {
+	define: func(fs *pflag.FlagSet) action {
 		r := &recvFlags{
 			name: fs.String("name", defaultName(), "name to use on the hub, which senders give to --to (a clash gets a suffix)"),
 			dir:  fs.String("dir", "", "store received files under `DIR` (created if missing)"),
@@ -62,7 +62,7 @@ type recvFlags struct {
 
 // recv receives files relayed to this client until interrupted or the
 // connection ends for good, or with --stdout one file.
-func (r *recvFlags) recv(e env, fs *flag.FlagSet, pos []string) error {
+func (r *recvFlags) recv(e env, fs *pflag.FlagSet, pos []string) error {
 	switch {
 	case len(pos) == 0:
 		return usageError{"missing ADDR"}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/transfer"
+	"github.com/spf13/pflag"
 )
 
 // clientFlags are the flags shared by send and chat.
@@ -30,7 +30,7 @@ type clientFlags struct {
 	giveUp       *time.Duration
 }
 
-func addClientFlags(fs *flag.FlagSet, defaultName string) clientFlags {
+func addClientFlags(fs *pflag.FlagSet, defaultName string) clientFlags {
 	cf := clientFlags{
 		name:      fs.String("name", defaultName, "name to use on the hub (a clash gets a suffix)"),
 		json:      fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
@@ -89,7 +89,7 @@ var sendCommand = command{
 		"  tar c src | muxfer send hub.example:7878 --stdin src.tar   # standard input, arrives as DIR/src.tar\n" +
 		"  muxfer send hub.example:7878 big.iso --limit-rate 2M   # at most 2 MiB/s, like curl --limit-rate\n" +
 		"  muxfer send hub.example:7878 --to bob photos/           # to bob, running muxfer recv\n",
-	define: func(fs *flag.FlagSet) action {
+	define: func(fs *pflag.FlagSet) action {
 		cf := addClientFlags(fs, defaultName())
 		cf.to = fs.String("to", "", "send to the client called `NICK` (running muxfer recv) instead of the hub")
 		cf.stdin = fs.String("stdin", "", "send standard input as one file called `NAME` instead of PATHs, as it is read (never resumed)")
@@ -99,8 +99,8 @@ var sendCommand = command{
 
 // send uploads the paths in pos[1:], or standard input with --stdin, to
 // the hub at pos[0].
-func (cf *clientFlags) send(e env, fs *flag.FlagSet, pos []string) error {
-	if flagSet(fs, "stdin") {
+func (cf *clientFlags) send(e env, fs *pflag.FlagSet, pos []string) error {
+	if fs.Changed("stdin") {
 		return cf.sendStdin(e, fs, pos)
 	}
 	u, err := cf.setup(e, pos, "ADDR", "PATH")

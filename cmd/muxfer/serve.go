@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"math"
@@ -16,6 +15,7 @@ import (
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/transfer"
+	"github.com/spf13/pflag"
 )
 
 var serveCommand = command{
@@ -48,7 +48,7 @@ type serveFlags struct {
 	keys                 keyFlags
 }
 
-func defineServe(fs *flag.FlagSet) action {
+func defineServe(fs *pflag.FlagSet) action {
 	sf := &serveFlags{
 		listen:            fs.String("listen", fmt.Sprintf(":%d", mux.DefaultPort), fmt.Sprintf("address to listen on (a host without a port: port %d)", mux.DefaultPort)),
 		dir:               fs.String("dir", "muxfer-files", "`DIR` that uploads are stored in (created if missing)"),
@@ -86,7 +86,7 @@ func inodeReserve(flag int) int64 {
 }
 
 // serve runs a hub until it fails or the process is interrupted.
-func (sf *serveFlags) serve(e env, fs *flag.FlagSet, pos []string) error {
+func (sf *serveFlags) serve(e env, fs *pflag.FlagSet, pos []string) error {
 	if err := noArgs(pos); err != nil {
 		return err
 	}
@@ -166,6 +166,9 @@ func reachableAddr(a net.Addr) string {
 type byteSize int64
 
 func (b *byteSize) String() string { return size(int64(*b)) }
+
+// Type names the value in --help: --max-size size.
+func (b *byteSize) Type() string { return "size" }
 
 func (b *byteSize) Set(s string) error {
 	n, err := parseSize(s)

@@ -150,22 +150,23 @@ func TestBinaryUsageErrorsAreOneLine(t *testing.T) {
 	}{
 		{nil, "muxfer: missing command: serve, send, recv, chat, demo, keygen, version or completion (see muxfer --help)"},
 		{[]string{"fly"}, `muxfer: unknown command "fly": give serve, send, recv, chat, demo, keygen, version or completion (see muxfer --help)`},
+		{[]string{"sned", "a", "b"}, `muxfer: unknown command "sned" (did you mean send?): give serve, send, recv, chat, demo, keygen, version or completion (see muxfer --help)`},
 		{[]string{"send", "127.0.0.1:7878"}, "muxfer send: missing PATH (see muxfer send --help)"},
 		{[]string{"send"}, "muxfer send: missing ADDR and PATH (see muxfer send --help)"},
 		{[]string{"send", "--stdin", "x.tar"}, "muxfer send: missing ADDR (see muxfer send --help)"},
-		{[]string{"send", "a", "b", "--frobnicate"}, "muxfer send: flag provided but not defined: -frobnicate (see muxfer send --help)"},
-		{[]string{"send", "a", "--stdin"}, "muxfer send: flag needs an argument: -stdin (see muxfer send --help)"},
+		{[]string{"send", "a", "b", "--frobnicate"}, "muxfer send: flag provided but not defined: --frobnicate (see muxfer send --help)"},
+		{[]string{"send", "a", "--stdin"}, "muxfer send: flag needs an argument: --stdin (see muxfer send --help)"},
 		{[]string{"recv", "--dir", "d"}, "muxfer recv: missing ADDR (see muxfer recv --help)"},
 		{[]string{"recv", "a"}, "muxfer recv: missing --dir (or --stdout) (see muxfer recv --help)"},
 		{[]string{"recv", "a", "b", "--dir", "d"}, `muxfer recv: unexpected argument "b": recv takes one ADDR (see muxfer recv --help)`},
 		{[]string{"chat"}, "muxfer chat: missing ADDR (see muxfer chat --help)"},
 		{[]string{"chat", "a", "--key", "k", "--key-file", "f"}, "muxfer chat: give --key or --key-file, not both (see muxfer chat --help)"},
 		{[]string{"serve", "x"}, `muxfer serve: unexpected argument "x" (see muxfer serve --help)`},
-		{[]string{"serve", "--max-size", "lots"}, `muxfer serve: invalid value "lots" for flag -max-size: not a size: "lots" (try 500M or 10G) (see muxfer serve --help)`},
+		{[]string{"serve", "--max-size", "lots"}, `muxfer serve: invalid value "lots" for flag --max-size: not a size: "lots" (try 500M or 10G) (see muxfer serve --help)`},
 		{[]string{"demo", "x"}, `muxfer demo: unexpected argument "x" (see muxfer demo --help)`},
 		{[]string{"keygen", "x"}, `muxfer keygen: unexpected argument "x" (see muxfer keygen --help)`},
 		{[]string{"version", "x"}, `muxfer version: unexpected argument "x" (see muxfer version --help)`},
-		{[]string{"completion"}, "muxfer completion: give one shell: bash, zsh or fish (see muxfer completion --help)"},
+		{[]string{"completion"}, "muxfer completion: give one shell: bash, zsh, fish or powershell (see muxfer completion --help)"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			code, out, errs := runBinary(t, bin, key, tt.args...)

@@ -10,7 +10,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,20 +21,13 @@ import (
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
+	"github.com/spf13/pflag"
 )
-
-// flagSet reports whether the command line gave the flag called name,
-// even with an empty value.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
 
 // sendStdin sends standard input to the hub at pos[0], or through it to
 // --to, as one file called --stdin's NAME, as it is read: nothing is
 // stored on the way, and it is never resumed.
-func (cf *clientFlags) sendStdin(e env, fs *flag.FlagSet, pos []string) error {
+func (cf *clientFlags) sendStdin(e env, fs *pflag.FlagSet, pos []string) error {
 	if len(pos) > 1 {
 		return usageError{fmt.Sprintf("--stdin sends standard input, not PATHs: remove %q or --stdin", pos[1])}
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
 	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
 
@@ -51,7 +51,7 @@ type ui struct {
 }
 
 // addProgressFlag defines --progress, whose value newUI takes.
-func addProgressFlag(fs *flag.FlagSet) *string {
+func addProgressFlag(fs *pflag.FlagSet) *string {
 	return fs.String("progress", "auto", "progress bar on stderr, `auto|always|never`: auto draws it when stderr is a terminal")
 }
 
