@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/termui"
 	"golang.org/x/sys/unix"
 )
 
@@ -243,7 +244,7 @@ func TestReadLinesHandsOverLinesTypedBeforeCtrlD(t *testing.T) {
 
 // TestReadLinesRedrawsProgressAtMostTenTimesASecond: a transfer that
 // reports thousands of writes a second is drawn at most every
-// redrawEvery.
+// termui.RedrawEvery.
 func TestReadLinesRedrawsProgressAtMostTenTimesASecond(t *testing.T) {
 	p := openPTY(t, 80, 10)
 	u := &ui{out: p.tty, errw: io.Discard, progress: true}
@@ -269,7 +270,7 @@ func TestReadLinesRedrawsProgressAtMostTenTimesASecond(t *testing.T) {
 	p.mu.Lock()
 	frames := strings.Count(p.drawn.String(), "\x1b[J") - before
 	p.mu.Unlock()
-	if most := int(elapsed/redrawEvery) + 3; frames > most || writes < 1000 {
+	if most := int(elapsed/termui.RedrawEvery) + 3; frames > most || writes < 1000 {
 		t.Errorf("%d writes in %s drew %d frames, want at most %d", writes, elapsed, frames, most)
 	}
 }
