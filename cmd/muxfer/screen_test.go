@@ -22,6 +22,7 @@ func attachedUI(t *testing.T, cols, rows int, progress bool) (*ui, *termui.Scree
 	s := termui.NewScreen(v, func() (int, int) { return cols, rows }, u.regionLocked)
 	u.mu.Lock()
 	screenHost{u}.Attach(s)
+	s.Redraw() // as termui.Input.Run draws it
 	u.mu.Unlock()
 	return u, s, v
 }

@@ -72,7 +72,6 @@ func (h screenHost) Attach(s *termui.Screen) {
 		h.strip.Clear()
 	}
 	h.scr = s
-	s.Redraw()
 }
 
 // Detach erases the region and gives the terminal back to cooked output.

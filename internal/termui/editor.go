@@ -38,7 +38,7 @@ type Host interface {
 	// Region is the rows shown above the prompt (see NewScreen).
 	Region(cols, rows int) []string
 	// Attach gives the terminal to s, once it is in raw mode and before
-	// any key is read; the host draws on s until Detach.
+	// s is first drawn; the host prints on s until Detach.
 	Attach(s *Screen)
 	// Detach takes the terminal back from s, before it leaves raw mode.
 	Detach(s *Screen)
@@ -130,6 +130,7 @@ func (in *Input) Run(ctx context.Context, tty, out *os.File, h Host, lines chan<
 	s.ed.max = in.MaxLine
 	h.Lock()
 	h.Attach(s)
+	s.Redraw()
 	h.Unlock()
 	restore := sync.OnceFunc(func() {
 		h.Lock()
