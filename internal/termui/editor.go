@@ -7,6 +7,7 @@ package termui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -17,6 +18,8 @@ import (
 // End is how input from the line editor ended.
 type End int
 
+// The ways input ends: Input.Run returns Stopped, EOF or Interrupt, and
+// Screen.Type None while input goes on.
 const (
 	None      End = iota // input goes on (Screen.Type)
 	Stopped              // ctx done or Input.Close: the program is ending
@@ -24,9 +27,9 @@ const (
 	Interrupt            // Ctrl-C, which raw mode turns into a key
 )
 
-// ErrNoRawMode is what Input.Run returns when the terminal cannot be put
-// in raw mode or read as one: nothing was drawn, and the caller reads
-// its lines some other way.
+// ErrNoRawMode is what Input.Run's error wraps, with its cause, when the
+// terminal cannot be put in raw mode or read as one: nothing was drawn,
+// and the caller reads its lines some other way.
 var ErrNoRawMode = errors.New("termui: terminal not in raw mode")
 
 // Host is the program around the line editor. The editor holds its lock
@@ -84,8 +87,8 @@ func (in *Input) Close() {
 // Screen that it gives to h), and sends each line typed to lines. It
 // returns how input ended: EOF at Ctrl-D on an empty line (after the
 // lines typed before it are taken), Interrupt at Ctrl-C, Stopped when
-// ctx is done or Close is called. It returns ErrNoRawMode, having drawn
-// nothing, if tty cannot be put in raw mode, and the terminal's error if
+// ctx is done or Close is called. Its error wraps ErrNoRawMode, nothing
+// drawn, if tty cannot be put in raw mode; it is the terminal's own if
 // reading it fails.
 //
 // The terminal goes back to its mode on every path before Run returns,
@@ -118,13 +121,13 @@ func (in *Input) Run(ctx context.Context, tty, out *os.File, h Host, lines chan<
 	saved, err := term.MakeRaw(fd)
 	if err != nil {
 		release()
-		return Stopped, ErrNoRawMode
+		return Stopped, fmt.Errorf("%w: %w", ErrNoRawMode, err)
 	}
 	keys, err := readTerminal(tty)
 	if err != nil {
 		term.Restore(fd, saved)
 		release()
-		return Stopped, ErrNoRawMode
+		return Stopped, fmt.Errorf("%w: %w", ErrNoRawMode, err)
 	}
 	s := NewScreen(out, func() (int, int) { return Size(out) }, h.Region)
 	s.ed.max = in.MaxLine
