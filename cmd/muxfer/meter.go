@@ -2,8 +2,8 @@ package main
 
 // Progress of every running transfer, both ways: one status line per
 // transfer and one summary bar below them, each fitted to the terminal's
-// width (screen.go draws them above the chat's prompt, or in the strip on
-// stderr). Uploads report through a transfer.Observer (observerFor),
+// width (a termui.Screen draws them above the chat's prompt, or in the
+// strip on stderr). Uploads report through a transfer.Observer (observerFor),
 // downloads through a handle (download). The counts are kept in every
 // mode; only a screen or a strip shows them.
 
@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/termui"
 	"github.com/muxfer/muxfer/transfer"
 	"github.com/schollz/progressbar/v3"
 )
@@ -91,7 +92,7 @@ func (m *meter) speed(now time.Time) float64 {
 func (m *meter) status(now time.Time, cols int) string {
 	head := m.label + "  "
 	if m.waiting != "" {
-		return fit(head+"waiting for "+m.waiting+" to accept", cols)
+		return termui.Fit(head+"waiting for "+m.waiting+" to accept", cols)
 	}
 	pct := int64(100)
 	if m.total > 0 {
@@ -107,15 +108,15 @@ func (m *meter) status(now time.Time, cols int) string {
 	}
 	for k := len(tail); k >= 1; k-- {
 		rest := strings.Join(tail[:k], "  ")
-		room := cols - runesWidth([]rune(head)) - runesWidth([]rune(rest)) - 2
+		room := cols - termui.Width(head) - termui.Width(rest) - 2
 		switch {
 		case m.file == "" && room >= -2:
 			return head + rest
 		case room >= 8 || k == 1 && room >= 1:
-			return head + shorten(m.file, room) + "  " + rest
+			return head + termui.Shorten(m.file, room) + "  " + rest
 		}
 	}
-	return fit(head+tail[0], cols)
+	return termui.Fit(head+tail[0], cols)
 }
 
 // maxStatusLines bounds the transfers listed one a line; more are
@@ -315,7 +316,7 @@ func (u *ui) regionLocked(cols, rows int) []string {
 		lines = append(lines, m.status(now, cols))
 	}
 	if more := len(u.meters) - shown; more > 0 {
-		lines = append(lines, fit(fmt.Sprintf("… and %d more", more), cols))
+		lines = append(lines, termui.Fit(fmt.Sprintf("… and %d more", more), cols))
 	}
 	if slices.ContainsFunc(u.meters, func(m *meter) bool { return m.waiting == "" }) {
 		lines = append(lines, u.summaryLocked(now, cols))
@@ -377,7 +378,7 @@ func (u *ui) summaryLocked(now time.Time, cols int) string {
 	for _, tail := range tails {
 		// progressbar writes the head, the percentage in five columns,
 		// a space and the bar between its two ends.
-		width := min(24, cols-runesWidth([]rune(head+tail))-8)
+		width := min(24, cols-termui.Width(head+tail)-8)
 		if width >= 6 || tail == "" && width >= 1 {
 			return u.sumBar(head, done, total, width) + tail
 		}
@@ -386,7 +387,7 @@ func (u *ui) summaryLocked(now time.Time, cols int) string {
 	if total > 0 {
 		pct = done * 100 / total
 	}
-	return fit(fmt.Sprintf("%s %d%%", head, pct), cols)
+	return termui.Fit(fmt.Sprintf("%s %d%%", head, pct), cols)
 }
 
 // sumBar is progressbar's rendering of done of total, width columns of
@@ -422,8 +423,8 @@ func (u *ui) changedLocked(now bool) {
 	switch {
 	case !u.progress:
 	case u.scr != nil:
-		u.scr.poke()
-	case u.strip != nil && (now || time.Since(u.strip.last) >= redrawEvery):
-		u.strip.draw(nil, u.stripRegionLocked())
+		u.scr.Changed(now)
+	case u.strip != nil:
+		u.strip.Changed(now)
 	}
 }

@@ -334,7 +334,7 @@ func TestScreenDrawsAPeersLineBreakInsideItsLine(t *testing.T) {
 				u, _, v := attachedUI(t, 150, 10, false)
 				p.print(u, "hi"+b.brk+fake)
 				redraw(u)
-				rows := v.all()
+				rows := v.All()
 				want := "hi" + b.shown + fake
 				if len(rows) != 2 || !strings.HasSuffix(rows[0], want) || rows[1] != ">" {
 					t.Errorf("screen shows\n%s\nwant one row ending in %q above the prompt", strings.Join(rows, "\n"), want)

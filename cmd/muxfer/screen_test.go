@@ -5,172 +5,50 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/termui"
+	"github.com/muxfer/muxfer/internal/termui/termtest"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
 )
 
-// vt is a tiny terminal: enough of a VT100 in raw mode to replay what the
-// screen writes and see what a user would. It fails the test on a control
-// character or escape sequence it does not know, so that the screen's
-// output stays within these few, and nothing a peer sent gets through.
-type vt struct {
-	t          *testing.T
-	mu         sync.Mutex
-	cols, rows int
-	grid       [][]rune // rune 0: the right half of a wide rune
-	x, y       int
-	wrapNext   bool // the last column was written: the next rune wraps
-	gone       []string
-	frames     int // writes that cleared to the end of the screen
-}
-
-func newVT(t *testing.T, cols, rows int) *vt {
-	v := &vt{t: t, cols: cols, rows: rows}
-	for range rows {
-		v.grid = append(v.grid, v.blank())
-	}
-	return v
-}
-
-func (v *vt) blank() []rune { return []rune(strings.Repeat(" ", v.cols)) }
-
-func (v *vt) Write(p []byte) (int, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	s := string(p)
-	for len(s) > 0 {
-		if strings.HasPrefix(s, "\x1b[") {
-			end := strings.IndexFunc(s[2:], func(r rune) bool { return r >= 0x40 && r <= 0x7e })
-			if end < 0 {
-				v.t.Errorf("unfinished escape sequence %q", s)
-				return len(p), nil
-			}
-			v.csi(s[2:2+end], s[2+end])
-			s = s[3+end:]
-			continue
-		}
-		r := []rune(s)[0]
-		s = s[len(string(r)):]
-		switch {
-		case r == '\r':
-			v.x, v.wrapNext = 0, false
-		case r == '\n':
-			v.down()
-		case r < 0x20 || r == 0x7f || unsafeRune(r):
-			v.t.Errorf("control character %q reached the terminal", r)
-		default:
-			v.put(r)
-		}
-	}
-	return len(p), nil
-}
-
-func (v *vt) csi(param string, final byte) {
-	n := 1
-	if param != "" {
-		if _, err := fmt.Sscanf(param, "%d", &n); err != nil {
-			v.t.Errorf("escape sequence ESC[%s%c: bad parameter", param, final)
-		}
-	}
-	v.wrapNext = false
-	switch {
-	case final == 'A':
-		v.y = max(v.y-n, 0)
-	case final == 'C':
-		v.x = min(v.x+n, v.cols-1)
-	case final == 'J' && param == "":
-		v.frames++
-		copy(v.grid[v.y][v.x:], v.blank())
-		for y := v.y + 1; y < v.rows; y++ {
-			v.grid[y] = v.blank()
-		}
-	case final == 'K' && param == "":
-		copy(v.grid[v.y][v.x:], v.blank())
-	default:
-		v.t.Errorf("unexpected escape sequence ESC[%s%c", param, final)
-	}
-}
-
-func (v *vt) down() {
-	v.wrapNext = false
-	if v.y < v.rows-1 {
-		v.y++
-		return
-	}
-	v.gone = append(v.gone, strings.TrimRight(string(v.grid[0]), " "))
-	v.grid = append(v.grid[1:], v.blank())
-}
-
-func (v *vt) put(r rune) {
-	w := runeWidth(r)
-	if v.wrapNext || v.x+w > v.cols {
-		v.x = 0
-		v.down()
-	}
-	v.grid[v.y][v.x] = r
-	if w == 2 {
-		v.grid[v.y][v.x+1] = 0
-	}
-	v.x += w
-	if v.x >= v.cols {
-		v.x, v.wrapNext = v.cols-1, true
-	}
-}
-
-// screen returns the rows on the screen, trailing blanks cut, without the
-// blank rows at the bottom, and the cursor.
-func (v *vt) screen() (rows []string, x, y int) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for _, r := range v.grid {
-		rows = append(rows, strings.TrimRight(strings.ReplaceAll(string(r), "\x00", ""), " "))
-	}
-	for len(rows) > 0 && rows[len(rows)-1] == "" {
-		rows = rows[:len(rows)-1]
-	}
-	return rows, v.x, v.y
-}
-
-// all is everything printed: the rows scrolled off the top, then the
-// screen's.
-func (v *vt) all() []string {
-	rows, _, _ := v.screen()
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return append(append([]string(nil), v.gone...), rows...)
-}
-
-// attachedUI is a ui whose screen draws on a vt of cols×rows, as readLines
-// would set it up on a terminal, without the terminal.
-func attachedUI(t *testing.T, cols, rows int, progress bool) (*ui, *screen, *vt) {
-	v := newVT(t, cols, rows)
+// attachedUI is a ui whose screen draws on a termtest.VT of cols×rows, as
+// readLines would set it up on a terminal, without the terminal.
+func attachedUI(t *testing.T, cols, rows int, progress bool) (*ui, *termui.Screen, *termtest.VT) {
+	v := termtest.NewVT(t, cols, rows)
 	u := &ui{out: v, errw: io.Discard, progress: progress}
-	s := newScreen(v, func() (int, int) { return cols, rows })
-	u.attach(s)
+	s := termui.NewScreen(v, func() (int, int) { return cols, rows }, u.regionLocked)
+	u.mu.Lock()
+	screenHost{u}.Attach(s)
+	s.Redraw() // as termui.Input.Run draws it
+	u.mu.Unlock()
 	return u, s, v
 }
 
 // typeKeys sends input to the ui's line editor as a terminal would.
-func typeKeys(t *testing.T, u *ui, s *screen, input string) []string {
+func typeKeys(t *testing.T, u *ui, s *termui.Screen, input string) []string {
 	t.Helper()
-	var sent []string
-	if end, over := u.typed(s, []byte(input), &sent); over {
+	u.mu.Lock()
+	sent, end := s.Type([]byte(input))
+	u.mu.Unlock()
+	if end != termui.None {
 		t.Fatalf("typing %q ended input (%d)", input, end)
 	}
 	return sent
 }
 
 // redraw draws the region now, as the editor's loop does at most every
-// redrawEvery.
+// termui.RedrawEvery.
 func redraw(u *ui) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.drawLocked(nil)
+	u.scr.Redraw()
 }
+
+// runesWidth is the number of columns a terminal gives rs.
+func runesWidth(rs []rune) int { return termui.Width(string(rs)) }
 
 func TestScreenKeepsTheTypedLineBelowPrintedLines(t *testing.T) {
 	u, s, v := attachedUI(t, 60, 12, true)
@@ -184,7 +62,7 @@ func TestScreenKeepsTheTypedLineBelowPrintedLines(t *testing.T) {
 	}
 	redraw(u)
 
-	rows, x, y := v.screen()
+	rows, x, y := v.Screen()
 	n := len(rows)
 	if n != 12 || rows[n-1] != "> hello wor" || y != n-1 || x != len("> hello wo") {
 		t.Fatalf("prompt row %q, cursor at %d,%d; want \"> hello wor\" on the last row, cursor on the r\n%s",
@@ -193,7 +71,7 @@ func TestScreenKeepsTheTypedLineBelowPrintedLines(t *testing.T) {
 	if !strings.HasPrefix(rows[n-3], "upload  big.iso  42%") || !strings.Contains(rows[n-2], "1 up") || !strings.Contains(rows[n-2], "42%") {
 		t.Errorf("status line %q and bar %q, want the upload at 42%%", rows[n-3], rows[n-2])
 	}
-	all := v.all()
+	all := v.All()
 	for i := range 15 {
 		want := fmt.Sprintf("<bob> line %d", i)
 		if got := all[len(all)-3-15+i]; got != want {
@@ -205,7 +83,7 @@ func TestScreenKeepsTheTypedLineBelowPrintedLines(t *testing.T) {
 	if sent := typeKeys(t, u, s, "\r"); len(sent) != 1 || sent[0] != "hello world" {
 		t.Errorf("Enter sent %q, want the line typed", sent)
 	}
-	if rows, _, _ := v.screen(); rows[len(rows)-1] != ">" || rows[len(rows)-4] != "> hello world" {
+	if rows, _, _ := v.Screen(); rows[len(rows)-1] != ">" || rows[len(rows)-4] != "> hello world" {
 		t.Errorf("screen after Enter ends\n%s\nwant the line sent above the region, and an empty prompt", strings.Join(rows[len(rows)-4:], "\n"))
 	}
 }
@@ -220,7 +98,7 @@ func TestScreenShowsPeersControlCharactersEscaped(t *testing.T) {
 	d.opened(evil)
 	redraw(u)
 	// vt fails the test on any control character that reaches it.
-	all := strings.Join(v.all(), "\n")
+	all := strings.Join(v.All(), "\n")
 	for _, want := range []string{`<e\x1b[31mve> x\x1b[2J\x1b]0;pwned\x07\u202egpj.exe\x0d`, `! x\x1b[2J`, `← x\x1b[2J`} {
 		if !strings.Contains(all, want) {
 			t.Errorf("screen lacks %q:\n%s", want, all)
@@ -244,7 +122,7 @@ func TestScreenRowsFitTheTerminalWidth(t *testing.T) {
 	d.wrote(1024)
 	typeKeys(t, u, s, strings.Repeat("typing a long line ", 5))
 	redraw(u)
-	rows, _, _ := v.screen()
+	rows, _, _ := v.Screen()
 	region := rows[len(rows)-6:]
 	for _, r := range region {
 		if w := runesWidth([]rune(r)); w >= cols {
@@ -269,7 +147,7 @@ func TestScreenListsAtMostSixTransfersAndCountsTheRest(t *testing.T) {
 		ds = append(ds, u.download(fmt.Sprintf("← peer%d", i), 1, 100))
 	}
 	redraw(u)
-	rows, _, _ := v.screen()
+	rows, _, _ := v.Screen()
 	region := rows[len(rows)-8:]
 	if !strings.HasPrefix(region[0], "← peer0") || !strings.HasPrefix(region[4], "← peer4") ||
 		region[5] != "… and 4 more" || !strings.HasPrefix(region[6], "9 down") {
@@ -280,7 +158,7 @@ func TestScreenListsAtMostSixTransfersAndCountsTheRest(t *testing.T) {
 		d.done() // a second time does nothing
 	}
 	redraw(u)
-	if rows, _, _ := v.screen(); len(rows) != 1 || rows[0] != ">" {
+	if rows, _, _ := v.Screen(); len(rows) != 1 || rows[0] != ">" {
 		t.Errorf("after every transfer ended the screen shows\n%s\nwant the prompt alone", strings.Join(rows, "\n"))
 	}
 }
@@ -292,7 +170,7 @@ func TestScreenWithoutProgressShowsThePromptAlone(t *testing.T) {
 	up.Wrote(50)
 	typeKeys(t, u, s, "abc")
 	u.line("a line")
-	if rows, _, _ := v.screen(); len(rows) != 2 || rows[0] != "a line" || rows[1] != "> abc" {
+	if rows, _, _ := v.Screen(); len(rows) != 2 || rows[0] != "a line" || rows[1] != "> abc" {
 		t.Errorf("screen\n%s\nwant the line and the prompt", strings.Join(rows, "\n"))
 	}
 }
@@ -311,7 +189,7 @@ func TestFinishRemovesTheLineOfItsOwnUpload(t *testing.T) {
 		{Path: "y/two", Size: 200, Status: transfer.Cancelled},
 	}}, nil)
 	redraw(u)
-	rows, _, _ := v.screen()
+	rows, _, _ := v.Screen()
 	if got := rows[len(rows)-3]; !strings.HasPrefix(got, "→ a  x/one") {
 		t.Errorf("after b finished, the status line is %q, want a's", got)
 	}
@@ -325,7 +203,7 @@ func TestFinishRemovesTheLineOfItsOwnUpload(t *testing.T) {
 		{Path: "x/two", Size: 200, Status: transfer.NotSent},
 	}}, transfer.ErrConnectionLost)
 	redraw(u)
-	if rows, _, _ := v.screen(); rows[len(rows)-1] != ">" || strings.HasPrefix(rows[len(rows)-2], "→ a  ") {
+	if rows, _, _ := v.Screen(); rows[len(rows)-1] != ">" || strings.HasPrefix(rows[len(rows)-2], "→ a  ") {
 		t.Errorf("after a finished too the screen ends\n%s", strings.Join(rows[len(rows)-3:], "\n"))
 	}
 }
@@ -384,7 +262,7 @@ func TestProgressOutsideTheTerminalPrintsNothingNew(t *testing.T) {
 func TestDetachGivesRunningUploadsToTheStrip(t *testing.T) {
 	u, _, v := attachedUI(t, 80, 10, true)
 	var errb bytes.Buffer
-	u.strip = newStrip(&errb, func() (int, int) { return 80, 10 })
+	u.strip = termui.NewStrip(&errb, func() (int, int) { return 80, 10 }, u.regionLocked)
 	up := u.observerFor("")
 	up.Started(1, 1000)
 	up.Opened("f")
@@ -392,8 +270,10 @@ func TestDetachGivesRunningUploadsToTheStrip(t *testing.T) {
 	if errb.Len() != 0 {
 		t.Fatalf("the strip drew while the screen was attached: %q", errb.String())
 	}
-	u.detach()
-	if rows, _, _ := v.screen(); len(rows) != 0 {
+	u.mu.Lock()
+	screenHost{u}.Detach(u.scr)
+	u.mu.Unlock()
+	if rows, _, _ := v.Screen(); len(rows) != 0 {
 		t.Errorf("after detach the screen shows\n%s\nwant the region erased", strings.Join(rows, "\n"))
 	}
 	if !strings.Contains(errb.String(), "upload  f  60%  600 B of 1000 B") {

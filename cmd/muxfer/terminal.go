@@ -1,44 +1,27 @@
 package main
 
-// The line editor's hold on the terminal: raw mode for as long as
-// readLines runs it, the loop that feeds it keys and hands over lines,
-// and the ways it ends (Ctrl-D, Ctrl-C, the chat ending, closeInput).
+// The interactive terminal of muxfer chat: when stdin and stdout are both
+// a terminal (and output is not JSON), readLines runs termui's line
+// editor on it, and the ui prints every line above the region that
+// termui keeps at the bottom of the screen: the progress of every
+// transfer (meter.go) and the line being typed.
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
-	"strings"
-	"sync"
 	"time"
 
-	"golang.org/x/term"
+	"github.com/muxfer/muxfer/internal/termui"
+	"github.com/muxfer/muxfer/protocol"
 )
 
-// hold is readLines' hold on the terminal, for closeInput.
-type hold struct {
-	stop chan struct{} // closed by closeInput
-	once sync.Once
-	done chan struct{} // closed once the terminal is restored
-}
-
 // closeInput ends the terminal line editor, if readLines runs one, and
-// returns once the terminal is back in the mode it was in, so that the
-// process never exits with the terminal raw. (readLines restores it too
-// when its ctx is done, but nothing may wait for readLines: with a pipe
-// for stdin it stays blocked in a read.) It does nothing when stdin is not
-// a terminal, and a readLines that starts after it reads lines without the
-// editor.
-func (u *ui) closeInput() {
-	u.mu.Lock()
-	u.inputClosed = true
-	h := u.hold
-	u.mu.Unlock()
-	if h != nil {
-		h.once.Do(func() { close(h.stop) })
-		<-h.done
-	}
-}
+// returns once the terminal is back in the mode it was in (see
+// termui.Input.Close). It does nothing when stdin is not a terminal, and
+// a readLines that starts after it reads lines without the editor.
+func (u *ui) closeInput() { u.input.Close() }
 
 // interactive reports whether readLines should run the line editor: stdin
 // and stdout are the terminal, and the output is text.
@@ -54,180 +37,50 @@ func (u *ui) interactive(stdin io.Reader) (in, out *os.File, ok bool) {
 	return in, out, true
 }
 
-// inputEnd is how the line editor ended.
-type inputEnd int
-
-const (
-	endStopped   inputEnd = iota // ctx done or closeInput: the chat is ending
-	endEOF                       // Ctrl-D on an empty line, or the terminal closed
-	endInterrupt                 // Ctrl-C
-)
-
 // edit runs the line editor on the terminal in, drawing on out, and sends
-// each line typed to lines. It returns nil at Ctrl-D on an empty line
-// (after the lines typed before it are taken), at Ctrl-C, and when ctx is
-// done or closeInput is called.
-//
-// The terminal goes back to its mode on every path before edit returns,
-// and without waiting for a read of the terminal: the reader waits in
-// poll(2) with a pipe of its own beside the terminal, and stopping it
-// writes to that pipe (see readTerminal). Where that is not possible the
-// reader stays blocked until the process exits, the terminal restored all
-// the same.
+// each line typed to lines; a line is a chat line, protocol.MaxChatLen
+// bytes at most. It returns nil at Ctrl-D on an empty line (after the
+// lines typed before it are taken), at Ctrl-C, and when ctx is done or
+// closeInput is called, the terminal restored each time. Where the
+// terminal cannot be made raw it reads lines as from a pipe.
 func (u *ui) edit(ctx context.Context, in, out *os.File, lines chan<- string) error {
-	h := &hold{stop: make(chan struct{}), done: make(chan struct{})}
-	u.mu.Lock()
-	closed := u.inputClosed
-	if !closed {
-		u.hold = h
-	}
-	u.mu.Unlock()
-	if closed {
-		return nil
-	}
-	// Once the terminal is as it was, closeInput has nothing to wait for.
-	release := sync.OnceFunc(func() {
-		u.mu.Lock()
-		u.hold = nil
-		u.mu.Unlock()
-		close(h.done)
-	})
-	defer release()
-
-	fd := int(in.Fd())
-	saved, err := term.MakeRaw(fd)
-	if err != nil {
-		release()
+	u.input.MaxLine = protocol.MaxChatLen
+	end, err := u.input.Run(ctx, in, out, screenHost{u}, lines)
+	if errors.Is(err, termui.ErrNoRawMode) {
 		return scanLines(ctx, in, lines)
 	}
-	keys, err := readTerminal(in)
-	if err != nil {
-		term.Restore(fd, saved)
-		release()
-		return scanLines(ctx, in, lines)
-	}
-	ofd := int(out.Fd())
-	s := newScreen(out, func() (int, int) { return termSize(ofd) })
-	u.attach(s)
-	restore := sync.OnceFunc(func() {
-		u.detach()
-		term.Restore(fd, saved)
-		keys.stop()
-		release()
-	})
-	defer restore() // a panic too leaves the terminal as it was
-
-	end, pending, err := u.editLoop(ctx, s, h, keys, lines)
-	restore()
-	switch end {
-	case endInterrupt:
+	if end == termui.Interrupt {
 		interrupt(ctx)
-	case endEOF:
-		for _, l := range pending {
-			select {
-			case lines <- l:
-			case <-ctx.Done():
-				return nil
-			}
-		}
 	}
 	return err
 }
 
-// editLoop feeds the keys read to the editor and hands the lines typed to
-// lines, without ever blocking the keys on a slow taker (chat waits for
-// the hub's answer to /who, say). It also redraws for progress, at most
-// every redrawEvery. It returns how input ended, the lines typed but not
-// yet taken, and the terminal's read error if it failed.
-func (u *ui) editLoop(ctx context.Context, s *screen, h *hold, keys *termReader, lines chan<- string) (inputEnd, []string, error) {
-	var pending []string
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	var due <-chan time.Time // the timer's channel while a redraw waits for it
-	for {
-		var take chan<- string
-		var next string
-		if len(pending) > 0 {
-			take, next = lines, pending[0]
-		}
-		select {
-		case <-ctx.Done():
-			return endStopped, nil, nil
-		case <-h.stop:
-			return endStopped, nil, nil
-		case take <- next:
-			pending = pending[1:]
-		case b, ok := <-keys.chunks:
-			if !ok {
-				return endEOF, pending, keys.err
-			}
-			if end, over := u.typed(s, b, &pending); over {
-				return end, pending, nil
-			}
-		case <-s.dirty:
-			if due == nil {
-				if wait := u.redrawIfDue(s); wait > 0 {
-					timer.Reset(wait)
-					due = timer.C
-				}
-			}
-		case <-due:
-			due = nil
-			u.redrawIfDue(s)
-		}
+// screenHost is the ui as the line editor's host: the progress is the
+// screen's region, and the screen takes over from the strip on stderr
+// while it has the terminal. termui calls its methods with ui.mu held.
+type screenHost struct{ *ui }
+
+func (h screenHost) Lock()   { h.mu.Lock() }
+func (h screenHost) Unlock() { h.mu.Unlock() }
+
+func (h screenHost) Region(cols, rows int) []string { return h.regionLocked(cols, rows) }
+
+// Attach gives the terminal to s: the strip on stderr, if one is drawn,
+// gives its transfers to the screen.
+func (h screenHost) Attach(s *termui.Screen) {
+	if h.strip != nil {
+		h.strip.Clear()
 	}
+	h.scr = s
 }
 
-// typed applies the keys in b to the line and redraws what changed. A
-// line handed over stays on the screen above the region, after the
-// prompt, as cooked mode would leave it: the hub does not echo a chat
-// line to its sender.
-func (u *ui) typed(s *screen, b []byte, pending *[]string) (end inputEnd, over bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	prompt, all := false, false
-	var sent []string
-	for _, k := range s.dec.decode(b) {
-		act, line := s.ed.apply(k)
-		switch act {
-		case editChanged:
-			prompt = true
-		case editRedraw:
-			all = true
-		case editLine:
-			*pending = append(*pending, line)
-			if strings.TrimSpace(line) != "" {
-				sent = append(sent, promptText+line)
-			}
-			prompt = true
-		case editEOF:
-			return endEOF, true
-		case editInterrupt:
-			return endInterrupt, true
-		}
-	}
-	switch {
-	case all || len(sent) > 0:
-		u.printLocked(sent...) // the region is redrawn below them
-	case prompt:
-		s.drawPrompt()
-	}
-	return 0, false
-}
-
-// redrawIfDue redraws the region if it was last drawn at least
-// redrawEvery ago, or says how long until it may be.
-func (u *ui) redrawIfDue(s *screen) time.Duration {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if wait := redrawEvery - time.Since(s.last); wait > 0 {
-		return wait
-	}
-	if u.scr == s {
-		u.drawLocked(nil)
-	}
-	return 0
+// Detach erases the region and gives the terminal back to cooked output.
+// Transfers still running (chat waits for uploads after Ctrl-D) go on in
+// the strip on stderr.
+func (h screenHost) Detach(s *termui.Screen) {
+	s.Clear()
+	h.scr = nil
+	h.changedLocked(true)
 }
 
 // raiseInterrupt sends SIGINT to this process (a variable for tests).

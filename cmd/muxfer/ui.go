@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/termui"
 	"github.com/muxfer/muxfer/internal/units"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
@@ -24,11 +25,11 @@ import (
 // goes through ui.mu.
 //
 // Progress is drawn by one renderer (meter.go) in one of two places. In
-// the interactive chat (readLines on a terminal) the screen of screen.go
-// owns the terminal: a status line per transfer, a summary bar and the
-// prompt, redrawn below every line printed. Elsewhere, with progress on,
-// the same lines go to a strip at the bottom of stderr (a screen without
-// a prompt): a line printed on stdout is printed by erasing the strip,
+// the interactive chat (readLines on a terminal) a termui.Screen owns the
+// terminal: a status line per transfer, a summary bar and the prompt,
+// redrawn below every line printed. Elsewhere, with progress on, the same
+// lines go to a strip at the bottom of stderr (a termui.Screen without a
+// prompt): a line printed on stdout is printed by erasing the strip,
 // writing the line, and drawing the strip again below it.
 type ui struct {
 	out      io.Writer
@@ -43,11 +44,9 @@ type ui struct {
 	since    time.Time                // when bytes first moved since no transfer ran
 	sum      *progressbar.ProgressBar // the summary bar, rendered into no writer (meter.go)
 	sumWidth int                      // the width sum was made for
-	strip    *screen                  // progress on stderr while no screen is attached; nil when progress is off
-	scr      *screen                  // the interactive terminal's region, while readLines has it
-	hold     *hold                    // readLines' hold on the terminal, for closeInput
-	// inputClosed: closeInput was called; readLines runs no editor after.
-	inputClosed bool
+	strip    *termui.Screen           // progress on stderr while no screen is attached; nil when progress is off
+	scr      *termui.Screen           // the interactive terminal's screen, while readLines has it
+	input    termui.Input             // readLines' line editor, for closeInput (terminal.go)
 }
 
 // addProgressFlag defines --progress, whose value newUI takes.
@@ -72,9 +71,9 @@ func newUI(out, errw io.Writer, jsonOut bool, mode string) (*ui, error) {
 	if u.progress {
 		size := func() (int, int) { return 80, 24 } // --progress always into a file
 		if f, ok := errw.(*os.File); ok && isTerminal(f) {
-			size = func() (int, int) { return termSize(int(f.Fd())) }
+			size = func() (int, int) { return termui.Size(f) }
 		}
-		u.strip = newStrip(errw, size)
+		u.strip = termui.NewStrip(errw, size, u.regionLocked)
 	}
 	return u, nil
 }
@@ -85,7 +84,7 @@ func newUI(out, errw io.Writer, jsonOut bool, mode string) (*ui, error) {
 func (u *ui) close() {
 	u.mu.Lock()
 	if u.strip != nil {
-		u.strip.clear()
+		u.strip.Clear()
 	}
 	u.mu.Unlock()
 	if l, ok := u.out.(*lineWriter); ok {
@@ -141,17 +140,17 @@ func (u *ui) printLocked(lines ...string) {
 		shown[i] = safe(l)
 	}
 	if u.scr != nil {
-		u.drawLocked(shown)
+		u.scr.Print(shown...)
 		return
 	}
 	if u.strip != nil {
-		u.strip.clear()
+		u.strip.Clear()
 	}
 	for _, l := range shown {
 		fmt.Fprintln(u.out, l)
 	}
 	if u.strip != nil {
-		u.strip.draw(nil, u.stripRegionLocked())
+		u.strip.Redraw()
 	}
 }
 
@@ -160,7 +159,7 @@ func (u *ui) printLocked(lines ...string) {
 // bytes: a longer one is an error.
 //
 // When stdin and stdout are a terminal and the output is text, it runs a
-// line editor instead (screen.go): lines printed meanwhile appear above
+// line editor instead (terminal.go): lines printed meanwhile appear above
 // the line being typed, which stays intact below them with the progress
 // of every transfer. Ctrl-D on an empty line ends input; Ctrl-C
 // interrupts, as in cooked mode. The terminal is restored before
@@ -370,29 +369,7 @@ func (u *ui) summary(to string, rep *transfer.Report, err error) {
 	u.event(ev, text)
 }
 
-// stripRegionLocked is what the strip on stderr shows: the region of
-// the screen, fitted to the width of the terminal now.
-func (u *ui) stripRegionLocked() []string {
-	cols, rows := u.strip.size()
-	return u.regionLocked(cols-1, rows)
-}
-
 var termIsTerminal = term.IsTerminal
-
-// shorten cuts s to at most n columns by dropping its start, which for a
-// path is the least telling part: …/2024/img_0412.jpg.
-func shorten(s string, n int) string {
-	r := []rune(s)
-	if runesWidth(r) <= n {
-		return s
-	}
-	i, used := len(r), 0
-	for i > 0 && used+runeWidth(r[i-1]) <= n-1 {
-		i--
-		used += runeWidth(r[i])
-	}
-	return "…" + string(r[i:])
-}
 
 // size writes a byte count as muxfer writes them everywhere (units.Bytes):
 // "1.5 KiB", "64.0 MiB".

@@ -1,17 +1,14 @@
-package main
+package termui
 
-// The line editor of the interactive chat: the keys a terminal in raw mode
-// sends, decoded from its bytes, and the line being typed. Nothing here
-// touches a terminal; screen.go draws the line and readLines feeds it.
+// The line editor: the keys a terminal in raw mode sends, decoded from
+// its bytes, and the line being typed. Nothing here touches a terminal;
+// screen.go draws the line and Input.Run feeds it.
 
 import (
 	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/muxfer/muxfer/protocol"
-	"golang.org/x/text/width"
 )
 
 // keyKind is what a key does to the line.
@@ -102,7 +99,7 @@ func (d *keyDecoder) decode(b []byte) []key {
 				return keys
 			}
 			r, n := utf8.DecodeRune(buf[i:])
-			if r != utf8.RuneError && !unsafeRune(r) {
+			if r != utf8.RuneError && !Unsafe(r) {
 				keys = append(keys, key{kind: keyRune, r: r})
 			}
 			i += n
@@ -162,9 +159,11 @@ const (
 const maxHistory = 100
 
 // editor is the line being typed, as runes with a cursor, and the lines
-// sent before it. The line never holds a control character, and never
-// more than protocol.MaxChatLen bytes: keys past that are dropped.
+// sent before it. The line never holds a control character (the decoder
+// drops what Unsafe names), and never more than max bytes: keys past
+// that are dropped.
 type editor struct {
+	max     int // bytes in the line at most; 0: no limit
 	buf     []rune
 	pos     int // cursor, in runes
 	scroll  int // first rune shown, when the line is wider than the terminal
@@ -178,7 +177,7 @@ func (e *editor) apply(k key) (act editAction, line string) {
 	switch k.kind {
 	case keyRune:
 		// A rune is at most 4 bytes: count them only near the limit.
-		if utf8.UTFMax*(len(e.buf)+1) > protocol.MaxChatLen && len(string(e.buf))+utf8.RuneLen(k.r) > protocol.MaxChatLen {
+		if e.max > 0 && utf8.UTFMax*(len(e.buf)+1) > e.max && len(string(e.buf))+utf8.RuneLen(k.r) > e.max {
 			return editNone, ""
 		}
 		e.buf = slices.Insert(e.buf, e.pos, k.r)
@@ -284,7 +283,7 @@ const (
 // and the cursor's column. The row is at most cols-1 columns wide, so that
 // the terminal never wraps it.
 func (e *editor) view(cols int) (row string, cursor int) {
-	room := max(cols-1-runesWidth([]rune(promptText)), 1) // for the line; the cursor may sit just after it
+	room := max(cols-1-Width(promptText), 1) // for the line; the cursor may sit just after it
 	if runesWidth(e.buf) < room {
 		e.scroll = 0
 	}
@@ -294,7 +293,7 @@ func (e *editor) view(cols int) (row string, cursor int) {
 	}
 	p := promptText
 	if e.scroll > 0 {
-		p = scrolledPrompt + strings.Repeat(" ", runesWidth([]rune(promptText))-runesWidth([]rune(scrolledPrompt)))
+		p = scrolledPrompt + strings.Repeat(" ", Width(promptText)-Width(scrolledPrompt))
 	}
 	var b strings.Builder
 	b.WriteString(p)
@@ -307,46 +306,5 @@ func (e *editor) view(cols int) (row string, cursor int) {
 		b.WriteRune(e.buf[i])
 		used += w
 	}
-	return b.String(), runesWidth([]rune(p)) + runesWidth(e.buf[e.scroll:e.pos])
-}
-
-// runeWidth is the number of columns a terminal gives r: two for East
-// Asian wide and full-width runes (most emoji among them), none for
-// combining marks and format characters, one otherwise.
-func runeWidth(r rune) int {
-	if unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf) {
-		return 0
-	}
-	switch width.LookupRune(r).Kind() {
-	case width.EastAsianWide, width.EastAsianFullwidth:
-		return 2
-	}
-	return 1
-}
-
-func runesWidth(rs []rune) int {
-	n := 0
-	for _, r := range rs {
-		n += runeWidth(r)
-	}
-	return n
-}
-
-// fit cuts s to at most cols columns, ending it with … if it was cut.
-func fit(s string, cols int) string {
-	if cols <= 0 {
-		return ""
-	}
-	rs := []rune(s)
-	if runesWidth(rs) <= cols {
-		return s
-	}
-	used := 0
-	for i, r := range rs {
-		if used+runeWidth(r) > cols-1 {
-			return string(rs[:i]) + "…"
-		}
-		used += runeWidth(r)
-	}
-	return s
+	return b.String(), Width(p) + runesWidth(e.buf[e.scroll:e.pos])
 }

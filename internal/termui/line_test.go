@@ -1,11 +1,9 @@
-package main
+package termui
 
 import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/muxfer/muxfer/protocol"
 )
 
 func TestKeyDecoderReadsKeysSplitAcrossReads(t *testing.T) {
@@ -101,10 +99,15 @@ func TestEditorEditsTheLine(t *testing.T) {
 	}
 }
 
-func TestEditorStopsAtTheLongestChatLine(t *testing.T) {
-	e, _, _ := typeInto(strings.Repeat("é", protocol.MaxChatLen)) // two bytes each
-	if n := len(string(e.buf)); n != protocol.MaxChatLen {
-		t.Errorf("line of %d bytes, want %d", n, protocol.MaxChatLen)
+func TestEditorStopsAtTheLongestLine(t *testing.T) {
+	const longest = 16 << 10 // a chat line's, say
+	var d keyDecoder
+	e := &editor{max: longest}
+	for _, k := range d.decode([]byte(strings.Repeat("é", longest))) { // two bytes each
+		e.apply(k)
+	}
+	if n := len(string(e.buf)); n != longest {
+		t.Errorf("line of %d bytes, want %d", n, longest)
 	}
 	if act, _ := e.apply(key{kind: keyRune, r: 'x'}); act != editNone {
 		t.Errorf("a key past the limit: action %d, want none", act)
@@ -135,47 +138,9 @@ func TestEditorViewScrollsToKeepTheCursorShown(t *testing.T) {
 			if row != tt.row || cursor != tt.cursor {
 				t.Errorf("view(%d) = %q, cursor %d; want %q, %d", tt.cols, row, cursor, tt.row, tt.cursor)
 			}
-			if w := runesWidth([]rune(row)); w >= tt.cols {
+			if w := Width(row); w >= tt.cols {
 				t.Errorf("row %q is %d columns, want fewer than %d", row, w, tt.cols)
 			}
 		})
-	}
-}
-
-func TestFitCutsByColumns(t *testing.T) {
-	tests := []struct {
-		s    string
-		cols int
-		want string
-	}{
-		{"short", 10, "short"},
-		{"exactly ten", 11, "exactly ten"},
-		{"a bit too long", 8, "a bit t…"},
-		{"日本語テキスト", 7, "日本語…"},
-		{"e\u0301te\u0301", 3, "e\u0301te\u0301"}, // combining accents take no column
-		{"anything", 0, ""},
-	}
-	for _, tt := range tests {
-		if got := fit(tt.s, tt.cols); got != tt.want {
-			t.Errorf("fit(%q, %d) = %q, want %q", tt.s, tt.cols, got, tt.want)
-		}
-	}
-}
-
-func TestShortenKeepsTheEndOfAPath(t *testing.T) {
-	tests := []struct {
-		s    string
-		cols int
-		want string
-	}{
-		{"a/b.txt", 10, "a/b.txt"},
-		{"photos/2024/img_0412.jpg", 16, "…24/img_0412.jpg"},
-		{"写真/二〇二四年/画像.jpg", 12, "…年/画像.jpg"}, // wide runes count two
-	}
-	for _, tt := range tests {
-		got := shorten(tt.s, tt.cols)
-		if got != tt.want || runesWidth([]rune(got)) > tt.cols {
-			t.Errorf("shorten(%q, %d) = %q, want %q", tt.s, tt.cols, got, tt.want)
-		}
 	}
 }
