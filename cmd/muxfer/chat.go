@@ -43,19 +43,21 @@ var chatCommand = command{
 	define: func(fs *pflag.FlagSet) action {
 		cf := addClientFlags(fs, defaultName())
 		dir := fs.String("dir", ".", "store the files of offers you /accept under `DIR` (created if missing)")
-		return func(e env, fs *pflag.FlagSet, pos []string) error { return cf.chat(e, fs, pos, *dir) }
+		keep := keepPartialFlag(fs)
+		return func(e env, fs *pflag.FlagSet, pos []string) error { return cf.chat(e, fs, pos, *dir, *keep) }
 	},
 }
 
 // chat joins the hub at pos[0] and chats until stdin ends or /quit.
-// Accepted files go into dir.
-func (cf *clientFlags) chat(e env, fs *pflag.FlagSet, pos []string, dir string) error {
+// Accepted files go into dir, whose parts older than keep are removed.
+func (cf *clientFlags) chat(e env, fs *pflag.FlagSet, pos []string, dir string, keep time.Duration) error {
 	u, err := cf.setup(e, pos, "ADDR")
 	if err != nil {
 		return err
 	}
 	defer u.close()
 	in := newInbox(u, dir)
+	in.keep = keep
 	dial := func(ctx context.Context, name string) (*client.Client, error) {
 		return dialConfig(ctx, pos[0], in.config(client.Config{Name: name, Mux: cf.mux}, ask), u)
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
+	"github.com/spf13/pflag"
 )
 
 // listedEntries is how many entries of an offer are printed with it; the
@@ -27,6 +29,7 @@ const listedEntries = 20
 type inbox struct {
 	u    *ui
 	dir  string             // where accepted files go, as given
+	keep time.Duration      // --keep-partial: client.Config.KeepParts
 	hint func(n int) string // how to answer offer n
 
 	mu      sync.Mutex
@@ -63,6 +66,7 @@ func newInbox(u *ui, dir string) *inbox {
 // is OnOffer's answer to each offer (client.Ask to ask a person).
 func (b *inbox) config(cfg client.Config, decide func(protocol.Offer) client.Decision) client.Config {
 	cfg.Inbox = b.dir
+	cfg.KeepParts = b.keep
 	cfg.OnOffer = func(o protocol.Offer) client.Decision {
 		d := decide(o)
 		n := b.offered(o, d)
@@ -449,4 +453,11 @@ func dialConfig(ctx context.Context, addr string, cfg client.Config, u *ui) (*cl
 	u.event(map[string]any{"type": "welcome", "name": c.Name(), "id": c.ID(), "addr": addr},
 		fmt.Sprintf("* connected to %s as %s", addr, c.Name()))
 	return c, nil
+}
+
+// keepPartialFlag defines --keep-partial for a command that receives into
+// --dir, as serve's for its folder.
+func keepPartialFlag(fs *pflag.FlagSet) *time.Duration {
+	return fs.Duration("keep-partial", transfer.DefaultKeepParts,
+		"how long the part of a file cut on its way into --dir is kept for its sender to resume; older parts there are removed on connecting (negative: never)")
 }

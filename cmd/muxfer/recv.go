@@ -45,6 +45,7 @@ var recvCommand = command{
 			json:      fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
 			reconnect: fs.Bool("reconnect", true, "reconnect when the connection is lost (keeping the name)"),
 			giveUp:    fs.Duration("give-up", 2*time.Minute, "stop trying to reconnect after this long"),
+			keep:      keepPartialFlag(fs),
 			keys:      addKeyFlags(fs),
 		}
 		return r.recv
@@ -57,6 +58,7 @@ type recvFlags struct {
 	stdout    *bool // one file, to standard output (stdio.go)
 	reconnect *bool
 	giveUp    *time.Duration
+	keep      *time.Duration // --keep-partial
 	keys      keyFlags
 }
 
@@ -92,6 +94,7 @@ func (r *recvFlags) recv(e env, fs *pflag.FlagSet, pos []string) error {
 		return r.recvOne(e, u, pos[0], cfg)
 	}
 	in := newInbox(u, *r.dir)
+	in.keep = *r.keep
 	var cur atomic.Pointer[client.Client] // the connection offers are answered on
 	var asking atomic.Bool                // standard input is open to answer offers
 	decide := func(protocol.Offer) client.Decision {

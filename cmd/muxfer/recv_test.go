@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -238,5 +239,36 @@ func TestChatSendsToAPersonWhoAccepts(t *testing.T) {
 	typed.Close()
 	if c := <-code; c != exitOK {
 		t.Errorf("bob's chat: exit %d: %s", c, p.errb.String())
+	}
+}
+
+// recv removes from --dir the parts of cut files older than
+// --keep-partial when it connects, as the hub does in its folder; a
+// newer part stays for its sender to resume.
+func TestRecvRemovesPartsOlderThanKeepPartial(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	dir := t.TempDir()
+	old, fresh := filepath.Join(dir, "sub", ".muxfer-00aa.part"), filepath.Join(dir, ".muxfer-11bb.part")
+	if err := os.MkdirAll(filepath.Dir(old), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{old, fresh} {
+		if err := os.WriteFile(p, []byte("part"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	then := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(old, then, then); err != nil {
+		t.Fatal(err)
+	}
+	startRecv(t, h, "bob", "--dir", dir, "--keep-partial", "1h")
+	if !within(10*time.Second, func() bool {
+		_, err := os.Stat(old)
+		return errors.Is(err, os.ErrNotExist)
+	}) {
+		t.Fatal("the part older than --keep-partial is still there")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("the fresh part: %v", err)
 	}
 }
