@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -248,13 +247,7 @@ func (sc *scene) uploaded(done <-chan error) {
 // hubtest.Remember), its folder and its process id.
 func startServe(t *testing.T) (addr, dir string, pid int) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the binary; skipped with -short")
-	}
-	bin := filepath.Join(t.TempDir(), "muxfer")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/muxfer").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := hubtest.BuildMuxfer(t, "../cmd/muxfer")
 	dir = t.TempDir()
 	serve := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--dir", dir)
 	serve.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "MUXFER_KEY=")
@@ -298,19 +291,9 @@ func startServe(t *testing.T) (addr, dir string, pid int) {
 // peakRSS is the peak resident set of process pid (Linux: VmHWM).
 func peakRSS(t *testing.T, pid int) uint64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rss, err := hubtest.PeakRSS(pid)
 	if err != nil {
 		t.Skipf("cannot read the hub's peak memory: %v", err)
 	}
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("VmHWM %q: %v", rest, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc/PID/status")
-	return 0
+	return rss
 }

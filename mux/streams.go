@@ -317,13 +317,6 @@ func (g *streamGate) end() {
 	clear(g.open)
 }
 
-// counted is how many streams the gate counts (for tests).
-func (g *streamGate) counted() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.open)
-}
-
 // resetFrame is yamux's reset of stream id: a window update with the RST
 // flag.
 func resetFrame(id uint32) []byte {

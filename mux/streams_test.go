@@ -195,3 +195,10 @@ func FuzzStreamGate(f *testing.F) {
 		}
 	})
 }
+
+// counted is how many streams the gate counts.
+func (g *streamGate) counted() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.open)
+}

@@ -17,17 +17,7 @@ import (
 
 // buildBinary builds muxfer into the test's temporary folder (quickly,
 // from the build cache, after the first time).
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the binary; skipped with -short")
-	}
-	bin := filepath.Join(t.TempDir(), "muxfer")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildBinary(t *testing.T) string { return hubtest.BuildMuxfer(t, ".") }
 
 // TestBinaryServeAndSend runs the real binary as two processes, as a user
 // would in two terminals: serve, then send a folder tree; then stops the

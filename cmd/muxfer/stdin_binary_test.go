@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -121,17 +118,18 @@ func TestBinarySendStdinHoldsBoundedMemory(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- send.Wait() }()
-	status := fmt.Sprintf("/proc/%d/status", send.Process.Pid)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	var peak int64 // KiB
+	var peak uint64 // bytes
 	var err error
 	for running := true; running; {
 		select {
 		case err = <-exited:
 			running = false
 		case <-tick.C:
-			peak = max(peak, vmHWM(status))
+			if rss, err := hubtest.PeakRSS(send.Process.Pid); err == nil {
+				peak = max(peak, rss)
+			}
 		}
 	}
 	if err != nil {
@@ -140,27 +138,11 @@ func TestBinarySendStdinHoldsBoundedMemory(t *testing.T) {
 	if info, err := os.Stat(filepath.Join(h.Dir, "big.bin")); err != nil || info.Size() != total {
 		t.Fatalf("the hub stored %v (%v), want %d bytes", info, err, total)
 	}
-	t.Logf("send's peak RSS: %d MiB for %d MiB piped", peak>>10, total>>20)
-	if peak == 0 || peak > 64<<10 {
-		t.Errorf("send's peak RSS is %d KiB for %d MiB piped, want some, under 64 MiB", peak, total>>20)
+	t.Logf("send's peak RSS: %d MiB for %d MiB piped", peak>>20, total>>20)
+	if peak == 0 || peak > 64<<20 {
+		t.Errorf("send's peak RSS is %d KiB for %d MiB piped, want some, under 64 MiB", peak>>10, total>>20)
 	}
 	leftNothing(t, tmp)
-}
-
-// vmHWM reads the peak resident memory, in KiB, from a /proc status
-// file; 0 if it cannot.
-func vmHWM(status string) int64 {
-	b, err := os.ReadFile(status)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 // pattern is an endless reader of bytes that do not compress to nothing.
