@@ -171,12 +171,17 @@ func deliver(ctx context.Context, dial func(context.Context) (*Client, error), m
 			}
 			continue
 		}
-		c.Close()
+		release()
 		if opt.OnLost != nil {
 			opt.OnLost(err, len(again))
 		}
 		lost := err
-		if c, err = budget.Retry(ctx, dial, opt.OnRetry); err != nil {
+		if own {
+			c, err = budget.Retry(ctx, dial, opt.OnRetry)
+		} else {
+			c, err = dial(ctx) // a Session's: it waits while the session reconnects
+		}
+		if err != nil {
 			final.Files = append(final.Files, again...)
 			return final, fmt.Errorf("%w; %w", lost, err)
 		}

@@ -9,21 +9,18 @@ import (
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/hub"
-	"github.com/muxfer/muxfer/mux"
-	"github.com/muxfer/muxfer/protocol"
-	"github.com/muxfer/muxfer/transfer"
 )
 
 // exampleHub runs a hub on loopback for the examples, as `muxfer serve`
 // would elsewhere: its address and key are what a client is given. stop
 // ends it.
-func exampleHub() (addr string, key mux.Key, stop func()) {
+func exampleHub() (addr string, key client.Key, stop func()) {
 	dir, err := os.MkdirTemp("", "hub")
 	if err != nil {
 		log.Fatal(err)
 	}
-	key = mux.NewKey()
-	h, err := hub.New(hub.Config{Dir: dir, Mux: mux.Config{Key: key}})
+	key = client.NewKey()
+	h, err := hub.New(hub.Config{Dir: dir, Key: key})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -35,23 +32,24 @@ func exampleHub() (addr string, key mux.Key, stop func()) {
 	return ln.Addr().String(), key, func() { h.Close(); os.RemoveAll(dir) }
 }
 
-// Sending a folder: scan it, connect, send. Send reconnects and resumes
-// after a cut, and reports each file as the hub verified it.
+// Sending a folder: connect, name the paths, send. The session
+// reconnects and resumes after a cut, and reports each file as the hub
+// verified it.
 func Example_sendFolder() {
 	addr, key, stop := exampleHub()
 	defer stop()
 
 	ctx := context.Background()
-	m, skipped, err := transfer.Scan("../testdata")
+	s, err := client.Connect(ctx, addr, client.SessionConfig{Name: "alice", Key: key})
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := client.Dial(ctx, addr, client.Config{Name: "alice", Mux: mux.Config{Key: key}})
+	defer s.Close()
+	files, skipped, err := client.Paths("../testdata")
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer c.Close()
-	rep, err := c.Send(ctx, m, client.DeliverOptions{})
+	rep, err := s.Send(ctx, files, client.SendOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -60,50 +58,27 @@ func Example_sendFolder() {
 }
 
 // A chat bot: it answers every "ping" said to everyone with a direct
-// "pong" to whoever said it. OnMessage runs on the client's reading
-// goroutine and must not block, so the bot hands each line to its own
-// loop.
+// "pong" to whoever said it, reading the session's events in order.
 func Example_chatBot() {
 	addr, key, stop := exampleHub()
 	defer stop()
 	ctx := context.Background()
 
-	lines := make(chan protocol.Chat, 64)
-	bot, err := client.Dial(ctx, addr, client.Config{Name: "bot", Mux: mux.Config{Key: key},
-		OnMessage: func(m protocol.Message) {
-			if line, ok := m.(protocol.Chat); ok {
-				select {
-				case lines <- line:
-				default: // the bot is behind: it skips the line
-				}
-			}
-		}})
+	bot, err := client.Connect(ctx, addr, client.SessionConfig{Name: "bot", Key: key})
 	if err != nil {
 		log.Fatal(err)
 	}
-	loop := make(chan struct{})
+	defer bot.Close()
 	go func() {
-		defer close(loop)
-		for line := range lines {
-			if line.Text == "ping" && line.To == "" {
-				bot.Message(line.From, "pong")
+		for ev := range bot.Events() { // ends when bot is closed
+			if m, ok := ev.(client.Message); ok && m.Text == "ping" && m.To == "" {
+				bot.Message(m.From, "pong")
 			}
 		}
 	}()
-	defer func() {
-		bot.Close() // OnMessage is not called after Close returns
-		close(lines)
-		<-loop
-	}()
 
 	// Someone says ping, and hears back.
-	answers := make(chan protocol.Chat, 1)
-	alice, err := client.Dial(ctx, addr, client.Config{Name: "alice", Mux: mux.Config{Key: key},
-		OnMessage: func(m protocol.Message) {
-			if line, ok := m.(protocol.Chat); ok && line.To != "" {
-				answers <- line
-			}
-		}})
+	alice, err := client.Connect(ctx, addr, client.SessionConfig{Name: "alice", Key: key})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -111,7 +86,57 @@ func Example_chatBot() {
 	if err := alice.Chat("ping"); err != nil {
 		log.Fatal(err)
 	}
-	answer := <-answers
-	fmt.Printf("%s says %s\n", answer.From, answer.Text)
+	for ev := range alice.Events() {
+		if m, ok := ev.(client.Message); ok && m.To != "" {
+			fmt.Printf("%s says %s\n", m.From, m.Text)
+			break
+		}
+	}
 	// Output: bot says pong
+}
+
+// Receiving: a session with a folder numbers each offer another client
+// makes and waits for an answer; here every offer is taken.
+func Example_receive() {
+	addr, key, stop := exampleHub()
+	defer stop()
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "inbox")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	bob, err := client.Connect(ctx, addr, client.SessionConfig{Name: "bob", Key: key, Dir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer bob.Close()
+	received := make(chan client.OfferDone, 1)
+	go func() {
+		for ev := range bob.Events() {
+			switch ev := ev.(type) {
+			case client.Offered:
+				bob.Accept(ev.Offer.N) // or Decline(n, "why")
+			case client.OfferDone:
+				received <- ev
+			}
+		}
+	}()
+
+	alice, err := client.Connect(ctx, addr, client.SessionConfig{Name: "alice", Key: key})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer alice.Close()
+	files, _, err := client.Paths("../testdata")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := alice.Send(ctx, files, client.SendOptions{To: "bob"}); err != nil {
+		log.Fatal(err)
+	}
+	done := <-received
+	fmt.Printf("bob received %d files from %s, %d failed\n", done.Received, done.Offer.From, done.Failed)
+	// Output: bob received 9 files from alice, 0 failed
 }

@@ -48,9 +48,13 @@ const (
 
 // Config configures a Hub. A limit left at zero takes its default.
 type Config struct {
-	Dir      string       // uploads are stored here; created if missing
-	Logger   *slog.Logger // default: discard
-	Mux      mux.Config
+	Dir    string       // uploads are stored here; created if missing
+	Logger *slog.Logger // default: discard
+	Mux    mux.Config
+	// Key, if set, is the access key clients must hold: it takes the
+	// place of Mux.Key, so that a program needs no other package to set
+	// it (client.NewKey makes one).
+	Key      mux.Key
 	Software string // sent in Welcome, e.g. "muxfer 0.1.0"
 
 	// MaxClients bounds the clients connected at once. A Hello beyond it
@@ -201,6 +205,9 @@ type Hub struct {
 
 // New opens (creating if needed) the upload directory and returns a hub.
 func New(cfg Config) (*Hub, error) {
+	if !cfg.Key.IsZero() {
+		cfg.Mux.Key = cfg.Key
+	}
 	if cfg.Dir == "" {
 		return nil, errors.New("hub: no directory for uploads")
 	}
