@@ -222,7 +222,7 @@ func (s *Session) run(ctx context.Context) {
 		case <-c.Done():
 		case <-ctx.Done():
 			s.finish(ErrSessionClosed)
-			c.Close() // the sends on it end
+			c.Close() // says goodbye; the sends on it end
 			return
 		}
 		c.Close() // waits for its reader: Err is set, no hook runs after
@@ -260,8 +260,13 @@ func (s *Session) run(ctx context.Context) {
 }
 
 // ErrConnectionLost is wrapped by the error of a session that ended
-// because its connection was lost and not restored.
+// because its connection was lost and not restored, and by a Send's that
+// the loss ended.
 var ErrConnectionLost = transfer.ErrConnectionLost
+
+// ErrRecipientAway is wrapped by a Send's error when its recipient was
+// not connected, or left and did not come back in time.
+var ErrRecipientAway = transfer.ErrRecipientAway
 
 // finish ends the session with err.
 func (s *Session) finish(err error) {
@@ -276,7 +281,11 @@ func (s *Session) finish(err error) {
 
 // conn returns the connection once there is one that is up, waiting while
 // the session reconnects.
-func (s *Session) conn(ctx context.Context) (*Client, error) {
+func (s *Session) conn(ctx context.Context) (*Client, error) { return s.connAfter(ctx, nil) }
+
+// connAfter is conn, for a caller that found old closed: it waits for the
+// one that replaces it.
+func (s *Session) connAfter(ctx context.Context, old *Client) (*Client, error) {
 	for {
 		s.mu.Lock()
 		c, changed, ended, err := s.c, s.changed, s.ended, s.err
@@ -284,7 +293,7 @@ func (s *Session) conn(ctx context.Context) (*Client, error) {
 		if ended {
 			return nil, err
 		}
-		if c.Err() == nil {
+		if c != old && c.Err() == nil {
 			return c, nil
 		}
 		select {
@@ -333,6 +342,15 @@ func (s *Session) Err() error {
 	return s.err
 }
 
+// Leave ends the session on purpose: it says goodbye and ends the
+// connection, once the sends still running have ended (cancel them
+// first). Events' channel then gives what is left of the events and
+// closes. Close must still be called.
+func (s *Session) Leave() {
+	s.cancel()
+	<-s.runDone
+}
+
 // Close leaves the hub: it says goodbye, ends the connection and every
 // goroutine of the session, and closes the events' channel (events not
 // yet taken are dropped).
@@ -359,7 +377,7 @@ func (s *Session) retried(ctx context.Context, op func(*Client) error) error {
 		return err
 	}
 	if err = op(c); errors.Is(err, mux.ErrClosed) {
-		if c, err = s.conn(ctx); err == nil {
+		if c, err = s.connAfter(ctx, c); err == nil {
 			err = op(c)
 		}
 	}

@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/client"
-	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
-	"github.com/muxfer/muxfer/transfer"
 	"github.com/spf13/pflag"
 )
 
@@ -56,55 +54,37 @@ func (cf *clientFlags) chat(e env, fs *pflag.FlagSet, pos []string, dir string, 
 		return err
 	}
 	defer u.close()
-	in := newInbox(u, dir)
-	in.keep = keep
-	dial := func(ctx context.Context, name string) (*client.Client, error) {
-		return dialConfig(ctx, pos[0], in.config(client.Config{Name: name, Mux: cf.mux}, ask), u)
-	}
-	c, err := dial(e.ctx, *cf.name)
+	s, v, err := cf.connect(e, u, pos[0], client.SessionConfig{Dir: dir, KeepParts: keep})
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer s.Close()
 	if f, ok := e.stdin.(*os.File); ok && isTerminal(f) && !*cf.json {
 		u.print(strings.Split(chatHelp, "\n")...)
 	}
-	key, err := resumeKey(e, cf.mux, pos[0])
-	if err != nil {
-		key = nil // uploads still work; a cut one starts again from the beginning
-	}
-	s := &chatSession{c: c, u: u, inbox: in, send: transfer.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate), ResumeKey: key},
-		backoff: cf.backoff()}
-	s.here(e.ctx)
-	if *cf.reconnect {
-		// The name of the connection being replaced: the last one /nick
-		// gave, on whichever connection.
-		s.redial = func(ctx context.Context) (*client.Client, error) { return dial(ctx, s.c.Name()) }
-	}
-	return s.run(e)
+	c := &chatSession{s: s, u: u, v: v, send: client.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate)}}
+	v.onSent = c.sent
+	c.here(e.ctx)
+	return c.run(e)
 }
 
-// chatSession runs one chat: it reads lines from stdin and runs uploads in
-// the background, each owned by the session's WaitGroup.
+// chatSession runs one chat: it reads lines from stdin and the session's
+// events in one loop, and runs sends in the background.
 type chatSession struct {
-	c       *client.Client // replaced on reconnect; used by run's goroutine only
+	s       *client.Session
 	u       *ui
-	inbox   *inbox                                        // offers to this client, numbered for /accept
-	send    transfer.SendOptions                          // for /send, without the observer
-	redial  func(context.Context) (*client.Client, error) // nil: no reconnecting
-	backoff client.Backoff
-
-	uploads sync.WaitGroup
-	mu      sync.Mutex
-	failed  bool // some upload did not deliver every file
+	v       *view
+	send    client.SendOptions // for /send and /upload
+	sends   sync.WaitGroup
+	running int // sends whose SendDone has not been drawn yet
 }
 
-func (s *chatSession) run(e env) error {
-	defer s.u.closeInput() // the terminal is restored before chat returns
+func (c *chatSession) run(e env) error {
+	defer c.u.closeInput() // the terminal is restored before chat returns
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer func() {
 		cancel()
-		s.uploads.Wait()
+		c.sends.Wait()
 	}()
 	lines := make(chan string)
 	readErr := make(chan error, 1)
@@ -113,31 +93,39 @@ func (s *chatSession) run(e env) error {
 	// cannot be interrupted portably.
 	go func() {
 		defer close(lines)
-		readErr <- s.u.readLines(ctx, e.stdin, lines)
+		readErr <- c.u.readLines(ctx, e.stdin, lines)
 	}()
+	events := c.s.Events()
 	for {
 		select {
 		case line, ok := <-lines:
 			if !ok {
 				if err := <-readErr; err != nil {
 					cancel()
-					s.uploads.Wait()
+					c.settle(events)
 					return fmt.Errorf("reading stdin: %w", err)
 				}
-				return s.finish(ctx)
+				lines = nil // stdin ended: the sends running finish
+				if c.running == 0 {
+					return c.leave(events)
+				}
+				continue
 			}
-			quit, err := s.handle(ctx, line)
-			if err != nil {
-				return err
+			if c.handle(ctx, line) {
+				cancel() // /quit cancels the sends still running
+				c.settle(events)
+				return c.leave(events)
 			}
-			if quit {
-				cancel() // /quit cancels the uploads still running
-				s.uploads.Wait()
-				return s.result()
+		case ev, ok := <-events:
+			if !ok {
+				return fmt.Errorf("%w: %w; lines typed since were not sent", errConnLost, c.s.Err())
 			}
-		case <-s.c.Done():
-			if err := s.reconnect(ctx); err != nil {
-				return err
+			c.v.show(ev)
+			if conn, ok := ev.(client.Connected); ok && conn.Again {
+				c.here(ctx)
+			}
+			if lines == nil && c.running == 0 {
+				return c.leave(events)
 			}
 		case <-ctx.Done():
 			return ctx.Err()
@@ -145,97 +133,60 @@ func (s *chatSession) run(e env) error {
 	}
 }
 
-// reconnect replaces a lost connection, keeping the name if the hub still
-// has it free. Lines typed meanwhile wait in stdin and are sent once the
-// connection is back; if it does not come back, they are not sent, and
-// the error says so. A hub that refused the client (an error message) is
-// not retried.
-func (s *chatSession) reconnect(ctx context.Context) error {
-	s.c.Close() // waits for its reader, so Err is set
-	lost := s.c.Err()
-	if lost == nil {
-		lost = mux.ErrClosed
-	}
-	var refused *protocol.Error
-	if s.redial == nil || errors.As(lost, &refused) {
-		return fmt.Errorf("%w: %v", errConnLost, lost)
-	}
-	name := s.c.Name()
-	s.u.event(map[string]string{"type": "disconnected", "reason": lost.Error()},
-		fmt.Sprintf("* connection lost (%s); reconnecting", lost.Error()))
-	c, err := s.backoff.Retry(ctx, s.redial, s.u.retry)
-	if err != nil {
-		return fmt.Errorf("%w: %v; lines typed since were not sent", errConnLost, err)
-	}
-	s.c = c
-	s.inbox.forget() // the hub withdrew them with the old connection
-	if c.Name() != name {
-		s.u.line("* %s was taken; you are now %s", name, c.Name())
-	}
-	s.here(ctx)
-	return nil
-}
-
-// finish waits for running uploads when stdin has ended.
-func (s *chatSession) finish(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { s.uploads.Wait(); close(done) }()
-	select {
-	case <-done:
-		return s.result()
-	case <-s.c.Done():
-		<-done
-		return fmt.Errorf("%w: %v", errConnLost, s.c.Err())
-	case <-ctx.Done():
-		<-done
-		return ctx.Err()
+// settle draws the events of the sends still running until each has
+// ended (they were cancelled), or the session has.
+func (c *chatSession) settle(events <-chan client.Event) {
+	for c.running > 0 {
+		ev, ok := <-events
+		if !ok {
+			return
+		}
+		c.v.show(ev)
 	}
 }
 
-func (s *chatSession) result() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failed || s.inbox.failures() > 0 {
+// leave ends the chat: it draws what the hub said before goodbye (the
+// answer to a /msg to nobody, say), and says whether every file went.
+func (c *chatSession) leave(events <-chan client.Event) error {
+	c.s.Leave()
+	for ev := range events {
+		c.v.show(ev)
+	}
+	return c.result()
+}
+
+func (c *chatSession) result() error {
+	if c.v.failed > 0 {
 		return errFilesFailed
 	}
 	return nil
 }
 
-// handle acts on one line and reports whether the user asked to quit. Its
-// error is a connection that was lost and could not be restored.
-func (s *chatSession) handle(ctx context.Context, line string) (quit bool, err error) {
+// handle acts on one line and reports whether the user asked to quit.
+func (c *chatSession) handle(ctx context.Context, line string) (quit bool) {
 	line = strings.TrimRight(line, "\r")
 	if strings.TrimSpace(line) == "" {
-		return false, nil
+		return false
 	}
-	if !strings.HasPrefix(line, "/") {
-		err := s.c.Chat(line)
-		if errors.Is(err, mux.ErrClosed) {
-			// The connection went while the line was on its way: get it
-			// back and send the line again.
-			if err := s.reconnect(ctx); err != nil {
-				return false, err
-			}
-			err = s.c.Chat(line)
-		}
-		if err != nil {
-			s.u.problem(err)
-		} else if s.u.json {
-			// A script sees its own line in order with everyone's; a
-			// person sees it as typed.
-			s.u.event(map[string]string{"type": "sent", "text": line})
-		}
-		return false, nil
+	if strings.HasPrefix(line, "/") {
+		return c.command(ctx, line)
 	}
-	return s.command(ctx, line), nil
+	if err := c.s.Chat(line); err != nil {
+		c.u.problem(err)
+	} else if c.u.json {
+		// A script sees its own line in order with everyone's; a person
+		// sees it as typed.
+		c.u.event(map[string]string{"type": "sent", "text": line})
+	}
+	return false
 }
 
 // who asks the hub who is there and waits for the answer, so that a
 // script's next line sees it printed. A failure is shown, and ok is false.
-func (s *chatSession) who(ctx context.Context) (list []protocol.ClientInfo, ok bool) {
+func (s *chatSession) who(ctx context.Context) (list []client.Peer, ok bool) {
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	list, err := s.c.Who(wctx)
+	list, err := s.s.Who(wctx)
 	if err != nil {
 		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! who: "+err.Error())
 		return nil, false
@@ -250,10 +201,10 @@ func (s *chatSession) here(ctx context.Context) {
 	if !ok {
 		return
 	}
-	others := make([]protocol.ClientInfo, 0, len(list))
+	others := make([]client.Peer, 0, len(list))
 	var names []string
 	for _, c := range list {
-		if c.ID != s.c.ID() {
+		if c.ID != s.s.ID() {
 			others = append(others, c)
 			names = append(names, c.Name)
 		}
@@ -302,9 +253,9 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 		}
 		s.startUpload(ctx, args[0], args[1:])
 	case "accept", "decline":
-		s.inbox.answer(s.c, rest, cmd == "accept")
+		s.v.answer(s.s, rest, cmd == "accept")
 	case "offers":
-		s.inbox.list(rest)
+		s.v.list(s.s, rest)
 	default:
 		s.u.event(map[string]string{"type": "error", "text": "unknown command /" + cmd},
 			fmt.Sprintf("! unknown command /%s (try /help)", cmd))
@@ -320,12 +271,12 @@ func (s *chatSession) direct(rest string) {
 		s.u.event(map[string]string{"type": "error", "text": "usage: /msg NICK TEXT"}, "! usage: /msg NICK TEXT")
 		return
 	}
-	if err := s.c.Message(to, text); err != nil {
+	if err := s.s.Message(to, text); err != nil {
 		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! msg: "+err.Error())
 		return
 	}
 	s.u.event(map[string]string{"type": "sent", "to": to, "text": text},
-		fmt.Sprintf("[private to %s] <%s> %s", to, s.c.Name(), text))
+		fmt.Sprintf("[private to %s] <%s> %s", to, s.s.Name(), text))
 }
 
 // rename asks the hub for a new name and shows the answer. A refusal
@@ -336,7 +287,7 @@ func (s *chatSession) rename(ctx context.Context, name string) {
 		return
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	got, err := s.c.Rename(rctx, name)
+	got, err := s.s.Rename(rctx, name)
 	cancel()
 	if err != nil {
 		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! nick: "+err.Error())
@@ -346,44 +297,33 @@ func (s *chatSession) rename(ctx context.Context, name string) {
 }
 
 // startUpload sends paths to the client called to, or to the hub if to
-// is "", on a goroutine of the session's.
+// is "", on a goroutine of the session's; its events draw it.
 func (s *chatSession) startUpload(ctx context.Context, to string, paths []string) {
 	m, err := scan(s.u, paths)
 	if err != nil {
 		s.u.problem(err)
-		s.setFailed()
+		s.v.failed++
 		return
 	}
-	s.uploads.Add(1)
-	c := s.c // the upload stays on this connection, even if chat reconnects
 	opt := s.send
 	opt.To = to
-	opt.Observer = s.u.observerFor(to)
-	go func() {
-		defer s.uploads.Done()
-		// Send waits on this connection for a recipient who left, and
-		// resumes when they are back (within --give-up).
-		rep, err := c.Send(ctx, m, client.DeliverOptions{SendOptions: opt, Backoff: s.backoff, OnWait: s.u.wait})
-		if errors.Is(err, transfer.ErrRecipientAway) {
-			if rep.Accepted {
-				err = fmt.Errorf("%w; /send the same paths when %s is back to resume", err, to)
-			} else {
-				err = fmt.Errorf("%w (to store files on the hub: /upload PATH...)", err)
-			}
-		}
-		if err := s.u.finish(to, rep, err); err != nil {
-			if !errors.Is(err, errFilesFailed) { // each failed file has its line
-				s.u.problem(err)
-			}
-			s.setFailed()
-		}
-	}()
+	s.running++
+	s.sends.Go(func() { s.s.Send(ctx, m, opt) })
 }
 
-func (s *chatSession) setFailed() {
-	s.mu.Lock()
-	s.failed = true
-	s.mu.Unlock()
+// sent is the view's word that a send ended, with its summary printed and
+// err its outcome.
+func (s *chatSession) sent(d client.SendDone, err error) {
+	s.running--
+	switch {
+	case err == nil || errors.Is(err, errFilesFailed): // each failed file has its line
+	case errors.Is(err, client.ErrRecipientAway) && d.Report.Accepted:
+		s.u.problem(fmt.Errorf("%w; /send the same paths when %s is back to resume", err, d.To))
+	case errors.Is(err, client.ErrRecipientAway):
+		s.u.problem(fmt.Errorf("%w (to store files on the hub: /upload PATH...)", err))
+	default:
+		s.u.problem(err)
+	}
 }
 
 // splitArgs splits a command line into words the way a shell would for

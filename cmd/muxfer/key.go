@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -103,24 +101,16 @@ func hubKey(e env) (mux.Config, keySource, error) {
 	return mux.Config{Key: k}, keySource{name: path, created: created}, nil
 }
 
-// resumeKey returns the secret from which send derives its resume tokens
-// for the hub that cfg and addr reach. The user's secret is kept in the
-// config directory, so that running the same send again after a crash
-// resumes it; each hub gets a key of its own from it (an HMAC of the
-// hub's access key, or of its address without TLS), so that no hub learns
-// tokens that would work on another.
-func resumeKey(e env, cfg mux.Config, addr string) ([]byte, error) {
+// resumeSecret returns the user's secret from which sessions derive the
+// resume tokens of what they send (client.SessionConfig.ResumeSecret),
+// kept in the config directory so that running the same send again after
+// a crash resumes it.
+func resumeSecret(e env) ([]byte, error) {
 	text, _, _, err := configKey(e, "resume.key")
 	if err != nil {
 		return nil, err
 	}
-	hub := "addr\x00" + mux.HubAddr(addr) // "hub" and "hub:7878" are one hub
-	if !cfg.Key.IsZero() {
-		hub = "key\x00" + cfg.Key.Text()
-	}
-	m := hmac.New(sha256.New, []byte(text))
-	m.Write([]byte("muxfer resume hub\x00" + hub))
-	return m.Sum(nil), nil
+	return []byte(text), nil
 }
 
 // configKey reads the key in the named file of muxfer's folder in the

@@ -490,6 +490,11 @@ func TestChatReconnectsAndKeepsItsName(t *testing.T) {
 	bob.WaitFor(t, 10*time.Second, "the first line", heard("before the cut"))
 	proxy.Cut()
 	io.WriteString(c.typing, "after the cut\n")
+	defer func() {
+		if t.Failed() {
+			t.Logf("out: %s\nerr: %s", c.out.String(), c.errb.String())
+		}
+	}()
 	bob.WaitFor(t, 20*time.Second, "the line typed after the cut, from alice", heard("after the cut"))
 	c.typing.Close()
 	if code := <-c.done; code != exitOK {

@@ -4,13 +4,14 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/protocol"
 )
 
-// textInbox is an inbox into "drop" whose ui prints text lines into out.
-func textInbox(t *testing.T) (*inbox, *ui, *strings.Builder) {
+// textView is a view into "drop" whose ui prints text lines into out.
+func textView(t *testing.T) (*view, *ui, *strings.Builder) {
 	t.Helper()
 	u, err := newUI(io.Discard, io.Discard, false, "never")
 	if err != nil {
@@ -18,40 +19,44 @@ func textInbox(t *testing.T) (*inbox, *ui, *strings.Builder) {
 	}
 	out := &strings.Builder{}
 	u.out = out
-	return newInbox(u, "drop"), u, out
+	return newView(u, "drop"), u, out
 }
 
-// TestInboxFollowsAnAcceptedOffer: bytes of files on parallel streams
+// TestViewFollowsAnAcceptedOffer: bytes of files on parallel streams
 // arrive interleaved; the download's line counts each file once and every
 // byte, and the transfer ends with its last file's outcome.
-func TestInboxFollowsAnAcceptedOffer(t *testing.T) {
-	b, u, out := textInbox(t)
-	o := protocol.Offer{Transfer: "t1", From: "alice", Files: []protocol.File{
+func TestViewFollowsAnAcceptedOffer(t *testing.T) {
+	v, u, out := textView(t)
+	o := client.Offer{N: 1, Transfer: "t1", From: "alice", Decision: client.Accept, Files: []protocol.File{
 		{Path: "d", Dir: true}, {Path: "d/a", Size: 30}, {Path: "d/b", Size: 20}}}
-	b.offered(o, client.Accept)
-	b.started(1, o)
-	for _, p := range []struct{ file, n int }{{1, 10}, {2, 10}, {1, 10}, {2, 10}, {1, 10}} {
-		b.progress("t1", p.file, p.n)
-	}
-	b.mu.Lock()
-	m := b.running["t1"].progress.m
-	b.mu.Unlock()
+	v.show(client.Offered{Offer: o})
+	v.show(client.FileStarted{Offer: 1, Path: "d/a"})
+	v.show(client.FileStarted{Offer: 1, Path: "d/b"})
+	v.show(client.Progress{Offer: 1, Bytes: 50})
+	m := v.downloads[1].m
 	u.mu.Lock()
 	opened, done, file := m.opened, m.done, m.file
 	u.mu.Unlock()
 	if opened != 2 || done != 50 || file != "d/b" {
 		t.Errorf("the line counts %d files opened, %d bytes, file %q; want 2, 50, d/b", opened, done, file)
 	}
-	b.received(protocol.Result{Transfer: "t1", File: 1, Hash: "xxh3-128:00", Stored: "d/a"})
-	b.received(protocol.Result{Transfer: "t1", File: 2, Error: "d/b: hash mismatch"})
-	if b.failures() != 1 || len(b.running) != 0 {
-		t.Errorf("after both outcomes: %d failures, %d running; want 1, 0", b.failures(), len(b.running))
+	v.show(client.FileDone{Offer: 1, File: 1, From: "alice", Report: client.FileReport{Path: "d/a", Status: client.Delivered, Hash: "xxh3-128:00", Stored: "d/a"}})
+	v.show(client.FileDone{Offer: 1, File: 2, From: "alice", Report: client.FileReport{Path: "d/b", Status: client.Failed, Err: "d/b: hash mismatch"}})
+	v.show(client.OfferDone{Offer: o, Received: 1, Failed: 1, Bytes: 30, Elapsed: time.Second})
+	if v.failed != 1 || len(v.downloads) != 0 {
+		t.Errorf("after both outcomes: %d failures, %d lines; want 1, 0", v.failed, len(v.downloads))
+	}
+	u.mu.Lock()
+	meters := len(u.meters)
+	u.mu.Unlock()
+	if meters != 0 {
+		t.Errorf("%d progress lines left, want none", meters)
 	}
 	for _, want := range []string{
 		"* alice offers 2 files and 1 folder (50 B): accepted, into drop",
 		"received d/a from alice",
 		"FAILED from alice: d/b: hash mismatch",
-		"* offer 1 from alice: received 1 of 2 files (30 B) in ",
+		"* offer 1 from alice: received 1 of 2 files (30 B) in 1s, 1 failed",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -74,20 +79,23 @@ func TestOfferArgs(t *testing.T) {
 	}
 }
 
-// TestInboxForgetsAConnectionsOffers: after a reconnect, offers waiting
-// on the old connection are reported gone and transfers arriving on it
-// end their lines, though some of their files never had an outcome.
-func TestInboxForgetsAConnectionsOffers(t *testing.T) {
-	b, u, out := textInbox(t)
+// TestViewDrawsAConnectionsOffersGone: after a lost connection, offers
+// waiting on it are reported gone and transfers arriving on it end their
+// lines, though some of their files never had an outcome.
+func TestViewDrawsAConnectionsOffersGone(t *testing.T) {
+	v, u, out := textView(t)
 	files := []protocol.File{{Path: "a", Size: 1}, {Path: "b", Size: 1}}
-	b.offered(protocol.Offer{Transfer: "w", From: "carol", Files: files}, client.Ask)
-	running := protocol.Offer{Transfer: "r", From: "alice", Files: files}
-	b.offered(running, client.Accept)
-	b.started(2, running)
-	b.received(protocol.Result{Transfer: "r", File: 0, Hash: "xxh3-128:00", Stored: "a"})
-	b.forget()
-	if len(b.waiting) != 0 || len(b.running) != 0 {
-		t.Errorf("after forget: %d waiting, %d running; want none", len(b.waiting), len(b.running))
+	waiting := client.Offer{N: 1, Transfer: "w", From: "carol", Files: files, Decision: client.Ask}
+	running := client.Offer{N: 2, Transfer: "r", From: "alice", Files: files, Decision: client.Accept}
+	v.show(client.Offered{Offer: waiting})
+	v.show(client.Offered{Offer: running})
+	v.show(client.Progress{Offer: 2, Bytes: 1})
+	v.show(client.FileDone{Offer: 2, From: "alice", Report: client.FileReport{Path: "a", Status: client.Delivered, Stored: "a"}})
+	v.show(client.Disconnected{Err: io.ErrUnexpectedEOF, Reconnecting: true})
+	v.show(client.Withdrawn{Offer: waiting, Reason: "connection lost"})
+	v.show(client.OfferDone{Offer: running, Received: 1, Left: 1, Cut: true})
+	if len(v.offers) != 0 || len(v.downloads) != 0 {
+		t.Errorf("after the loss: %d offers, %d lines; want none", len(v.offers), len(v.downloads))
 	}
 	u.mu.Lock()
 	meters := len(u.meters)
@@ -96,6 +104,7 @@ func TestInboxForgetsAConnectionsOffers(t *testing.T) {
 		t.Errorf("%d progress lines left, want none", meters)
 	}
 	for _, want := range []string{
+		"* connection lost (unexpected EOF); reconnecting",
 		"* offer 1 from carol is gone with the connection",
 		"* offer 2 from alice cut by the lost connection after 1 of 2 files",
 	} {
@@ -103,5 +112,8 @@ func TestInboxForgetsAConnectionsOffers(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
-	b.progress("r", 1, 1) // a late byte from the old connection
+	v.show(client.Progress{Offer: 2, Bytes: 1}) // a late byte from the old connection
+	if len(v.downloads) != 0 {
+		t.Error("a late byte of an offer that ended made a line")
+	}
 }

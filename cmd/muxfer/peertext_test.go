@@ -273,10 +273,10 @@ func TestTextOutputKeepsAPeersNewlineInItsLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := newInbox(u, "inbox")
+	v := newView(u, "inbox")
 	u.message(protocol.Chat{From: "bob", Text: "hi" + forged})
 	u.message(protocol.Presence{Event: protocol.Join, Client: protocol.ClientInfo{Name: "eve" + forged}})
-	in.offered(protocol.Offer{From: "bob" + forged, Transfer: "t1", Files: []protocol.File{{Path: "a.txt" + forged, Size: 1}}}, client.Ask)
+	v.show(client.Offered{Offer: client.Offer{N: 1, From: "bob" + forged, Transfer: "t1", Files: []protocol.File{{Path: "a.txt" + forged, Size: 1}}, Decision: client.Ask}})
 	u.summary("bob", &transfer.Report{}, errors.New("transfer refused: bob: no"+forged))
 	var errb bytes.Buffer
 	exitCode(env{stderr: &errb}, errors.New("transfer refused: bob: no"+forged))

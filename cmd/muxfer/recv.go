@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/muxfer/muxfer/client"
-	"github.com/muxfer/muxfer/mux"
-	"github.com/muxfer/muxfer/protocol"
 	"github.com/spf13/pflag"
 )
 
@@ -86,18 +83,19 @@ func (r *recvFlags) recv(e env, fs *pflag.FlagSet, pos []string) error {
 		return err
 	}
 	defer u.close()
-	cfg, _, err := r.keys.muxConfig(e, false)
+	mc, _, err := r.keys.muxConfig(e, false)
 	if err != nil {
 		return err
 	}
+	zero := 0
+	cf := clientFlags{name: r.name, json: r.json, parallel: &zero, limitRate: new(byteSize), mux: mc,
+		reconnect: r.reconnect, reconnectMax: new(time.Duration), giveUp: r.giveUp}
 	if *r.stdout {
-		return r.recvOne(e, u, pos[0], cfg)
+		return r.recvOne(e, u, &cf, pos[0])
 	}
-	in := newInbox(u, *r.dir)
-	in.keep = *r.keep
-	var cur atomic.Pointer[client.Client] // the connection offers are answered on
-	var asking atomic.Bool                // standard input is open to answer offers
-	decide := func(protocol.Offer) client.Decision {
+	var asking atomic.Bool // standard input is open to answer offers
+	asking.Store(!*r.yes)
+	decide := func(client.Offer) client.Decision {
 		switch {
 		case *r.yes:
 			return client.Accept
@@ -106,111 +104,63 @@ func (r *recvFlags) recv(e env, fs *pflag.FlagSet, pos []string) error {
 		}
 		return client.Decline // nobody left to ask
 	}
-	if !*r.yes {
-		in.hint = func(n int) string { return fmt.Sprintf("accept? y/n (or /accept %d, /decline %d)", n, n) }
-		asking.Store(true)
-	}
-	name := *r.name
-	dial := func(ctx context.Context) (*client.Client, error) {
-		c, err := dialConfig(ctx, pos[0], in.config(client.Config{Name: name, Mux: cfg}, decide), u)
-		if err == nil {
-			name = c.Name() // keep it across reconnects
-			cur.Store(c)
-		}
-		return c, err
-	}
-	c, err := dial(e.ctx)
+	s, v, err := cf.connect(e, u, pos[0], client.SessionConfig{Dir: *r.dir, KeepParts: *r.keep, Decide: decide})
 	if err != nil {
 		return err
 	}
-	defer func() { cur.Load().Close() }()
+	defer s.Close()
 	u.event(map[string]any{"type": "waiting", "dir": *r.dir}, "* waiting for files; they go into "+*r.dir)
+	var lines chan string
 	if !*r.yes {
+		v.hint = func(n int) string { return fmt.Sprintf("accept? y/n (or /accept %d, /decline %d)", n, n) }
 		ctx, cancel := context.WithCancel(e.ctx)
 		defer cancel()
-		done := make(chan struct{})
-		defer func() { cancel(); <-done }()
+		lines = make(chan string)
+		// Ends at the end of stdin; if ctx ends first it stays blocked in
+		// Read until the process exits, as chat's reader does.
 		go func() {
-			defer close(done)
-			answerOffers(ctx, e.stdin, u, in, &cur)
-			asking.Store(false)
+			defer close(lines)
+			scanLines(ctx, e.stdin, lines)
 		}()
 	}
+	events := s.Events()
 	for {
 		select {
 		case <-e.ctx.Done():
 			return e.ctx.Err()
-		case <-c.Done():
-		}
-		c.Close()
-		lost := c.Err()
-		var refused *protocol.Error
-		if !*r.reconnect || errors.As(lost, &refused) {
-			return fmt.Errorf("%w: %w", errConnLost, lost)
-		}
-		u.event(map[string]string{"type": "disconnected", "reason": lost.Error()},
-			fmt.Sprintf("* connection lost (%s); reconnecting", lost.Error()))
-		in.forget()
-		if c, err = (client.Backoff{GiveUp: *r.giveUp}).Retry(e.ctx, dial, u.retry); err != nil {
-			return fmt.Errorf("%w: %w", errConnLost, err)
-		}
-	}
-}
-
-// answerOffers reads answers to offers from stdin until it ends or ctx is
-// done: y or yes (/accept N) accepts the oldest offer waiting (offer N),
-// n or no (/decline N) declines it, /offers lists them.
-func answerOffers(ctx context.Context, stdin io.Reader, u *ui, in *inbox, cur *atomic.Pointer[client.Client]) {
-	lines := make(chan string)
-	go func() {
-		// Ends at the end of stdin; if ctx ends first it stays blocked in
-		// Read until the process exits, as chat's reader does.
-		defer close(lines)
-		scanLines(ctx, stdin, lines)
-	}()
-	for {
-		var line string
-		var ok bool
-		select {
-		case line, ok = <-lines:
+		case line, ok := <-lines:
 			if !ok {
-				return
+				asking.Store(false)
+				lines = nil
+				continue
 			}
-		case <-ctx.Done():
-			return
-		}
-		cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
-		switch strings.ToLower(cmd) {
-		case "":
-		case "y", "yes", "/accept":
-			in.answer(cur.Load(), arg, true)
-		case "n", "no", "/decline":
-			in.answer(cur.Load(), arg, false)
-		case "/offers":
-			in.list(arg)
-		default:
-			u.event(map[string]string{"type": "error", "text": "answer y or n (or /accept N, /decline N, /offers)"},
-				"! answer y or n (or /accept N, /decline N, /offers)")
+			answerOffer(s, v, line)
+		case ev, ok := <-events:
+			if !ok {
+				return fmt.Errorf("%w: %w", errConnLost, s.Err())
+			}
+			v.show(ev)
 		}
 	}
 }
 
-// recvOne is recv --stdout: one file, to standard output.
-func (r *recvFlags) recvOne(e env, u *ui, addr string, cfg mux.Config) error {
-	one, err := newOneFile(u)
-	if err != nil {
-		return err
+// answerOffer acts on one line of standard input: y or yes (/accept N)
+// accepts the oldest offer waiting (offer N), n or no (/decline N)
+// declines it, /offers lists them.
+func answerOffer(s *client.Session, v *view, line string) {
+	cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+	switch cmd = strings.ToLower(cmd); cmd {
+	case "":
+	case "y", "yes", "/accept", "n", "no", "/decline":
+		if waiting := s.Offers(); arg == "" && len(waiting) > 1 && !strings.HasPrefix(cmd, "/") {
+			arg = strconv.Itoa(waiting[0].N) // y and n answer the oldest
+		}
+		accept := cmd == "y" || cmd == "yes" || cmd == "/accept"
+		v.answer(s, arg, accept)
+	case "/offers":
+		v.list(s, arg)
+	default:
+		v.u.event(map[string]string{"type": "error", "text": "answer y or n (or /accept N, /decline N, /offers)"},
+			"! answer y or n (or /accept N, /decline N, /offers)")
 	}
-	defer one.remove() // after c.Close, deferred below
-	in := newInbox(u, "standard output")
-	conf := in.config(client.Config{Name: *r.name, Mux: cfg}, func(protocol.Offer) client.Decision { return client.Accept })
-	one.wrap(&conf)
-	c, err := dialConfig(e.ctx, addr, conf, u)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	one.connected(c)
-	u.event(map[string]any{"type": "waiting"}, "* waiting for one file to write to standard output")
-	return one.deliver(e.ctx, e.stdout)
 }

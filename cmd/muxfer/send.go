@@ -47,11 +47,6 @@ func addClientFlags(fs *pflag.FlagSet, defaultName string) clientFlags {
 	return cf
 }
 
-// backoff is the reconnect schedule the flags ask for.
-func (cf *clientFlags) backoff() client.Backoff {
-	return client.Backoff{Max: *cf.reconnectMax, GiveUp: *cf.giveUp}
-}
-
 // setup checks that the positional arguments named by need are there
 // (need[i] names pos[i]), and sets up the output and the connection's
 // settings.
@@ -115,32 +110,47 @@ func (cf *clientFlags) send(e env, fs *pflag.FlagSet, pos []string) error {
 	return cf.deliver(e, u, pos[0], m)
 }
 
+// connect opens a session to the hub at addr for a command, with the
+// flags' name, key, reconnect schedule and resume secret, and draws its
+// first event (the welcome line). cfg holds what the command adds: a
+// folder to receive into, a decision for offers.
+func (cf *clientFlags) connect(e env, u *ui, addr string, cfg client.SessionConfig) (*client.Session, *view, error) {
+	cfg.Name, cfg.Software, cfg.Mux = *cf.name, software(), cf.mux
+	cfg.NoReconnect = cfg.NoReconnect || !*cf.reconnect
+	cfg.Backoff = client.Backoff{Max: *cf.reconnectMax, GiveUp: *cf.giveUp}
+	secret, err := resumeSecret(e)
+	if err != nil {
+		printError(e.stderr, fmt.Sprintf("no resume key (%v): a send cut by a crash starts again from the beginning", err))
+	}
+	cfg.ResumeSecret = secret
+	s, err := client.Connect(e.ctx, addr, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := newView(u, cfg.Dir)
+	v.show(<-s.Events()) // Connected
+	return s, v, nil
+}
+
 // deliver sends m to the hub at addr, or through it to --to, reconnecting
 // and resuming as the flags say, and prints the summary.
 func (cf *clientFlags) deliver(e env, u *ui, addr string, m *transfer.Manifest) error {
-	key, err := resumeKey(e, cf.mux, addr)
+	s, v, err := cf.connect(e, u, addr, client.SessionConfig{})
 	if err != nil {
-		key = nil
-		printError(e.stderr, fmt.Sprintf("no resume key (%v): a send cut by a crash starts again from the beginning", err))
+		return err
 	}
-	name := *cf.name
-	dial := func(ctx context.Context) (*client.Client, error) {
-		c, err := dialConfig(ctx, addr, client.Config{Name: name, Mux: cf.mux}, u)
-		if err == nil {
-			name = c.Name() // keep it across reconnects
+	defer s.Close()
+	var result error
+	sent := false
+	v.onSent = func(_ client.SendDone, err error) { result, sent = err, true }
+	go s.Send(e.ctx, m, client.SendOptions{To: *cf.to, Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate)})
+	for ev := range s.Events() {
+		v.show(ev)
+		if sent {
+			return result
 		}
-		return c, err
 	}
-	opt := client.DeliverOptions{
-		SendOptions: transfer.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate), Observer: u.observerFor(*cf.to), ResumeKey: key, To: *cf.to},
-		Backoff:     cf.backoff(),
-		NoReconnect: !*cf.reconnect,
-		OnLost:      u.lost,
-		OnRetry:     u.retry,
-		OnWait:      u.wait,
-	}
-	rep, err := client.Deliver(e.ctx, dial, m, opt)
-	return u.finish(*cf.to, rep, err)
+	return fmt.Errorf("%w: %w", errConnLost, s.Err())
 }
 
 // scan builds the manifest and reports what it skipped.

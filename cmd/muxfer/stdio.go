@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/client"
-	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
 	"github.com/spf13/pflag"
 )
@@ -113,93 +112,35 @@ func checkStdinName(name string) error {
 	return nil
 }
 
-// oneFile is what recv --stdout puts around a receiving client: it lets
-// one offer of exactly one regular file through, declines every other
-// offer and tells its sender why, and hands over that one file's outcome.
-// The file is received into a temporary folder of its own, so resuming
-// works within one run only.
+// oneFile is recv --stdout's rule for offers: it lets one offer of
+// exactly one regular file through, and declines every other, telling
+// its sender why. decide runs on the connection's reading goroutine.
 type oneFile struct {
-	inbox string // made by newOneFile, removed by remove
-	u     *ui
-	c     *client.Client // to tell senders why; set by connected
-	ready chan struct{}  // closed by connected
-
-	mu    sync.Mutex // held while an offer is decided
-	taken bool       // an offer was let through
-	from  protocol.ClientInfo
-
-	got      chan protocol.Result // the file's outcome; room for one
-	left     chan struct{}        // closed when the file's sender leaves the hub
-	leftOnce sync.Once
+	mu    sync.Mutex
+	taken bool           // an offer was let through
+	why   map[int]string // offers refused, by number, until declined
 }
 
-func newOneFile(u *ui) (*oneFile, error) {
-	dir, err := os.MkdirTemp("", "muxfer-recv-*")
-	if err != nil {
-		return nil, fmt.Errorf("making a temporary folder to receive into: %w", err)
+// decide is SessionConfig.Decide: Accept for the one, Ask for the rest,
+// which the command declines with the reason.
+func (o *oneFile) decide(of client.Offer) client.Decision {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if why := o.refusal(of); why != "" {
+		o.why[of.N] = why
+		return client.Ask
 	}
-	return &oneFile{inbox: dir, u: u, ready: make(chan struct{}), got: make(chan protocol.Result, 1), left: make(chan struct{})}, nil
-}
-
-// connected gives o the client that wrap's callbacks are for. It must
-// come right after client.Dial returns it: an offer that comes first
-// waits for it.
-func (o *oneFile) connected(c *client.Client) {
-	o.c = c
-	close(o.ready)
-}
-
-// remove deletes the temporary folder and what was received into it; the
-// client that received into it has been closed.
-func (o *oneFile) remove() { os.RemoveAll(o.inbox) }
-
-// wrap makes cfg receive into o's folder and puts o's checks around its
-// callbacks, which stay in charge of what they did.
-func (o *oneFile) wrap(cfg *client.Config) {
-	received, message := cfg.OnReceived, cfg.OnMessage
-	cfg.Inbox = o.inbox
-	cfg.OnOffer = oneOffer(o, cfg.OnOffer)
-	cfg.OnReceived = func(res protocol.Result) {
-		received(res)
-		select {
-		case o.got <- res:
-		default: // only one file was accepted: nothing else comes
-		}
-	}
-	cfg.OnMessage = func(m protocol.Message) {
-		message(m)
-		if p, ok := m.(protocol.Presence); ok && p.Event == protocol.Leave && o.isSender(p.Client.ID) {
-			o.leftOnce.Do(func() { close(o.left) })
-		}
-	}
-}
-
-// oneOffer puts o's checks before decide, recv's own answer to an offer:
-// an offer o refuses is declined without asking decide, and the first that
-// decide does not decline is the one.
-func oneOffer(o *oneFile, decide func(protocol.Offer) client.Decision) func(protocol.Offer) client.Decision {
-	return func(of protocol.Offer) client.Decision {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		if why := o.refusal(of); why != "" {
-			o.decline(of, why)
-			return client.Ask // declined already, with the reason
-		}
-		d := decide(of)
-		if d != client.Decline {
-			o.taken, o.from = true, protocol.ClientInfo{ID: of.FromID, Name: of.From}
-		}
-		return d
-	}
+	o.taken = true
+	return client.Accept
 }
 
 // refusal says why o declines an offer, or "" if it may take it; o.mu is
 // held.
-func (o *oneFile) refusal(of protocol.Offer) string {
+func (o *oneFile) refusal(of client.Offer) string {
 	if o.taken {
 		return "muxfer recv --stdout has taken a file already, and takes no other"
 	}
-	files, dirs, _ := tally(of.Files)
+	files, dirs, _ := of.Totals()
 	if files == 1 && dirs == 0 {
 		return ""
 	}
@@ -210,66 +151,79 @@ func (o *oneFile) refusal(of protocol.Offer) string {
 	return "muxfer recv --stdout takes a single file, and this offer has " + what
 }
 
-// decline declines an offer, saying why here and to its sender. It runs
-// in OnOffer, where the offer already waits for an answer.
-func (o *oneFile) decline(of protocol.Offer, why string) {
-	o.u.event(map[string]any{"type": "declined", "from": of.From, "reason": why},
-		fmt.Sprintf("* declined an offer from %s: %s", of.From, why))
-	<-o.ready
-	o.c.Decline(of.Transfer, why)
-}
-
-func (o *oneFile) isSender(id uint64) bool {
+// refused returns why offer n was refused, once.
+func (o *oneFile) refused(n int) string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.taken && o.from.ID == id
+	why := o.why[n]
+	delete(o.why, n)
+	return why
 }
 
-// deliver waits for the one file and, once it is stored and verified,
-// copies it to w. It fails, writing nothing, if the file failed, if its
-// sender left without sending it, or if the connection ended first. It
-// closes the client.
-func (o *oneFile) deliver(ctx context.Context, w io.Writer) error {
-	c := o.c
-	var res protocol.Result
-	got := false
-	var cut error
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case res = <-o.got:
-		got = true
-	case <-o.left:
-		o.mu.Lock()
-		cut = fmt.Errorf("%s left without sending the file", o.from.Name)
-		o.mu.Unlock()
-	case <-c.Done():
-		cut = fmt.Errorf("%w: %w", errConnLost, c.Err())
+// recvOne is recv --stdout: it receives one file into a temporary folder
+// and, once it is stored and verified, copies it to standard output. It
+// fails, writing nothing, if the file failed (its sender left without
+// sending it all, say), or if the connection ended first.
+func (r *recvFlags) recvOne(e env, u *ui, cf *clientFlags, addr string) error {
+	dir, err := os.MkdirTemp("", "muxfer-recv-*")
+	if err != nil {
+		return fmt.Errorf("making a temporary folder to receive into: %w", err)
 	}
-	// Close waits for the goroutines of the data streams: an outcome that
-	// came as the sender left, or as the connection ended, is in o.got
-	// after it. No offer comes after it either.
-	c.Close()
-	if !got {
+	defer os.RemoveAll(dir)
+	one := &oneFile{why: map[int]string{}}
+	s, v, err := cf.connect(e, u, addr, client.SessionConfig{Dir: dir, NoReconnect: true, Decide: one.decide})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	v.dir = "standard output"
+	u.event(map[string]any{"type": "waiting"}, "* waiting for one file to write to standard output")
+	var taken client.Offer
+	var got client.FileDone
+	for {
+		var ev client.Event
+		var ok bool
 		select {
-		case res = <-o.got:
-		default:
-			return cut
+		case <-e.ctx.Done():
+			return e.ctx.Err()
+		case ev, ok = <-s.Events():
+			if !ok {
+				return fmt.Errorf("%w: %w", errConnLost, s.Err())
+			}
+		}
+		switch ev := ev.(type) {
+		case client.Offered:
+			if why := one.refused(ev.Offer.N); why != "" {
+				u.event(map[string]any{"type": "declined", "from": ev.Offer.From, "reason": why},
+					fmt.Sprintf("* declined an offer from %s: %s", ev.Offer.From, why))
+				s.Decline(ev.Offer.N, why)
+				continue
+			}
+			taken = ev.Offer
+		case client.FileDone:
+			got = ev // a sender that leaves has its file failed or cancelled
+		}
+		v.show(ev)
+		if done, ok := ev.(client.OfferDone); ok && done.Offer.N == taken.N {
+			if got.Offer == 0 || done.Cut {
+				return fmt.Errorf("%w: the file was cut", errConnLost)
+			}
+			if got.Report.Err != "" {
+				return fmt.Errorf("file not received: %s", got.Report.Err)
+			}
+			s.Close()
+			return copyOut(e.ctx, dir, got.Report.Stored, e.stdout)
 		}
 	}
-	if res.Error != "" {
-		return fmt.Errorf("file not received: %s", res.Error)
-	}
-	return o.copyOut(ctx, res.Stored, w)
 }
 
 // copyChunk is how much copyOut writes between looks at its context.
 const copyChunk = 4 << 20
 
-// copyOut copies the file stored as stored (relative to the inbox) to w,
+// copyOut copies the file stored as stored (relative to dir) to w,
 // a chunk at a time, so that an interrupt stops a long copy.
-func (o *oneFile) copyOut(ctx context.Context, stored string, w io.Writer) error {
-	f, err := os.OpenInRoot(o.inbox, filepath.FromSlash(stored))
+func copyOut(ctx context.Context, dir, stored string, w io.Writer) error {
+	f, err := os.OpenInRoot(dir, filepath.FromSlash(stored))
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/hub/hubtest"
 	"github.com/muxfer/muxfer/mux"
@@ -384,7 +385,7 @@ func TestOneFileTakesOneRegularFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		o := &oneFile{taken: tt.taken}
-		why := o.refusal(protocol.Offer{Files: tt.files})
+		why := o.refusal(client.Offer{Files: tt.files})
 		if tt.why == "" && why != "" || tt.why != "" && !strings.Contains(why, tt.why) {
 			t.Errorf("%s: refusal %q, want %q", tt.name, why, tt.why)
 		}

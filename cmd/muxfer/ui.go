@@ -283,13 +283,6 @@ func (u *ui) problem(err error) {
 	u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
 }
 
-// lost says that the connection is gone and will be dialled again; the
-// upload's line stays, and goes on when the next attempt starts.
-func (u *ui) lost(err error, files int) {
-	u.event(map[string]any{"type": "disconnected", "reason": err.Error(), "files_left": files},
-		fmt.Sprintf("* connection lost (%s); reconnecting to resume %s", err.Error(), plural(files, "file")))
-}
-
 // plural writes "1 file", "2 files".
 func plural(n int, noun string) string {
 	if n == 1 {

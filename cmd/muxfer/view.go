@@ -1,0 +1,357 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/muxfer/muxfer/client"
+	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
+	"github.com/spf13/pflag"
+)
+
+// listedEntries is how many entries of an offer are printed with it; the
+// rest are counted, and /offers N lists them all.
+const listedEntries = 20
+
+// view draws a session's events: every command that connects reads
+// them in one loop and hands each to show, in order, from one goroutine.
+type view struct {
+	u    *ui
+	dir  string             // where accepted files go, as given
+	hint func(n int) string // how to answer offer n
+
+	offers    map[int]client.Offer         // by number, until they end
+	downloads map[int]*download            // accepted offers' progress lines
+	sends     map[int]*sendView            // running sends, by number
+	failed    int                          // files that failed, both ways, and sends that failed
+	onSent    func(client.SendDone, error) // after a send's summary, with its error
+}
+
+// sendView is a send's progress line.
+type sendView struct {
+	to  string
+	obs transfer.Observer
+}
+
+func newView(u *ui, dir string) *view {
+	return &view{u: u, dir: dir, offers: map[int]client.Offer{}, downloads: map[int]*download{}, sends: map[int]*sendView{},
+		hint: func(n int) string { return fmt.Sprintf("/accept %d or /decline %d", n, n) }}
+}
+
+// show draws ev.
+func (v *view) show(ev client.Event) {
+	switch ev := ev.(type) {
+	case client.Connected:
+		v.u.event(map[string]any{"type": "welcome", "name": ev.Name, "id": ev.ID, "addr": ev.Addr},
+			fmt.Sprintf("* connected to %s as %s", ev.Addr, ev.Name))
+		if ev.Again && ev.Wanted != "" {
+			v.u.line("* %s was taken; you are now %s", ev.Wanted, ev.Name)
+		}
+	case client.Disconnected:
+		if ev.Reconnecting {
+			v.u.event(map[string]string{"type": "disconnected", "reason": ev.Err.Error()},
+				fmt.Sprintf("* connection lost (%s); reconnecting", ev.Err.Error()))
+		}
+	case client.Retrying:
+		v.u.retry(ev.Attempt, ev.Err, ev.Wait)
+	case client.Message:
+		v.u.message(protocol.Chat{From: ev.From, FromID: ev.FromID, To: ev.To, Text: ev.Text})
+	case client.Presence:
+		v.u.message(protocol.Presence{Event: ev.Kind, Client: ev.Peer, OldName: ev.OldName})
+	case client.Notice:
+		v.u.message(protocol.Notice{Code: ev.Code, Text: ev.Text})
+	case client.Offered:
+		v.offered(ev.Offer)
+	case client.Withdrawn:
+		v.withdrawn(ev.Offer, ev.Reason)
+	case client.FileStarted:
+		if s := v.sends[ev.Send]; s != nil {
+			s.obs.Opened(ev.Path)
+		} else if d := v.download(ev.Offer); d != nil {
+			d.opened(ev.Path)
+		}
+	case client.Progress:
+		if s := v.sends[ev.Send]; s != nil {
+			if ev.Bytes > 0 {
+				s.obs.Wrote(int(ev.Bytes))
+			}
+			if ev.Held > 0 {
+				s.obs.Held(ev.Held)
+			}
+		} else if d := v.download(ev.Offer); d != nil {
+			d.wrote(int(ev.Bytes))
+		}
+	case client.FileDone:
+		if s := v.sends[ev.Send]; s != nil {
+			s.obs.Finished(ev.Report)
+		} else if ev.Send == 0 {
+			v.received(ev)
+		}
+	case client.OfferDone:
+		v.offerDone(ev)
+	case client.SendStarted:
+		s := v.sends[ev.Send]
+		if s == nil {
+			s = &sendView{to: ev.To, obs: v.u.observerFor(ev.To)}
+			v.sends[ev.Send] = s
+		}
+		s.obs.Started(ev.Files, ev.Bytes)
+	case client.SendWaiting:
+		v.u.wait(ev.Err, ev.Files, ev.Wait)
+	case client.SendDone:
+		delete(v.sends, ev.Send)
+		err := v.u.finish(ev.To, ev.Report, ev.Err)
+		if err != nil {
+			v.failed++
+		}
+		if v.onSent != nil {
+			v.onSent(ev, err)
+		}
+	}
+}
+
+// offerNote is the JSON form of an offer made to this client.
+type offerNote struct {
+	Type     string          `json:"type"`  // "offer"
+	Offer    int             `json:"offer"` // the number /accept and /decline take
+	Transfer string          `json:"transfer"`
+	From     string          `json:"from"`
+	Files    int             `json:"files"`
+	Folders  int             `json:"folders"`
+	Bytes    int64           `json:"bytes"`
+	Waiting  bool            `json:"waiting"` // false: accepted at once (recv --yes)
+	List     []protocol.File `json:"list"`
+}
+
+// offered prints an offer, with the answer it waits for.
+func (v *view) offered(o client.Offer) {
+	v.offers[o.N] = o
+	ev := offerNote{Type: "offer", Offer: o.N, Transfer: o.Transfer, From: o.From, Waiting: o.Decision == client.Ask, List: o.Files}
+	ev.Files, ev.Folders, ev.Bytes = o.Totals()
+	head := fmt.Sprintf("* %s offers %s (%s)", o.From, contents(ev.Files, ev.Folders), size(ev.Bytes))
+	switch o.Decision {
+	case client.Ask:
+		head += ": " + v.hint(o.N)
+	case client.Accept:
+		head += ": accepted, into " + v.dir
+	default:
+		head += ": declined"
+		delete(v.offers, o.N)
+	}
+	lines := []string{head}
+	for _, line := range entryLines(o.Files, listedEntries) {
+		lines = append(lines, "    "+line)
+	}
+	if len(o.Files) > listedEntries && o.Decision == client.Ask {
+		lines = append(lines, fmt.Sprintf("    (/offers %d lists them all)", o.N))
+	}
+	v.u.event(ev, lines...)
+}
+
+// contents says "3 files and 1 folder".
+func contents(files, folders int) string {
+	if folders == 0 {
+		return plural(files, "file")
+	}
+	if files == 0 {
+		return plural(folders, "folder")
+	}
+	return plural(files, "file") + " and " + plural(folders, "folder")
+}
+
+// entryLines describes up to max entries of an offer, one line each, and
+// counts the rest on one more line.
+func entryLines(files []protocol.File, max int) []string {
+	var out []string
+	for i, f := range files {
+		if i == max {
+			out = append(out, fmt.Sprintf("… and %d more", len(files)-max))
+			break
+		}
+		if f.Dir {
+			out = append(out, f.Path+"/")
+		} else {
+			out = append(out, fmt.Sprintf("%s  %s", f.Path, size(f.Size)))
+		}
+	}
+	return out
+}
+
+func (v *view) withdrawn(o client.Offer, reason string) {
+	delete(v.offers, o.N)
+	text := fmt.Sprintf("* offer %d from %s withdrawn: %s", o.N, o.From, reason)
+	if reason == "connection lost" {
+		text = fmt.Sprintf("* offer %d from %s is gone with the connection; ask %s to send it again", o.N, o.From, o.From)
+	}
+	v.u.event(map[string]any{"type": "withdrawn", "offer": o.N, "from": o.From, "reason": reason}, text)
+}
+
+// download returns the progress line of accepted offer n, made at its
+// first bytes.
+func (v *view) download(n int) *download {
+	if d := v.downloads[n]; d != nil {
+		return d
+	}
+	o, ok := v.offers[n]
+	if !ok {
+		return nil
+	}
+	files, _, bytes := o.Totals()
+	d := v.u.download("← "+o.From, files, bytes)
+	v.downloads[n] = d
+	return d
+}
+
+// receivedNote is the JSON form of a file received, or failed.
+type receivedNote struct {
+	Type  string `json:"type"` // "received"
+	Offer int    `json:"offer"`
+	From  string `json:"from"`
+	protocol.Result
+}
+
+func (v *view) received(ev client.FileDone) {
+	r := ev.Report
+	text := fmt.Sprintf("received %s from %s %.23s…", r.Stored, ev.From, r.Hash)
+	if r.Err != "" {
+		v.failed++
+		text = fmt.Sprintf("FAILED from %s: %s", ev.From, r.Err)
+	}
+	v.u.event(receivedNote{Type: "received", Offer: ev.Offer, From: ev.From,
+		Result: protocol.Result{Transfer: ev.Transfer, File: ev.File, Stored: r.Stored, Hash: r.Hash, Error: r.Err}}, text)
+}
+
+func (v *view) offerDone(ev client.OfferDone) {
+	n, from := ev.Offer.N, ev.Offer.From
+	if d := v.downloads[n]; d != nil {
+		d.done()
+	}
+	delete(v.downloads, n)
+	delete(v.offers, n)
+	if ev.Cut {
+		v.u.event(map[string]any{"type": "offer_cut", "offer": n, "from": from, "files": ev.Received, "failed": ev.Failed, "left": ev.Left},
+			fmt.Sprintf("* offer %d from %s cut by the lost connection after %d of %d files; what arrived resumes when it is sent again",
+				n, from, ev.Received, ev.Received+ev.Failed+ev.Left))
+		return
+	}
+	text := fmt.Sprintf("* offer %d from %s: received %d of %d files (%s) in %s", n, from, ev.Received, ev.Received+ev.Failed,
+		size(ev.Bytes), ev.Elapsed.Round(time.Millisecond))
+	if ev.Failed > 0 {
+		text += fmt.Sprintf(", %d failed", ev.Failed)
+	}
+	v.u.event(map[string]any{"type": "offer_done", "offer": n, "from": from, "files": ev.Received, "failed": ev.Failed,
+		"bytes": ev.Bytes, "seconds": ev.Elapsed.Seconds()}, text)
+}
+
+// pick returns the waiting offer that arg names ("" when only one waits).
+func pick(s *client.Session, arg string) (client.Offer, error) {
+	waiting := s.Offers()
+	arg = strings.TrimSpace(arg)
+	if arg == "" {
+		switch len(waiting) {
+		case 0:
+			return client.Offer{}, errors.New("no offer is waiting for an answer")
+		case 1:
+			return waiting[0], nil
+		}
+		return client.Offer{}, fmt.Errorf("%d offers are waiting: say which (/offers lists them)", len(waiting))
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(arg, "#"))
+	if err != nil {
+		return client.Offer{}, fmt.Errorf("%q is not an offer's number", arg)
+	}
+	for _, o := range waiting {
+		if o.N == n {
+			return o, nil
+		}
+	}
+	return client.Offer{}, fmt.Errorf("offer %d is not waiting for an answer", n)
+}
+
+// offerArgs splits the argument of /accept or /decline into an offer's
+// number (or "") and the words after it.
+func offerArgs(arg string) (num, rest string) {
+	arg = strings.TrimSpace(arg)
+	first, after, _ := strings.Cut(arg, " ")
+	if _, err := strconv.Atoi(strings.TrimPrefix(first, "#")); err == nil {
+		return first, strings.TrimSpace(after)
+	}
+	return "", arg
+}
+
+// answer accepts or declines the waiting offer that arg names. A decline
+// may give a reason after the number ("2 no room"), or alone when only
+// one offer waits; the sender sees it.
+func (v *view) answer(s *client.Session, arg string, accept bool) {
+	num, reason := offerArgs(arg)
+	if accept && reason != "" {
+		v.u.problem(errors.New("usage: /accept [N]"))
+		return
+	}
+	o, err := pick(s, num)
+	if err == nil && accept {
+		err = s.Accept(o.N)
+	} else if err == nil {
+		err = s.Decline(o.N, reason)
+	}
+	if err != nil {
+		v.u.problem(err)
+		return
+	}
+	verb, text := "declined", fmt.Sprintf("* declined offer %d from %s", o.N, o.From)
+	if accept {
+		verb, text = "accepted", fmt.Sprintf("* accepted offer %d from %s, into %s", o.N, o.From, v.dir)
+	} else {
+		delete(v.offers, o.N)
+	}
+	v.u.event(map[string]any{"type": verb, "offer": o.N, "transfer": o.Transfer, "from": o.From}, text)
+}
+
+// list prints the waiting offers, or every entry of the one arg names.
+func (v *view) list(s *client.Session, arg string) {
+	if strings.TrimSpace(arg) != "" {
+		o, err := pick(s, arg)
+		if err != nil {
+			v.u.problem(err)
+			return
+		}
+		lines := []string{fmt.Sprintf("* offer %d from %s:", o.N, o.From)}
+		for _, line := range entryLines(o.Files, len(o.Files)) {
+			lines = append(lines, "    "+line)
+		}
+		v.u.event(map[string]any{"type": "offer_list", "offer": o.N, "from": o.From, "list": o.Files}, lines...)
+		return
+	}
+	waiting := s.Offers()
+	if len(waiting) == 0 {
+		v.u.event(map[string]any{"type": "offers", "offers": []int{}}, "* no offer is waiting for an answer")
+		return
+	}
+	nums := make([]int, len(waiting))
+	lines := make([]string, len(waiting))
+	for i, o := range waiting {
+		files, folders, bytes := o.Totals()
+		nums[i] = o.N
+		lines[i] = fmt.Sprintf("%d: %s from %s (%s)", o.N, contents(files, folders), o.From, size(bytes))
+	}
+	v.u.event(map[string]any{"type": "offers", "offers": nums}, "* waiting: "+strings.Join(lines, "; "))
+}
+
+// wait says that a send waits on its connection before offering files
+// again: the hub is busy with an earlier transfer of them, or the
+// recipient left and may come back.
+func (u *ui) wait(err error, files int, d time.Duration) {
+	u.event(map[string]any{"type": "wait", "reason": err.Error(), "files_left": files, "wait_seconds": d.Seconds()},
+		fmt.Sprintf("* %s; offering %s again in %s", err.Error(), plural(files, "file"), d.Round(10*time.Millisecond)))
+}
+
+// keepPartialFlag defines --keep-partial for a command that receives into
+// --dir, as serve's for its folder.
+func keepPartialFlag(fs *pflag.FlagSet) *time.Duration {
+	return fs.Duration("keep-partial", client.DefaultKeepParts,
+		"how long the part of a file cut on its way into --dir is kept for its sender to resume; older parts there are removed on connecting (negative: never)")
+}
