@@ -1,6 +1,13 @@
-// Package client is the library behind muxfer's send and chat commands: a
-// connection to a hub over which a program chats, asks who is there, and
-// uploads files while the chat goes on.
+// Package client is the library behind muxfer's send, recv and chat
+// commands. A program starts with Connect: the Session it returns keeps a
+// place on a hub for as long as the program wants it (it reconnects,
+// keeps the name, resumes sends), chats, sends files to the hub or to a
+// person (Session.Send), receives what people offer (SessionConfig.Dir,
+// Session.Accept), and tells the program what happens as one ordered
+// stream of events (Session.Events).
+//
+// Client is the layer under it: one connection, with callbacks, that
+// ends when the connection does.
 package client
 
 import (

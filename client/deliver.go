@@ -12,8 +12,8 @@ import (
 	"github.com/muxfer/muxfer/transfer"
 )
 
-// DeliverOptions tune Deliver.
-type DeliverOptions struct {
+// deliverOptions tune deliverAll and Client.send.
+type deliverOptions struct {
 	transfer.SendOptions
 	// Backoff spaces out the attempts to reconnect after the connection is
 	// lost, and says when to give up: after Backoff.GiveUp without any
@@ -30,14 +30,14 @@ type DeliverOptions struct {
 	// OnLost, if set, is called when the connection is lost and Deliver
 	// is about to reconnect, with the reason and the files still to go.
 	OnLost func(err error, files int)
-	// OnWait, if set, is called when Deliver waits on a connection that
+	// OnWait, if set, is called when deliverAll waits on a connection that
 	// is still up before offering again: the hub was busy with an
 	// earlier transfer of the files, or the recipient of a relayed Send
 	// left and may come back. err says which.
 	OnWait func(err error, files int, wait time.Duration)
 }
 
-// Deliver sends the files of m to the hub over a connection from dial,
+// deliverAll sends the files of m to the hub over a connection from dial,
 // as Upload does, and finishes the job when the connection is lost: it
 // dials again, waiting as opt.Backoff says, and offers again every file
 // not yet delivered. Those resume where the hub holds them (a file the
@@ -55,25 +55,27 @@ type DeliverOptions struct {
 // its own, when the hub refuses the client (an Error message), when
 // reconnecting gives up, or when ctx is done. The report lists each file
 // once, with its last status. Deliver closes every connection it dials.
-func Deliver(ctx context.Context, dial func(context.Context) (*Client, error), m *transfer.Manifest, opt DeliverOptions) (*transfer.Report, error) {
+func deliverAll(ctx context.Context, dial func(context.Context) (*Client, error), m *transfer.Manifest, opt deliverOptions) (*transfer.Report, error) {
 	return deliver(ctx, dial, m, opt, true)
 }
 
-// Send sends the files of m over c, as Upload does, and waits on c as
-// Deliver would: an offer the hub refuses for the moment, or the files a
+// send sends the files of m over c, as Upload does, and waits on c as
+// deliverAll would: an offer the hub refuses for the moment, or the files a
 // relayed Send's recipient did not store before it left, are offered
 // again after growing waits, until they go through or opt.Backoff.GiveUp
 // passes without progress. It neither dials nor closes: a lost connection
 // ends it, with the files not confirmed in the report, as Upload's.
 // opt.NoReconnect and opt.OnLost are ignored.
-func (c *Client) Send(ctx context.Context, m *transfer.Manifest, opt DeliverOptions) (*transfer.Report, error) {
+func (c *Client) send(ctx context.Context, m *transfer.Manifest, opt deliverOptions) (*transfer.Report, error) {
 	opt.NoReconnect, opt.OnLost = true, nil
 	return deliver(ctx, func(context.Context) (*Client, error) { return c, nil }, m, opt, false)
 }
 
-// deliver is Deliver, and Send when own is false: then dial is called
-// once, and the client it gives is not closed.
-func deliver(ctx context.Context, dial func(context.Context) (*Client, error), m *transfer.Manifest, opt DeliverOptions, own bool) (*transfer.Report, error) {
+// deliver is deliverAll, and when own is false Client.send's and
+// Session.Send's: then the clients dial gives are not closed, and a lost
+// one is replaced by calling dial once more (a Session's waits while it
+// reconnects).
+func deliver(ctx context.Context, dial func(context.Context) (*Client, error), m *transfer.Manifest, opt deliverOptions, own bool) (*transfer.Report, error) {
 	start := time.Now()
 	if opt.ResumeKey == nil {
 		// One key for every attempt, so that each resumes the last.

@@ -150,6 +150,7 @@ type FileDone struct {
 	Offer, Send int
 	File        int    // a received file's index in Offer.Files
 	From        string // the sender, for a received file
+	To          string // the recipient of a sent file; "" for the hub
 	Transfer    string // a received file's Offer.Transfer
 	Report      FileReport
 }

@@ -23,7 +23,10 @@ type SessionConfig struct {
 	// Key is the hub's access key; it takes the place of Mux.Key, which
 	// holds it and the rest of the connection's settings.
 	Key Key
-	Mux mux.Config
+	// InsecureNoTLS speaks to a hub started without TLS (serve
+	// --insecure-no-tls): nothing is encrypted or authenticated.
+	InsecureNoTLS bool
+	Mux           mux.Config
 
 	// Dir, if set, is the folder where the files of accepted offers go,
 	// checked and verified as the hub checks uploads; it is created once
@@ -120,6 +123,12 @@ const DefaultKeepParts = transfer.DefaultKeepParts
 // ErrSessionClosed is returned by a Session's methods once Close was called.
 var ErrSessionClosed = errors.New("session closed")
 
+// DefaultPort is the port of a hub address given without one.
+const DefaultPort = mux.DefaultPort
+
+// HubAddr returns addr with DefaultPort if it has no port.
+func HubAddr(addr string) string { return mux.HubAddr(addr) }
+
 // Connect dials the hub at addr ("host" means port 7878) and returns the
 // session, or the error of that first attempt: a hub that cannot be
 // reached at the start is not waited for.
@@ -128,6 +137,7 @@ func Connect(ctx context.Context, addr string, cfg SessionConfig) (*Session, err
 	if !cfg.Key.IsZero() {
 		cfg.Mux.Key = cfg.Key
 	}
+	cfg.Mux.InsecureNoTLS = cfg.Mux.InsecureNoTLS || cfg.InsecureNoTLS
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 15 * time.Second
 	}
@@ -434,7 +444,11 @@ func Paths(paths ...string) (*Files, []Skipped, error) { return transfer.Scan(pa
 
 // FromReader makes the Files of one file called name read from r until
 // it ends, of a size nobody knows before then: it is sent as it is read,
-// and cannot be resumed (transfer.FromReader).
+// and cannot be resumed (transfer.FromReader). name must pass CheckName.
 func FromReader(name string, r io.Reader) *Files {
 	return transfer.FromReader(name, name, r, 0o644, time.Now().UnixNano())
 }
+
+// CheckName says why a receiver would refuse name as a file's path in an
+// offer (absolute, "..", a device name...), or returns nil.
+func CheckName(name string) error { return transfer.CheckPath(name) }

@@ -52,9 +52,9 @@ func (s *Session) Send(ctx context.Context, files *Files, opt SendOptions) (*Rep
 		Opened:   func(path string) { s.events.push(FileStarted{Send: n, Path: path}) },
 		Wrote:    func(k int) { s.events.push(Progress{Send: n, Bytes: int64(k)}) },
 		Held:     func(k int64) { s.events.push(Progress{Send: n, Held: k}) },
-		Finished: func(r FileReport) { s.events.push(FileDone{Send: n, Report: r}) },
+		Finished: func(r FileReport) { s.events.push(FileDone{Send: n, To: opt.To, Report: r}) },
 	}
-	d := DeliverOptions{
+	d := deliverOptions{
 		SendOptions: transfer.SendOptions{Parallel: opt.Parallel, LimitRate: opt.LimitRate, To: opt.To, ResumeKey: s.key, Observer: obs},
 		Backoff:     s.cfg.Backoff,
 		NoReconnect: s.cfg.NoReconnect,

@@ -46,6 +46,15 @@ const (
 	defaultSoftwareTag = "muxfer"
 )
 
+// Limits bounds what one offer may ask of a hub (Config.Offers).
+type Limits = transfer.Limits
+
+// The defaults of Config.Offers.MaxFiles and Config.KeepParts.
+const (
+	DefaultMaxFiles  = transfer.MaxFiles
+	DefaultKeepParts = transfer.DefaultKeepParts
+)
+
 // Config configures a Hub. A limit left at zero takes its default.
 type Config struct {
 	Dir    string       // uploads are stored here; created if missing
@@ -54,8 +63,11 @@ type Config struct {
 	// Key, if set, is the access key clients must hold: it takes the
 	// place of Mux.Key, so that a program needs no other package to set
 	// it (client.NewKey makes one).
-	Key      mux.Key
-	Software string // sent in Welcome, e.g. "muxfer 0.1.0"
+	Key mux.Key
+	// InsecureNoTLS serves without TLS and without a key: anyone who
+	// reaches the port can read and write. For measuring on trusted links.
+	InsecureNoTLS bool
+	Software      string // sent in Welcome, e.g. "muxfer 0.1.0"
 
 	// MaxClients bounds the clients connected at once. A Hello beyond it
 	// is answered with an Error of code "limit". Default 1000.
@@ -105,7 +117,7 @@ type Config struct {
 
 	// Offers bounds what one offer may ask for: entries, bytes, and the
 	// free disk space it must leave. See transfer.Limits for defaults.
-	Offers transfer.Limits
+	Offers Limits
 
 	// KeepParts is how long the hub keeps the part of a file whose
 	// transfer was cut, for its sender to resume. Default
@@ -208,6 +220,7 @@ func New(cfg Config) (*Hub, error) {
 	if !cfg.Key.IsZero() {
 		cfg.Mux.Key = cfg.Key
 	}
+	cfg.Mux.InsecureNoTLS = cfg.Mux.InsecureNoTLS || cfg.InsecureNoTLS
 	if cfg.Dir == "" {
 		return nil, errors.New("hub: no directory for uploads")
 	}

@@ -10,13 +10,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/hub"
-	"github.com/muxfer/muxfer/mux"
-	"github.com/muxfer/muxfer/protocol"
-	"github.com/muxfer/muxfer/transfer"
 	"github.com/spf13/pflag"
 )
 
@@ -56,8 +54,8 @@ func runDemo(e env, data, progress string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	d := &demo{e: e, u: u, hubDir: filepath.Join(tmp, "hub"), bobDir: filepath.Join(tmp, "bob"), mux: mux.Config{Key: mux.NewKey()},
-		aliceSaw: make(chan string, 16), bobSaw: make(chan string, 16), bobOffers: make(chan protocol.Offer, 1)}
+	d := &demo{e: e, u: u, hubDir: filepath.Join(tmp, "hub"), bobDir: filepath.Join(tmp, "bob"), key: client.NewKey(),
+		aliceSaw: make(chan string, 16), bobSaw: make(chan string, 16), bobOffers: make(chan client.Offer, 1)}
 	return d.run(data)
 }
 
@@ -66,16 +64,17 @@ type demo struct {
 	u                *ui
 	hubDir           string
 	bobDir           string     // bob's inbox
-	mux              mux.Config // a fresh access key, shared by the hub and both clients
-	alice, bob       *client.Client
-	aliceSaw, bobSaw chan string         // chat texts each client received
-	bobOffers        chan protocol.Offer // offers made to bob, waiting for his answer
+	key              client.Key // made for the demo, shared by the hub and both clients
+	alice, bob       *client.Session
+	aliceSaw, bobSaw chan string       // chat texts each client received
+	bobOffers        chan client.Offer // offers made to bob, waiting for his answer
+	draws            sync.WaitGroup    // each session's events, drawn until it closes
 }
 
 func (d *demo) step(format string, args ...any) { d.u.line("demo  | "+format, args...) }
 
 func (d *demo) run(data string) error {
-	h, err := hub.New(hub.Config{Dir: d.hubDir, Software: software(), Mux: d.mux})
+	h, err := hub.New(hub.Config{Dir: d.hubDir, Software: software(), Key: d.key})
 	if err != nil {
 		return err
 	}
@@ -92,19 +91,12 @@ func (d *demo) run(data string) error {
 
 	ctx, cancel := context.WithTimeout(d.e.ctx, 2*time.Minute)
 	defer cancel()
-	if d.alice, err = d.join(ctx, addr, client.Config{Name: "alice"}, d.aliceSaw); err != nil {
+	defer d.draws.Wait() // after both sessions are closed, below
+	if d.alice, err = d.join(ctx, addr, client.SessionConfig{Name: "alice"}, d.aliceSaw); err != nil {
 		return err
 	}
 	defer d.alice.Close()
-	bob := client.Config{Name: "bob", Inbox: d.bobDir, OnOffer: func(o protocol.Offer) client.Decision {
-		select {
-		case d.bobOffers <- o:
-			return client.Ask
-		default:
-			return client.Decline
-		}
-	}}
-	if d.bob, err = d.join(ctx, addr, bob, d.bobSaw); err != nil {
+	if d.bob, err = d.join(ctx, addr, client.SessionConfig{Name: "bob", Dir: d.bobDir}, d.bobSaw); err != nil {
 		return err
 	}
 	defer d.bob.Close()
@@ -119,7 +111,7 @@ func (d *demo) run(data string) error {
 	}
 	d.u.tag = "alice | "
 	uploaded := make(chan error, 1)
-	go func() { uploaded <- upload(ctx, d.alice, d.u, m, transfer.SendOptions{Parallel: 4}) }()
+	go func() { uploaded <- sendAll(ctx, d.alice, m, client.SendOptions{Parallel: 4}) }()
 	chatErr := d.say(ctx, d.bob, d.aliceSaw, "thanks! the chat keeps working while the files move")
 	upErr := <-uploaded
 	if err := errors.Join(chatErr, upErr); err != nil {
@@ -144,24 +136,28 @@ func (d *demo) run(data string) error {
 	return d.relay(ctx, data, m)
 }
 
+// sendAll sends m over s and returns errFilesFailed if some file was not
+// delivered; the session's events draw it.
+func sendAll(ctx context.Context, s *client.Session, m *client.Files, opt client.SendOptions) error {
+	rep, err := s.Send(ctx, m, opt)
+	if err == nil && rep.Failed() > 0 {
+		err = errFilesFailed
+	}
+	return err
+}
+
 // relay has alice send m to bob through the hub, which stores none of
 // it; bob sees the offer and accepts it, as a person would with /accept.
-func (d *demo) relay(ctx context.Context, data string, m *transfer.Manifest) error {
+func (d *demo) relay(ctx context.Context, data string, m *client.Files) error {
 	if err := d.say(ctx, d.alice, d.bobSaw, "and now straight to you, bob, through the hub"); err != nil {
 		return err
 	}
 	sent := make(chan error, 1)
-	go func() {
-		opt := transfer.SendOptions{Parallel: 4, To: "bob", Observer: d.u.observerFor("bob")}
-		rep, err := d.alice.Upload(ctx, m, opt)
-		sent <- d.u.finish("bob", rep, err)
-	}()
+	go func() { sent <- sendAll(ctx, d.alice, m, client.SendOptions{Parallel: 4, To: "bob"}) }()
 	select {
 	case o := <-d.bobOffers:
-		files, bytes := m.Totals()
-		d.u.line("bob   | * %s offers %s (%s): /accept 1 or /decline 1", o.From, plural(files, "file"), size(bytes))
-		d.u.line("bob   | > /accept 1")
-		if err := d.bob.Answer(o.Transfer, true); err != nil {
+		d.u.line("bob   | > /accept %d", o.N)
+		if err := d.bob.Accept(o.N); err != nil {
 			<-sent
 			return err
 		}
@@ -180,32 +176,41 @@ func (d *demo) relay(ctx context.Context, data string, m *transfer.Manifest) err
 	return nil
 }
 
-// join connects a client whose incoming chat lines are printed with its
-// name and copied to saw.
-func (d *demo) join(ctx context.Context, addr string, cfg client.Config, saw chan<- string) (*client.Client, error) {
-	tag := fmt.Sprintf("%-5s | ", cfg.Name)
-	cfg.Software, cfg.Mux = software(), d.mux
-	cfg.OnMessage = func(m protocol.Message) {
-		d.u.heard(tag, m)
-		if c, ok := m.(protocol.Chat); ok {
-			select {
-			case saw <- c.Text:
-			default:
-			}
-		}
-	}
-	c, err := client.Dial(ctx, addr, cfg)
+// join connects a session whose events are drawn with its name, and whose
+// incoming chat lines are copied to saw, and offers to d.bobOffers.
+func (d *demo) join(ctx context.Context, addr string, cfg client.SessionConfig, saw chan<- string) (*client.Session, error) {
+	cfg.Software, cfg.Key = software(), d.key
+	s, err := client.Connect(ctx, addr, cfg)
 	if err != nil {
 		return nil, err
 	}
-	d.step("%s connected", c.Name())
-	return c, nil
+	v := newView(d.u, cfg.Dir)
+	v.tag = fmt.Sprintf("%-5s | ", cfg.Name)
+	d.draws.Go(func() {
+		for ev := range s.Events() {
+			v.show(ev)
+			switch ev := ev.(type) {
+			case client.Message:
+				select {
+				case saw <- ev.Text:
+				default:
+				}
+			case client.Offered:
+				select {
+				case d.bobOffers <- ev.Offer:
+				default:
+					s.Decline(ev.Offer.N, "")
+				}
+			}
+		}
+	})
+	return s, nil
 }
 
-// say sends a chat line from c and waits until the other client has it.
-func (d *demo) say(ctx context.Context, c *client.Client, other <-chan string, text string) error {
-	d.u.line("%-5s | > %s", c.Name(), text)
-	if err := c.Chat(text); err != nil {
+// say sends a chat line from s and waits until the other client has it.
+func (d *demo) say(ctx context.Context, s *client.Session, other <-chan string, text string) error {
+	d.u.line("%-5s | > %s", s.Name(), text)
+	if err := s.Chat(text); err != nil {
 		return err
 	}
 	select {

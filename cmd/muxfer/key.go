@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/muxfer/muxfer/mux"
+	"github.com/muxfer/muxfer/client"
 	"github.com/spf13/pflag"
 )
 
@@ -37,15 +37,21 @@ type keySource struct {
 	created bool   // the hub's own key, made just now
 }
 
-// muxConfig turns the key flags into a mux configuration. A client must be
-// given a key; a hub without one uses (and on first start creates) the key
-// in the user's config directory, and says where it came from.
-func (kf keyFlags) muxConfig(e env, hub bool) (cfg mux.Config, source keySource, err error) {
+// access is what the key flags give a hub or a client: a key, or no TLS.
+type access struct {
+	Key           client.Key
+	InsecureNoTLS bool
+}
+
+// access turns the key flags into a key. A client must be given one; a
+// hub without one uses (and on first start creates) the key in the user's
+// config directory, and says where it came from.
+func (kf keyFlags) access(e env, hub bool) (cfg access, source keySource, err error) {
 	if *kf.insecure {
 		if *kf.key != "" || *kf.keyFile != "" {
 			return cfg, source, usageError{"--insecure-no-tls takes no key"}
 		}
-		return mux.Config{InsecureNoTLS: true}, keySource{name: "none (--insecure-no-tls)"}, nil
+		return access{InsecureNoTLS: true}, keySource{name: "none (--insecure-no-tls)"}, nil
 	}
 	if *kf.key != "" && *kf.keyFile != "" {
 		return cfg, source, usageError{"give --key or --key-file, not both"}
@@ -67,11 +73,11 @@ func (kf keyFlags) muxConfig(e env, hub bool) (cfg mux.Config, source keySource,
 	if err != nil {
 		return cfg, source, err
 	}
-	k, err := mux.ParseKey(text)
+	k, err := client.ParseKey(text)
 	if err != nil {
 		return cfg, source, fmt.Errorf("access key from %s: %w", source.name, err)
 	}
-	return mux.Config{Key: k}, source, nil
+	return access{Key: k}, source, nil
 }
 
 // readKeyFile reads a key file, refusing one that others may read.
@@ -89,16 +95,16 @@ func readKeyFile(path string) (string, error) {
 
 // hubKey loads the hub's key from its file in the user's config directory,
 // creating the file with a new key on first use.
-func hubKey(e env) (mux.Config, keySource, error) {
+func hubKey(e env) (access, keySource, error) {
 	text, path, created, err := configKey(e, "hub.key")
 	if err != nil {
-		return mux.Config{}, keySource{}, err
+		return access{}, keySource{}, err
 	}
-	k, err := mux.ParseKey(text)
+	k, err := client.ParseKey(text)
 	if err != nil {
-		return mux.Config{}, keySource{}, fmt.Errorf("access key in %s: %w", path, err)
+		return access{}, keySource{}, fmt.Errorf("access key in %s: %w", path, err)
 	}
-	return mux.Config{Key: k}, keySource{name: path, created: created}, nil
+	return access{Key: k}, keySource{name: path, created: created}, nil
 }
 
 // resumeSecret returns the user's secret from which sessions derive the
@@ -150,7 +156,7 @@ func createKeyFile(path string) (text string, created bool, err error) {
 		return "", false, err
 	}
 	defer os.Remove(tmp.Name())
-	text = mux.NewKey().Text()
+	text = client.NewKey().Text()
 	_, err = fmt.Fprintln(tmp, text)
 	if err == nil {
 		err = tmp.Sync()
@@ -183,6 +189,6 @@ func runKeygen(e env, fs *pflag.FlagSet, pos []string) error {
 	if err := noArgs(pos); err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, mux.NewKey().Text())
+	fmt.Fprintln(e.stdout, client.NewKey().Text())
 	return nil
 }

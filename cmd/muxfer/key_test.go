@@ -25,7 +25,7 @@ func TestHubKeyIsCreatedOnceAndKeptPrivate(t *testing.T) {
 		k, f, i := "", "", false
 		return keyFlags{key: &k, keyFile: &f, insecure: &i}
 	}
-	first, src, err := kf().muxConfig(e, true)
+	first, src, err := kf().access(e, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,15 +37,15 @@ func TestHubKeyIsCreatedOnceAndKeptPrivate(t *testing.T) {
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v, mode %v; want 0600", err, info.Mode())
 	}
-	again, src, err := kf().muxConfig(e, true)
+	again, src, err := kf().access(e, true)
 	if err != nil || again.Key.Text() != first.Key.Text() || src.created {
 		t.Errorf("second start: key %v, %+v, %v; want the first one, not created", again.Key, src, err)
 	}
 	os.Chmod(path, 0o644)
-	if _, _, err := kf().muxConfig(e, true); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, _, err := kf().access(e, true); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("a key file others can read was accepted: %v", err)
 	}
-	if _, _, err := kf().muxConfig(e, false); err == nil || !strings.Contains(err.Error(), "no access key") {
+	if _, _, err := kf().access(e, false); err == nil || !strings.Contains(err.Error(), "no access key") {
 		t.Errorf("a client without a key: %v", err)
 	}
 }
@@ -105,7 +105,7 @@ func TestHubsStartingTogetherShareOneKey(t *testing.T) {
 	for range hubs {
 		go func() {
 			k, f, i := "", "", false
-			cfg, _, err := keyFlags{key: &k, keyFile: &f, insecure: &i}.muxConfig(e, true)
+			cfg, _, err := keyFlags{key: &k, keyFile: &f, insecure: &i}.access(e, true)
 			if err != nil {
 				keys <- "error: " + err.Error()
 				return

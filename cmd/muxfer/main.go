@@ -14,8 +14,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/protocol"
-	"github.com/muxfer/muxfer/transfer"
 	"github.com/spf13/pflag"
 )
 
@@ -168,7 +168,7 @@ func exitCode(e env, err error) int {
 		return usageExit(e, "muxfer", ue.msg)
 	case errors.Is(err, errFilesFailed):
 		return exitFailed
-	case errors.Is(err, transfer.ErrConnectionLost), errors.Is(err, errConnLost):
+	case errors.Is(err, client.ErrConnectionLost), errors.Is(err, errConnLost):
 		printError(e.stderr, err.Error())
 		return exitConnLost
 	case errors.Is(err, context.Canceled) && e.ctx.Err() != nil:

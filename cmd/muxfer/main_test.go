@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/hub/hubtest"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
-	"github.com/muxfer/muxfer/transfer"
 	"go.uber.org/goleak"
 )
 
@@ -382,13 +382,14 @@ func TestProgressBarShowsNamesSafely(t *testing.T) {
 		t.Fatal(err)
 	}
 	evil := "x\x1b[2J\x1b]0;pwned\a\u202egpj.exe"
-	up := u.observer()
-	up.Started(1, 100)
-	up.Opened(evil)
-	up.Wrote(50)
-	rep := transfer.FileReport{Path: evil, Size: 100, Hash: "xxh3-128:00", Stored: evil, Status: transfer.Delivered}
-	up.Finished(rep)
-	u.finish("", &transfer.Report{Files: []transfer.FileReport{rep}}, nil)
+	up := u.upload("")
+	up.started(1, 100)
+	up.opened(evil)
+	up.wrote(50, 0)
+	rep := client.FileReport{Path: evil, Size: 100, Hash: "xxh3-128:00", Stored: evil, Status: client.Delivered}
+	u.file("", rep)
+	up.end()
+	u.finish("", &client.Report{Files: []client.FileReport{rep}}, nil)
 	if !strings.Contains(errb.String(), `x\x1b[2J`) {
 		t.Errorf("the bar does not show the name escaped: %q", errb.String())
 	}

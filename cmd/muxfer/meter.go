@@ -3,9 +3,9 @@ package main
 // Progress of every running transfer, both ways: one status line per
 // transfer and one summary bar below them, each fitted to the terminal's
 // width (a termui.Screen draws them above the chat's prompt, or in the
-// strip on stderr). Uploads report through a transfer.Observer (observerFor),
-// downloads through a handle (download). The counts are kept in every
-// mode; only a screen or a strip shows them.
+// strip on stderr). Each draws from a handle: upload for a send, download
+// for an offer coming in, fed by the view from the session's events. The
+// counts are kept in every mode; only a screen or a strip shows them.
 
 import (
 	"fmt"
@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/internal/termui"
-	"github.com/muxfer/muxfer/transfer"
 	"github.com/schollz/progressbar/v3"
 )
 
@@ -41,12 +40,6 @@ type meter struct {
 	sampled      time.Time
 	sampledMoved int64
 	rate         float64
-
-	// An upload's first Started and what its observer heard of each file
-	// (path: status, "" while sending), to tell which meter a ui.finish
-	// ends: finish is given the report, not the observer.
-	first      [2]int64 // files, bytes
-	heardFiles map[string]string
 }
 
 // moving counts n more bytes moved (and done), starting the clock.
@@ -123,78 +116,74 @@ func (m *meter) status(now time.Time, cols int) string {
 // counted on one line of their own.
 const maxStatusLines = 6
 
-// observer connects an upload to the bar and the per-file lines.
-func (u *ui) observer() transfer.Observer { return u.observerFor("") }
+// upload is a handle on the progress of a send to the client called to
+// (the hub if ""): the legacy bar on stderr, and in the interactive
+// terminal a status line of its own, labelled "upload" or "→ bob". A send
+// that reconnects starts again on the same handle; the line stays and
+// counts the new attempt. Call end when the send ends.
+type upload struct {
+	u  *ui
+	to string
+	m  *meter // set by started, under u.mu
+}
 
-// observerFor connects an upload to the client called to (the hub if "")
-// to the progress shown: the legacy bar on stderr, and in the interactive
-// terminal a status line of its own, labelled "upload" or "→ bob". Call
-// u.finish with the upload's report when it ends: that removes the line.
-// A reconnecting upload (client.Deliver) may start again on the same
-// observer; the line stays and counts the new attempt.
-func (u *ui) observerFor(to string) transfer.Observer {
-	label := "upload"
-	if to != "" {
-		label = "→ " + to
+func (u *ui) upload(to string) *upload { return &upload{u: u, to: to} }
+
+// started counts a send of files files and bytes bytes, or what is left
+// of one after a reconnect or a wait.
+func (p *upload) started(files int, bytes int64) {
+	u := p.u
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if p.m == nil {
+		label := "upload"
+		if p.to != "" {
+			label = "→ " + p.to
+		}
+		p.m = u.addMeterLocked(&meter{label: label, upload: true, files: files, total: bytes, waiting: p.to})
+		return
 	}
-	var m *meter // set by Started, under u.mu
-	return transfer.Observer{
-		Started: func(files int, bytes int64) {
-			u.mu.Lock()
-			defer u.mu.Unlock()
-			if m == nil || m.ended { // ended: another upload's finish took it for its own
-				m = u.addMeterLocked(&meter{label: label, upload: true, files: files, total: bytes,
-					first: [2]int64{int64(files), bytes}, waiting: to})
-				return
-			}
-			// Again, with what is left: the files delivered stay done,
-			// and those resumed count as done again when their streams
-			// start (Held), so the line goes on from where it stood.
-			// The clock starts again with the next bytes that move.
-			m.done = max(m.total-bytes, 0)
-			m.opened = m.files - files
-			m.waiting = to
-			m.sampled, m.rate = time.Time{}, 0
-			u.changedLocked(true)
-		},
-		Opened: func(path string) {
-			u.mu.Lock()
-			defer u.mu.Unlock()
-			if m != nil {
-				m.waiting = "" // accepted
-				m.opened++
-				m.file = safe(path)
-				if _, ok := m.heardFiles[path]; !ok {
-					m.heardFiles[path] = ""
-				}
-				u.changedLocked(false)
-			}
-		},
-		Wrote: func(n int) {
-			u.mu.Lock()
-			defer u.mu.Unlock()
-			if m != nil {
-				m.moving(int64(n), time.Now())
-				u.changedLocked(false)
-			}
-		},
-		Held: func(n int64) {
-			u.mu.Lock()
-			defer u.mu.Unlock()
-			if m != nil {
-				m.done += n
-				u.changedLocked(false)
-			}
-		},
-		Finished: func(r transfer.FileReport) {
-			u.mu.Lock()
-			if m != nil {
-				m.heardFiles[r.Path] = r.Status
-			}
-			u.mu.Unlock()
-			u.file(to, r)
-		},
+	// Again, with what is left: the files delivered stay done, and those
+	// resumed count as done again when their streams start (held), so the
+	// line goes on from where it stood. The clock starts again with the
+	// next bytes that move.
+	m := p.m
+	m.done = max(m.total-bytes, 0)
+	m.opened = m.files - files
+	m.waiting = p.to
+	m.sampled, m.rate = time.Time{}, 0
+	u.changedLocked(true)
+}
+
+// opened names the file being sent: the offer was accepted.
+func (p *upload) opened(path string) {
+	p.u.mu.Lock()
+	defer p.u.mu.Unlock()
+	if p.m != nil {
+		p.m.waiting = ""
+		p.m.opened++
+		p.m.file = safe(path)
+		p.u.changedLocked(false)
 	}
+}
+
+// wrote counts n bytes sent, and held those the receiver held already,
+// which count as done without moving.
+func (p *upload) wrote(n, held int64) {
+	p.u.mu.Lock()
+	defer p.u.mu.Unlock()
+	if p.m != nil {
+		p.m.moving(n, time.Now())
+		p.m.done += held
+		p.u.changedLocked(false)
+	}
+}
+
+// end removes the send's line; calling it again does nothing.
+func (p *upload) end() {
+	p.u.mu.Lock()
+	defer p.u.mu.Unlock()
+	p.u.removeMeterLocked(p.m)
 }
 
 // download is a handle on the progress of a transfer coming in.
@@ -242,7 +231,7 @@ func (d *download) done() {
 
 // addMeterLocked shows m, a new transfer, and returns it.
 func (u *ui) addMeterLocked(m *meter) *meter {
-	m.label, m.heardFiles = safe(m.label), map[string]string{}
+	m.label = safe(m.label)
 	u.meters = append(u.meters, m)
 	u.changedLocked(true)
 	return m
@@ -261,40 +250,6 @@ func (u *ui) removeMeterLocked(m *meter) {
 		u.ended, u.since, u.sum = 0, time.Time{}, nil
 	}
 	u.changedLocked(true)
-}
-
-// endUploadLocked removes the meter of the upload whose report rep is.
-// The meter is the oldest of those that agree with rep: the same files
-// and bytes as the upload's first Started, and every file the observer
-// heard of listed in rep, with the status the observer was told. Two
-// uploads of the same files at once may swap lines; each line still goes
-// when one of them ends.
-func (u *ui) endUploadLocked(rep *transfer.Report) {
-	if rep == nil {
-		return
-	}
-	listed := map[string]string{}
-	var bytes int64
-	for _, f := range rep.Files {
-		listed[f.Path] = f.Status
-		bytes += f.Size
-	}
-	var best *meter
-	for _, m := range u.meters {
-		if !m.upload || m.first != [2]int64{int64(len(rep.Files)), bytes} {
-			continue
-		}
-		agrees := true
-		for path, status := range m.heardFiles {
-			if got, ok := listed[path]; !ok || status != "" && status != got {
-				agrees = false
-			}
-		}
-		if agrees && (best == nil || len(m.heardFiles) > len(best.heardFiles)) {
-			best = m
-		}
-	}
-	u.removeMeterLocked(best)
 }
 
 // regionLocked is what the terminal shows of the transfers: a status line

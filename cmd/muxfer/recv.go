@@ -83,12 +83,12 @@ func (r *recvFlags) recv(e env, fs *pflag.FlagSet, pos []string) error {
 		return err
 	}
 	defer u.close()
-	mc, _, err := r.keys.muxConfig(e, false)
+	keys, _, err := r.keys.access(e, false)
 	if err != nil {
 		return err
 	}
 	zero := 0
-	cf := clientFlags{name: r.name, json: r.json, parallel: &zero, limitRate: new(byteSize), mux: mc,
+	cf := clientFlags{name: r.name, json: r.json, parallel: &zero, limitRate: new(byteSize), access: keys,
 		reconnect: r.reconnect, reconnectMax: new(time.Duration), giveUp: r.giveUp}
 	if *r.stdout {
 		return r.recvOne(e, u, &cf, pos[0])

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/internal/termui"
 	"github.com/muxfer/muxfer/internal/termui/termtest"
 	"github.com/muxfer/muxfer/protocol"
-	"github.com/muxfer/muxfer/transfer"
 )
 
 // attachedUI is a ui whose screen draws on a termtest.VT of cols×rows, as
@@ -52,10 +52,10 @@ func runesWidth(rs []rune) int { return termui.Width(string(rs)) }
 
 func TestScreenKeepsTheTypedLineBelowPrintedLines(t *testing.T) {
 	u, s, v := attachedUI(t, 60, 12, true)
-	up := u.observerFor("")
-	up.Started(1, 1000)
-	up.Opened("big.iso")
-	up.Wrote(420)
+	up := u.upload("")
+	up.started(1, 1000)
+	up.opened("big.iso")
+	up.wrote(420, 0)
 	typeKeys(t, u, s, "hello wor\x1b[D")
 	for i := range 15 { // more than the screen holds: it scrolls
 		u.message(protocol.Chat{From: "bob", Text: fmt.Sprintf("line %d", i)})
@@ -112,10 +112,10 @@ func TestScreenRowsFitTheTerminalWidth(t *testing.T) {
 	u, s, v := attachedUI(t, cols, 16, true)
 	long := strings.Repeat("very/long/folder/", 6) + "file name.bin"
 	for i := range 3 {
-		o := u.observerFor(fmt.Sprintf("someone with a long name %d", i))
-		o.Started(9, 9<<30)
-		o.Opened(long)
-		o.Wrote(1 << 30)
+		o := u.upload(fmt.Sprintf("someone with a long name %d", i))
+		o.started(9, 9<<30)
+		o.opened(long)
+		o.wrote(1<<30, 0)
 	}
 	d := u.download("← 日本語の名前", 2, 4096)
 	d.opened("日本語のファイル名はとても長いです.txt")
@@ -165,9 +165,9 @@ func TestScreenListsAtMostSixTransfersAndCountsTheRest(t *testing.T) {
 
 func TestScreenWithoutProgressShowsThePromptAlone(t *testing.T) {
 	u, s, v := attachedUI(t, 50, 8, false)
-	up := u.observerFor("")
-	up.Started(1, 100)
-	up.Wrote(50)
+	up := u.upload("")
+	up.started(1, 100)
+	up.wrote(50, 0)
 	typeKeys(t, u, s, "abc")
 	u.line("a line")
 	if rows, _, _ := v.Screen(); len(rows) != 2 || rows[0] != "a line" || rows[1] != "> abc" {
@@ -175,18 +175,18 @@ func TestScreenWithoutProgressShowsThePromptAlone(t *testing.T) {
 	}
 }
 
-func TestFinishRemovesTheLineOfItsOwnUpload(t *testing.T) {
+func TestEndRemovesTheLineOfItsOwnUpload(t *testing.T) {
 	u, _, v := attachedUI(t, 80, 20, true)
-	a, b := u.observerFor("a"), u.observerFor("b")
-	a.Started(2, 300)
-	b.Started(2, 300) // the same totals: told apart by their files
-	a.Opened("x/one")
-	b.Opened("y/one")
-	a.Wrote(100)
-	b.Finished(transfer.FileReport{Path: "y/one", Size: 100, Status: transfer.Delivered})
-	u.finish("", &transfer.Report{Files: []transfer.FileReport{
-		{Path: "y/one", Size: 100, Status: transfer.Delivered},
-		{Path: "y/two", Size: 200, Status: transfer.Cancelled},
+	a, b := u.upload("a"), u.upload("b")
+	a.started(2, 300)
+	b.started(2, 300) // the same totals: each handle ends its own line
+	a.opened("x/one")
+	b.opened("y/one")
+	a.wrote(100, 0)
+	b.end()
+	u.finish("b", &client.Report{Files: []client.FileReport{
+		{Path: "y/one", Size: 100, Status: client.Delivered},
+		{Path: "y/two", Size: 200, Status: client.Cancelled},
 	}}, nil)
 	redraw(u)
 	rows, _, _ := v.Screen()
@@ -198,13 +198,11 @@ func TestFinishRemovesTheLineOfItsOwnUpload(t *testing.T) {
 			t.Errorf("b's line is still shown: %q", r)
 		}
 	}
-	u.finish("", &transfer.Report{Files: []transfer.FileReport{
-		{Path: "x/one", Size: 100, Status: transfer.Unconfirmed},
-		{Path: "x/two", Size: 200, Status: transfer.NotSent},
-	}}, transfer.ErrConnectionLost)
+	a.end()
+	a.end() // again: nothing
 	redraw(u)
 	if rows, _, _ := v.Screen(); rows[len(rows)-1] != ">" || strings.HasPrefix(rows[len(rows)-2], "→ a  ") {
-		t.Errorf("after a finished too the screen ends\n%s", strings.Join(rows[len(rows)-3:], "\n"))
+		t.Errorf("after a ended too the screen ends\n%s", strings.Join(rows[len(rows)-3:], "\n"))
 	}
 }
 
@@ -236,13 +234,14 @@ func TestProgressOutsideTheTerminalPrintsNothingNew(t *testing.T) {
 			if out.Len() != 0 || (tt.progress == "never") != (errb.Len() == 0) {
 				t.Errorf("a download printed %q on stdout and %q on stderr, want nothing but its progress", out.String(), errb.String())
 			}
-			up := u.observerFor("bob")
-			up.Started(1, 100)
-			up.Opened("a.txt")
-			up.Wrote(100)
-			rep := transfer.FileReport{Path: "a.txt", Size: 100, Status: transfer.Delivered, Hash: "xxh3-128:00", Stored: "a.txt"}
-			up.Finished(rep)
-			u.finish("", &transfer.Report{Files: []transfer.FileReport{rep}, Bytes: 100, Elapsed: time.Second}, nil)
+			up := u.upload("bob")
+			up.started(1, 100)
+			up.opened("a.txt")
+			up.wrote(100, 0)
+			rep := client.FileReport{Path: "a.txt", Size: 100, Status: client.Delivered, Hash: "xxh3-128:00", Stored: "a.txt"}
+			u.file("", rep)
+			up.end()
+			u.finish("", &client.Report{Files: []client.FileReport{rep}, Bytes: 100, Elapsed: time.Second}, nil)
 			if strings.Contains(out.String(), "bob") {
 				t.Errorf("the label reached stdout: %q", out.String())
 			}
@@ -263,10 +262,10 @@ func TestDetachGivesRunningUploadsToTheStrip(t *testing.T) {
 	u, _, v := attachedUI(t, 80, 10, true)
 	var errb bytes.Buffer
 	u.strip = termui.NewStrip(&errb, func() (int, int) { return 80, 10 }, u.regionLocked)
-	up := u.observerFor("")
-	up.Started(1, 1000)
-	up.Opened("f")
-	up.Wrote(600)
+	up := u.upload("")
+	up.started(1, 1000)
+	up.opened("f")
+	up.wrote(600, 0)
 	if errb.Len() != 0 {
 		t.Fatalf("the strip drew while the screen was attached: %q", errb.String())
 	}
@@ -279,9 +278,10 @@ func TestDetachGivesRunningUploadsToTheStrip(t *testing.T) {
 	if !strings.Contains(errb.String(), "upload  f  60%  600 B of 1000 B") {
 		t.Fatalf("no line for the upload on stderr: %q", errb.String())
 	}
-	up.Wrote(400)
+	up.wrote(400, 0)
 	errb.Reset()
-	u.finish("", &transfer.Report{Files: []transfer.FileReport{{Path: "f", Size: 1000, Status: transfer.Delivered}}}, nil)
+	up.end()
+	u.finish("", &client.Report{Files: []client.FileReport{{Path: "f", Size: 1000, Status: client.Delivered}}}, nil)
 	if len(u.meters) != 0 || !strings.HasSuffix(errb.String(), "\x1b[J") {
 		t.Errorf("after finish: %d transfers, stderr %q; want none, and the strip erased", len(u.meters), errb.String())
 	}
@@ -334,22 +334,22 @@ func TestStatusLineWaitsThenCountsWhatMoved(t *testing.T) {
 		defer u.mu.Unlock()
 		return u.regionLocked(79, 24)
 	}
-	o := u.observerFor("bob")
-	o.Started(2, 1000)
+	o := u.upload("bob")
+	o.started(2, 1000)
 	if got := region(); len(got) != 1 || got[0] != "→ bob  waiting for bob to accept" {
 		t.Errorf("before the answer: %q, want the wait alone", got)
 	}
-	o.Opened("a")
-	o.Held(500)
+	o.opened("a")
+	o.wrote(0, 500)
 	if got := region(); len(got) != 2 || !strings.Contains(got[0], "50%  500 B of 1000 B  0 B/s") {
 		t.Errorf("after 500 B found at the receiver: %q, want 50%% at 0 B/s", got)
 	}
-	o.Wrote(100)
-	o.Started(1, 400) // again, with the file left
+	o.wrote(100, 0)
+	o.started(1, 400) // again, with the file left
 	if got := region(); len(got) != 1 || !strings.Contains(got[0], "waiting for bob") {
 		t.Errorf("offered again: %q, want the wait", got)
 	}
-	o.Opened("b")
+	o.opened("b")
 	if got := region(); len(got) != 2 || !strings.Contains(got[0], "60%  600 B of 1000 B") || !strings.Contains(got[0], "file 2/2") {
 		t.Errorf("accepted again: %q, want the line from where it stood (60%%, file 2/2)", got)
 	}
@@ -365,10 +365,10 @@ func TestSummaryBarFitsEveryWidth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := u.observerFor("")
-	o.Started(3, 64<<20)
-	o.Opened("photos/2024/a very long name for a picture.jpg")
-	o.Held(16 << 20)
+	o := u.upload("")
+	o.started(3, 64<<20)
+	o.opened("photos/2024/a very long name for a picture.jpg")
+	o.wrote(0, 16<<20)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if got := u.regionLocked(99, 24); len(got) != 2 || !strings.HasPrefix(got[1], "1 up  25% |██████") || !strings.Contains(got[1], "(16.0 MiB/64.0 MiB, 0 B/s)") {

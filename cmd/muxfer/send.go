@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/muxfer/muxfer/client"
-	"github.com/muxfer/muxfer/mux"
-	"github.com/muxfer/muxfer/transfer"
 	"github.com/spf13/pflag"
 )
 
@@ -21,7 +18,7 @@ type clientFlags struct {
 	// limitRate caps each transfer's file bytes a second (0: no limit).
 	limitRate *byteSize
 	keys      keyFlags
-	mux       mux.Config // set by parse
+	access    access // set by setup
 
 	to           *string // send only: another client to send to
 	stdin        *string // send only: send standard input as one file of this name
@@ -58,11 +55,11 @@ func (cf *clientFlags) setup(e env, pos []string, need ...string) (*ui, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cf.mux, _, err = cf.keys.muxConfig(e, false); err != nil {
+	if cf.access, _, err = cf.keys.access(e, false); err != nil {
 		u.close()
 		return nil, err
 	}
-	if cf.mux.InsecureNoTLS {
+	if cf.access.InsecureNoTLS {
 		printError(e.stderr, "WARNING: --insecure-no-tls: this connection is not encrypted and the hub is not authenticated")
 	}
 	return u, nil
@@ -115,7 +112,7 @@ func (cf *clientFlags) send(e env, fs *pflag.FlagSet, pos []string) error {
 // first event (the welcome line). cfg holds what the command adds: a
 // folder to receive into, a decision for offers.
 func (cf *clientFlags) connect(e env, u *ui, addr string, cfg client.SessionConfig) (*client.Session, *view, error) {
-	cfg.Name, cfg.Software, cfg.Mux = *cf.name, software(), cf.mux
+	cfg.Name, cfg.Software, cfg.Key, cfg.InsecureNoTLS = *cf.name, software(), cf.access.Key, cf.access.InsecureNoTLS
 	cfg.NoReconnect = cfg.NoReconnect || !*cf.reconnect
 	cfg.Backoff = client.Backoff{Max: *cf.reconnectMax, GiveUp: *cf.giveUp}
 	secret, err := resumeSecret(e)
@@ -134,7 +131,7 @@ func (cf *clientFlags) connect(e env, u *ui, addr string, cfg client.SessionConf
 
 // deliver sends m to the hub at addr, or through it to --to, reconnecting
 // and resuming as the flags say, and prints the summary.
-func (cf *clientFlags) deliver(e env, u *ui, addr string, m *transfer.Manifest) error {
+func (cf *clientFlags) deliver(e env, u *ui, addr string, m *client.Files) error {
 	s, v, err := cf.connect(e, u, addr, client.SessionConfig{})
 	if err != nil {
 		return err
@@ -154,8 +151,8 @@ func (cf *clientFlags) deliver(e env, u *ui, addr string, m *transfer.Manifest) 
 }
 
 // scan builds the manifest and reports what it skipped.
-func scan(u *ui, paths []string) (*transfer.Manifest, error) {
-	m, skipped, err := transfer.Scan(paths...)
+func scan(u *ui, paths []string) (*client.Files, error) {
+	m, skipped, err := client.Paths(paths...)
 	if err != nil {
 		return nil, err
 	}
@@ -164,12 +161,4 @@ func scan(u *ui, paths []string) (*transfer.Manifest, error) {
 			fmt.Sprintf("skipped %s: %s", s.Path, s.Reason))
 	}
 	return m, nil
-}
-
-// upload sends m over c with a progress bar and per-file lines, prints
-// the summary, and returns errFilesFailed if any file was not verified.
-func upload(ctx context.Context, c *client.Client, u *ui, m *transfer.Manifest, opt transfer.SendOptions) error {
-	opt.Observer = u.observer()
-	rep, err := c.Upload(ctx, m, opt)
-	return u.finish("", rep, err)
 }

@@ -12,9 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/hub"
-	"github.com/muxfer/muxfer/mux"
-	"github.com/muxfer/muxfer/transfer"
 	"github.com/spf13/pflag"
 )
 
@@ -50,19 +49,19 @@ type serveFlags struct {
 
 func defineServe(fs *pflag.FlagSet) action {
 	sf := &serveFlags{
-		listen:            fs.String("listen", fmt.Sprintf(":%d", mux.DefaultPort), fmt.Sprintf("address to listen on (a host without a port: port %d)", mux.DefaultPort)),
+		listen:            fs.String("listen", fmt.Sprintf(":%d", client.DefaultPort), fmt.Sprintf("address to listen on (a host without a port: port %d)", client.DefaultPort)),
 		dir:               fs.String("dir", "muxfer-files", "`DIR` that uploads are stored in (created if missing)"),
 		verbose:           fs.Bool("verbose", false, "log every stored file"),
 		printKey:          fs.Bool("print-key", false, "print the line clients need (MUXFER_KEY=... muxfer chat HOST:PORT) on stdout, as on the first start"),
 		grace:             fs.Duration("grace", 10*time.Second, "on SIGINT or SIGTERM, how long transfers in progress may take to finish (the rest resume when the hub is back)"),
-		keepPartial:       fs.Duration("keep-partial", transfer.DefaultKeepParts, "how long the part of a cut file is kept for its sender to resume"),
+		keepPartial:       fs.Duration("keep-partial", hub.DefaultKeepParts, "how long the part of a cut file is kept for its sender to resume"),
 		offerTimeout:      fs.Duration("offer-timeout", hub.DefaultOfferTimeout, "how long an offer sent to another client waits for its answer before the hub withdraws it"),
 		maxClients:        fs.Int("max-clients", hub.DefaultMaxClients, "clients connected at once"),
 		maxPerAddr:        fs.Int("max-per-addr", hub.DefaultMaxClientsPerAddr, "clients connected at once from one address (an IPv6 /64 counts as one address)"),
 		maxStreams:        fs.Int("max-streams", hub.DefaultMaxStreams, "data streams open at once from all clients (each may hold up to 1 MiB of memory while nobody reads it)"),
 		maxStreamsPerAddr: fs.Int("max-streams-per-addr", 0, "data streams open at once from the clients of one address; 0: 4 per client --max-per-addr allows (128 by default)"),
 		chatRate:          fs.Int("chat-rate", hub.DefaultChatMessagesPerSecond, "chat and who messages per second per client (bursts of 5x)"),
-		maxFiles:          fs.Int("max-files", transfer.MaxFiles, "entries (files and folders) per offer"),
+		maxFiles:          fs.Int("max-files", hub.DefaultMaxFiles, "entries (files and folders) per offer"),
 		reserveInodes:     fs.Int("reserve-inodes", -1, "inodes (files and folders) an offer must leave free; -1: 1% of the file system's, 0: none"),
 		reserve:           64 << 20,
 	}
@@ -72,7 +71,7 @@ func defineServe(fs *pflag.FlagSet) action {
 	return sf.serve
 }
 
-// inodeReserve turns --reserve-inodes into transfer.Limits.ReserveInodes:
+// inodeReserve turns --reserve-inodes into hub.Limits.ReserveInodes:
 // the flag's -1 (1% of the file system's) is the library's 0, the flag's 0
 // (none) the library's -1.
 func inodeReserve(flag int) int64 {
@@ -97,12 +96,12 @@ func (sf *serveFlags) serve(e env, fs *pflag.FlagSet, pos []string) error {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	// Listening is what fails most often (the port is taken): before it,
 	// nothing is created, neither the key nor the folder.
-	ln, err := net.Listen("tcp", mux.HubAddr(*sf.listen))
+	ln, err := net.Listen("tcp", client.HubAddr(*sf.listen))
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	muxCfg, key, err := sf.keys.muxConfig(e, true)
+	keys, key, err := sf.keys.access(e, true)
 	if err != nil {
 		return err
 	}
@@ -110,10 +109,10 @@ func (sf *serveFlags) serve(e env, fs *pflag.FlagSet, pos []string) error {
 	if noReserve == 0 {
 		noReserve = -1 // the flag's 0 means none; the library's 0 means the default
 	}
-	h, err := hub.New(hub.Config{Dir: *sf.dir, Logger: log, Software: software(), Mux: muxCfg,
+	h, err := hub.New(hub.Config{Dir: *sf.dir, Logger: log, Software: software(), Key: keys.Key, InsecureNoTLS: keys.InsecureNoTLS,
 		MaxClients: *sf.maxClients, MaxClientsPerAddr: *sf.maxPerAddr,
 		MaxStreams: *sf.maxStreams, MaxStreamsPerAddr: *sf.maxStreamsPerAddr, ChatMessagesPerSecond: *sf.chatRate, ChatBurst: 5 * *sf.chatRate,
-		Offers:    transfer.Limits{MaxFiles: *sf.maxFiles, MaxBytes: int64(sf.maxSize), Reserve: noReserve, ReserveInodes: inodeReserve(*sf.reserveInodes)},
+		Offers:    hub.Limits{MaxFiles: *sf.maxFiles, MaxBytes: int64(sf.maxSize), Reserve: noReserve, ReserveInodes: inodeReserve(*sf.reserveInodes)},
 		KeepParts: *sf.keepPartial, OfferTimeout: *sf.offerTimeout})
 	if err != nil {
 		return err
@@ -121,12 +120,12 @@ func (sf *serveFlags) serve(e env, fs *pflag.FlagSet, pos []string) error {
 	abs, _ := filepath.Abs(*sf.dir)
 	log.Info("muxfer hub listening", "addr", ln.Addr().String(), "dir", abs, "version", software(), "key", key.name)
 	switch {
-	case muxCfg.InsecureNoTLS:
+	case keys.InsecureNoTLS:
 		log.Warn("INSECURE: --insecure-no-tls: no encryption, no authentication; anyone who can reach this port can read and write")
 	case key.created || *sf.printKey:
 		// The one line a client needs, once: a service's log keeps
 		// stdout, and the key is a secret. (--print-key shows it again.)
-		fmt.Fprintf(e.stdout, "%s=%s muxfer chat %s\n", keyEnv, muxCfg.Key.Text(), reachableAddr(ln.Addr()))
+		fmt.Fprintf(e.stdout, "%s=%s muxfer chat %s\n", keyEnv, keys.Key.Text(), reachableAddr(ln.Addr()))
 	}
 	served := make(chan error, 1)
 	go func() { served <- h.Serve(ln) }()

@@ -3,7 +3,7 @@ package main
 // Standard input and output as one file, for pipelines such as
 // `tar c dir | muxfer send ADDR --stdin dir.tar` and
 // `muxfer recv ADDR --stdout --yes | tar x`. send streams standard input
-// as a file of unknown size, chunked as it is read (transfer.FromReader).
+// as a file of unknown size, chunked as it is read (client.FromReader).
 // recv goes through a file on disk, because a receiver verifies a file's
 // hash before it gives the file out.
 
@@ -16,10 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/muxfer/muxfer/client"
-	"github.com/muxfer/muxfer/transfer"
 	"github.com/spf13/pflag"
 )
 
@@ -43,7 +41,7 @@ func (cf *clientFlags) sendStdin(e env, fs *pflag.FlagSet, pos []string) error {
 			fmt.Sprintf("* standard input ended after %s, all sent as %s", size(n), *cf.stdin))
 	}}
 	// The mode a new file usually gets; the time it was sent.
-	m := transfer.FromReader(*cf.stdin, "standard input", in, 0o644, time.Now().UnixNano())
+	m := client.FromReader(*cf.stdin, in)
 	return cf.deliver(e, u, pos[0], m)
 }
 
@@ -87,8 +85,11 @@ func (s *stdinReader) Read(p []byte) (int, error) {
 		s.pending = false
 		copy(p, s.buf[:r.n])
 		s.n += int64(r.n)
-		if r.err == io.EOF {
+		switch {
+		case r.err == io.EOF:
 			s.ended(s.n)
+		case r.err != nil:
+			r.err = fmt.Errorf("reading standard input: %w", r.err)
 		}
 		return r.n, r.err
 	case <-s.ctx.Done():
@@ -97,7 +98,7 @@ func (s *stdinReader) Read(p []byte) (int, error) {
 }
 
 // checkStdinName refuses a NAME for --stdin that is not one safe file
-// name: a receiver refuses what transfer.CheckPath refuses, and would make
+// name: a receiver refuses what client.CheckName refuses, and would make
 // a folder of anything before a slash.
 func checkStdinName(name string) error {
 	switch {
@@ -106,7 +107,7 @@ func checkStdinName(name string) error {
 	case strings.ContainsAny(name, `/\`):
 		return usageError{fmt.Sprintf("--stdin %q: NAME is a file name, without / or \\", name)}
 	}
-	if err := transfer.CheckPath(name); err != nil {
+	if err := client.CheckName(name); err != nil {
 		return usageError{"--stdin: " + err.Error()}
 	}
 	return nil

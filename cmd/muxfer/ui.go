@@ -11,10 +11,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/internal/termui"
 	"github.com/muxfer/muxfer/internal/units"
 	"github.com/muxfer/muxfer/protocol"
-	"github.com/muxfer/muxfer/transfer"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
@@ -242,14 +242,14 @@ func (u *ui) heard(tag string, m protocol.Message) {
 }
 
 // fileEvent is the JSON form of a finished file; its status is the
-// report's (transfer.Delivered and the others).
+// report's (client.Delivered and the others).
 type fileEvent struct {
 	Type string `json:"type"` // "file"
-	transfer.FileReport
+	client.FileReport
 }
 
-func (u *ui) file(to string, r transfer.FileReport) {
-	if r.Status == transfer.Unconfirmed || r.Status == transfer.NotSent {
+func (u *ui) file(to string, r client.FileReport) {
+	if r.Status == client.Unconfirmed || r.Status == client.NotSent {
 		return // in the summary, or sent again after a reconnect
 	}
 	text := fmt.Sprintf("%sverified %s (%s) %.23s…", u.tag, r.Path, size(r.Size), r.Hash)
@@ -301,10 +301,7 @@ func (u *ui) retry(n int, err error, wait time.Duration) {
 // clears the bar and the upload's status line, prints the summary, and
 // returns err, or errFilesFailed if some file was not delivered. It does
 // not print err: the caller does, once (main on stderr, chat as a line).
-func (u *ui) finish(to string, rep *transfer.Report, err error) error {
-	u.mu.Lock()
-	u.endUploadLocked(rep)
-	u.mu.Unlock()
+func (u *ui) finish(to string, rep *client.Report, err error) error {
 	u.summary(to, rep, err)
 	if err != nil {
 		return err
@@ -316,19 +313,19 @@ func (u *ui) finish(to string, rep *transfer.Report, err error) error {
 }
 
 type summaryEvent struct {
-	Type    string                `json:"type"` // "summary"
-	Files   int                   `json:"files"`
-	Failed  int                   `json:"failed"`
-	Dirs    int                   `json:"dirs"`
-	Bytes   int64                 `json:"bytes"`   // of the files delivered
-	Resumed int64                 `json:"resumed"` // of those, what the hub held already
-	Seconds float64               `json:"seconds"`
-	Rate    float64               `json:"bytes_per_second"` // of the bytes that moved
-	Error   string                `json:"error,omitempty"`
-	List    []transfer.FileReport `json:"list"`
+	Type    string              `json:"type"` // "summary"
+	Files   int                 `json:"files"`
+	Failed  int                 `json:"failed"`
+	Dirs    int                 `json:"dirs"`
+	Bytes   int64               `json:"bytes"`   // of the files delivered
+	Resumed int64               `json:"resumed"` // of those, what the hub held already
+	Seconds float64             `json:"seconds"`
+	Rate    float64             `json:"bytes_per_second"` // of the bytes that moved
+	Error   string              `json:"error,omitempty"`
+	List    []client.FileReport `json:"list"`
 }
 
-func (u *ui) summary(to string, rep *transfer.Report, err error) {
+func (u *ui) summary(to string, rep *client.Report, err error) {
 	ev := summaryEvent{Type: "summary", Files: len(rep.Files), Failed: rep.Failed(), Dirs: rep.Dirs,
 		Bytes: rep.Bytes, Seconds: rep.Elapsed.Seconds(), List: rep.Files}
 	for _, f := range rep.Files {

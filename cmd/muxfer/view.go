@@ -9,7 +9,6 @@ import (
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/protocol"
-	"github.com/muxfer/muxfer/transfer"
 	"github.com/spf13/pflag"
 )
 
@@ -21,74 +20,75 @@ const listedEntries = 20
 // them in one loop and hands each to show, in order, from one goroutine.
 type view struct {
 	u    *ui
+	tag  string             // put before each text line (the demo names its client)
 	dir  string             // where accepted files go, as given
 	hint func(n int) string // how to answer offer n
 
 	offers    map[int]client.Offer         // by number, until they end
 	downloads map[int]*download            // accepted offers' progress lines
-	sends     map[int]*sendView            // running sends, by number
+	sends     map[int]*upload              // running sends' progress, by number
 	failed    int                          // files that failed, both ways, and sends that failed
 	onSent    func(client.SendDone, error) // after a send's summary, with its error
 }
 
-// sendView is a send's progress line.
-type sendView struct {
-	to  string
-	obs transfer.Observer
+func newView(u *ui, dir string) *view {
+	return &view{u: u, dir: dir, offers: map[int]client.Offer{}, downloads: map[int]*download{}, sends: map[int]*upload{},
+		hint: func(n int) string { return fmt.Sprintf("/accept %d or /decline %d", n, n) }}
 }
 
-func newView(u *ui, dir string) *view {
-	return &view{u: u, dir: dir, offers: map[int]client.Offer{}, downloads: map[int]*download{}, sends: map[int]*sendView{},
-		hint: func(n int) string { return fmt.Sprintf("/accept %d or /decline %d", n, n) }}
+// event prints an event as u.event does, with v's tag before each line.
+func (v *view) event(j any, lines ...string) {
+	if v.tag != "" {
+		for i := range lines {
+			lines[i] = v.tag + lines[i]
+		}
+	}
+	v.u.event(j, lines...)
 }
 
 // show draws ev.
 func (v *view) show(ev client.Event) {
 	switch ev := ev.(type) {
 	case client.Connected:
-		v.u.event(map[string]any{"type": "welcome", "name": ev.Name, "id": ev.ID, "addr": ev.Addr},
+		v.event(map[string]any{"type": "welcome", "name": ev.Name, "id": ev.ID, "addr": ev.Addr},
 			fmt.Sprintf("* connected to %s as %s", ev.Addr, ev.Name))
 		if ev.Again && ev.Wanted != "" {
-			v.u.line("* %s was taken; you are now %s", ev.Wanted, ev.Name)
+			v.event(map[string]string{"type": "nick", "name": ev.Name, "wanted": ev.Wanted},
+				fmt.Sprintf("* %s was taken; you are now %s", ev.Wanted, ev.Name))
 		}
 	case client.Disconnected:
 		if ev.Reconnecting {
-			v.u.event(map[string]string{"type": "disconnected", "reason": ev.Err.Error()},
+			v.event(map[string]string{"type": "disconnected", "reason": ev.Err.Error()},
 				fmt.Sprintf("* connection lost (%s); reconnecting", ev.Err.Error()))
 		}
 	case client.Retrying:
 		v.u.retry(ev.Attempt, ev.Err, ev.Wait)
 	case client.Message:
-		v.u.message(protocol.Chat{From: ev.From, FromID: ev.FromID, To: ev.To, Text: ev.Text})
+		v.u.heard(v.tag, protocol.Chat{From: ev.From, FromID: ev.FromID, To: ev.To, Text: ev.Text})
 	case client.Presence:
-		v.u.message(protocol.Presence{Event: ev.Kind, Client: ev.Peer, OldName: ev.OldName})
+		v.u.heard(v.tag, protocol.Presence{Event: ev.Kind, Client: ev.Peer, OldName: ev.OldName})
 	case client.Notice:
-		v.u.message(protocol.Notice{Code: ev.Code, Text: ev.Text})
+		v.u.heard(v.tag, protocol.Notice{Code: ev.Code, Text: ev.Text})
 	case client.Offered:
 		v.offered(ev.Offer)
 	case client.Withdrawn:
 		v.withdrawn(ev.Offer, ev.Reason)
 	case client.FileStarted:
 		if s := v.sends[ev.Send]; s != nil {
-			s.obs.Opened(ev.Path)
+			s.opened(ev.Path)
 		} else if d := v.download(ev.Offer); d != nil {
 			d.opened(ev.Path)
 		}
 	case client.Progress:
 		if s := v.sends[ev.Send]; s != nil {
-			if ev.Bytes > 0 {
-				s.obs.Wrote(int(ev.Bytes))
-			}
-			if ev.Held > 0 {
-				s.obs.Held(ev.Held)
-			}
+			s.wrote(ev.Bytes, ev.Held)
 		} else if d := v.download(ev.Offer); d != nil {
 			d.wrote(int(ev.Bytes))
 		}
 	case client.FileDone:
-		if s := v.sends[ev.Send]; s != nil {
-			s.obs.Finished(ev.Report)
-		} else if ev.Send == 0 {
+		if ev.Send != 0 {
+			v.u.file(ev.To, ev.Report)
+		} else {
 			v.received(ev)
 		}
 	case client.OfferDone:
@@ -96,13 +96,16 @@ func (v *view) show(ev client.Event) {
 	case client.SendStarted:
 		s := v.sends[ev.Send]
 		if s == nil {
-			s = &sendView{to: ev.To, obs: v.u.observerFor(ev.To)}
+			s = v.u.upload(ev.To)
 			v.sends[ev.Send] = s
 		}
-		s.obs.Started(ev.Files, ev.Bytes)
+		s.started(ev.Files, ev.Bytes)
 	case client.SendWaiting:
 		v.u.wait(ev.Err, ev.Files, ev.Wait)
 	case client.SendDone:
+		if s := v.sends[ev.Send]; s != nil {
+			s.end()
+		}
 		delete(v.sends, ev.Send)
 		err := v.u.finish(ev.To, ev.Report, ev.Err)
 		if err != nil {
@@ -149,7 +152,7 @@ func (v *view) offered(o client.Offer) {
 	if len(o.Files) > listedEntries && o.Decision == client.Ask {
 		lines = append(lines, fmt.Sprintf("    (/offers %d lists them all)", o.N))
 	}
-	v.u.event(ev, lines...)
+	v.event(ev, lines...)
 }
 
 // contents says "3 files and 1 folder".
@@ -187,7 +190,7 @@ func (v *view) withdrawn(o client.Offer, reason string) {
 	if reason == "connection lost" {
 		text = fmt.Sprintf("* offer %d from %s is gone with the connection; ask %s to send it again", o.N, o.From, o.From)
 	}
-	v.u.event(map[string]any{"type": "withdrawn", "offer": o.N, "from": o.From, "reason": reason}, text)
+	v.event(map[string]any{"type": "withdrawn", "offer": o.N, "from": o.From, "reason": reason}, text)
 }
 
 // download returns the progress line of accepted offer n, made at its
@@ -221,7 +224,7 @@ func (v *view) received(ev client.FileDone) {
 		v.failed++
 		text = fmt.Sprintf("FAILED from %s: %s", ev.From, r.Err)
 	}
-	v.u.event(receivedNote{Type: "received", Offer: ev.Offer, From: ev.From,
+	v.event(receivedNote{Type: "received", Offer: ev.Offer, From: ev.From,
 		Result: protocol.Result{Transfer: ev.Transfer, File: ev.File, Stored: r.Stored, Hash: r.Hash, Error: r.Err}}, text)
 }
 
@@ -233,7 +236,7 @@ func (v *view) offerDone(ev client.OfferDone) {
 	delete(v.downloads, n)
 	delete(v.offers, n)
 	if ev.Cut {
-		v.u.event(map[string]any{"type": "offer_cut", "offer": n, "from": from, "files": ev.Received, "failed": ev.Failed, "left": ev.Left},
+		v.event(map[string]any{"type": "offer_cut", "offer": n, "from": from, "files": ev.Received, "failed": ev.Failed, "left": ev.Left},
 			fmt.Sprintf("* offer %d from %s cut by the lost connection after %d of %d files; what arrived resumes when it is sent again",
 				n, from, ev.Received, ev.Received+ev.Failed+ev.Left))
 		return
@@ -243,7 +246,7 @@ func (v *view) offerDone(ev client.OfferDone) {
 	if ev.Failed > 0 {
 		text += fmt.Sprintf(", %d failed", ev.Failed)
 	}
-	v.u.event(map[string]any{"type": "offer_done", "offer": n, "from": from, "files": ev.Received, "failed": ev.Failed,
+	v.event(map[string]any{"type": "offer_done", "offer": n, "from": from, "files": ev.Received, "failed": ev.Failed,
 		"bytes": ev.Bytes, "seconds": ev.Elapsed.Seconds()}, text)
 }
 
@@ -308,7 +311,7 @@ func (v *view) answer(s *client.Session, arg string, accept bool) {
 	} else {
 		delete(v.offers, o.N)
 	}
-	v.u.event(map[string]any{"type": verb, "offer": o.N, "transfer": o.Transfer, "from": o.From}, text)
+	v.event(map[string]any{"type": verb, "offer": o.N, "transfer": o.Transfer, "from": o.From}, text)
 }
 
 // list prints the waiting offers, or every entry of the one arg names.
@@ -323,12 +326,12 @@ func (v *view) list(s *client.Session, arg string) {
 		for _, line := range entryLines(o.Files, len(o.Files)) {
 			lines = append(lines, "    "+line)
 		}
-		v.u.event(map[string]any{"type": "offer_list", "offer": o.N, "from": o.From, "list": o.Files}, lines...)
+		v.event(map[string]any{"type": "offer_list", "offer": o.N, "from": o.From, "list": o.Files}, lines...)
 		return
 	}
 	waiting := s.Offers()
 	if len(waiting) == 0 {
-		v.u.event(map[string]any{"type": "offers", "offers": []int{}}, "* no offer is waiting for an answer")
+		v.event(map[string]any{"type": "offers", "offers": []int{}}, "* no offer is waiting for an answer")
 		return
 	}
 	nums := make([]int, len(waiting))
@@ -338,7 +341,7 @@ func (v *view) list(s *client.Session, arg string) {
 		nums[i] = o.N
 		lines[i] = fmt.Sprintf("%d: %s from %s (%s)", o.N, contents(files, folders), o.From, size(bytes))
 	}
-	v.u.event(map[string]any{"type": "offers", "offers": nums}, "* waiting: "+strings.Join(lines, "; "))
+	v.event(map[string]any{"type": "offers", "offers": nums}, "* waiting: "+strings.Join(lines, "; "))
 }
 
 // wait says that a send waits on its connection before offering files
