@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/datastream"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 )
@@ -296,7 +297,7 @@ func (h *testHub) acceptLoop() {
 
 func (h *testHub) receive(st *mux.Stream) {
 	cr := &cuttingReader{r: st, h: h}
-	fs := NewFileStream(cr)
+	fs := datastream.NewReader(cr)
 	for first := true; ; first = false {
 		cr.header = true
 		hd, err := fs.Next()

@@ -483,7 +483,7 @@ func (c *confirmedCount) flush() {
 }
 
 // streamSlot holds a sending goroutine's data stream from one file to the
-// next: a stream carries files one after another (see FileStream), which
+// next: a stream carries files one after another (see internal/datastream), which
 // spares each file a stream's opening, acknowledgement and close, and the
 // receiver a stream's buffers.
 type streamSlot struct {
