@@ -36,10 +36,12 @@ func (o *onward) close() {
 }
 
 // start writes the header h to r's recipient, on the onward stream if it
-// goes there, or on a new one.
+// goes there and can go on, or on a new one. The onward stream is bound to
+// p.ctx for its whole life (mux.Session.OpenData): once p.ctx has ended,
+// it is being aborted.
 func (o *onward) start(p *peer, r *relay, h protocol.DataHeader) error {
-	if o.st != nil && o.to == r.to {
-		if err := o.st.Continue(p.ctx, h); err == nil {
+	if o.st != nil && o.to == r.to && p.ctx.Err() == nil {
+		if err := protocol.WriteHeader(o.st, h); err == nil {
 			return nil
 		}
 	}

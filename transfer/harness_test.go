@@ -125,7 +125,7 @@ func (c *testConn) route(id string, m protocol.Message) {
 
 func (c *testConn) Send(m protocol.Message) error { return c.sess.Send(m) }
 func (c *testConn) Done() <-chan struct{}         { return c.done }
-func (c *testConn) OpenData(ctx context.Context, h protocol.DataHeader) (*mux.Stream, error) {
+func (c *testConn) OpenData(ctx context.Context, h protocol.DataHeader) (DataStream, error) {
 	return c.sess.OpenData(ctx, h)
 }
 
