@@ -417,7 +417,7 @@ type conn struct{ c *Client }
 
 func (x conn) Send(m protocol.Message) error { return x.c.sess.Send(m) }
 func (x conn) Done() <-chan struct{}         { return x.c.done }
-func (x conn) OpenData(ctx context.Context, h protocol.DataHeader) (*mux.Stream, error) {
+func (x conn) OpenData(ctx context.Context, h protocol.DataHeader) (transfer.DataStream, error) {
 	return x.c.sess.OpenData(ctx, h)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/muxfer/muxfer/internal/datastream"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
@@ -293,7 +294,7 @@ func (c *Client) acceptStreams(ctx context.Context) {
 // receive stores the files of one data stream, one after another, and
 // answers for each, until the hub closes the stream.
 func (c *Client) receive(st *mux.Stream) {
-	fs := transfer.NewFileStream(st)
+	fs := datastream.NewReader(st)
 	for {
 		h, err := fs.Next()
 		if err != nil {

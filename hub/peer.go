@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/datastream"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
@@ -468,9 +469,9 @@ func (s staleOnAbort) Abort() {
 }
 
 // receive reads the files of one data stream, one after another, until
-// the sender closes it (see transfer.FileStream).
+// the sender closes it (see internal/datastream).
 func (p *peer) receive(st *mux.Stream) {
-	fs := transfer.NewFileStream(staleOnAbort{st, p})
+	fs := datastream.NewReader(staleOnAbort{st, p})
 	var o onward // where relayed files of this stream go on
 	defer o.close()
 	for {
@@ -504,7 +505,7 @@ func (p *peer) receive(st *mux.Stream) {
 
 // receiveFile receives one file of a data stream and answers for it. It
 // reports whether the stream may go on to its next file.
-func (p *peer) receiveFile(h protocol.DataHeader, fs *transfer.FileStream) bool {
+func (p *peer) receiveFile(h protocol.DataHeader, fs *datastream.Reader) bool {
 	in := p.transfer(h.Transfer)
 	if in == nil {
 		p.refuse(protocol.CodeBadMessage, fmt.Sprintf("data stream for unknown transfer %q", h.Transfer))

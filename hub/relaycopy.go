@@ -7,9 +7,9 @@ import (
 	"io"
 	"sync"
 
+	"github.com/muxfer/muxfer/internal/datastream"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
-	"github.com/muxfer/muxfer/transfer"
 )
 
 // relayBufSize is the copy buffer of a relayed stream: with the yamux
@@ -36,10 +36,12 @@ func (o *onward) close() {
 }
 
 // start writes the header h to r's recipient, on the onward stream if it
-// goes there, or on a new one.
+// goes there and can go on, or on a new one. The onward stream is bound to
+// p.ctx for its whole life (mux.Session.OpenData): once p.ctx has ended,
+// it is being aborted.
 func (o *onward) start(p *peer, r *relay, h protocol.DataHeader) error {
-	if o.st != nil && o.to == r.to {
-		if err := o.st.Continue(p.ctx, h); err == nil {
+	if o.st != nil && o.to == r.to && p.ctx.Err() == nil {
+		if err := protocol.WriteHeader(o.st, h); err == nil {
 			return nil
 		}
 	}
@@ -62,7 +64,7 @@ func (o *onward) start(p *peer, r *relay, h protocol.DataHeader) error {
 // read and dropped so that the stream stays in step. When the sender's
 // stream breaks, the onward stream is closed mid-file: the recipient
 // fails the file and its result reaches the sender, if it is still there.
-func (p *peer) relayFile(r *relay, h protocol.DataHeader, fs *transfer.FileStream, o *onward) bool {
+func (p *peer) relayFile(r *relay, h protocol.DataHeader, fs *datastream.Reader, o *onward) bool {
 	if err := r.start(h.File); errors.Is(err, errRelayFailed) {
 		// The sender has, or will have, a failed result for the file,
 		// and closes the stream when it sees it.
@@ -126,7 +128,7 @@ func (e *senderCut) Unwrap() error { return e.err }
 // buf, counting *left down to 0 as bytes are read, and to -1 once the
 // trailer is read. An error reading src is a *senderCut; others are
 // dst's.
-func copyFile(dst io.Writer, src *transfer.FileStream, chunks *protocol.ChunkReader, left *int64, buf []byte) error {
+func copyFile(dst io.Writer, src *datastream.Reader, chunks *protocol.ChunkReader, left *int64, buf []byte) error {
 	if chunks != nil && !chunks.Done() {
 		if err := copyChunks(dst, chunks, buf); err != nil {
 			return err

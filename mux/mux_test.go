@@ -474,56 +474,6 @@ func TestDeadPeerIsNoticed(t *testing.T) {
 	<-hubDone
 }
 
-// TestStreamContinuesWithEachFilesContext: a stream carries one file after
-// another, each bound to its own context. The end of a detached file's
-// context leaves the stream alone; the end of the current file's context
-// aborts it, and it cannot continue.
-func TestStreamContinuesWithEachFilesContext(t *testing.T) {
-	cli, hub := pair(t, mux.Config{})
-	first, endFirst := context.WithCancel(context.Background())
-	st, err := cli.OpenData(first, protocol.DataHeader{Transfer: "t", File: 0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	in, err := hub.AcceptData(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	st.Write([]byte("one"))
-	st.Detach()
-	endFirst() // the first file's result came
-	second, endSecond := context.WithCancel(context.Background())
-	if err := st.Continue(second, protocol.DataHeader{Transfer: "t", File: 1}); err != nil {
-		t.Fatalf("Continue after the first file's context ended: %v", err)
-	}
-	if _, err := st.Write([]byte("two")); err != nil {
-		t.Fatalf("Write of the second file: %v", err)
-	}
-	if h, err := in.ReadHeader(); err != nil || h.File != 0 {
-		t.Fatalf("first header %+v, %v", h, err)
-	}
-	buf := make([]byte, 3)
-	if _, err := io.ReadFull(in, buf); err != nil || string(buf) != "one" {
-		t.Fatalf("first file %q, %v", buf, err)
-	}
-	if h, err := in.ReadHeader(); err != nil || h.File != 1 {
-		t.Fatalf("second header %+v, %v", h, err)
-	}
-	endSecond() // the second file is cancelled while the stream carries it
-	for {
-		if _, err := st.Write([]byte("x")); errors.Is(err, mux.ErrAborted) {
-			break
-		} else if err != nil {
-			t.Fatalf("write after cancel: %v, want ErrAborted", err)
-		}
-	}
-	if err := st.Continue(context.Background(), protocol.DataHeader{Transfer: "t", File: 2}); !errors.Is(err, mux.ErrAborted) {
-		t.Fatalf("Continue on an aborted stream: %v, want ErrAborted", err)
-	}
-}
-
 // TestControlMessagesArriveWholeAmidData: control messages sent while data
 // streams fill the connection arrive whole and in order. A write queue
 // that let a control frame's header go ahead of data frames queued before

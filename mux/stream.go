@@ -55,9 +55,10 @@ func (s *Session) Recv() (protocol.Message, error) {
 }
 
 // OpenData opens a data stream and writes the header of its first file;
-// Continue starts each further file on it. A session keeps at most
-// protocol.MaxDataStreams of its own data streams open, whoever asks:
-// OpenData waits for one to close (or for ctx) before opening another.
+// the caller writes the header of each further file it carries. A session
+// keeps at most protocol.MaxDataStreams of its own data streams open,
+// whoever asks: OpenData waits for one to close (or for ctx) before
+// opening another.
 func (s *Session) OpenData(ctx context.Context, h protocol.DataHeader) (*Stream, error) {
 	select {
 	case s.slots <- struct{}{}:
@@ -84,39 +85,6 @@ func (s *Session) OpenData(ctx context.Context, h protocol.DataHeader) (*Stream,
 		return nil, err
 	}
 	return st, nil
-}
-
-// Continue starts the next file on a data stream opened with OpenData,
-// once the last one's trailer is written: it binds the stream to ctx in
-// place of the earlier context and writes the header h. A stream that was
-// aborted cannot continue.
-func (st *Stream) Continue(ctx context.Context, h protocol.DataHeader) error {
-	if err := st.Bind(ctx); err != nil {
-		return err
-	}
-	return protocol.WriteHeader(st, h)
-}
-
-// Bind binds the stream to ctx in place of the earlier context, for a
-// caller that writes the next file's header itself (with the file, for a
-// small one, in one write). A stream that was aborted cannot be bound.
-func (st *Stream) Bind(ctx context.Context) error {
-	if !st.stop() || st.aborted.Load() {
-		return ErrAborted // the earlier context ended: its abort has begun
-	}
-	st.stop = context.AfterFunc(ctx, st.abort)
-	return nil
-}
-
-// Detach ends the stream's binding to the context given to OpenData or
-// Continue: the file it was for is written, and the stream waits for the
-// next. Without it, the end of that file's context (its result arrived)
-// would abort the stream between files.
-func (st *Stream) Detach() {
-	if !st.stop() {
-		st.aborted.Store(true) // its abort has begun: the stream is done for
-	}
-	st.stop = func() bool { return true }
 }
 
 func (s *Session) newStream(ys *yamux.Stream) *Stream {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/muxfer/muxfer/internal/datastream"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -66,7 +67,7 @@ func TestAStreamGoesOnAfterAFileThatFailed(t *testing.T) {
 				protocol.File{Path: "a.bin", Size: int64(len(first)), Mode: 0o644},
 				protocol.File{Path: "b.txt", Size: int64(len(second)), Mode: 0o644},
 				protocol.File{Path: "c.txt", Size: int64(len(third)), Mode: 0o644})
-			fs := NewFileStream(streamOf(t, "t",
+			fs := datastream.NewReader(streamOf(t, "t",
 				streamFile{0, 0, first, hashOf(first)}, tt.bad, streamFile{2, 0, third, hashOf(third)}))
 			var errs []string
 			for range 3 {
@@ -127,7 +128,7 @@ func TestAStreamEndsWhenItCannotGoOn(t *testing.T) {
 			in := prepare(t, r, "t",
 				protocol.File{Path: "a", Size: int64(len(content)), Mode: 0o644},
 				protocol.File{Path: "b", Size: int64(len(content)), Mode: 0o644})
-			fs := NewFileStream(bytes.NewReader(tt.stream(t)))
+			fs := datastream.NewReader(bytes.NewReader(tt.stream(t)))
 			h, err := fs.Next()
 			if err != nil {
 				t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/muxfer/muxfer/internal/datastream"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -164,7 +165,7 @@ func FuzzFileStream(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fs := NewFileStream(bytes.NewReader(stream))
+		fs := datastream.NewReader(bytes.NewReader(stream))
 		answered := map[int]bool{}
 		for range 3 { // two files: a third header is always refused
 			h, err := fs.Next()

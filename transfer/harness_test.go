@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/datastream"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 )
@@ -124,7 +125,7 @@ func (c *testConn) route(id string, m protocol.Message) {
 
 func (c *testConn) Send(m protocol.Message) error { return c.sess.Send(m) }
 func (c *testConn) Done() <-chan struct{}         { return c.done }
-func (c *testConn) OpenData(ctx context.Context, h protocol.DataHeader) (*mux.Stream, error) {
+func (c *testConn) OpenData(ctx context.Context, h protocol.DataHeader) (DataStream, error) {
 	return c.sess.OpenData(ctx, h)
 }
 
@@ -296,7 +297,7 @@ func (h *testHub) acceptLoop() {
 
 func (h *testHub) receive(st *mux.Stream) {
 	cr := &cuttingReader{r: st, h: h}
-	fs := NewFileStream(cr)
+	fs := datastream.NewReader(cr)
 	for first := true; ; first = false {
 		cr.header = true
 		hd, err := fs.Next()

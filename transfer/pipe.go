@@ -108,6 +108,6 @@ func sendPipe(ctx context.Context, slot *streamSlot, id string, idx int, f proto
 		return "", true, err
 	}
 	count.flush()
-	st.Detach()
+	slot.detach()
 	return sum, true, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/muxfer/muxfer/internal/datastream"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -122,17 +123,18 @@ func (in *Incoming) Done() bool {
 // Receive reads one file from a data stream whose header was h, stores it,
 // and returns the Result to send back. The error is for a stream that
 // breaks the protocol (unknown file, the same file twice): no Result is due
-// for it. When src is a FileStream, a file that fails is read to its end,
-// so that the stream is ready for its next file (see FileStream).
+// for it. When src is the reader through which muxfer's hub and client
+// read a data stream (internal/datastream), a file that fails is read to
+// its end, so that the stream is ready for its next file.
 func (in *Incoming) Receive(h protocol.DataHeader, src io.Reader) (protocol.Result, error) {
 	res, err := in.receive(h, src)
-	if fs, ok := src.(*FileStream); ok && err == nil && res.Error != "" {
+	if fs, ok := src.(*datastream.Reader); ok && err == nil && res.Error != "" {
 		if f := in.offer.Files[h.File]; f.Size == protocol.UnknownSize {
-			fs.skipChunks()
+			fs.SkipChunks()
 		} else if h.Offset <= f.Size {
-			fs.skip(f.Size - h.Offset)
+			fs.Skip(f.Size - h.Offset)
 		} else {
-			fs.fail(fmt.Errorf("offset %d is past the end of file %d", h.Offset, h.File))
+			fs.Fail(fmt.Errorf("offset %d is past the end of file %d", h.Offset, h.File))
 		}
 	}
 	return res, err
@@ -210,6 +212,22 @@ func confirm(pt resumePoint, src io.Reader) (stored, sum string, err error) {
 		return "", "", fmt.Errorf("hash mismatch: sender %s, stored %s", tr.Hash, pt.hash)
 	}
 	return pt.stored, pt.hash, nil
+}
+
+// readTrailer reads a file's trailer from src, through the data stream's
+// reader when src is one, so that it knows the file is read to its end.
+func readTrailer(src io.Reader) (protocol.Trailer, error) {
+	var tr protocol.Trailer
+	var err error
+	if fs, ok := src.(*datastream.Reader); ok {
+		tr, err = fs.ReadTrailer()
+	} else {
+		tr, err = protocol.ReadTrailer(src)
+	}
+	if err != nil {
+		return tr, fmt.Errorf("sender did not finish the file: %w", err)
+	}
+	return tr, nil
 }
 
 // Cancel marks a file that the sender gave up on as failed, and releases

@@ -20,12 +20,30 @@ import (
 // streams out, and the control messages that concern one transfer in.
 type Conn interface {
 	Send(protocol.Message) error
-	OpenData(ctx context.Context, h protocol.DataHeader) (*mux.Stream, error)
+	// OpenData opens a data stream and writes h, the header of its first
+	// file, as mux.Session.OpenData does: it waits for ctx while the
+	// session has as many streams open as it may, and once ctx ends the
+	// stream is aborted (its Writes fail).
+	OpenData(ctx context.Context, h protocol.DataHeader) (DataStream, error)
 	// Subscribe delivers the Accept, Reject and Result messages of one
 	// transfer until cancel is called.
 	Subscribe(transfer string) (msgs <-chan protocol.Message, cancel func())
 	// Done is closed when the session ends.
 	Done() <-chan struct{}
+}
+
+// DataStream is a data stream opened by Conn.OpenData; a stream from
+// mux.Session.OpenData is one. Send writes on it the files of one sending
+// goroutine, one after another: the bytes and trailer of the file whose
+// header opened it, then each next file's header, bytes and trailer.
+type DataStream interface {
+	io.WriteCloser
+	// Opened waits until the peer has accepted the stream, or refused it
+	// (mux.ErrStreamRefused), or ctx ends.
+	Opened(ctx context.Context) error
+	// Acknowledged reports whether the peer has accepted the stream by
+	// now, without waiting.
+	Acknowledged() bool
 }
 
 // Observer receives progress from Send. Any field may be nil. Wrote and
@@ -421,7 +439,7 @@ func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f proto
 		return "", from, true, err
 	}
 	count.flush()
-	st.Detach() // written: the file's result, when it comes, must not end the stream
+	slot.detach() // written: the file's result, when it comes, must not end the stream
 	return sum, from, true, nil
 }
 
@@ -453,11 +471,11 @@ func sendRetrying(ctx context.Context, wait time.Duration, send func() (string, 
 
 // confirmedCount passes the bytes written on st to wrote, and those the
 // receiver held already (from) to held, only once the receiver has
-// accepted st (mux.Stream.Acknowledged): until then it holds them back,
+// accepted st (DataStream.Acknowledged): until then it holds them back,
 // and flush passes them on. A stream the receiver refuses carried
 // nothing, and its file is sent again: its bytes must not count twice.
 type confirmedCount struct {
-	st      *mux.Stream
+	st      DataStream
 	wrote   func(int)
 	held    func(int64)
 	from    int64 // not yet passed to held
@@ -479,60 +497,6 @@ func (c *confirmedCount) flush() {
 		n := min(c.pending, 1<<30) // int may have 32 bits
 		c.wrote(int(n))
 		c.pending -= n
-	}
-}
-
-// streamSlot holds a sending goroutine's data stream from one file to the
-// next: a stream carries files one after another (see FileStream), which
-// spares each file a stream's opening, acknowledgement and close, and the
-// receiver a stream's buffers.
-type streamSlot struct {
-	conn Conn
-	st   *mux.Stream
-}
-
-// start begins the file of header h, bound to ctx, on the slot's stream,
-// or on a new one if there is none or it cannot go on.
-func (s *streamSlot) start(ctx context.Context, h protocol.DataHeader) (*mux.Stream, error) {
-	if s.st != nil {
-		if err := s.st.Continue(ctx, h); err == nil {
-			return s.st, nil
-		}
-		s.close()
-	}
-	st, err := s.conn.OpenData(ctx, h)
-	if err != nil {
-		return nil, err
-	}
-	s.st = st
-	return st, nil
-}
-
-// startWith is start for a caller that has the file's whole frame
-// sequence, header first (its first head bytes), in b. It returns the
-// stream and what is left to write on it: all of b on the slot's stream,
-// bound to ctx, or what follows the header on a new stream, which writes
-// the header itself.
-func (s *streamSlot) startWith(ctx context.Context, h protocol.DataHeader, b []byte, head int) (*mux.Stream, []byte, error) {
-	if s.st != nil {
-		if err := s.st.Bind(ctx); err == nil {
-			return s.st, b, nil
-		}
-		s.close()
-	}
-	st, err := s.conn.OpenData(ctx, h)
-	if err != nil {
-		return nil, nil, err
-	}
-	s.st = st
-	return st, b[head:], nil
-}
-
-// close closes the slot's stream, if any.
-func (s *streamSlot) close() {
-	if s.st != nil {
-		s.st.Close()
-		s.st = nil
 	}
 }
 

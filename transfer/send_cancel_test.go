@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -23,7 +22,7 @@ type countingConn struct {
 	opened    atomic.Int32
 }
 
-func (c *countingConn) OpenData(ctx context.Context, h protocol.DataHeader) (*mux.Stream, error) {
+func (c *countingConn) OpenData(ctx context.Context, h protocol.DataHeader) (DataStream, error) {
 	if c.honourCtx && ctx.Err() != nil {
 		return nil, ctx.Err()
 	}

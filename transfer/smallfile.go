@@ -65,7 +65,7 @@ func sendSmall(ctx context.Context, slot *streamSlot, id string, idx int, f prot
 		slot.close()
 		return "", from, true, err
 	}
-	st.Detach()
+	slot.detach()
 	if from > 0 && obs.Held != nil {
 		obs.Held(from)
 	}

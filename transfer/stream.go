@@ -1,11 +1,11 @@
 package transfer
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math"
 
+	"github.com/muxfer/muxfer/internal/datastream"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -15,7 +15,7 @@ import (
 // as they arrive, streamGrant at a time, against the free space of the
 // moment and the reserve; and the offer's MaxBytes is checked against
 // the bytes as they are written. Either failing fails the file, with the
-// reason, and ends its stream (see skipChunks).
+// reason, and ends its stream (see datastream.Reader.SkipChunks).
 
 // streamGrant is how much room a file of unknown size asks for at a
 // time: a statfs call per streamGrant bytes, and a file may fail up to
@@ -41,8 +41,8 @@ func (in *Incoming) body(f protocol.File, src io.Reader, owed *debt) *fileBody {
 	}
 	owed.open = true
 	b := &fileBody{src: src, limit: math.MaxInt64}
-	if fs, ok := src.(*FileStream); ok {
-		b.chunks = fs.chunkReader()
+	if fs, ok := src.(*datastream.Reader); ok {
+		b.chunks = fs.Chunks()
 	} else {
 		b.chunks = protocol.NewChunkReader(src)
 	}
@@ -91,35 +91,3 @@ func (d *debt) grow(n int) error {
 	}
 	return nil
 }
-
-// chunkReader returns the reader of the current file's chunks, which
-// skipChunks goes on with if the file fails.
-func (s *FileStream) chunkReader() *protocol.ChunkReader {
-	if s.chunks == nil {
-		s.chunks = protocol.NewChunkReader(s)
-	}
-	return s.chunks
-}
-
-// skipChunks goes past a file of unknown size that failed. Unlike a file
-// of known size, its end cannot be counted and may never come, and its
-// sender learns of the failure only from the result, which is sent once
-// Receive returns: so unless its last chunk was read already, the stream
-// ends here, and its owner drains it until the sender, told by the
-// result, closes it. After the last chunk, only its trailer is read.
-func (s *FileStream) skipChunks() {
-	if s.err != nil {
-		return
-	}
-	if s.chunks == nil || !s.chunks.Done() {
-		s.fail(errUnknownSizeFailed)
-		return
-	}
-	if !s.trailed {
-		readTrailer(s)
-	}
-}
-
-// errUnknownSizeFailed ends a stream whose file of unknown size failed
-// before its end.
-var errUnknownSizeFailed = errors.New("a file of unknown size failed before its end, which ends its stream")

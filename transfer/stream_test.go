@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/muxfer/muxfer/internal/datastream"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -92,7 +93,7 @@ func TestReceiveFileOfUnknownSize(t *testing.T) {
 				protocol.WriteHeader(&wire, protocol.DataHeader{Transfer: "t", File: 1})
 				wire.Write(dataStream(t, next, hashOf(next)).(*bytes.Buffer).Bytes())
 			}
-			fs := NewFileStream(&wire)
+			fs := datastream.NewReader(&wire)
 
 			h, err := fs.Next()
 			if err != nil {
