@@ -181,7 +181,8 @@ type Stream struct {
 	aborted atomic.Bool
 }
 
-// ErrAborted reports a stream whose context was cancelled.
+// ErrAborted reports a stream whose context was cancelled, or one the
+// peer opened and then reset.
 var ErrAborted = errors.New("stream aborted")
 
 // Abort makes pending and later Reads and Writes fail with ErrAborted,
@@ -237,10 +238,15 @@ func (st *Stream) err(err error) error {
 		return err
 	case st.aborted.Load():
 		return ErrAborted
-	case errors.Is(err, yamux.ErrConnectionReset) && !st.sess.ys.IsClosed():
-		// The peer reset this stream and the session goes on: it refused
-		// the stream as it opened (see streams.go).
+	case errors.Is(err, yamux.ErrConnectionReset) && !st.sess.ys.IsClosed() && st.opened != nil:
+		// The peer reset a stream opened here and the session goes on: it
+		// refused the stream as it opened (see streams.go).
 		return ErrStreamRefused
+	case errors.Is(err, yamux.ErrConnectionReset) && !st.sess.ys.IsClosed():
+		// The peer reset a stream it opened: it gave up on it (yamux
+		// resets a stream whose close this side did not answer within
+		// the I/O timeout). The stream is over; the session goes on.
+		return ErrAborted
 	}
 	err = st.sess.streamErr(err)
 	if errors.Is(err, ErrTimeout) {

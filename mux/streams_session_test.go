@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
@@ -86,5 +87,50 @@ func TestStreamsBeyondTheBudgetAreRefused(t *testing.T) {
 	}
 	for _, st := range open {
 		st.Close()
+	}
+}
+
+// TestStreamResetByItsOpenerIsAbortedNotRefused: a stream that the peer
+// opened and then reset (yamux resets a stream whose close is not
+// answered within the I/O timeout) reads as aborted, not as refused: its
+// reader must not take it for a stream of its own that the peer refused,
+// and the session goes on.
+func TestStreamResetByItsOpenerIsAbortedNotRefused(t *testing.T) {
+	budget := mux.NewTestBudget(8)
+	cli, hub := pair(t, mux.Config{IOTimeout: 300 * time.Millisecond, Streams: budget})
+	ctx := context.Background()
+	st, err := cli.OpenData(ctx, protocol.DataHeader{Transfer: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte("the whole file")
+	if _, err := st.Write(payload); err != nil {
+		t.Fatal(err)
+	}
+	st.Close() // half-closed: the hub never closes its side
+	in, err := hub.AcceptData(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.ReadHeader(); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(payload))
+	if _, err := io.ReadFull(in, got); err != nil || string(got) != string(payload) {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	// The hub's gate stops counting the stream when its reset passes.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(10 * time.Second); budget.Holding() > 0; <-tick.C {
+		if time.Now().After(deadline) {
+			t.Fatal("the opener never reset its half-closed stream")
+		}
+	}
+	if _, err := in.Read(got); !errors.Is(err, mux.ErrAborted) || errors.Is(err, mux.ErrStreamRefused) {
+		t.Fatalf("reading a stream its opener reset: %v, want ErrAborted", err)
+	}
+	if err := cli.Send(protocol.Chat{Text: "still here"}); err != nil {
+		t.Fatalf("the session ended with the stream: %v", err)
 	}
 }
