@@ -152,8 +152,10 @@ func answerOffer(s *client.Session, v *view, line string) {
 	switch cmd = strings.ToLower(cmd); cmd {
 	case "":
 	case "y", "yes", "/accept", "n", "no", "/decline":
-		if waiting := s.Offers(); arg == "" && len(waiting) > 1 && !strings.HasPrefix(cmd, "/") {
-			arg = strconv.Itoa(waiting[0].N) // y and n answer the oldest
+		if num, why := offerArgs(arg); num == "" && !strings.HasPrefix(cmd, "/") {
+			if waiting := s.Offers(); len(waiting) > 0 {
+				arg = strings.TrimSpace(strconv.Itoa(waiting[0].N) + " " + why) // y and n answer the oldest
+			}
 		}
 		accept := cmd == "y" || cmd == "yes" || cmd == "/accept"
 		v.answer(s, arg, accept)
