@@ -17,7 +17,7 @@ const (
 	DefaultMaxHandshakesPerAddr = 8
 	DefaultMaxClientsPerAddr    = 32
 	DefaultMaxStreamsPerAddr    = streamsPerClient * DefaultMaxClientsPerAddr // 128
-	DefaultMaxStreams           = 1024
+	DefaultMaxStreamsTotal      = 1024
 )
 
 // streamsPerClient is the data streams a client sends on by default
@@ -123,7 +123,7 @@ type admission struct {
 
 // streamBudget is one connection's StreamBudget: the data streams its
 // client opens count against its source address's MaxStreamsPerAddr and
-// the hub's MaxStreams. Each stream can hold up to a receive window of the
+// the hub's MaxStreamsTotal. Each stream can hold up to a receive window of the
 // hub's memory (at most 1 MiB) while nobody reads it, so these bound that
 // memory per address and in all.
 type streamBudget struct {
@@ -137,12 +137,12 @@ func (b streamBudget) TakeStream() bool {
 	a := &b.h.admit
 	limit, which := b.h.cfg.MaxStreamsPerAddr, "from one address"
 	if a.streams.take(b.src, limit) {
-		if a.streamsOpen.Add(1) <= int64(b.h.cfg.MaxStreams) {
+		if a.streamsOpen.Add(1) <= int64(b.h.cfg.MaxStreamsTotal) {
 			return true
 		}
 		a.streamsOpen.Add(-1)
 		a.streams.release(b.src)
-		limit, which = b.h.cfg.MaxStreams, "in all"
+		limit, which = b.h.cfg.MaxStreamsTotal, "in all"
 	}
 	a.refusedStreams.Add(1)
 	if ok, held := a.streamsRefused.allow(time.Now()); ok {

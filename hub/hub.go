@@ -37,9 +37,14 @@ import (
 
 // Limits per client.
 const (
-	MaxChatLen         = protocol.MaxChatLen
-	MaxNameLen         = 32 // runes of a client name
-	MaxTransfers       = 64 // transfers open at once
+	MaxChatLen   = protocol.MaxChatLen
+	MaxNameLen   = 32 // runes of a client name
+	MaxTransfers = 64 // transfers open at once
+	// MaxStreams bounds the data streams of one client that the hub
+	// receives at once: the next waits until one ends (a sender keeps
+	// no more open, see protocol.MaxDataStreams). The bounds beyond
+	// which a stream is refused, from one address and from all
+	// clients, are Config's MaxStreamsPerAddr and MaxStreamsTotal.
 	MaxStreams         = protocol.MaxDataStreams
 	outboxSize         = 1024 // control messages queued for a client
 	defaultName        = "guest"
@@ -87,14 +92,15 @@ type Config struct {
 	// Error of code "limit". Default 32.
 	MaxClientsPerAddr int
 	// MaxStreamsPerAddr bounds the data streams open at once from the
-	// clients of one source address, and MaxStreams those of all
+	// clients of one source address, and MaxStreamsTotal those of all
 	// clients. A stream opened beyond either is reset at once (the
 	// client's transfer fails with mux.ErrStreamRefused). A stream can
 	// hold up to its receive window of the hub's memory (at most 1 MiB)
 	// while nobody reads it: these bound that memory. Defaults: 4 for
 	// each of MaxClientsPerAddr (128 for its default of 32), and 1024.
+	// (Each client's streams are received MaxStreams at a time.)
 	MaxStreamsPerAddr int
-	MaxStreams        int
+	MaxStreamsTotal   int
 
 	// Each client's chat (direct messages too), nick and who messages are
 	// bounded by a token bucket that refills ChatMessagesPerSecond and

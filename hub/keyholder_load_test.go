@@ -1,25 +1,19 @@
 package hub_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/yamux"
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/hub/hubtest"
-	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
 )
@@ -191,7 +185,7 @@ func keyHolderAttack(i int, ctrl net.Conn) {
 	}
 }
 
-// scene is a real hub (startServe) under attack: alice and bob are honest
+// scene is a real hub (hubtest.StartServe) under attack: alice and bob are honest
 // clients from 127.0.0.1, mallory dials from 127.0.0.2, and alice uploads
 // testdata (src, scanned as m) meanwhile.
 type scene struct {
@@ -206,13 +200,17 @@ type scene struct {
 
 func startScene(t *testing.T) *scene {
 	t.Helper()
-	sc := &scene{t: t}
-	sc.addr, sc.dir, sc.pid = startServe(t)
+	sc := &scene{t: t, dir: t.TempDir()}
+	serve, err := hubtest.StartServe(t, hubtest.BuildMuxfer(t, "../cmd/muxfer"), nil, "--listen", "127.0.0.1:0", "--dir", sc.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubtest.Remember(t, serve.Addr, serve.Key(t))
+	sc.addr, sc.pid = serve.Addr, serve.Cmd.Process.Pid
 	sc.alice = hubtest.Dial(t, sc.addr, "alice")
 	sc.bob = hubtest.Dial(t, sc.addr, "bob")
 	sc.mallory = dialerFrom(t, "127.0.0.2")
 	sc.src = hubtest.Testdata(t, "../testdata")
-	var err error
 	if sc.m, _, err = transfer.Scan(sc.src); err != nil {
 		t.Fatal(err)
 	}
@@ -240,52 +238,6 @@ func (sc *scene) uploaded(done <-chan error) {
 		sc.t.Fatalf("alice's upload during the attack: %v", err)
 	}
 	hubtest.SameTree(sc.t, sc.src, filepath.Join(sc.dir, "testdata"))
-}
-
-// startServe builds muxfer and runs `muxfer serve` on 127.0.0.1 until the
-// test ends. It returns the hub's address (which Dial then reaches: see
-// hubtest.Remember), its folder and its process id.
-func startServe(t *testing.T) (addr, dir string, pid int) {
-	t.Helper()
-	bin := hubtest.BuildMuxfer(t, "../cmd/muxfer")
-	dir = t.TempDir()
-	serve := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--dir", dir)
-	serve.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "MUXFER_KEY=")
-	stdout, err := serve.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr, err := serve.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		serve.Process.Signal(syscall.SIGTERM)
-		serve.Wait()
-	})
-	// MUXFER_KEY=mxk1.... muxfer chat HOST:PORT
-	first, err := bufio.NewReader(stdout).ReadString('\n')
-	assign, _, _ := strings.Cut(first, " ")
-	key, err2 := mux.ParseKey(strings.TrimPrefix(assign, "MUXFER_KEY="))
-	if err != nil || err2 != nil {
-		t.Fatalf("serve printed %q (%v, %v)", first, err, err2)
-	}
-	logs := bufio.NewScanner(stderr)
-	addrRe := regexp.MustCompile(`listening" addr=(\S+)`)
-	for addr == "" && logs.Scan() {
-		if m := addrRe.FindStringSubmatch(logs.Text()); m != nil {
-			addr = m[1]
-		}
-	}
-	if addr == "" {
-		t.Fatal("serve never said where it listens")
-	}
-	go io.Copy(io.Discard, stderr) // the rest of its log, until it exits
-	hubtest.Remember(t, addr, key)
-	return addr, dir, serve.Process.Pid
 }
 
 // peakRSS is the peak resident set of process pid (Linux: VmHWM).

@@ -47,7 +47,7 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxHandshakesPerAddr, DefaultMaxHandshakesPerAddr)
 	def(&c.MaxClientsPerAddr, DefaultMaxClientsPerAddr)
 	def(&c.MaxStreamsPerAddr, streamsPerClient*c.MaxClientsPerAddr)
-	def(&c.MaxStreams, DefaultMaxStreams)
+	def(&c.MaxStreamsTotal, DefaultMaxStreamsTotal)
 	def(&c.ChatMessagesPerSecond, DefaultChatMessagesPerSecond)
 	def(&c.ChatBurst, DefaultChatBurst)
 	def(&c.ChatBytesPerSecond, DefaultChatBytesPerSecond)

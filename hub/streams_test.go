@@ -70,14 +70,14 @@ func streamFlood(t *testing.T, d *net.Dialer, addr string, sessions, n int) (res
 
 // Data streams that nobody reads hold the hub's memory (up to a receive
 // window each): one address may have MaxStreamsPerAddr open at once, and
-// all clients MaxStreams. A stream beyond is reset as it opens, before it
+// all clients MaxStreamsTotal. A stream beyond is reset as it opens, before it
 // holds anything; an honest client from another address goes on
 // uploading; one whose streams are refused because the hub is full keeps
 // trying, fails with a clear error if that lasts, and succeeds once streams
 // are free again.
 func TestDataStreamsAreBoundedPerAddressAndInAll(t *testing.T) {
 	const perAddr, total = 20, 30
-	h := hubtest.Start(t, hub.Config{MaxStreamsPerAddr: perAddr, MaxStreams: total})
+	h := hubtest.Start(t, hub.Config{MaxStreamsPerAddr: perAddr, MaxStreamsTotal: total})
 	mallory := dialerFrom(t, "127.0.0.2")
 	trudy := dialerFrom(t, "127.0.0.3")
 	alice := hubtest.Dial(t, h.Addr, "alice")

@@ -27,16 +27,16 @@ func TestBinaryServeAndSend(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	h, err := startBinaryServe(t, bin, nil, "--listen", "127.0.0.1:0", "--dir", dir)
+	h, err := hubtest.StartServe(t, bin, nil, "--listen", "127.0.0.1:0", "--dir", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The one line a client needs: MUXFER_KEY=mxk2.... muxfer chat HOST:PORT
-	first, keyAssign := h.keyLine(t)
+	first, keyAssign := h.KeyLine(t)
 	if !strings.HasPrefix(keyAssign, "MUXFER_KEY=mxk2.") || !strings.Contains(first, "muxfer chat 127.0.0.1:") {
 		t.Fatalf("serve printed %q; want the line a client needs", first)
 	}
-	addr := h.addr
+	addr := h.Addr
 
 	src := hubtest.Testdata(t, "../../testdata")
 	send := exec.CommandContext(ctx, bin, "send", addr, src, "--progress", "never")
@@ -50,7 +50,7 @@ func TestBinaryServeAndSend(t *testing.T) {
 	}
 	hubtest.SameTree(t, src, filepath.Join(dir, "testdata"))
 
-	log, _ := h.stop(t)
+	log, _ := h.Stop(t)
 	for _, want := range []string{"client joined", "transfer received", "stored=9", "shutting down"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("hub log lacks %q:\n%s", want, log)

@@ -50,6 +50,31 @@ func runCompletion(e env, fs *pflag.FlagSet, pos []string) error {
 	return shells[pos[0]](newRoot(e), e.stdout)
 }
 
+// completesCommand reports whether args are a shell asking what follows
+// "muxfer": muxfer __complete WORD, as the scripts ask at muxfer <TAB>.
+func completesCommand(args []string) bool {
+	return len(args) == 2 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd)
+}
+
+// completeCommand answers a shell asking what follows "muxfer" as cobra
+// does, but without cobra's help command, which cobra offers among the
+// commands whether it is hidden or not: a user is offered the commands
+// that do something, and `muxfer help CMD` still works when typed. cobra
+// writes a line a candidate ("send" and a tab and its summary), then the
+// directive (":4").
+func completeCommand(e env, args []string) int {
+	var answer strings.Builder
+	stdout := e.stdout
+	e.stdout = &answer
+	code := execute(e, args)
+	for line := range strings.Lines(answer.String()) {
+		if name, _, _ := strings.Cut(strings.TrimSuffix(line, "\n"), "\t"); name != "help" {
+			io.WriteString(stdout, line)
+		}
+	}
+	return code
+}
+
 // complete tells cobra what cmd's flag values and positional arguments
 // complete to, as c's flag usages and synopsis name them.
 func complete(cmd *cobra.Command, c command) {

@@ -64,6 +64,38 @@ func TestCompletionOffersEveryCommandAndFlag(t *testing.T) {
 	}
 }
 
+// TestCompletionOffersTheCommandsAlone: muxfer <TAB> offers muxfer's
+// commands and nothing else, with descriptions or without; not cobra's
+// help command, which `muxfer help CMD` still runs when it is typed.
+func TestCompletionOffersTheCommandsAlone(t *testing.T) {
+	var want []string
+	for _, c := range commands {
+		want = append(want, c.name)
+	}
+	slices.Sort(want)
+	for _, request := range []string{"__complete", "__completeNoDesc"} {
+		code, out, errs := runCmd(t, "", request, "")
+		if code != exitOK {
+			t.Fatalf("%s: exit %d, stderr:\n%s", request, code, errs)
+		}
+		var offered []string
+		for line := range strings.Lines(out) {
+			if name, _, _ := strings.Cut(strings.TrimSuffix(line, "\n"), "\t"); !strings.HasPrefix(name, ":") {
+				offered = append(offered, name)
+			}
+		}
+		if slices.Sort(offered); !slices.Equal(offered, want) {
+			t.Errorf("muxfer <TAB> (%s) offers %q, want %q", request, offered, want)
+		}
+		if _, out, _ := runCmd(t, "", request, "he"); out != ":4\n" {
+			t.Errorf("muxfer he<TAB> (%s) answers %q, want nothing offered (:4)", request, out)
+		}
+	}
+	if code, _, errs := runCmd(t, "", "help", "send"); code != exitOK || !strings.HasPrefix(errs, "Usage: muxfer send ADDR") {
+		t.Errorf("muxfer help send: exit %d, stderr %q; want send's help", code, errs)
+	}
+}
+
 func TestCompletionForPowerShell(t *testing.T) {
 	if script := completionScript(t, "powershell"); !strings.Contains(script, "Register-ArgumentCompleter -CommandName 'muxfer'") {
 		t.Errorf("muxfer completion powershell registers no completer for muxfer:\n%s", script)
@@ -106,7 +138,7 @@ func TestBashCompletionOffersCommandsFlagsAndPaths(t *testing.T) {
 	script := writeScript(t, "bash")
 	path := binaryPath(t)
 	dir := completionDir(t)
-	names := []string{"help"} // muxfer help COMMAND: cobra's, as --help
+	var names []string
 	for _, c := range commands {
 		names = append(names, c.name)
 	}

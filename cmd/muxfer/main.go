@@ -104,6 +104,14 @@ func startProfile(path string) func() {
 
 // run executes one command line and returns the exit code.
 func run(e env, args []string) int {
+	if completesCommand(args) {
+		return completeCommand(e, args)
+	}
+	return execute(e, args)
+}
+
+// execute is run's work: cobra finds the command and runs it.
+func execute(e env, args []string) int {
 	root := newRoot(e)
 	root.SetArgs(longFlags(root, args))
 	cmd, err := root.ExecuteC()

@@ -75,26 +75,42 @@ func (m *meter) speed(now time.Time) float64 {
 	return m.rate
 }
 
+// open reports whether m's total is not known. A file of unknown size
+// (send --stdin, a pipe) counts nothing in the total an upload starts
+// with (client.Files.Totals) and -1 in an offer's
+// (protocol.UnknownSize), so the total is what is known at most: a
+// transfer is open when its total is not above zero, or the bytes done
+// have passed it. An open transfer shows the bytes done, without a
+// percentage.
+func (m *meter) open() bool { return m.total <= 0 || m.done > m.total }
+
+// counted is what m counts for in the summary bar: its total, or, if
+// that is not known, the bytes done.
+func (m *meter) counted() (total, done int64) {
+	if m.open() {
+		return m.done, m.done
+	}
+	return m.total, m.done
+}
+
 // status is the meter's line for a terminal cols columns wide:
 //
 //	upload  photos/2024/img_0412.jpg  42%  12.1 MiB of 28.8 MiB  1.1 MiB/s  file 3/9
+//	upload  src.tar  12.1 MiB  1.1 MiB/s
 //	→ bob  waiting for bob to accept
 //
-// A narrow terminal drops what is at the end first, and shortens the
+// The second is open (see open): it counts the bytes, with no end to
+// measure them against. A narrow terminal drops what is at the end first, and shortens the
 // file's name from its start, down to a few columns.
 func (m *meter) status(now time.Time, cols int) string {
 	head := m.label + "  "
 	if m.waiting != "" {
 		return termui.Fit(head+"waiting for "+m.waiting+" to accept", cols)
 	}
-	pct := int64(100)
-	if m.total > 0 {
-		pct = min(m.done, m.total) * 100 / m.total
-	}
-	tail := []string{fmt.Sprintf("%d%%", pct), size(m.done) + " of " + size(m.total), size(int64(m.speed(now))) + "/s"}
-	if m.total == 0 && m.done > 0 { // a file of unknown size (send --stdin): no end to measure against
-		tail = tail[1:]
-		tail[0] = size(m.done)
+	speed := size(int64(m.speed(now))) + "/s"
+	tail := []string{size(m.done), speed} // no end to measure against
+	if !m.open() {
+		tail = []string{fmt.Sprintf("%d%%", m.done*100/m.total), size(m.done) + " of " + size(m.total), speed}
 	}
 	if m.files > 1 {
 		tail = append(tail, fmt.Sprintf("file %d/%d", m.opened, m.files))
@@ -245,7 +261,8 @@ func (u *ui) removeMeterLocked(m *meter) {
 	}
 	m.ended = true
 	u.meters = slices.DeleteFunc(u.meters, func(x *meter) bool { return x == m })
-	u.ended += m.total
+	total, _ := m.counted()
+	u.ended += total
 	if len(u.meters) == 0 {
 		u.ended, u.since, u.sum = 0, time.Time{}, nil
 	}
@@ -286,6 +303,9 @@ func (u *ui) regionLocked(cols, rows int) []string {
 //
 //	1 up, 1 down  42% |██████████              | (1.9 GiB/4.5 GiB, 12.0 MiB/s) [2m31s:3m28s]
 //
+// While a transfer's total is not known (a file of unknown size), there
+// is no end to draw a bar to: openSummary counts the bytes instead.
+//
 // The bar is progressbar's (sumBar); the figures after it are the
 // meters', which count only the bytes that moved, from when they moved.
 // A narrow terminal loses the byte counts, then the times, then the
@@ -293,6 +313,7 @@ func (u *ui) regionLocked(cols, rows int) []string {
 func (u *ui) summaryLocked(now time.Time, cols int) string {
 	ups, downs := 0, 0
 	total, done := u.ended, u.ended
+	open := false // some transfer's total is not known
 	var rate float64
 	for _, m := range u.meters {
 		if m.upload {
@@ -300,8 +321,10 @@ func (u *ui) summaryLocked(now time.Time, cols int) string {
 		} else {
 			downs++
 		}
-		total += m.total
-		done += min(m.done, m.total)
+		t, d := m.counted()
+		total += t
+		done += min(d, t)
+		open = open || m.open()
 		rate += m.speed(now)
 		if !m.sampled.IsZero() && u.since.IsZero() {
 			u.since = now // the first bytes moved
@@ -323,6 +346,9 @@ func (u *ui) summaryLocked(now time.Time, cols int) string {
 		left = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
 	}
 	speed := size(int64(rate)) + "/s"
+	if open {
+		return openSummary(head, done, speed, elapsed, cols)
+	}
 	times := fmt.Sprintf("[%s:%s]", elapsed, left)
 	tails := []string{
 		fmt.Sprintf(" (%s/%s, %s) %s", size(done), size(total), speed, times),
@@ -343,6 +369,23 @@ func (u *ui) summaryLocked(now time.Time, cols int) string {
 		pct = done * 100 / total
 	}
 	return termui.Fit(fmt.Sprintf("%s %d%%", head, pct), cols)
+}
+
+// openSummary is the summary for cols columns while some transfer's
+// total is not known (see meter.open): the bytes done, the rate and the
+// time since they started moving, without a bar or the time left:
+//
+//	1 up, 1 down  4.0 MiB (1.2 MiB/s) [3s]
+//
+// A narrow terminal loses the time, then the rate.
+func openSummary(head string, done int64, speed, elapsed string, cols int) string {
+	line := head + "  " + size(done)
+	for _, tail := range []string{fmt.Sprintf(" (%s) [%s]", speed, elapsed), fmt.Sprintf(" (%s)", speed)} {
+		if termui.Width(line+tail) <= cols {
+			return line + tail
+		}
+	}
+	return termui.Fit(line, cols)
 }
 
 // sumBar is progressbar's rendering of done of total, width columns of

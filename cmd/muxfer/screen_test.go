@@ -27,6 +27,24 @@ func attachedUI(t *testing.T, cols, rows int, progress bool) (*ui, *termui.Scree
 	return u, s, v
 }
 
+// stripUI is a ui that shows progress with no screen attached, as send
+// --progress always does (its strip draws nothing without a terminal).
+func stripUI(t *testing.T) *ui {
+	u, err := newUI(&bytes.Buffer{}, &bytes.Buffer{}, false, "always")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// regionOf is what u shows of the transfers on a terminal cols columns
+// wide and 24 rows high.
+func regionOf(u *ui, cols int) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.regionLocked(cols, 24)
+}
+
 // typeKeys sends input to the ui's line editor as a terminal would.
 func typeKeys(t *testing.T, u *ui, s *termui.Screen, input string) []string {
 	t.Helper()
@@ -324,16 +342,8 @@ func TestStatusLineFollowsTheRateAndNarrowsFromTheEnd(t *testing.T) {
 // as done and not in the rate; a send that starts again (the recipient
 // left and came back) goes on from where its line stood.
 func TestStatusLineWaitsThenCountsWhatMoved(t *testing.T) {
-	var errb bytes.Buffer
-	u, err := newUI(&bytes.Buffer{}, &errb, false, "always")
-	if err != nil {
-		t.Fatal(err)
-	}
-	region := func() []string {
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		return u.regionLocked(79, 24)
-	}
+	u := stripUI(t)
+	region := func() []string { return regionOf(u, 79) }
 	o := u.upload("bob")
 	o.started(2, 1000)
 	if got := region(); len(got) != 1 || got[0] != "→ bob  waiting for bob to accept" {
@@ -361,10 +371,7 @@ func TestStatusLineWaitsThenCountsWhatMoved(t *testing.T) {
 // is room for it, and bytes the receiver held count as done but not in
 // the rate.
 func TestSummaryBarFitsEveryWidth(t *testing.T) {
-	u, err := newUI(&bytes.Buffer{}, &bytes.Buffer{}, false, "always")
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := stripUI(t)
 	o := u.upload("")
 	o.started(3, 64<<20)
 	o.opened("photos/2024/a very long name for a picture.jpg")
@@ -384,5 +391,61 @@ func TestSummaryBarFitsEveryWidth(t *testing.T) {
 		if bar := region[len(region)-1]; cols >= 30 && !strings.Contains(bar, "|█") {
 			t.Errorf("%d columns: %q, want a bar", cols, bar)
 		}
+	}
+}
+
+// TestProgressOfAFileOfUnknownSizeCountsWhatMoved: a file of unknown size
+// (send --stdin) counts nothing in the total its upload starts with, and
+// an offer's total counts it as -1 (protocol.UnknownSize). Its line and
+// the summary bar show the bytes that moved, with no percentage and no
+// bar; its bytes stay in the bar when it ends while another transfer
+// runs, and its report ends its line.
+func TestProgressOfAFileOfUnknownSizeCountsWhatMoved(t *testing.T) {
+	u := stripUI(t)
+	region := func() []string { return regionOf(u, 99) }
+	noFraction := func(when string, got []string) {
+		t.Helper()
+		for _, l := range got {
+			if strings.Contains(l, "%") || strings.Contains(l, "|") || strings.Contains(l, " of ") {
+				t.Errorf("%s: %q shows a fraction of a total nobody knows", when, l)
+			}
+		}
+	}
+	up := u.upload("")
+	up.started(1, 0) // client.Files.Totals: nothing for the file of unknown size
+	up.opened("dir.tar")
+	got := region()
+	if len(got) != 2 || !strings.HasPrefix(got[0], "upload  dir.tar  0 B  ") || !strings.HasPrefix(got[1], "1 up  0 B ") {
+		t.Errorf("before the first byte: %q, want the line and the bar at 0 B", got)
+	}
+	noFraction("before the first byte", got)
+	up.wrote(3<<20, 0)
+	got = region()
+	if len(got) != 2 || !strings.HasPrefix(got[0], "upload  dir.tar  3.0 MiB  ") || !strings.HasPrefix(got[1], "1 up  3.0 MiB ") {
+		t.Errorf("after 3 MiB: %q, want 3.0 MiB on the line and on the bar", got)
+	}
+	noFraction("after 3 MiB", got)
+
+	down := u.download("← alice", 1, protocol.UnknownSize)
+	down.opened("log.txt")
+	down.wrote(1 << 20)
+	got = region()
+	if len(got) != 3 || !strings.HasPrefix(got[1], "← alice  log.txt  1.0 MiB  ") || !strings.HasPrefix(got[2], "1 up, 1 down  4.0 MiB ") {
+		t.Errorf("with a download of unknown size: %q, want it at 1.0 MiB and the bar at 4.0 MiB", got)
+	}
+	noFraction("with a download of unknown size", got)
+
+	rep := client.FileReport{Path: "dir.tar", Size: 3 << 20, Status: client.Delivered}
+	u.file("", rep)
+	up.end()
+	u.finish("", &client.Report{Files: []client.FileReport{rep}, Bytes: rep.Size, Elapsed: time.Second}, nil)
+	got = region()
+	if len(got) != 2 || !strings.HasPrefix(got[0], "← alice") || !strings.HasPrefix(got[1], "1 down  4.0 MiB ") {
+		t.Errorf("after the upload ended: %q, want the download's line alone and the bar still at 4.0 MiB", got)
+	}
+	noFraction("after the upload ended", got)
+	down.done()
+	if len(u.meters) != 0 {
+		t.Errorf("%d transfers still counted after both ended", len(u.meters))
 	}
 }

@@ -58,7 +58,7 @@ func defineServe(fs *pflag.FlagSet) action {
 		offerTimeout:      fs.Duration("offer-timeout", hub.DefaultOfferTimeout, "how long an offer sent to another client waits for its answer before the hub withdraws it"),
 		maxClients:        fs.Int("max-clients", hub.DefaultMaxClients, "clients connected at once"),
 		maxPerAddr:        fs.Int("max-per-addr", hub.DefaultMaxClientsPerAddr, "clients connected at once from one address (an IPv6 /64 counts as one address)"),
-		maxStreams:        fs.Int("max-streams", hub.DefaultMaxStreams, "data streams open at once from all clients (each may hold up to 1 MiB of memory while nobody reads it)"),
+		maxStreams:        fs.Int("max-streams", hub.DefaultMaxStreamsTotal, "data streams open at once from all clients (each may hold up to 1 MiB of memory while nobody reads it)"),
 		maxStreamsPerAddr: fs.Int("max-streams-per-addr", 0, "data streams open at once from the clients of one address; 0: 4 per client --max-per-addr allows (128 by default)"),
 		chatRate:          fs.Int("chat-rate", hub.DefaultChatMessagesPerSecond, "chat and who messages per second per client (bursts of 5x)"),
 		maxFiles:          fs.Int("max-files", hub.DefaultMaxFiles, "entries (files and folders) per offer"),
@@ -111,7 +111,7 @@ func (sf *serveFlags) serve(e env, fs *pflag.FlagSet, pos []string) error {
 	}
 	h, err := hub.New(hub.Config{Dir: *sf.dir, Logger: log, Software: software(), Key: keys.Key, InsecureNoTLS: keys.InsecureNoTLS,
 		MaxClients: *sf.maxClients, MaxClientsPerAddr: *sf.maxPerAddr,
-		MaxStreams: *sf.maxStreams, MaxStreamsPerAddr: *sf.maxStreamsPerAddr, ChatMessagesPerSecond: *sf.chatRate, ChatBurst: 5 * *sf.chatRate,
+		MaxStreamsTotal: *sf.maxStreams, MaxStreamsPerAddr: *sf.maxStreamsPerAddr, ChatMessagesPerSecond: *sf.chatRate, ChatBurst: 5 * *sf.chatRate,
 		Offers:    hub.Limits{MaxFiles: *sf.maxFiles, MaxBytes: int64(sf.maxSize), Reserve: noReserve, ReserveInodes: inodeReserve(*sf.reserveInodes)},
 		KeepParts: *sf.keepPartial, OfferTimeout: *sf.offerTimeout})
 	if err != nil {

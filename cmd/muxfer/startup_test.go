@@ -1,123 +1,20 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/muxfer/muxfer/hub/hubtest"
 	"github.com/muxfer/muxfer/mux"
 )
-
-// binaryHub is "muxfer serve" running as a process of its own, as a user
-// starts it.
-type binaryHub struct {
-	cmd  *exec.Cmd
-	out  chan string // the lines of its stdout, closed when it ends
-	addr string      // where it listens, from its log
-	logs chan string // its log, once it has exited
-}
-
-// startBinaryServe runs bin serve with args and a config folder of its
-// own (so that it creates its key) unless env names one, and waits until
-// it says where it listens. It returns an error, with what serve logged,
-// if serve exits first. The hub gets SIGTERM when the test ends.
-func startBinaryServe(t *testing.T, bin string, env []string, args ...string) (*binaryHub, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	serve := exec.CommandContext(ctx, bin, append([]string{"serve"}, args...)...)
-	serve.Env = append(append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), keyEnv+"="), env...)
-	stdout, err := serve.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr, err := serve.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	b := &binaryHub{cmd: serve, out: make(chan string, 16), logs: make(chan string, 1)}
-	t.Cleanup(func() {
-		serve.Process.Signal(syscall.SIGTERM)
-		serve.Wait()
-		cancel()
-	})
-	go func() {
-		defer close(b.out)
-		lines := bufio.NewScanner(stdout)
-		for lines.Scan() {
-			b.out <- lines.Text()
-		}
-	}()
-	logs := bufio.NewScanner(stderr)
-	addrRe := regexp.MustCompile(`listening" addr=(\S+)`)
-	var early strings.Builder
-	for b.addr == "" && logs.Scan() {
-		early.WriteString(logs.Text() + "\n")
-		if m := addrRe.FindStringSubmatch(logs.Text()); m != nil {
-			b.addr = m[1]
-		}
-	}
-	if b.addr == "" {
-		return nil, fmt.Errorf("serve %q never said where it listens; its log:\n%s", args, early.String())
-	}
-	go func() {
-		for logs.Scan() {
-			early.WriteString(logs.Text() + "\n")
-		}
-		b.logs <- early.String()
-	}()
-	return b, nil
-}
-
-// keyLine returns the line a client needs, which serve printed first,
-// and its MUXFER_KEY=... assignment.
-func (b *binaryHub) keyLine(t *testing.T) (line, assign string) {
-	t.Helper()
-	select {
-	case line = <-b.out:
-	case <-time.After(time.Minute):
-	}
-	assign, _, _ = strings.Cut(line, " ")
-	if !strings.HasPrefix(assign, keyEnv+"=mxk") {
-		t.Fatalf("serve printed %q; want the line a client needs", line)
-	}
-	return line, assign
-}
-
-// key returns the MUXFER_KEY=... assignment of the line serve printed.
-func (b *binaryHub) key(t *testing.T) string {
-	t.Helper()
-	_, assign := b.keyLine(t)
-	return assign
-}
-
-// stop ends the hub with SIGTERM and returns its log and what it printed
-// on stdout that was not read yet.
-func (b *binaryHub) stop(t *testing.T) (log string, stdout []string) {
-	t.Helper()
-	b.cmd.Process.Signal(syscall.SIGTERM)
-	for line := range b.out {
-		stdout = append(stdout, line)
-	}
-	log = <-b.logs
-	if err := b.cmd.Wait(); err != nil {
-		t.Errorf("serve after SIGTERM: %v", err)
-	}
-	return log, stdout
-}
 
 // runBinary runs bin with args and the environment env added, and returns
 // its exit code and output.
@@ -190,22 +87,22 @@ func TestBinaryAddrWithoutPortMeansTheHubsDefault(t *testing.T) {
 		{"[::1]", []string{"::1", "[::1]"}},
 	} {
 		t.Run(tt.listen, func(t *testing.T) {
-			h, err := startBinaryServe(t, bin, nil, "--listen", tt.listen, "--dir", t.TempDir())
+			h, err := hubtest.StartServe(t, bin, nil, "--listen", tt.listen, "--dir", t.TempDir())
 			if err != nil {
 				// The port is another program's, or there is no IPv6 loopback.
 				t.Skipf("no hub on %s: %v", tt.listen, err)
 			}
-			if !strings.HasSuffix(h.addr, ":7878") {
-				t.Fatalf("serve --listen %s listens on %s, want port 7878", tt.listen, h.addr)
+			if !strings.HasSuffix(h.Addr, ":7878") {
+				t.Fatalf("serve --listen %s listens on %s, want port 7878", tt.listen, h.Addr)
 			}
-			key := h.key(t)
+			_, key := h.KeyLine(t)
 			for _, addr := range tt.clients {
 				code, out, errs := runBinary(t, bin, []string{key}, "send", addr, "../../testdata/hello.txt", "--progress", "never", "--name", "ci")
-				if code != exitOK || !strings.Contains(out, "connected to "+h.addr) {
-					t.Errorf("send %s: exit %d, stdout %q, stderr %q; want it connected to %s", addr, code, out, errs, h.addr)
+				if code != exitOK || !strings.Contains(out, "connected to "+h.Addr) {
+					t.Errorf("send %s: exit %d, stdout %q, stderr %q; want it connected to %s", addr, code, out, errs, h.Addr)
 				}
 			}
-			h.stop(t)
+			h.Stop(t)
 		})
 	}
 }
@@ -254,26 +151,26 @@ func TestBinaryFailingStartCreatesNothing(t *testing.T) {
 func TestBinaryServePrintsTheKeyOnlyWhenCreated(t *testing.T) {
 	bin := buildBinary(t)
 	config := []string{"XDG_CONFIG_HOME=" + t.TempDir()}
-	start := func(args ...string) *binaryHub {
+	start := func(args ...string) *hubtest.Serve {
 		t.Helper()
-		h, err := startBinaryServe(t, bin, config, append([]string{"--listen", "127.0.0.1:0", "--dir", t.TempDir()}, args...)...)
+		h, err := hubtest.StartServe(t, bin, config, append([]string{"--listen", "127.0.0.1:0", "--dir", t.TempDir()}, args...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return h
 	}
 	first := start()
-	created := first.key(t)
-	if _, rest := first.stop(t); len(rest) != 0 {
+	_, created := first.KeyLine(t)
+	if _, rest := first.Stop(t); len(rest) != 0 {
 		t.Errorf("serve printed more than the key line: %q", rest)
 	}
 	again := start()
-	if log, out := again.stop(t); len(out) != 0 || strings.Contains(log, created) {
+	if log, out := again.Stop(t); len(out) != 0 || strings.Contains(log, created) {
 		t.Errorf("a second start printed %q (log %q); want nothing on stdout and no key in the log", out, log)
 	}
 	asked := start("--print-key")
-	if got := asked.key(t); got != created {
+	if _, got := asked.KeyLine(t); got != created {
 		t.Errorf("serve --print-key printed %q, want %q", got, created)
 	}
-	asked.stop(t)
+	asked.Stop(t)
 }
