@@ -275,6 +275,7 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 				if f := opt.Observer.Opened; f != nil {
 					f(m.Files[i].Path)
 				}
+				slot.closing = func() { st.cut[i].Store(true) }
 				h, from, opened, err := sendRetrying(st.fileCtx[i], opt.RefusedRetry, func() (string, int64, bool, error) {
 					if p := m.pipes[m.Files[i].Path]; p != nil {
 						sum, opened, err := sendPipe(st.fileCtx[i], slot, id, i, m.Files[i], p, lim, opt.Observer.Wrote)

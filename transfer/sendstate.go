@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
@@ -25,15 +26,24 @@ type pieceState struct {
 	from       []int64            // the offset each file's stream started at
 	got        []*protocol.Result // receiver's result, once received
 	done       []bool
-	pending    int
-	away       string // why the relayed recipient left, if it did
+	// cut is set by a file's sender before it closes the file's stream
+	// (a failure of its own, or the file's end); reported, once its
+	// outcome is in. A receiver that fails a file because its stream was
+	// cut says only that: while the sender's own reason is on its way,
+	// the receiver's error waits in early (see result).
+	cut      []atomic.Bool
+	reported []bool
+	early    []*protocol.Result
+	pending  int
+	away     string // why the relayed recipient left, if it did
 }
 
 func newPieceState(caller context.Context, conn Conn, id string, m *Manifest, rep *Report, obs Observer) *pieceState {
 	n := len(m.Files)
 	st := &pieceState{caller: caller, conn: conn, id: id, m: m, rep: rep, obs: obs,
 		fileCtx: make([]context.Context, n), fileCancel: make([]context.CancelFunc, n),
-		hash: make([]string, n), from: make([]int64, n), got: make([]*protocol.Result, n), done: make([]bool, n)}
+		hash: make([]string, n), from: make([]int64, n), got: make([]*protocol.Result, n), done: make([]bool, n),
+		cut: make([]atomic.Bool, n), reported: make([]bool, n), early: make([]*protocol.Result, n)}
 	for _, f := range m.Files {
 		if !f.Dir {
 			st.pending++
@@ -45,6 +55,17 @@ func newPieceState(caller context.Context, conn Conn, id string, m *Manifest, re
 // sent records what a sending goroutine reports.
 func (st *pieceState) sent(o outcome) {
 	if st.done[o.idx] {
+		return
+	}
+	st.reported[o.idx] = true
+	if r := st.early[o.idx]; r != nil {
+		if o.err != nil && statusOf(o.err) == Failed && !errors.Is(o.err, mux.ErrClosed) && !errors.Is(o.err, mux.ErrTimeout) &&
+			!errors.Is(o.err, mux.ErrStreamRefused) {
+			// The sender's own failure cut the stream: it is the cause.
+			st.finish(o.idx, FileReport{Status: Failed, Err: o.err.Error()})
+		} else {
+			st.receiverFailed(*r)
+		}
 		return
 	}
 	if errors.Is(o.err, mux.ErrClosed) || errors.Is(o.err, mux.ErrTimeout) {
@@ -82,21 +103,32 @@ func (st *pieceState) result(r protocol.Result) {
 		st.finish(r.File, FileReport{Status: NotSent, Err: "receiver: " + r.Error})
 		return
 	}
+	if r.Error != "" && st.cut[r.File].Load() && !st.reported[r.File] {
+		// Most likely the receiver saw the stream end early because the
+		// sender closed it: its outcome, which comes next, says why.
+		st.early[r.File] = &r
+		return
+	}
 	if r.Error != "" {
-		st.fileCancel[r.File]() // stop sending bytes nobody keeps
-		// Once the caller has given up, the receiver's error is most
-		// likely the stream the sender aborted: the file was cancelled.
-		status := Failed
-		if st.caller.Err() != nil {
-			status = Cancelled
-		}
-		st.finish(r.File, FileReport{Status: status, Err: "receiver: " + r.Error})
+		st.receiverFailed(r)
 		return
 	}
 	st.got[r.File] = &r
 	if st.hash[r.File] != "" {
 		st.verify(r.File, r)
 	}
+}
+
+// receiverFailed finishes a file the receiver failed.
+func (st *pieceState) receiverFailed(r protocol.Result) {
+	st.fileCancel[r.File]() // stop sending bytes nobody keeps
+	// Once the caller has given up, the receiver's error is most likely
+	// the stream the sender aborted: the file was cancelled.
+	status := Failed
+	if st.caller.Err() != nil {
+		status = Cancelled
+	}
+	st.finish(r.File, FileReport{Status: status, Err: "receiver: " + r.Error})
 }
 
 func (st *pieceState) verify(i int, r protocol.Result) {
@@ -158,6 +190,10 @@ func (st *pieceState) lost() error {
 // unfinished marks every file still open as failed with err.
 func (st *pieceState) unfinished(err error) {
 	for i, f := range st.m.Files {
+		if !f.Dir && !st.done[i] && st.early[i] != nil {
+			st.receiverFailed(*st.early[i])
+			continue
+		}
 		if !f.Dir && !st.done[i] {
 			if cut := st.m.cut(i); cut != nil {
 				// Not to be offered again: it would be sent short.

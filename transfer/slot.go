@@ -25,6 +25,9 @@ type streamSlot struct {
 	st     DataStream
 	abort  context.CancelFunc // ends the context st was opened with, which aborts st
 	unbind func() bool        // lifts the binding; false if the file's context ended and st is aborted
+	// closing, if set, is told before the stream is closed: a file cut
+	// short by it fails at the receiver, which says so (pieceState.cut).
+	closing func()
 }
 
 // start begins the file of header h, bound to ctx, on the slot's stream,
@@ -109,6 +112,9 @@ func (s *streamSlot) detach() {
 // close closes the slot's stream, if any.
 func (s *streamSlot) close() {
 	if s.st != nil {
+		if s.closing != nil {
+			s.closing()
+		}
 		s.unbind()
 		s.st.Close()
 		s.abort() // frees the stream's own context; closed, the stream is past aborting

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
+	"time"
 
 	"github.com/muxfer/muxfer/internal/datastream"
 	"github.com/muxfer/muxfer/protocol"
@@ -208,3 +210,29 @@ func TestSendFromReaderStopsReadingWhenTheReceiverFailsTheFile(t *testing.T) {
 type endless struct{}
 
 func (endless) Read(p []byte) (int, error) { return len(p), nil }
+
+// TestSendReportsItsOwnReadErrorNotTheCutStream: a reader that fails
+// mid-file makes the sender close the file's stream, and the receiver
+// then fails the file for ending early. The report names the sender's own
+// error, the cause, even when the receiver's answer comes first (here
+// the sender's outcome waits until the receiver has answered).
+func TestSendReportsItsOwnReadErrorNotTheCutStream(t *testing.T) {
+	c, hub := startPair(t, hubOptions{})
+	failing := io.MultiReader(bytes.NewReader(randomBytes(bufSize/2, 5)), iotest.ErrReader(errors.New("disk on fire")))
+	answered := make(chan protocol.Result, 1)
+	opt := SendOptions{Observer: Observer{Resumed: func(string, int64) {
+		select {
+		case r := <-hub.results:
+			answered <- r
+		case <-time.After(eventTimeout):
+			close(answered)
+		}
+	}}}
+	rep, err := send(t, c, FromReader("in.tar", "standard input", failing, 0o644, 0), opt)
+	if r, ok := <-answered; !ok || r.Error == "" {
+		t.Fatalf("the receiver's answer: %+v, %v; want a failure", r, ok)
+	}
+	if err != nil || len(rep.Files) != 1 || rep.Files[0].Status != Failed || !strings.Contains(rep.Files[0].Err, "reading standard input: disk on fire") {
+		t.Fatalf("Send: %v, report %+v; want the file failed by its reader", err, rep.Files)
+	}
+}
