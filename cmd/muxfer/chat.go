@@ -12,7 +12,7 @@ import (
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/protocol"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 )
 
 const chatHelp = `commands: /msg NICK TEXT        send TEXT to NICK only
@@ -27,28 +27,30 @@ const chatHelp = `commands: /msg NICK TEXT        send TEXT to NICK only
           /quit                leave (transfers still running are cancelled; /exit too)
 anything else is sent as a chat message to everyone`
 
-var chatCommand = command{
-	name:    "chat",
-	summary: "chat with everyone on a hub; /send files alongside",
-	synopsis: "chat ADDR [--name NICK] [--dir DIR] [--limit-rate RATE] [--json] [--progress auto|always|never]\n\n" +
-		"Files others send you (/send NICK PATH..., muxfer send --to NICK) wait for /accept\n" +
-		"and go into --dir, checked and verified as the hub checks uploads.\n" +
-		"Each /send and /upload is a transfer of its own: --limit-rate caps each, not their sum.",
-	examples: "  muxfer chat hub.example:7878 --name alice\n" +
-		"  muxfer chat hub.example:7878 --name bob --dir ~/incoming   # /accept files into ~/incoming\n" +
-		"  printf 'hello\\n/upload build.log\\n' | muxfer chat 127.0.0.1:7878 --json   # scripted\n" +
-		"  muxfer chat hub.example:7878 --key-file ~/.config/muxfer/work.key --reconnect=false\n",
-	define: func(fs *pflag.FlagSet) action {
-		cf := addClientFlags(fs, defaultName())
-		dir := fs.String("dir", ".", "store the files of offers you /accept under `DIR` (created if missing)")
-		keep := keepPartialFlag(fs)
-		return func(e env, fs *pflag.FlagSet, pos []string) error { return cf.chat(e, fs, pos, *dir, *keep) }
-	},
+func chatCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "chat",
+		Short: "chat with everyone on a hub; /send files alongside",
+		Long: "chat ADDR [--name NICK] [--dir DIR] [--limit-rate RATE] [--json] [--progress auto|always|never]\n\n" +
+			"Files others send you (/send NICK PATH..., muxfer send --to NICK) wait for /accept\n" +
+			"and go into --dir, checked and verified as the hub checks uploads.\n" +
+			"Each /send and /upload is a transfer of its own: --limit-rate caps each, not their sum.\n\n" + deadPeerNote,
+		Example: "  muxfer chat hub.example:7878 --name alice\n" +
+			"  muxfer chat hub.example:7878 --name bob --dir ~/incoming   # /accept files into ~/incoming\n" +
+			"  printf 'hello\\n/upload build.log\\n' | muxfer chat 127.0.0.1:7878 --json   # scripted\n" +
+			"  muxfer chat hub.example:7878 --key-file ~/.config/muxfer/work.key --reconnect=false\n",
+	}
+	cf := addClientFlags(cmd)
+	dir := cmd.Flags().String("dir", ".", "store the files of offers you /accept under `DIR` (created if missing)")
+	_ = cmd.RegisterFlagCompletionFunc("dir", folders)
+	keep := keepPartialFlag(cmd)
+	cmd.RunE = func(_ *cobra.Command, pos []string) error { return cf.chat(e, pos, *dir, *keep) }
+	return cmd
 }
 
 // chat joins the hub at pos[0] and chats until stdin ends or /quit.
 // Accepted files go into dir, whose parts older than keep are removed.
-func (cf *clientFlags) chat(e env, fs *pflag.FlagSet, pos []string, dir string, keep time.Duration) error {
+func (cf *clientFlags) chat(e env, pos []string, dir string, keep time.Duration) error {
 	u, err := cf.setup(e, pos, "ADDR")
 	if err != nil {
 		return err

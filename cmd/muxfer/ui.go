@@ -16,7 +16,7 @@ import (
 	"github.com/muxfer/muxfer/internal/units"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/schollz/progressbar/v3"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
@@ -50,8 +50,10 @@ type ui struct {
 }
 
 // addProgressFlag defines --progress, whose value newUI takes.
-func addProgressFlag(fs *pflag.FlagSet) *string {
-	return fs.String("progress", "auto", "progress bar on stderr, `auto|always|never`: auto draws it when stderr is a terminal")
+func addProgressFlag(cmd *cobra.Command) *string {
+	p := cmd.Flags().String("progress", "auto", "progress bar on stderr, `auto|always|never`: auto draws it when stderr is a terminal")
+	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
+	return p
 }
 
 // newUI decides where progress goes: mode is auto (a bar when stderr is a

@@ -9,7 +9,7 @@ import (
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/protocol"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 )
 
 // listedEntries is how many entries of an offer are printed with it; the
@@ -354,7 +354,7 @@ func (u *ui) wait(err error, files int, d time.Duration) {
 
 // keepPartialFlag defines --keep-partial for a command that receives into
 // --dir, as serve's for its folder.
-func keepPartialFlag(fs *pflag.FlagSet) *time.Duration {
-	return fs.Duration("keep-partial", client.DefaultKeepParts,
+func keepPartialFlag(cmd *cobra.Command) *time.Duration {
+	return cmd.Flags().Duration("keep-partial", client.DefaultKeepParts,
 		"how long the part of a file cut on its way into --dir is kept for its sender to resume; older parts there are removed on connecting (negative: never)")
 }
