@@ -56,6 +56,17 @@ func addProgressFlag(cmd *cobra.Command) *string {
 	return p
 }
 
+// lineOutput returns out itself if it is a terminal or not a file, and
+// otherwise a termui.LineWriter on it: a send of 5,000 files prints a line
+// each, which a write each would make slow.
+func lineOutput(out io.Writer) io.Writer {
+	f, ok := out.(*os.File)
+	if !ok || isTerminal(f) {
+		return out
+	}
+	return termui.NewLineWriter(f)
+}
+
 // newUI decides where progress goes: mode is auto (a bar when stderr is a
 // terminal), always or never.
 func newUI(out, errw io.Writer, jsonOut bool, mode string) (*ui, error) {
@@ -81,7 +92,7 @@ func newUI(out, errw io.Writer, jsonOut bool, mode string) (*ui, error) {
 }
 
 // close writes out the lines queued for stdout and ends the goroutine
-// that writes them (see lineWriter); whoever made the ui calls it before
+// that writes them (see termui.LineWriter); whoever made the ui calls it before
 // returning.
 func (u *ui) close() {
 	u.mu.Lock()
@@ -89,8 +100,8 @@ func (u *ui) close() {
 		u.strip.Clear()
 	}
 	u.mu.Unlock()
-	if l, ok := u.out.(*lineWriter); ok {
-		l.close()
+	if l, ok := u.out.(*termui.LineWriter); ok {
+		l.Close()
 	}
 }
 
@@ -123,11 +134,11 @@ func (u *ui) event(v any, text ...string) {
 }
 
 // printJSON prints the encoded JSON value b as one line, with the
-// characters that hide or reverse text escaped (safeJSON).
+// characters that hide or reverse text escaped (termui.EscapeJSON).
 func (u *ui) printJSON(b []byte) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.printLocked(safeJSON(string(b)))
+	u.printLocked(termui.EscapeJSON(string(b)))
 }
 
 // printLocked is the one place where the ui's lines reach its output:
@@ -135,7 +146,7 @@ func (u *ui) printJSON(b []byte) {
 // peer sent, so each is made safe here, whatever called: a control
 // character or an invisible one shows as an escape, and a newline in a
 // line shows as \x0a instead of starting a line that could pass for
-// someone else's. A JSON line that safeJSON escaped comes out unchanged.
+// someone else's. A JSON line that termui.EscapeJSON escaped comes out unchanged.
 func (u *ui) printLocked(lines ...string) {
 	shown := make([]string, len(lines))
 	for i, l := range lines {
