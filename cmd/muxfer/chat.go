@@ -190,7 +190,7 @@ func (s *chatSession) who(ctx context.Context) (list []client.Peer, ok bool) {
 	defer cancel()
 	list, err := s.s.Who(wctx)
 	if err != nil {
-		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! who: "+err.Error())
+		s.u.complain(err.Error(), "! who: "+err.Error())
 		return nil, false
 	}
 	return list, true
@@ -259,8 +259,7 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 	case "offers":
 		s.v.list(s.s, rest)
 	default:
-		s.u.event(map[string]string{"type": "error", "text": "unknown command /" + cmd},
-			fmt.Sprintf("! unknown command /%s (try /help)", cmd))
+		s.u.complain("unknown command /"+cmd, fmt.Sprintf("! unknown command /%s (try /help)", cmd))
 	}
 	return false
 }
@@ -270,11 +269,11 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 func (s *chatSession) direct(rest string) {
 	to, text, _ := strings.Cut(strings.TrimLeft(rest, " "), " ")
 	if to == "" || text == "" {
-		s.u.event(map[string]string{"type": "error", "text": "usage: /msg NICK TEXT"}, "! usage: /msg NICK TEXT")
+		s.u.problem(errors.New("usage: /msg NICK TEXT"))
 		return
 	}
 	if err := s.s.Message(to, text); err != nil {
-		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! msg: "+err.Error())
+		s.u.complain(err.Error(), "! msg: "+err.Error())
 		return
 	}
 	s.u.event(map[string]string{"type": "sent", "to": to, "text": text},
@@ -285,14 +284,14 @@ func (s *chatSession) direct(rest string) {
 // leaves the name as it was.
 func (s *chatSession) rename(ctx context.Context, name string) {
 	if name == "" {
-		s.u.event(map[string]string{"type": "error", "text": "usage: /nick NAME"}, "! usage: /nick NAME")
+		s.u.problem(errors.New("usage: /nick NAME"))
 		return
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	got, err := s.s.Rename(rctx, name)
 	cancel()
 	if err != nil {
-		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! nick: "+err.Error())
+		s.u.complain(err.Error(), "! nick: "+err.Error())
 		return
 	}
 	s.u.event(map[string]string{"type": "nick", "name": got}, "* you are now "+got)

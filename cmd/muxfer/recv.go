@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -165,7 +166,6 @@ func answerOffer(s *client.Session, v *view, line string) {
 	case "/offers":
 		v.list(s, arg)
 	default:
-		v.u.event(map[string]string{"type": "error", "text": "answer y or n (or /accept N, /decline N, /offers)"},
-			"! answer y or n (or /accept N, /decline N, /offers)")
+		v.u.problem(errors.New("answer y or n (or /accept N, /decline N, /offers)"))
 	}
 }

@@ -128,7 +128,7 @@ func (u *ui) event(v any, text ...string) {
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		b, _ = json.Marshal(map[string]string{"type": "error", "text": err.Error()})
+		b, _ = json.Marshal(map[string]string{"type": "error", "text": err.Error()}) // not complain: it would come back here
 	}
 	u.printJSON(b)
 }
@@ -292,8 +292,12 @@ func alreadyAt(to string) string {
 
 // problem prints err as a line of complaint, "! " and its text, or an
 // error event in JSON, where a command goes on after it (chat, recv).
-func (u *ui) problem(err error) {
-	u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+func (u *ui) problem(err error) { u.complain(err.Error(), "! "+err.Error()) }
+
+// complain prints a line of complaint: line as text ("! nick: name
+// taken"), or in JSON an error event that says text ("name taken").
+func (u *ui) complain(text, line string) {
+	u.event(map[string]string{"type": "error", "text": text}, line)
 }
 
 // plural writes "1 file", "2 files".
@@ -302,12 +306,6 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// retry reports a failed attempt to reconnect.
-func (u *ui) retry(n int, err error, wait time.Duration) {
-	u.event(map[string]any{"type": "retry", "attempt": n, "error": err.Error(), "wait_seconds": wait.Seconds()},
-		fmt.Sprintf("* attempt %d failed (%s); next in %s", n, err.Error(), wait.Round(10*time.Millisecond)))
 }
 
 // finish ends an upload to the client called to (the hub if ""): it
