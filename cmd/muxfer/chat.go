@@ -12,7 +12,7 @@ import (
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/protocol"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 )
 
 const chatHelp = `commands: /msg NICK TEXT        send TEXT to NICK only
@@ -27,28 +27,30 @@ const chatHelp = `commands: /msg NICK TEXT        send TEXT to NICK only
           /quit                leave (transfers still running are cancelled; /exit too)
 anything else is sent as a chat message to everyone`
 
-var chatCommand = command{
-	name:    "chat",
-	summary: "chat with everyone on a hub; /send files alongside",
-	synopsis: "chat ADDR [--name NICK] [--dir DIR] [--limit-rate RATE] [--json] [--progress auto|always|never]\n\n" +
-		"Files others send you (/send NICK PATH..., muxfer send --to NICK) wait for /accept\n" +
-		"and go into --dir, checked and verified as the hub checks uploads.\n" +
-		"Each /send and /upload is a transfer of its own: --limit-rate caps each, not their sum.",
-	examples: "  muxfer chat hub.example:7878 --name alice\n" +
-		"  muxfer chat hub.example:7878 --name bob --dir ~/incoming   # /accept files into ~/incoming\n" +
-		"  printf 'hello\\n/upload build.log\\n' | muxfer chat 127.0.0.1:7878 --json   # scripted\n" +
-		"  muxfer chat hub.example:7878 --key-file ~/.config/muxfer/work.key --reconnect=false\n",
-	define: func(fs *pflag.FlagSet) action {
-		cf := addClientFlags(fs, defaultName())
-		dir := fs.String("dir", ".", "store the files of offers you /accept under `DIR` (created if missing)")
-		keep := keepPartialFlag(fs)
-		return func(e env, fs *pflag.FlagSet, pos []string) error { return cf.chat(e, fs, pos, *dir, *keep) }
-	},
+func chatCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "chat",
+		Short: "chat with everyone on a hub; /send files alongside",
+		Long: "chat ADDR [--name NICK] [--dir DIR] [--limit-rate RATE] [--json] [--progress auto|always|never]\n\n" +
+			"Files others send you (/send NICK PATH..., muxfer send --to NICK) wait for /accept\n" +
+			"and go into --dir, checked and verified as the hub checks uploads.\n" +
+			"Each /send and /upload is a transfer of its own: --limit-rate caps each, not their sum.\n\n" + deadPeerNote,
+		Example: "  muxfer chat hub.example:7878 --name alice\n" +
+			"  muxfer chat hub.example:7878 --name bob --dir ~/incoming   # /accept files into ~/incoming\n" +
+			"  printf 'hello\\n/upload build.log\\n' | muxfer chat 127.0.0.1:7878 --json   # scripted\n" +
+			"  muxfer chat hub.example:7878 --key-file ~/.config/muxfer/work.key --reconnect=false\n",
+	}
+	cf := addClientFlags(cmd)
+	dir := cmd.Flags().String("dir", ".", "store the files of offers you /accept under `DIR` (created if missing)")
+	_ = cmd.RegisterFlagCompletionFunc("dir", folders)
+	keep := keepPartialFlag(cmd)
+	cmd.RunE = func(_ *cobra.Command, pos []string) error { return cf.chat(e, pos, *dir, *keep) }
+	return cmd
 }
 
 // chat joins the hub at pos[0] and chats until stdin ends or /quit.
 // Accepted files go into dir, whose parts older than keep are removed.
-func (cf *clientFlags) chat(e env, fs *pflag.FlagSet, pos []string, dir string, keep time.Duration) error {
+func (cf *clientFlags) chat(e env, pos []string, dir string, keep time.Duration) error {
 	u, err := cf.setup(e, pos, "ADDR")
 	if err != nil {
 		return err
@@ -188,7 +190,7 @@ func (s *chatSession) who(ctx context.Context) (list []client.Peer, ok bool) {
 	defer cancel()
 	list, err := s.s.Who(wctx)
 	if err != nil {
-		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! who: "+err.Error())
+		s.u.complain(err.Error(), "! who: "+err.Error())
 		return nil, false
 	}
 	return list, true
@@ -257,8 +259,7 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 	case "offers":
 		s.v.list(s.s, rest)
 	default:
-		s.u.event(map[string]string{"type": "error", "text": "unknown command /" + cmd},
-			fmt.Sprintf("! unknown command /%s (try /help)", cmd))
+		s.u.complain("unknown command /"+cmd, fmt.Sprintf("! unknown command /%s (try /help)", cmd))
 	}
 	return false
 }
@@ -268,11 +269,11 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 func (s *chatSession) direct(rest string) {
 	to, text, _ := strings.Cut(strings.TrimLeft(rest, " "), " ")
 	if to == "" || text == "" {
-		s.u.event(map[string]string{"type": "error", "text": "usage: /msg NICK TEXT"}, "! usage: /msg NICK TEXT")
+		s.u.problem(errors.New("usage: /msg NICK TEXT"))
 		return
 	}
 	if err := s.s.Message(to, text); err != nil {
-		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! msg: "+err.Error())
+		s.u.complain(err.Error(), "! msg: "+err.Error())
 		return
 	}
 	s.u.event(map[string]string{"type": "sent", "to": to, "text": text},
@@ -283,14 +284,14 @@ func (s *chatSession) direct(rest string) {
 // leaves the name as it was.
 func (s *chatSession) rename(ctx context.Context, name string) {
 	if name == "" {
-		s.u.event(map[string]string{"type": "error", "text": "usage: /nick NAME"}, "! usage: /nick NAME")
+		s.u.problem(errors.New("usage: /nick NAME"))
 		return
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	got, err := s.s.Rename(rctx, name)
 	cancel()
 	if err != nil {
-		s.u.event(map[string]string{"type": "error", "text": err.Error()}, "! nick: "+err.Error())
+		s.u.complain(err.Error(), "! nick: "+err.Error())
 		return
 	}
 	s.u.event(map[string]string{"type": "nick", "name": got}, "* you are now "+got)

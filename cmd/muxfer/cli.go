@@ -14,11 +14,15 @@ import (
 // The command line: cobra finds the command, parses its flags (GNU style,
 // anywhere on the line, "--" ends them), prints help and completes in a
 // shell. What muxfer keeps of its own: help written as synopsis, flags and
-// examples; a bad command line as one line with exit 2 (usageExit); and
+// examples; a bad command line as one line with exit 2 (usageError); and
 // the single-dash long flags that Go's flag package read (-name alice).
+//
+// A command is a cobra.Command whose Use is its name, Short its line in
+// muxfer --help, Long its synopsis (after "Usage: muxfer " in its own
+// --help) and Example 2 to 4 invocations, one a line, each indented by
+// two spaces. Its flags and their completion are declared beside it.
 
-// helpUsage describes --help, which every command takes.
-const helpUsage = "show the command's usage, flags and examples"
+func init() { cobra.EnableCommandSorting = false } // --help lists them as newRoot adds them
 
 // newRoot builds muxfer's command tree; its commands run in e.
 func newRoot(e env) *cobra.Command {
@@ -40,7 +44,7 @@ func newRoot(e env) *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	// Defined here, without cobra's -h and -v, so that a shell offers
 	// --help and --version alone; longFlags still reads -h.
-	root.PersistentFlags().Bool("help", false, helpUsage)
+	root.PersistentFlags().Bool("help", false, "show the command's usage, flags and examples")
 	root.Flags().Bool("version", false, "print the version and protocol version")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{flagError(err)} })
 	root.SetHelpCommand(&cobra.Command{Use: "help [command]", Hidden: true, Run: func(_ *cobra.Command, args []string) {
@@ -48,55 +52,86 @@ func newRoot(e env) *cobra.Command {
 			c.HelpFunc()(c, nil)
 		}
 	}})
-	for _, c := range commands {
-		root.AddCommand(c.cobra(e))
+	root.AddCommand(serveCommand(e), sendCommand(e), recvCommand(e), chatCommand(e), demoCommand(e),
+		keygenCommand(e), versionCommand(e), completionCommand())
+	for _, cmd := range root.Commands() {
+		completeNothingElse(cmd)
 	}
 	root.SetHelpFunc(func(cmd *cobra.Command, _ []string) {
 		if cmd == root {
-			usage(e.stdout)
+			usage(e.stdout, root)
 			return
 		}
-		commandHelp(e.stderr, cmd)
+		fmt.Fprintf(e.stderr, "Usage: muxfer %s\n\nFlags:\n%s\nExamples:\n%s", cmd.Long, cmd.Flags().FlagUsages(), cmd.Example)
 	})
 	return root
 }
 
-// cobra makes the cobra command that parses c's command line and runs it in e.
-func (c command) cobra(e env) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     c.name,
-		Short:   c.summary,
-		Long:    c.synopsis,
-		Example: c.examples,
-		Args:    cobra.ArbitraryArgs,
+// subcommands are muxfer's commands, in the order --help lists them,
+// without cobra's help command.
+func subcommands(root *cobra.Command) []*cobra.Command {
+	var cmds []*cobra.Command
+	for _, c := range root.Commands() {
+		if c.IsAvailableCommand() {
+			cmds = append(cmds, c)
+		}
 	}
-	act := c.define(cmd.Flags())
-	cmd.RunE = func(cmd *cobra.Command, pos []string) error { return act(e, cmd.Flags(), pos) }
-	complete(cmd, c)
-	return cmd
+	return cmds
 }
 
 // runRoot runs muxfer without a command, or with one it does not know.
 func runRoot(root *cobra.Command, args []string) error {
 	if len(args) == 0 {
-		return usageError{"missing command: " + commandNames()}
+		return usageError{"missing command: " + commandNames(root)}
 	}
 	msg := fmt.Sprintf("unknown command %q", args[0])
 	if near := root.SuggestionsFor(args[0]); len(near) > 0 {
 		msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(near, " or "))
 	}
-	return usageError{msg + ": give " + commandNames()}
+	return usageError{msg + ": give " + commandNames(root)}
 }
 
-// commandHelp writes cmd's help: "Usage: muxfer " and its synopsis, its
-// flags, and its examples last.
-func commandHelp(w io.Writer, cmd *cobra.Command) {
-	fmt.Fprintf(w, "Usage: muxfer %s\n\n", cmd.Long)
-	if name := cmd.Name(); name == "send" || name == "chat" || name == "serve" {
-		fmt.Fprintf(w, "%s\n\n", deadPeerNote)
+// commandNames lists the commands for a usage error: "serve, send, ... or completion".
+func commandNames(root *cobra.Command) string {
+	var names []string
+	for _, c := range subcommands(root) {
+		names = append(names, c.Name())
 	}
-	fmt.Fprintf(w, "Flags:\n%s\n", cmd.Flags().FlagUsages())
-	fmt.Fprintf(w, "Examples:\n%s", cmd.Example)
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+func usage(w io.Writer, root *cobra.Command) {
+	fmt.Fprintf(w, "muxfer sends files and chat between machines over one connection.\n\nUsage:\n  muxfer <command> [flags] [args]\n\nCommands:\n")
+	for _, c := range subcommands(root) {
+		fmt.Fprintf(w, "  %-11s %s\n", c.Name(), c.Short)
+	}
+	fmt.Fprintf(w, `
+Examples:
+  muxfer demo                                  # a hub and two clients on loopback
+  muxfer serve --dir /srv/drop                 # a hub on :7878
+  muxfer send hub.example:7878 photos/ a.txt   # upload; exits 0 once every hash is verified
+  muxfer chat hub.example:7878 --name alice    # chat; /send NICK PATH... to a person, /upload PATH... to the hub
+
+ADDR is HOST[:PORT], the port 7878 unless given: hub.example, 10.0.0.5:9000, [::1].
+Exit codes: 0 all delivered, 1 error or some files failed, 2 usage, 3 connection lost,
+130 interrupted.
+Run 'muxfer <command> --help' for a command's flags and examples.
+`)
+}
+
+// usageError is a bad command line: exit 2 with one line that says what
+// is wrong and where the help is, never the whole help:
+// "muxfer send: missing PATH (see muxfer send --help)".
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// noArgs is cobra.Command.Args for a command that takes no arguments.
+func noArgs(_ *cobra.Command, pos []string) error {
+	if len(pos) == 0 {
+		return nil
+	}
+	return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
 }
 
 // flagError says what is wrong with a flag in one line, as Go's flag
@@ -109,21 +144,16 @@ func flagError(err error) string {
 	)
 	switch {
 	case errors.As(err, &missing):
-		return "flag provided but not defined: " + dashes(missing.GetSpecifiedName(), missing.GetSpecifiedShortnames())
+		if missing.GetSpecifiedName() == "" {
+			return "flag provided but not defined: -" + missing.GetSpecifiedShortnames()
+		}
+		return "flag provided but not defined: --" + missing.GetSpecifiedName()
 	case errors.As(err, &novalue):
 		return "flag needs an argument: --" + novalue.GetFlag().Name
 	case errors.As(err, &invalid):
 		return fmt.Sprintf("invalid value %q for flag --%s: %v", invalid.GetValue(), invalid.GetFlag().Name, errors.Unwrap(invalid))
 	}
 	return err.Error()
-}
-
-// dashes writes a flag as the command line gave it: --name, or -n.
-func dashes(name, short string) string {
-	if name != "" {
-		return "--" + name
-	}
-	return "-" + short
 }
 
 // longFlags rewrites the single-dash long flags that Go's flag package

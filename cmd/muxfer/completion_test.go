@@ -9,13 +9,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
 // commandFlags lists the flags of c as the command line parses them,
 // help included.
-func commandFlags(c command) []string {
-	fs := c.cobra(env{}).Flags()
+func commandFlags(c *cobra.Command) []string {
+	fs := c.Flags()
 	names := []string{"help"}
 	fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
 	return names
@@ -48,17 +49,17 @@ func TestCompletionOffersEveryCommandAndFlag(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("__complete: exit %d, stderr:\n%s", code, errs)
 	}
-	for _, c := range commands {
-		if !strings.Contains(out, "\n"+c.name+"\t") && !strings.HasPrefix(out, c.name+"\t") {
-			t.Errorf("muxfer <TAB> does not offer %s:\n%s", c.name, out)
+	for _, c := range subcommands(newRoot(env{})) {
+		if !strings.Contains(out, "\n"+c.Name()+"\t") && !strings.HasPrefix(out, c.Name()+"\t") {
+			t.Errorf("muxfer <TAB> does not offer %s:\n%s", c.Name(), out)
 		}
-		code, out, errs := runCmd(t, "", "__complete", c.name, "--")
+		code, out, errs := runCmd(t, "", "__complete", c.Name(), "--")
 		if code != exitOK {
-			t.Fatalf("__complete %s --: exit %d, stderr:\n%s", c.name, code, errs)
+			t.Fatalf("__complete %s --: exit %d, stderr:\n%s", c.Name(), code, errs)
 		}
 		for _, name := range commandFlags(c) {
 			if !strings.Contains(out, "--"+name+"\t") {
-				t.Errorf("muxfer %s --<TAB> does not offer --%s:\n%s", c.name, name, out)
+				t.Errorf("muxfer %s --<TAB> does not offer --%s:\n%s", c.Name(), name, out)
 			}
 		}
 	}
@@ -69,8 +70,8 @@ func TestCompletionOffersEveryCommandAndFlag(t *testing.T) {
 // help command, which `muxfer help CMD` still runs when it is typed.
 func TestCompletionOffersTheCommandsAlone(t *testing.T) {
 	var want []string
-	for _, c := range commands {
-		want = append(want, c.name)
+	for _, c := range subcommands(newRoot(env{})) {
+		want = append(want, c.Name())
 	}
 	slices.Sort(want)
 	for _, request := range []string{"__complete", "__completeNoDesc"} {
@@ -139,8 +140,8 @@ func TestBashCompletionOffersCommandsFlagsAndPaths(t *testing.T) {
 	path := binaryPath(t)
 	dir := completionDir(t)
 	var names []string
-	for _, c := range commands {
-		names = append(names, c.name)
+	for _, c := range subcommands(newRoot(env{})) {
+		names = append(names, c.Name())
 	}
 	files := []string{"my file.txt", "notes.txt", "photos"}
 	tests := []struct {

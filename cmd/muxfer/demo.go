@@ -15,25 +15,23 @@ import (
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/hub"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 )
 
-var demoCommand = command{
-	name:     "demo",
-	summary:  "run a hub and two clients on loopback with testdata/",
-	synopsis: "demo [--data DIR] [--progress auto|always|never]",
-	examples: "  go run ./cmd/muxfer demo          # from the repository root, sends testdata/\n" +
-		"  muxfer demo --data ~/Pictures --progress never\n",
-	define: func(fs *pflag.FlagSet) action {
-		data := fs.String("data", "testdata", "the folder (`DIR`) that alice sends")
-		progress := addProgressFlag(fs)
-		return func(e env, fs *pflag.FlagSet, pos []string) error {
-			if err := noArgs(pos); err != nil {
-				return err
-			}
-			return runDemo(e, *data, *progress)
-		}
-	},
+func demoCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "run a hub and two clients on loopback with testdata/",
+		Long:  "demo [--data DIR] [--progress auto|always|never]",
+		Example: "  go run ./cmd/muxfer demo          # from the repository root, sends testdata/\n" +
+			"  muxfer demo --data ~/Pictures --progress never\n",
+		Args: noArgs,
+	}
+	data := cmd.Flags().String("data", "testdata", "the folder (`DIR`) that alice sends")
+	_ = cmd.RegisterFlagCompletionFunc("data", folders)
+	progress := addProgressFlag(cmd)
+	cmd.RunE = func(*cobra.Command, []string) error { return runDemo(e, *data, *progress) }
+	return cmd
 }
 
 // runDemo starts a hub and two clients, alice and bob, in this process on

@@ -11,9 +11,9 @@ import (
 )
 
 func TestEveryCommandHelpEndsWithExamples(t *testing.T) {
-	for _, c := range commands {
-		t.Run(c.name, func(t *testing.T) {
-			code, _, errs := runCmd(t, "", c.name, "--help")
+	for _, c := range subcommands(newRoot(env{})) {
+		t.Run(c.Name(), func(t *testing.T) {
+			code, _, errs := runCmd(t, "", c.Name(), "--help")
 			if code != exitOK {
 				t.Fatalf("exit %d, want %d", code, exitOK)
 			}
@@ -38,15 +38,15 @@ func TestEveryCommandHelpEndsWithExamples(t *testing.T) {
 // the flags of the command it names, so that an example cannot use a flag
 // that is gone or a value that no longer parses.
 func TestHelpExamplesParse(t *testing.T) {
-	for _, c := range commands {
-		for line := range strings.Lines(c.examples) {
+	for _, c := range subcommands(newRoot(env{})) {
+		for line := range strings.Lines(c.Example) {
 			invocations := exampleInvocations(line)
 			if len(invocations) == 0 {
-				t.Errorf("%s example %q runs no muxfer command", c.name, line)
+				t.Errorf("%s example %q runs no muxfer command", c.Name(), line)
 			}
 			for _, args := range invocations {
 				if _, _, err := parseLine(args); err != nil {
-					t.Errorf("%s example %q: %q does not parse: %v", c.name, line, args, err)
+					t.Errorf("%s example %q: %q does not parse: %v", c.Name(), line, args, err)
 				}
 			}
 		}

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/muxfer/muxfer/client"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 )
 
 // keyFlags are the flags that give an access key, shared by every command
@@ -22,13 +22,16 @@ type keyFlags struct {
 
 const keyEnv = "MUXFER_KEY"
 
-func addKeyFlags(fs *pflag.FlagSet) keyFlags {
-	return keyFlags{
+func addKeyFlags(cmd *cobra.Command) keyFlags {
+	fs := cmd.Flags()
+	kf := keyFlags{
 		key: fs.String("key", "", "access key (visible to other local users in the process list: prefer "+
 			keyEnv+" or --key-file)"),
 		keyFile:  fs.String("key-file", "", "read the access key from this `FILE` (mode 0600)"),
 		insecure: fs.Bool("insecure-no-tls", false, "INSECURE: no TLS, no key: anyone can connect and read everything. For measuring on trusted links only"),
 	}
+	_ = cmd.RegisterFlagCompletionFunc("key-file", anyFile)
+	return kf
 }
 
 // keySource says where a command's key came from.
@@ -176,19 +179,12 @@ func createKeyFile(path string) (text string, created bool, err error) {
 	return text, true, nil
 }
 
-var keygenCommand = command{
-	name:     "keygen",
-	summary:  "print a new access key",
-	synopsis: "keygen\n\nPrints a new access key: mxk2. and 56 letters, 256 random bits and a checksum\n(a mistyped key is refused as mistyped). Keys written mxk1. are still read.",
-	examples: "  muxfer keygen\n" +
-		"  muxfer keygen > hub.key && chmod 600 hub.key && muxfer serve --key-file hub.key\n",
-	define: func(*pflag.FlagSet) action { return runKeygen },
-}
-
-func runKeygen(e env, fs *pflag.FlagSet, pos []string) error {
-	if err := noArgs(pos); err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, client.NewKey().Text())
-	return nil
+func keygenCommand(e env) *cobra.Command {
+	return printer(e, &cobra.Command{
+		Use:   "keygen",
+		Short: "print a new access key",
+		Long:  "keygen\n\nPrints a new access key: mxk2. and 56 letters, 256 random bits and a checksum\n(a mistyped key is refused as mistyped). Keys written mxk1. are still read.",
+		Example: "  muxfer keygen\n" +
+			"  muxfer keygen > hub.key && chmod 600 hub.key && muxfer serve --key-file hub.key\n",
+	}, func() string { return client.NewKey().Text() })
 }

@@ -11,12 +11,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/protocol"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 )
 
 // version is the release; -ldflags "-X main.version=…" may override it.
@@ -42,34 +41,6 @@ type env struct {
 	stderr io.Writer
 	ctx    context.Context // cancelled on SIGINT/SIGTERM
 	getenv func(string) string
-}
-
-// command is one subcommand: its help, the flags it takes and what it does.
-// cobra parses its command line and completes it in a shell (cli.go); its
-// flags are defined in one place, define, for both.
-type command struct {
-	name    string
-	summary string // one line, for muxfer --help
-	// synopsis follows "Usage: muxfer " in the command's --help. Its first
-	// line names the positional arguments before any "[": completion reads
-	// them there (FILE, PATH or DIR: names on disk; a|b|c: one of these
-	// words; PATH...: as many as wanted).
-	synopsis string
-	examples string // 2 to 4 invocations, one a line, each indented by two spaces
-	// define puts the command's flags on fs and returns what runs the
-	// command once fs has parsed the command line.
-	define func(fs *pflag.FlagSet) action
-}
-
-// action runs a command with the positional arguments its flags left.
-type action func(e env, fs *pflag.FlagSet, pos []string) error
-
-// commands are muxfer's subcommands, in the order --help lists them. They
-// are set in init because completion, one of them, reads the table.
-var commands []command
-
-func init() {
-	commands = []command{serveCommand, sendCommand, recvCommand, chatCommand, demoCommand, keygenCommand, versionCommand, completionCommand}
 }
 
 func main() {
@@ -102,78 +73,29 @@ func startProfile(path string) func() {
 	}
 }
 
-// run executes one command line and returns the exit code.
+// run executes one command line and returns the exit code: cobra finds
+// the command and runs it.
 func run(e env, args []string) int {
-	if completesCommand(args) {
-		return completeCommand(e, args)
-	}
-	return execute(e, args)
-}
-
-// execute is run's work: cobra finds the command and runs it.
-func execute(e env, args []string) int {
 	root := newRoot(e)
+	defer completeCommands(root, args, e.stdout)()
 	root.SetArgs(longFlags(root, args))
 	cmd, err := root.ExecuteC()
 	var ue usageError
 	if errors.As(err, &ue) {
-		return usageExit(e, cmd.CommandPath(), ue.msg)
+		fmt.Fprintf(e.stderr, "%s: %s (see %s --help)\n", cmd.CommandPath(), safe(ue.msg), cmd.CommandPath())
+		return exitUsage
 	}
 	return exitCode(e, err)
 }
-
-// usageExit prints a usage error as one line that says what is wrong and
-// where the help is, never the whole help, and returns exitUsage:
-// "muxfer send: missing PATH (see muxfer send --help)".
-func usageExit(e env, cmd, msg string) int {
-	fmt.Fprintf(e.stderr, "%s: %s (see %s --help)\n", cmd, safe(msg), cmd)
-	return exitUsage
-}
-
-// commandNames lists the commands for a usage error: "serve, send, ... or completion".
-func commandNames() string {
-	names := make([]string, len(commands))
-	for i, c := range commands {
-		names[i] = c.name
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintf(w, "muxfer sends files and chat between machines over one connection.\n\nUsage:\n  muxfer <command> [flags] [args]\n\nCommands:\n")
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintf(w, `
-Examples:
-  muxfer demo                                  # a hub and two clients on loopback
-  muxfer serve --dir /srv/drop                 # a hub on :7878
-  muxfer send hub.example:7878 photos/ a.txt   # upload; exits 0 once every hash is verified
-  muxfer chat hub.example:7878 --name alice    # chat; /send NICK PATH... to a person, /upload PATH... to the hub
-
-ADDR is HOST[:PORT], the port 7878 unless given: hub.example, 10.0.0.5:9000, [::1].
-Exit codes: 0 all delivered, 1 error or some files failed, 2 usage, 3 connection lost,
-130 interrupted.
-Run 'muxfer <command> --help' for a command's flags and examples.
-`)
-}
-
-// usageError is a bad command line: exit 2 with one line (see usageExit).
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
 
 // errFilesFailed reports that some files were not delivered; each was
 // already printed.
 var errFilesFailed = errors.New("some files were not delivered")
 
 func exitCode(e env, err error) int {
-	var ue usageError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue):
-		return usageExit(e, "muxfer", ue.msg)
 	case errors.Is(err, errFilesFailed):
 		return exitFailed
 	case errors.Is(err, client.ErrConnectionLost), errors.Is(err, errConnLost):
@@ -204,27 +126,19 @@ const deadPeerNote = "A peer that stops answering (a dead link, no FIN) is notic
 	"a keepalive ping every 15 s, answered within 30 s; any stream that makes no\n" +
 	"progress for 30 s fails too."
 
-var versionCommand = command{
-	name:     "version",
-	summary:  "print the version and protocol version",
-	synopsis: "version\n\nPrints muxfer's version and the version of the protocol it speaks (a client and\na hub must speak the same one): muxfer VERSION (protocol N).",
-	examples: "  muxfer version\n" +
-		"  muxfer --version\n",
-	define: func(*pflag.FlagSet) action { return runVersion },
+func versionCommand(e env) *cobra.Command {
+	return printer(e, &cobra.Command{
+		Use:     "version",
+		Short:   "print the version and protocol version",
+		Long:    "version\n\nPrints muxfer's version and the version of the protocol it speaks (a client and\na hub must speak the same one): muxfer VERSION (protocol N).",
+		Example: "  muxfer version\n  muxfer --version\n",
+	}, func() string { return fmt.Sprintf("%s (protocol %d)", software(), protocol.Version) })
 }
 
-func runVersion(e env, fs *pflag.FlagSet, pos []string) error {
-	if err := noArgs(pos); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "%s (protocol %d)\n", software(), protocol.Version)
-	return nil
-}
-
-// noArgs refuses positional arguments for a command that takes none.
-func noArgs(pos []string) error {
-	if len(pos) == 0 {
-		return nil
-	}
-	return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+// printer makes cmd a command that takes no arguments and prints the line
+// that line returns.
+func printer(e env, cmd *cobra.Command, line func() string) *cobra.Command {
+	cmd.Args = noArgs
+	cmd.Run = func(*cobra.Command, []string) { fmt.Fprintln(e.stdout, line()) }
+	return cmd
 }

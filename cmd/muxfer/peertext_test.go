@@ -18,10 +18,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/hub/hubtest"
+	"github.com/muxfer/muxfer/internal/termui"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
 )
@@ -342,4 +344,14 @@ func TestScreenDrawsAPeersLineBreakInsideItsLine(t *testing.T) {
 			})
 		}
 	}
+}
+
+// hiddenRune returns the first character of s that termui.Unsafe names.
+func hiddenRune(s string) (rune, bool) {
+	for _, r := range s {
+		if termui.Unsafe(r) || r == utf8.RuneError {
+			return r, true
+		}
+	}
+	return 0, false
 }

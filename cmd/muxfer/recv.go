@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,44 +10,47 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/client"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 )
 
-var recvCommand = command{
-	name:    "recv",
-	summary: "wait for files that other clients send, and store them",
-	synopsis: "recv ADDR --dir DIR [--yes] [--name NICK] [--json]\n" +
-		"   or: muxfer recv ADDR --stdout --yes [--name NICK] [--json]\n\n" +
-		"Connects to the hub as NICK and stores in DIR the files other clients send to\n" +
-		"NICK (muxfer send ADDR --to NICK PATH..., /send NICK PATH... in chat), checked and\n" +
-		"verified as the hub checks uploads, until interrupted. Each offer is shown with\n" +
-		"its files and sizes and waits for an answer on standard input: y (or /accept N)\n" +
-		"takes the oldest waiting, n (or /decline N) refuses it. Once standard input ends,\n" +
-		"new offers are declined. --yes accepts every offer without asking.\n" +
-		"A lost connection is dialled again; files cut by it resume when the sender sends\n" +
-		"them again, which muxfer send does by itself.\n" +
-		"With --stdout, recv takes one file, writes it to standard output once it is\n" +
-		"verified, and exits; it declines offers of folders or of several files, telling\n" +
-		"their sender why. The file is kept in the temporary folder ($TMPDIR, or /tmp)\n" +
-		"until then, so it needs that much room there. Messages go to stderr.",
-	examples: "  muxfer recv hub.example:7878 --name bob --dir ~/incoming        # asks about each offer\n" +
-		"  muxfer recv 127.0.0.1:7878 --name bob --dir drop --yes --json | jq .\n" +
-		"  muxfer recv hub.example:7878 --name bob --stdout --yes | tar x   # from send --to bob --stdin NAME\n",
-	define: func(fs *pflag.FlagSet) action {
-		r := &recvFlags{
-			name: fs.String("name", defaultName(), "name to use on the hub, which senders give to --to (a clash gets a suffix)"),
-			dir:  fs.String("dir", "", "store received files under `DIR` (created if missing)"),
-			yes:  fs.Bool("yes", false, "accept every offer without asking"),
-			stdout: fs.Bool("stdout", false, "receive one file and write it to standard output, once verified, instead of into --dir;\n"+
-				"messages, JSON too, go to stderr"),
-			json:      fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
-			reconnect: fs.Bool("reconnect", true, "reconnect when the connection is lost (keeping the name)"),
-			giveUp:    fs.Duration("give-up", 2*time.Minute, "stop trying to reconnect after this long"),
-			keep:      keepPartialFlag(fs),
-			keys:      addKeyFlags(fs),
-		}
-		return r.recv
-	},
+func recvCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "recv",
+		Short: "wait for files that other clients send, and store them",
+		Long: "recv ADDR --dir DIR [--yes] [--name NICK] [--json]\n" +
+			"   or: muxfer recv ADDR --stdout --yes [--name NICK] [--json]\n\n" +
+			"Connects to the hub as NICK and stores in DIR the files other clients send to\n" +
+			"NICK (muxfer send ADDR --to NICK PATH..., /send NICK PATH... in chat), checked and\n" +
+			"verified as the hub checks uploads, until interrupted. Each offer is shown with\n" +
+			"its files and sizes and waits for an answer on standard input: y (or /accept N)\n" +
+			"takes the oldest waiting, n (or /decline N) refuses it. Once standard input ends,\n" +
+			"new offers are declined. --yes accepts every offer without asking.\n" +
+			"A lost connection is dialled again; files cut by it resume when the sender sends\n" +
+			"them again, which muxfer send does by itself.\n" +
+			"With --stdout, recv takes one file, writes it to standard output once it is\n" +
+			"verified, and exits; it declines offers of folders or of several files, telling\n" +
+			"their sender why. The file is kept in the temporary folder ($TMPDIR, or /tmp)\n" +
+			"until then, so it needs that much room there. Messages go to stderr.",
+		Example: "  muxfer recv hub.example:7878 --name bob --dir ~/incoming        # asks about each offer\n" +
+			"  muxfer recv 127.0.0.1:7878 --name bob --dir drop --yes --json | jq .\n" +
+			"  muxfer recv hub.example:7878 --name bob --stdout --yes | tar x   # from send --to bob --stdin NAME\n",
+	}
+	fs := cmd.Flags()
+	r := &recvFlags{
+		name: fs.String("name", defaultName(), "name to use on the hub, which senders give to --to (a clash gets a suffix)"),
+		dir:  fs.String("dir", "", "store received files under `DIR` (created if missing)"),
+		yes:  fs.Bool("yes", false, "accept every offer without asking"),
+		stdout: fs.Bool("stdout", false, "receive one file and write it to standard output, once verified, instead of into --dir;\n"+
+			"messages, JSON too, go to stderr"),
+		json:      fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
+		reconnect: fs.Bool("reconnect", true, "reconnect when the connection is lost (keeping the name)"),
+		giveUp:    fs.Duration("give-up", 2*time.Minute, "stop trying to reconnect after this long"),
+		keep:      keepPartialFlag(cmd),
+		keys:      addKeyFlags(cmd),
+	}
+	_ = cmd.RegisterFlagCompletionFunc("dir", folders)
+	cmd.RunE = func(_ *cobra.Command, pos []string) error { return r.recv(e, pos) }
+	return cmd
 }
 
 type recvFlags struct {
@@ -61,7 +65,7 @@ type recvFlags struct {
 
 // recv receives files relayed to this client until interrupted or the
 // connection ends for good, or with --stdout one file.
-func (r *recvFlags) recv(e env, fs *pflag.FlagSet, pos []string) error {
+func (r *recvFlags) recv(e env, pos []string) error {
 	switch {
 	case len(pos) == 0:
 		return usageError{"missing ADDR"}
@@ -162,7 +166,6 @@ func answerOffer(s *client.Session, v *view, line string) {
 	case "/offers":
 		v.list(s, arg)
 	default:
-		v.u.event(map[string]string{"type": "error", "text": "answer y or n (or /accept N, /decline N, /offers)"},
-			"! answer y or n (or /accept N, /decline N, /offers)")
+		v.u.problem(errors.New("answer y or n (or /accept N, /decline N, /offers)"))
 	}
 }

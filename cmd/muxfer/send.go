@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/client"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 )
 
 // clientFlags are the flags shared by send and chat.
@@ -27,14 +27,15 @@ type clientFlags struct {
 	giveUp       *time.Duration
 }
 
-func addClientFlags(fs *pflag.FlagSet, defaultName string) clientFlags {
+func addClientFlags(cmd *cobra.Command) clientFlags {
+	fs := cmd.Flags()
 	cf := clientFlags{
-		name:      fs.String("name", defaultName, "name to use on the hub (a clash gets a suffix)"),
+		name:      fs.String("name", defaultName(), "name to use on the hub (a clash gets a suffix)"),
 		json:      fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
-		progress:  addProgressFlag(fs),
+		progress:  addProgressFlag(cmd),
 		parallel:  fs.Int("parallel", 4, "files sent at once, each on its own stream (at most 64)"),
 		limitRate: new(byteSize),
-		keys:      addKeyFlags(fs),
+		keys:      addKeyFlags(cmd),
 
 		reconnect:    fs.Bool("reconnect", true, "reconnect when the connection is lost (keeping the name, resuming transfers)"),
 		reconnectMax: fs.Duration("reconnect-max", 10*time.Second, "longest wait between attempts to reconnect"),
@@ -65,35 +66,43 @@ func (cf *clientFlags) setup(e env, pos []string, need ...string) (*ui, error) {
 	return u, nil
 }
 
-var sendCommand = command{
-	name:    "send",
-	summary: "upload files and folders to a hub, or send them to another client",
-	synopsis: "send ADDR PATH... [--to NICK] [--parallel N] [--limit-rate RATE] [--json] [--progress auto|always|never] [--reconnect=false]\n" +
-		"   or: muxfer send ADDR --stdin NAME [--to NICK] [flags]\n\n" +
-		"With --to, the hub relays the files to the client called NICK (muxfer recv),\n" +
-		"which stores and verifies them; the hub keeps nothing.\n" +
-		"A lost connection is dialled again (see --reconnect-max, --give-up) and every file\n" +
-		"resumes where the hub holds it; running the same send again after a crash does too.\n" +
-		"With --stdin, standard input is sent as one file called NAME. It is stored in the\n" +
-		"temporary folder first ($TMPDIR, or /tmp), so it needs that much room there, and the\n" +
-		"transfer starts when standard input ends; the copy is removed when send exits.",
-	examples: "  muxfer send hub.example:7878 photos/ notes.txt     # arrives as DIR/photos/... and DIR/notes.txt\n" +
-		"  tar c src | muxfer send hub.example:7878 --stdin src.tar   # standard input, arrives as DIR/src.tar\n" +
-		"  muxfer send hub.example:7878 big.iso --limit-rate 2M   # at most 2 MiB/s, like curl --limit-rate\n" +
-		"  muxfer send hub.example:7878 --to bob photos/           # to bob, running muxfer recv\n",
-	define: func(fs *pflag.FlagSet) action {
-		cf := addClientFlags(fs, defaultName())
-		cf.to = fs.String("to", "", "send to the client called `NICK` (running muxfer recv) instead of the hub")
-		cf.stdin = fs.String("stdin", "", "send standard input as one file called `NAME` instead of PATHs, as it is read (never resumed)")
-		return cf.send
-	},
+func sendCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "send",
+		Short: "upload files and folders to a hub, or send them to another client",
+		Long: "send ADDR PATH... [--to NICK] [--parallel N] [--limit-rate RATE] [--json] [--progress auto|always|never] [--reconnect=false]\n" +
+			"   or: muxfer send ADDR --stdin NAME [--to NICK] [flags]\n\n" +
+			"With --to, the hub relays the files to the client called NICK (muxfer recv),\n" +
+			"which stores and verifies them; the hub keeps nothing.\n" +
+			"A lost connection is dialled again (see --reconnect-max, --give-up) and every file\n" +
+			"resumes where the hub holds it; running the same send again after a crash does too.\n" +
+			"With --stdin, standard input is sent as one file called NAME. It is stored in the\n" +
+			"temporary folder first ($TMPDIR, or /tmp), so it needs that much room there, and the\n" +
+			"transfer starts when standard input ends; the copy is removed when send exits.\n\n" + deadPeerNote,
+		Example: "  muxfer send hub.example:7878 photos/ notes.txt     # arrives as DIR/photos/... and DIR/notes.txt\n" +
+			"  tar c src | muxfer send hub.example:7878 --stdin src.tar   # standard input, arrives as DIR/src.tar\n" +
+			"  muxfer send hub.example:7878 big.iso --limit-rate 2M   # at most 2 MiB/s, like curl --limit-rate\n" +
+			"  muxfer send hub.example:7878 --to bob photos/           # to bob, running muxfer recv\n",
+		// ADDR, then PATHs: names on disk.
+		ValidArgsFunction: func(cmd *cobra.Command, pos []string, typed string) ([]string, cobra.ShellCompDirective) {
+			if len(pos) == 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return anyFile(cmd, pos, typed)
+		},
+	}
+	cf := addClientFlags(cmd)
+	cf.to = cmd.Flags().String("to", "", "send to the client called `NICK` (running muxfer recv) instead of the hub")
+	cf.stdin = cmd.Flags().String("stdin", "", "send standard input as one file called `NAME` instead of PATHs, as it is read (never resumed)")
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error { return cf.send(e, cmd.Flags().Changed("stdin"), pos) }
+	return cmd
 }
 
 // send uploads the paths in pos[1:], or standard input with --stdin, to
 // the hub at pos[0].
-func (cf *clientFlags) send(e env, fs *pflag.FlagSet, pos []string) error {
-	if fs.Changed("stdin") {
-		return cf.sendStdin(e, fs, pos)
+func (cf *clientFlags) send(e env, stdin bool, pos []string) error {
+	if stdin {
+		return cf.sendStdin(e, pos)
 	}
 	u, err := cf.setup(e, pos, "ADDR", "PATH")
 	if err != nil {

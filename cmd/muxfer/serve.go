@@ -14,21 +14,8 @@ import (
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/hub"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 )
-
-var serveCommand = command{
-	name:    "serve",
-	summary: "run a hub that relays chat and stores uploads",
-	synopsis: "serve [--listen ADDR] [--dir DIR] [--key-file FILE] [--print-key] [--verbose]\n\n" +
-		"Without a key, the hub uses the one in its config directory. When it creates that key\n" +
-		"(on first start), and with --print-key, it prints the line clients need on stdout:\n" +
-		"MUXFER_KEY=... muxfer chat HOST:PORT",
-	examples: "  muxfer serve                               # listen on :7878, store uploads in ./muxfer-files\n" +
-		"  muxfer serve --listen 127.0.0.1:9000 --dir /srv/drop --key-file /etc/muxfer/hub.key\n" +
-		"  muxfer serve --max-size 10G --reserve 1G --grace 30s --verbose\n",
-	define: defineServe,
-}
 
 // serveFlags are serve's flags, as parsed.
 type serveFlags struct {
@@ -47,7 +34,21 @@ type serveFlags struct {
 	keys                 keyFlags
 }
 
-func defineServe(fs *pflag.FlagSet) action {
+func serveCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "run a hub that relays chat and stores uploads",
+		Long: "serve [--listen ADDR] [--dir DIR] [--key-file FILE] [--print-key] [--verbose]\n\n" +
+			"Without a key, the hub uses the one in its config directory. When it creates that key\n" +
+			"(on first start), and with --print-key, it prints the line clients need on stdout:\n" +
+			"MUXFER_KEY=... muxfer chat HOST:PORT\n\n" + deadPeerNote,
+		Example: "  muxfer serve                               # listen on :7878, store uploads in ./muxfer-files\n" +
+			"  muxfer serve --listen 127.0.0.1:9000 --dir /srv/drop --key-file /etc/muxfer/hub.key\n" +
+			"  muxfer serve --max-size 10G --reserve 1G --grace 30s --verbose\n",
+		Args: noArgs,
+	}
+	fs := cmd.Flags()
+
 	sf := &serveFlags{
 		listen:            fs.String("listen", fmt.Sprintf(":%d", client.DefaultPort), fmt.Sprintf("address to listen on (a host without a port: port %d)", client.DefaultPort)),
 		dir:               fs.String("dir", "muxfer-files", "`DIR` that uploads are stored in (created if missing)"),
@@ -67,8 +68,10 @@ func defineServe(fs *pflag.FlagSet) action {
 	}
 	fs.Var(&sf.maxSize, "max-size", "bytes per offer, e.g. 10G (0: no limit)")
 	fs.Var(&sf.reserve, "reserve", "free disk space an offer must leave, e.g. 1G")
-	sf.keys = addKeyFlags(fs)
-	return sf.serve
+	sf.keys = addKeyFlags(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("dir", folders)
+	cmd.RunE = func(*cobra.Command, []string) error { return sf.serve(e) }
+	return cmd
 }
 
 // inodeReserve turns --reserve-inodes into hub.Limits.ReserveInodes:
@@ -85,10 +88,7 @@ func inodeReserve(flag int) int64 {
 }
 
 // serve runs a hub until it fails or the process is interrupted.
-func (sf *serveFlags) serve(e env, fs *pflag.FlagSet, pos []string) error {
-	if err := noArgs(pos); err != nil {
-		return err
-	}
+func (sf *serveFlags) serve(e env) error {
 	level := slog.LevelInfo
 	if *sf.verbose {
 		level = slog.LevelDebug

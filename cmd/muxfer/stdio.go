@@ -18,13 +18,12 @@ import (
 	"sync"
 
 	"github.com/muxfer/muxfer/client"
-	"github.com/spf13/pflag"
 )
 
 // sendStdin sends standard input to the hub at pos[0], or through it to
 // --to, as one file called --stdin's NAME, as it is read: nothing is
 // stored on the way, and it is never resumed.
-func (cf *clientFlags) sendStdin(e env, fs *pflag.FlagSet, pos []string) error {
+func (cf *clientFlags) sendStdin(e env, pos []string) error {
 	if len(pos) > 1 {
 		return usageError{fmt.Sprintf("--stdin sends standard input, not PATHs: remove %q or --stdin", pos[1])}
 	}

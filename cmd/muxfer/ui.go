@@ -16,7 +16,7 @@ import (
 	"github.com/muxfer/muxfer/internal/units"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/schollz/progressbar/v3"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
@@ -50,8 +50,21 @@ type ui struct {
 }
 
 // addProgressFlag defines --progress, whose value newUI takes.
-func addProgressFlag(fs *pflag.FlagSet) *string {
-	return fs.String("progress", "auto", "progress bar on stderr, `auto|always|never`: auto draws it when stderr is a terminal")
+func addProgressFlag(cmd *cobra.Command) *string {
+	p := cmd.Flags().String("progress", "auto", "progress bar on stderr, `auto|always|never`: auto draws it when stderr is a terminal")
+	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
+	return p
+}
+
+// lineOutput returns out itself if it is a terminal or not a file, and
+// otherwise a termui.LineWriter on it: a send of 5,000 files prints a line
+// each, which a write each would make slow.
+func lineOutput(out io.Writer) io.Writer {
+	f, ok := out.(*os.File)
+	if !ok || isTerminal(f) {
+		return out
+	}
+	return termui.NewLineWriter(f)
 }
 
 // newUI decides where progress goes: mode is auto (a bar when stderr is a
@@ -79,7 +92,7 @@ func newUI(out, errw io.Writer, jsonOut bool, mode string) (*ui, error) {
 }
 
 // close writes out the lines queued for stdout and ends the goroutine
-// that writes them (see lineWriter); whoever made the ui calls it before
+// that writes them (see termui.LineWriter); whoever made the ui calls it before
 // returning.
 func (u *ui) close() {
 	u.mu.Lock()
@@ -87,8 +100,8 @@ func (u *ui) close() {
 		u.strip.Clear()
 	}
 	u.mu.Unlock()
-	if l, ok := u.out.(*lineWriter); ok {
-		l.close()
+	if l, ok := u.out.(*termui.LineWriter); ok {
+		l.Close()
 	}
 }
 
@@ -115,17 +128,17 @@ func (u *ui) event(v any, text ...string) {
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		b, _ = json.Marshal(map[string]string{"type": "error", "text": err.Error()})
+		b, _ = json.Marshal(map[string]string{"type": "error", "text": err.Error()}) // not complain: it would come back here
 	}
 	u.printJSON(b)
 }
 
 // printJSON prints the encoded JSON value b as one line, with the
-// characters that hide or reverse text escaped (safeJSON).
+// characters that hide or reverse text escaped (termui.EscapeJSON).
 func (u *ui) printJSON(b []byte) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.printLocked(safeJSON(string(b)))
+	u.printLocked(termui.EscapeJSON(string(b)))
 }
 
 // printLocked is the one place where the ui's lines reach its output:
@@ -133,7 +146,7 @@ func (u *ui) printJSON(b []byte) {
 // peer sent, so each is made safe here, whatever called: a control
 // character or an invisible one shows as an escape, and a newline in a
 // line shows as \x0a instead of starting a line that could pass for
-// someone else's. A JSON line that safeJSON escaped comes out unchanged.
+// someone else's. A JSON line that termui.EscapeJSON escaped comes out unchanged.
 func (u *ui) printLocked(lines ...string) {
 	shown := make([]string, len(lines))
 	for i, l := range lines {
@@ -279,8 +292,12 @@ func alreadyAt(to string) string {
 
 // problem prints err as a line of complaint, "! " and its text, or an
 // error event in JSON, where a command goes on after it (chat, recv).
-func (u *ui) problem(err error) {
-	u.event(map[string]string{"type": "error", "text": err.Error()}, "! "+err.Error())
+func (u *ui) problem(err error) { u.complain(err.Error(), "! "+err.Error()) }
+
+// complain prints a line of complaint: line as text ("! nick: name
+// taken"), or in JSON an error event that says text ("name taken").
+func (u *ui) complain(text, line string) {
+	u.event(map[string]string{"type": "error", "text": text}, line)
 }
 
 // plural writes "1 file", "2 files".
@@ -289,12 +306,6 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// retry reports a failed attempt to reconnect.
-func (u *ui) retry(n int, err error, wait time.Duration) {
-	u.event(map[string]any{"type": "retry", "attempt": n, "error": err.Error(), "wait_seconds": wait.Seconds()},
-		fmt.Sprintf("* attempt %d failed (%s); next in %s", n, err.Error(), wait.Round(10*time.Millisecond)))
 }
 
 // finish ends an upload to the client called to (the hub if ""): it

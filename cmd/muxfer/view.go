@@ -9,7 +9,7 @@ import (
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/protocol"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 )
 
 // listedEntries is how many entries of an offer are printed with it; the
@@ -62,7 +62,8 @@ func (v *view) show(ev client.Event) {
 				fmt.Sprintf("* connection lost (%s); reconnecting", ev.Err.Error()))
 		}
 	case client.Retrying:
-		v.u.retry(ev.Attempt, ev.Err, ev.Wait)
+		v.event(map[string]any{"type": "retry", "attempt": ev.Attempt, "error": ev.Err.Error(), "wait_seconds": ev.Wait.Seconds()},
+			fmt.Sprintf("* attempt %d failed (%s); next in %s", ev.Attempt, ev.Err.Error(), ev.Wait.Round(10*time.Millisecond)))
 	case client.Message:
 		v.u.heard(v.tag, protocol.Chat{From: ev.From, FromID: ev.FromID, To: ev.To, Text: ev.Text})
 	case client.Presence:
@@ -101,7 +102,10 @@ func (v *view) show(ev client.Event) {
 		}
 		s.started(ev.Files, ev.Bytes)
 	case client.SendWaiting:
-		v.u.wait(ev.Err, ev.Files, ev.Wait)
+		// The hub is busy with an earlier transfer of the files, or the
+		// recipient left and may come back.
+		v.event(map[string]any{"type": "wait", "reason": ev.Err.Error(), "files_left": ev.Files, "wait_seconds": ev.Wait.Seconds()},
+			fmt.Sprintf("* %s; offering %s again in %s", ev.Err.Error(), plural(ev.Files, "file"), ev.Wait.Round(10*time.Millisecond)))
 	case client.SendDone:
 		if s := v.sends[ev.Send]; s != nil {
 			s.end()
@@ -344,17 +348,9 @@ func (v *view) list(s *client.Session, arg string) {
 	v.event(map[string]any{"type": "offers", "offers": nums}, "* waiting: "+strings.Join(lines, "; "))
 }
 
-// wait says that a send waits on its connection before offering files
-// again: the hub is busy with an earlier transfer of them, or the
-// recipient left and may come back.
-func (u *ui) wait(err error, files int, d time.Duration) {
-	u.event(map[string]any{"type": "wait", "reason": err.Error(), "files_left": files, "wait_seconds": d.Seconds()},
-		fmt.Sprintf("* %s; offering %s again in %s", err.Error(), plural(files, "file"), d.Round(10*time.Millisecond)))
-}
-
 // keepPartialFlag defines --keep-partial for a command that receives into
 // --dir, as serve's for its folder.
-func keepPartialFlag(fs *pflag.FlagSet) *time.Duration {
-	return fs.Duration("keep-partial", client.DefaultKeepParts,
+func keepPartialFlag(cmd *cobra.Command) *time.Duration {
+	return cmd.Flags().Duration("keep-partial", client.DefaultKeepParts,
 		"how long the part of a file cut on its way into --dir is kept for its sender to resume; older parts there are removed on connecting (negative: never)")
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -100,4 +101,36 @@ func Unsafe(r rune) bool {
 		return true
 	}
 	return unicode.Is(unicode.Cf, r)
+}
+
+// EscapeJSON returns the encoded JSON text s with every character that
+// Unsafe names and that the encoder left as it is (DEL, C1 controls,
+// bidirectional controls, invisible characters) written as a \uXXXX
+// escape, a pair of them (UTF-16 surrogates) above U+FFFF. A JSON
+// decoder reads the same values from it, and a program that prints the
+// text as it is shows no reversed or hidden text:
+//
+//	{"text":"a<U+202E>b"}  becomes  {"text":"a\u202eb"}
+//
+// Such characters can only stand inside strings in valid JSON, where an
+// escape means the character itself. s comes from encoding/json, which
+// escapes the C0 controls and replaces invalid UTF-8.
+func EscapeJSON(s string) string {
+	if Escape(s) == s { // nothing to escape: Escape returns s itself
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	for _, r := range s {
+		switch {
+		case r < 0x7f || !Unsafe(r):
+			b.WriteRune(r)
+		case r >= 0x10000:
+			hi, lo := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, `\u%04x\u%04x`, hi, lo)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
 }

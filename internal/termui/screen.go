@@ -24,7 +24,9 @@
 // A strip (NewStrip) is the region without the prompt, for status on
 // stderr while lines go to stdout: the cursor rests at the start of its
 // last row. Width, Fit and Shorten measure and cut text by the columns
-// a terminal gives it; Escape makes any text safe to show.
+// a terminal gives it; Escape makes any text safe to show, EscapeJSON
+// any encoded JSON. Where the lines go to a file or a pipe instead of a
+// terminal, a LineWriter gathers those printed at once into one write.
 package termui
 
 import (

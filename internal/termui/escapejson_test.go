@@ -1,16 +1,13 @@
-package main
+package termui
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"unicode/utf8"
-
-	"github.com/muxfer/muxfer/internal/termui"
 )
 
 // TestSafeJSONDecodesToTheSameStringAndHidesNothing: an encoded JSON
-// value with safeJSON's escapes decodes to the same string, and its text
+// value with EscapeJSON's escapes decodes to the same string, and its text
 // holds no control, bidi or invisible character a program printing it
 // would pass on; letters stay as they are.
 func TestSafeJSONDecodesToTheSameStringAndHidesNothing(t *testing.T) {
@@ -35,27 +32,17 @@ func TestSafeJSONDecodesToTheSameStringAndHidesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out := safeJSON(string(b))
+			out := EscapeJSON(string(b))
 			var back map[string]string
 			if err := json.Unmarshal([]byte(out), &back); err != nil || back["text"] != tt.in {
-				t.Fatalf("safeJSON(%s) = %s, which decodes to %q (%v), want %q", b, out, back["text"], err, tt.in)
+				t.Fatalf("EscapeJSON(%s) = %s, which decodes to %q (%v), want %q", b, out, back["text"], err, tt.in)
 			}
 			if !strings.Contains(out, tt.want) {
-				t.Errorf("safeJSON gave %s, want it to contain %s", out, tt.want)
+				t.Errorf("EscapeJSON gave %s, want it to contain %s", out, tt.want)
 			}
-			if r, ok := hiddenRune(out); ok {
-				t.Errorf("safeJSON gave %s, with %U in it as it is", out, r)
+			if Escape(out) != out {
+				t.Errorf("EscapeJSON gave %s, with a character Unsafe names in it as it is", out)
 			}
 		})
 	}
-}
-
-// hiddenRune returns the first character of s that termui.Unsafe names.
-func hiddenRune(s string) (rune, bool) {
-	for _, r := range s {
-		if termui.Unsafe(r) || r == utf8.RuneError {
-			return r, true
-		}
-	}
-	return 0, false
 }

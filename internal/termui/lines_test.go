@@ -1,10 +1,7 @@
-package main
+package termui
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -53,8 +50,8 @@ func (w *stuckWriter) Write(p []byte) (int, error) {
 func TestLineWriterWritesALineWithoutWaitingForATimer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var out writeLog
-		l := newLineWriter(&out)
-		defer l.close()
+		l := NewLineWriter(&out)
+		defer l.Close()
 		start := time.Now()
 		for i, line := range []string{"hello\n", "again\n"} {
 			l.Write([]byte(line))
@@ -74,7 +71,7 @@ func TestLineWriterWritesALineWithoutWaitingForATimer(t *testing.T) {
 
 func TestLineWriterWritesLinesQueuedBehindASlowWriteInOneWrite(t *testing.T) {
 	w := newStuckWriter()
-	l := newLineWriter(w)
+	l := NewLineWriter(w)
 	l.Write([]byte("first\n"))
 	<-w.entered // the goroutine is writing "first" and cannot return yet
 	var burst strings.Builder
@@ -84,7 +81,7 @@ func TestLineWriterWritesLinesQueuedBehindASlowWriteInOneWrite(t *testing.T) {
 		l.Write([]byte(line))
 	}
 	close(w.release)
-	l.close()
+	l.Close()
 	got := w.get()
 	if len(got) != 2 || got[0] != "first\n" || got[1] != burst.String() {
 		t.Fatalf("%d writes (first %.40q), want 2: the line in progress, then all 5,000 queued behind it together", len(got), got)
@@ -93,14 +90,14 @@ func TestLineWriterWritesLinesQueuedBehindASlowWriteInOneWrite(t *testing.T) {
 
 func TestLineWriterCloseWritesWhatIsQueuedThenWritesAtOnce(t *testing.T) {
 	w := newStuckWriter()
-	l := newLineWriter(w)
+	l := NewLineWriter(w)
 	l.Write([]byte("a\n"))
 	<-w.entered
 	l.Write([]byte("b\n"))
 	closed := make(chan struct{})
 	go func() {
 		defer close(closed)
-		l.close()
+		l.Close()
 	}()
 	close(w.release)
 	<-closed
@@ -111,12 +108,12 @@ func TestLineWriterCloseWritesWhatIsQueuedThenWritesAtOnce(t *testing.T) {
 	if got := strings.Join(w.get(), ""); got != "a\nb\nc\n" {
 		t.Fatalf("a line after close: %q, want it written before Write returns", got)
 	}
-	l.close() // a second close is harmless
+	l.Close() // a second close is harmless
 }
 
 func TestLineWriterKeepsEveryLineWholeAndInOrderUnderConcurrentWrites(t *testing.T) {
 	var out writeLog
-	l := newLineWriter(&out)
+	l := NewLineWriter(&out)
 	const writers, lines = 8, 500
 	var wg sync.WaitGroup
 	for g := range writers {
@@ -126,7 +123,7 @@ func TestLineWriterKeepsEveryLineWholeAndInOrderUnderConcurrentWrites(t *testing
 			}
 		})
 	}
-	wg.Go(l.close) // lines that race with close are written too, after the rest
+	wg.Go(func() { l.Close() }) // lines that race with Close are written too, after the rest
 	wg.Wait()
 	next := make([]int, writers)
 	all := strings.Join(out.get(), "")
@@ -144,26 +141,5 @@ func TestLineWriterKeepsEveryLineWholeAndInOrderUnderConcurrentWrites(t *testing
 		if n != lines {
 			t.Errorf("writer %d: %d lines written, want %d", g, n, lines)
 		}
-	}
-}
-
-func TestLineOutputQueuesLinesForAFileOnly(t *testing.T) {
-	var buf bytes.Buffer
-	if lineOutput(&buf) != &buf {
-		t.Error("a writer that is not a file was wrapped")
-	}
-	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	l, ok := lineOutput(f).(*lineWriter)
-	if !ok {
-		t.Fatal("a regular file was not given a lineWriter")
-	}
-	l.Write([]byte("line\n"))
-	l.close()
-	if b, err := os.ReadFile(f.Name()); err != nil || string(b) != "line\n" {
-		t.Fatalf("the file holds %q (%v) after close, want the line", b, err)
 	}
 }
