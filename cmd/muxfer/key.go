@@ -1,12 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/muxfer/muxfer/client"
 	"github.com/spf13/cobra"
@@ -64,7 +60,7 @@ func (kf keyFlags) access(e env, hub bool) (cfg access, source keySource, err er
 	case *kf.key != "":
 		text, source.name = *kf.key, "--key"
 	case *kf.keyFile != "":
-		text, err = readKeyFile(*kf.keyFile)
+		text, err = client.ReadKeyFile(*kf.keyFile)
 		source.name = *kf.keyFile
 	case e.getenv(keyEnv) != "":
 		text, source.name = e.getenv(keyEnv), keyEnv
@@ -81,19 +77,6 @@ func (kf keyFlags) access(e env, hub bool) (cfg access, source keySource, err er
 		return cfg, source, fmt.Errorf("access key from %s: %w", source.name, err)
 	}
 	return access{Key: k}, source, nil
-}
-
-// readKeyFile reads a key file, refusing one that others may read.
-func readKeyFile(path string) (string, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return "", err
-	}
-	if info.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("key file %s can be read by others (mode %04o): run chmod 600 %s", path, info.Mode().Perm(), path)
-	}
-	b, err := os.ReadFile(path)
-	return strings.TrimSpace(string(b)), err
 }
 
 // hubKey loads the hub's key from its file in the user's config directory,
@@ -126,57 +109,13 @@ func resumeSecret(e env) ([]byte, error) {
 // user's config directory, creating the file with a new key on first use
 // (then created is true).
 func configKey(e env, name string) (text, path string, created bool, err error) {
-	dir := e.getenv("XDG_CONFIG_HOME")
-	if !filepath.IsAbs(dir) { // unset, or relative, which the XDG spec says to ignore
-		d, err := os.UserConfigDir()
-		if err != nil {
-			return "", "", false, fmt.Errorf("no config directory to keep %s in: %w", name, err)
-		}
-		dir = d
+	dir, err := client.ConfigDir(e.getenv)
+	if err != nil {
+		return "", "", false, fmt.Errorf("keeping %s: %w", name, err)
 	}
-	path = filepath.Join(dir, "muxfer", name)
-	text, err = readKeyFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		text, created, err = createKeyFile(path)
-	}
+	path = filepath.Join(dir, name)
+	text, created, err = client.KeyFile(path)
 	return text, path, created, err
-}
-
-// createKeyFile writes a new key to path atomically: to a temporary file
-// in the same folder, synced, then hard-linked to path, which fails if
-// another hub created the key meanwhile (then that key is used, and
-// created is false). A crash leaves no empty or partial key file behind.
-func createKeyFile(path string) (text string, created bool, err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", false, err
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return "", false, err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return "", false, err
-	}
-	defer os.Remove(tmp.Name())
-	text = client.NewKey().Text()
-	_, err = fmt.Fprintln(tmp, text)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", false, err
-	}
-	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
-		text, err := readKeyFile(path)
-		return text, false, err
-	} else if err != nil {
-		return "", false, err
-	}
-	return text, true, nil
 }
 
 func keygenCommand(e env) *cobra.Command {

@@ -1,0 +1,85 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Secrets (an access key, the resume secret) live in files of their own,
+// one line of text, readable by their owner only.
+
+// ReadKeyFile returns the text in the key file at path, refusing a file
+// that others may read.
+func ReadKeyFile(path string) (string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("key file %s can be read by others (mode %04o): run chmod 600 %s", path, info.Mode().Perm(), path)
+	}
+	b, err := os.ReadFile(path)
+	return strings.TrimSpace(string(b)), err
+}
+
+// KeyFile returns the text of the key file at path, first creating it
+// with a new key (NewKey) if there is none: mode 0600, in a folder of
+// mode 0700. created says it was made now. The file appears whole or not
+// at all: it is written to a temporary file in the same folder, synced,
+// and hard-linked into place, so that of two programs creating it at
+// once, both end up with the one that was linked first.
+func KeyFile(path string) (text string, created bool, err error) {
+	text, err = ReadKeyFile(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return text, false, err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", false, err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return "", false, err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return "", false, err
+	}
+	defer os.Remove(tmp.Name())
+	text = NewKey().Text()
+	_, err = fmt.Fprintln(tmp, text)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", false, err
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		text, err := ReadKeyFile(path)
+		return text, false, err
+	} else if err != nil {
+		return "", false, err
+	}
+	return text, true, nil
+}
+
+// ConfigDir is muxfer's folder in the user's config directory:
+// $XDG_CONFIG_HOME/muxfer if getenv gives an absolute XDG_CONFIG_HOME,
+// and otherwise os.UserConfigDir's.
+func ConfigDir(getenv func(string) string) (string, error) {
+	dir := getenv("XDG_CONFIG_HOME")
+	if !filepath.IsAbs(dir) { // unset, or relative, which the XDG spec says to ignore
+		d, err := os.UserConfigDir()
+		if err != nil {
+			return "", fmt.Errorf("no config directory: %w", err)
+		}
+		dir = d
+	}
+	return filepath.Join(dir, "muxfer"), nil
+}
