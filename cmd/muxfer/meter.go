@@ -3,8 +3,8 @@ package main
 // Progress of every running transfer, both ways: one status line per
 // transfer and one summary bar below them, each fitted to the terminal's
 // width (a termui.Screen draws them above the chat's prompt, or in the
-// strip on stderr). Each draws from a handle: upload for a send, download
-// for an offer coming in, fed by the view from the session's events. The
+// strip on stderr). Each draws from a handle, a progressLine: ui.upload for
+// a send, ui.download for an offer coming in, fed by the view from the session's events. The
 // counts are kept in every mode; only a screen or a strip shows them.
 
 import (
@@ -132,22 +132,35 @@ func (m *meter) status(now time.Time, cols int) string {
 // counted on one line of their own.
 const maxStatusLines = 6
 
-// upload is a handle on the progress of a send to the client called to
-// (the hub if ""): the legacy bar on stderr, and in the interactive
-// terminal a status line of its own, labelled "upload" or "→ bob". A send
-// that reconnects starts again on the same handle; the line stays and
-// counts the new attempt. Call end when the send ends.
-type upload struct {
+// progressLine is a handle on one transfer's progress: the legacy bar on
+// stderr, and in the interactive terminal a status line of its own. Its
+// methods are safe for concurrent use; outside the interactive terminal
+// (and without --progress always) nothing shows it.
+type progressLine struct {
 	u  *ui
-	to string
-	m  *meter // set by started, under u.mu
+	to string // a send's recipient: the line waits for it to accept
+	m  *meter // set by started for a send, under u.mu
 }
 
-func (u *ui) upload(to string) *upload { return &upload{u: u, to: to} }
+// upload is the line of a send to the client called to (the hub if ""),
+// labelled "upload" or "→ bob", shown once started. A send that
+// reconnects starts again on the same line, which counts the new attempt.
+func (u *ui) upload(to string) *progressLine { return &progressLine{u: u, to: to} }
+
+// download is the line of files files and bytes bytes coming in,
+// labelled label ("← alice", say; "download" if empty).
+func (u *ui) download(label string, files int, bytes int64) *progressLine {
+	if label == "" {
+		label = "download"
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return &progressLine{u: u, m: u.addMeterLocked(&meter{label: label, files: files, total: bytes})}
+}
 
 // started counts a send of files files and bytes bytes, or what is left
 // of one after a reconnect or a wait.
-func (p *upload) started(files int, bytes int64) {
+func (p *progressLine) started(files int, bytes int64) {
 	u := p.u
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -171,8 +184,8 @@ func (p *upload) started(files int, bytes int64) {
 	u.changedLocked(true)
 }
 
-// opened names the file being sent: the offer was accepted.
-func (p *upload) opened(path string) {
+// opened names the file on its way: for a send, the offer was accepted.
+func (p *progressLine) opened(path string) {
 	p.u.mu.Lock()
 	defer p.u.mu.Unlock()
 	if p.m != nil {
@@ -183,9 +196,9 @@ func (p *upload) opened(path string) {
 	}
 }
 
-// wrote counts n bytes sent, and held those the receiver held already,
-// which count as done without moving.
-func (p *upload) wrote(n, held int64) {
+// wrote counts n bytes that moved, and held those a send's receiver held
+// already, which count as done without moving.
+func (p *progressLine) wrote(n, held int64) {
 	p.u.mu.Lock()
 	defer p.u.mu.Unlock()
 	if p.m != nil {
@@ -195,54 +208,11 @@ func (p *upload) wrote(n, held int64) {
 	}
 }
 
-// end removes the send's line; calling it again does nothing.
-func (p *upload) end() {
+// end removes the line; calling it again does nothing.
+func (p *progressLine) end() {
 	p.u.mu.Lock()
 	defer p.u.mu.Unlock()
 	p.u.removeMeterLocked(p.m)
-}
-
-// download is a handle on the progress of a transfer coming in.
-type download struct {
-	u *ui
-	m *meter
-}
-
-// download starts the progress of a transfer coming in, of files files
-// and bytes bytes, labelled label ("← alice", say; "download" if empty).
-// Call done when it ends, however it ends. Its methods are safe for
-// concurrent use. Outside the interactive terminal nothing shows it.
-func (u *ui) download(label string, files int, bytes int64) *download {
-	if label == "" {
-		label = "download"
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return &download{u: u, m: u.addMeterLocked(&meter{label: label, files: files, total: bytes})}
-}
-
-// wrote counts n more bytes stored.
-func (d *download) wrote(n int) {
-	d.u.mu.Lock()
-	defer d.u.mu.Unlock()
-	d.m.moving(int64(n), time.Now())
-	d.u.changedLocked(false)
-}
-
-// opened names the file being stored.
-func (d *download) opened(path string) {
-	d.u.mu.Lock()
-	defer d.u.mu.Unlock()
-	d.m.opened++
-	d.m.file = safe(path)
-	d.u.changedLocked(false)
-}
-
-// done removes the transfer's line; calling it again does nothing.
-func (d *download) done() {
-	d.u.mu.Lock()
-	defer d.u.mu.Unlock()
-	d.u.removeMeterLocked(d.m)
 }
 
 // addMeterLocked shows m, a new transfer, and returns it.

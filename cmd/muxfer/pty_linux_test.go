@@ -88,11 +88,11 @@ func TestReadLinesRedrawsProgressAtMostTenTimesASecond(t *testing.T) {
 	before := strings.Count(p.Drawn(), "\x1b[J")
 	writes := 0
 	for time.Since(start) < span {
-		d.wrote(1)
+		d.wrote(1, 0)
 		writes++
 	}
 	elapsed := time.Since(start)
-	d.done()
+	d.end()
 	p.WaitDrawn(t, "← bob")
 	e.Cancel()
 	if err := e.Result(t); err != nil {

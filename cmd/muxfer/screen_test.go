@@ -122,7 +122,7 @@ func TestScreenShowsPeersControlCharactersEscaped(t *testing.T) {
 			t.Errorf("screen lacks %q:\n%s", want, all)
 		}
 	}
-	d.done()
+	d.end()
 }
 
 func TestScreenRowsFitTheTerminalWidth(t *testing.T) {
@@ -137,7 +137,7 @@ func TestScreenRowsFitTheTerminalWidth(t *testing.T) {
 	}
 	d := u.download("← 日本語の名前", 2, 4096)
 	d.opened("日本語のファイル名はとても長いです.txt")
-	d.wrote(1024)
+	d.wrote(1024, 0)
 	typeKeys(t, u, s, strings.Repeat("typing a long line ", 5))
 	redraw(u)
 	rows, _, _ := v.Screen()
@@ -155,12 +155,12 @@ func TestScreenRowsFitTheTerminalWidth(t *testing.T) {
 	if !strings.Contains(region[0], "11%") || !strings.Contains(region[3], "25%") {
 		t.Errorf("status lines lack their percentages:\n%s", strings.Join(region, "\n"))
 	}
-	d.done()
+	d.end()
 }
 
 func TestScreenListsAtMostSixTransfersAndCountsTheRest(t *testing.T) {
 	u, _, v := attachedUI(t, 80, 30, true)
-	var ds []*download
+	var ds []*progressLine
 	for i := range 9 {
 		ds = append(ds, u.download(fmt.Sprintf("← peer%d", i), 1, 100))
 	}
@@ -172,8 +172,8 @@ func TestScreenListsAtMostSixTransfersAndCountsTheRest(t *testing.T) {
 		t.Errorf("region:\n%s\nwant 5 status lines, a count of the 4 others, the bar", strings.Join(region, "\n"))
 	}
 	for _, d := range ds {
-		d.done()
-		d.done() // a second time does nothing
+		d.end()
+		d.end() // a second time does nothing
 	}
 	redraw(u)
 	if rows, _, _ := v.Screen(); len(rows) != 1 || rows[0] != ">" {
@@ -247,8 +247,8 @@ func TestProgressOutsideTheTerminalPrintsNothingNew(t *testing.T) {
 			}
 			d := u.download("← alice", 1, 100)
 			d.opened("a.txt")
-			d.wrote(100)
-			d.done()
+			d.wrote(100, 0)
+			d.end()
 			if out.Len() != 0 || (tt.progress == "never") != (errb.Len() == 0) {
 				t.Errorf("a download printed %q on stdout and %q on stderr, want nothing but its progress", out.String(), errb.String())
 			}
@@ -428,7 +428,7 @@ func TestProgressOfAFileOfUnknownSizeCountsWhatMoved(t *testing.T) {
 
 	down := u.download("← alice", 1, protocol.UnknownSize)
 	down.opened("log.txt")
-	down.wrote(1 << 20)
+	down.wrote(1<<20, 0)
 	got = region()
 	if len(got) != 3 || !strings.HasPrefix(got[1], "← alice  log.txt  1.0 MiB  ") || !strings.HasPrefix(got[2], "1 up, 1 down  4.0 MiB ") {
 		t.Errorf("with a download of unknown size: %q, want it at 1.0 MiB and the bar at 4.0 MiB", got)
@@ -444,7 +444,7 @@ func TestProgressOfAFileOfUnknownSizeCountsWhatMoved(t *testing.T) {
 		t.Errorf("after the upload ended: %q, want the download's line alone and the bar still at 4.0 MiB", got)
 	}
 	noFraction("after the upload ended", got)
-	down.done()
+	down.end()
 	if len(u.meters) != 0 {
 		t.Errorf("%d transfers still counted after both ended", len(u.meters))
 	}

@@ -25,14 +25,14 @@ type view struct {
 	hint func(n int) string // how to answer offer n
 
 	offers    map[int]client.Offer         // by number, until they end
-	downloads map[int]*download            // accepted offers' progress lines
-	sends     map[int]*upload              // running sends' progress, by number
+	downloads map[int]*progressLine        // accepted offers' progress lines
+	sends     map[int]*progressLine        // running sends' progress, by number
 	failed    int                          // files that failed, both ways, and sends that failed
 	onSent    func(client.SendDone, error) // after a send's summary, with its error
 }
 
 func newView(u *ui, dir string) *view {
-	return &view{u: u, dir: dir, offers: map[int]client.Offer{}, downloads: map[int]*download{}, sends: map[int]*upload{},
+	return &view{u: u, dir: dir, offers: map[int]client.Offer{}, downloads: map[int]*progressLine{}, sends: map[int]*progressLine{},
 		hint: func(n int) string { return fmt.Sprintf("/accept %d or /decline %d", n, n) }}
 }
 
@@ -84,7 +84,7 @@ func (v *view) show(ev client.Event) {
 		if s := v.sends[ev.Send]; s != nil {
 			s.wrote(ev.Bytes, ev.Held)
 		} else if d := v.download(ev.Offer); d != nil {
-			d.wrote(int(ev.Bytes))
+			d.wrote(ev.Bytes, 0)
 		}
 	case client.FileDone:
 		if ev.Send != 0 {
@@ -199,7 +199,7 @@ func (v *view) withdrawn(o client.Offer, reason string) {
 
 // download returns the progress line of accepted offer n, made at its
 // first bytes.
-func (v *view) download(n int) *download {
+func (v *view) download(n int) *progressLine {
 	if d := v.downloads[n]; d != nil {
 		return d
 	}
@@ -235,7 +235,7 @@ func (v *view) received(ev client.FileDone) {
 func (v *view) offerDone(ev client.OfferDone) {
 	n, from := ev.Offer.N, ev.Offer.From
 	if d := v.downloads[n]; d != nil {
-		d.done()
+		d.end()
 	}
 	delete(v.downloads, n)
 	delete(v.offers, n)
