@@ -15,14 +15,7 @@ import (
 // ReadKeyFile returns the text in the key file at path, refusing a file
 // that others may read.
 func ReadKeyFile(path string) (string, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return "", err
-	}
-	if info.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("key file %s can be read by others (mode %04o): run chmod 600 %s", path, info.Mode().Perm(), path)
-	}
-	b, err := os.ReadFile(path)
+	b, err := readSecret(path, "key file")
 	return strings.TrimSpace(string(b)), err
 }
 
@@ -33,24 +26,45 @@ func ReadKeyFile(path string) (string, error) {
 // and hard-linked into place, so that of two programs creating it at
 // once, both end up with the one that was linked first.
 func KeyFile(path string) (text string, created bool, err error) {
-	text, err = ReadKeyFile(path)
+	b, created, err := secretFile(path, "key file", func() []byte { return []byte(NewKey().Text() + "\n") })
+	return strings.TrimSpace(string(b)), created, err
+}
+
+// readSecret reads the secret file at path (what names it in errors),
+// refusing one that others may read.
+func readSecret(path, what string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s %s can be read by others (mode %04o): run chmod 600 %s", what, path, info.Mode().Perm(), path)
+	}
+	return os.ReadFile(path)
+}
+
+// secretFile returns the contents of the secret file at path, first
+// creating it with what make returns if there is none (see KeyFile).
+// what names the file in errors.
+func secretFile(path, what string, make func() []byte) (b []byte, created bool, err error) {
+	b, err = readSecret(path, what)
 	if !errors.Is(err, fs.ErrNotExist) {
-		return text, false, err
+		return b, false, err
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", false, err
+		return nil, false, err
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
-		return "", false, err
+		return nil, false, err
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
 	if err != nil {
-		return "", false, err
+		return nil, false, err
 	}
 	defer os.Remove(tmp.Name())
-	text = NewKey().Text()
-	_, err = fmt.Fprintln(tmp, text)
+	b = make()
+	_, err = tmp.Write(b)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -58,15 +72,15 @@ func KeyFile(path string) (text string, created bool, err error) {
 		err = cerr
 	}
 	if err != nil {
-		return "", false, err
+		return nil, false, err
 	}
 	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
-		text, err := ReadKeyFile(path)
-		return text, false, err
+		b, err := readSecret(path, what)
+		return b, false, err
 	} else if err != nil {
-		return "", false, err
+		return nil, false, err
 	}
-	return text, true, nil
+	return b, true, nil
 }
 
 // ConfigDir is muxfer's folder in the user's config directory:
