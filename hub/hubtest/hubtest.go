@@ -28,6 +28,8 @@ type Hub struct {
 	Addr string
 	Dir  string
 	Key  mux.Key
+
+	accepts *acceptLog // what the hub accepted, and when
 }
 
 // keys maps the address of each hub Start ran to its access key, so that
@@ -48,10 +50,11 @@ func Start(t testing.TB, cfg hub.Config) *Hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := newAcceptLog(tcp)
 	served := make(chan error, 1)
 	go func() { served <- h.Serve(ln) }()
 	t.Cleanup(func() {
@@ -63,7 +66,7 @@ func Start(t testing.TB, cfg hub.Config) *Hub {
 	addr := ln.Addr().String()
 	keys.Store(addr, cfg.Mux)
 	t.Cleanup(func() { keys.Delete(addr) })
-	return &Hub{Hub: h, Addr: addr, Dir: cfg.Dir, Key: cfg.Mux.Key}
+	return &Hub{Hub: h, Addr: addr, Dir: cfg.Dir, Key: cfg.Mux.Key, accepts: ln}
 }
 
 // Remember makes Dial and ClientConfig reach a hub that Start did not run
