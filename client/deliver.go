@@ -12,7 +12,7 @@ import (
 	"github.com/muxfer/muxfer/transfer"
 )
 
-// deliverOptions tune deliverAll and Client.send.
+// deliverOptions tune deliver.
 type deliverOptions struct {
 	transfer.SendOptions
 	// Backoff spaces out the attempts to reconnect after the connection is
@@ -20,61 +20,40 @@ type deliverOptions struct {
 	// progress (no byte sent, no file confirmed) since the connection was
 	// first lost.
 	Backoff Backoff
-	// NoReconnect makes a lost connection final, as with Upload. Deliver
+	// NoReconnect makes a lost connection final, as with Upload. deliver
 	// still waits on the connection it has for a busy hub or for a
 	// recipient that left.
 	NoReconnect bool
 	// OnRetry, if set, is called after each failed attempt to reconnect,
 	// with its number, its error and the wait before the next.
 	OnRetry func(attempt int, err error, wait time.Duration)
-	// OnLost, if set, is called when the connection is lost and Deliver
+	// OnLost, if set, is called when the connection is lost and deliver
 	// is about to reconnect, with the reason and the files still to go.
 	OnLost func(err error, files int)
-	// OnWait, if set, is called when deliverAll waits on a connection that
+	// OnWait, if set, is called when deliver waits on a connection that
 	// is still up before offering again: the hub was busy with an
 	// earlier transfer of the files, or the recipient of a relayed Send
 	// left and may come back. err says which.
 	OnWait func(err error, files int, wait time.Duration)
 }
 
-// deliverAll sends the files of m to the hub over a connection from dial,
-// as Upload does, and finishes the job when the connection is lost: it
-// dials again, waiting as opt.Backoff says, and offers again every file
-// not yet delivered. Those resume where the hub holds them (a file the
-// hub stored but could not confirm is confirmed, not stored twice). An
-// offer the hub refuses for the moment (an earlier transfer of the same
-// files is still ending) is made again after a wait.
+// deliver sends the files of m over a connection from dial, as Upload
+// does, and finishes the job: an offer the hub refuses for the moment (an
+// earlier transfer of the same files is still ending) is made again after
+// a wait, and a relayed send whose recipient leaves after accepting offers
+// again, on the same connection, the files it had not stored, until the
+// recipient is back (and resumes them) or Backoff.GiveUp passes without
+// progress. A recipient that is not connected at the first offer fails it
+// at once.
 //
-// A relayed Send (opt.To) whose recipient leaves after accepting waits
-// for it in the same way: the files it had not stored are offered again,
-// on the same connection, until it is back (and resumes them where it
-// holds them) or Backoff.GiveUp passes without progress. A recipient that
-// is not connected at the first offer fails the Send at once.
-//
-// It returns when every file is delivered or has failed for a reason of
-// its own, when the hub refuses the client (an Error message), when
-// reconnecting gives up, or when ctx is done. The report lists each file
-// once, with its last status. Deliver closes every connection it dials.
-func deliverAll(ctx context.Context, dial func(context.Context) (*Client, error), m *transfer.Manifest, opt deliverOptions) (*transfer.Report, error) {
-	return deliver(ctx, dial, m, opt, true)
-}
-
-// send sends the files of m over c, as Upload does, and waits on c as
-// deliverAll would: an offer the hub refuses for the moment, or the files a
-// relayed Send's recipient did not store before it left, are offered
-// again after growing waits, until they go through or opt.Backoff.GiveUp
-// passes without progress. It neither dials nor closes: a lost connection
-// ends it, with the files not confirmed in the report, as Upload's.
-// opt.NoReconnect and opt.OnLost are ignored.
-func (c *Client) send(ctx context.Context, m *transfer.Manifest, opt deliverOptions) (*transfer.Report, error) {
-	opt.NoReconnect, opt.OnLost = true, nil
-	return deliver(ctx, func(context.Context) (*Client, error) { return c, nil }, m, opt, false)
-}
-
-// deliver is deliverAll, and when own is false Client.send's and
-// Session.Send's: then the clients dial gives are not closed, and a lost
-// one is replaced by calling dial once more (a Session's waits while it
-// reconnects).
+// A lost connection is replaced: with own, by dialling again as
+// opt.Backoff says (closing every connection dial gives); without, by
+// calling dial once more (Session.conn, which waits while the session
+// reconnects). Every file not yet delivered is offered again and resumes
+// where the receiver holds it. It returns when every file is delivered or
+// has failed for a reason of its own, when the hub refuses the client,
+// when reconnecting gives up, or when ctx is done; the report lists each
+// file once, with its last status. Only the tests use own (export_test.go).
 func deliver(ctx context.Context, dial func(context.Context) (*Client, error), m *transfer.Manifest, opt deliverOptions, own bool) (*transfer.Report, error) {
 	start := time.Now()
 	if opt.ResumeKey == nil {

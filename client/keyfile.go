@@ -44,9 +44,9 @@ func readSecret(path, what string) ([]byte, error) {
 }
 
 // secretFile returns the contents of the secret file at path, first
-// creating it with what make returns if there is none (see KeyFile).
+// creating it with what contents returns if there is none (see KeyFile).
 // what names the file in errors.
-func secretFile(path, what string, make func() []byte) (b []byte, created bool, err error) {
+func secretFile(path, what string, contents func() []byte) (b []byte, created bool, err error) {
 	b, err = readSecret(path, what)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return b, false, err
@@ -63,7 +63,7 @@ func secretFile(path, what string, make func() []byte) (b []byte, created bool, 
 		return nil, false, err
 	}
 	defer os.Remove(tmp.Name())
-	b = make()
+	b = contents()
 	_, err = tmp.Write(b)
 	if err == nil {
 		err = tmp.Sync()

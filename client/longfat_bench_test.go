@@ -37,21 +37,11 @@ func BenchmarkLongFatLink(b *testing.B) {
 func benchmarkLongFatLink(b *testing.B, window uint32) {
 	const rate = 12.5e6 // bytes per second: 100 Mbit/s
 	cfg := mux.Config{StreamWindow: window}
-	dir := b.TempDir()
-	if d, err := os.MkdirTemp("/dev/shm", "muxfer-bench-"); err == nil {
-		dir = d // keep the disk's fsync out of the figure
-		b.Cleanup(func() { os.RemoveAll(d) })
-	}
-	h := hubtest.Start(b, hub.Config{Mux: cfg, Dir: dir})
+	h := hubtest.Start(b, hub.Config{Mux: cfg, Dir: memoryDir(b)})
 	proxy := hubtest.StartProxy(b, h.Addr)
 	proxy.SetRate(rate)
 	proxy.SetLatency(25 * time.Millisecond)
-	src := filepath.Join(b.TempDir(), "big.bin")
-	data := make([]byte, 48<<20)
-	rand.Read(data)
-	if err := os.WriteFile(src, data, 0o644); err != nil {
-		b.Fatal(err)
-	}
+	src, data := randomFile(b, 48<<20)
 	m, _, err := transfer.Scan(src)
 	if err != nil {
 		b.Fatal(err)
@@ -78,4 +68,27 @@ func benchmarkLongFatLink(b *testing.B, window uint32) {
 		b.StartTimer()
 	}
 	b.ReportMetric(100*float64(len(data))*float64(b.N)/took.Seconds()/rate, "%link")
+}
+
+// memoryDir is a folder for a benchmark's hub in /dev/shm where there is
+// one, to keep the disk's fsync out of the figure, and otherwise on disk.
+func memoryDir(b *testing.B) string {
+	d, err := os.MkdirTemp("/dev/shm", "muxfer-bench-")
+	if err != nil {
+		return b.TempDir()
+	}
+	b.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// randomFile writes size random bytes to big.bin in a folder of the
+// benchmark's, and returns its path and contents.
+func randomFile(b *testing.B, size int) (string, []byte) {
+	src := filepath.Join(b.TempDir(), "big.bin")
+	data := make([]byte, size)
+	rand.Read(data)
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return src, data
 }

@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"context"
-	"crypto/rand"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,18 +19,8 @@ import (
 // waiting for its connection, the resume bookkeeping of a reconnecting
 // send) should cost nothing the figure shows.
 func BenchmarkSessionSend(b *testing.B) {
-	dir := b.TempDir()
-	if d, err := os.MkdirTemp("/dev/shm", "muxfer-bench-"); err == nil {
-		dir = d // keep the disk's fsync out of the figure
-		b.Cleanup(func() { os.RemoveAll(d) })
-	}
-	h := hubtest.Start(b, hub.Config{Dir: dir})
-	src := filepath.Join(b.TempDir(), "big.bin")
-	data := make([]byte, 32<<20)
-	rand.Read(data)
-	if err := os.WriteFile(src, data, 0o644); err != nil {
-		b.Fatal(err)
-	}
+	h := hubtest.Start(b, hub.Config{Dir: memoryDir(b)})
+	src, data := randomFile(b, 32<<20)
 	files, _, err := client.Paths(src)
 	if err != nil {
 		b.Fatal(err)
