@@ -107,7 +107,6 @@ func (d *demo) run(data string) error {
 	if err := d.say(ctx, d.alice, d.bobSaw, fmt.Sprintf("hi bob, sending you %s: %d files, %s", filepath.Base(data), files, size(bytes))); err != nil {
 		return err
 	}
-	d.u.tag = "alice | "
 	uploaded := make(chan error, 1)
 	go func() { uploaded <- sendAll(ctx, d.alice, m, client.SendOptions{Parallel: 4}) }()
 	chatErr := d.say(ctx, d.bob, d.aliceSaw, "thanks! the chat keeps working while the files move")

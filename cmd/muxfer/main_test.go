@@ -387,9 +387,9 @@ func TestProgressBarShowsNamesSafely(t *testing.T) {
 	up.opened(evil)
 	up.wrote(50, 0)
 	rep := client.FileReport{Path: evil, Size: 100, Hash: "xxh3-128:00", Stored: evil, Status: client.Delivered}
-	u.file("", rep)
+	u.file("", "", rep)
 	up.end()
-	u.finish("", &client.Report{Files: []client.FileReport{rep}}, nil)
+	u.finish("", "", &client.Report{Files: []client.FileReport{rep}}, nil)
 	if !strings.Contains(errb.String(), `x\x1b[2J`) {
 		t.Errorf("the bar does not show the name escaped: %q", errb.String())
 	}

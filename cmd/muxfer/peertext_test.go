@@ -243,8 +243,8 @@ func TestJSONEventsHideNoBidiOrInvisibleCharacter(t *testing.T) {
 	}
 	evil := "moc.elgoog\u202e//:sptth \u200b\u2066x\u2069 \ufeff\u00ad\U000e0041\u2028"
 	u.message(protocol.Chat{From: "bo\u200bb", Text: evil})
-	u.file("", transfer.FileReport{Path: evil, Status: transfer.Failed, Err: evil})
-	u.summary("bob", &transfer.Report{}, errors.New("transfer refused: bob: "+evil))
+	u.file("", "", transfer.FileReport{Path: evil, Status: transfer.Failed, Err: evil})
+	u.summary("", "bob", &transfer.Report{}, errors.New("transfer refused: bob: "+evil))
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 3 {
 		t.Fatalf("%d lines, want 3:\n%s", len(lines), out.String())
@@ -279,7 +279,7 @@ func TestTextOutputKeepsAPeersNewlineInItsLine(t *testing.T) {
 	u.message(protocol.Chat{From: "bob", Text: "hi" + forged})
 	u.message(protocol.Presence{Event: protocol.Join, Client: protocol.ClientInfo{Name: "eve" + forged}})
 	v.show(client.Offered{Offer: client.Offer{N: 1, From: "bob" + forged, Transfer: "t1", Files: []protocol.File{{Path: "a.txt" + forged, Size: 1}}, Decision: client.Ask}})
-	u.summary("bob", &transfer.Report{}, errors.New("transfer refused: bob: no"+forged))
+	u.summary("", "bob", &transfer.Report{}, errors.New("transfer refused: bob: no"+forged))
 	var errb bytes.Buffer
 	exitCode(env{stderr: &errb}, errors.New("transfer refused: bob: no"+forged))
 

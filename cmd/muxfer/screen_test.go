@@ -202,7 +202,7 @@ func TestEndRemovesTheLineOfItsOwnUpload(t *testing.T) {
 	b.opened("y/one")
 	a.wrote(100, 0)
 	b.end()
-	u.finish("b", &client.Report{Files: []client.FileReport{
+	u.finish("", "b", &client.Report{Files: []client.FileReport{
 		{Path: "y/one", Size: 100, Status: client.Delivered},
 		{Path: "y/two", Size: 200, Status: client.Cancelled},
 	}}, nil)
@@ -257,9 +257,9 @@ func TestProgressOutsideTheTerminalPrintsNothingNew(t *testing.T) {
 			up.opened("a.txt")
 			up.wrote(100, 0)
 			rep := client.FileReport{Path: "a.txt", Size: 100, Status: client.Delivered, Hash: "xxh3-128:00", Stored: "a.txt"}
-			u.file("", rep)
+			u.file("", "", rep)
 			up.end()
-			u.finish("", &client.Report{Files: []client.FileReport{rep}, Bytes: 100, Elapsed: time.Second}, nil)
+			u.finish("", "", &client.Report{Files: []client.FileReport{rep}, Bytes: 100, Elapsed: time.Second}, nil)
 			if strings.Contains(out.String(), "bob") {
 				t.Errorf("the label reached stdout: %q", out.String())
 			}
@@ -299,7 +299,7 @@ func TestDetachGivesRunningUploadsToTheStrip(t *testing.T) {
 	up.wrote(400, 0)
 	errb.Reset()
 	up.end()
-	u.finish("", &client.Report{Files: []client.FileReport{{Path: "f", Size: 1000, Status: client.Delivered}}}, nil)
+	u.finish("", "", &client.Report{Files: []client.FileReport{{Path: "f", Size: 1000, Status: client.Delivered}}}, nil)
 	if len(u.meters) != 0 || !strings.HasSuffix(errb.String(), "\x1b[J") {
 		t.Errorf("after finish: %d transfers, stderr %q; want none, and the strip erased", len(u.meters), errb.String())
 	}
@@ -436,9 +436,9 @@ func TestProgressOfAFileOfUnknownSizeCountsWhatMoved(t *testing.T) {
 	noFraction("with a download of unknown size", got)
 
 	rep := client.FileReport{Path: "dir.tar", Size: 3 << 20, Status: client.Delivered}
-	u.file("", rep)
+	u.file("", "", rep)
 	up.end()
-	u.finish("", &client.Report{Files: []client.FileReport{rep}, Bytes: rep.Size, Elapsed: time.Second}, nil)
+	u.finish("", "", &client.Report{Files: []client.FileReport{rep}, Bytes: rep.Size, Elapsed: time.Second}, nil)
 	got = region()
 	if len(got) != 2 || !strings.HasPrefix(got[0], "← alice") || !strings.HasPrefix(got[1], "1 down  4.0 MiB ") {
 		t.Errorf("after the upload ended: %q, want the download's line alone and the bar still at 4.0 MiB", got)

@@ -117,9 +117,9 @@ func TestResumedFilesSayWhereTheyWere(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u.file(tt.to, whole)
-		u.file(tt.to, part)
-		if err := u.finish(tt.to, rep, errors.New("not shown")); err == nil {
+		u.file("", tt.to, whole)
+		u.file("", tt.to, part)
+		if err := u.finish("", tt.to, rep, errors.New("not shown")); err == nil {
 			t.Error("finish lost the error")
 		}
 		for _, want := range tt.want {
@@ -142,7 +142,7 @@ func TestSummaryRateLeavesOutTheWaitForAnAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := transfer.FileReport{Path: "a.bin", Size: 2000, Status: transfer.Delivered, Hash: "xxh3-128:00", Stored: "a.bin"}
-	u.summary("bob", &transfer.Report{Files: []transfer.FileReport{f}, Bytes: 2000, Elapsed: 10 * time.Second, Moving: 2 * time.Second}, nil)
+	u.summary("", "bob", &transfer.Report{Files: []transfer.FileReport{f}, Bytes: 2000, Elapsed: 10 * time.Second, Moving: 2 * time.Second}, nil)
 	if want := "sent 1 of 1 files (2.0 KiB) in 10s, 1000 B/s"; !strings.Contains(out.String(), want) {
 		t.Errorf("summary %q, want %q", out.String(), want)
 	}

@@ -35,8 +35,7 @@ type ui struct {
 	out      io.Writer
 	errw     io.Writer
 	json     bool
-	progress bool   // show progress: the strip on errw, or the screen's status lines and bar
-	tag      string // text mode: put before the lines of an upload (the demo names its sender)
+	progress bool // show progress: the strip on errw, or the screen's status lines and bar
 
 	mu       sync.Mutex
 	meters   []*meter                 // running transfers, oldest first (meter.go)
@@ -261,17 +260,19 @@ type fileEvent struct {
 	client.FileReport
 }
 
-func (u *ui) file(to string, r client.FileReport) {
+// file prints the outcome of a file sent to to (the hub if ""), its line
+// after tag.
+func (u *ui) file(tag, to string, r client.FileReport) {
 	if r.Status == client.Unconfirmed || r.Status == client.NotSent {
 		return // in the summary, or sent again after a reconnect
 	}
-	text := fmt.Sprintf("%sverified %s (%s) %.23s…", u.tag, r.Path, size(r.Size), r.Hash)
+	text := fmt.Sprintf("%sverified %s (%s) %.23s…", tag, r.Path, size(r.Size), r.Hash)
 	if r.Stored != r.Path && r.OK() {
 		text += " stored as " + r.Stored
 	}
 	switch {
 	case !r.OK():
-		text = fmt.Sprintf("%s%s %s: %s", u.tag, strings.ToUpper(r.Status), r.Path, r.Err)
+		text = fmt.Sprintf("%s%s %s: %s", tag, strings.ToUpper(r.Status), r.Path, r.Err)
 	case r.Resumed > 0 && r.Resumed >= r.Size:
 		text += " " + alreadyAt(to)
 	case r.Resumed > 0:
@@ -308,12 +309,12 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// finish ends an upload to the client called to (the hub if ""): it
-// clears the bar and the upload's status line, prints the summary, and
-// returns err, or errFilesFailed if some file was not delivered. It does
+// finish prints the summary of a send to the client called to (the hub
+// if ""), its line after tag (the demo names its client), and returns
+// err, or errFilesFailed if some file was not delivered. It does
 // not print err: the caller does, once (main on stderr, chat as a line).
-func (u *ui) finish(to string, rep *client.Report, err error) error {
-	u.summary(to, rep, err)
+func (u *ui) finish(tag, to string, rep *client.Report, err error) error {
+	u.summary(tag, to, rep, err)
 	if err != nil {
 		return err
 	}
@@ -336,7 +337,7 @@ type summaryEvent struct {
 	List    []client.FileReport `json:"list"`
 }
 
-func (u *ui) summary(to string, rep *client.Report, err error) {
+func (u *ui) summary(tag, to string, rep *client.Report, err error) {
 	ev := summaryEvent{Type: "summary", Files: len(rep.Files), Failed: rep.Failed(), Dirs: rep.Dirs,
 		Bytes: rep.Bytes, Seconds: rep.Elapsed.Seconds(), List: rep.Files}
 	for _, f := range rep.Files {
@@ -354,7 +355,7 @@ func (u *ui) summary(to string, rep *client.Report, err error) {
 	if err != nil {
 		ev.Error = err.Error()
 	}
-	text := fmt.Sprintf("%ssent %d of %d files (%s", u.tag, len(rep.Files)-ev.Failed, len(rep.Files), size(rep.Bytes))
+	text := fmt.Sprintf("%ssent %d of %d files (%s", tag, len(rep.Files)-ev.Failed, len(rep.Files), size(rep.Bytes))
 	switch {
 	case ev.Resumed > 0 && ev.Resumed == rep.Bytes:
 		text += fmt.Sprintf(", %s) in %s", alreadyAt(to), rep.Elapsed.Round(time.Millisecond))

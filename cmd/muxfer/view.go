@@ -88,7 +88,7 @@ func (v *view) show(ev client.Event) {
 		}
 	case client.FileDone:
 		if ev.Send != 0 {
-			v.u.file(ev.To, ev.Report)
+			v.u.file(v.tag, ev.To, ev.Report)
 		} else {
 			v.received(ev)
 		}
@@ -111,7 +111,7 @@ func (v *view) show(ev client.Event) {
 			s.end()
 		}
 		delete(v.sends, ev.Send)
-		err := v.u.finish(ev.To, ev.Report, ev.Err)
+		err := v.u.finish(v.tag, ev.To, ev.Report, ev.Err)
 		if err != nil {
 			v.failed++
 		}
