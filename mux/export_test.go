@@ -3,6 +3,9 @@ package mux
 // WindowFor is windowFor, for the tests of package mux_test.
 var WindowFor = windowFor
 
+// TCPPair is tcpPair, for the tests of package mux_test.
+var TCPPair = tcpPair
+
 // NewTestBudget is a StreamBudget of limit streams, for the tests of
 // package mux_test.
 func NewTestBudget(limit int) *countingBudget { return &countingBudget{limit: limit} }

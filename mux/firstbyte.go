@@ -68,6 +68,9 @@ func (c *primedConn) Read(b []byte) (int, error) {
 	return c.Conn.Read(b)
 }
 
+// buffered returns how many of the bytes read ahead are still to be read.
+func (c *primedConn) buffered() int { return len(c.first) }
+
 // NetConn returns the connection underneath, for the socket options that
-// need it (see lowatSetter).
+// need it (see lowatSetter, socketOf).
 func (c *primedConn) NetConn() net.Conn { return c.Conn }

@@ -383,7 +383,7 @@ func TestHandshakeRefusals(t *testing.T) {
 }
 
 func TestHubHandshakeDeadline(t *testing.T) {
-	_, srv := tcpPair(t)
+	_, srv := mux.TCPPair(t)
 	_, _, err := mux.Accept(context.Background(), srv, withKey(mux.Config{HandshakeTimeout: 200 * time.Millisecond}))
 	if err == nil || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("Accept of a silent client: %v, want a timeout", err)
@@ -546,7 +546,7 @@ func TestHubFirstByteDeadline(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, srv := tcpPair(t)
+			_, srv := mux.TCPPair(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if tt.cancelled {
@@ -579,26 +579,4 @@ func TestHandshakeMayOutlastTheFirstByteDeadline(t *testing.T) {
 			}
 		})
 	}
-}
-
-// tcpPair returns the two ends of a TCP connection on loopback, closed
-// when the test ends.
-func tcpPair(t *testing.T) (conn, srv net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	conn, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	srv, err = ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return conn, srv
 }

@@ -53,7 +53,7 @@ func secureClient(conn net.Conn, cfg Config) (net.Conn, error) {
 		return nil, errors.New("no access key")
 	}
 	want := cfg.Key.hubIdentity().Public().(ed25519.PublicKey)
-	raw := &batchConn{Conn: conn}
+	raw := newBatchConn(conn)
 	tc := tls.Client(raw, &tls.Config{
 		MinVersion:         tls.VersionTLS13,
 		NextProtos:         []string{alpn},
@@ -101,7 +101,7 @@ func secureServer(conn net.Conn, cfg Config) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw := &batchConn{Conn: conn}
+	raw := newBatchConn(conn)
 	tc := tls.Server(raw, &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		NextProtos:   []string{alpn},
