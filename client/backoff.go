@@ -3,9 +3,12 @@ package client
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/muxfer/muxfer/protocol"
 )
 
 // Backoff spaces out attempts to reconnect: waits grow exponentially from
@@ -47,7 +50,9 @@ func (b Backoff) step(n int) time.Duration {
 // first wait gives the hub time to notice the old connection is gone and
 // free its name), and gives up with the last error once GiveUp has passed
 // or ctx is done. After each failed attempt it calls onRetry, if set, with
-// the attempt's number, its error and the next wait.
+// the attempt's number, its error and the next wait. A refusal that no
+// wait can change (the name belongs to another identity, the identity's
+// proof failed, another protocol version) ends it at once.
 func (b Backoff) Retry(ctx context.Context, dial func(context.Context) (*Client, error), onRetry func(attempt int, err error, wait time.Duration)) (*Client, error) {
 	b = b.withDefaults()
 	deadline := time.Now().Add(b.GiveUp)
@@ -64,6 +69,9 @@ func (b Backoff) Retry(ctx context.Context, dial func(context.Context) (*Client,
 		if err == nil {
 			return c, nil
 		}
+		if final(err) {
+			return nil, err
+		}
 		wait = b.step(n + 1)
 		if time.Now().Add(wait).After(deadline) {
 			return nil, fmt.Errorf("gave up reconnecting after %s: %w", cmp.Or(b.told, b.GiveUp), err)
@@ -72,4 +80,18 @@ func (b Backoff) Retry(ctx context.Context, dial func(context.Context) (*Client,
 			onRetry(n, err, wait)
 		}
 	}
+}
+
+// final reports whether err is a hub's refusal that will not change
+// however long the client waits.
+func final(err error) bool {
+	var refused *protocol.Error
+	if !errors.As(err, &refused) {
+		return false
+	}
+	switch refused.Code {
+	case protocol.CodeNameOwned, protocol.CodeIdentity, protocol.CodeVersion:
+		return true
+	}
+	return false
 }

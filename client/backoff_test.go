@@ -3,9 +3,12 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/muxfer/muxfer/protocol"
 )
 
 func TestBackoffStepsGrowWithJitterUpToMax(t *testing.T) {
@@ -39,5 +42,37 @@ func TestRetryGivesUpWithTheLastError(t *testing.T) {
 		return nil, errors.New("down")
 	}, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("Retry with a cancelled context: %v", err)
+	}
+}
+
+// TestRetryStopsAtARefusalNoWaitChanges: a name owned by another identity,
+// a failed identity proof or another protocol version end the retries at
+// the first; a full hub does not.
+func TestRetryStopsAtARefusalNoWaitChanges(t *testing.T) {
+	for _, tt := range []struct {
+		code  string
+		tries int // at least
+	}{
+		{protocol.CodeNameOwned, 1},
+		{protocol.CodeIdentity, 1},
+		{protocol.CodeVersion, 1},
+		{protocol.CodeLimit, 3},
+	} {
+		t.Run(tt.code, func(t *testing.T) {
+			b := Backoff{Base: time.Millisecond, Max: 2 * time.Millisecond, GiveUp: 50 * time.Millisecond}
+			tries := 0
+			refusal := &protocol.Error{Code: tt.code, Text: "no"}
+			_, err := b.Retry(t.Context(), func(context.Context) (*Client, error) {
+				tries++
+				return nil, fmt.Errorf("connect: %w", refusal)
+			}, nil)
+			var got *protocol.Error
+			if !errors.As(err, &got) || got != refusal {
+				t.Fatalf("Retry: %v, want the refusal", err)
+			}
+			if tt.tries == 1 && tries != 1 || tries < tt.tries {
+				t.Errorf("%d tries, want %d", tries, tt.tries)
+			}
+		})
 	}
 }

@@ -25,8 +25,13 @@ import (
 
 // Config configures a Client.
 type Config struct {
-	Name     string // requested name; the hub may add a suffix
-	Software string // sent in Hello, e.g. "muxfer 0.1.0"
+	Name string // requested name; the hub may add a suffix
+	// DefaultName marks Name as a default, as SessionConfig.DefaultName.
+	DefaultName bool
+	Software    string // sent in Hello, e.g. "muxfer 0.1.0"
+	// Identity, if set, is proved to the hub (it takes the place of
+	// Mux.Identity), as SessionConfig.Identity.
+	Identity *Identity
 	Mux      mux.Config
 	// OnMessage receives what the hub says that is not an answer to a
 	// request of this client: Chat (a direct message has To set),
@@ -114,7 +119,10 @@ type subscription struct {
 // welcomed the client, so that a hub that cannot be reached leaves no
 // folder behind.
 func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
-	sess, w, err := mux.Dial(ctx, addr, protocol.Hello{Name: cfg.Name, Software: cfg.Software}, cfg.Mux)
+	if cfg.Identity != nil {
+		cfg.Mux.Identity = cfg.Identity.key
+	}
+	sess, w, err := mux.Dial(ctx, addr, protocol.Hello{Name: cfg.Name, DefaultName: cfg.DefaultName, Software: cfg.Software}, cfg.Mux)
 	if err != nil {
 		return nil, err
 	}

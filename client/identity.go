@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base32"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -55,6 +56,17 @@ func Fingerprint(pub ed25519.PublicKey) string {
 		b.WriteString(s[i:min(i+4, len(s))])
 	}
 	return b.String()
+}
+
+// PeerFingerprint is the fingerprint of an identity as the hub lists it
+// (Peer.Identity: the public key in hex), or "" if there is none or it is
+// not a key.
+func PeerFingerprint(identity string) string {
+	pub, err := hex.DecodeString(identity)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return ""
+	}
+	return Fingerprint(pub)
 }
 
 // pemType is the PEM block an identity file holds: the key in PKCS #8, as

@@ -18,15 +18,24 @@ import (
 
 // SessionConfig configures a Session.
 type SessionConfig struct {
-	Name     string // the name to ask for; the hub adds a suffix if it is taken
-	Software string // sent in Hello, e.g. "muxfer 0.1.0"
+	Name string // the name to ask for; the hub adds a suffix if it is taken
+	// DefaultName says that Name is a default the program chose (a login
+	// name), not one the person asked for: where another identity owns
+	// it, the hub gives a numbered one instead of refusing the session.
+	DefaultName bool
+	Software    string // sent in Hello, e.g. "muxfer 0.1.0"
 	// Key is the hub's access key; it takes the place of Mux.Key, which
 	// holds it and the rest of the connection's settings.
 	Key Key
 	// InsecureNoTLS speaks to a hub started without TLS (serve
 	// --insecure-no-tls): nothing is encrypted or authenticated.
 	InsecureNoTLS bool
-	Mux           mux.Config
+	// Identity, if set, is proved to the hub on every connection: the
+	// session's name is then its own on that hub, and nobody else may
+	// take it (see IdentityFile). Without it the session may use only
+	// names no identity owns.
+	Identity *Identity
+	Mux      mux.Config
 
 	// Dir, if set, is the folder where the files of accepted offers go,
 	// checked and verified as the hub checks uploads; it is created once
@@ -138,6 +147,9 @@ func Connect(ctx context.Context, addr string, cfg SessionConfig) (*Session, err
 		cfg.Mux.Key = cfg.Key
 	}
 	cfg.Mux.InsecureNoTLS = cfg.Mux.InsecureNoTLS || cfg.InsecureNoTLS
+	if cfg.Identity != nil {
+		cfg.Mux.Identity = cfg.Identity.key
+	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 15 * time.Second
 	}
@@ -188,7 +200,7 @@ func (s *Session) dial(ctx context.Context, name string) (*Client, error) {
 	// ready holds the connection's hooks until Connected is queued, so
 	// that its events come after it.
 	ready := make(chan struct{})
-	cfg := Config{Name: name, Software: s.cfg.Software, Mux: s.cfg.Mux,
+	cfg := Config{Name: name, DefaultName: s.cfg.DefaultName, Software: s.cfg.Software, Mux: s.cfg.Mux,
 		OnMessage: func(m protocol.Message) { <-ready; s.heard(m) }}
 	if s.cfg.Dir != "" {
 		cfg.Inbox, cfg.KeepParts = s.cfg.Dir, s.cfg.KeepParts

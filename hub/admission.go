@@ -196,12 +196,12 @@ func (h *Hub) endHandshake(src source) {
 // admitClient registers a client as register does, unless its source
 // already has MaxClientsPerAddr clients connected: then it returns the
 // Error to refuse it with.
-func (h *Hub) admitClient(sess *mux.Session, want, addr string, src source) (*peer, *protocol.Error) {
+func (h *Hub) admitClient(sess *mux.Session, hello protocol.Hello, addr string, src source) (*peer, *protocol.Error) {
 	if !h.admit.clients.take(src, h.cfg.MaxClientsPerAddr) {
 		return nil, &protocol.Error{Code: protocol.CodeLimit,
 			Text: fmt.Sprintf("too many connections from %s: limit %d", src, h.cfg.MaxClientsPerAddr)}
 	}
-	p, refusal := h.register(sess, want, addr)
+	p, refusal := h.register(sess, hello, addr)
 	if refusal != nil {
 		h.admit.clients.release(src)
 	} else {

@@ -17,6 +17,7 @@ package hub
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -151,6 +152,11 @@ type Config struct {
 	PresenceBurst     int
 	PresencePerMinute int
 
+	// MaxOwnedNames bounds the names that identities own on the hub
+	// together (see owners.go); a client with an identity asking for a
+	// new name beyond it is refused with code "limit". Default 100,000.
+	MaxOwnedNames int
+
 	// MaxOpenEntries bounds the entries (files and folders) of one
 	// client's open transfers together, stored and relayed: an offer
 	// that would pass it is rejected with code "busy" unless it is the
@@ -203,6 +209,7 @@ type Hub struct {
 	clients   map[uint64]*peer
 	names     map[string]uint64 // folded name -> id
 	book      nameBook          // look-alike keys of the names in use and of recent ones (names.go)
+	owners    *owners           // which identity owns which name (owners.go)
 	nameLimit int               // highest suffix tried on a clash: maxNameSuffix but in tests
 	nextID    uint64
 	listeners map[net.Listener]struct{}
@@ -245,6 +252,15 @@ func New(cfg Config) (*Hub, error) {
 		cfg.Software = defaultSoftwareTag
 	}
 	cfg = cfg.withDefaults()
+	owners, skipped, err := openOwners(root, cfg.MaxOwnedNames)
+	if err != nil {
+		owners.close()
+		root.Close()
+		return nil, fmt.Errorf("hub: the names' owners (%s): %w", OwnersFile, err)
+	}
+	if skipped > 0 {
+		log.Warn("skipped lines of the names' owners that could not be read", "file", OwnersFile, "lines", skipped)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	recv := transfer.NewReceiver(root)
 	recv.Limits = cfg.Offers
@@ -256,7 +272,7 @@ func New(cfg Config) (*Hub, error) {
 	if err := recv.OpenRecords(); err != nil {
 		log.Warn("cannot keep the records of stored files across restarts", "err", err)
 	}
-	h := &Hub{cfg: cfg, log: log, root: root, recv: recv, start: time.Now(),
+	h := &Hub{cfg: cfg, log: log, root: root, recv: recv, owners: owners, start: time.Now(),
 		ctx: ctx, cancel: cancel,
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second},
 		admit: admission{crowded: throttle{period: time.Second}, streamsRefused: throttle{period: time.Second}}, failures: throttle{period: 100 * time.Millisecond},
@@ -371,6 +387,7 @@ func (h *Hub) Close() error {
 	h.cancel() // each peer's writer sends what is queued, then hangs up
 	h.wg.Wait()
 	h.recv.CloseRecords()
+	h.owners.close()
 	return h.root.Close()
 }
 
@@ -500,7 +517,7 @@ func (h *Hub) handshake(conn net.Conn, src source) *peer {
 		}
 		return nil
 	}
-	p, refusal := h.admitClient(sess, hello.Name, addr, src)
+	p, refusal := h.admitClient(sess, hello, addr, src)
 	if refusal != nil {
 		// A key holder refused for its address's share can ask again as
 		// fast as it can connect: these lines share the failed
@@ -537,11 +554,14 @@ func reason(err error) string {
 
 // register adds a client under a unique name: the requested one cleaned of
 // anything but letters, digits and "-_.", with "-2", "-3"… up to "-1000"
-// on a clash. It returns the Error to refuse the client with instead if
+// on a clash with a connected client or with a name another identity owns
+// (owners.go). It returns the Error to refuse the client with instead if
 // the hub is closing or full, every numbered name is taken or the name
-// looks like another in use or used recently (code limit), or the name
-// has a character that does not show (code bad_message; see names.go).
-func (h *Hub) register(sess *mux.Session, want, addr string) (*peer, *protocol.Error) {
+// looks like another in use or used recently (code limit), the name has a
+// character that does not show (code bad_message; see names.go), or the
+// requested name belongs to another identity and is not a default (code
+// name_owned).
+func (h *Hub) register(sess *mux.Session, hello protocol.Hello, addr string) (*peer, *protocol.Error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
@@ -550,27 +570,47 @@ func (h *Hub) register(sess *mux.Session, want, addr string) (*peer, *protocol.E
 	case len(h.clients) >= h.cfg.MaxClients:
 		return nil, &protocol.Error{Code: protocol.CodeLimit, Text: fmt.Sprintf("hub is full: %d clients", h.cfg.MaxClients)}
 	}
-	base, err := cleanName(want)
+	base, err := cleanName(hello.Name)
 	if err != nil {
 		return nil, &protocol.Error{Code: protocol.CodeBadMessage, Text: err.Error()}
 	}
+	pub := sess.Identity()
+	if refusal := h.owners.check(base, pub); refusal != nil && !(hello.DefaultName && isOwned(refusal)) {
+		return nil, refusal
+	}
 	name := base
-	for i := 2; h.names[strings.ToLower(name)] != 0; i++ {
+	for i := 2; h.names[strings.ToLower(name)] != 0 || isOwned(h.owners.check(name, pub)); i++ {
 		if i > h.nameLimit {
 			return nil, &protocol.Error{Code: protocol.CodeLimit,
 				Text: fmt.Sprintf("name %q is taken, and so are %q to %q", base, base+"-2", fmt.Sprintf("%s-%d", base, h.nameLimit))}
 		}
 		name = fmt.Sprintf("%s-%d", base, i)
 	}
+	if refusal := h.owners.check(name, pub); refusal != nil {
+		return nil, refusal
+	}
 	if err := h.book.check(name, "", time.Now()); err != nil {
 		return nil, &protocol.Error{Code: protocol.CodeLimit, Text: err.Error()}
 	}
+	if err := h.owners.take(name, pub); err != nil {
+		h.log.Error("cannot record a name's owner", "name", name, "err", err)
+		return nil, &protocol.Error{Code: protocol.CodeLimit, Text: "the hub cannot record who owns the name: try again later"}
+	}
 	h.nextID++
-	p := newPeer(h, sess, protocol.ClientInfo{ID: h.nextID, Name: name, Addr: addr})
+	info := protocol.ClientInfo{ID: h.nextID, Name: name, Addr: addr}
+	if pub != nil {
+		info.Identity = hex.EncodeToString(pub)
+	}
+	p := newPeer(h, sess, info)
 	h.clients[p.info.ID] = p
 	h.names[strings.ToLower(name)] = p.info.ID
 	h.book.take(name)
 	return p, nil
+}
+
+// isOwned reports whether refusal says a name belongs to someone else.
+func isOwned(refusal *protocol.Error) bool {
+	return refusal != nil && refusal.Code == protocol.CodeNameOwned
 }
 
 func (h *Hub) unregister(p *peer) {

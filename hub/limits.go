@@ -62,6 +62,7 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxOpenEntriesTotal, 20*transfer.MaxFiles)
 	def(&c.PresenceBurst, DefaultPresenceBurst)
 	def(&c.PresencePerMinute, DefaultPresencePerMinute)
+	def(&c.MaxOwnedNames, DefaultMaxOwnedNames)
 	if c.MaxClientQueue <= 0 {
 		c.MaxClientQueue = DefaultMaxClientQueue
 	}

@@ -46,8 +46,14 @@ func (p *peer) rename(want string) {
 	case taken && owner != p.info.ID:
 		refusal = fmt.Sprintf("name %s is taken", quote(want))
 	default:
-		if err := h.book.check(want, old, time.Now()); err != nil {
+		pub := p.sess.Identity()
+		if r := h.owners.check(want, pub); r != nil {
+			refusal = r.Text
+		} else if err := h.book.check(want, old, time.Now()); err != nil {
 			refusal = err.Error()
+		} else if err := h.owners.take(want, pub); err != nil {
+			h.log.Error("cannot record a name's owner", "name", want, "err", err)
+			refusal = "the hub cannot record who owns the name: try again later"
 		} else if want != old {
 			delete(h.names, strings.ToLower(old))
 			h.names[strings.ToLower(want)] = p.info.ID

@@ -3,6 +3,7 @@ package mux_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -576,6 +577,29 @@ func TestHandshakeMayOutlastTheFirstByteDeadline(t *testing.T) {
 			m, err := hub.Recv()
 			if c, ok := m.(protocol.Chat); err != nil || !ok || c.Text != "after a slow start" {
 				t.Fatalf("hub received %v, %v", m, err)
+			}
+		})
+	}
+}
+
+// TestHubLearnsTheClientsIdentity runs the identity proof over TLS and
+// without: the hub's session has the key the client's has, and nothing
+// for a client without one.
+func TestHubLearnsTheClientsIdentity(t *testing.T) {
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	for _, tt := range []struct {
+		name string
+		cfg  mux.Config
+		want ed25519.PublicKey
+	}{
+		{"over TLS", mux.Config{Identity: key}, key.Public().(ed25519.PublicKey)},
+		{"without TLS", mux.Config{Identity: key, InsecureNoTLS: true}, key.Public().(ed25519.PublicKey)},
+		{"no identity", mux.Config{}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, hub := pair(t, tt.cfg)
+			if got := hub.Identity(); !got.Equal(tt.want) {
+				t.Errorf("hub sees identity %x, want %x", got, tt.want)
 			}
 		})
 	}

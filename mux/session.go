@@ -11,6 +11,7 @@ package mux
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,10 @@ type Config struct {
 	// InsecureNoTLS turns TLS and the key proof off: anyone can connect
 	// and read everything. For measuring on trusted links only.
 	InsecureNoTLS bool
+	// Identity, on a client, is the key its hello proves (see
+	// identity.go); nil for none. A hub reads the client's from the
+	// hello (Session.Identity).
+	Identity ed25519.PrivateKey
 	// HandshakeTimeout bounds the time from connect to Welcome. Default 10s.
 	HandshakeTimeout time.Duration
 	// FirstByteTimeout bounds, on the hub's side (Accept), the time from
@@ -169,7 +174,13 @@ type Session struct {
 	pace  *pacer          // sizes data frames, unless Config.DataFrame does
 
 	wmu sync.Mutex // serialises control writes
+
+	identity ed25519.PublicKey // the client's, on a hub; nil for none
 }
+
+// Identity returns, on a hub's session, the identity key the client
+// proved in its hello, or nil if it proved none.
+func (s *Session) Identity() ed25519.PublicKey { return s.identity }
 
 // ErrClosed is returned for operations on a session that has ended.
 var ErrClosed = errors.New("connection closed")
@@ -209,6 +220,14 @@ func Client(ctx context.Context, conn net.Conn, hello protocol.Hello, cfg Config
 		return fail(clock.err(err))
 	}
 	hello.Version = protocol.Version
+	hello.Identity, hello.Proof = "", ""
+	if cfg.Identity != nil {
+		b, err := binding(sc)
+		if err != nil {
+			return fail(err)
+		}
+		proveIdentity(&hello, cfg.Identity, b)
+	}
 	if err := protocol.WriteMessage(ctrl, hello); err != nil {
 		return fail(clock.err(err))
 	}
@@ -268,6 +287,14 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 		text := fmt.Sprintf("client speaks protocol version %d, this hub speaks %d", hello.Version, protocol.Version)
 		s.refuse(protocol.CodeVersion, text)
 		return nil, none, errors.New(text)
+	}
+	b, err := binding(sc)
+	if err == nil {
+		s.identity, err = checkIdentity(hello, b)
+	}
+	if err != nil {
+		s.refuse(protocol.CodeIdentity, err.Error())
+		return nil, none, fmt.Errorf("handshake: %w", err)
 	}
 	return s, hello, nil
 }

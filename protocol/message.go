@@ -23,11 +23,19 @@ type Message interface {
 	Type() string
 }
 
-// Hello is the client's first message.
+// Hello is the client's first message. A client with an identity sends
+// its Ed25519 public key as Identity and its signature over the
+// connection's binding as Proof, both in lowercase hex (see the protocol's
+// README, "identity"). DefaultName says that Name is a default the
+// program chose (a login name), not one the person asked for: where it
+// belongs to another identity, the hub numbers it instead of refusing.
 type Hello struct {
-	Version  int    `json:"version"`
-	Name     string `json:"name"`
-	Software string `json:"software,omitempty"`
+	Version     int    `json:"version"`
+	Name        string `json:"name"`
+	DefaultName bool   `json:"default_name,omitempty"`
+	Software    string `json:"software,omitempty"`
+	Identity    string `json:"identity,omitempty"`
+	Proof       string `json:"proof,omitempty"`
 }
 
 // Welcome is the hub's answer to an accepted Hello. Name may differ from the
@@ -89,6 +97,7 @@ const (
 type ClientInfo struct {
 	ID        uint64 `json:"id"`
 	Name      string `json:"name"`
+	Identity  string `json:"identity,omitempty"` // the Ed25519 key the client proved, in hex; "" for none
 	Addr      string `json:"addr"`
 	IdleMS    int64  `json:"idle_ms,omitempty"`
 	Transfers int    `json:"transfers,omitempty"`
@@ -217,6 +226,8 @@ const (
 	CodeBusy       = "busy"        // in a reject: try the same offer again shortly
 	CodeAway       = "away"        // in a reject or result of a relayed transfer: the recipient is not connected
 	CodeNoRoom     = "no_room"     // in a result: the receiver's disk is full, or its reserve would be crossed
+	CodeIdentity   = "identity"    // the hello's identity or its proof is wrong
+	CodeNameOwned  = "name_owned"  // the name asked for belongs to another identity
 )
 
 // Notice is something the hub tells a client as text to show, such as

@@ -17,7 +17,7 @@ import (
 
 const chatHelp = `commands: /msg NICK TEXT        send TEXT to NICK only
           /nick NAME           change your name
-          /who                 list connected clients, their idle time and running transfers
+          /who                 list connected clients, their idle time, running transfers and keys
           /send NICK PATH...   send files and folders to NICK, who is asked first
           /upload PATH...      store files and folders on the hub
           /accept [N]          receive offer N (the only one waiting, without N) into --dir

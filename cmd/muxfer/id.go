@@ -18,6 +18,23 @@ func identityPath(e env) (string, error) {
 	return filepath.Join(dir, "identity"), nil
 }
 
+// identity returns this user's identity, made on first use (quietly:
+// stderr is for errors, and muxfer id shows it), which every connection to
+// a hub proves (the names it is given are its own there).
+// Without a config directory to keep one in, it warns and returns nil:
+// the connection goes without, and may use only names no identity owns.
+// An identity file that cannot be used (others may read it, or it is not
+// an identity) is an error.
+func identity(e env) (*client.Identity, error) {
+	path, err := identityPath(e)
+	if err != nil {
+		printError(e.stderr, fmt.Sprintf("no identity (%v): you may use only names nobody owns", err))
+		return nil, nil
+	}
+	id, _, err := client.IdentityFile(path)
+	return id, err
+}
+
 func idCommand(e env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "id",

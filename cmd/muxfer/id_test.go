@@ -6,6 +6,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/muxfer/muxfer/hub"
+	"github.com/muxfer/muxfer/hub/hubtest"
 )
 
 // TestIDPrintsOneFingerprintAndKeepsIt: muxfer id makes the identity on
@@ -39,5 +42,46 @@ func TestIDPrintsOneFingerprintAndKeepsIt(t *testing.T) {
 	}
 	if code, _, errs := runCmdEnv(t, getenv, "", "id", "extra"); code != exitUsage {
 		t.Errorf("id extra: exit %d, %q; want a usage error", code, errs)
+	}
+}
+
+// TestNamesBelongToTheirIdentity runs send and chat as three people, each
+// with an identity of their own (a config directory each): the first to
+// use a name keeps it, the others are refused it with a clear line, and
+// /who shows each client's fingerprint as muxfer id prints it.
+func TestNamesBelongToTheirIdentity(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	file := "../../testdata/hello.txt"
+	person := func() func(string) string {
+		config := t.TempDir()
+		return func(n string) string {
+			switch n {
+			case "XDG_CONFIG_HOME":
+				return config
+			case keyEnv:
+				return h.Key.Text()
+			}
+			return ""
+		}
+	}
+	alice, mallory, bob := person(), person(), person()
+	send := func(who func(string) string, name string) (int, string) {
+		code, _, errs := runCmdEnv(t, who, "", "send", h.Addr, "--name", name, "--progress", "never", file)
+		return code, errs
+	}
+	if code, errs := send(alice, "alice"); code != exitOK {
+		t.Fatalf("alice's first send: exit %d: %s", code, errs)
+	}
+	if code, errs := send(mallory, "alice"); code != exitFailed || !strings.Contains(errs, `the name "alice" belongs to another key`) {
+		t.Errorf("mallory as alice: exit %d, stderr %q; want refused", code, errs)
+	}
+	if code, errs := send(alice, "alice"); code != exitOK {
+		t.Errorf("alice again: exit %d: %s", code, errs)
+	}
+
+	_, fp, _ := runCmdEnv(t, bob, "", "id")
+	code, out, errs := runCmdEnv(t, bob, "/who\n", "chat", h.Addr, "--name", "bob")
+	if code != exitOK || !strings.Contains(out, "key "+strings.TrimSpace(fp)) {
+		t.Errorf("bob's /who: exit %d, stdout %q, stderr %q; want his fingerprint %s", code, out, errs, fp)
 	}
 }

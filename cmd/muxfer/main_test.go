@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,20 +54,31 @@ func runCmdEnv(t *testing.T, getenv func(string) string, stdin string, args ...s
 }
 
 // ownConfig wraps getenv so that the command keeps its keys (send's
-// resume key, serve's hub key) in a config directory of the test's own,
-// never the user's, unless getenv gives one (an absolute path).
+// resume key, serve's hub key, the identity) in a config directory of the
+// test's own, never the user's, unless getenv gives one (an absolute
+// path). Every command a test runs this way shares that directory, as the
+// commands one person runs do: the names they use on a hub are that
+// identity's.
 func ownConfig(t *testing.T, getenv func(string) string) func(string) string {
-	config := ""
 	return func(name string) string {
 		v := getenv(name)
 		if name == "XDG_CONFIG_HOME" && !filepath.IsAbs(v) {
-			if config == "" {
-				config = t.TempDir()
-			}
-			v = config
+			v = testConfig(t)
 		}
 		return v
 	}
+}
+
+// configs holds each test's config directory (see ownConfig).
+var configs sync.Map // *testing.T -> string
+
+func testConfig(t *testing.T) string {
+	if dir, ok := configs.Load(t); ok {
+		return dir.(string)
+	}
+	dir, _ := configs.LoadOrStore(t, t.TempDir())
+	t.Cleanup(func() { configs.Delete(t) })
+	return dir.(string)
 }
 
 func TestExitCodesAndMessages(t *testing.T) {

@@ -76,6 +76,7 @@ func TestRejectReasonReachesTheSenderEscaped(t *testing.T) {
 	bin := buildBinary(t)
 	h := hubtest.Start(t, hub.Config{})
 	rejectingPeer(t, h.Addr, "bob", forgery)
+	alice := "XDG_CONFIG_HOME=" + t.TempDir() // her identity, in every run
 	file := filepath.Join(t.TempDir(), "a.txt")
 	if err := os.WriteFile(file, []byte("hello\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -99,7 +100,7 @@ func TestRejectReasonReachesTheSenderEscaped(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, bin, append(tt.args, "--name", "alice", "--progress", "never")...)
-			cmd.Env = append(os.Environ(), keyEnv+"="+h.Key.Text(), "XDG_CONFIG_HOME="+t.TempDir())
+			cmd.Env = append(os.Environ(), keyEnv+"="+h.Key.Text(), alice)
 			cmd.Stdin = strings.NewReader(tt.stdin)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -151,6 +152,7 @@ func TestRejectReasonOnATerminalIsEscaped(t *testing.T) {
 	bin := buildBinary(t)
 	h := hubtest.Start(t, hub.Config{})
 	bob := rejectingPeer(t, h.Addr, "bob", forgery)
+	alice := "XDG_CONFIG_HOME=" + t.TempDir() // her identity, in every run
 	file := filepath.Join(t.TempDir(), "a.txt")
 	if err := os.WriteFile(file, []byte("hello\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -166,7 +168,7 @@ func TestRejectReasonOnATerminalIsEscaped(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := []string{keyEnv + "=" + h.Key.Text(), "XDG_CONFIG_HOME=" + t.TempDir()}
+			env := []string{keyEnv + "=" + h.Key.Text(), alice}
 			// read: the pane stays alive, as it is, until the test ends.
 			p := startTmux(t, 220, 30, env, tt.cmd+`; echo "exit=$?"; read x`)
 			end := p.waitFor("the command to end", func(s pane) string {
@@ -183,7 +185,7 @@ func TestRejectReasonOnATerminalIsEscaped(t *testing.T) {
 	}
 
 	t.Run("interactive chat", func(t *testing.T) {
-		env := []string{keyEnv + "=" + h.Key.Text(), "XDG_CONFIG_HOME=" + t.TempDir()}
+		env := []string{keyEnv + "=" + h.Key.Text(), alice}
 		p := startTmux(t, 220, 30, env, fmt.Sprintf(`%s chat %s --name alice; echo "exit=$?"; read x`, shellQuote(bin), h.Addr))
 		p.waitFor("the prompt", func(s pane) string {
 			if len(s.rows) == 0 || s.rows[len(s.rows)-1] != ">" {

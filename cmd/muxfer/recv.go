@@ -37,9 +37,10 @@ func recvCommand(e env) *cobra.Command {
 	}
 	fs := cmd.Flags()
 	r := &recvFlags{
-		name: fs.String("name", defaultName(), "name to use on the hub, which senders give to --to (a clash gets a suffix)"),
-		dir:  fs.String("dir", "", "store received files under `DIR` (created if missing)"),
-		yes:  fs.Bool("yes", false, "accept every offer without asking"),
+		name:  fs.String("name", defaultName(), "name to use on the hub, which senders give to --to (your identity's from its first use there;\na clash with a connected client gets a suffix)"),
+		named: func() bool { return fs.Changed("name") },
+		dir:   fs.String("dir", "", "store received files under `DIR` (created if missing)"),
+		yes:   fs.Bool("yes", false, "accept every offer without asking"),
 		stdout: fs.Bool("stdout", false, "receive one file and write it to standard output, once verified, instead of into --dir;\n"+
 			"messages, JSON too, go to stderr"),
 		json:      fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
@@ -55,6 +56,7 @@ func recvCommand(e env) *cobra.Command {
 
 type recvFlags struct {
 	name, dir *string
+	named     func() bool // whether --name was given
 	yes, json *bool
 	stdout    *bool // one file, to standard output (stdio.go)
 	reconnect *bool
@@ -92,7 +94,7 @@ func (r *recvFlags) recv(e env, pos []string) error {
 		return err
 	}
 	zero := 0
-	cf := clientFlags{name: r.name, json: r.json, parallel: &zero, limitRate: new(byteSize), access: keys,
+	cf := clientFlags{name: r.name, named: r.named, json: r.json, parallel: &zero, limitRate: new(byteSize), access: keys,
 		reconnect: r.reconnect, reconnectMax: new(time.Duration), giveUp: r.giveUp}
 	if *r.stdout {
 		return r.recvOne(e, u, &cf, pos[0])

@@ -12,6 +12,7 @@ import (
 // clientFlags are the flags shared by send and chat.
 type clientFlags struct {
 	name     *string
+	named    func() bool // whether --name was given: otherwise name is a default
 	json     *bool
 	progress *string
 	parallel *int
@@ -30,7 +31,8 @@ type clientFlags struct {
 func addClientFlags(cmd *cobra.Command) clientFlags {
 	fs := cmd.Flags()
 	cf := clientFlags{
-		name:      fs.String("name", defaultName(), "name to use on the hub (a clash gets a suffix)"),
+		name:      fs.String("name", defaultName(), "name to use on the hub (your identity's from its first use there; a clash with a\nconnected client gets a suffix)"),
+		named:     func() bool { return fs.Changed("name") },
 		json:      fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
 		progress:  addProgressFlag(cmd),
 		parallel:  fs.Int("parallel", 4, "files sent at once, each on its own stream (at most 64)"),
@@ -122,6 +124,7 @@ func (cf *clientFlags) send(e env, stdin bool, pos []string) error {
 // folder to receive into, a decision for offers.
 func (cf *clientFlags) connect(e env, u *ui, addr string, cfg client.SessionConfig) (*client.Session, *view, error) {
 	cfg.Name, cfg.Software, cfg.Key, cfg.InsecureNoTLS = *cf.name, software(), cf.access.Key, cf.access.InsecureNoTLS
+	cfg.DefaultName = !cf.named()
 	cfg.NoReconnect = cfg.NoReconnect || !*cf.reconnect
 	cfg.Backoff = client.Backoff{Max: *cf.reconnectMax, GiveUp: *cf.giveUp}
 	secret, err := resumeSecret(e)
@@ -129,6 +132,9 @@ func (cf *clientFlags) connect(e env, u *ui, addr string, cfg client.SessionConf
 		printError(e.stderr, fmt.Sprintf("no resume key (%v): a send cut by a crash starts again from the beginning", err))
 	}
 	cfg.ResumeSecret = secret
+	if cfg.Identity, err = identity(e); err != nil {
+		return nil, nil, err
+	}
 	s, err := client.Connect(e.ctx, addr, cfg)
 	if err != nil {
 		return nil, nil, err

@@ -96,8 +96,9 @@ func TestBinaryAddrWithoutPortMeansTheHubsDefault(t *testing.T) {
 				t.Fatalf("serve --listen %s listens on %s, want port 7878", tt.listen, h.Addr)
 			}
 			_, key := h.KeyLine(t)
+			ci := []string{key, "XDG_CONFIG_HOME=" + t.TempDir()} // one person, who sends twice
 			for _, addr := range tt.clients {
-				code, out, errs := runBinary(t, bin, []string{key}, "send", addr, "../../testdata/hello.txt", "--progress", "never", "--name", "ci")
+				code, out, errs := runBinary(t, bin, ci, "send", addr, "../../testdata/hello.txt", "--progress", "never", "--name", "ci")
 				if code != exitOK || !strings.Contains(out, "connected to "+h.Addr) {
 					t.Errorf("send %s: exit %d, stdout %q, stderr %q; want it connected to %s", addr, code, out, errs, h.Addr)
 				}

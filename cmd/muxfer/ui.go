@@ -229,6 +229,9 @@ func (u *ui) heard(tag string, m protocol.Message) {
 			if c.Transfers > 0 {
 				running = ", " + plural(c.Transfers, "transfer")
 			}
+			if fp := client.PeerFingerprint(c.Identity); fp != "" {
+				running += ", key " + fp
+			}
 			names[i] = fmt.Sprintf("%s (%s, idle %s%s)", c.Name, c.Addr,
 				(time.Duration(c.IdleMS) * time.Millisecond).Round(time.Second), running)
 		}
