@@ -180,7 +180,11 @@ func (c *Client) Chat(text string) error {
 // same limits as Chat. If nobody of that name is connected, the hub
 // says so in a Notice of code protocol.NoticeNoClient, which goes to
 // OnMessage; the connection stays up.
-func (c *Client) Message(to, text string) error {
+func (c *Client) Message(to, text string) error { return c.message(to, "", text) }
+
+// message is Message to a client that must have the identity toIdentity
+// (none: any).
+func (c *Client) message(to, toIdentity, text string) error {
 	if to == "" {
 		return errors.New("direct message without a recipient")
 	}
@@ -190,7 +194,7 @@ func (c *Client) Message(to, text string) error {
 	if err := c.waitTurn(); err != nil {
 		return err
 	}
-	return c.sess.Send(protocol.Chat{To: to, Text: text})
+	return c.sess.Send(protocol.Chat{To: to, ToIdentity: toIdentity, Text: text})
 }
 
 // ErrNameRefused is wrapped by Rename's error when the hub kept the old

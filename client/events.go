@@ -66,11 +66,29 @@ type Retrying struct {
 // Message is a chat line from From, to everyone or, if To is set, to this
 // client only (a direct message).
 type Message struct {
-	From   string
-	FromID uint64
-	To     string
-	Text   string
+	From         string
+	FromID       uint64
+	FromIdentity string // the sender's identity, in hex; "" for none
+	To           string
+	Text         string
 }
+
+// KeyChanged says that a name did not have the identity pinned for it
+// (SessionConfig.KnownPeers), and what was stopped because of it: a
+// direct message from it (not shown), one to it (not delivered), or an
+// offer from it (declined unseen). A send to it ends with the same error
+// instead (SendDone).
+type KeyChanged struct {
+	Err  *KeyChangedError
+	What string // DirectMessageFrom, DirectMessageTo or OfferFrom
+}
+
+// What a KeyChanged stopped.
+const (
+	DirectMessageFrom = "message from"
+	DirectMessageTo   = "message to"
+	OfferFrom         = "offer from"
+)
 
 // Presence says another client joined, left, or (Kind "rename") changed
 // its name from OldName to Peer.Name.
@@ -91,11 +109,12 @@ type Notice struct {
 // session from 1 so that a person can name it; the numbers go on across
 // reconnects.
 type Offer struct {
-	N        int
-	Transfer string // the hub's id for it
-	From     string
-	FromID   uint64
-	Files    []File
+	N            int
+	Transfer     string // the hub's id for it
+	From         string
+	FromID       uint64
+	FromIdentity string // the sender's identity, in hex; "" for none
+	Files        []File
 	// Decision is SessionConfig.Decide's answer: Ask means the offer
 	// waits for Session.Accept or Session.Decline.
 	Decision Decision
@@ -200,6 +219,7 @@ func (Connected) isEvent()    {}
 func (Disconnected) isEvent() {}
 func (Retrying) isEvent()     {}
 func (Message) isEvent()      {}
+func (KeyChanged) isEvent()   {}
 func (Presence) isEvent()     {}
 func (Notice) isEvent()       {}
 func (Offered) isEvent()      {}

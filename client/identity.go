@@ -3,14 +3,12 @@ package client
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base32"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/muxfer/muxfer/internal/fingerprint"
 )
 
 // Identity is the key pair a person is known by: an Ed25519 key, made once
@@ -35,39 +33,15 @@ func (id *Identity) Public() ed25519.PublicKey { return id.key.Public().(ed25519
 // Fingerprint is the identity's public key in the form people compare.
 func (id *Identity) Fingerprint() string { return Fingerprint(id.Public()) }
 
-// fingerprintBytes is how much of the public key's SHA-256 a fingerprint
-// shows: 120 bits, far beyond what anyone could match by searching for a
-// key, in 24 letters and digits.
-const fingerprintBytes = 15
-
-var fingerprintEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
 // Fingerprint writes a public key as people compare it: the first 120
 // bits of its SHA-256 in lowercase base32, in six groups of four, such as
 // "q3xk-7fmt-2bpa-wv4c-hn6d-e5ry".
-func Fingerprint(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	s := fingerprintEncoding.EncodeToString(sum[:fingerprintBytes])
-	var b strings.Builder
-	for i := 0; i < len(s); i += 4 {
-		if i > 0 {
-			b.WriteByte('-')
-		}
-		b.WriteString(s[i:min(i+4, len(s))])
-	}
-	return b.String()
-}
+func Fingerprint(pub ed25519.PublicKey) string { return fingerprint.Of(pub) }
 
 // PeerFingerprint is the fingerprint of an identity as the hub lists it
 // (Peer.Identity: the public key in hex), or "" if there is none or it is
 // not a key.
-func PeerFingerprint(identity string) string {
-	pub, err := hex.DecodeString(identity)
-	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return ""
-	}
-	return Fingerprint(pub)
-}
+func PeerFingerprint(identity string) string { return fingerprint.OfHex(identity) }
 
 // pemType is the PEM block an identity file holds: the key in PKCS #8, as
 // openssl writes an Ed25519 key.

@@ -35,7 +35,12 @@ type SessionConfig struct {
 	// take it (see IdentityFile). Without it the session may use only
 	// names no identity owns.
 	Identity *Identity
-	Mux      mux.Config
+	// KnownPeers, if set, pins the identity behind each name the session
+	// sends to, takes an offer from, or exchanges a direct message with,
+	// and stops whatever goes to or comes from a name whose identity is
+	// not the pinned one (see KnownPeers). Without it nothing is pinned.
+	KnownPeers *KnownPeers
+	Mux        mux.Config
 
 	// Dir, if set, is the folder where the files of accepted offers go,
 	// checked and verified as the hub checks uploads; it is created once
@@ -76,6 +81,7 @@ type Session struct {
 	addr string
 	cfg  SessionConfig
 	key  []byte // resume key for this hub (transfer.SendOptions.ResumeKey)
+	hub  string // this hub's name in KnownPeers (HubID)
 
 	events    *queue
 	evOnce    sync.Once
@@ -159,6 +165,7 @@ func Connect(ctx context.Context, addr string, cfg SessionConfig) (*Session, err
 	s := &Session{addr: addr, cfg: cfg, events: newQueue(), changed: make(chan struct{}),
 		runDone: make(chan struct{}), done: make(chan struct{}), nextN: 1, nextSend: 1, running: map[string]*arriving{}}
 	s.key = resumeKey(cfg.ResumeSecret, cfg.Mux, addr)
+	s.hub = HubID(addr, cfg.Mux)
 	c, err := s.dial(ctx, cfg.Name)
 	if err != nil {
 		return nil, err
@@ -415,7 +422,11 @@ func (s *Session) Chat(text string) error {
 // Message sends a chat line to the client named to only, as
 // Client.Message.
 func (s *Session) Message(to, text string) error {
-	return s.retried(context.Background(), func(c *Client) error { return c.Message(to, text) })
+	id, err := s.expect(context.Background(), to)
+	if err != nil {
+		return err
+	}
+	return s.retried(context.Background(), func(c *Client) error { return c.message(to, id, text) })
 }
 
 // Rename asks the hub for a new name, as Client.Rename; the session keeps
@@ -441,10 +452,22 @@ func (s *Session) Who(ctx context.Context) (list []Peer, err error) {
 func (s *Session) heard(m protocol.Message) {
 	switch m := m.(type) {
 	case protocol.Chat:
-		s.events.push(Message{From: m.From, FromID: m.FromID, To: m.To, Text: m.Text})
+		if m.To != "" { // a direct message: from a pinned identity only
+			if changed := s.checkPeer(m.From, m.FromIdentity); changed != nil {
+				s.events.push(KeyChanged{Err: changed, What: DirectMessageFrom})
+				return
+			}
+			s.pinPeer(m.From, m.FromIdentity)
+		}
+		s.events.push(Message{From: m.From, FromID: m.FromID, FromIdentity: m.FromIdentity, To: m.To, Text: m.Text})
 	case protocol.Presence:
 		s.events.push(Presence{Kind: m.Event, Peer: m.Client, OldName: m.OldName})
 	case protocol.Notice:
+		if m.Code == protocol.NoticeKeyChanged {
+			pinned, _ := s.cfg.KnownPeers.lookup(s.hub, m.To)
+			s.events.push(KeyChanged{Err: &KeyChangedError{Name: m.To, Pinned: pinned, Now: m.Identity}, What: DirectMessageTo})
+			return
+		}
 		s.events.push(Notice{Code: m.Code, Text: m.Text})
 	}
 	// Bye and Error end the connection: Disconnected says why.

@@ -14,11 +14,21 @@ import (
 // announces it. It runs on c's reading goroutine, before c acts on the
 // decision, so that the offer's events come after Offered.
 func (s *Session) offered(c *Client, po protocol.Offer) Decision {
+	if changed := s.checkPeer(po.From, po.FromIdentity); changed != nil {
+		// Declined unseen: the offer waits for an answer from before
+		// Decide is asked, so that this one finds it.
+		s.events.push(KeyChanged{Err: changed, What: OfferFrom})
+		c.Decline(po.Transfer, fmt.Sprintf("the recipient knows another key for the name %s: nothing was received (compare fingerprints: muxfer id)", po.From))
+		return Ask
+	}
 	s.mu.Lock()
-	o := Offer{N: s.nextN, Transfer: po.Transfer, From: po.From, FromID: po.FromID, Files: po.Files}
+	o := Offer{N: s.nextN, Transfer: po.Transfer, From: po.From, FromID: po.FromID, FromIdentity: po.FromIdentity, Files: po.Files}
 	s.nextN++
 	s.mu.Unlock()
 	o.Decision = s.cfg.Decide(o)
+	if o.Decision == Accept {
+		s.pinPeer(o.From, o.FromIdentity)
+	}
 	s.mu.Lock()
 	switch o.Decision {
 	case Ask:
@@ -166,6 +176,7 @@ func (s *Session) Accept(n int) error {
 		return err
 	}
 	w.o.Decision = Accept
+	s.pinPeer(w.o.From, w.o.FromIdentity)
 	s.mu.Lock()
 	s.arrivingLocked(w.o) // before the first byte can come
 	s.mu.Unlock()

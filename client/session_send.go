@@ -54,8 +54,17 @@ func (s *Session) Send(ctx context.Context, files *Files, opt SendOptions) (*Rep
 		Held:     func(k int64) { s.events.push(Progress{Send: n, Held: k}) },
 		Finished: func(r FileReport) { s.events.push(FileDone{Send: n, To: opt.To, Report: r}) },
 	}
+	var toIdentity string
+	if opt.To != "" {
+		var err error
+		if toIdentity, err = s.expect(ctx, opt.To); err != nil {
+			s.events.push(SendDone{Send: n, To: opt.To, Report: &Report{}, Err: err})
+			return &Report{}, err
+		}
+	}
 	d := deliverOptions{
-		SendOptions: transfer.SendOptions{Parallel: opt.Parallel, LimitRate: opt.LimitRate, To: opt.To, ResumeKey: s.key, Observer: obs},
+		SendOptions: transfer.SendOptions{Parallel: opt.Parallel, LimitRate: opt.LimitRate, To: opt.To, ToIdentity: toIdentity,
+			ResumeKey: s.key, Observer: obs},
 		Backoff:     s.cfg.Backoff,
 		NoReconnect: s.cfg.NoReconnect,
 		OnWait: func(err error, files int, wait time.Duration) {

@@ -227,7 +227,7 @@ func (p *peer) readLoop() error {
 				p.direct(m)
 				continue
 			}
-			p.h.broadcast(p, protocol.Chat{From: p.info.Name, FromID: p.info.ID, Text: m.Text})
+			p.h.broadcast(p, protocol.Chat{From: p.info.Name, FromID: p.info.ID, FromIdentity: p.info.Identity, Text: m.Text})
 		case protocol.Nick:
 			// A rename is announced to everyone: as dear as a chat line.
 			if err := p.chat.allow("nick", 0, time.Now()); err != nil {

@@ -75,6 +75,13 @@ func (p *peer) relayOffer(o protocol.Offer) {
 	case to == p:
 		reject("cannot send files to yourself")
 		return
+	case o.ToIdentity != "" && o.ToIdentity != to.info.Identity:
+		// The sender pinned another key for this name: nothing of the
+		// offer reaches this client.
+		p.logf(slog.LevelInfo, "relay refused", "id", p.info.ID, "name", p.info.Name, "to", o.To, "reason", "identity")
+		p.answer(protocol.Reject{Transfer: protocol.Clip(o.Transfer, 64), Code: protocol.CodeIdentity, Identity: to.info.Identity,
+			Reason: fmt.Sprintf("%s's key is not the one you expect", to.name())})
+		return
 	}
 	if err := transfer.CheckOffer(o); err != nil {
 		reject(err.Error())
@@ -85,7 +92,8 @@ func (p *peer) relayOffer(o protocol.Offer) {
 	// more than the sender's did): refuse it here rather than send the
 	// recipient what it would take for a broken connection.
 	toName := to.name() // the recipient may rename meanwhile, on its own goroutine
-	fwd := protocol.Offer{Transfer: strings.Repeat("0", 32), From: p.info.Name, FromID: p.info.ID, Files: p.h.relayTokens(o.Files, toName)}
+	fwd := protocol.Offer{Transfer: strings.Repeat("0", 32), From: p.info.Name, FromID: p.info.ID, FromIdentity: p.info.Identity,
+		Files: p.h.relayTokens(o.Files, toName)}
 	enc, err := protocol.Encode(fwd)
 	if err == nil {
 		err = protocol.CheckControlFrame(enc)

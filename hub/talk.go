@@ -11,17 +11,27 @@ import (
 
 // direct passes a chat line with To to the one client of that name
 // (names compared as register compares them, lower-cased), marked with
-// the recipient's name so that it shows as private. A name nobody has is
+// the recipient's name so that it shows as private. A name nobody has, or
+// a recipient without the identity the line's ToIdentity expects, is
 // answered with a Notice, and the session goes on.
 func (p *peer) direct(m protocol.Chat) {
 	p.h.mu.Lock()
 	to := p.h.clients[p.h.names[strings.ToLower(m.To)]]
-	if to != nil {
-		to.sayOrDrop(protocol.Chat{From: p.info.Name, FromID: p.info.ID, To: to.info.Name, Text: m.Text})
+	var changed *protocol.Notice
+	switch {
+	case to == nil:
+	case m.ToIdentity != "" && m.ToIdentity != to.info.Identity:
+		changed = &protocol.Notice{Code: protocol.NoticeKeyChanged, To: to.info.Name, Identity: to.info.Identity,
+			Text: fmt.Sprintf("not delivered: %s's key is not the one you expect", to.info.Name)}
+	default:
+		to.sayOrDrop(protocol.Chat{From: p.info.Name, FromID: p.info.ID, FromIdentity: p.info.Identity, To: to.info.Name, Text: m.Text})
 	}
 	p.h.mu.Unlock()
-	if to == nil {
+	switch {
+	case to == nil:
 		p.answer(protocol.Notice{Code: protocol.NoticeNoClient, Text: fmt.Sprintf("no client named %q", protocol.Clip(m.To, 4*MaxNameLen))})
+	case changed != nil:
+		p.answer(*changed)
 	}
 }
 

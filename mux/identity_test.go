@@ -67,3 +67,27 @@ func TestIdentityProofVector(t *testing.T) {
 		t.Errorf("identity %s\nproof %s\nwant %s\nand %s", h.Identity, h.Proof, identity, proof)
 	}
 }
+
+// FuzzCheckIdentity feeds the hub's check any identity and proof: it
+// never panics, and accepts only a proof that verifies.
+func FuzzCheckIdentity(f *testing.F) {
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))
+	var h protocol.Hello
+	proveIdentity(&h, key, make([]byte, bindingLen))
+	f.Add(h.Identity, h.Proof)
+	f.Add("", "")
+	f.Add(h.Identity, "")
+	f.Add("zz", h.Proof)
+	f.Fuzz(func(t *testing.T, identity, proof string) {
+		pub, err := checkIdentity(protocol.Hello{Identity: identity, Proof: proof}, make([]byte, bindingLen))
+		if err != nil && pub != nil || err != nil && !errors.Is(err, ErrIdentity) {
+			t.Fatalf("%q %q: %x, %v", identity, proof, pub, err)
+		}
+		if pub != nil {
+			sig, _ := hex.DecodeString(proof)
+			if !ed25519.Verify(pub, proofMessage(make([]byte, bindingLen)), sig) {
+				t.Fatalf("accepted a proof that does not verify: %q %q", identity, proof)
+			}
+		}
+	})
+}

@@ -147,5 +147,9 @@ func (k Key) hubIdentity() ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(k.derive("hub identity", ed25519.SeedSize))
 }
 
+// HubIdentity is the public key of the TLS identity of a hub that holds
+// the key: every client checks the hub's certificate against it.
+func (k Key) HubIdentity() ed25519.PublicKey { return k.hubIdentity().Public().(ed25519.PublicKey) }
+
 // proofKey keys the HMAC by which a client proves it holds the key.
 func (k Key) proofKey() []byte { return k.derive("client proof", 32) }

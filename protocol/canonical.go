@@ -190,7 +190,8 @@ func cutInt(b []byte, prefix string, bits int) (n int64, rest []byte, ok bool) {
 //
 //	{"type":"offer","transfer":"5f0c…","files":[{"path":"a/b.txt","size":3,"mode":420,"mtime":1700000000000000000,"resume":"9c1e…"},…]}
 //
-// with to, from and from_id (in that order, after transfer) and dir and
+// with to, to_identity, from, from_id and from_identity (in that order,
+// after transfer) and dir and
 // resume when they are set, and at most MaxOfferFiles entries; ok is false
 // for anything else, which the general path reads (or refuses with
 // ErrTooManyFiles, having decoded nothing). Its strings may
@@ -212,11 +213,17 @@ func parseOffer(b []byte) (o Offer, ok bool) {
 	if s, rest, ok := cutText(b, `,"to":"`); ok {
 		o.To, b = string(s), rest
 	}
+	if s, rest, ok := cutText(b, `,"to_identity":"`); ok {
+		o.ToIdentity, b = string(s), rest
+	}
 	if s, rest, ok := cutText(b, `,"from":"`); ok {
 		o.From, b = string(s), rest
 	}
 	if n, rest, ok := cutUint(b, `,"from_id":`, 63); ok {
 		o.FromID, b = n, rest
+	}
+	if s, rest, ok := cutText(b, `,"from_identity":"`); ok {
+		o.FromIdentity, b = string(s), rest
 	}
 	if b, ok = bytes.CutPrefix(b, []byte(`,"files":[`)); !ok {
 		return o, false

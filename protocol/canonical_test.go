@@ -234,10 +234,16 @@ func randomOffer(r *rand.Rand) []byte {
 		b = append(b, `,"to":"`+pick(r, stringPieces)+`"`...)
 	}
 	if r.IntN(3) == 0 {
+		b = append(b, `,"to_identity":"`+pick(r, stringPieces)+`"`...)
+	}
+	if r.IntN(3) == 0 {
 		b = append(b, `,"from":"`+pick(r, stringPieces)+`"`...)
 	}
 	if r.IntN(3) == 0 {
 		b = append(b, `,"from_id":`+pick(r, numberPieces)...)
+	}
+	if r.IntN(3) == 0 {
+		b = append(b, `,"from_identity":"`+pick(r, stringPieces)+`"`...)
 	}
 	b = append(b, `,"files":[`...)
 	for i := range r.IntN(4) {
@@ -287,7 +293,7 @@ func TestCanonicalOfferReadsAsEncodingJSONDoes(t *testing.T) {
 func TestOffersRoundTripInTheCanonicalForm(t *testing.T) {
 	for _, want := range []Offer{
 		{Transfer: "5f0c", Files: []File{}},
-		{Transfer: "5f0c", To: "bob", From: "alice", FromID: 7, Files: []File{
+		{Transfer: "5f0c", To: "bob", ToIdentity: "d75a98", From: "alice", FromID: 7, FromIdentity: "3d4017", Files: []File{
 			{Path: "photos", Mode: 0o755, MTime: 1700000000123456789, Dir: true},
 			{Path: "photos/été (1).jpg", Size: 3 << 20, Mode: 0o644, MTime: -1, Resume: "00112233445566778899aabbccddeeff"},
 		}},
@@ -307,6 +313,7 @@ func TestOffersRoundTripInTheCanonicalForm(t *testing.T) {
 func FuzzCanonicalOffer(f *testing.F) {
 	f.Add([]byte(`{"type":"offer","transfer":"5f0c","files":[{"path":"a","size":1,"mode":420,"mtime":2,"resume":"9c"}]}`))
 	f.Add([]byte(`{"type":"offer","transfer":"5f0c","to":"bob","from_id":3,"files":[{"path":"d","size":0,"mode":493,"mtime":0,"dir":true}]}`))
+	f.Add([]byte(`{"type":"offer","transfer":"5f0c","to":"bob","to_identity":"d75a","from":"al","from_id":3,"from_identity":"3d40","files":[]}`))
 	f.Add([]byte(`{"type":"offer","transfer":"5f0c","files":[{},{"path":"a"}],"FILES":[{"size":3}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// The general path, which counts the entries before encoding/json

@@ -56,14 +56,20 @@ type Welcome struct {
 const MaxChatLen = 16 << 10
 
 // Chat is a chat line. A client sends Text, and To to send it to the
-// client of that name only (a direct message); the hub fills in From and
-// FromID before passing it on, and sets To, on a direct message, to the
-// recipient's name.
+// client of that name only (a direct message); the hub fills in From,
+// FromID and FromIdentity (the sender's identity, if it proved one) before
+// passing it on, and sets To, on a direct message, to the recipient's
+// name. ToIdentity, from a client, is the identity the sender expects the
+// recipient to have (the one it pinned): the hub delivers the message only
+// to a client with that identity, and answers otherwise with a Notice of
+// code NoticeKeyChanged.
 type Chat struct {
-	From   string `json:"from,omitempty"`
-	FromID uint64 `json:"from_id,omitempty"`
-	To     string `json:"to,omitempty"`
-	Text   string `json:"text"`
+	From         string `json:"from,omitempty"`
+	FromID       uint64 `json:"from_id,omitempty"`
+	FromIdentity string `json:"from_identity,omitempty"`
+	To           string `json:"to,omitempty"`
+	ToIdentity   string `json:"to_identity,omitempty"`
+	Text         string `json:"text"`
 }
 
 // Nick asks the hub to rename the client (client to hub), and answers
@@ -122,14 +128,21 @@ type Clients struct {
 //	alice → hub:  {"type":"offer","transfer":"5f0c…","to":"bob","files":[…]}
 //	hub → bob:    {"type":"offer","transfer":"r7a1…","from":"alice","from_id":3,"files":[…]}
 //
+// ToIdentity and FromIdentity are the identities of the two clients, as
+// for Chat: the sender may say which identity it expects the recipient to
+// have (the hub rejects the offer with CodeIdentity if it has another),
+// and the hub tells the recipient the sender's.
+//
 // Files holds at most MaxOfferFiles entries: Decode refuses a longer list
 // with ErrTooManyFiles before it decodes any entry.
 type Offer struct {
-	Transfer string `json:"transfer"`
-	To       string `json:"to,omitempty"`
-	From     string `json:"from,omitempty"`
-	FromID   uint64 `json:"from_id,omitempty"`
-	Files    []File `json:"files"`
+	Transfer     string `json:"transfer"`
+	To           string `json:"to,omitempty"`
+	ToIdentity   string `json:"to_identity,omitempty"`
+	From         string `json:"from,omitempty"`
+	FromID       uint64 `json:"from_id,omitempty"`
+	FromIdentity string `json:"from_identity,omitempty"`
+	Files        []File `json:"files"`
 }
 
 // MaxOfferFiles bounds the entries, files and folders, of one Offer, and
@@ -192,10 +205,15 @@ type Have struct {
 // offer may succeed in a moment; CodeAway that the recipient of a relayed
 // offer is not connected. From the hub to the recipient of a relayed
 // offer it has not answered, Reject withdraws the offer.
+//
+// With CodeIdentity, the recipient of a relayed offer does not have the
+// identity the offer's ToIdentity expects: Identity is the one it has (""
+// for none).
 type Reject struct {
 	Transfer string `json:"transfer"`
 	Reason   string `json:"reason"`
 	Code     string `json:"code,omitempty"`
+	Identity string `json:"identity,omitempty"`
 }
 
 // Result reports the outcome for one file of a transfer: the hash the
@@ -235,13 +253,21 @@ const (
 // that name. Code, when set, says which (NoticeNoClient); a notice never
 // ends the session.
 type Notice struct {
-	Text string `json:"text"`
-	Code string `json:"code,omitempty"`
+	Text     string `json:"text"`
+	Code     string `json:"code,omitempty"`
+	To       string `json:"to,omitempty"`       // NoticeKeyChanged: the direct message's recipient
+	Identity string `json:"identity,omitempty"` // NoticeKeyChanged: the recipient's identity ("" for none)
 }
 
-// NoticeNoClient is the Code of the Notice that answers a direct
-// message (a Chat with To) for a name no connected client has.
-const NoticeNoClient = "no_client"
+// Codes of a Notice.
+const (
+	// NoticeNoClient answers a direct message (a Chat with To) for a name
+	// no connected client has.
+	NoticeNoClient = "no_client"
+	// NoticeKeyChanged answers a direct message whose ToIdentity is not
+	// the recipient's identity: the message was not delivered.
+	NoticeKeyChanged = "key_changed"
+)
 
 // Bye ends a session politely.
 type Bye struct {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/fingerprint"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"golang.org/x/time/rate"
@@ -83,6 +84,11 @@ type SendOptions struct {
 	// relays the files to it, and it stores them, rather than storing
 	// them itself. That client answers the offer.
 	To string
+	// ToIdentity, with To, is the identity (an Ed25519 key in hex) the
+	// sender expects To to have: the hub relays the offer only to a client
+	// with that identity, and the send fails with a *KeyChangedError
+	// otherwise, nothing of it sent.
+	ToIdentity string
 	// RefusedRetry is how long a file keeps trying again, with growing
 	// pauses, while the receiver refuses its data streams because it has
 	// too many open (mux.ErrStreamRefused: a hub busy with other clients'
@@ -160,6 +166,23 @@ var ErrTryAgain = errors.New("receiver busy")
 // is back resumes them where it holds them.
 var ErrRecipientAway = errors.New("recipient not connected")
 
+// KeyChangedError reports that a name does not have the identity pinned
+// for it: the hub's client of that name proved another, or none. Nothing
+// was sent to it.
+type KeyChangedError struct {
+	Name   string // the name
+	Pinned string // the identity pinned for it, an Ed25519 key in hex
+	Now    string // the identity the name has now, in hex; "" for none
+}
+
+func (e *KeyChangedError) Error() string {
+	now := "no key at all"
+	if fp := fingerprint.OfHex(e.Now); fp != "" {
+		now = fp
+	}
+	return fmt.Sprintf("the key of %s has changed: pinned %s, now %s", e.Name, fingerprint.OfHex(e.Pinned), now)
+}
+
 // ErrConnectionLost reports a session that ended before every file was
 // confirmed, or a hub that refused an offer because it is shutting down.
 // Sending the files that are Unconfirmed or NotSent again, over a new
@@ -212,7 +235,7 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 	id := newTransferID()
 	msgs, unsubscribe := conn.Subscribe(id)
 	defer unsubscribe()
-	if err := conn.Send(protocol.Offer{Transfer: id, To: opt.To, Files: m.Files}); err != nil {
+	if err := conn.Send(protocol.Offer{Transfer: id, To: opt.To, ToIdentity: opt.ToIdentity, Files: m.Files}); err != nil {
 		if errors.Is(err, mux.ErrClosed) {
 			err = ErrConnectionLost
 		}
@@ -220,6 +243,10 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 		return err
 	}
 	acc, err := awaitAccept(ctx, conn, msgs)
+	var changed *KeyChangedError
+	if errors.As(err, &changed) {
+		changed.Name, changed.Pinned = opt.To, opt.ToIdentity
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			// Given up before the answer: say so for every file, so that
@@ -364,6 +391,8 @@ func awaitAccept(ctx context.Context, conn Conn, msgs <-chan protocol.Message) (
 					return protocol.Accept{}, fmt.Errorf("%w: %s", ErrTryAgain, msg.Reason)
 				case protocol.CodeAway:
 					return protocol.Accept{}, fmt.Errorf("%w: %s", ErrRecipientAway, msg.Reason)
+				case protocol.CodeIdentity:
+					return protocol.Accept{}, &KeyChangedError{Now: msg.Identity}
 				}
 				return protocol.Accept{}, fmt.Errorf("transfer refused: %s", msg.Reason)
 			}

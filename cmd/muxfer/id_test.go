@@ -7,8 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/hub/hubtest"
+	"github.com/muxfer/muxfer/mux"
 )
 
 // TestIDPrintsOneFingerprintAndKeepsIt: muxfer id makes the identity on
@@ -83,5 +85,72 @@ func TestNamesBelongToTheirIdentity(t *testing.T) {
 	code, out, errs := runCmdEnv(t, bob, "/who\n", "chat", h.Addr, "--name", "bob")
 	if code != exitOK || !strings.Contains(out, "key "+strings.TrimSpace(fp)) {
 		t.Errorf("bob's /who: exit %d, stdout %q, stderr %q; want his fingerprint %s", code, out, errs, fp)
+	}
+}
+
+// TestSendStopsWhenAPinnedKeyChanges: alice's first send to bob pins his
+// key; a hub that has forgotten who owns "bob" (a new folder, the same
+// access key) lets someone else be bob, and alice's next send stops with
+// both fingerprints and the command that trusts the new key, nothing
+// sent; muxfer peers lists the pin, and once it is forgotten the send
+// goes through.
+func TestSendStopsWhenAPinnedKeyChanges(t *testing.T) {
+	key := mux.NewKey()
+	config := t.TempDir()
+	alice := func(n string) string {
+		switch n {
+		case "XDG_CONFIG_HOME":
+			return config
+		case keyEnv:
+			return key.Text()
+		}
+		return ""
+	}
+	bobAt := func(addr string, id *client.Identity) string {
+		dir := t.TempDir()
+		s, err := client.Connect(t.Context(), addr, client.SessionConfig{Name: "bob", Key: key, Identity: id, Dir: dir,
+			Decide: func(client.Offer) client.Decision { return client.Accept }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return dir
+	}
+	send := func(addr string) (int, string, string) {
+		return runCmdEnv(t, alice, "", "send", addr, "--name", "alice", "--to", "bob", "--progress", "never", "../../testdata/hello.txt")
+	}
+	bob, other := client.NewIdentity(), client.NewIdentity()
+
+	h1 := hubtest.Start(t, hub.Config{Mux: mux.Config{Key: key}})
+	bobAt(h1.Addr, bob)
+	if code, out, errs := send(h1.Addr); code != exitOK {
+		t.Fatalf("first send: exit %d\n%s%s", code, out, errs)
+	}
+	h1.Close()
+
+	h2 := hubtest.Start(t, hub.Config{Mux: mux.Config{Key: key}})
+	inbox := bobAt(h2.Addr, other)
+	code, out, errs := send(h2.Addr)
+	for _, want := range []string{"the key of bob has changed", bob.Fingerprint(), other.Fingerprint()} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+	if code != exitFailed || !strings.Contains(out, "muxfer peers forget bob") {
+		t.Errorf("send to the other bob: exit %d, want %d and the hint\nstdout:\n%s\nstderr:\n%s", code, exitFailed, out, errs)
+	}
+	if entries, _ := os.ReadDir(inbox); len(entries) > 0 {
+		t.Errorf("the other bob received %v", entries)
+	}
+
+	code, out, _ = runCmdEnv(t, alice, "", "peers")
+	if code != exitOK || !strings.HasPrefix(out, "bob "+bob.Fingerprint()+" hub ") {
+		t.Errorf("peers: exit %d, %q", code, out)
+	}
+	if code, out, errs := runCmdEnv(t, alice, "", "peers", "forget", "bob"); code != exitOK || out != "forgot bob's key on 1 hub\n" {
+		t.Errorf("peers forget bob: exit %d, %q %q", code, out, errs)
+	}
+	if code, out, errs := send(h2.Addr); code != exitOK {
+		t.Errorf("send after forgetting: exit %d\n%s%s", code, out, errs)
 	}
 }

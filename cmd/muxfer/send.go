@@ -135,6 +135,9 @@ func (cf *clientFlags) connect(e env, u *ui, addr string, cfg client.SessionConf
 	if cfg.Identity, err = identity(e); err != nil {
 		return nil, nil, err
 	}
+	if cfg.KnownPeers, err = knownPeers(e); err != nil {
+		return nil, nil, err
+	}
 	s, err := client.Connect(e.ctx, addr, cfg)
 	if err != nil {
 		return nil, nil, err

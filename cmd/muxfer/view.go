@@ -65,11 +65,13 @@ func (v *view) show(ev client.Event) {
 		v.event(map[string]any{"type": "retry", "attempt": ev.Attempt, "error": ev.Err.Error(), "wait_seconds": ev.Wait.Seconds()},
 			fmt.Sprintf("* attempt %d failed (%s); next in %s", ev.Attempt, ev.Err.Error(), ev.Wait.Round(10*time.Millisecond)))
 	case client.Message:
-		v.u.heard(v.tag, protocol.Chat{From: ev.From, FromID: ev.FromID, To: ev.To, Text: ev.Text})
+		v.u.heard(v.tag, protocol.Chat{From: ev.From, FromID: ev.FromID, FromIdentity: ev.FromIdentity, To: ev.To, Text: ev.Text})
 	case client.Presence:
 		v.u.heard(v.tag, protocol.Presence{Event: ev.Kind, Client: ev.Peer, OldName: ev.OldName})
 	case client.Notice:
 		v.u.heard(v.tag, protocol.Notice{Code: ev.Code, Text: ev.Text})
+	case client.KeyChanged:
+		v.keyChanged(ev)
 	case client.Offered:
 		v.offered(ev.Offer)
 	case client.Withdrawn:
@@ -115,10 +117,34 @@ func (v *view) show(ev client.Event) {
 		if err != nil {
 			v.failed++
 		}
+		var changed *client.KeyChangedError
+		if errors.As(ev.Err, &changed) {
+			v.event(map[string]string{"type": "hint", "text": forgetHint(changed.Name)}, "! nothing was sent. "+forgetHint(changed.Name))
+		}
 		if v.onSent != nil {
 			v.onSent(ev, err)
 		}
 	}
+}
+
+// keyChanged warns that a name's identity is not the pinned one, and what
+// was stopped.
+func (v *view) keyChanged(ev client.KeyChanged) {
+	e := ev.Err
+	now := client.PeerFingerprint(e.Now)
+	what := map[string]string{
+		client.DirectMessageFrom: fmt.Sprintf("a direct message from %s was not shown", e.Name),
+		client.DirectMessageTo:   fmt.Sprintf("your direct message to %s was not delivered", e.Name),
+		client.OfferFrom:         fmt.Sprintf("an offer from %s was declined unseen", e.Name),
+	}[ev.What]
+	v.event(map[string]string{"type": "key_changed", "name": e.Name, "pinned": client.PeerFingerprint(e.Pinned), "now": now, "stopped": ev.What},
+		"! "+e.Error(),
+		"! "+what+". "+forgetHint(e.Name))
+}
+
+// forgetHint says how to trust a name's new key.
+func forgetHint(name string) string {
+	return fmt.Sprintf("If %s really has a new identity, compare its fingerprint with the one muxfer id prints on their machine, then run: muxfer peers forget %s", name, name)
 }
 
 // offerNote is the JSON form of an offer made to this client.
@@ -127,6 +153,7 @@ type offerNote struct {
 	Offer    int             `json:"offer"` // the number /accept and /decline take
 	Transfer string          `json:"transfer"`
 	From     string          `json:"from"`
+	FromKey  string          `json:"from_key,omitempty"` // the sender's fingerprint
 	Files    int             `json:"files"`
 	Folders  int             `json:"folders"`
 	Bytes    int64           `json:"bytes"`
@@ -137,7 +164,8 @@ type offerNote struct {
 // offered prints an offer, with the answer it waits for.
 func (v *view) offered(o client.Offer) {
 	v.offers[o.N] = o
-	ev := offerNote{Type: "offer", Offer: o.N, Transfer: o.Transfer, From: o.From, Waiting: o.Decision == client.Ask, List: o.Files}
+	ev := offerNote{Type: "offer", Offer: o.N, Transfer: o.Transfer, From: o.From, FromKey: client.PeerFingerprint(o.FromIdentity),
+		Waiting: o.Decision == client.Ask, List: o.Files}
 	ev.Files, ev.Folders, ev.Bytes = o.Totals()
 	head := fmt.Sprintf("* %s offers %s (%s)", o.From, contents(ev.Files, ev.Folders), size(ev.Bytes))
 	switch o.Decision {
@@ -150,6 +178,9 @@ func (v *view) offered(o client.Offer) {
 		delete(v.offers, o.N)
 	}
 	lines := []string{head}
+	if ev.FromKey != "" {
+		lines = append(lines, fmt.Sprintf("    %s's key: %s", o.From, ev.FromKey))
+	}
 	for _, line := range entryLines(o.Files, listedEntries) {
 		lines = append(lines, "    "+line)
 	}
