@@ -52,7 +52,8 @@ func (b Backoff) step(n int) time.Duration {
 // or ctx is done. After each failed attempt it calls onRetry, if set, with
 // the attempt's number, its error and the next wait. A refusal that no
 // wait can change (the name belongs to another identity, the identity's
-// proof failed, another protocol version) ends it at once.
+// proof failed, another protocol version, no longer a member) ends it at
+// once.
 func (b Backoff) Retry(ctx context.Context, dial func(context.Context) (*Client, error), onRetry func(attempt int, err error, wait time.Duration)) (*Client, error) {
 	b = b.withDefaults()
 	deadline := time.Now().Add(b.GiveUp)
@@ -90,7 +91,7 @@ func final(err error) bool {
 		return false
 	}
 	switch refused.Code {
-	case protocol.CodeNameOwned, protocol.CodeIdentity, protocol.CodeVersion:
+	case protocol.CodeNameOwned, protocol.CodeIdentity, protocol.CodeVersion, protocol.CodeNotMember:
 		return true
 	}
 	return false

@@ -12,6 +12,7 @@ package client
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"sync"
@@ -32,7 +33,9 @@ type Config struct {
 	// Identity, if set, is proved to the hub (it takes the place of
 	// Mux.Identity), as SessionConfig.Identity.
 	Identity *Identity
-	Mux      mux.Config
+	// HubKey is a members-only hub's public key, as SessionConfig.HubKey.
+	HubKey ed25519.PublicKey
+	Mux    mux.Config
 	// OnMessage receives what the hub says that is not an answer to a
 	// request of this client: Chat (a direct message has To set),
 	// Presence, Notice (such as a direct message's "no client named"),
@@ -121,6 +124,9 @@ type subscription struct {
 func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	if cfg.Identity != nil {
 		cfg.Mux.Identity = cfg.Identity.key
+	}
+	if cfg.HubKey != nil {
+		cfg.Mux.HubKey = cfg.HubKey
 	}
 	sess, w, err := mux.Dial(ctx, addr, protocol.Hello{Name: cfg.Name, DefaultName: cfg.DefaultName, Software: cfg.Software}, cfg.Mux)
 	if err != nil {

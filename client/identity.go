@@ -88,3 +88,12 @@ func IdentityFile(path string) (id *Identity, created bool, err error) {
 	}
 	return id, created, nil
 }
+
+// PrivateKey is the identity's private key, for a hub that uses it as
+// its own (hub.Config.HubIdentity); nil for a nil Identity.
+func (id *Identity) PrivateKey() ed25519.PrivateKey {
+	if id == nil {
+		return nil
+	}
+	return id.key
+}

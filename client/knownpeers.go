@@ -78,10 +78,9 @@ func OpenKnownPeers(path string) (*KnownPeers, error) {
 
 // readPins reads a known-peers file; a missing one holds no pins.
 func readPins(path string) (map[pinKey]string, error) {
-	pins := map[pinKey]string{}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return pins, nil
+		return map[pinKey]string{}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -97,6 +96,12 @@ func readPins(path string) (map[pinKey]string, error) {
 	if len(b) > MaxKnownPeers*maxLine {
 		return nil, fmt.Errorf("%s is over %d bytes: not a known-peers file", path, MaxKnownPeers*maxLine)
 	}
+	return parsePins(path, b)
+}
+
+// parsePins reads the contents b of the known-peers file at path.
+func parsePins(path string, b []byte) (map[pinKey]string, error) {
+	pins := map[pinKey]string{}
 	for n, line := range bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) {
 		if len(line) == 0 {
 			continue
@@ -116,9 +121,12 @@ func isIdentity(s string) bool {
 }
 
 // HubID is how KnownPeers names the hub that cfg reaches at addr: the hub's
-// TLS identity in hex, which the access key decides, or "plain:" and the
-// address without TLS.
+// TLS identity in hex (a members-only hub's own, or the one the access key
+// decides), or "plain:" and the address without TLS.
 func HubID(addr string, cfg mux.Config) string {
+	if cfg.HubKey != nil {
+		return hex.EncodeToString(cfg.HubKey)
+	}
 	if cfg.InsecureNoTLS || cfg.Key.IsZero() {
 		return "plain:" + mux.HubAddr(addr)
 	}

@@ -175,27 +175,3 @@ func TestSessionPinsOnFirstContact(t *testing.T) {
 		t.Errorf("carol pinned as %q after her message", id)
 	}
 }
-
-// FuzzKnownPeersFile reads any known-peers file: it is refused with an
-// error, or every pin read is a hub, a name and a key.
-func FuzzKnownPeersFile(f *testing.F) {
-	key := strings.Repeat("ab", 32)
-	f.Add([]byte("h1 bob " + key + "\nplain:127.0.0.1:7878 carol " + key + "\n"))
-	f.Add([]byte("h1 bob\n"))
-	f.Add([]byte("\n\nh1 bob " + strings.ToUpper(key) + "\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		path := filepath.Join(t.TempDir(), "known_peers")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		k, err := client.OpenKnownPeers(path)
-		if err != nil {
-			return
-		}
-		for _, p := range k.List() {
-			if p.Hub == "" || p.Name == "" || client.PeerFingerprint(p.Identity) == "" || strings.ContainsAny(p.Hub+p.Name, " \n") {
-				t.Fatalf("read a pin %+v", p)
-			}
-		}
-	})
-}

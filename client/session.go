@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -40,7 +41,11 @@ type SessionConfig struct {
 	// and stops whatever goes to or comes from a name whose identity is
 	// not the pinned one (see KnownPeers). Without it nothing is pinned.
 	KnownPeers *KnownPeers
-	Mux        mux.Config
+	// HubKey is a members-only hub's public key (from an invitation, or
+	// from its operator): the session accepts no other hub, and proves
+	// Identity instead of an access key.
+	HubKey ed25519.PublicKey
+	Mux    mux.Config
 
 	// Dir, if set, is the folder where the files of accepted offers go,
 	// checked and verified as the hub checks uploads; it is created once
@@ -155,6 +160,9 @@ func Connect(ctx context.Context, addr string, cfg SessionConfig) (*Session, err
 	cfg.Mux.InsecureNoTLS = cfg.Mux.InsecureNoTLS || cfg.InsecureNoTLS
 	if cfg.Identity != nil {
 		cfg.Mux.Identity = cfg.Identity.key
+	}
+	if cfg.HubKey != nil {
+		cfg.Mux.HubKey = cfg.HubKey
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 15 * time.Second

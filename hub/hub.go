@@ -16,6 +16,7 @@ package hub
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -152,6 +153,13 @@ type Config struct {
 	PresenceBurst     int
 	PresencePerMinute int
 
+	// MembersFile makes the hub members-only (members.go): it admits
+	// only the identities the file lists, each under its name there, and
+	// its TLS identity is HubIdentity (required with it) instead of one
+	// derived from the access key, which it does not use.
+	MembersFile string
+	HubIdentity ed25519.PrivateKey
+
 	// MaxOwnedNames bounds the names that identities own on the hub
 	// together (see owners.go); a client with an identity asking for a
 	// new name beyond it is refused with code "limit". Default 100,000.
@@ -210,6 +218,7 @@ type Hub struct {
 	names     map[string]uint64 // folded name -> id
 	book      nameBook          // look-alike keys of the names in use and of recent ones (names.go)
 	owners    *owners           // which identity owns which name (owners.go)
+	members   memberList        // a members-only hub's members (members.go)
 	nameLimit int               // highest suffix tried on a clash: maxNameSuffix but in tests
 	nextID    uint64
 	listeners map[net.Listener]struct{}
@@ -252,6 +261,22 @@ func New(cfg Config) (*Hub, error) {
 		cfg.Software = defaultSoftwareTag
 	}
 	cfg = cfg.withDefaults()
+	var members memberList
+	var membersInfo os.FileInfo
+	if cfg.MembersFile != "" {
+		if cfg.HubIdentity == nil {
+			root.Close()
+			return nil, errors.New("hub: a members-only hub needs an identity of its own")
+		}
+		if members, err = readMembers(cfg.MembersFile); err == nil {
+			membersInfo, err = os.Stat(cfg.MembersFile)
+		}
+		if err != nil {
+			root.Close()
+			return nil, fmt.Errorf("hub: members: %w", err)
+		}
+		cfg.Mux.HubIdentity = cfg.HubIdentity
+	}
 	owners, skipped, err := openOwners(root, cfg.MaxOwnedNames)
 	if err != nil {
 		owners.close()
@@ -272,7 +297,7 @@ func New(cfg Config) (*Hub, error) {
 	if err := recv.OpenRecords(); err != nil {
 		log.Warn("cannot keep the records of stored files across restarts", "err", err)
 	}
-	h := &Hub{cfg: cfg, log: log, root: root, recv: recv, owners: owners, start: time.Now(),
+	h := &Hub{cfg: cfg, log: log, root: root, recv: recv, owners: owners, members: members, start: time.Now(),
 		ctx: ctx, cancel: cancel,
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second},
 		admit: admission{crowded: throttle{period: time.Second}, streamsRefused: throttle{period: time.Second}}, failures: throttle{period: 100 * time.Millisecond},
@@ -288,6 +313,10 @@ func New(cfg Config) (*Hub, error) {
 		defer h.wg.Done()
 		h.sweep()
 	}()
+	if h.membersOnly() {
+		h.cfg.Mux.Member = h.isMember
+		h.wg.Go(func() { h.watchMembers(membersInfo) })
+	}
 	return h, nil
 }
 
@@ -570,11 +599,14 @@ func (h *Hub) register(sess *mux.Session, hello protocol.Hello, addr string) (*p
 	case len(h.clients) >= h.cfg.MaxClients:
 		return nil, &protocol.Error{Code: protocol.CodeLimit, Text: fmt.Sprintf("hub is full: %d clients", h.cfg.MaxClients)}
 	}
+	pub := sess.Identity()
+	if h.membersOnly() {
+		return h.registerMemberLocked(sess, pub, addr)
+	}
 	base, err := cleanName(hello.Name)
 	if err != nil {
 		return nil, &protocol.Error{Code: protocol.CodeBadMessage, Text: err.Error()}
 	}
-	pub := sess.Identity()
 	if refusal := h.owners.check(base, pub); refusal != nil && !(hello.DefaultName && isOwned(refusal)) {
 		return nil, refusal
 	}
@@ -605,6 +637,29 @@ func (h *Hub) register(sess *mux.Session, hello protocol.Hello, addr string) (*p
 	h.clients[p.info.ID] = p
 	h.names[strings.ToLower(name)] = p.info.ID
 	h.book.take(name)
+	return p, nil
+}
+
+// registerMemberLocked adds a member of a members-only hub under its name
+// in the members file, with "-2", "-3"… for its second session and on;
+// h.mu is held.
+func (h *Hub) registerMemberLocked(sess *mux.Session, pub ed25519.PublicKey, addr string) (*peer, *protocol.Error) {
+	member, ok := h.members[string(pub)]
+	if !ok { // removed between its proof and now
+		return nil, &protocol.Error{Code: protocol.CodeNotMember, Text: "not a member of this hub"}
+	}
+	name := member
+	for i := 2; h.names[strings.ToLower(name)] != 0; i++ {
+		if i > h.nameLimit {
+			return nil, &protocol.Error{Code: protocol.CodeLimit, Text: fmt.Sprintf("%s has %d sessions already", member, h.nameLimit)}
+		}
+		name = fmt.Sprintf("%s-%d", member, i)
+	}
+	h.nextID++
+	p := newPeer(h, sess, protocol.ClientInfo{ID: h.nextID, Name: name, Identity: hex.EncodeToString(pub), Addr: addr})
+	p.member = member
+	h.clients[p.info.ID] = p
+	h.names[strings.ToLower(name)] = p.info.ID
 	return p, nil
 }
 

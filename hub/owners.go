@@ -90,7 +90,12 @@ func openOwners(root *os.Root, max int) (*owners, int, error) {
 		}
 		b = b[:i+1]
 	}
-	skipped := 0
+	return o, o.load(b), nil
+}
+
+// load files the owners in b, the contents of an owners file, and returns
+// how many lines it skipped.
+func (o *owners) load(b []byte) (skipped int) {
 	for line := range strings.Lines(string(b)) {
 		pub, name, ok := parseOwner(strings.TrimSuffix(line, "\n"))
 		if !ok || o.check(name, pub) != nil {
@@ -99,7 +104,7 @@ func openOwners(root *os.Root, max int) (*owners, int, error) {
 		}
 		o.add(name, pub)
 	}
-	return o, skipped, nil
+	return skipped
 }
 
 // parseOwner reads one line of the owners file.

@@ -23,6 +23,9 @@ type peer struct {
 	sess *mux.Session
 	info protocol.ClientInfo
 	src  source // where it connected from, as the limits per address count it
+	// member is, on a members-only hub, the name the members file gives
+	// the client (its own may have "-2" after it); set before it runs.
+	member string
 
 	ctx     context.Context // ends when the peer is being torn down
 	cancel  context.CancelFunc

@@ -49,6 +49,8 @@ func (p *peer) rename(want string) {
 	var refusal string
 	clean, err := cleanName(want)
 	switch {
+	case h.membersOnly():
+		refusal = "names on this hub come from its members file"
 	case err != nil:
 		refusal = err.Error()
 	case clean != want:

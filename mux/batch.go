@@ -1,6 +1,7 @@
 package mux
 
 import (
+	"crypto/ed25519"
 	"crypto/tls"
 	"net"
 	"sync"
@@ -139,8 +140,9 @@ func (c *batchConn) end() error {
 // one system call.
 type batchedTLS struct {
 	*tls.Conn
-	raw *batchConn
-	wmu sync.Mutex // one Write at a time, so that batches do not mix
+	raw    *batchConn
+	member ed25519.PublicKey // on a members-only hub, the identity the client proved
+	wmu    sync.Mutex        // one Write at a time, so that batches do not mix
 }
 
 func (c *batchedTLS) Write(p []byte) (int, error) {

@@ -46,6 +46,18 @@ func binding(nc net.Conn) ([]byte, error) {
 	return cs.ExportKeyingMaterial(identityLabel, nil, bindingLen)
 }
 
+// memberOf returns the identity a members-only hub's connection nc proved
+// right after TLS, or nil.
+func memberOf(nc net.Conn) ed25519.PublicKey {
+	if gc, ok := nc.(*groupConn); ok {
+		nc = gc.Conn
+	}
+	if bt, ok := nc.(*batchedTLS); ok {
+		return bt.member
+	}
+	return nil
+}
+
 // proveIdentity fills hello's Identity and Proof for key over binding b.
 func proveIdentity(hello *protocol.Hello, key ed25519.PrivateKey, b []byte) {
 	hello.Identity = hex.EncodeToString(key.Public().(ed25519.PublicKey))

@@ -39,19 +39,19 @@ func pair(t testing.TB, cfg mux.Config) (cli, hub *mux.Session) {
 	return pairWith(t, cfg, nil)
 }
 
-// pairWith is pair with the client's connection wrapped by wrap, if not
-// nil.
-func pairWith(t testing.TB, cfg mux.Config, wrap func(net.Conn) net.Conn) (cli, hub *mux.Session) {
+// accepted is what acceptOne's hub ended with.
+type accepted struct {
+	s   *mux.Session
+	err error
+}
+
+// acceptOne listens on loopback and, on a goroutine, accepts one
+// connection as a hub configured by cfg, welcoming its client as id 7.
+func acceptOne(t testing.TB, cfg mux.Config) (net.Listener, <-chan accepted) {
 	t.Helper()
-	cfg = withKey(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer ln.Close()
-	type accepted struct {
-		s   *mux.Session
-		err error
 	}
 	got := make(chan accepted, 1)
 	go func() {
@@ -69,6 +69,16 @@ func pairWith(t testing.TB, cfg mux.Config, wrap func(net.Conn) net.Conn) (cli, 
 		}
 		got <- accepted{s, err}
 	}()
+	return ln, got
+}
+
+// pairWith is pair with the client's connection wrapped by wrap, if not
+// nil.
+func pairWith(t testing.TB, cfg mux.Config, wrap func(net.Conn) net.Conn) (cli, hub *mux.Session) {
+	t.Helper()
+	cfg = withKey(cfg)
+	ln, got := acceptOne(t, cfg)
+	defer ln.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := net.Dial("tcp", ln.Addr().String())

@@ -49,10 +49,18 @@ func secureClient(conn net.Conn, cfg Config) (net.Conn, error) {
 	if cfg.InsecureNoTLS {
 		return conn, nil
 	}
-	if cfg.Key.IsZero() {
+	var want ed25519.PublicKey
+	switch {
+	case cfg.HubKey != nil:
+		if cfg.Identity == nil {
+			return nil, errors.New("a members-only hub needs an identity")
+		}
+		want = cfg.HubKey
+	case cfg.Key.IsZero():
 		return nil, errors.New("no access key")
+	default:
+		want = cfg.Key.hubIdentity().Public().(ed25519.PublicKey)
 	}
-	want := cfg.Key.hubIdentity().Public().(ed25519.PublicKey)
 	raw := newBatchConn(conn)
 	tc := tls.Client(raw, &tls.Config{
 		MinVersion:         tls.VersionTLS13,
@@ -64,7 +72,11 @@ func secureClient(conn net.Conn, cfg Config) (net.Conn, error) {
 				return ErrAuth
 			}
 			got, ok := cs.PeerCertificates[0].PublicKey.(ed25519.PublicKey)
-			if !ok || !got.Equal(want) {
+			switch {
+			case ok && got.Equal(want):
+			case cfg.HubKey != nil:
+				return fmt.Errorf("%w: the hub's key is not the one expected (%s), or someone is in the middle", ErrAuth, hexPrefix(want))
+			default:
 				return fmt.Errorf("%w: the hub does not hold this access key, or someone is in the middle", ErrAuth)
 			}
 			return nil
@@ -78,6 +90,12 @@ func secureClient(conn net.Conn, cfg Config) (net.Conn, error) {
 			return nil, errHubWithoutTLS
 		}
 		return nil, fmt.Errorf("TLS: %w", err)
+	}
+	if cfg.HubKey != nil {
+		if err := proveMember(tc, cfg.Identity); err != nil {
+			return nil, err
+		}
+		return &batchedTLS{Conn: tc, raw: raw}, nil
 	}
 	proof, err := proofFor(tc, cfg.Key)
 	if err != nil {
@@ -94,10 +112,14 @@ func secureServer(conn net.Conn, cfg Config) (net.Conn, error) {
 	if cfg.InsecureNoTLS {
 		return conn, nil
 	}
-	if cfg.Key.IsZero() {
-		return nil, errors.New("no access key")
+	priv := cfg.HubIdentity
+	if priv == nil {
+		if cfg.Key.IsZero() {
+			return nil, errors.New("no access key")
+		}
+		priv = cfg.Key.hubIdentity()
 	}
-	cert, err := hubCertificate(cfg.Key)
+	cert, err := certificate(priv)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +138,13 @@ func secureServer(conn net.Conn, cfg Config) (net.Conn, error) {
 			return nil, fmt.Errorf("%w: the client refused this hub's identity (it holds another key)", ErrAuth)
 		}
 		return nil, fmt.Errorf("TLS: %w", err)
+	}
+	if cfg.HubIdentity != nil {
+		member, err := checkMember(tc, cfg.Member)
+		if err != nil {
+			return nil, err
+		}
+		return &batchedTLS{Conn: tc, raw: raw, member: member}, nil
 	}
 	want, err := proofFor(tc, cfg.Key)
 	if err != nil {
@@ -160,17 +189,17 @@ func proofFor(tc *tls.Conn, k Key) ([]byte, error) {
 	return m.Sum(nil), nil
 }
 
-// certs caches each hub key's certificate.
-var certs sync.Map // string(key bytes) -> *tls.Certificate
+// certs caches each hub identity's certificate.
+var certs sync.Map // string(public key) -> *tls.Certificate
 
-// hubCertificate returns the self-signed TLS certificate of the hub that
-// holds key. Its Ed25519 key is derived from the access key; nothing else
-// in it matters, as clients check only that key.
-func hubCertificate(key Key) (*tls.Certificate, error) {
-	if c, ok := certs.Load(string(key.b)); ok {
+// certificate returns the self-signed TLS certificate of the hub whose
+// identity is priv: derived from the access key, or a members-only hub's
+// own. Nothing in it matters but the key, which clients check.
+func certificate(priv ed25519.PrivateKey) (*tls.Certificate, error) {
+	pub := string(priv.Public().(ed25519.PublicKey))
+	if c, ok := certs.Load(pub); ok {
 		return c.(*tls.Certificate), nil
 	}
-	priv := key.hubIdentity()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
 		NotBefore:    time.Unix(0, 0),
@@ -184,7 +213,7 @@ func hubCertificate(key Key) (*tls.Certificate, error) {
 		return nil, err
 	}
 	c := &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv}
-	certs.Store(string(key.b), c)
+	certs.Store(pub, c)
 	return c, nil
 }
 

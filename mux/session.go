@@ -37,6 +37,15 @@ type Config struct {
 	// identity.go); nil for none. A hub reads the client's from the
 	// hello (Session.Identity).
 	Identity ed25519.PrivateKey
+
+	// HubIdentity makes a hub members-only (members.go): its TLS identity
+	// is this key instead of one derived from Key, and it admits only the
+	// identities Member admits, each proved right after TLS. HubKey, on a
+	// client, is such a hub's public key: the client accepts no other, and
+	// proves Identity (required) instead of an access key.
+	HubIdentity ed25519.PrivateKey
+	Member      func(ed25519.PublicKey) bool
+	HubKey      ed25519.PublicKey
 	// HandshakeTimeout bounds the time from connect to Welcome. Default 10s.
 	HandshakeTimeout time.Duration
 	// FirstByteTimeout bounds, on the hub's side (Accept), the time from
@@ -291,6 +300,13 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 	b, err := binding(sc)
 	if err == nil {
 		s.identity, err = checkIdentity(hello, b)
+	}
+	if member := memberOf(sc); err == nil && member != nil {
+		// The member proof came first; a hello's identity may only repeat it.
+		if s.identity != nil && !s.identity.Equal(member) {
+			err = fmt.Errorf("%w: the hello's identity is not the member's", ErrIdentity)
+		}
+		s.identity = member
 	}
 	if err != nil {
 		s.refuse(protocol.CodeIdentity, err.Error())

@@ -246,6 +246,7 @@ const (
 	CodeNoRoom     = "no_room"     // in a result: the receiver's disk is full, or its reserve would be crossed
 	CodeIdentity   = "identity"    // the hello's identity or its proof is wrong
 	CodeNameOwned  = "name_owned"  // the name asked for belongs to another identity
+	CodeNotMember  = "not_member"  // the client's identity was removed from a members-only hub
 )
 
 // Notice is something the hub tells a client as text to show, such as

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 
@@ -36,16 +37,19 @@ func identity(e env) (*client.Identity, error) {
 }
 
 func idCommand(e env) *cobra.Command {
-	return &cobra.Command{
+	var key *bool
+	cmd := &cobra.Command{
 		Use:   "id",
 		Short: "print your identity's fingerprint, the one others know you by",
 		Long: "id\n\nPrints the fingerprint of your identity: an Ed25519 key made on first use in\n" +
 			"$XDG_CONFIG_HOME/muxfer/identity (mode 0600; refused if others can read it),\n" +
 			"never sent anywhere. Read it to the people you deal with, so that they can\n" +
 			"check it is you. The fingerprint is alone on stdout; a note on stderr says when\n" +
-			"the identity was made just now.",
+			"the identity was made just now. With --key it prints the public key instead (64 hex\n" +
+			"digits), the form a members-only hub's members file takes.",
 		Example: "  muxfer id                                  # made on first use, the same after\n" +
-			"  XDG_CONFIG_HOME=/tmp/alice muxfer id       # another identity, kept elsewhere (tests)\n",
+			"  XDG_CONFIG_HOME=/tmp/alice muxfer id       # another identity, kept elsewhere (tests)\n" +
+			"  muxfer id --key                            # the public key, for a members-only hub's members file\n",
 		Args: noArgs,
 		RunE: func(*cobra.Command, []string) error {
 			path, err := identityPath(e)
@@ -59,8 +63,14 @@ func idCommand(e env) *cobra.Command {
 			if created {
 				fmt.Fprintf(e.stderr, "muxfer: made a new identity in %s\n", path)
 			}
+			if *key {
+				fmt.Fprintln(e.stdout, hex.EncodeToString(id.Public()))
+				return nil
+			}
 			fmt.Fprintln(e.stdout, id.Fingerprint())
 			return nil
 		},
 	}
+	key = cmd.Flags().Bool("key", false, "print the public key (hex) instead of the fingerprint")
+	return cmd
 }

@@ -154,3 +154,40 @@ func TestSendStopsWhenAPinnedKeyChanges(t *testing.T) {
 		t.Errorf("send after forgetting: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// TestBinaryMembersOnlyHub runs serve --members: it prints the line
+// members need, admits the identity its file lists (found with muxfer id
+// --key) without an access key, and refuses another.
+func TestBinaryMembersOnlyHub(t *testing.T) {
+	bin := buildBinary(t)
+	alice, mallory := "XDG_CONFIG_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir()
+	code, key, errs := runBinary(t, bin, []string{alice}, "id", "--key")
+	if code != exitOK || len(strings.TrimSpace(key)) != 64 {
+		t.Fatalf("id --key: exit %d, %q %q", code, key, errs)
+	}
+	members := filepath.Join(t.TempDir(), "members")
+	if err := os.WriteFile(members, []byte("alice "+key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := hubtest.StartServe(t, bin, nil, "--listen", "127.0.0.1:0", "--dir", t.TempDir(), "--members", members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := h.Line(t)
+	hubKey, ok := strings.CutPrefix(line, "muxfer chat "+h.Addr+" --hub-key ")
+	if !ok || len(hubKey) != 64 {
+		t.Fatalf("serve --members printed %q, want the line a member needs", line)
+	}
+	send := func(who string) (int, string, string) {
+		return runBinary(t, bin, []string{who}, "send", h.Addr, "--hub-key", hubKey, "--name", "whoever", "--progress", "never", "../../testdata/hello.txt")
+	}
+	if code, out, errs := send(alice); code != exitOK || !strings.Contains(out, "as alice") {
+		t.Errorf("alice: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := send(mallory); code != exitFailed || !strings.Contains(errs, "not a member of this hub") {
+		t.Errorf("mallory: exit %d\n%s%s", code, out, errs)
+	}
+	if code, _, errs := runBinary(t, bin, []string{alice}, "send", h.Addr, "--hub-key", hubKey, "--key-file", members, "x"); code != exitUsage {
+		t.Errorf("--hub-key with --key-file: exit %d, %s", code, errs)
+	}
+}

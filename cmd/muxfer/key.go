@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 
@@ -14,6 +16,7 @@ type keyFlags struct {
 	key      *string
 	keyFile  *string
 	insecure *bool
+	hubKey   *string // clients only: a members-only hub's key
 }
 
 const keyEnv = "MUXFER_KEY"
@@ -30,22 +33,42 @@ func addKeyFlags(cmd *cobra.Command) keyFlags {
 	return kf
 }
 
+// addClientKeyFlags is addKeyFlags for a command that connects to a hub,
+// which may be members-only.
+func addClientKeyFlags(cmd *cobra.Command) keyFlags {
+	kf := addKeyFlags(cmd)
+	kf.hubKey = cmd.Flags().String("hub-key", "", "the `KEY` of a members-only hub (serve --members prints it): no access key then, your identity\nmust be one of its members")
+	return kf
+}
+
 // keySource says where a command's key came from.
 type keySource struct {
 	name    string // "--key", the key file, MUXFER_KEY, the hub's own key file
 	created bool   // the hub's own key, made just now
 }
 
-// access is what the key flags give a hub or a client: a key, or no TLS.
+// access is what the key flags give a hub or a client: a key, a
+// members-only hub's key, or no TLS.
 type access struct {
 	Key           client.Key
 	InsecureNoTLS bool
+	HubKey        ed25519.PublicKey
 }
 
 // access turns the key flags into a key. A client must be given one; a
 // hub without one uses (and on first start creates) the key in the user's
 // config directory, and says where it came from.
 func (kf keyFlags) access(e env, hub bool) (cfg access, source keySource, err error) {
+	if kf.hubKey != nil && *kf.hubKey != "" {
+		if *kf.insecure || *kf.key != "" || *kf.keyFile != "" {
+			return cfg, source, usageError{"--hub-key takes no access key and no --insecure-no-tls"}
+		}
+		pub, err := hex.DecodeString(*kf.hubKey)
+		if err != nil || len(pub) != ed25519.PublicKeySize {
+			return cfg, source, usageError{"--hub-key: not a hub's key (64 hex digits, as serve --members prints it)"}
+		}
+		return access{HubKey: pub}, keySource{name: "--hub-key"}, nil
+	}
 	if *kf.insecure {
 		if *kf.key != "" || *kf.keyFile != "" {
 			return cfg, source, usageError{"--insecure-no-tls takes no key"}

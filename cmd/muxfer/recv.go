@@ -47,7 +47,7 @@ func recvCommand(e env) *cobra.Command {
 		reconnect: fs.Bool("reconnect", true, "reconnect when the connection is lost (keeping the name)"),
 		giveUp:    fs.Duration("give-up", 2*time.Minute, "stop trying to reconnect after this long"),
 		keep:      keepPartialFlag(cmd),
-		keys:      addKeyFlags(cmd),
+		keys:      addClientKeyFlags(cmd),
 	}
 	_ = cmd.RegisterFlagCompletionFunc("dir", folders)
 	cmd.RunE = func(_ *cobra.Command, pos []string) error { return r.recv(e, pos) }

@@ -37,7 +37,7 @@ func addClientFlags(cmd *cobra.Command) clientFlags {
 		progress:  addProgressFlag(cmd),
 		parallel:  fs.Int("parallel", 4, "files sent at once, each on its own stream (at most 64)"),
 		limitRate: new(byteSize),
-		keys:      addKeyFlags(cmd),
+		keys:      addClientKeyFlags(cmd),
 
 		reconnect:    fs.Bool("reconnect", true, "reconnect when the connection is lost (keeping the name, resuming transfers)"),
 		reconnectMax: fs.Duration("reconnect-max", 10*time.Second, "longest wait between attempts to reconnect"),
@@ -124,6 +124,7 @@ func (cf *clientFlags) send(e env, stdin bool, pos []string) error {
 // folder to receive into, a decision for offers.
 func (cf *clientFlags) connect(e env, u *ui, addr string, cfg client.SessionConfig) (*client.Session, *view, error) {
 	cfg.Name, cfg.Software, cfg.Key, cfg.InsecureNoTLS = *cf.name, software(), cf.access.Key, cf.access.InsecureNoTLS
+	cfg.HubKey = cf.access.HubKey
 	cfg.DefaultName = !cf.named()
 	cfg.NoReconnect = cfg.NoReconnect || !*cf.reconnect
 	cfg.Backoff = client.Backoff{Max: *cf.reconnectMax, GiveUp: *cf.giveUp}

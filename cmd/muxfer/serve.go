@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"math"
@@ -32,6 +33,7 @@ type serveFlags struct {
 	reserveInodes        *int // inodes an offer must leave free; -1: 1% of the file system's
 	maxSize, reserve     byteSize
 	keys                 keyFlags
+	members              *string // a members-only hub's members file
 }
 
 func serveCommand(e env) *cobra.Command {
@@ -41,10 +43,17 @@ func serveCommand(e env) *cobra.Command {
 		Long: "serve [--listen ADDR] [--dir DIR] [--key-file FILE] [--print-key] [--verbose]\n\n" +
 			"Without a key, the hub uses the one in its config directory. When it creates that key\n" +
 			"(on first start), and with --print-key, it prints the line clients need on stdout:\n" +
-			"MUXFER_KEY=... muxfer chat HOST:PORT\n\n" + deadPeerNote,
+			"MUXFER_KEY=... muxfer chat HOST:PORT\n\n" +
+			"With --members FILE the hub is members-only: it admits only the identities FILE\n" +
+			"lists, one per line, a name and a public key (muxfer id --key prints one), each\n" +
+			"under its name there; it takes no access key, and its TLS identity is a key of its\n" +
+			"own ($XDG_CONFIG_HOME/muxfer/hub-identity), which clients give as --hub-key. It\n" +
+			"prints the line members need on stdout, and rereads FILE when it changes or on\n" +
+			"SIGHUP: a member taken out is disconnected.\n\n" + deadPeerNote,
 		Example: "  muxfer serve                               # listen on :7878, store uploads in ./muxfer-files\n" +
 			"  muxfer serve --listen 127.0.0.1:9000 --dir /srv/drop --key-file /etc/muxfer/hub.key\n" +
-			"  muxfer serve --max-size 10G --reserve 1G --grace 30s --verbose\n",
+			"  muxfer serve --max-size 10G --reserve 1G --grace 30s --verbose\n" +
+			"  muxfer serve --members /etc/muxfer/members      # only the identities listed there\n",
 		Args: noArgs,
 	}
 	fs := cmd.Flags()
@@ -69,9 +78,25 @@ func serveCommand(e env) *cobra.Command {
 	fs.Var(&sf.maxSize, "max-size", "bytes per offer, e.g. 10G (0: no limit)")
 	fs.Var(&sf.reserve, "reserve", "free disk space an offer must leave, e.g. 1G")
 	sf.keys = addKeyFlags(cmd)
+	sf.members = fs.String("members", "", "admit only the identities listed in `FILE` (members-only: no access key)")
 	_ = cmd.RegisterFlagCompletionFunc("dir", folders)
+	_ = cmd.RegisterFlagCompletionFunc("members", anyFile)
 	cmd.RunE = func(*cobra.Command, []string) error { return sf.serve(e) }
 	return cmd
+}
+
+// membersOnly checks that no access key is given with --members, and
+// returns the hub's own identity, made on first use.
+func (sf *serveFlags) membersOnly(e env) (*client.Identity, error) {
+	if *sf.keys.insecure || *sf.keys.key != "" || *sf.keys.keyFile != "" || *sf.printKey {
+		return nil, usageError{"--members takes no access key, --print-key or --insecure-no-tls"}
+	}
+	dir, err := client.ConfigDir(e.getenv)
+	if err != nil {
+		return nil, fmt.Errorf("keeping the hub's identity: %w", err)
+	}
+	id, _, err := client.IdentityFile(filepath.Join(dir, "hub-identity"))
+	return id, err
 }
 
 // inodeReserve turns --reserve-inodes into hub.Limits.ReserveInodes:
@@ -101,8 +126,14 @@ func (sf *serveFlags) serve(e env) error {
 		return err
 	}
 	defer ln.Close()
-	keys, key, err := sf.keys.access(e, true)
-	if err != nil {
+	var keys access
+	var key keySource
+	var hubID *client.Identity
+	if *sf.members != "" {
+		if hubID, err = sf.membersOnly(e); err != nil {
+			return err
+		}
+	} else if keys, key, err = sf.keys.access(e, true); err != nil {
 		return err
 	}
 	noReserve := int64(sf.reserve)
@@ -113,13 +144,18 @@ func (sf *serveFlags) serve(e env) error {
 		MaxClients: *sf.maxClients, MaxClientsPerAddr: *sf.maxPerAddr,
 		MaxStreamsTotal: *sf.maxStreams, MaxStreamsPerAddr: *sf.maxStreamsPerAddr, ChatMessagesPerSecond: *sf.chatRate, ChatBurst: 5 * *sf.chatRate,
 		Offers:    hub.Limits{MaxFiles: *sf.maxFiles, MaxBytes: int64(sf.maxSize), Reserve: noReserve, ReserveInodes: inodeReserve(*sf.reserveInodes)},
-		KeepParts: *sf.keepPartial, OfferTimeout: *sf.offerTimeout})
+		KeepParts: *sf.keepPartial, OfferTimeout: *sf.offerTimeout, MembersFile: *sf.members, HubIdentity: hubID.PrivateKey()})
 	if err != nil {
 		return err
 	}
+	stopReload := reloadOnHangup(h)
+	defer stopReload()
 	abs, _ := filepath.Abs(*sf.dir)
 	log.Info("muxfer hub listening", "addr", ln.Addr().String(), "dir", abs, "version", software(), "key", key.name)
 	switch {
+	case hubID != nil:
+		log.Info("members-only hub", "members", *sf.members, "hub_key", client.Fingerprint(hubID.Public()))
+		fmt.Fprintf(e.stdout, "muxfer chat %s --hub-key %s\n", reachableAddr(ln.Addr()), hex.EncodeToString(hubID.Public()))
 	case keys.InsecureNoTLS:
 		log.Warn("INSECURE: --insecure-no-tls: no encryption, no authentication; anyone who can reach this port can read and write")
 	case key.created || *sf.printKey:

@@ -182,3 +182,20 @@ func (s *Serve) Stop(t testing.TB) (log string, stdout []string) {
 	}
 	return log, stdout
 }
+
+// Line returns the next line serve printed on stdout, or fails the test
+// if there is none within a minute.
+func (s *Serve) Line(t testing.TB) string {
+	t.Helper()
+	patience := time.NewTimer(time.Minute)
+	defer patience.Stop()
+	select {
+	case line, ok := <-s.out:
+		if ok {
+			return line
+		}
+	case <-patience.C:
+	}
+	t.Fatal("serve printed no line")
+	return ""
+}
