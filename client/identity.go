@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/muxfer/muxfer/internal/fingerprint"
+	"github.com/muxfer/muxfer/mux"
 )
 
 // Identity is the key pair a person is known by: an Ed25519 key, made once
@@ -97,3 +98,11 @@ func (id *Identity) PrivateKey() ed25519.PrivateKey {
 	}
 	return id.key
 }
+
+// Invitation lets one new member into a members-only hub: the hub's key,
+// and a secret the hub takes once (see hub.NewInvitation).
+type Invitation = mux.Invitation
+
+// ParseInvitation reads an invitation as muxfer invite prints it
+// ("mxi1." and 108 letters and digits).
+func ParseInvitation(s string) (Invitation, error) { return mux.ParseInvitation(s) }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/muxfer/muxfer/internal/atomicfile"
 )
 
 // Secrets (an access key, the resume secret) live in files of their own,
@@ -58,23 +60,13 @@ func secretFile(path, what string, contents func() []byte) (b []byte, created bo
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, false, err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return nil, false, err
-	}
-	defer os.Remove(tmp.Name())
 	b = contents()
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	tmp, err := atomicfile.WriteTemp(path, b)
 	if err != nil {
 		return nil, false, err
 	}
-	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
 		b, err := readSecret(path, what)
 		return b, false, err
 	} else if err != nil {

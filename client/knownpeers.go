@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/muxfer/muxfer/internal/atomicfile"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/transfer"
 )
@@ -226,22 +227,7 @@ func writePins(path string, pins map[pinKey]string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(strings.Join(lines, ""))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Replace(path, []byte(strings.Join(lines, "")))
 }
 
 // lookup is Lookup on a KnownPeers that may be nil (none).

@@ -45,7 +45,11 @@ type SessionConfig struct {
 	// from its operator): the session accepts no other hub, and proves
 	// Identity instead of an access key.
 	HubKey ed25519.PublicKey
-	Mux    mux.Config
+	// Invitation, with HubKey, is the secret of an invitation to that hub
+	// (Invitation.Secret), which makes the session's identity a member
+	// on its first connection.
+	Invitation []byte
+	Mux        mux.Config
 
 	// Dir, if set, is the folder where the files of accepted offers go,
 	// checked and verified as the hub checks uploads; it is created once
@@ -162,7 +166,7 @@ func Connect(ctx context.Context, addr string, cfg SessionConfig) (*Session, err
 		cfg.Mux.Identity = cfg.Identity.key
 	}
 	if cfg.HubKey != nil {
-		cfg.Mux.HubKey = cfg.HubKey
+		cfg.Mux.HubKey, cfg.Mux.Invitation = cfg.HubKey, cfg.Invitation
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 15 * time.Second

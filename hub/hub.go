@@ -219,6 +219,7 @@ type Hub struct {
 	book      nameBook          // look-alike keys of the names in use and of recent ones (names.go)
 	owners    *owners           // which identity owns which name (owners.go)
 	members   memberList        // a members-only hub's members (members.go)
+	inviteMu  sync.Mutex        // one invitation redeemed at a time (invite.go)
 	nameLimit int               // highest suffix tried on a clash: maxNameSuffix but in tests
 	nextID    uint64
 	listeners map[net.Listener]struct{}
@@ -314,7 +315,7 @@ func New(cfg Config) (*Hub, error) {
 		h.sweep()
 	}()
 	if h.membersOnly() {
-		h.cfg.Mux.Member = h.isMember
+		h.cfg.Mux.Member = h.admitMember
 		h.wg.Go(func() { h.watchMembers(membersInfo) })
 	}
 	return h, nil

@@ -30,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -98,12 +99,19 @@ func parseMembers(path, text string) (memberList, error) {
 // membersOnly reports whether the hub admits members only.
 func (h *Hub) membersOnly() bool { return h.cfg.MembersFile != "" }
 
-// isMember is mux.Config.Member: whether pub is listed.
-func (h *Hub) isMember(pub ed25519.PublicKey) bool {
+// admitMember is mux.Config.Member: nil if pub is listed, or if invitation is
+// one this hub made and pub becomes a member by it (invite.go).
+func (h *Hub) admitMember(pub ed25519.PublicKey, invitation []byte) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	_, ok := h.members[string(pub)]
-	return ok
+	h.mu.Unlock()
+	switch {
+	case ok:
+		return nil
+	case len(invitation) == 0:
+		return mux.ErrNotMember
+	}
+	return h.redeem(pub, invitation)
 }
 
 // ReloadMembers reads the members file again. If it cannot be read or is

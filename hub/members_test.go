@@ -125,3 +125,67 @@ func TestMembersFileIsReloaded(t *testing.T) {
 	c, err := dialMember(t, h.Addr, hubID, carol, "")
 	wantName(t, c, err, "carol")
 }
+
+// TestInvitationsWorkOnce: an invitation lets one identity in, under the
+// name it was made for, and adds it to the members file; the same
+// invitation again, an expired one or a forged one gets one clear reason,
+// and nobody is added.
+func TestInvitationsWorkOnce(t *testing.T) {
+	alice, carol, mallory := client.NewIdentity(), client.NewIdentity(), client.NewIdentity()
+	h, file, hubID := membersHub(t, memberLine("alice", alice))
+	invite := func(name string, until time.Time) mux.Invitation {
+		t.Helper()
+		inv, err := hub.NewInvitation(file, hubID.Public(), name, until)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inv
+	}
+	join := func(id *client.Identity, inv mux.Invitation) (*client.Client, error) {
+		t.Helper()
+		code, err := client.ParseInvitation(inv.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, h.Addr, client.Config{Name: "x", Identity: id, HubKey: code.HubKey, Mux: mux.Config{Invitation: code.Secret}})
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+		return c, err
+	}
+
+	if _, err := hub.NewInvitation(file, hubID.Public(), "Alice", time.Now().Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "alice is a member already") {
+		t.Errorf("an invitation for a member's name: %v", err)
+	}
+	inv := invite("carol", time.Now().Add(time.Hour))
+	c, err := join(carol, inv)
+	wantName(t, c, err, "carol")
+	if _, err := join(mallory, inv); err == nil || !strings.Contains(err.Error(), "this invitation was used already") {
+		t.Errorf("the same invitation again: %v", err)
+	}
+	expired := invite("dave", time.Now().Add(-time.Minute))
+	if _, err := join(mallory, expired); err == nil || !strings.Contains(err.Error(), "this invitation expired at") {
+		t.Errorf("an expired invitation: %v", err)
+	}
+	forged := mux.NewInvitation(hubID.Public())
+	if _, err := join(mallory, forged); err == nil || !strings.Contains(err.Error(), "no such invitation") {
+		t.Errorf("a forged invitation: %v", err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), memberLine("carol", carol)) || strings.Contains(string(b), hex.EncodeToString(mallory.Public())) {
+		t.Errorf("the members file after the invitations:\n%s", b)
+	}
+	// Carol is a member now: she comes back without the invitation.
+	c.Close()
+	waitUntil(t, "carol to leave", func() bool { return len(h.Clients()) == 0 })
+	c, err = dialMember(t, h.Addr, hubID, carol, "")
+	wantName(t, c, err, "carol")
+	if _, err := mux.ParseInvitation(inv.String()[:40]); err == nil {
+		t.Error("an invitation cut short was read")
+	}
+}

@@ -96,6 +96,11 @@ func parseChecked(body string) (Key, error) {
 		}
 		return Key{}, mistyped(err.Error())
 	}
+	if len(b) != keyBytes+checkBytes {
+		// base32 skips line breaks: letters with some in their place
+		// decode to fewer bytes.
+		return Key{}, mistyped("it has a line break among its letters")
+	}
 	k := b[:keyBytes]
 	if !bytes.Equal(b[keyBytes:], checksum(k)) {
 		return Key{}, fmt.Errorf("%w: its checksum does not match", ErrKeyMistyped)

@@ -87,3 +87,14 @@ func FuzzParseKey(f *testing.F) {
 		}
 	})
 }
+
+// TestParseKeyRefusesLineBreaksInside: base32 skips line breaks, so a key
+// with some in place of letters has the right length and decodes short;
+// it is refused as mistyped (the fuzzer found it panicking).
+func TestParseKeyRefusesLineBreaksInside(t *testing.T) {
+	text := NewKey().Text()
+	broken := text[:20] + "\n\r\n" + text[23:]
+	if _, err := ParseKey(broken); !errors.Is(err, ErrKeyMistyped) || !strings.Contains(err.Error(), "line break") {
+		t.Errorf("ParseKey(%q): %v", broken, err)
+	}
+}

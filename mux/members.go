@@ -12,31 +12,44 @@ import (
 // A members-only hub (Config.HubIdentity) has an identity of its own
 // instead of one derived from an access key, and admits only the
 // identities it lists. After TLS, in place of the access-key proof, the
-// client writes 96 bytes:
+// client writes
 //
-//	its Ed25519 public key (32) | Ed25519 signature (64) over
-//	"muxfer member proof v1" 0x00 E
+//	its Ed25519 public key (32) | n (1) | an invitation (n: 0 or 32) |
+//	Ed25519 signature (64) over "muxfer member proof v1" 0x00 E n invitation
 //
 // where E is 32 bytes exported from the TLS session with label
 // memberLabel and no context. The hub answers with one byte: 0, and yamux
-// starts; or 1, a length byte and that many bytes of UTF-8 saying why
-// (not a member, a proof that does not verify), and it closes the
-// connection.
+// starts; or 1, a length byte and that many bytes of ASCII saying why
+// (not a member, a proof that does not verify, an invitation spent or
+// expired), and it closes the connection. A client that is not a member
+// yet presents an invitation's secret, which the hub may take to make it
+// one (Config.Member decides).
 
 const (
-	memberLabel    = "EXPORTER-muxfer v1 member proof"
-	memberContext  = "muxfer member proof v1\x00"
-	memberProofLen = ed25519.PublicKeySize + ed25519.SignatureSize
+	memberLabel   = "EXPORTER-muxfer v1 member proof"
+	memberContext = "muxfer member proof v1\x00"
+
+	// InvitationLen is the length of an invitation's secret.
+	InvitationLen = 32
 )
 
-// proveMember writes the member proof for id on tc and reads the hub's
-// answer.
-func proveMember(tc *tls.Conn, id ed25519.PrivateKey) error {
-	msg, err := memberMessage(tc)
+// ErrNotMember is what Config.Member returns for an identity it does not
+// admit and no invitation.
+var ErrNotMember = errors.New("not a member of this hub")
+
+// proveMember writes the member proof for id, with invitation (nil for
+// none), on tc and reads the hub's answer.
+func proveMember(tc *tls.Conn, id ed25519.PrivateKey, invitation []byte) error {
+	if len(invitation) != 0 && len(invitation) != InvitationLen {
+		return fmt.Errorf("an invitation's secret is %d bytes, not %d", InvitationLen, len(invitation))
+	}
+	ekm, err := memberMessage(tc)
 	if err != nil {
 		return err
 	}
-	proof := append(append([]byte{}, id.Public().(ed25519.PublicKey)...), ed25519.Sign(id, msg)...)
+	body := append([]byte{byte(len(invitation))}, invitation...)
+	proof := append(append([]byte{}, id.Public().(ed25519.PublicKey)...), body...)
+	proof = append(proof, ed25519.Sign(id, append(ekm, body...))...)
 	if _, err := tc.Write(proof); err != nil {
 		return err
 	}
@@ -59,26 +72,41 @@ func proveMember(tc *tls.Conn, id ed25519.PrivateKey) error {
 
 // checkMember reads a client's member proof on tc, answers it, and
 // returns the identity it proves if member admits it.
-func checkMember(tc *tls.Conn, member func(ed25519.PublicKey) bool) (ed25519.PublicKey, error) {
-	msg, err := memberMessage(tc)
+func checkMember(tc *tls.Conn, member func(ed25519.PublicKey, []byte) error) (ed25519.PublicKey, error) {
+	ekm, err := memberMessage(tc)
 	if err != nil {
 		return nil, err
 	}
-	proof := make([]byte, memberProofLen)
-	if _, err := io.ReadFull(tc, proof); err != nil {
+	head := make([]byte, ed25519.PublicKeySize+1)
+	if _, err := io.ReadFull(tc, head); err != nil {
 		return nil, fmt.Errorf("%w: no member proof: %v", ErrAuth, err)
 	}
-	pub := ed25519.PublicKey(proof[:ed25519.PublicKeySize])
-	var why string
-	switch {
-	case !ed25519.Verify(pub, msg, proof[ed25519.PublicKeySize:]):
-		why = "the member proof does not verify"
-	case member == nil || !member(pub):
-		why = "not a member of this hub"
+	pub, n := ed25519.PublicKey(head[:ed25519.PublicKeySize]), int(head[ed25519.PublicKeySize])
+	if n != 0 && n != InvitationLen {
+		return nil, fmt.Errorf("%w: a member proof with an invitation of %d bytes", ErrAuth, n)
 	}
-	if why != "" {
-		tc.Write(append([]byte{1, byte(len(why))}, why...))
-		return nil, fmt.Errorf("%w: %s (identity %s)", ErrAuth, why, hexPrefix(pub))
+	rest := make([]byte, n+ed25519.SignatureSize)
+	if _, err := io.ReadFull(tc, rest); err != nil {
+		return nil, fmt.Errorf("%w: no member proof: %v", ErrAuth, err)
+	}
+	invitation := rest[:n]
+	signed := append(append(ekm, byte(n)), invitation...)
+	var why error
+	switch {
+	case !ed25519.Verify(pub, signed, rest[n:]):
+		why = errors.New("the member proof does not verify")
+	case member == nil:
+		why = ErrNotMember
+	default:
+		why = member(pub, invitation)
+	}
+	if why != nil {
+		text := why.Error()
+		if len(text) > 255 {
+			text = text[:255]
+		}
+		tc.Write(append([]byte{1, byte(len(text))}, text...))
+		return nil, fmt.Errorf("%w: %s (identity %s)", ErrAuth, text, hexPrefix(pub))
 	}
 	if _, err := tc.Write([]byte{0}); err != nil {
 		return nil, err

@@ -45,7 +45,15 @@ func handshake(t *testing.T, hub, cli mux.Config) (ed25519.PublicKey, error, err
 func TestMembersOnlyHubAdmitsItsMembersOnly(t *testing.T) {
 	seed := func(b byte) ed25519.PrivateKey { return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{b}, 32)) }
 	hubKey, alice, mallory, otherHub := seed(1), seed(2), seed(3), seed(4)
-	hub := mux.Config{HubIdentity: hubKey, Member: func(k ed25519.PublicKey) bool { return k.Equal(alice.Public()) }}
+	hub := mux.Config{HubIdentity: hubKey, Member: func(k ed25519.PublicKey, invitation []byte) error {
+		if k.Equal(alice.Public()) || bytes.Equal(invitation, bytes.Repeat([]byte{7}, mux.InvitationLen)) {
+			return nil
+		}
+		if len(invitation) > 0 {
+			return errors.New("this invitation was used already")
+		}
+		return mux.ErrNotMember
+	}}
 	pub := func(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519.PublicKey) }
 	for _, tt := range []struct {
 		name       string
@@ -55,6 +63,8 @@ func TestMembersOnlyHubAdmitsItsMembersOnly(t *testing.T) {
 	}{
 		{"a member", mux.Config{HubKey: pub(hubKey), Identity: alice}, "", ""},
 		{"a stranger", mux.Config{HubKey: pub(hubKey), Identity: mallory}, "the hub refused this identity: not a member of this hub", "not a member"},
+		{"an invited stranger", mux.Config{HubKey: pub(hubKey), Identity: mallory, Invitation: bytes.Repeat([]byte{7}, mux.InvitationLen)}, "", ""},
+		{"a spent invitation", mux.Config{HubKey: pub(hubKey), Identity: mallory, Invitation: bytes.Repeat([]byte{8}, mux.InvitationLen)}, "refused this identity: this invitation was used already", "used already"},
 		{"a member expecting another hub", mux.Config{HubKey: pub(otherHub), Identity: alice}, "the hub's key is not the one expected", ""},
 		{"an access key", mux.Config{Key: mux.NewKey(), Identity: alice}, "the hub does not hold this access key", ""},
 		{"no identity", mux.Config{HubKey: pub(hubKey)}, "needs an identity", ""},
@@ -62,8 +72,8 @@ func TestMembersOnlyHubAdmitsItsMembersOnly(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			id, cerr, herr := handshake(t, hub, tt.cli)
 			if tt.clientSays == "" {
-				if cerr != nil || herr != nil || !id.Equal(pub(alice)) {
-					t.Fatalf("client %v, hub %v, identity %x; want alice admitted", cerr, herr, id)
+				if cerr != nil || herr != nil || !id.Equal(pub(tt.cli.Identity)) {
+					t.Fatalf("client %v, hub %v, identity %x; want it admitted", cerr, herr, id)
 				}
 				return
 			}

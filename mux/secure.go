@@ -92,7 +92,7 @@ func secureClient(conn net.Conn, cfg Config) (net.Conn, error) {
 		return nil, fmt.Errorf("TLS: %w", err)
 	}
 	if cfg.HubKey != nil {
-		if err := proveMember(tc, cfg.Identity); err != nil {
+		if err := proveMember(tc, cfg.Identity, cfg.Invitation); err != nil {
 			return nil, err
 		}
 		return &batchedTLS{Conn: tc, raw: raw}, nil

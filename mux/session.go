@@ -40,12 +40,16 @@ type Config struct {
 
 	// HubIdentity makes a hub members-only (members.go): its TLS identity
 	// is this key instead of one derived from Key, and it admits only the
-	// identities Member admits, each proved right after TLS. HubKey, on a
+	// identities Member admits (returning nil), each proved right after
+	// TLS, with the invitation's secret the client presented (empty for
+	// none); Member's error is what the client is told. HubKey, on a
 	// client, is such a hub's public key: the client accepts no other, and
-	// proves Identity (required) instead of an access key.
+	// proves Identity (required) instead of an access key, presenting
+	// Invitation (InvitationLen bytes) if set.
 	HubIdentity ed25519.PrivateKey
-	Member      func(ed25519.PublicKey) bool
+	Member      func(pub ed25519.PublicKey, invitation []byte) error
 	HubKey      ed25519.PublicKey
+	Invitation  []byte
 	// HandshakeTimeout bounds the time from connect to Welcome. Default 10s.
 	HandshakeTimeout time.Duration
 	// FirstByteTimeout bounds, on the hub's side (Accept), the time from

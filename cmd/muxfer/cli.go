@@ -53,7 +53,7 @@ func newRoot(e env) *cobra.Command {
 		}
 	}})
 	root.AddCommand(serveCommand(e), sendCommand(e), recvCommand(e), chatCommand(e), demoCommand(e),
-		keygenCommand(e), idCommand(e), peersCommand(e), versionCommand(e), completionCommand())
+		keygenCommand(e), idCommand(e), peersCommand(e), inviteCommand(e), versionCommand(e), completionCommand())
 	for _, cmd := range root.Commands() {
 		completeNothingElse(cmd)
 	}

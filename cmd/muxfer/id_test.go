@@ -191,3 +191,42 @@ func TestBinaryMembersOnlyHub(t *testing.T) {
 		t.Errorf("--hub-key with --key-file: exit %d, %s", code, errs)
 	}
 }
+
+// TestBinaryInvitation: muxfer invite, run as the hub's user, prints a
+// code alone on its last line; the new member joins with it once, and
+// after that reaches the hub with no flag at all; the code does not work
+// twice.
+func TestBinaryInvitation(t *testing.T) {
+	bin := buildBinary(t)
+	hubUser, carol, mallory := "XDG_CONFIG_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir()
+	members := filepath.Join(t.TempDir(), "members")
+	if err := os.WriteFile(members, []byte("# nobody yet\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := hubtest.StartServe(t, bin, []string{hubUser}, "--listen", "127.0.0.1:0", "--dir", t.TempDir(), "--members", members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Line(t)
+	code, out, errs := runBinary(t, bin, []string{hubUser}, "invite", "--members", members, "--name", "carol", "--expires", "1h")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	invitation := lines[len(lines)-1]
+	if code != exitOK || !strings.HasPrefix(invitation, "mxi1.") || strings.Contains(invitation, " ") {
+		t.Fatalf("invite: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	send := func(env ...string) (int, string, string) {
+		return runBinary(t, bin, env, "send", h.Addr, "--progress", "never", "../../testdata/hello.txt")
+	}
+	if code, out, errs := send(carol, inviteEnv+"="+invitation); code != exitOK || !strings.Contains(out, "as carol") {
+		t.Fatalf("carol with the invitation: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := send(carol); code != exitOK || !strings.Contains(out, "as carol") {
+		t.Errorf("carol again, with no flag: exit %d\n%s%s", code, out, errs)
+	}
+	if code, _, errs := send(mallory, inviteEnv+"="+invitation); code != exitFailed || !strings.Contains(errs, "this invitation was used already") {
+		t.Errorf("the invitation again: exit %d, %s", code, errs)
+	}
+	if code, _, errs := send(mallory, inviteEnv+"=mxi1.abc"); code != exitFailed || !strings.Contains(errs, "not an invitation") {
+		t.Errorf("a mistyped invitation: exit %d, %s", code, errs)
+	}
+}

@@ -17,6 +17,7 @@ type keyFlags struct {
 	keyFile  *string
 	insecure *bool
 	hubKey   *string // clients only: a members-only hub's key
+	invite   *string // clients only: an invitation to a members-only hub
 }
 
 const keyEnv = "MUXFER_KEY"
@@ -37,8 +38,41 @@ func addKeyFlags(cmd *cobra.Command) keyFlags {
 // which may be members-only.
 func addClientKeyFlags(cmd *cobra.Command) keyFlags {
 	kf := addKeyFlags(cmd)
-	kf.hubKey = cmd.Flags().String("hub-key", "", "the `KEY` of a members-only hub (serve --members prints it): no access key then, your identity\nmust be one of its members")
+	kf.hubKey = cmd.Flags().String("hub-key", "", "the `KEY` of a members-only hub (serve --members prints it): no access key then, your identity\nmust be one of its members (remembered for ADDR after the first connection)")
+	kf.invite = cmd.Flags().String("invite", "", "join a members-only hub with the invitation `CODE` (muxfer invite prints one), once; or from "+inviteEnv)
 	return kf
+}
+
+const inviteEnv = "MUXFER_INVITE"
+
+// clientAccess is access for a client of the hub at addr, from the first
+// of: --invite, --hub-key, the access-key flags, MUXFER_KEY, MUXFER_INVITE,
+// and the key of the members-only hub this user reached at addr before.
+func (kf keyFlags) clientAccess(e env, addr string) (access, error) {
+	invitation := func(code string) (access, error) {
+		inv, err := client.ParseInvitation(code)
+		if err != nil {
+			return access{}, fmt.Errorf("invitation: %w", err)
+		}
+		return access{HubKey: inv.HubKey, Invitation: inv.Secret}, nil
+	}
+	keyFlag := *kf.insecure || *kf.key != "" || *kf.keyFile != ""
+	switch {
+	case *kf.invite != "":
+		if keyFlag || *kf.hubKey != "" {
+			return access{}, usageError{"--invite takes no access key, --hub-key or --insecure-no-tls"}
+		}
+		return invitation(*kf.invite)
+	case *kf.hubKey != "" || keyFlag || e.getenv(keyEnv) != "":
+	case e.getenv(inviteEnv) != "":
+		return invitation(e.getenv(inviteEnv))
+	default:
+		if pub := knownHub(e, addr); pub != nil {
+			return access{HubKey: pub}, nil
+		}
+	}
+	a, _, err := kf.access(e, false)
+	return a, err
 }
 
 // keySource says where a command's key came from.
@@ -53,6 +87,7 @@ type access struct {
 	Key           client.Key
 	InsecureNoTLS bool
 	HubKey        ed25519.PublicKey
+	Invitation    []byte // with HubKey: the secret of an invitation to that hub
 }
 
 // access turns the key flags into a key. A client must be given one; a
@@ -90,7 +125,7 @@ func (kf keyFlags) access(e env, hub bool) (cfg access, source keySource, err er
 	case hub:
 		return hubKey(e)
 	default:
-		return cfg, source, fmt.Errorf("no access key: set %s or pass --key-file (the hub prints its key when it creates it, and with serve --print-key)", keyEnv)
+		return cfg, source, fmt.Errorf("no access key: set %s or pass --key-file (the hub prints its key when it creates it, and with serve --print-key); a members-only hub takes --hub-key or --invite instead", keyEnv)
 	}
 	if err != nil {
 		return cfg, source, err

@@ -89,7 +89,7 @@ func (r *recvFlags) recv(e env, pos []string) error {
 		return err
 	}
 	defer u.close()
-	keys, _, err := r.keys.access(e, false)
+	keys, err := r.keys.clientAccess(e, pos[0])
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,11 @@ func (cf *clientFlags) setup(e env, pos []string, need ...string) (*ui, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cf.access, _, err = cf.keys.access(e, false); err != nil {
+	addr := ""
+	if len(pos) > 0 {
+		addr = pos[0]
+	}
+	if cf.access, err = cf.keys.clientAccess(e, addr); err != nil {
 		u.close()
 		return nil, err
 	}
@@ -124,7 +128,7 @@ func (cf *clientFlags) send(e env, stdin bool, pos []string) error {
 // folder to receive into, a decision for offers.
 func (cf *clientFlags) connect(e env, u *ui, addr string, cfg client.SessionConfig) (*client.Session, *view, error) {
 	cfg.Name, cfg.Software, cfg.Key, cfg.InsecureNoTLS = *cf.name, software(), cf.access.Key, cf.access.InsecureNoTLS
-	cfg.HubKey = cf.access.HubKey
+	cfg.HubKey, cfg.Invitation = cf.access.HubKey, cf.access.Invitation
 	cfg.DefaultName = !cf.named()
 	cfg.NoReconnect = cfg.NoReconnect || !*cf.reconnect
 	cfg.Backoff = client.Backoff{Max: *cf.reconnectMax, GiveUp: *cf.giveUp}
@@ -142,6 +146,9 @@ func (cf *clientFlags) connect(e env, u *ui, addr string, cfg client.SessionConf
 	s, err := client.Connect(e.ctx, addr, cfg)
 	if err != nil {
 		return nil, nil, err
+	}
+	if cfg.HubKey != nil {
+		rememberHub(e, addr, cfg.HubKey) // the next time, no --hub-key or --invite is needed
 	}
 	v := newView(u, cfg.Dir)
 	v.show(<-s.Events()) // Connected

@@ -45,9 +45,9 @@ func TestBinaryUsageErrorsAreOneLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "muxfer: missing command: serve, send, recv, chat, demo, keygen, id, peers, version or completion (see muxfer --help)"},
-		{[]string{"fly"}, `muxfer: unknown command "fly": give serve, send, recv, chat, demo, keygen, id, peers, version or completion (see muxfer --help)`},
-		{[]string{"sned", "a", "b"}, `muxfer: unknown command "sned" (did you mean send?): give serve, send, recv, chat, demo, keygen, id, peers, version or completion (see muxfer --help)`},
+		{nil, "muxfer: missing command: serve, send, recv, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)"},
+		{[]string{"fly"}, `muxfer: unknown command "fly": give serve, send, recv, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)`},
+		{[]string{"sned", "a", "b"}, `muxfer: unknown command "sned" (did you mean send?): give serve, send, recv, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)`},
 		{[]string{"send", "127.0.0.1:7878"}, "muxfer send: missing PATH (see muxfer send --help)"},
 		{[]string{"send"}, "muxfer send: missing ADDR and PATH (see muxfer send --help)"},
 		{[]string{"send", "--stdin", "x.tar"}, "muxfer send: missing ADDR (see muxfer send --help)"},

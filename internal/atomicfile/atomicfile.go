@@ -1,0 +1,42 @@
+// Package atomicfile writes small private files whole or not at all: the
+// bytes go to a temporary file beside the target, are synced, and only
+// then take the target's name.
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// WriteTemp writes b to a new temporary file (mode 0600) in the folder of
+// path, named after it, syncs and closes it, and returns its name. The
+// caller gives it path's name (Replace) or links it there, and removes it.
+func WriteTemp(path string, b []byte) (string, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return tmp.Name(), nil
+}
+
+// Replace replaces the file at path with b (mode 0600), whole or not at
+// all.
+func Replace(path string, b []byte) error {
+	tmp, err := WriteTemp(path, b)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp) // gone already once renamed
+	return os.Rename(tmp, path)
+}
