@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -52,8 +53,8 @@ func (b Backoff) step(n int) time.Duration {
 // or ctx is done. After each failed attempt it calls onRetry, if set, with
 // the attempt's number, its error and the next wait. A refusal that no
 // wait can change (the name belongs to another identity, the identity's
-// proof failed, another protocol version, no longer a member) ends it at
-// once.
+// proof failed, another protocol version, no longer a member, a key or
+// an identity the hub does not take) ends it at once.
 func (b Backoff) Retry(ctx context.Context, dial func(context.Context) (*Client, error), onRetry func(attempt int, err error, wait time.Duration)) (*Client, error) {
 	b = b.withDefaults()
 	deadline := time.Now().Add(b.GiveUp)
@@ -86,6 +87,9 @@ func (b Backoff) Retry(ctx context.Context, dial func(context.Context) (*Client,
 // final reports whether err is a hub's refusal that will not change
 // however long the client waits.
 func final(err error) bool {
+	if errors.Is(err, mux.ErrAuth) { // the key, the hub's identity, or membership
+		return true
+	}
 	var refused *protocol.Error
 	if !errors.As(err, &refused) {
 		return false

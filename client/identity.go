@@ -90,6 +90,20 @@ func IdentityFile(path string) (id *Identity, created bool, err error) {
 	return id, created, nil
 }
 
+// ReadIdentityFile reads the identity in the file at path, which must
+// exist (IdentityFile makes one), refusing a file that others may read.
+func ReadIdentityFile(path string) (*Identity, error) {
+	b, err := readSecret(path, "identity file")
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseIdentity(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return id, nil
+}
+
 // PrivateKey is the identity's private key, for a hub that uses it as
 // its own (hub.Config.HubIdentity); nil for a nil Identity.
 func (id *Identity) PrivateKey() ed25519.PrivateKey {

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/muxfer/muxfer/internal/atomicfile"
 	"github.com/muxfer/muxfer/mux"
@@ -108,13 +110,33 @@ func parsePins(path string, b []byte) (map[pinKey]string, error) {
 			continue
 		}
 		fields := strings.Fields(string(line))
-		if len(fields) != 3 || len(pins) == MaxKnownPeers || !isIdentity(fields[2]) {
+		if len(fields) != 3 || len(pins) == MaxKnownPeers || !isIdentity(fields[2]) || !isPinnable(fields[1]) {
 			return nil, fmt.Errorf("%s, line %d: not a pin (want: hub name identity)", path, n+1)
 		}
 		pins[pinKey{fields[0], strings.ToLower(fields[1])}] = fields[2]
 	}
 	return pins, nil
 }
+
+// isPinnable reports whether name may be pinned: a name as a hub gives
+// it (letters, digits, "-_." and marks, at most MaxPinnedName bytes), so
+// that a hostile hub cannot write a line of its own into the file, or
+// send a terminal controls through muxfer peers.
+func isPinnable(name string) bool {
+	if name == "" || len(name) > maxPinnedName || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.M, r) && r != '-' && r != '_' && r != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// maxPinnedName bounds a pinned name: 32 characters of up to 4 bytes, and
+// a "-1000" a hub may add to a name that was taken.
+const maxPinnedName = 32*4 + 5
 
 func isIdentity(s string) bool {
 	b, err := hex.DecodeString(s)
@@ -145,10 +167,19 @@ func (k *KnownPeers) Lookup(hub, name string) (identity string, ok bool) {
 // Pin records identity for name on hub, unless a pin is there already
 // (Lookup tells which it is; Forget drops one).
 func (k *KnownPeers) Pin(hub, name, identity string) error {
-	if !isIdentity(identity) {
-		return fmt.Errorf("pin %s: %q is not an identity", name, identity)
+	switch {
+	case !isIdentity(identity):
+		return fmt.Errorf("pin %q: %q is not an identity", name, identity)
+	case !isPinnable(name) || strings.ContainsAny(hub, " \t\r\n") || hub == "":
+		return fmt.Errorf("pin %q: not a name a hub gives", name)
 	}
 	key := pinKey{hub, strings.ToLower(name)}
+	k.mu.Lock()
+	_, pinned := k.pins[key]
+	k.mu.Unlock()
+	if pinned { // the usual case: no need to read the file again
+		return nil
+	}
 	return k.change(func(pins map[pinKey]string) error {
 		if _, ok := pins[key]; ok {
 			return nil

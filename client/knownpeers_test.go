@@ -34,6 +34,13 @@ func TestKnownPeersFileKeepsPins(t *testing.T) {
 	if err := k.Pin("h1", "dave", "not a key"); err == nil {
 		t.Error("pinned something that is not a key")
 	}
+	// A hostile hub's "name" that would write a pin of its own, or hold a
+	// terminal control.
+	for _, name := range []string{"x " + bob + "\nh2 bob", "a b", "ev\x1b[2Jil", ""} {
+		if err := k.Pin("h1", name, carol); err == nil {
+			t.Errorf("pinned the name %q", name)
+		}
+	}
 	again, err := client.OpenKnownPeers(path)
 	if err != nil {
 		t.Fatal(err)

@@ -265,9 +265,13 @@ func New(cfg Config) (*Hub, error) {
 	var members memberList
 	var membersInfo os.FileInfo
 	if cfg.MembersFile != "" {
-		if cfg.HubIdentity == nil {
+		switch {
+		case cfg.HubIdentity == nil:
 			root.Close()
 			return nil, errors.New("hub: a members-only hub needs an identity of its own")
+		case cfg.Mux.InsecureNoTLS:
+			root.Close()
+			return nil, errors.New("hub: a members-only hub needs TLS: its members prove who they are over it")
 		}
 		if members, err = readMembers(cfg.MembersFile); err == nil {
 			membersInfo, err = os.Stat(cfg.MembersFile)
@@ -642,15 +646,15 @@ func (h *Hub) register(sess *mux.Session, hello protocol.Hello, addr string) (*p
 }
 
 // registerMemberLocked adds a member of a members-only hub under its name
-// in the members file, with "-2", "-3"… for its second session and on;
-// h.mu is held.
+// in the members file, with "-2", "-3"… for its second session and on,
+// skipping a numbered name the file gives another member; h.mu is held.
 func (h *Hub) registerMemberLocked(sess *mux.Session, pub ed25519.PublicKey, addr string) (*peer, *protocol.Error) {
 	member, ok := h.members[string(pub)]
 	if !ok { // removed between its proof and now
 		return nil, &protocol.Error{Code: protocol.CodeNotMember, Text: "not a member of this hub"}
 	}
 	name := member
-	for i := 2; h.names[strings.ToLower(name)] != 0; i++ {
+	for i := 2; h.names[strings.ToLower(name)] != 0 || h.memberNameOfOtherLocked(name, pub); i++ {
 		if i > h.nameLimit {
 			return nil, &protocol.Error{Code: protocol.CodeLimit, Text: fmt.Sprintf("%s has %d sessions already", member, h.nameLimit)}
 		}
@@ -662,6 +666,17 @@ func (h *Hub) registerMemberLocked(sess *mux.Session, pub ed25519.PublicKey, add
 	h.clients[p.info.ID] = p
 	h.names[strings.ToLower(name)] = p.info.ID
 	return p, nil
+}
+
+// memberNameOfOtherLocked reports whether the members file gives name to
+// another identity than pub; h.mu is held.
+func (h *Hub) memberNameOfOtherLocked(name string, pub ed25519.PublicKey) bool {
+	for k, n := range h.members {
+		if sameName(n, name) && k != string(pub) {
+			return true
+		}
+	}
+	return false
 }
 
 // isOwned reports whether refusal says a name belongs to someone else.

@@ -122,6 +122,8 @@ func (h *Hub) ReloadMembers() error {
 	if !h.membersOnly() {
 		return nil
 	}
+	h.inviteMu.Lock() // not between a redemption's append and its update of h.members
+	defer h.inviteMu.Unlock()
 	list, err := readMembers(h.cfg.MembersFile)
 	if err != nil {
 		h.log.Error("members file not reloaded: keeping the members as they were", "file", h.cfg.MembersFile, "err", err)

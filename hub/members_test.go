@@ -51,13 +51,14 @@ func memberLine(name string, id *client.Identity) string {
 // the access key or without) before anything else is said, and keeps
 // names as the file gives them.
 func TestMembersOnlyHub(t *testing.T) {
-	alice, bob, mallory := client.NewIdentity(), client.NewIdentity(), client.NewIdentity()
-	h, _, hubID := membersHub(t, "# the team", memberLine("alice", alice), "", memberLine("bob", bob)+"  bob's laptop")
+	alice, alice2, bob, mallory := client.NewIdentity(), client.NewIdentity(), client.NewIdentity(), client.NewIdentity()
+	h, _, hubID := membersHub(t, "# the team", memberLine("alice", alice), "", memberLine("bob", bob)+"  bob's laptop",
+		memberLine("Alice-2", alice2))
 
 	a, err := dialMember(t, h.Addr, hubID, alice, "queen")
 	wantName(t, a, err, "alice")
-	a2, err := dialMember(t, h.Addr, hubID, alice, "alice")
-	wantName(t, a2, err, "alice-2")
+	a2, err := dialMember(t, h.Addr, hubID, alice, "alice") // not Alice-2, another member's name
+	wantName(t, a2, err, "alice-3")
 	b, err := dialMember(t, h.Addr, hubID, bob, "")
 	wantName(t, b, err, "bob")
 
@@ -75,7 +76,9 @@ func TestMembersOnlyHub(t *testing.T) {
 	if got, err := a.Rename(t.Context(), "alicia"); err == nil || got != "alice" || !strings.Contains(err.Error(), "members file") {
 		t.Errorf("rename on a members-only hub: %q, %v", got, err)
 	}
-	if got := h.Clients(); len(got) != 3 || got[0].Identity != hex.EncodeToString(alice.Public()) {
+	other, err := dialMember(t, h.Addr, hubID, alice2, "")
+	wantName(t, other, err, "Alice-2")
+	if got := h.Clients(); len(got) != 4 || got[0].Identity != hex.EncodeToString(alice.Public()) {
 		t.Errorf("the hub lists %+v", got)
 	}
 }
@@ -187,5 +190,16 @@ func TestInvitationsWorkOnce(t *testing.T) {
 	wantName(t, c, err, "carol")
 	if _, err := mux.ParseInvitation(inv.String()[:40]); err == nil {
 		t.Error("an invitation cut short was read")
+	}
+}
+
+// TestMembersOnlyHubNeedsTLS: members prove who they are over TLS, so a
+// members-only hub without it is refused as it starts.
+func TestMembersOnlyHubNeedsTLS(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "members")
+	os.WriteFile(file, nil, 0o600)
+	_, err := hub.New(hub.Config{Dir: t.TempDir(), MembersFile: file, HubIdentity: client.NewIdentity().PrivateKey(), InsecureNoTLS: true})
+	if err == nil || !strings.Contains(err.Error(), "needs TLS") {
+		t.Errorf("hub.New: %v", err)
 	}
 }

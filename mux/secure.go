@@ -47,6 +47,9 @@ var ErrAuth = errors.New("authentication failed")
 // it returns conn unchanged.
 func secureClient(conn net.Conn, cfg Config) (net.Conn, error) {
 	if cfg.InsecureNoTLS {
+		if cfg.HubKey != nil {
+			return nil, errors.New("a members-only hub needs TLS")
+		}
 		return conn, nil
 	}
 	var want ed25519.PublicKey

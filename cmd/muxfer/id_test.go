@@ -229,4 +229,8 @@ func TestBinaryInvitation(t *testing.T) {
 	if code, _, errs := send(mallory, inviteEnv+"=mxi1.abc"); code != exitFailed || !strings.Contains(errs, "not an invitation") {
 		t.Errorf("a mistyped invitation: exit %d, %s", code, errs)
 	}
+	// Not as the hub's user: no invitation with a key of another hub.
+	if code, out, errs := runBinary(t, bin, []string{mallory}, "invite", "--members", members, "--name", "eve"); code != exitFailed || out != "" || !strings.Contains(errs, "no hub identity") {
+		t.Errorf("invite as another user: exit %d, %q, %s", code, out, errs)
+	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -43,7 +45,13 @@ func inviteCommand(e env) *cobra.Command {
 		if err != nil {
 			return fmt.Errorf("finding the hub's identity: %w", err)
 		}
-		id, _, err := client.IdentityFile(filepath.Join(dir, "hub-identity"))
+		// The hub's own, which serve --members made: an invitation with
+		// another key would send the new member to the wrong hub.
+		path := filepath.Join(dir, "hub-identity")
+		id, err := client.ReadIdentityFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("no hub identity in %s: run muxfer invite as the user who runs serve --members, with the same configuration (it makes the identity when it first starts)", path)
+		}
 		if err != nil {
 			return err
 		}

@@ -148,8 +148,10 @@ func (sf *serveFlags) serve(e env) error {
 	if err != nil {
 		return err
 	}
-	stopReload := reloadOnHangup(h)
-	defer stopReload()
+	if hubID != nil {
+		stopReload := reloadOnHangup(h)
+		defer stopReload()
+	}
 	abs, _ := filepath.Abs(*sf.dir)
 	log.Info("muxfer hub listening", "addr", ln.Addr().String(), "dir", abs, "version", software(), "key", key.name)
 	switch {
