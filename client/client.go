@@ -33,9 +33,11 @@ type Config struct {
 	// Identity, if set, is proved to the hub (it takes the place of
 	// Mux.Identity), as SessionConfig.Identity.
 	Identity *Identity
-	// HubKey is a members-only hub's public key, as SessionConfig.HubKey.
-	HubKey ed25519.PublicKey
-	Mux    mux.Config
+	// HubKey is a members-only hub's public key, and Invitation the
+	// secret of an invitation to it, as in SessionConfig.
+	HubKey     ed25519.PublicKey
+	Invitation []byte
+	Mux        mux.Config
 	// OnMessage receives what the hub says that is not an answer to a
 	// request of this client: Chat (a direct message has To set),
 	// Presence, Notice (such as a direct message's "no client named"),
@@ -126,7 +128,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		cfg.Mux.Identity = cfg.Identity.key
 	}
 	if cfg.HubKey != nil {
-		cfg.Mux.HubKey = cfg.HubKey
+		cfg.Mux.HubKey, cfg.Mux.Invitation = cfg.HubKey, cfg.Invitation
 	}
 	sess, w, err := mux.Dial(ctx, addr, protocol.Hello{Name: cfg.Name, DefaultName: cfg.DefaultName, Software: cfg.Software}, cfg.Mux)
 	if err != nil {

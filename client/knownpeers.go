@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -254,10 +253,6 @@ func writePins(path string, pins map[pinKey]string) error {
 		lines = append(lines, key.hub+" "+key.name+" "+id+"\n")
 	}
 	slices.Sort(lines)
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	return atomicfile.Replace(path, []byte(strings.Join(lines, "")))
 }
 

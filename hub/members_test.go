@@ -33,13 +33,7 @@ func membersHub(t *testing.T, lines ...string) (*hubtest.Hub, string, *client.Id
 // dialMember connects to a members-only hub whose key is hubID's, as id.
 func dialMember(t *testing.T, addr string, hubID, id *client.Identity, name string) (*client.Client, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	c, err := client.Dial(ctx, addr, client.Config{Name: name, Identity: id, HubKey: hubID.Public()})
-	if err == nil {
-		t.Cleanup(func() { c.Close() })
-	}
-	return c, err
+	return dialWith(t, addr, client.Config{Name: name, Identity: id, HubKey: hubID.Public()})
 }
 
 func memberLine(name string, id *client.Identity) string {
@@ -150,13 +144,7 @@ func TestInvitationsWorkOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		defer cancel()
-		c, err := client.Dial(ctx, h.Addr, client.Config{Name: "x", Identity: id, HubKey: code.HubKey, Mux: mux.Config{Invitation: code.Secret}})
-		if err == nil {
-			t.Cleanup(func() { c.Close() })
-		}
-		return c, err
+		return dialWith(t, h.Addr, client.Config{Name: "x", Identity: id, HubKey: code.HubKey, Invitation: code.Secret})
 	}
 
 	if _, err := hub.NewInvitation(file, hubID.Public(), "Alice", time.Now().Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "alice is a member already") {

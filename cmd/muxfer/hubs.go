@@ -78,18 +78,9 @@ func rememberHub(e env, addr string, key ed25519.PublicKey) {
 	slices.Sort(lines)
 	path, err := hubsPath(e)
 	if err == nil {
-		err = writePrivate(path, strings.Join(lines, ""))
+		err = atomicfile.Replace(path, []byte(strings.Join(lines, "")))
 	}
 	if err != nil {
 		printError(e.stderr, fmt.Sprintf("cannot remember the hub's key (%v): give --hub-key next time", err))
 	}
-}
-
-// writePrivate replaces the file at path with text, whole or not at all,
-// mode 0600 in a folder of mode 0700.
-func writePrivate(path, text string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	return atomicfile.Replace(path, []byte(text))
 }

@@ -31,8 +31,11 @@ func WriteTemp(path string, b []byte) (string, error) {
 }
 
 // Replace replaces the file at path with b (mode 0600), whole or not at
-// all.
+// all, making its folder (mode 0700) if there is none.
 func Replace(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
 	tmp, err := WriteTemp(path, b)
 	if err != nil {
 		return err
