@@ -29,16 +29,19 @@ type peer struct {
 
 	ctx     context.Context // ends when the peer is being torn down
 	cancel  context.CancelFunc
-	out     chan outMsg    // chat, presence, notices and bye, in order, for the writer
-	answers chan outMsg    // answers to the client's requests; the writer sends them first
-	room    chan struct{}  // the writer sent a message: a push waiting for room may try again
-	queued  atomic.Int64   // bytes in out and answers (see outbox.go)
-	wrote   atomic.Int64   // when the writer last sent a message, as nanoseconds since the hub started
-	qmu     sync.Mutex     // guards qclosed, and orders pushes with closeQueues
-	qclosed bool           // the writer has ended: nothing more is queued
-	logs    *logLimit      // this client's allowance of log lines
-	slots   chan struct{}  // data streams being received
-	recvWG  sync.WaitGroup // one per data stream
+	out     chan outMsg   // chat, presence, notices and bye, in order, for the writer
+	answers chan outMsg   // answers to the client's requests; the writer sends them first
+	room    chan struct{} // the writer sent a message: a push waiting for room may try again
+	queued  atomic.Int64  // bytes in out and answers (see outbox.go)
+	wrote   atomic.Int64  // when the writer last sent a message, as nanoseconds since the hub started
+	qmu     sync.Mutex    // guards qclosed, and orders pushes with closeQueues
+	qclosed bool          // the writer has ended: nothing more is queued
+	logs    *logLimit     // this client's allowance of log lines
+	slots   chan struct{} // data streams being received
+	// channelsOut and channelsIn count the channels (channel.go) this
+	// client opened, and those opened to it.
+	channelsOut, channelsIn channelCount
+	recvWG                  sync.WaitGroup // one per data stream
 
 	// Only the reading goroutine uses these.
 	chat    chatLimit
@@ -477,8 +480,18 @@ func (p *peer) receive(st *mux.Stream) {
 	fs := datastream.NewReader(staleOnAbort{st, p})
 	var o onward // where relayed files of this stream go on
 	defer o.close()
+	first := true
 	for {
 		h, err := fs.Next()
+		if err == nil && h.IsChannel() {
+			if first && h.From == "" && h.To != "" {
+				p.channel(st, h)
+				return
+			}
+			p.refuse(protocol.CodeBadMessage, "a channel's header must open its stream, and name only whom to call (to, to_identity)")
+			return
+		}
+		first = false
 		if err != nil {
 			// A stream that ends where a header would start is done (or,
 			// before its first file, a sender that gave up before writing

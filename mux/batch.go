@@ -35,13 +35,15 @@ type batchConn struct {
 	batching bool
 	buf      *[]byte // the records of the write under way; nil between writes
 
-	sock *socket // the socket under Conn, or nil
-	in   *[]byte // bytes read and not yet taken; nil when empty
-	off  int     // where they start in *in
+	sock   *socket // the socket under Conn, or nil
+	direct bool    // Conn is a channel: reads cost no system call, so they go straight through
+	in     *[]byte // bytes read and not yet taken; nil when empty
+	off    int     // where they start in *in
 }
 
 func newBatchConn(conn net.Conn) *batchConn {
-	return &batchConn{Conn: conn, sock: socketOf(conn)}
+	_, direct := conn.(*channel)
+	return &batchConn{Conn: conn, sock: socketOf(conn), direct: direct}
 }
 
 // readBuf is the most one read takes from the kernel.
@@ -57,7 +59,7 @@ var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 264<<10); retur
 // Read is called by TLS, from one goroutine at a time.
 func (c *batchConn) Read(p []byte) (int, error) {
 	if c.in == nil {
-		if len(p) >= readBuf {
+		if len(p) >= readBuf || c.direct {
 			return c.Conn.Read(p)
 		}
 		b, n, err := c.fill()
@@ -140,9 +142,9 @@ func (c *batchConn) end() error {
 // one system call.
 type batchedTLS struct {
 	*tls.Conn
-	raw    *batchConn
-	member ed25519.PublicKey // on a members-only hub, the identity the client proved
-	wmu    sync.Mutex        // one Write at a time, so that batches do not mix
+	raw  *batchConn
+	peer ed25519.PublicKey // the identity the other end proved: a member's on a members-only hub, or an end-to-end session's peer
+	wmu  sync.Mutex        // one Write at a time, so that batches do not mix
 }
 
 func (c *batchedTLS) Write(p []byte) (int, error) {

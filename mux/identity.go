@@ -46,14 +46,15 @@ func binding(nc net.Conn) ([]byte, error) {
 	return cs.ExportKeyingMaterial(identityLabel, nil, bindingLen)
 }
 
-// memberOf returns the identity a members-only hub's connection nc proved
-// right after TLS, or nil.
-func memberOf(nc net.Conn) ed25519.PublicKey {
+// peerOf returns the identity the other end of nc proved in its TLS: a
+// member's on a members-only hub, a peer's on an end-to-end session; nil
+// for none.
+func peerOf(nc net.Conn) ed25519.PublicKey {
 	if gc, ok := nc.(*groupConn); ok {
 		nc = gc.Conn
 	}
 	if bt, ok := nc.(*batchedTLS); ok {
-		return bt.member
+		return bt.peer
 	}
 	return nil
 }

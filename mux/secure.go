@@ -46,6 +46,9 @@ var ErrAuth = errors.New("authentication failed")
 // secureClient runs TLS and proves the key over conn. With InsecureNoTLS
 // it returns conn unchanged.
 func secureClient(conn net.Conn, cfg Config) (net.Conn, error) {
+	if cfg.peer != nil {
+		return securePeer(conn, cfg, false)
+	}
 	if cfg.InsecureNoTLS {
 		if cfg.HubKey != nil {
 			return nil, errors.New("a members-only hub needs TLS")
@@ -112,6 +115,9 @@ func secureClient(conn net.Conn, cfg Config) (net.Conn, error) {
 
 // secureServer runs TLS and checks the client's proof over conn.
 func secureServer(conn net.Conn, cfg Config) (net.Conn, error) {
+	if cfg.peer != nil {
+		return securePeer(conn, cfg, true)
+	}
 	if cfg.InsecureNoTLS {
 		return conn, nil
 	}
@@ -147,7 +153,7 @@ func secureServer(conn net.Conn, cfg Config) (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &batchedTLS{Conn: tc, raw: raw, member: member}, nil
+		return &batchedTLS{Conn: tc, raw: raw, peer: member}, nil
 	}
 	want, err := proofFor(tc, cfg.Key)
 	if err != nil {

@@ -104,6 +104,8 @@ type Config struct {
 	// before it can hold any memory; the peer's reads and writes on it
 	// fail with ErrStreamRefused. See streams.go.
 	Streams StreamBudget
+
+	peer *peering // set by Call and Answer: an end-to-end session (peer.go)
 }
 
 func (c Config) handshakeTimeout() time.Duration {
@@ -192,7 +194,8 @@ type Session struct {
 }
 
 // Identity returns, on a hub's session, the identity key the client
-// proved in its hello, or nil if it proved none.
+// proved in its hello, or nil if it proved none; on an end-to-end session
+// (Call, Answer), the identity the other end proved.
 func (s *Session) Identity() ed25519.PublicKey { return s.identity }
 
 // ErrClosed is returned for operations on a session that has ended.
@@ -234,7 +237,7 @@ func Client(ctx context.Context, conn net.Conn, hello protocol.Hello, cfg Config
 	}
 	hello.Version = protocol.Version
 	hello.Identity, hello.Proof = "", ""
-	if cfg.Identity != nil {
+	if cfg.Identity != nil && cfg.peer == nil { // a peer's TLS proves it
 		b, err := binding(sc)
 		if err != nil {
 			return fail(err)
@@ -256,7 +259,9 @@ func Client(ctx context.Context, conn net.Conn, hello protocol.Hello, cfg Config
 		if !clock.stop() {
 			return fail(clock.err(context.DeadlineExceeded))
 		}
-		return newSession(sc, ys, ctrl, cfg, nil, pace), m, nil
+		s := newSession(sc, ys, ctrl, cfg, nil, pace)
+		s.identity = peerOf(sc)
+		return s, m, nil
 	case protocol.Error:
 		return fail(&m)
 	default:
@@ -305,8 +310,9 @@ func Accept(ctx context.Context, conn net.Conn, cfg Config) (*Session, protocol.
 	if err == nil {
 		s.identity, err = checkIdentity(hello, b)
 	}
-	if member := memberOf(sc); err == nil && member != nil {
-		// The member proof came first; a hello's identity may only repeat it.
+	if member := peerOf(sc); err == nil && member != nil {
+		// The member proof (or a peer's TLS) came first; a hello's
+		// identity may only repeat it.
 		if s.identity != nil && !s.identity.Equal(member) {
 			err = fmt.Errorf("%w: the hello's identity is not the member's", ErrIdentity)
 		}

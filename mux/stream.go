@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -315,4 +316,98 @@ func (st *Stream) Close() error {
 		st.release()
 	})
 	return err
+}
+
+// Channel returns the stream as the connection of an end-to-end session
+// (Call, Answer) on a channel the hub relays, or as one end of the hub's
+// splice. A channel may be quiet for as long as the session on it is
+// (that session has a keepalive of its own), so a read waits without a
+// deadline unless one is set with SetDeadline or SetReadDeadline. A write
+// that makes no progress for the I/O timeout fails, and so does any I/O
+// past a deadline, with an error whose Timeout is true; unlike a file's
+// stream, neither ends the session the channel is on. Close closes the
+// channel's sending side, as Stream.Close does.
+func (st *Stream) Channel() net.Conn { return &channel{st: st} }
+
+type channel struct {
+	st  *Stream
+	mu  sync.Mutex
+	wdl time.Time // the write deadline set by the caller; zero for none
+}
+
+func (c *channel) Read(p []byte) (int, error) {
+	if c.st.aborted.Load() {
+		return 0, ErrAborted
+	}
+	n, err := c.st.ys.Read(p)
+	return n, c.err(err)
+}
+
+// Write writes in frames of the session's data frame size, as Stream.Write
+// does, so that a channel's bytes take turns with the connection's others.
+func (c *channel) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		dl := time.Now().Add(c.st.timeout)
+		c.mu.Lock()
+		if !c.wdl.IsZero() && c.wdl.Before(dl) {
+			dl = c.wdl
+		}
+		c.mu.Unlock()
+		c.st.ys.SetWriteDeadline(dl)
+		if c.st.aborted.Load() {
+			return written, ErrAborted
+		}
+		frame := c.st.sess.cfg.DataFrame
+		if frame <= 0 {
+			frame = c.st.sess.pace.size()
+		}
+		n, err := c.st.ys.Write(p[:min(len(p), frame)])
+		c.st.sess.pace.wrote(n, time.Now())
+		written += n
+		p = p[n:]
+		if err != nil {
+			return written, c.err(err)
+		}
+	}
+	return written, nil
+}
+
+// errChannelTimeout is a channel's I/O past its deadline, or a write that
+// made no progress for the I/O timeout.
+var errChannelTimeout = fmt.Errorf("channel: %w", os.ErrDeadlineExceeded)
+
+func (c *channel) err(err error) error {
+	switch {
+	case err == nil || err == io.EOF && !c.st.sess.ys.IsClosed():
+		return err
+	case c.st.aborted.Load():
+		return ErrAborted
+	case errors.Is(err, yamux.ErrTimeout):
+		return errChannelTimeout
+	case errors.Is(err, yamux.ErrConnectionReset) && !c.st.sess.ys.IsClosed():
+		if c.st.opened != nil {
+			return ErrStreamRefused
+		}
+		return ErrAborted
+	}
+	return c.st.sess.streamErr(err)
+}
+
+func (c *channel) Close() error         { return c.st.Close() }
+func (c *channel) LocalAddr() net.Addr  { return c.st.ys.LocalAddr() }
+func (c *channel) RemoteAddr() net.Addr { return c.st.ys.RemoteAddr() }
+
+func (c *channel) SetDeadline(t time.Time) error {
+	c.SetWriteDeadline(t)
+	return c.st.ys.SetReadDeadline(t)
+}
+
+func (c *channel) SetReadDeadline(t time.Time) error { return c.st.ys.SetReadDeadline(t) }
+
+func (c *channel) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.wdl = t
+	c.mu.Unlock()
+	return nil
 }

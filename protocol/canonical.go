@@ -52,9 +52,9 @@ func plainString(s []byte) bool {
 }
 
 // appendHeader appends h in the canonical form, or reports false if its
-// transfer ID is not a plain string.
+// transfer ID is not a plain string or it opens a channel.
 func appendHeader(b []byte, h DataHeader) ([]byte, bool) {
-	if !plainString([]byte(h.Transfer)) {
+	if !plainString([]byte(h.Transfer)) || h.To != "" || h.ToIdentity != "" || h.From != "" || h.FromID != 0 || h.FromIdentity != "" {
 		return b, false
 	}
 	b = append(b, `{"transfer":"`...)

@@ -15,10 +15,57 @@ import (
 //	frame {"transfer":"5f0c…","file":2,"offset":0}
 //	<size-offset bytes>
 //	frame {"hash":"xxh3-128:9c1e…"}
+//
+// A data stream whose header has To is a channel instead: the client asks
+// the hub to join it to a stream of the client called To, and the hub
+// opens that stream with a header that has From, FromID and FromIdentity
+// (the caller's name, id and identity). See ChannelReply and the protocol
+// README, Channels.
 type DataHeader struct {
-	Transfer string `json:"transfer"`
-	File     int    `json:"file"`
-	Offset   int64  `json:"offset"`
+	Transfer string `json:"transfer,omitempty"`
+	File     int    `json:"file,omitempty"`
+	Offset   int64  `json:"offset,omitempty"`
+
+	To           string `json:"to,omitempty"`
+	ToIdentity   string `json:"to_identity,omitempty"`
+	From         string `json:"from,omitempty"`
+	FromID       uint64 `json:"from_id,omitempty"`
+	FromIdentity string `json:"from_identity,omitempty"`
+}
+
+// IsChannel reports whether h opens a channel rather than a file.
+func (h DataHeader) IsChannel() bool { return h.To != "" || h.From != "" }
+
+// ChannelReply is the hub's first frame on a channel's stream, to the
+// client that asked for it: the client it is joined to (To, ToID and
+// ToIdentity, its identity or "" for none), or why not (Error, and Code,
+// one of the error codes: CodeAway, CodeBusy, CodeIdentity, and
+// ToIdentity then the identity the client called has). After a reply
+// without Error, the stream carries what the other client writes; after
+// one with Error, the hub closes it.
+type ChannelReply struct {
+	To         string `json:"to,omitempty"`
+	ToID       uint64 `json:"to_id,omitempty"`
+	ToIdentity string `json:"to_identity,omitempty"`
+	Error      string `json:"error,omitempty"`
+	Code       string `json:"code,omitempty"`
+}
+
+// WriteChannelReply writes r as one frame.
+func WriteChannelReply(w io.Writer, r ChannelReply) error { return writeJSONFrame(w, r) }
+
+// ReadChannelReply reads a ChannelReply frame of at most MaxHeaderFrame
+// bytes. A reply that names no client and gives no error is refused.
+func ReadChannelReply(r io.Reader) (ChannelReply, error) {
+	var cr ChannelReply
+	b, err := ReadFrame(r, MaxHeaderFrame)
+	if err == nil {
+		err = unmarshalFrame(b, &cr)
+	}
+	if err == nil && cr.To == "" && cr.Error == "" {
+		err = fmt.Errorf("channel reply: neither a client nor an error")
+	}
+	return cr, err
 }
 
 // Trailer closes a data stream with the sender's hash of the whole file,

@@ -1,0 +1,204 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/muxfer/muxfer/mux"
+	"github.com/muxfer/muxfer/protocol"
+)
+
+// A channel joins a data stream that one client (the caller) opens to a
+// stream the hub opens to another (the one called), so that the two can
+// run an end-to-end session (mux.Call, mux.Answer) through the hub: files
+// and direct messages that the hub passes on but cannot read. The hub
+// checks who may call whom, tells the caller whom it reached
+// (protocol.ChannelReply), and then copies bytes both ways until both
+// have closed, or either side fails.
+//
+// A channel may be quiet for long (two people who chatted an hour ago):
+// the hub reads it without a deadline, and the sessions' keepalives end
+// it if a client goes away. It holds no large buffer while quiet (see
+// pump).
+
+// Bounds on channels.
+const (
+	// MaxChannels is how many channels one client may have open as the
+	// caller, and MaxChannelsIn how many may be open to one client: each
+	// holds one of its MaxStreams (or of the hub's streams to it).
+	MaxChannels   = 16
+	MaxChannelsIn = 32
+)
+
+// channel handles a data stream whose header h asks for a channel: it
+// refuses it in its reply, or joins it to the client h names and copies
+// until the channel ends. It runs on the stream's receiving goroutine.
+func (p *peer) channel(st *mux.Stream, h protocol.DataHeader) {
+	caller := st.Channel()
+	defer caller.Close()
+	refuse := func(text, code, identity string) {
+		p.logf(slog.LevelInfo, "channel refused", "id", p.info.ID, "name", p.name(), "to", h.To, "reason", text)
+		protocol.WriteChannelReply(caller, protocol.ChannelReply{Error: protocol.Clip(text, protocol.MaxReasonLen), Code: code, ToIdentity: identity})
+	}
+	to := p.h.byName(h.To)
+	switch {
+	case to == nil:
+		refuse(fmt.Sprintf("nobody called %q is connected", protocol.Clip(h.To, MaxNameLen*4)), protocol.CodeAway, "")
+		return
+	case to == p:
+		refuse("cannot open a channel to yourself", "", "")
+		return
+	case h.ToIdentity != "" && h.ToIdentity != to.info.Identity:
+		refuse(fmt.Sprintf("%s's key is not the one you expect", to.name()), protocol.CodeIdentity, to.info.Identity)
+		return
+	case !p.offers.Allow():
+		refuse("channels opened too fast: wait a moment", protocol.CodeBusy, "")
+		return
+	}
+	if !p.channelsOut.take(MaxChannels) {
+		refuse(fmt.Sprintf("you have %d channels open already", MaxChannels), protocol.CodeBusy, "")
+		return
+	}
+	defer p.channelsOut.release()
+	if !to.channelsIn.take(MaxChannelsIn) {
+		refuse(fmt.Sprintf("%s has %d channels open already", to.name(), MaxChannelsIn), protocol.CodeBusy, "")
+		return
+	}
+	defer to.channelsIn.release()
+	callee, err := p.openChannel(to)
+	if err != nil {
+		refuse(fmt.Sprintf("%s could not be reached: %v", to.name(), err), protocol.CodeAway, "")
+		return
+	}
+	defer callee.Close()
+	err = protocol.WriteChannelReply(caller, protocol.ChannelReply{To: to.name(), ToID: to.info.ID, ToIdentity: to.info.Identity})
+	if err != nil {
+		return
+	}
+	p.logf(slog.LevelDebug, "channel open", "from", p.name(), "to", to.name())
+	splice(caller, callee, p.touch, to.touch)
+	p.logf(slog.LevelDebug, "channel closed", "from", p.name(), "to", to.name())
+}
+
+// openChannel opens the stream to the client called, with the header
+// that names the caller. The stream lasts as long as both clients'
+// sessions; opening it waits at most the I/O timeout for one of the hub's
+// streams to that client to be free.
+func (p *peer) openChannel(to *peer) (net.Conn, error) {
+	ctx, cancel := context.WithCancel(to.ctx)
+	stop := context.AfterFunc(p.ctx, cancel)
+	var opened atomic.Bool
+	timer := time.AfterFunc(p.h.stall, func() {
+		if !opened.Load() {
+			cancel()
+		}
+	})
+	defer timer.Stop()
+	st, err := to.sess.OpenData(ctx, protocol.DataHeader{From: p.name(), FromID: p.info.ID, FromIdentity: p.info.Identity})
+	opened.Store(true)
+	if err != nil || ctx.Err() != nil {
+		stop()
+		cancel()
+		if err == nil {
+			st.Close()
+			err = context.Cause(ctx)
+		}
+		return nil, err
+	}
+	return &endsWith{Conn: st.Channel(), end: func() { stop(); cancel() }}, nil
+}
+
+// endsWith is a connection that runs end once it is closed.
+type endsWith struct {
+	net.Conn
+	end  func()
+	once sync.Once
+}
+
+func (c *endsWith) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.end)
+	return err
+}
+
+// splice copies a to b and b to a until each side has closed its
+// sending side (the other then gets the close too), or either fails:
+// then both are closed, so that each client sees its channel end.
+// aActive and bActive are called when bytes come from a and from b.
+func splice(a, b net.Conn, aActive, bActive func()) {
+	var wg sync.WaitGroup
+	fail := func() {
+		// Past deadlines end the other direction's pending read and write.
+		a.SetDeadline(time.Unix(1, 0))
+		b.SetDeadline(time.Unix(1, 0))
+	}
+	wg.Go(func() {
+		if pump(b, a, aActive) != nil {
+			fail()
+		}
+	})
+	if pump(a, b, bActive) != nil {
+		fail()
+	}
+	wg.Wait()
+}
+
+// pump copies src to dst until src ends, then closes dst's sending side.
+// It reads into a small buffer while the channel is quiet and takes a
+// large one from a pool only while a read fills the buffer it has, so
+// that a quiet channel holds 2 KiB, not 64: a hub with a thousand clients
+// each keeping a channel or two open would otherwise hold a quarter of a
+// gigabyte of idle buffers.
+func pump(dst, src net.Conn, active func()) error {
+	var small [2 << 10]byte
+	var big *[]byte
+	defer func() {
+		if big != nil {
+			relayBufs.Put(big)
+		}
+	}()
+	buf := small[:]
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			active()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return dst.Close()
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case n == len(buf) && big == nil:
+			big = relayBufs.Get().(*[]byte)
+			buf = *big
+		case n < len(buf) && big != nil:
+			relayBufs.Put(big)
+			big, buf = nil, small[:]
+		}
+	}
+}
+
+// channelCount counts a client's open channels, one way.
+type channelCount struct{ n atomic.Int32 }
+
+// take counts one more channel, unless limit are open.
+func (c *channelCount) take(limit int) bool {
+	if c.n.Add(1) > int32(limit) {
+		c.n.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (c *channelCount) release() { c.n.Add(-1) }
