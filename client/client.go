@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/datastream"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
@@ -39,11 +40,12 @@ type Config struct {
 	Invitation []byte
 	Mux        mux.Config
 	// OnMessage receives what the hub says that is not an answer to a
-	// request of this client: Chat (a direct message has To set),
-	// Presence, Notice (such as a direct message's "no client named"),
-	// Clients and Nick (when nobody is waiting in Who or Rename), Error
-	// and Bye. It is called from the client's reading goroutine, one
-	// message at a time and in order, so it must not block for long.
+	// request of this client: Chat, Presence, Notice, Clients and Nick
+	// (when nobody is waiting in Who or Rename), Error and Bye; and the
+	// direct messages other clients send this one end to end (Chat with
+	// To set, From and FromIdentity as their link proved them). It is
+	// called one message at a time, in order for each sender, so it must
+	// not block for long.
 	OnMessage func(protocol.Message)
 
 	// Inbox, if set, is the folder where this client stores the files
@@ -58,23 +60,26 @@ type Config struct {
 	// 0 means transfer.DefaultKeepParts (48 hours); less than 0, never.
 	KeepParts time.Duration
 	// OnOffer decides on each offer another client makes (Offer.From
-	// names it, Offer.Files lists every entry): Accept, Decline, or Ask,
-	// which keeps the offer waiting for Client.Answer (a person reads
-	// it first). nil declines every offer. It is called from the
-	// client's reading goroutine, like OnMessage, so it must not block:
-	// a program that asks a person returns Ask. The hub withdraws an
-	// offer left unanswered for its OfferTimeout (ten minutes by
-	// default).
+	// names it, Offer.FromIdentity is the identity its link proved,
+	// Offer.Files lists every entry): Accept, Decline, or Ask, which
+	// keeps the offer waiting for Client.Answer (a person reads it
+	// first). nil declines every offer. It is called from the sender's
+	// link's reading goroutine, so it must not block: a program that
+	// asks a person returns Ask. An offer left unanswered for
+	// OfferTimeout is withdrawn.
 	OnOffer func(protocol.Offer) Decision
+	// OfferTimeout is how long an offer waits for Answer before it is
+	// withdrawn (both sides are told); 0 means DefaultOfferTimeout.
+	OfferTimeout time.Duration
 	// OnWithdrawn, if set, is told that an offer waiting for Answer is
-	// gone, and why: the sender cancelled it or left, or the hub's
-	// deadline passed. It is called from the reading goroutine.
+	// gone, and why: the sender cancelled it or left, or OfferTimeout
+	// passed.
 	OnWithdrawn func(o protocol.Offer, reason string)
 	// OnReceived, if set, is told the outcome of each regular file of an
 	// accepted offer, once: Stored and Hash, or Error (its bytes were
-	// cut or did not verify, or the sender cancelled it). It is called
-	// from the goroutine of the file's data stream, or for a cancelled
-	// file from the reading goroutine, concurrently with others.
+	// cut or did not verify, or the sender cancelled it or left). It is
+	// called from the goroutine of the file's data stream, or of the
+	// sender's link, concurrently with others.
 	OnReceived func(protocol.Result)
 	// OnProgress, if set, is told of the bytes written into Inbox for
 	// file file (its index in the Offer) of the transfer with id
@@ -91,8 +96,12 @@ const maxSweep = 100_000
 type Client struct {
 	sess    *mux.Session
 	welcome protocol.Welcome
+	mcfg    mux.Config
+	self    ed25519.PrivateKey // the identity of this client's links: Config.Identity's, or a throwaway
 	onMsg   func(protocol.Message)
+	msgMu   sync.Mutex    // one OnMessage at a time
 	pace    *rate.Limiter // keeps chat, nick and who within the hub's rate (newPace)
+	subs    subscriptions // the transfers this client uploads
 
 	// ask is held from a Who's or a Rename's place in its queue to its
 	// sending, so that the queues are in the order the hub answers:
@@ -100,13 +109,18 @@ type Client struct {
 	ask sync.Mutex
 
 	mu   sync.Mutex
-	name string // the hub's name for this client: the Welcome's, then each accepted Rename's
-	subs map[string]*subscription
+	name string                       // the hub's name for this client: the Welcome's, then each accepted Rename's
 	who  []chan []protocol.ClientInfo // waiting Who calls, oldest first
 	nick []chan protocol.Nick         // waiting Rename calls, oldest first
 
+	callMu  sync.Mutex           // one link opened at a time (link.go)
+	links   map[string]*outLink  // guarded by mu: links this client opened, by name; nil once closing
+	inLinks map[*inLink]struct{} // guarded by mu: links opened to this client; nil once closing
+	linkWG  sync.WaitGroup       // the links' goroutines
+	stop    context.CancelFunc   // ends the accept loop and the links it answered
+
 	inbox       *inbox         // nil if the client does not receive
-	wg          sync.WaitGroup // the inbox's goroutines
+	wg          sync.WaitGroup // the accept loop, the links it answered, the inbox's sweep
 	inboxClosed sync.Once
 
 	done chan struct{} // closed when the reading goroutine ends
@@ -141,22 +155,29 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("inbox: %w", err)
 		}
 	}
-	c := &Client{sess: sess, welcome: w, onMsg: cfg.OnMessage, pace: newPace(w.ChatPerSecond, w.ChatBurst),
-		name: w.Name, subs: map[string]*subscription{}, done: make(chan struct{}), inbox: in}
+	c := &Client{sess: sess, welcome: w, mcfg: cfg.Mux, self: cfg.Mux.Identity, onMsg: cfg.OnMessage, pace: newPace(w.ChatPerSecond, w.ChatBurst),
+		name: w.Name, done: make(chan struct{}), inbox: in, links: map[string]*outLink{}, inLinks: map[*inLink]struct{}{}}
+	if c.self == nil {
+		c.self = NewIdentity().key
+	}
 	if c.onMsg == nil {
 		c.onMsg = func(protocol.Message) {}
 	}
-	if in != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		in.cancel = cancel
-		c.wg.Add(1)
-		go c.acceptStreams(ctx)
-		if cfg.KeepParts >= 0 {
-			c.wg.Go(func() { in.recv.SweepContext(ctx, maxSweep) })
-		}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stop = cancel
+	c.wg.Go(func() { c.acceptStreams(ctx) })
+	if in != nil && cfg.KeepParts >= 0 {
+		c.wg.Go(func() { in.recv.SweepContext(ctx, maxSweep) })
 	}
 	go c.read()
 	return c, nil
+}
+
+// heard passes m to OnMessage.
+func (c *Client) heard(m protocol.Message) {
+	c.msgMu.Lock()
+	defer c.msgMu.Unlock()
+	c.onMsg(m)
 }
 
 // Name is the name the hub gave this client: the one in its Welcome
@@ -184,14 +205,14 @@ func (c *Client) Chat(text string) error {
 	return c.sess.Send(protocol.Chat{Text: text})
 }
 
-// Message sends a chat message to the client named to only, with the
-// same limits as Chat. If nobody of that name is connected, the hub
-// says so in a Notice of code protocol.NoticeNoClient, which goes to
-// OnMessage; the connection stays up.
+// Message sends a chat message to the client named to only, end to end
+// (see link.go), with the same limits as Chat. If nobody of that name is
+// connected, the error wraps ErrRecipientAway; the connection stays up.
 func (c *Client) Message(to, text string) error { return c.message(to, "", text) }
 
 // message is Message to a client that must have the identity toIdentity
-// (none: any).
+// (hex; none: the one the hub lists), or else fails with a
+// *KeyChangedError.
 func (c *Client) message(to, toIdentity, text string) error {
 	if to == "" {
 		return errors.New("direct message without a recipient")
@@ -202,7 +223,24 @@ func (c *Client) message(to, toIdentity, text string) error {
 	if err := c.waitTurn(); err != nil {
 		return err
 	}
-	return c.sess.Send(protocol.Chat{To: to, ToIdentity: toIdentity, Text: text})
+	ctx, cancel := context.WithTimeout(context.Background(), cmpDuration(c.mcfg.HandshakeTimeout, 10*time.Second))
+	defer cancel()
+	l, err := c.link(ctx, to, toIdentity)
+	if err != nil {
+		if errors.Is(err, transfer.ErrRecipientAway) {
+			return noClient{to}
+		}
+		return err
+	}
+	defer c.release(l)
+	return l.s.Send(protocol.Chat{Text: text})
+}
+
+func cmpDuration(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // ErrNameRefused is wrapped by Rename's error when the hub kept the old
@@ -297,6 +335,9 @@ func (c *Client) Who(ctx context.Context) ([]protocol.ClientInfo, error) {
 // Upload sends the files of m to the hub, which stores them in its
 // directory, and returns when the hub has answered for every file.
 func (c *Client) Upload(ctx context.Context, m *transfer.Manifest, opt transfer.SendOptions) (*transfer.Report, error) {
+	if opt.To != "" {
+		return c.sendTo(ctx, m, opt)
+	}
 	rep, err := transfer.Send(ctx, conn{c}, m, opt)
 	if errors.Is(err, transfer.ErrConnectionLost) {
 		<-c.done
@@ -322,11 +363,22 @@ func (c *Client) Err() error {
 // goroutine to end.
 func (c *Client) Close() error {
 	c.sess.Send(protocol.Bye{})
+	c.mu.Lock()
+	links, inLinks := c.links, c.inLinks
+	c.links, c.inLinks = nil, nil
+	c.mu.Unlock()
+	for _, l := range links {
+		l.close()
+	}
+	for l := range inLinks {
+		l.s.Close()
+	}
 	err := c.sess.Close()
 	<-c.done
+	c.stop()
+	c.wg.Wait()
+	c.linkWG.Wait()
 	if c.inbox != nil {
-		c.inbox.cancel()
-		c.wg.Wait()
 		c.inboxClosed.Do(func() {
 			c.mu.Lock()
 			c.inbox.close()
@@ -350,24 +402,24 @@ func (c *Client) read() {
 		}
 		switch m := m.(type) {
 		case protocol.Accept:
-			c.route(m.Transfer, m)
+			c.subs.route(m.Transfer, m)
 		case protocol.Reject:
-			if !c.withdrawn(m) {
-				c.route(m.Transfer, m)
-			}
+			c.subs.route(m.Transfer, m)
 		case protocol.Result:
-			if in := c.incoming(m.Transfer); in != nil {
-				c.cancelled(in, m)
-			} else if !c.cancelledWaiting(m) {
-				c.route(m.Transfer, m)
-			}
+			c.subs.route(m.Transfer, m)
 		case protocol.Offer:
-			c.offered(m)
+			// Relayed by the hub, which could read it and could have
+			// written it: files come to this client end to end only.
+			c.sess.Send(protocol.Reject{Transfer: m.Transfer, Reason: "this client takes files end to end only: the sender's muxfer is too old"})
+		case protocol.Chat:
+			if m.To == "" { // a direct message through the hub is not end to end: dropped
+				c.heard(m)
+			}
 		case protocol.Clients:
 			if ch := pop(c, &c.who); ch != nil {
 				ch <- m.Clients
 			} else {
-				c.onMsg(m)
+				c.heard(m)
 			}
 		case protocol.Nick:
 			if m.Error == "" {
@@ -378,18 +430,18 @@ func (c *Client) read() {
 			if ch := pop(c, &c.nick); ch != nil {
 				ch <- m
 			} else {
-				c.onMsg(m)
+				c.heard(m)
 			}
 		case protocol.Bye:
 			c.err = fmt.Errorf("hub closed the connection: %s", m.Reason)
-			c.onMsg(m)
+			c.heard(m)
 			c.sess.Close() // the hub waits for us to hang up
 		case protocol.Error:
 			c.err = fmt.Errorf("hub refused: %w", &m) // errors.As finds the *protocol.Error
-			c.onMsg(m)
+			c.heard(m)
 			c.sess.Close() // every Error from a hub ends the session
 		default:
-			c.onMsg(m)
+			c.heard(m)
 		}
 	}
 }
@@ -417,21 +469,6 @@ func remove[T any](q []chan T, ch chan T) []chan T {
 	return q
 }
 
-// route hands m to the transfer it belongs to, waiting while that
-// transfer is busy; messages for unknown transfers are dropped.
-func (c *Client) route(id string, m protocol.Message) {
-	c.mu.Lock()
-	s := c.subs[id]
-	c.mu.Unlock()
-	if s == nil {
-		return
-	}
-	select {
-	case s.ch <- m:
-	case <-s.quit:
-	}
-}
-
 // conn adapts Client to transfer.Conn.
 type conn struct{ c *Client }
 
@@ -441,15 +478,28 @@ func (x conn) OpenData(ctx context.Context, h protocol.DataHeader) (transfer.Dat
 	return x.c.sess.OpenData(ctx, h)
 }
 
-func (x conn) Subscribe(id string) (<-chan protocol.Message, func()) {
-	s := &subscription{ch: make(chan protocol.Message, 64), quit: make(chan struct{})}
-	x.c.mu.Lock()
-	x.c.subs[id] = s
-	x.c.mu.Unlock()
-	return s.ch, func() {
-		x.c.mu.Lock()
-		delete(x.c.subs, id)
-		x.c.mu.Unlock()
-		close(s.quit)
+func (x conn) Subscribe(id string) (<-chan protocol.Message, func()) { return x.c.subs.subscribe(id) }
+
+// acceptStreams receives the streams the hub opens to this client, each
+// on a goroutine of its own, until the session ends: channels from other
+// clients (link.go), answered as links. The hub opens no other kind to a
+// client that accepts no relayed offer.
+func (c *Client) acceptStreams(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		st, err := c.sess.AcceptData(ctx)
+		if err != nil {
+			return
+		}
+		wg.Go(func() {
+			defer st.Close()
+			h, err := datastream.NewReader(st).Next()
+			if err != nil || h.From == "" {
+				st.Abort()
+				return
+			}
+			c.answer(ctx, st, h)
+		})
 	}
 }

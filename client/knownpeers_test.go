@@ -126,8 +126,8 @@ func TestSessionStopsWhatGoesToOrComesFromAChangedKey(t *testing.T) {
 		}
 	}
 
-	if err := alice.Message("bob", "the password is swordfish"); err != nil {
-		t.Fatal(err)
+	if err := alice.Message("bob", "the password is swordfish"); !errors.As(err, &changed) || changed.Now != hexOf(otherID) {
+		t.Fatalf("direct message to the other bob: %v, want a KeyChangedError", err)
 	}
 	if kc := next[client.KeyChanged](t, aliceEvents); kc.What != client.DirectMessageTo || kc.Err.Now != hexOf(otherID) {
 		t.Errorf("alice's direct message to the other bob: %+v", kc)

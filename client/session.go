@@ -59,10 +59,13 @@ type SessionConfig struct {
 	// KeepParts is how long the part of a file cut on its way into Dir is
 	// kept for its sender to resume (Config.KeepParts).
 	KeepParts time.Duration
-	// Decide answers each offer as it comes, from the connection's
+	// Decide answers each offer as it comes, from the sender's link's
 	// reading goroutine: Accept, Decline, or Ask (it waits for
 	// Session.Accept or Session.Decline). nil asks.
 	Decide func(Offer) Decision
+	// OfferTimeout is how long an offer waits for an answer before it is
+	// withdrawn (Config.OfferTimeout); 0 means DefaultOfferTimeout.
+	OfferTimeout time.Duration
 
 	// NoReconnect makes a lost connection end the session. Otherwise the
 	// session dials again, waiting as Backoff says, under the name it had,
@@ -222,7 +225,7 @@ func (s *Session) dial(ctx context.Context, name string) (*Client, error) {
 	cfg := Config{Name: name, DefaultName: s.cfg.DefaultName, Software: s.cfg.Software, Mux: s.cfg.Mux,
 		OnMessage: func(m protocol.Message) { <-ready; s.heard(m) }}
 	if s.cfg.Dir != "" {
-		cfg.Inbox, cfg.KeepParts = s.cfg.Dir, s.cfg.KeepParts
+		cfg.Inbox, cfg.KeepParts, cfg.OfferTimeout = s.cfg.Dir, s.cfg.KeepParts, s.cfg.OfferTimeout
 		cfg.OnOffer = func(o protocol.Offer) Decision {
 			<-ready // Dial has returned it
 			return s.offered(mine, o)
@@ -431,14 +434,21 @@ func (s *Session) Chat(text string) error {
 	return s.retried(context.Background(), func(c *Client) error { return c.Chat(text) })
 }
 
-// Message sends a chat line to the client named to only, as
-// Client.Message.
+// Message sends a chat line to the client named to only, end to end, as
+// Client.Message. If the identity behind to is not the one pinned, the
+// message is not sent: the error is a *KeyChangedError, also told as a
+// KeyChanged event.
 func (s *Session) Message(to, text string) error {
 	id, err := s.expect(context.Background(), to)
 	if err != nil {
 		return err
 	}
-	return s.retried(context.Background(), func(c *Client) error { return c.message(to, id, text) })
+	err = s.retried(context.Background(), func(c *Client) error { return c.message(to, id, text) })
+	var changed *KeyChangedError
+	if errors.As(err, &changed) {
+		s.events.push(KeyChanged{Err: changed, What: DirectMessageTo})
+	}
+	return err
 }
 
 // Rename asks the hub for a new name, as Client.Rename; the session keeps
@@ -475,11 +485,6 @@ func (s *Session) heard(m protocol.Message) {
 	case protocol.Presence:
 		s.events.push(Presence{Kind: m.Event, Peer: m.Client, OldName: m.OldName})
 	case protocol.Notice:
-		if m.Code == protocol.NoticeKeyChanged {
-			pinned, _ := s.cfg.KnownPeers.lookup(s.hub, m.To)
-			s.events.push(KeyChanged{Err: &KeyChangedError{Name: m.To, Pinned: pinned, Now: m.Identity}, What: DirectMessageTo})
-			return
-		}
 		s.events.push(Notice{Code: m.Code, Text: m.Text})
 	}
 	// Bye and Error end the connection: Disconnected says why.

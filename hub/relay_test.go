@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/hub/hubtest"
 	"github.com/muxfer/muxfer/protocol"
@@ -22,8 +21,7 @@ import (
 // stream; the sender's session goes on.
 func TestRelayStreamAfterTheRecipientLeftIsDroppedQuietly(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
-	bob := hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Inbox: filepath.Join(t.TempDir(), "inbox"),
-		OnOffer: func(protocol.Offer) client.Decision { return client.Accept }})
+	bob := hubtest.DialRelay(t, h.Addr, hubtest.RelayConfig{Name: "bob", Inbox: filepath.Join(t.TempDir(), "inbox")})
 	s, ctrl := rawSession(t, h.Addr)
 	if err := sayHello(ctrl, "alice"); err != nil {
 		t.Fatal(err)
@@ -79,15 +77,9 @@ func TestRelayHoldsBackTheSenderOfARecipientThatDoesNotRead(t *testing.T) {
 	if err := sayHello(bob, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	cfg := hubtest.ClientConfig(h.Addr)
-	cfg.IOTimeout = time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	alice, err := client.Dial(ctx, h.Addr, client.Config{Name: "alice", Mux: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alice.Close()
+	alice := hubtest.DialRelay(t, h.Addr, hubtest.RelayConfig{Name: "alice", IOTimeout: time.Second})
 	const size = 64 << 20
 	src := filepath.Join(t.TempDir(), "big.bin")
 	if err := os.WriteFile(src, nil, 0o644); err != nil {

@@ -8,10 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/muxfer/muxfer/client"
 	"github.com/muxfer/muxfer/hub"
 	"github.com/muxfer/muxfer/hub/hubtest"
-	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
 )
 
@@ -21,9 +19,8 @@ import (
 func TestFileOfUnknownSizeIsStoredAndRelayed(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
 	inbox := filepath.Join(t.TempDir(), "inbox")
-	hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Inbox: inbox,
-		OnOffer: func(protocol.Offer) client.Decision { return client.Accept }})
-	alice := hubtest.Dial(t, h.Addr, "alice")
+	hubtest.DialRelay(t, h.Addr, hubtest.RelayConfig{Name: "bob", Inbox: inbox})
+	alice := hubtest.DialRelay(t, h.Addr, hubtest.RelayConfig{Name: "alice"})
 	content := make([]byte, 3<<20+5)
 	rand.NewChaCha8([32]byte{1}).Read(content)
 

@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -22,11 +23,12 @@ func heardChat(text string) func([]protocol.Message) bool {
 	}
 }
 
-// TestDirectMessageReachesOnlyItsRecipient sends a direct message from
-// alice and then a public line: whoever hears the public line has heard
-// everything alice sent before it, so only the recipient may hold the
-// direct one. A name nobody has gets alice a notice, and her session
-// goes on.
+// TestDirectMessageReachesOnlyItsRecipient sends a direct message through
+// the hub from alice (a client speaking the protocol by hand: muxfer's own
+// send direct messages end to end, and take none through the hub) and
+// then a public line: whoever hears the public line has heard everything
+// alice sent before it, so only the recipient may hold the direct one. A
+// name nobody has gets alice a notice, and her session goes on.
 func TestDirectMessageReachesOnlyItsRecipient(t *testing.T) {
 	tests := []struct {
 		name string
@@ -40,48 +42,93 @@ func TestDirectMessageReachesOnlyItsRecipient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := hubtest.Start(t, hub.Config{})
-			alice := hubtest.Dial(t, h.Addr, "alice")
-			others := []*hubtest.Client{hubtest.Dial(t, h.Addr, "bob"), hubtest.Dial(t, h.Addr, "carol")}
-			if err := alice.Message(tt.to, "psst"); err != nil {
+			var d net.Dialer
+			dial := func(name string) *mux.Session {
+				s, err := dialSessionFrom(t, &d, h.Addr, name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			alice := dial("alice")
+			others := map[string]*mux.Session{"bob": dial("bob"), "carol": dial("carol")}
+			if err := alice.Send(protocol.Chat{To: tt.to, Text: "psst"}); err != nil {
 				t.Fatal(err)
 			}
 			if tt.want == "" {
-				heard := alice.WaitFor(t, wait, "a notice", func(ms []protocol.Message) bool {
-					return slices.ContainsFunc(ms, func(m protocol.Message) bool { _, ok := m.(protocol.Notice); return ok })
-				})
+				heard := recvUntil(t, alice, "a notice", func(m protocol.Message) bool { _, ok := m.(protocol.Notice); return ok })
 				n := heard[len(heard)-1].(protocol.Notice)
 				if n.Code != protocol.NoticeNoClient || n.Text != `no client named "dave"` {
 					t.Errorf("notice %+v, want code %q and text %q", n, protocol.NoticeNoClient, `no client named "dave"`)
 				}
 			}
-			if err := alice.Chat("after"); err != nil {
+			if err := alice.Send(protocol.Chat{Text: "after"}); err != nil {
 				t.Fatal(err)
 			}
-			for _, c := range others {
-				chats := hubtest.Chats(c.WaitFor(t, wait, "alice's public line", heardChat("after")))
+			for name, c := range others {
+				chats := hubtest.Chats(recvUntil(t, c, "alice's public line", func(m protocol.Message) bool {
+					ch, ok := m.(protocol.Chat)
+					return ok && ch.Text == "after"
+				}))
 				var direct []protocol.Chat
 				for _, ch := range chats {
 					if ch.Text == "psst" {
 						direct = append(direct, ch)
 					}
 				}
-				if c.Name() != tt.want {
+				if name != tt.want {
 					if len(direct) != 0 {
-						t.Errorf("%s heard the direct message %+v", c.Name(), direct)
+						t.Errorf("%s heard the direct message %+v", name, direct)
 					}
 					continue
 				}
-				if len(direct) != 1 || direct[0].From != "alice" || direct[0].FromID != alice.ID() || direct[0].To != "bob" {
-					t.Errorf("%s heard %+v, want one direct message from alice to bob", c.Name(), direct)
+				if len(direct) != 1 || direct[0].From != "alice" || direct[0].FromID == 0 || direct[0].To != "bob" {
+					t.Errorf("%s heard %+v, want one direct message from alice to bob", name, direct)
 				}
 				if pub := chats[len(chats)-1]; pub.To != "" {
 					t.Errorf("public line arrived with to %q", pub.To)
 				}
 			}
-			if err := alice.Err(); err != nil {
-				t.Errorf("alice's session ended: %v", err)
+			select {
+			case <-alice.Done():
+				t.Error("alice's session ended")
+			default:
 			}
 		})
+	}
+}
+
+// recvUntil reads s's control messages until ok holds for one, and
+// returns those it read; it fails the test if that takes longer than
+// wait.
+func recvUntil(t *testing.T, s *mux.Session, what string, ok func(protocol.Message) bool) []protocol.Message {
+	t.Helper()
+	got := make(chan []protocol.Message, 1)
+	go func() {
+		var ms []protocol.Message
+		for {
+			m, err := s.Recv()
+			if err != nil {
+				got <- nil
+				return
+			}
+			if ms = append(ms, m); ok(m) {
+				got <- ms
+				return
+			}
+		}
+	}()
+	select {
+	case ms := <-got:
+		if ms == nil {
+			t.Fatalf("the session ended before %s", what)
+		}
+		return ms
+	case <-time.After(wait):
+		s.Close()
+		<-got
+		t.Fatalf("no %s within %s", what, wait)
+		return nil
 	}
 }
 

@@ -163,6 +163,8 @@ func FuzzReadHeader(f *testing.F) {
 	f.Add(frameOf(`{"transfer":"t","file":0,"offset":-1}`))
 	f.Add(frameOf(`{"file":9223372036854775807,"offset":9223372036854775807}`))
 	f.Add(frameOf(`null`))
+	f.Add(frameOf(`{"to":"bob","to_identity":"3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"}`))
+	f.Add(frameOf(`{"from":"alice","from_id":3,"from_identity":"8a88"}`))
 	f.Add(frame(MaxHeaderFrame+1, "{}"))
 	f.Add([]byte{0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -221,4 +223,33 @@ func FuzzReadTrailer(f *testing.F) {
 func fitsHeaderFrame(b []byte) bool {
 	_, err := ReadFrame(bytes.NewReader(b), MaxHeaderFrame)
 	return !errors.Is(err, ErrFrameTooLarge)
+}
+
+func FuzzReadChannelReply(f *testing.F) {
+	var buf bytes.Buffer
+	WriteChannelReply(&buf, ChannelReply{To: "bob", ToID: 7, ToIdentity: "3d40"})
+	f.Add(buf.Bytes())
+	f.Add(frameOf(`{"error":"nobody called \"carol\" is connected","code":"away"}`))
+	f.Add(frameOf(`{}`))
+	f.Add(frameOf(`{"to":"\u0000","to_id":-1}`))
+	f.Add(frame(MaxHeaderFrame+1, "{}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ReadChannelReply(bounded(t, data, MaxHeaderFrame))
+		if err != nil {
+			return
+		}
+		if r.To == "" && r.Error == "" {
+			t.Fatalf("accepted a reply that says nothing: %+v", r)
+		}
+		var out bytes.Buffer
+		if err := WriteChannelReply(&out, r); err != nil {
+			t.Fatal(err)
+		}
+		if fitsHeaderFrame(out.Bytes()) {
+			r2, err := ReadChannelReply(&out)
+			if err != nil || r2 != r {
+				t.Fatalf("ReadChannelReply(WriteChannelReply(%+v)) = %+v, %v", r, r2, err)
+			}
+		}
+	})
 }

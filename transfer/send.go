@@ -19,6 +19,12 @@ import (
 
 // Conn is the sender's view of a session: control messages out, data
 // streams out, and the control messages that concern one transfer in.
+//
+// A Conn whose end may mean something else than a lost connection (an
+// end-to-end link to a recipient who left, while the connection to the
+// hub is up) has a method Ended() error that says so once Done is
+// closed: an error wrapping ErrRecipientAway, or nil for a lost
+// connection.
 type Conn interface {
 	Send(protocol.Message) error
 	// OpenData opens a data stream and writes h, the header of its first
@@ -237,7 +243,7 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 	defer unsubscribe()
 	if err := conn.Send(protocol.Offer{Transfer: id, To: opt.To, ToIdentity: opt.ToIdentity, Files: m.Files}); err != nil {
 		if errors.Is(err, mux.ErrClosed) {
-			err = ErrConnectionLost
+			err = ended(conn)
 		}
 		rep.addUnsent(m, err)
 		return err
@@ -349,7 +355,7 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 				}
 				break
 			}
-			return st.lost()
+			return st.lost(ended(conn))
 		case <-stopped:
 			stopped = nil
 			cancel()
@@ -397,7 +403,7 @@ func awaitAccept(ctx context.Context, conn Conn, msgs <-chan protocol.Message) (
 				return protocol.Accept{}, fmt.Errorf("transfer refused: %s", msg.Reason)
 			}
 		case <-conn.Done():
-			return protocol.Accept{}, ErrConnectionLost
+			return protocol.Accept{}, ended(conn)
 		case <-ctx.Done():
 			return protocol.Accept{}, ctx.Err()
 		}
@@ -562,4 +568,15 @@ func newTransferID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// ended returns why conn's Done is closed: ErrConnectionLost, unless conn
+// says otherwise (see Conn).
+func ended(conn Conn) error {
+	if e, ok := conn.(interface{ Ended() error }); ok {
+		if err := e.Ended(); err != nil {
+			return err
+		}
+	}
+	return ErrConnectionLost
 }

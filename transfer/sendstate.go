@@ -156,7 +156,7 @@ func (st *pieceState) finish(i int, fr FileReport) {
 
 // lost finishes every file still open and returns an error naming the
 // first of them.
-func (st *pieceState) lost() error {
+func (st *pieceState) lost(base error) error {
 	var first string
 	var cut error // a file of unknown size that cannot be sent again
 	n := 0
@@ -171,15 +171,15 @@ func (st *pieceState) lost() error {
 			n++
 		}
 	}
-	st.unfinished(ErrConnectionLost)
+	st.unfinished(base)
 	var err error
 	switch n {
 	case 0:
-		return ErrConnectionLost
+		return base
 	case 1:
-		err = fmt.Errorf("%w while sending %s", ErrConnectionLost, first)
+		err = fmt.Errorf("%w while sending %s", base, first)
 	default:
-		err = fmt.Errorf("%w while sending %s and %d more", ErrConnectionLost, first, n-1)
+		err = fmt.Errorf("%w while sending %s and %d more", base, first, n-1)
 	}
 	if cut != nil {
 		err = fmt.Errorf("%w; %w", err, cut)
@@ -198,6 +198,12 @@ func (st *pieceState) unfinished(err error) {
 			if cut := st.m.cut(i); cut != nil {
 				// Not to be offered again: it would be sent short.
 				st.finish(i, FileReport{Status: Failed, Err: err.Error() + ": " + cut.Error()})
+				continue
+			}
+			if errors.Is(err, ErrRecipientAway) {
+				// The recipient left: sending it again resumes it (or
+				// confirms it, if it was stored as the link broke).
+				st.finish(i, FileReport{Status: NotSent, Err: "not sent: " + err.Error()})
 				continue
 			}
 			st.finish(i, FileReport{Status: Unconfirmed, Err: "not confirmed: " + err.Error()})

@@ -264,8 +264,8 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 	return false
 }
 
-// direct sends "NICK TEXT" as a direct message to NICK, and shows it as
-// sent: the hub does not echo it.
+// direct sends "NICK TEXT" as a direct message to NICK, end to end, and
+// shows it as sent.
 func (s *chatSession) direct(rest string) {
 	to, text, _ := strings.Cut(strings.TrimLeft(rest, " "), " ")
 	if to == "" || text == "" {
@@ -273,7 +273,14 @@ func (s *chatSession) direct(rest string) {
 		return
 	}
 	if err := s.s.Message(to, text); err != nil {
-		s.u.complain(err.Error(), "! msg: "+err.Error())
+		var changed *client.KeyChangedError
+		switch {
+		case errors.As(err, &changed): // a KeyChanged event says it, louder
+		case errors.Is(err, client.ErrRecipientAway):
+			s.u.complain(err.Error(), "! "+err.Error())
+		default:
+			s.u.complain(err.Error(), "! msg: "+err.Error())
+		}
 		return
 	}
 	s.u.event(map[string]string{"type": "sent", "to": to, "text": text},

@@ -29,6 +29,8 @@ type Proxy struct {
 	next    [2]time.Time  // per direction: when the bytes paced so far have passed
 	orphans []net.Conn    // hub sides left open by Orphan, closed when the test ends
 	latency time.Duration // for links made from now on
+	record  bool          // keep a copy of every byte (Record)
+	seen    []*[2][]byte  // the bytes of each link, each way, if recording
 
 	wg sync.WaitGroup
 }
@@ -37,6 +39,7 @@ type Proxy struct {
 // side the proxy dialled to the target.
 type link struct {
 	client, hub net.Conn
+	seen        *[2][]byte    // its bytes each way, if recording; guarded by Proxy.mu
 	latency     time.Duration // added to every byte, each way
 	open        int           // pipes still running; guarded by Proxy.mu
 	orphaned    bool          // the hub's side stays open and silent; guarded by Proxy.mu
@@ -85,6 +88,10 @@ func (p *Proxy) accept() {
 		}
 		p.mu.Lock()
 		l := &link{client: in, hub: out, open: 2, latency: p.latency}
+		if p.record {
+			l.seen = new([2][]byte)
+			p.seen = append(p.seen, l.seen)
+		}
 		if p.closed {
 			p.mu.Unlock()
 			in.Close()
@@ -141,6 +148,7 @@ func (p *Proxy) pipe(l *link, dir int) {
 			n, cut = p.spend(n)
 		}
 		if n > 0 {
+			p.keep(l, dir, buf[:n])
 			if !p.sleep(p.delay(dir, n)) {
 				return
 			}
@@ -406,4 +414,34 @@ func (p *Proxy) close() {
 		c.Close()
 	}
 	p.wg.Wait()
+}
+
+// Record makes the proxy keep a copy of every byte of the links made from
+// now on, each way, for Recorded: what a hub without TLS sees of its
+// clients, or what a capture of the network would show.
+func (p *Proxy) Record() {
+	p.mu.Lock()
+	p.record = true
+	p.mu.Unlock()
+}
+
+// Recorded returns the bytes recorded so far, one slice per link and
+// direction.
+func (p *Proxy) Recorded() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out [][]byte
+	for _, s := range p.seen {
+		out = append(out, append([]byte(nil), s[0]...), append([]byte(nil), s[1]...))
+	}
+	return out
+}
+
+// keep records b, bytes of l going dir, if the link is recorded.
+func (p *Proxy) keep(l *link, dir int, b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l.seen != nil {
+		l.seen[dir] = append(l.seen[dir], b...)
+	}
 }
