@@ -368,6 +368,11 @@ func (c *Client) Close() error {
 	c.links, c.inLinks = nil, nil
 	c.mu.Unlock()
 	for _, l := range links {
+		c.mu.Lock()
+		if l.idle != nil {
+			l.idle.Stop()
+		}
+		c.mu.Unlock()
 		l.close()
 	}
 	for l := range inLinks {

@@ -36,7 +36,7 @@ type batchConn struct {
 	buf      *[]byte // the records of the write under way; nil between writes
 
 	sock   *socket // the socket under Conn, or nil
-	direct bool    // Conn is a channel: reads cost no system call, so they go straight through
+	direct bool    // Conn is a channel: reads and writes cost no system call, so they go straight through
 	in     *[]byte // bytes read and not yet taken; nil when empty
 	off    int     // where they start in *in
 }
@@ -102,7 +102,7 @@ func (c *batchConn) fill() (*[]byte, int, error) {
 func (c *batchConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.batching {
+	if !c.batching || c.direct {
 		return c.Conn.Write(p)
 	}
 	if c.buf == nil {

@@ -143,10 +143,11 @@ func sendAll(ctx context.Context, s *client.Session, m *client.Files, opt client
 	return err
 }
 
-// relay has alice send m to bob through the hub, which stores none of
-// it; bob sees the offer and accepts it, as a person would with /accept.
+// relay has alice send m to bob end to end, on a channel through the
+// hub, which can read and store none of it; bob sees the offer and
+// accepts it, as a person would with /accept.
 func (d *demo) relay(ctx context.Context, data string, m *client.Files) error {
-	if err := d.say(ctx, d.alice, d.bobSaw, "and now straight to you, bob, through the hub"); err != nil {
+	if err := d.say(ctx, d.alice, d.bobSaw, "and now straight to you, bob, end to end: the hub cannot read it"); err != nil {
 		return err
 	}
 	sent := make(chan error, 1)

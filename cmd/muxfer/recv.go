@@ -65,7 +65,7 @@ type recvFlags struct {
 	keys      keyFlags
 }
 
-// recv receives files relayed to this client until interrupted or the
+// recv receives files sent to this client until interrupted or the
 // connection ends for good, or with --stdout one file.
 func (r *recvFlags) recv(e env, pos []string) error {
 	switch {

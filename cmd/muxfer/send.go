@@ -78,8 +78,8 @@ func sendCommand(e env) *cobra.Command {
 		Short: "upload files and folders to a hub, or send them to another client",
 		Long: "send ADDR PATH... [--to NICK] [--parallel N] [--limit-rate RATE] [--json] [--progress auto|always|never] [--reconnect=false]\n" +
 			"   or: muxfer send ADDR --stdin NAME [--to NICK] [flags]\n\n" +
-			"With --to, the hub relays the files to the client called NICK (muxfer recv),\n" +
-			"which stores and verifies them; the hub keeps nothing.\n" +
+			"With --to, the files go end to end to the client called NICK (muxfer recv), which\n" +
+			"stores and verifies them: the hub joins the two and can neither read nor keep them.\n" +
 			"A lost connection is dialled again (see --reconnect-max, --give-up) and every file\n" +
 			"resumes where the hub holds it; running the same send again after a crash does too.\n" +
 			"With --stdin, standard input is sent as one file called NAME. It is stored in the\n" +
