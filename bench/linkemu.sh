@@ -20,32 +20,8 @@ rate=${1:-100mbit}
 lines=${LINES_N:-500}
 file_mb=${FILE_MB:-256}
 repo=$(cd "$(dirname "$0")/.." && pwd)
-[[ $(id -u) == 0 ]] || { echo "linkemu.sh: needs root" >&2; exit 2; }
-need=()
-command -v tc >/dev/null || need+=(iproute2)
-command -v sysctl >/dev/null || need+=(procps)
-if ((${#need[@]})); then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
-work=$(mktemp -d /dev/shm/muxbench-XXXX)
-a=muxbench-a r=muxbench-r b=muxbench-b
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  for ns in $a $r $b; do ip netns del $ns 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-fail() { echo "linkemu.sh: $1" >&2; cat "$2" >&2; exit 1; }
-# running PID: alive and not a zombie (which kill -0 would call alive)
-running() {
-  local st
-  st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-  [[ -n $st && $st != Z ]]
-}
+me=linkemu.sh prefix=muxbench
+source "$repo/bench/netns.sh"
 
 # MUXFER_BIN and CHATLAT_BIN name binaries built already (bench/compare.sh
 # passes its own); otherwise both are built from this repository.
@@ -58,16 +34,7 @@ head -c $((file_mb << 20)) /dev/urandom > "$work/big.bin"
 "$work/muxfer" keygen > "$work/key" && chmod 600 "$work/key"
 export MUXFER_KEY; MUXFER_KEY=$(cat "$work/key")
 
-for ns in $a $r $b; do ip netns add $ns; ip -n $ns link set lo up; done
-ip link add mba netns $a type veth peer name mbra netns $r
-ip link add mbrb netns $r type veth peer name mbb netns $b
-ip -n $a addr add 10.204.1.1/24 dev mba; ip -n $r addr add 10.204.1.2/24 dev mbra
-ip -n $r addr add 10.204.2.1/24 dev mbrb; ip -n $b addr add 10.204.2.2/24 dev mbb
-for l in "$a mba" "$r mbra" "$r mbrb" "$b mbb"; do set -- $l; ip -n "$1" link set "$2" up; done
-ip -n $a route add 10.204.2.0/24 via 10.204.1.2
-ip -n $b route add 10.204.1.0/24 via 10.204.2.1
-ip netns exec $r sysctl -q -w net.ipv4.ip_forward=1
-for dev in mbrb mbra; do ip netns exec $r tc qdisc add dev $dev root tbf rate "$rate" burst 32kbit latency 400ms; done
+make_link 10.204 "$rate"
 
 ip netns exec $b "$work/muxfer" serve --listen 10.204.2.2:7000 --dir "$work/hub" --key-file "$work/key" --chat-rate 100 2>"$work/hub.log" &
 pids+=($!)
@@ -87,4 +54,4 @@ for _ in $(seq 300); do running $bobpid || break; sleep 0.1; done
 if running $bobpid; then fail "the listening client did not get every line within 30 s of the last" "$work/bob.out"; fi
 wait $bobpid || fail "the listening client failed" "$work/bob.out"
 cat "$work/bob.out" | grep -v ready
-ip netns exec $r tc -s qdisc show dev mbrb | sed -n '1,3p' | sed 's/^/router, towards the hub: /'
+ip netns exec $r tc -s qdisc show dev muxbrb | sed -n '1,3p' | sed 's/^/router, towards the hub: /'

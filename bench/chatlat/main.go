@@ -5,7 +5,8 @@
 // every -every); bench/linkemu.sh runs them across a slow link. -role pipe
 // is bob as a script sees him: it runs `muxfer chat --json` (-muxfer) with
 // stdout a pipe and times each line when it reads it there
-// (bench/chatpipe.sh).
+// (bench/chatpipe.sh). -role take and -role give send a file to a person
+// end to end or through the hub's relay (person.go, bench/person.sh).
 //
 // Each line carries the time it was sent (the wall clock, which processes
 // on one machine share), so bob measures each line's trip on its own.
@@ -31,7 +32,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "", "hub address")
-	role := flag.String("role", "", "alice (uploads and chats), bob (listens), idle (holds -clients connections for -hold) or uploaders (-clients clients each upload -file once, at the same time)")
+	role := flag.String("role", "", "alice (uploads and chats), bob (listens), idle (holds -clients connections for -hold), uploaders (-clients clients each upload -file once, at the same time), take (receives what is sent to -name, by -path) or give (sends -file to -to by -path, -times times)")
 	clients := flag.Int("clients", 1000, "idle: connections to hold")
 	hold := flag.Duration("hold", 10*time.Second, "idle: how long to hold them")
 	file := flag.String("file", "", "alice: the file to upload, again and again")
@@ -41,6 +42,11 @@ func main() {
 	frame := flag.Int("frame", 0, "alice: fixed data frame size (mux.Config.DataFrame; 0: paced)")
 	lowat := flag.Int("lowat", 0, "alice: TCP_NOTSENT_LOWAT (mux.Config.NotSentLowat; 0: default)")
 	muxfer := flag.String("muxfer", "muxfer", "pipe: the muxfer binary to run as bob")
+	path := flag.String("path", "e2e", "take, give: e2e (a link, as muxfer's clients send to a person) or relay (the hub's relay)")
+	name := flag.String("name", "", "take, give: the client's name")
+	to := flag.String("to", "", "give: the recipient's name")
+	dir := flag.String("dir", "", "take: where the files go")
+	times := flag.Int("times", 3, "give: how many times to send -file")
 	flag.Parse()
 	key, err := mux.ParseKey(strings.TrimSpace(os.Getenv("MUXFER_KEY")))
 	if err != nil {
@@ -58,8 +64,12 @@ func main() {
 		err = idle(*addr, cfg, *clients, *hold)
 	case "uploaders":
 		err = uploaders(*addr, cfg, *clients, *file)
+	case "take":
+		err = take(*addr, cfg, *path, *name, *dir)
+	case "give":
+		err = give(*addr, cfg, *path, *name, *to, *file, *times)
 	default:
-		err = fmt.Errorf("-role must be alice, bob, pipe, idle or uploaders")
+		err = fmt.Errorf("-role must be alice, bob, pipe, idle, uploaders, take or give")
 	}
 	if err != nil {
 		fail(err)

@@ -21,6 +21,7 @@ import (
 // compare the two paths, use this.
 type RelayClient struct {
 	s    *mux.Session
+	root *os.Root           // the inbox; nil for none
 	recv *transfer.Receiver // nil: every relayed offer is declined
 	done chan struct{}      // closed when the session has ended
 	wg   sync.WaitGroup
@@ -37,34 +38,49 @@ type RelayConfig struct {
 	IOTimeout time.Duration // mux.Config.IOTimeout
 }
 
-// DialRelay connects a RelayClient to the hub at addr; it is closed when
-// the test ends.
+// DialRelay connects a RelayClient to the hub at addr that Start ran (or
+// Remember names); it is closed when the test ends.
 func DialRelay(t testing.TB, addr string, cfg RelayConfig) *RelayClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	mcfg := ClientConfig(addr)
 	mcfg.IOTimeout = cfg.IOTimeout
-	s, _, err := mux.Dial(ctx, addr, protocol.Hello{Name: cfg.Name}, mcfg)
+	c, err := NewRelayClient(ctx, addr, cfg, mcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &RelayClient{s: s, done: make(chan struct{}), subs: map[string]*relaySub{}, open: map[string]*transfer.Incoming{}}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// NewRelayClient connects a RelayClient to the hub at addr with mcfg (the
+// benchmarks' programs use it; tests use DialRelay). Close ends it.
+func NewRelayClient(ctx context.Context, addr string, cfg RelayConfig, mcfg mux.Config) (*RelayClient, error) {
+	var root *os.Root
 	if cfg.Inbox != "" {
 		if err := os.MkdirAll(cfg.Inbox, 0o755); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		root, err := os.OpenRoot(cfg.Inbox)
-		if err != nil {
-			t.Fatal(err)
+		var err error
+		if root, err = os.OpenRoot(cfg.Inbox); err != nil {
+			return nil, err
 		}
-		t.Cleanup(func() { root.Close() })
+	}
+	s, _, err := mux.Dial(ctx, addr, protocol.Hello{Name: cfg.Name}, mcfg)
+	if err != nil {
+		if root != nil {
+			root.Close()
+		}
+		return nil, err
+	}
+	c := &RelayClient{s: s, root: root, done: make(chan struct{}), subs: map[string]*relaySub{}, open: map[string]*transfer.Incoming{}}
+	if root != nil {
 		c.recv = transfer.NewReceiver(root)
 	}
 	c.wg.Go(c.read)
 	c.wg.Go(c.acceptStreams)
-	t.Cleanup(c.Close)
-	return c
+	return c, nil
 }
 
 // Upload sends m to the hub, or with opt.To through the hub's relay.
@@ -75,10 +91,13 @@ func (c *RelayClient) Upload(ctx context.Context, m *transfer.Manifest, opt tran
 // Say sends a control message as it is.
 func (c *RelayClient) Say(m protocol.Message) error { return c.s.Send(m) }
 
-// Close ends the session and waits for its goroutines.
+// Close ends the session, waits for its goroutines and closes the inbox.
 func (c *RelayClient) Close() {
 	c.s.Close()
 	c.wg.Wait()
+	if c.root != nil {
+		c.root.Close()
+	}
 }
 
 func (c *RelayClient) read() {
