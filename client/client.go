@@ -113,11 +113,11 @@ type Client struct {
 	who  []chan []protocol.ClientInfo // waiting Who calls, oldest first
 	nick []chan protocol.Nick         // waiting Rename calls, oldest first
 
-	callMu  sync.Mutex           // one link opened at a time (link.go)
-	links   map[string]*outLink  // guarded by mu: links this client opened, by name; nil once closing
-	inLinks map[*inLink]struct{} // guarded by mu: links opened to this client; nil once closing
-	linkWG  sync.WaitGroup       // the links' goroutines
-	stop    context.CancelFunc   // ends the accept loop and the links it answered
+	links   map[string]*outLink      // guarded by mu: links this client opened (link.go), by name; nil once closing
+	calling map[string]chan struct{} // guarded by mu: links being opened, by name; closed once they are
+	inLinks map[*inLink]struct{}     // guarded by mu: links opened to this client; nil once closing
+	linkWG  sync.WaitGroup           // the links' goroutines
+	stop    context.CancelFunc       // ends the accept loop and the links it answered
 
 	inbox       *inbox         // nil if the client does not receive
 	wg          sync.WaitGroup // the accept loop, the links it answered, the inbox's sweep
@@ -156,7 +156,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		}
 	}
 	c := &Client{sess: sess, welcome: w, mcfg: cfg.Mux, self: cfg.Mux.Identity, onMsg: cfg.OnMessage, pace: newPace(w.ChatPerSecond, w.ChatBurst),
-		name: w.Name, done: make(chan struct{}), inbox: in, links: map[string]*outLink{}, inLinks: map[*inLink]struct{}{}}
+		name: w.Name, done: make(chan struct{}), inbox: in, links: map[string]*outLink{}, calling: map[string]chan struct{}{}, inLinks: map[*inLink]struct{}{}}
 	if c.self == nil {
 		c.self = NewIdentity().key
 	}

@@ -51,9 +51,11 @@ type deliverCase struct {
 }
 
 // fastDeath makes both ends notice a link that carries nothing within
-// about a second (KeepAlive plus IOTimeout), yet leaves a loaded machine
-// running under -race room to make progress.
-var fastDeath = mux.Config{KeepAlive: 100 * time.Millisecond, IOTimeout: time.Second}
+// about two seconds (KeepAlive plus IOTimeout), yet leaves a loaded
+// machine running under -race room to make progress (with one second, a
+// full `go test -race ./...` on two cores once took a second loss for a
+// link that was only slow).
+var fastDeath = mux.Config{KeepAlive: 100 * time.Millisecond, IOTimeout: 2 * time.Second}
 
 // TestDeliverFinishesThroughBrokenLinks: whatever happens to the link
 // mid-transfer (a cut, two cuts, a reset, a stall, a slow link, the hub

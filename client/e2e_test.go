@@ -121,3 +121,93 @@ func TestClientTakesNothingThroughTheHubsOldRelay(t *testing.T) {
 		}
 	}
 }
+
+// rawCaller opens an end-to-end session to the client called to, as a
+// client written from the protocol's README would: for attacks that
+// muxfer's own client would never make.
+func rawCaller(t *testing.T, addr, name, to string) *mux.Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg := hubtest.ClientConfig(addr)
+	cfg.Identity = client.NewIdentity().PrivateKey()
+	s, _, err := mux.Dial(ctx, addr, protocol.Hello{Name: name}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	st, err := s.OpenData(context.Background(), protocol.DataHeader{To: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := st.Channel()
+	if r, err := protocol.ReadChannelReply(ch); err != nil || r.Error != "" {
+		t.Fatalf("channel reply %+v, %v", r, err)
+	}
+	e2e, err := mux.Call(ctx, ch, mux.Config{Identity: cfg.Identity}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e2e.Close() })
+	return e2e
+}
+
+// TestRecipientChecksWhatComesOnALink: what a hostile caller sends on a
+// link is checked as a hub checks its uploads, before anyone is asked:
+// an unsafe path is refused and never shown, a stream for nothing
+// accepted ends the link, and so do direct messages past the rate.
+func TestRecipientChecksWhatComesOnALink(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	asked := make(chan protocol.Offer, 8)
+	inbox := filepath.Join(t.TempDir(), "inbox")
+	hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Identity: client.NewIdentity(), Inbox: inbox,
+		OnOffer: func(o protocol.Offer) client.Decision { asked <- o; return client.Ask }})
+	t.Run("an unsafe path", func(t *testing.T) {
+		e := rawCaller(t, h.Addr, "mallory", "bob")
+		e.Send(protocol.Offer{Transfer: "t1", Files: []protocol.File{{Path: "../escape.txt", Size: 5, Mode: 0o644}}})
+		m, err := e.Recv()
+		if rj, ok := m.(protocol.Reject); err != nil || !ok || rj.Transfer != "t1" || !strings.Contains(rj.Reason, "..") {
+			t.Fatalf("answer %+v, %v; want a reject naming the path", m, err)
+		}
+		select {
+		case o := <-asked:
+			t.Fatalf("bob was asked about %+v", o)
+		default:
+		}
+	})
+	t.Run("a stream for nothing", func(t *testing.T) {
+		e := rawCaller(t, h.Addr, "mallory2", "bob")
+		st, err := e.OpenData(context.Background(), protocol.DataHeader{Transfer: "t9"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Write([]byte("hello"))
+		m, err := e.Recv()
+		if perr, ok := m.(protocol.Error); err != nil || !ok || perr.Code != protocol.CodeBadMessage {
+			t.Fatalf("answer %+v, %v; want error bad_message", m, err)
+		}
+	})
+	t.Run("direct messages too fast", func(t *testing.T) {
+		e := rawCaller(t, h.Addr, "mallory3", "bob")
+		for range 1000 {
+			if err := e.Send(protocol.Chat{Text: "spam"}); err != nil {
+				break
+			}
+		}
+		for {
+			m, err := e.Recv()
+			if err != nil {
+				t.Fatalf("the link ended without an error message: %v", err)
+			}
+			if perr, ok := m.(protocol.Error); ok {
+				if perr.Code != protocol.CodeLimit {
+					t.Fatalf("error %+v, want limit", perr)
+				}
+				return
+			}
+		}
+	})
+	if entries, _ := os.ReadDir(inbox); len(entries) > 0 {
+		t.Errorf("bob's inbox holds %v", entries)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/muxfer/muxfer/internal/datastream"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
+	"github.com/muxfer/muxfer/transfer"
 	"golang.org/x/time/rate"
 )
 
@@ -28,6 +29,8 @@ type inLink struct {
 
 	mu  sync.Mutex
 	ids map[string]string // the inbox's id of each of the caller's open transfers, by the caller's
+
+	ended bool // guarded by Client.mu: the link has ended, and nothing more is accepted on it
 }
 
 // maxLinkTransfers bounds the offers one link may have waiting or open.
@@ -50,7 +53,7 @@ func (c *Client) answer(ctx context.Context, st *mux.Stream, h protocol.DataHead
 		return
 	}
 	l := &inLink{c: c, s: s, peer: h.From, peerID: h.FromID, identity: h.FromIdentity, ids: map[string]string{},
-		chat: newPace(c.welcome.ChatPerSecond, c.welcome.ChatBurst)}
+		chat: peerPace(c.welcome)}
 	c.mu.Lock()
 	if c.inLinks == nil { // closing
 		c.mu.Unlock()
@@ -60,9 +63,9 @@ func (c *Client) answer(ctx context.Context, st *mux.Stream, h protocol.DataHead
 	c.inLinks[l] = struct{}{}
 	c.mu.Unlock()
 	var wg sync.WaitGroup
-	if c.inbox != nil {
-		wg.Go(func() { l.acceptStreams(ctx) })
-	}
+	// Streams are accepted even without an inbox: one then breaks the
+	// protocol and ends the link, rather than wait unread.
+	wg.Go(func() { l.acceptStreams(ctx) })
 	why := l.read()
 	s.Close()
 	wg.Wait()
@@ -106,6 +109,11 @@ func (l *inLink) offer(o protocol.Offer) {
 		return
 	}
 	id := o.Transfer
+	if err := transfer.CheckOffer(o); err != nil {
+		// Checked before anyone is asked, as a hub checks an upload.
+		l.s.Send(protocol.Reject{Transfer: protocol.Clip(id, 64), Reason: err.Error()})
+		return
+	}
 	local, err := l.assign(id)
 	if err != nil {
 		l.reject(id, err.Error())
@@ -223,4 +231,14 @@ func (l *inLink) receive(st *mux.Stream) {
 			return
 		}
 	}
+}
+
+// peerPace is the allowance of direct messages on a link: the hub's chat
+// rate (its welcome's), or if it announces none the hub's default, 20 a
+// second in bursts of 100.
+func peerPace(w protocol.Welcome) *rate.Limiter {
+	if w.ChatPerSecond <= 0 {
+		return rate.NewLimiter(20, 100)
+	}
+	return rate.NewLimiter(rate.Limit(w.ChatPerSecond), max(w.ChatBurst, 1))
 }

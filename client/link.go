@@ -57,17 +57,18 @@ type outLink struct {
 
 // link returns an open link to the client called to, opening one if
 // there is none: one that proves the identity want (hex), if given. The
-// caller must release it.
+// caller must release it. Links to different names open at once; two
+// sends to one name wait for one link.
 func (c *Client) link(ctx context.Context, to, want string) (*outLink, error) {
 	key := strings.ToLower(to)
-	c.callMu.Lock()
-	defer c.callMu.Unlock()
-	c.mu.Lock()
-	if l := c.links[key]; l != nil {
-		select {
-		case <-l.done:
-		default:
-			if want == "" || want == l.identity {
+	for {
+		c.mu.Lock()
+		if c.links == nil {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%w: the client is closing", transfer.ErrConnectionLost)
+		}
+		if l := c.links[key]; l != nil {
+			if !isDone(l.done) && (want == "" || want == l.identity) {
 				l.users++
 				if l.idle != nil {
 					l.idle.Stop()
@@ -75,31 +76,44 @@ func (c *Client) link(ctx context.Context, to, want string) (*outLink, error) {
 				c.mu.Unlock()
 				return l, nil
 			}
-			// Pinned since, to another key: that link is not to be used.
+			// Ended, or pinned since to another key: not to be used.
+			delete(c.links, key)
 			defer l.close()
 		}
-		delete(c.links, key)
-	}
-	c.mu.Unlock()
-	l, err := c.call(ctx, to, want)
-	if err != nil {
-		if isDone(c.sess.Done()) {
-			err = fmt.Errorf("%w: %w", transfer.ErrConnectionLost, err)
+		if wait, busy := c.calling[key]; busy {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
-		return nil, err
-	}
-	l.key = key
-	c.mu.Lock()
-	if c.links == nil { // the client is closing
+		done := make(chan struct{})
+		c.calling[key] = done
 		c.mu.Unlock()
-		l.close()
-		return nil, mux.ErrClosed
+		l, err := c.call(ctx, to, want)
+		c.mu.Lock()
+		delete(c.calling, key)
+		close(done)
+		switch {
+		case err != nil:
+			c.mu.Unlock()
+			if isDone(c.sess.Done()) {
+				err = fmt.Errorf("%w: %w", transfer.ErrConnectionLost, err)
+			}
+			return nil, err
+		case c.links == nil: // the client is closing
+			c.mu.Unlock()
+			l.close()
+			return nil, fmt.Errorf("%w: the client is closing", transfer.ErrConnectionLost)
+		}
+		l.key, l.users = key, 1
+		c.links[key] = l
+		c.linkWG.Go(l.read) // under mu, so that Close waits for it
+		c.mu.Unlock()
+		return l, nil
 	}
-	c.links[key] = l
-	l.users = 1
-	c.mu.Unlock()
-	c.linkWG.Go(l.read)
-	return l, nil
 }
 
 // release ends one use of l; unused, it is closed after linkIdle.
@@ -107,6 +121,9 @@ func (c *Client) release(l *outLink) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if l.users--; l.users > 0 {
+		return
+	}
+	if c.links == nil { // closing: Close closed it
 		return
 	}
 	if l.idle == nil {
@@ -133,8 +150,18 @@ func (c *Client) retire(l *outLink) {
 // call opens a channel to the client called to and an end-to-end session
 // on it.
 func (c *Client) call(ctx context.Context, to, want string) (*outLink, error) {
+	// The stream lives as long as the link (lctx), but waiting for one of
+	// the session's streams to be free ends with ctx.
 	lctx, stop := context.WithCancel(context.Background())
+	unhook := context.AfterFunc(ctx, stop)
 	st, err := c.sess.OpenData(lctx, protocol.DataHeader{To: to, ToIdentity: want})
+	if !unhook() {
+		if err == nil {
+			st.Close()
+		}
+		stop()
+		return nil, ctx.Err()
+	}
 	if err != nil {
 		stop()
 		return nil, err
@@ -248,9 +275,14 @@ func (l *outLink) read() {
 		case protocol.Accept:
 			l.subs.route(m.Transfer, m)
 		case protocol.Reject:
-			// Said by the recipient: the sender sees whose words they are.
+			// Said by the recipient: the sender sees whose words they are,
+			// and only the codes a recipient may give count (a shutdown
+			// or an away is the hub's to say).
 			if !strings.HasPrefix(strings.ToLower(m.Reason), strings.ToLower(l.peer)+" ") {
 				m.Reason = l.peer + ": " + m.Reason
+			}
+			if m.Code != protocol.CodeBusy && m.Code != protocol.CodeNoRoom {
+				m.Code = ""
 			}
 			l.subs.route(m.Transfer, m)
 		case protocol.Result:
@@ -302,7 +334,7 @@ func (c *Client) sendTo(ctx context.Context, m *transfer.Manifest, opt transfer.
 	opt.To, opt.ToIdentity = "", ""
 	opt.ResumeKey = peerResumeKey(opt.ResumeKey, l)
 	rep, err := transfer.Send(ctx, linkConn{l}, m, opt)
-	if errors.Is(err, transfer.ErrConnectionLost) {
+	if errors.Is(err, transfer.ErrConnectionLost) && isDone(c.sess.Done()) {
 		<-c.done
 		err = fmt.Errorf("%w: %w", err, c.err)
 	}

@@ -167,7 +167,7 @@ func (c *Client) accept(w *waitingOffer) error {
 		w.from.forget(w.id)
 	} else {
 		c.mu.Lock()
-		if c.inbox.transfers == nil { // closed meanwhile
+		if c.inbox.transfers == nil || w.from.ended { // closed, or the sender left, meanwhile
 			c.mu.Unlock()
 			in.Abandon()
 			return errClosed
@@ -177,10 +177,19 @@ func (c *Client) accept(w *waitingOffer) error {
 	}
 	a := in.Accept()
 	a.Transfer = w.id
-	return w.from.s.Send(a)
+	if err := w.from.s.Send(a); err != nil {
+		// The link is gone: nothing will come for it.
+		c.mu.Lock()
+		delete(c.inbox.transfers, o.Transfer)
+		c.mu.Unlock()
+		in.Abandon()
+		w.from.forget(w.id)
+		return err
+	}
+	return nil
 }
 
-var errClosed = errors.New("client closed")
+var errClosed = errors.New("client closed, or the sender left")
 
 // Answer answers an offer that OnOffer kept waiting (Ask), by its id
 // (Offer.Transfer): accept receives it into Config.Inbox, and otherwise
@@ -308,6 +317,7 @@ func (c *Client) linkEnded(l *inLink, why string) {
 		return
 	}
 	c.mu.Lock()
+	l.ended = true
 	if c.inLinks == nil || isDone(c.sess.Done()) {
 		// The connection to the hub ended, and every link with it: what
 		// waited or arrived on them ends with the connection (Close).

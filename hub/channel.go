@@ -34,7 +34,51 @@ const (
 	// holds one of its MaxStreams (or of the hub's streams to it).
 	MaxChannels   = 16
 	MaxChannelsIn = 32
+	// MaxChannelsPerAddr and MaxChannelsTotal bound the channels open
+	// from the clients of one address and from all: a quiet channel
+	// holds its caller's data stream for as long as it likes, and these
+	// keep channels to a quarter of the streams an address, and the hub,
+	// may have open (hub.Config.MaxStreamsPerAddr, MaxStreamsTotal), so
+	// that quiet channels cannot keep uploads out.
+	MaxChannelsPerAddr = 32
+	MaxChannelsTotal   = 256
 )
+
+// channelBudget counts the channels open by source address and in all.
+type channelBudget struct {
+	mu     sync.Mutex
+	byAddr map[source]int
+	total  int
+}
+
+// take counts one more channel from src, unless a bound is reached, and
+// reports whether it did.
+func (b *channelBudget) take(src source) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.total >= MaxChannelsTotal || src.p.IsValid() && b.byAddr[src] >= MaxChannelsPerAddr {
+		return false
+	}
+	if b.byAddr == nil {
+		b.byAddr = map[source]int{}
+	}
+	b.total++
+	if src.p.IsValid() {
+		b.byAddr[src]++
+	}
+	return true
+}
+
+func (b *channelBudget) release(src source) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.total--
+	if src.p.IsValid() {
+		if b.byAddr[src]--; b.byAddr[src] <= 0 {
+			delete(b.byAddr, src)
+		}
+	}
+}
 
 // channel handles a data stream whose header h asks for a channel: it
 // refuses it in its reply, or joins it to the client h names and copies
@@ -66,6 +110,11 @@ func (p *peer) channel(st *mux.Stream, h protocol.DataHeader) {
 		return
 	}
 	defer p.channelsOut.release()
+	if !p.h.channels.take(p.src) {
+		refuse(fmt.Sprintf("too many channels open from your address (%d) or on this hub (%d)", MaxChannelsPerAddr, MaxChannelsTotal), protocol.CodeBusy, "")
+		return
+	}
+	defer p.h.channels.release(p.src)
 	if !to.channelsIn.take(MaxChannelsIn) {
 		refuse(fmt.Sprintf("%s has %d channels open already", to.name(), MaxChannelsIn), protocol.CodeBusy, "")
 		return

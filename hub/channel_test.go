@@ -29,6 +29,13 @@ func (c caller) hexID() string { return hex.EncodeToString(c.id.Public().(ed2551
 
 func dialIdentity(t *testing.T, addr, name string) caller {
 	t.Helper()
+	return dialIdentityWith(t, addr, name, 0)
+}
+
+// dialIdentityWith is dialIdentity with the session's I/O timeout (0: the
+// default).
+func dialIdentityWith(t *testing.T, addr, name string, io time.Duration) caller {
+	t.Helper()
 	_, id, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +43,7 @@ func dialIdentity(t *testing.T, addr, name string) caller {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	cfg := hubtest.ClientConfig(addr)
-	cfg.Identity = id
+	cfg.Identity, cfg.IOTimeout = id, io
 	s, w, err := mux.Dial(ctx, addr, protocol.Hello{Name: name}, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -193,6 +200,25 @@ func TestChannelRefusals(t *testing.T) {
 			t.Fatalf("channel %d: %+v", hub.MaxChannels+1, r)
 		}
 	})
+	t.Run("too many open from one address", func(t *testing.T) {
+		// alice holds MaxChannels; more callers from her address fill
+		// its share, to another client.
+		dialIdentity(t, h.Addr, "carol")
+		opened := hub.MaxChannels
+		for i := 0; opened < hub.MaxChannelsPerAddr; i++ {
+			caller := dialIdentity(t, h.Addr, fmt.Sprintf("dave%d", i))
+			for range min(hub.MaxChannels, hub.MaxChannelsPerAddr-opened) {
+				if _, r := openChannel(t, caller, protocol.DataHeader{To: "carol"}); r.Error != "" {
+					t.Fatalf("channel %d from the address: %+v", opened+1, r)
+				}
+				opened++
+			}
+		}
+		_, r := openChannel(t, dialIdentity(t, h.Addr, "erin"), protocol.DataHeader{To: "carol"})
+		if r.Code != protocol.CodeBusy || !strings.Contains(r.Error, "your address") {
+			t.Fatalf("channel %d from the address: %+v", hub.MaxChannelsPerAddr+1, r)
+		}
+	})
 	stillConnectedSession(t, alice)
 }
 
@@ -205,27 +231,83 @@ func stillConnectedSession(t *testing.T, c caller) {
 	}
 }
 
-// TestChannelHeaderClaimingACallerEndsTheSession: only the hub says who
-// is calling (from); a client that writes it breaks the protocol.
-func TestChannelHeaderClaimingACallerEndsTheSession(t *testing.T) {
+// TestChannelHeaderOutOfShapeEndsTheSession: only the hub says who is
+// calling (from, from_id, from_identity), and a channel's header carries
+// nothing of a file's; a client that writes either breaks the protocol.
+func TestChannelHeaderOutOfShapeEndsTheSession(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
-	alice := dialIdentity(t, h.Addr, "alice")
 	dialIdentity(t, h.Addr, "bob")
-	st, err := alice.s.OpenData(context.Background(), protocol.DataHeader{To: "bob", From: "carol"})
+	for i, head := range []protocol.DataHeader{
+		{To: "bob", From: "carol"},
+		{To: "bob", FromID: 9},
+		{To: "bob", FromIdentity: "8a88"},
+		{To: "bob", Transfer: "t1"},
+		{To: "bob", File: 2},
+	} {
+		t.Run(fmt.Sprintf("%+v", head), func(t *testing.T) {
+			alice := dialIdentity(t, h.Addr, fmt.Sprintf("alice%d", i))
+			st, err := alice.s.OpenData(context.Background(), head)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			for {
+				m, err := alice.s.Recv()
+				if err != nil {
+					t.Fatalf("session ended without an error message: %v", err)
+				}
+				if e, ok := m.(protocol.Error); ok {
+					if e.Code != protocol.CodeBadMessage {
+						t.Fatalf("error %+v", e)
+					}
+					return
+				}
+			}
+		})
+	}
+}
+
+// TestChannelMayStayQuietLongerThanTheHubsIOTimeout: the hub reads a
+// channel without a deadline (reading its header set one, which must not
+// stay), so two people who stop talking for a while keep their channel.
+func TestChannelMayStayQuietLongerThanTheHubsIOTimeout(t *testing.T) {
+	const io = 200 * time.Millisecond
+	h := hubtest.Start(t, hub.Config{Mux: mux.Config{IOTimeout: io}})
+	alice, bob := dialIdentityWith(t, h.Addr, "alice", io), dialIdentityWith(t, h.Addr, "bob", io)
+	a, reply := openChannel(t, alice, protocol.DataHeader{To: "bob"})
+	if reply.Error != "" {
+		t.Fatalf("reply %+v", reply)
+	}
+	b, _ := answerChannel(t, bob)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	answered := make(chan *mux.Session, 1)
+	go func() {
+		s, err := mux.Answer(ctx, b, mux.Config{Identity: bob.id, IOTimeout: io}, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- s
+	}()
+	as, err := mux.Call(ctx, a, mux.Config{Identity: alice.id, IOTimeout: io}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	for {
-		m, err := alice.s.Recv()
-		if err != nil {
-			t.Fatalf("session ended without an error message: %v", err)
-		}
-		if e, ok := m.(protocol.Error); ok {
-			if e.Code != protocol.CodeBadMessage {
-				t.Fatalf("error %+v", e)
-			}
-			return
-		}
+	defer as.Close()
+	bs := <-answered
+	if bs == nil {
+		t.FailNow()
+	}
+	defer bs.Close()
+	select {
+	case <-time.After(10 * io):
+	case <-as.Done():
+		t.Fatal("the channel ended while quiet")
+	}
+	if err := as.Send(protocol.Chat{Text: "still there?"}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := bs.Recv(); err != nil || m.(protocol.Chat).Text != "still there?" {
+		t.Fatalf("bob heard %v, %v", m, err)
 	}
 }

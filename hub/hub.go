@@ -208,6 +208,8 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per connection, and the sweeper
 
+	channels channelBudget // channels open, by the caller's address and in all (channel.go)
+
 	handshakes chan struct{} // one per connection in its handshake
 	crowded    throttle      // logs refused connections once a second
 	admit      admission     // what each source address holds

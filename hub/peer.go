@@ -484,7 +484,7 @@ func (p *peer) receive(st *mux.Stream) {
 	for {
 		h, err := fs.Next()
 		if err == nil && h.IsChannel() {
-			if first && h.From == "" && h.To != "" {
+			if first && h.To != "" && h.From == "" && h.FromID == 0 && h.FromIdentity == "" && h.Transfer == "" && h.File == 0 && h.Offset == 0 {
 				p.channel(st, h)
 				return
 			}

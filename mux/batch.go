@@ -42,8 +42,7 @@ type batchConn struct {
 }
 
 func newBatchConn(conn net.Conn) *batchConn {
-	_, direct := conn.(*channel)
-	return &batchConn{Conn: conn, sock: socketOf(conn), direct: direct}
+	return &batchConn{Conn: conn, sock: socketOf(conn), direct: isChannel(conn)}
 }
 
 // readBuf is the most one read takes from the kernel.
@@ -156,4 +155,19 @@ func (c *batchedTLS) Write(p []byte) (int, error) {
 		n, err = 0, ferr
 	}
 	return n, err
+}
+
+// isChannel reports whether conn is a channel (Stream.Channel), under
+// whatever wraps it (primedConn, on the answering side).
+func isChannel(conn net.Conn) bool {
+	for {
+		if _, ok := conn.(*channel); ok {
+			return true
+		}
+		u, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			return false
+		}
+		conn = u.NetConn()
+	}
 }

@@ -327,7 +327,12 @@ func (st *Stream) Close() error {
 // past a deadline, with an error whose Timeout is true; unlike a file's
 // stream, neither ends the session the channel is on. Close closes the
 // channel's sending side, as Stream.Close does.
-func (st *Stream) Channel() net.Conn { return &channel{st: st} }
+func (st *Stream) Channel() net.Conn {
+	// Reading the header set a deadline, as every Stream.Read does: a
+	// channel's reads have none.
+	st.ys.SetReadDeadline(time.Time{})
+	return &channel{st: st}
+}
 
 type channel struct {
 	st  *Stream
@@ -409,5 +414,9 @@ func (c *channel) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	c.wdl = t
 	c.mu.Unlock()
+	if !t.IsZero() {
+		// A write waiting now wakes at t; the next sets its own.
+		return c.st.ys.SetWriteDeadline(t)
+	}
 	return nil
 }

@@ -40,8 +40,11 @@ func TestChatCommandsNickMsgHelp(t *testing.T) {
 		}
 	}
 	for _, c := range []*hubtest.Client{bob, carol} {
+		// The direct message goes end to end, the public line through the
+		// hub: carol waits for both, as they may come in either order.
 		heard := c.WaitFor(t, 10*time.Second, "alicia's public line", func(ms []protocol.Message) bool {
-			return slices.ContainsFunc(hubtest.Chats(ms), func(ch protocol.Chat) bool { return ch.Text == "after" })
+			return slices.ContainsFunc(hubtest.Chats(ms), func(ch protocol.Chat) bool { return ch.Text == "after" }) &&
+				(c != carol || slices.ContainsFunc(hubtest.Chats(ms), func(ch protocol.Chat) bool { return ch.Text == "psst" }))
 		})
 		var direct []protocol.Chat
 		for _, ch := range hubtest.Chats(heard) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"io"
 	"strings"
 	"testing"
@@ -117,3 +118,28 @@ func TestViewDrawsAConnectionsOffersGone(t *testing.T) {
 		t.Error("a late byte of an offer that ended made a line")
 	}
 }
+
+// TestViewShowsTheKeyOfWhoeverSendsADirectMessage: the first direct
+// message from a name, and the first after its key changes, come with
+// the key's fingerprint; the messages between do not repeat it.
+func TestViewShowsTheKeyOfWhoeverSendsADirectMessage(t *testing.T) {
+	v, _, out := textView(t)
+	k1, k2 := client.NewIdentity(), client.NewIdentity()
+	id1, id2 := hexKey(k1), hexKey(k2)
+	for _, m := range []client.Message{
+		{From: "alice", FromIdentity: id1, To: "bob", Text: "one"},
+		{From: "alice", FromIdentity: id1, To: "bob", Text: "two"},
+		{From: "alice", FromIdentity: id1, Text: "to everyone"},
+		{From: "carol", FromIdentity: id2, To: "bob", Text: "three"},
+	} {
+		v.show(m)
+	}
+	got := out.String()
+	want := "* alice's key: " + k1.Fingerprint() + "\n[private] <alice> one\n[private] <alice> two\n<alice> to everyone\n" +
+		"* carol's key: " + k2.Fingerprint() + "\n[private] <carol> three\n"
+	if got != want {
+		t.Errorf("printed:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func hexKey(id *client.Identity) string { return hex.EncodeToString(id.Public()) }

@@ -29,10 +29,11 @@ type view struct {
 	sends     map[int]*progressLine        // running sends' progress, by number
 	failed    int                          // files that failed, both ways, and sends that failed
 	onSent    func(client.SendDone, error) // after a send's summary, with its error
+	dmKeys    map[string]string            // the key shown for each name that sent a direct message
 }
 
 func newView(u *ui, dir string) *view {
-	return &view{u: u, dir: dir, offers: map[int]client.Offer{}, downloads: map[int]*progressLine{}, sends: map[int]*progressLine{},
+	return &view{u: u, dir: dir, offers: map[int]client.Offer{}, downloads: map[int]*progressLine{}, sends: map[int]*progressLine{}, dmKeys: map[string]string{},
 		hint: func(n int) string { return fmt.Sprintf("/accept %d or /decline %d", n, n) }}
 }
 
@@ -65,6 +66,12 @@ func (v *view) show(ev client.Event) {
 		v.event(map[string]any{"type": "retry", "attempt": ev.Attempt, "error": ev.Err.Error(), "wait_seconds": ev.Wait.Seconds()},
 			fmt.Sprintf("* attempt %d failed (%s); next in %s", ev.Attempt, ev.Err.Error(), ev.Wait.Round(10*time.Millisecond)))
 	case client.Message:
+		if ev.To != "" && ev.FromIdentity != "" && v.dmKeys[ev.From] != ev.FromIdentity && !v.u.json {
+			// The first direct message from a name shows whose key sent it
+			// (--json carries it in every message, as from_identity).
+			v.dmKeys[ev.From] = ev.FromIdentity
+			v.u.line("%s* %s's key: %s", v.tag, ev.From, client.PeerFingerprint(ev.FromIdentity))
+		}
 		v.u.heard(v.tag, protocol.Chat{From: ev.From, FromID: ev.FromID, FromIdentity: ev.FromIdentity, To: ev.To, Text: ev.Text})
 	case client.Presence:
 		v.u.heard(v.tag, protocol.Presence{Event: ev.Kind, Client: ev.Peer, OldName: ev.OldName})
