@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -136,23 +135,26 @@ func (p *peer) channel(st *mux.Stream, h protocol.DataHeader) {
 }
 
 // openChannel opens the stream to the client called, with the header
-// that names the caller. The stream lasts as long as both clients'
-// sessions; opening it waits at most the I/O timeout for one of the hub's
-// streams to that client to be free.
+// that names the caller. Opening it waits at most the I/O timeout for one
+// of the hub's streams to that client to be free, and not past the
+// caller's leaving. Once open, the stream lasts as long as the called
+// client's session: when the caller leaves (a bye, say, right after its
+// last bytes), splice still delivers what it read of them, then closes.
 func (p *peer) openChannel(to *peer) (net.Conn, error) {
 	ctx, cancel := context.WithCancel(to.ctx)
-	stop := context.AfterFunc(p.ctx, cancel)
 	var opened atomic.Bool
-	timer := time.AfterFunc(p.h.stall, func() {
+	giveUp := func() {
 		if !opened.Load() {
 			cancel()
 		}
-	})
-	defer timer.Stop()
+	}
+	timer := time.AfterFunc(p.h.stall, giveUp)
+	unhook := context.AfterFunc(p.ctx, giveUp)
 	st, err := to.sess.OpenData(ctx, protocol.DataHeader{From: p.name(), FromID: p.info.ID, FromIdentity: p.info.Identity})
 	opened.Store(true)
+	timer.Stop()
+	unhook()
 	if err != nil || ctx.Err() != nil {
-		stop()
 		cancel()
 		if err == nil {
 			st.Close()
@@ -160,7 +162,7 @@ func (p *peer) openChannel(to *peer) (net.Conn, error) {
 		}
 		return nil, err
 	}
-	return &endsWith{Conn: st.Channel(), end: func() { stop(); cancel() }}, nil
+	return &endsWith{Conn: st.Channel(), end: cancel}, nil
 }
 
 // endsWith is a connection that runs end once it is closed.
@@ -176,35 +178,29 @@ func (c *endsWith) Close() error {
 	return err
 }
 
-// splice copies a to b and b to a until each side has closed its
-// sending side (the other then gets the close too), or either fails:
-// then both are closed, so that each client sees its channel end.
-// aActive and bActive are called when bytes come from a and from b.
+// splice copies a to b and b to a until both directions have ended, and
+// each ends on its own: when its source ends, cleanly or not (its client
+// closed its side, or left), what was read goes on and the destination's
+// sending side is closed, so the other client reads the end after every
+// byte; when its destination fails (that client left, or stopped reading
+// for the I/O timeout), it stops reading its source. A client that leaves
+// ends the other direction too, as its stream then fails. aActive and
+// bActive are called when bytes come from a and from b.
 func splice(a, b net.Conn, aActive, bActive func()) {
 	var wg sync.WaitGroup
-	fail := func() {
-		// Past deadlines end the other direction's pending read and write.
-		a.SetDeadline(time.Unix(1, 0))
-		b.SetDeadline(time.Unix(1, 0))
-	}
-	wg.Go(func() {
-		if pump(b, a, aActive) != nil {
-			fail()
-		}
-	})
-	if pump(a, b, bActive) != nil {
-		fail()
-	}
+	wg.Go(func() { pump(b, a, aActive) })
+	pump(a, b, bActive)
 	wg.Wait()
 }
 
-// pump copies src to dst until src ends, then closes dst's sending side.
-// It reads into a small buffer while the channel is quiet and takes a
-// large one from a pool only while a read fills the buffer it has, so
-// that a quiet channel holds 2 KiB, not 64: a hub with a thousand clients
-// each keeping a channel or two open would otherwise hold a quarter of a
-// gigabyte of idle buffers.
-func pump(dst, src net.Conn, active func()) error {
+// pump copies src to dst until src ends, then closes dst's sending side;
+// or until a write to dst fails, and then it stops reading src (its past
+// read deadline ends a read waiting there). It reads into a small buffer
+// while the channel is quiet and takes a large one from a pool only while
+// a read fills the buffer it has, so that a quiet channel holds 2 KiB, not
+// 64: a hub with a thousand clients each keeping a channel or two open
+// would otherwise hold a quarter of a gigabyte of idle buffers.
+func pump(dst, src net.Conn, active func()) {
 	var small [2 << 10]byte
 	var big *[]byte
 	defer func() {
@@ -218,14 +214,13 @@ func pump(dst, src net.Conn, active func()) error {
 		if n > 0 {
 			active()
 			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return werr
+				src.SetReadDeadline(time.Unix(1, 0))
+				return
 			}
 		}
-		if err == io.EOF {
-			return dst.Close()
-		}
 		if err != nil {
-			return err
+			dst.Close()
+			return
 		}
 		switch {
 		case n == len(buf) && big == nil:

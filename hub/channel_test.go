@@ -311,3 +311,29 @@ func TestChannelMayStayQuietLongerThanTheHubsIOTimeout(t *testing.T) {
 		t.Fatalf("bob heard %v, %v", m, err)
 	}
 }
+
+// TestChannelDeliversWhatTheCallerSentBeforeLeaving: a caller that writes
+// its last bytes and at once says bye and hangs up (a script's `chat`
+// ending after a /msg) still has them delivered, then the end.
+func TestChannelDeliversWhatTheCallerSentBeforeLeaving(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	for i := range 5 {
+		alice, bob := dialIdentity(t, h.Addr, fmt.Sprintf("alice%d", i)), dialIdentity(t, h.Addr, fmt.Sprintf("bob%d", i))
+		a, reply := openChannel(t, alice, protocol.DataHeader{To: fmt.Sprintf("bob%d", i)})
+		if reply.Error != "" {
+			t.Fatalf("reply %+v", reply)
+		}
+		b, _ := answerChannel(t, bob)
+		last := strings.Repeat("last words ", 20_000)
+		if _, err := io.WriteString(a, last); err != nil {
+			t.Fatal(err)
+		}
+		alice.s.Send(protocol.Bye{})
+		alice.s.Close()
+		b.SetReadDeadline(time.Now().Add(wait))
+		got, err := io.ReadAll(b)
+		if string(got) != last {
+			t.Fatalf("round %d: bob read %d of %d bytes (%v)", i, len(got), len(last), err)
+		}
+	}
+}

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,5 +133,119 @@ func TestBinarySendKilledAndRunAgainResumes(t *testing.T) {
 	}
 	if parts, _ := filepath.Glob(filepath.Join(h.Dir, ".muxfer-*.part")); len(parts) != 0 {
 		t.Errorf("parts left on the hub: %q", parts)
+	}
+}
+
+// TestBinaryHubWithoutTLSSeesNothingPeopleSendEachOther runs the real
+// binary with TLS off between the hub and everyone (--insecure-no-tls)
+// and records every byte on the loopback between them: alice sends bob a
+// file (send --to) and a direct message (/msg in chat), bob accepts and
+// reads both, and the recording holds none of the file's bytes, its name,
+// or the message's words, which go end to end.
+func TestBinaryHubWithoutTLSSeesNothingPeopleSendEachOther(t *testing.T) {
+	bin := buildBinary(t)
+	h, err := hubtest.StartServe(t, bin, nil, "--listen", "127.0.0.1:0", "--dir", t.TempDir(), "--insecure-no-tls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := hubtest.StartProxy(t, h.Addr)
+	p.Record()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	inbox := t.TempDir()
+	bob := exec.CommandContext(ctx, bin, "chat", p.Addr, "--insecure-no-tls", "--name", "bob", "--dir", inbox, "--json", "--progress", "never")
+	bob.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+	bobIn, err := bob.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobOut, err := bob.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { bobIn.Close(); bob.Wait() }()
+	events := make(chan map[string]any, 64)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(bobOut)
+		for sc.Scan() {
+			var ev map[string]any
+			if json.Unmarshal(sc.Bytes(), &ev) == nil {
+				events <- ev
+			}
+		}
+	}()
+	next := func(what string, ok func(map[string]any) bool) map[string]any {
+		t.Helper()
+		for {
+			select {
+			case ev, open := <-events:
+				if !open {
+					t.Fatalf("bob's chat ended before %s", what)
+				}
+				if ok(ev) {
+					return ev
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %s from bob's chat", what)
+			}
+		}
+	}
+	next("welcome", func(ev map[string]any) bool { return ev["type"] == "welcome" })
+
+	secret := make([]byte, 1<<20)
+	rand.Read(secret)
+	copy(secret[5000:], "the password is swordfish")
+	src := filepath.Join(t.TempDir(), "merger-plans-q3.bin")
+	if err := os.WriteFile(src, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aliceEnv := append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+	send := exec.CommandContext(ctx, bin, "send", p.Addr, "--insecure-no-tls", "--name", "alice", "--to", "bob", src, "--progress", "never")
+	send.Env = aliceEnv
+	sent := make(chan error, 1)
+	var sendOut []byte
+	go func() {
+		var err error
+		sendOut, err = send.CombinedOutput()
+		sent <- err
+	}()
+	offer := next("offer", func(ev map[string]any) bool { return ev["type"] == "offer" })
+	fmt.Fprintf(bobIn, "/accept %v\n", offer["offer"])
+	if err := <-sent; err != nil {
+		t.Fatalf("send: %v\n%s", err, sendOut)
+	}
+	if got, err := os.ReadFile(filepath.Join(inbox, "merger-plans-q3.bin")); err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("bob's copy: %v", err)
+	}
+
+	const dm = "meet me by the old mill at midnight"
+	msg := exec.CommandContext(ctx, bin, "chat", p.Addr, "--insecure-no-tls", "--name", "alice", "--progress", "never")
+	msg.Env, msg.Stdin = aliceEnv, strings.NewReader("/msg bob "+dm+"\n")
+	if out, err := msg.CombinedOutput(); err != nil || !strings.Contains(string(out), "[private to bob]") {
+		t.Fatalf("chat: %v\n%s", err, out)
+	}
+	next("direct message", func(ev map[string]any) bool { return ev["type"] == "chat" && ev["text"] == dm && ev["to"] == "bob" })
+
+	var all []byte
+	for _, r := range p.Recorded() {
+		all = append(append(all, r...), 0)
+	}
+	if !bytes.Contains(all, []byte(`"name":"alice"`)) {
+		t.Fatal("the recording does not show alice's hello: it records nothing useful")
+	}
+	for _, word := range []string{"swordfish", "merger-plans", "old mill", "midnight"} {
+		if bytes.Contains(all, []byte(word)) {
+			t.Errorf("the hub saw %q", word)
+		}
+	}
+	for off := 0; off+32 <= len(secret); off += 4096 {
+		if bytes.Contains(all, secret[off:off+32]) {
+			t.Fatalf("the hub saw the file's bytes at %d", off)
+		}
 	}
 }
