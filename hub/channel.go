@@ -136,12 +136,13 @@ func (p *peer) channel(st *mux.Stream, h protocol.DataHeader) {
 
 // openChannel opens the stream to the client called, with the header
 // that names the caller. Opening it waits at most the I/O timeout for one
-// of the hub's streams to that client to be free, and not past the
-// caller's leaving. Once open, the stream lasts as long as the called
-// client's session: when the caller leaves (a bye, say, right after its
-// last bytes), splice still delivers what it read of them, then closes.
+// of the hub's streams to that client to be free, and not past either
+// client's leaving. Once open, the stream is bound to neither client's
+// context, only to the two streams: when either leaves (a bye, say,
+// right after its last bytes), splice still delivers what it read of
+// them, then closes the other's.
 func (p *peer) openChannel(to *peer) (net.Conn, error) {
-	ctx, cancel := context.WithCancel(to.ctx)
+	ctx, cancel := context.WithCancel(context.Background())
 	var opened atomic.Bool
 	giveUp := func() {
 		if !opened.Load() {
@@ -149,11 +150,13 @@ func (p *peer) openChannel(to *peer) (net.Conn, error) {
 		}
 	}
 	timer := time.AfterFunc(p.h.stall, giveUp)
-	unhook := context.AfterFunc(p.ctx, giveUp)
+	unhookCaller := context.AfterFunc(p.ctx, giveUp)
+	unhookCalled := context.AfterFunc(to.ctx, giveUp)
 	st, err := to.sess.OpenData(ctx, protocol.DataHeader{From: p.name(), FromID: p.info.ID, FromIdentity: p.info.Identity})
 	opened.Store(true)
 	timer.Stop()
-	unhook()
+	unhookCaller()
+	unhookCalled()
 	if err != nil || ctx.Err() != nil {
 		cancel()
 		if err == nil {

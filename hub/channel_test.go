@@ -337,3 +337,29 @@ func TestChannelDeliversWhatTheCallerSentBeforeLeaving(t *testing.T) {
 		}
 	}
 }
+
+// TestChannelDeliversWhatTheCalledSentBeforeLeaving: the same the other
+// way: the one called answers (a result, say) and at once leaves, as
+// recv --stdout does after its one file.
+func TestChannelDeliversWhatTheCalledSentBeforeLeaving(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{})
+	for i := range 5 {
+		alice, bob := dialIdentity(t, h.Addr, fmt.Sprintf("alice%d", i)), dialIdentity(t, h.Addr, fmt.Sprintf("bob%d", i))
+		a, reply := openChannel(t, alice, protocol.DataHeader{To: fmt.Sprintf("bob%d", i)})
+		if reply.Error != "" {
+			t.Fatalf("reply %+v", reply)
+		}
+		b, _ := answerChannel(t, bob)
+		last := strings.Repeat("last words ", 20_000)
+		if _, err := io.WriteString(b, last); err != nil {
+			t.Fatal(err)
+		}
+		bob.s.Send(protocol.Bye{})
+		bob.s.Close()
+		a.SetReadDeadline(time.Now().Add(wait))
+		got, err := io.ReadAll(a)
+		if string(got) != last {
+			t.Fatalf("round %d: alice read %d of %d bytes (%v)", i, len(got), len(last), err)
+		}
+	}
+}
