@@ -187,8 +187,11 @@ func (c *endsWith) Close() error {
 // sending side is closed, so the other client reads the end after every
 // byte; when its destination fails (that client left, or stopped reading
 // for the I/O timeout), it stops reading its source. A client that leaves
-// ends the other direction too, as its stream then fails. aActive and
-// bActive are called when bytes come from a and from b.
+// ends the other direction too, as its stream then fails. A client that
+// never closes its side after the other's close cannot hold the channel
+// (and with it the other client's leaving): yamux resets a stream whose
+// close is not answered within the I/O timeout. aActive and bActive are
+// called when bytes come from a and from b.
 func splice(a, b net.Conn, aActive, bActive func()) {
 	var wg sync.WaitGroup
 	wg.Go(func() { pump(b, a, aActive) })

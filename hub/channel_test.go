@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -360,6 +361,36 @@ func TestChannelDeliversWhatTheCalledSentBeforeLeaving(t *testing.T) {
 		got, err := io.ReadAll(a)
 		if string(got) != last {
 			t.Fatalf("round %d: alice read %d of %d bytes (%v)", i, len(got), len(last), err)
+		}
+	}
+}
+
+// TestChannelCannotHoldALeavingClient: when alice leaves, bob's end of
+// their channel has the I/O timeout to close; a bob that never does
+// cannot keep alice registered (her name taken) for as long as he stays.
+func TestChannelCannotHoldALeavingClient(t *testing.T) {
+	const io = 300 * time.Millisecond
+	h := hubtest.Start(t, hub.Config{Mux: mux.Config{IOTimeout: io}})
+	alice, bob := dialIdentityWith(t, h.Addr, "alice", io), dialIdentityWith(t, h.Addr, "bob", io)
+	if _, reply := openChannel(t, alice, protocol.DataHeader{To: "bob"}); reply.Error != "" {
+		t.Fatalf("reply %+v", reply)
+	}
+	answerChannel(t, bob) // and never close it
+	alice.s.Close()
+	carol := hubtest.Dial(t, h.Addr, "carol")
+	deadline := time.Now().Add(wait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		list, err := carol.Who(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(list, func(c protocol.ClientInfo) bool { return c.Name == "alice" }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice is still listed %s after she left: %+v", wait, list)
 		}
 	}
 }
