@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -172,7 +173,7 @@ func (c *Client) call(ctx context.Context, to, want string) (*outLink, error) {
 		stop()
 		return nil, err
 	}
-	r, err := readReply(ctx, ch, c.mcfg.HandshakeTimeout)
+	r, err := readReply(ctx, ch, cmpDuration(c.mcfg.HandshakeTimeout, 10*time.Second))
 	if err != nil {
 		return fail(fmt.Errorf("channel to %s: %w", to, err))
 	}
@@ -211,13 +212,7 @@ func (c *Client) call(ctx context.Context, to, want string) (*outLink, error) {
 
 // readReply reads the hub's reply on a channel, within the handshake
 // timeout and ctx.
-func readReply(ctx context.Context, ch interface {
-	SetReadDeadline(time.Time) error
-	Read([]byte) (int, error)
-}, timeout time.Duration) (protocol.ChannelReply, error) {
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
+func readReply(ctx context.Context, ch net.Conn, timeout time.Duration) (protocol.ChannelReply, error) {
 	ch.SetReadDeadline(time.Now().Add(timeout))
 	unhook := context.AfterFunc(ctx, func() { ch.SetReadDeadline(time.Unix(1, 0)) })
 	r, err := protocol.ReadChannelReply(ch)
@@ -247,10 +242,13 @@ func (e noClient) Is(target error) bool { return target == transfer.ErrRecipient
 // streams (4 by default).
 const peerWindow = 2 << 20
 
-// peerConfig is the configuration of this client's end-to-end sessions.
+// peerConfig is the configuration of this client's end-to-end sessions:
+// the connection's timing (mux.Call and mux.Answer keep nothing else of
+// it), this client's link identity and peerWindow.
 func (c *Client) peerConfig() mux.Config {
-	return mux.Config{Identity: c.self, StreamWindow: peerWindow, HandshakeTimeout: c.mcfg.HandshakeTimeout, IOTimeout: c.mcfg.IOTimeout,
-		KeepAlive: c.mcfg.KeepAlive, Linger: c.mcfg.Linger}
+	cfg := c.mcfg
+	cfg.Identity, cfg.StreamWindow = c.self, peerWindow
+	return cfg
 }
 
 // read routes the recipient's answers to the transfers they belong to,

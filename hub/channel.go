@@ -119,11 +119,12 @@ func (p *peer) channel(st *mux.Stream, h protocol.DataHeader) {
 		return
 	}
 	defer to.channelsIn.release()
-	callee, err := p.openChannel(to)
+	callee, end, err := p.openChannel(to)
 	if err != nil {
 		refuse(fmt.Sprintf("%s could not be reached: %v", to.name(), err), protocol.CodeAway, "")
 		return
 	}
+	defer end()
 	defer callee.Close()
 	err = protocol.WriteChannelReply(caller, protocol.ChannelReply{To: to.name(), ToID: to.info.ID, ToIdentity: to.info.Identity})
 	if err != nil {
@@ -141,7 +142,8 @@ func (p *peer) channel(st *mux.Stream, h protocol.DataHeader) {
 // context, only to the two streams: when either leaves (a bye, say,
 // right after its last bytes), splice still delivers what it read of
 // them, then closes the other's.
-func (p *peer) openChannel(to *peer) (net.Conn, error) {
+// The caller runs end once it has closed the stream.
+func (p *peer) openChannel(to *peer) (net.Conn, func(), error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var opened atomic.Bool
 	giveUp := func() {
@@ -163,22 +165,9 @@ func (p *peer) openChannel(to *peer) (net.Conn, error) {
 			st.Close()
 			err = context.Cause(ctx)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return &endsWith{Conn: st.Channel(), end: cancel}, nil
-}
-
-// endsWith is a connection that runs end once it is closed.
-type endsWith struct {
-	net.Conn
-	end  func()
-	once sync.Once
-}
-
-func (c *endsWith) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.end)
-	return err
+	return st.Channel(), cancel, nil
 }
 
 // splice copies a to b and b to a until both directions have ended, and
@@ -203,9 +192,9 @@ func splice(a, b net.Conn, aActive, bActive func()) {
 // or until a write to dst fails, and then it stops reading src (its past
 // read deadline ends a read waiting there). It reads into a small buffer
 // while the channel is quiet and takes a large one from a pool only while
-// a read fills the buffer it has, so that a quiet channel holds 2 KiB, not
-// 64: a hub with a thousand clients each keeping a channel or two open
-// would otherwise hold a quarter of a gigabyte of idle buffers.
+// a read fills the buffer it has, so that a quiet channel holds 2 KiB each
+// way, not 64: a thousand clients each keeping two channels open would
+// otherwise hold 256 MiB of idle buffers at the hub.
 func pump(dst, src net.Conn, active func()) {
 	var small [2 << 10]byte
 	var big *[]byte

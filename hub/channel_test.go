@@ -313,55 +313,40 @@ func TestChannelMayStayQuietLongerThanTheHubsIOTimeout(t *testing.T) {
 	}
 }
 
-// TestChannelDeliversWhatTheCallerSentBeforeLeaving: a caller that writes
-// its last bytes and at once says bye and hangs up (a script's `chat`
-// ending after a /msg) still has them delivered, then the end.
-func TestChannelDeliversWhatTheCallerSentBeforeLeaving(t *testing.T) {
+// TestChannelDeliversWhatEitherEndSentBeforeLeaving: an end that writes
+// its last bytes and at once says bye and hangs up still has them
+// delivered, then the end: the caller (a script's `chat` ending after a
+// /msg) or the one called (recv --stdout, which exits after its one file,
+// having sent its result).
+func TestChannelDeliversWhatEitherEndSentBeforeLeaving(t *testing.T) {
 	h := hubtest.Start(t, hub.Config{})
-	for i := range 5 {
-		alice, bob := dialIdentity(t, h.Addr, fmt.Sprintf("alice%d", i)), dialIdentity(t, h.Addr, fmt.Sprintf("bob%d", i))
-		a, reply := openChannel(t, alice, protocol.DataHeader{To: fmt.Sprintf("bob%d", i)})
-		if reply.Error != "" {
-			t.Fatalf("reply %+v", reply)
-		}
-		b, _ := answerChannel(t, bob)
-		last := strings.Repeat("last words ", 20_000)
-		if _, err := io.WriteString(a, last); err != nil {
-			t.Fatal(err)
-		}
-		alice.s.Send(protocol.Bye{})
-		alice.s.Close()
-		b.SetReadDeadline(time.Now().Add(wait))
-		got, err := io.ReadAll(b)
-		if string(got) != last {
-			t.Fatalf("round %d: bob read %d of %d bytes (%v)", i, len(got), len(last), err)
-		}
-	}
-}
-
-// TestChannelDeliversWhatTheCalledSentBeforeLeaving: the same the other
-// way: the one called answers (a result, say) and at once leaves, as
-// recv --stdout does after its one file.
-func TestChannelDeliversWhatTheCalledSentBeforeLeaving(t *testing.T) {
-	h := hubtest.Start(t, hub.Config{})
-	for i := range 5 {
-		alice, bob := dialIdentity(t, h.Addr, fmt.Sprintf("alice%d", i)), dialIdentity(t, h.Addr, fmt.Sprintf("bob%d", i))
-		a, reply := openChannel(t, alice, protocol.DataHeader{To: fmt.Sprintf("bob%d", i)})
-		if reply.Error != "" {
-			t.Fatalf("reply %+v", reply)
-		}
-		b, _ := answerChannel(t, bob)
-		last := strings.Repeat("last words ", 20_000)
-		if _, err := io.WriteString(b, last); err != nil {
-			t.Fatal(err)
-		}
-		bob.s.Send(protocol.Bye{})
-		bob.s.Close()
-		a.SetReadDeadline(time.Now().Add(wait))
-		got, err := io.ReadAll(a)
-		if string(got) != last {
-			t.Fatalf("round %d: alice read %d of %d bytes (%v)", i, len(got), len(last), err)
-		}
+	for _, leaver := range []string{"caller", "called"} {
+		t.Run(leaver, func(t *testing.T) {
+			for i := range 5 {
+				alice := dialIdentity(t, h.Addr, fmt.Sprintf("alice-%s%d", leaver, i))
+				bob := dialIdentity(t, h.Addr, fmt.Sprintf("bob-%s%d", leaver, i))
+				a, reply := openChannel(t, alice, protocol.DataHeader{To: fmt.Sprintf("bob-%s%d", leaver, i)})
+				if reply.Error != "" {
+					t.Fatalf("reply %+v", reply)
+				}
+				b, _ := answerChannel(t, bob)
+				from, to, gone := a, b, alice
+				if leaver == "called" {
+					from, to, gone = b, a, bob
+				}
+				last := strings.Repeat("last words ", 20_000)
+				if _, err := io.WriteString(from, last); err != nil {
+					t.Fatal(err)
+				}
+				gone.s.Send(protocol.Bye{})
+				gone.s.Close()
+				to.SetReadDeadline(time.Now().Add(wait))
+				got, err := io.ReadAll(to)
+				if string(got) != last {
+					t.Fatalf("round %d: read %d of %d bytes (%v)", i, len(got), len(last), err)
+				}
+			}
+		})
 	}
 }
 

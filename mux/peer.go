@@ -101,15 +101,14 @@ func Answer(ctx context.Context, conn net.Conn, cfg Config, admit func(ed25519.P
 	return s, nil
 }
 
-// forPeer keeps of c what an end-to-end session uses: its identity and
-// its timing.
+// forPeer keeps of c what an end-to-end session uses: its identity, its
+// timing and its window.
 func (c Config) forPeer(p *peering) Config {
 	return Config{Identity: c.Identity, HandshakeTimeout: c.HandshakeTimeout, IOTimeout: c.IOTimeout,
-		KeepAlive: c.KeepAlive, Linger: c.Linger, StreamWindow: c.StreamWindow, DataFrame: c.DataFrame,
-		peer: p}
+		KeepAlive: c.KeepAlive, Linger: c.Linger, StreamWindow: c.StreamWindow, peer: p}
 }
 
-// peerTLS returns the TLS configuration of an end-to-end session's end.
+// tlsConfig returns the TLS configuration of an end-to-end session's end.
 func (p *peering) tlsConfig(self ed25519.PrivateKey, server bool, got *ed25519.PublicKey) (*tls.Config, error) {
 	cert, err := certificate(self)
 	if err != nil {
