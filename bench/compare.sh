@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # compare.sh measures `muxfer send` against scp, rsync over ssh, an rsync
 # daemon and (when CROC names a croc binary) croc, all on loopback with the
-# source and the destination in tmpfs, and prints one markdown table of medians.
+# source and the destination in tmpfs, and prints one markdown table of medians;
+# then `muxfer get` of the large file and the small files against scp and the
+# rsync daemon fetching the same, in a second table.
 # Then it measures chat while a file moves (on loopback, and over a slow link
 # between network namespaces), a long fat link, and the memory muxfer holds,
 # and ends with a table of issue 5's targets, each marked met or not.
@@ -377,6 +379,11 @@ start_rsyncd() {
 		    read only = false
 		    uid = root
 		    gid = root
+		[src]
+		    path = $W/src
+		    read only = true
+		    uid = root
+		    gid = root
 	EOF
 	start_bg rsyncd "$log" rsync --daemon --no-detach --config="$cfg" --address=127.0.0.1 --port="$RSYNCD_PORT"
 	wait_listen "$RSYNCD_PORT" "$LAST_PID" "rsync --daemon" "$log"
@@ -521,16 +528,52 @@ run_croc() {
 
 declare -A TIMES=() # "workload tool" -> the seconds of each run, space-separated
 
+# The downloads: each fetches SRC (one of the workloads) from its server
+# into DEST. muxfer's hub serves the sources' folder itself (--read all).
+GET_TOOLS=(scp_get rsyncd_get muxfer_get)
+TOOL_LABEL+=([scp_get]="scp" [rsyncd_get]="rsync (daemon)" [muxfer_get]="muxfer get")
+
+run_scp_get() {
+	scp -q -r "${SSH_OPTS[@]}" -P "$SSH_PORT" "root@127.0.0.1:$1" "$DEST/"
+}
+
+run_rsyncd_get() {
+	rsync -a "rsync://127.0.0.1:$RSYNCD_PORT/src/$(basename "$1")" "$DEST/"
+}
+
+# One identity for every get (its hub, in the sources' folder, keeps who owns
+# the name "bench"): nothing a get resumes from lives there, but in DEST.
+before_muxfer_get() {
+	start_hub "$W/src" "$W/log/hub-get.log" --read all
+	mkdir -p "$W/xdg/get"
+}
+
+run_muxfer_get() {
+	MUXFER_KEY=$MUXFER_KEY_VALUE XDG_CONFIG_HOME=$W/xdg/get \
+		"$MUXFER" get "$HUB_ADDR" "$(basename "$1")" --dir "$DEST" --progress never --name bench
+}
+
+after_muxfer_get() {
+	stop_bg "$HUB_PID"
+}
+
+# check_get_log LOG FILES: every file got and verified, none confirmed.
+check_get_log() {
+	grep -q "^got $2 of $2 files" "$1" || die_log "muxfer get did not get all $2 files" "$1"
+	! grep -q -e ' here already)' -e ' stored as ' "$1" || die_log "muxfer get resumed or renamed files: the run did not fetch everything afresh" "$1"
+}
+
 empty_dest() {
 	find "$DEST" -mindepth 1 -delete
 }
 
 # verify checks that DEST holds exactly SRC's copy (and, for muxfer, the
-# hub's records) and that the copy equals the source byte for byte.
+# hub's or the receiver's own files, .muxfer-*) and that the copy equals the
+# source byte for byte.
 verify() {
 	local src=$1 tool=$2 name entries
 	name=$(basename "$src")
-	entries=$(find "$DEST" -mindepth 1 -maxdepth 1 ! -name .muxfer-records -printf '%f\n')
+	entries=$(find "$DEST" -mindepth 1 -maxdepth 1 ! -name '.muxfer-*' -printf '%f\n')
 	[[ $entries == "$name" ]] || die "${TOOL_LABEL[$tool]}: expected $DEST/$name alone, found: $(echo "$entries" | head -n 5 | tr '\n' ' ')"
 	diff -r -q "$src" "$DEST/$name" >"$W/log/diff.log" 2>&1 ||
 		die_log "${TOOL_LABEL[$tool]}: the copy differs from the source" "$W/log/diff.log"
@@ -547,6 +590,7 @@ measure() {
 	if declare -F "after_$tool" >/dev/null; then "after_$tool"; fi
 	((rc == 0)) || die_log "${TOOL_LABEL[$tool]} failed (exit $rc) on '${WL_LABEL[$wl]}', round $round" "$log"
 	if [[ $tool == muxfer ]]; then check_muxfer_log "$log" "${WL_FILES[$wl]}"; fi
+	if [[ $tool == muxfer_get ]]; then check_get_log "$log" "${WL_FILES[$wl]}"; fi
 	verify "$src" "$tool"
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 	TIMES["$wl $tool"]+="$secs "
@@ -603,20 +647,24 @@ cpu_account_end() {
 	}')
 }
 
-# Each round runs every tool once, in turn, starting one tool later each
-# round, so that no tool always follows the same one.
+# run_all WORKLOADS TOOLS: each round runs every tool once on each workload,
+# in turn, starting one tool later each round, so that no tool always follows
+# the same one. Both are names of arrays.
 run_all() {
-	local wl round i n=${#TOOLS[@]}
-	for wl in "${WL_IDS[@]}"; do
+	local -n wls=$1 tools=$2
+	local wl round i n=${#tools[@]}
+	for wl in "${wls[@]}"; do
 		say "workload: ${WL_LABEL[$wl]} ($(mbytes "${WL_BYTES[$wl]}") MB)"
 		for ((round = 1; round <= RUNS; round++)); do
 			for ((i = 0; i < n; i++)); do
-				measure "$wl" "${TOOLS[$(((i + round - 1) % n))]}" "$round"
+				measure "$wl" "${tools[$(((i + round - 1) % n))]}" "$round"
 			done
 		done
 	done
 	empty_dest
 }
+
+GET_WL_IDS=(big small) # the downloads measured
 
 # ---------------------------------------------------------------- the report
 
@@ -659,39 +707,11 @@ header() {
 }
 
 report() {
-	local wl tool cols line med mux ratio
 	echo "### Files"
 	echo
 	echo "Raw TCP on loopback, one stream (iperf3, $IPERF_SECONDS s): $IPERF_MBPS MB/s"
 	echo
-	cols="| workload |"
-	line="| --- |"
-	for tool in "${TOOLS[@]}"; do
-		cols+=" ${TOOL_LABEL[$tool]} |"
-		line+=" ---: |"
-	done
-	for tool in "${TOOLS[@]}"; do
-		[[ $tool == muxfer ]] && continue
-		cols+=" muxfer ÷ ${TOOL_LABEL[$tool]} |"
-		line+=" ---: |"
-	done
-	echo "$cols"
-	echo "$line"
-	for wl in "${WL_IDS[@]}"; do
-		cols="| ${WL_LABEL[$wl]} |"
-		mux=$(median "${TIMES["$wl muxfer"]}")
-		for tool in "${TOOLS[@]}"; do
-			med=$(median "${TIMES["$wl $tool"]}")
-			cols+=" $(printf '%.2f' "$med") s, $(mbps "${WL_BYTES[$wl]}" "$med") MB/s |"
-		done
-		for tool in "${TOOLS[@]}"; do
-			[[ $tool == muxfer ]] && continue
-			med=$(median "${TIMES["$wl $tool"]}")
-			ratio=$(awk -v t="$med" -v m="$mux" 'BEGIN { printf "%.2f", t / m }')
-			cols+=" ${ratio}x |"
-		done
-		echo "$cols"
-	done
+	table WL_IDS TOOLS muxfer
 	echo
 	echo "Each cell: median wall-clock seconds of the sending command and MB/s (10^6 bytes) over $RUNS run$( ((RUNS == 1)) || echo s)."
 	echo "muxfer ÷ tool is the throughput ratio (the tool's time over muxfer's): above 1, muxfer is faster."
@@ -702,6 +722,50 @@ report() {
 	echo "The CPUs were $IDLE_BEFORE% idle in the second before the first run. During the runs this script and its tools kept"
 	echo "them $OWN_PCT% busy, and other work on the machine (kernel threads included) $OTHER_PCT%: above a few per cent, it skews the figures."
 	echo
+	echo "### Downloads: muxfer get"
+	echo
+	table GET_WL_IDS GET_TOOLS muxfer_get
+	echo
+	echo "The same workloads fetched back: scp from the private sshd, rsync from the daemon's read-only module,"
+	echo "muxfer get from a hub serving the sources' folder (serve --read all). Each cell as above, the time of"
+	echo "the fetching command; every run starts from an empty destination and was checked with diff -r."
+	echo
+}
+
+# table WORKLOADS TOOLS MAIN: a markdown table of the median of each tool on
+# each workload, and MAIN's throughput over each other tool's. WORKLOADS and
+# TOOLS are names of arrays.
+table() {
+	local -n wls=$1 tools=$2
+	local main=$3 wl tool cols line med mux ratio
+	cols="| workload |"
+	line="| --- |"
+	for tool in "${tools[@]}"; do
+		cols+=" ${TOOL_LABEL[$tool]} |"
+		line+=" ---: |"
+	done
+	for tool in "${tools[@]}"; do
+		[[ $tool == "$main" ]] && continue
+		cols+=" ${TOOL_LABEL[$main]} ÷ ${TOOL_LABEL[$tool]} |"
+		line+=" ---: |"
+	done
+	echo "$cols"
+	echo "$line"
+	for wl in "${wls[@]}"; do
+		cols="| ${WL_LABEL[$wl]} |"
+		mux=$(median "${TIMES["$wl $main"]}")
+		for tool in "${tools[@]}"; do
+			med=$(median "${TIMES["$wl $tool"]}")
+			cols+=" $(printf '%.2f' "$med") s, $(mbps "${WL_BYTES[$wl]}" "$med") MB/s |"
+		done
+		for tool in "${tools[@]}"; do
+			[[ $tool == "$main" ]] && continue
+			med=$(median "${TIMES["$wl $tool"]}")
+			ratio=$(awk -v t="$med" -v m="$mux" 'BEGIN { printf "%.2f", t / m }')
+			cols+=" ${ratio}x |"
+		done
+		echo "$cols"
+	done
 }
 
 # ---------------------------------------------------------------- chat, link, memory
@@ -945,6 +1009,15 @@ target_ratio() {
 	fi
 }
 
+# get_target WORKLOAD TOOL: muxfer get against TOOL's download at least as
+# far ahead as muxfer send is against TOOL's upload (issue 17).
+get_target() {
+	local up down
+	up=$(ratio "$1" "$2" %.2f)
+	down=$(awk -v t="$(median "${TIMES["$1 ${2}_get"]}")" -v m="$(median "${TIMES["$1 muxfer_get"]}")" 'BEGIN { printf "%.2f", t / m }')
+	target "${WL_LABEL[$1]}: get ÷ ${TOOL_LABEL[$2]} download at least send ÷ ${TOOL_LABEL[$2]} upload" "${down}x against ${up}x" "$down >= $up"
+}
+
 report_targets() {
 	local mux secs share ok=0 p worst rate_pct
 	if has_part files; then
@@ -959,6 +1032,10 @@ report_targets() {
 		target_ratio small croc 30
 		target_ratio medium scp 2
 		target_ratio medium rsync_ssh 1
+		get_target big scp
+		get_target big rsyncd
+		get_target small scp
+		get_target small rsyncd
 	fi
 	if has_part chat; then
 		worst=0
@@ -1019,7 +1096,8 @@ main() {
 			say "warning: the CPUs were only $IDLE_BEFORE% idle just now: other work will slow every tool down"
 		fi
 		cpu_account_start
-		run_all
+		run_all WL_IDS TOOLS
+		run_all GET_WL_IDS GET_TOOLS
 		cpu_account_end
 		if ((OTHER_PCT > 10)); then
 			say "warning: other work kept the CPUs $OTHER_PCT% busy during the runs: the figures are skewed"

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/internal/datastream"
+	"github.com/muxfer/muxfer/internal/route"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
@@ -101,7 +102,7 @@ type Client struct {
 	onMsg   func(protocol.Message)
 	msgMu   sync.Mutex    // one OnMessage at a time
 	pace    *rate.Limiter // keeps chat, nick and who within the hub's rate (newPace)
-	subs    subscriptions // the transfers this client uploads
+	subs    route.Table   // the transfers this client uploads
 
 	// ask is held from a Who's or a Rename's place in its queue to its
 	// sending, so that the queues are in the order the hub answers:
@@ -119,17 +120,15 @@ type Client struct {
 	linkWG  sync.WaitGroup           // the links' goroutines
 	stop    context.CancelFunc       // ends the accept loop and the links it answered
 
+	lists map[string]chan protocol.Listing // guarded by mu: Lists waiting for their listing, by id
+	gets  map[string]*getting              // guarded by mu: Gets on their way, by id (get.go)
+
 	inbox       *inbox         // nil if the client does not receive
 	wg          sync.WaitGroup // the accept loop, the links it answered, the inbox's sweep
 	inboxClosed sync.Once
 
 	done chan struct{} // closed when the reading goroutine ends
 	err  error         // why; set before done is closed
-}
-
-type subscription struct {
-	ch   chan protocol.Message
-	quit chan struct{}
 }
 
 // Dial connects to the hub at addr.
@@ -407,15 +406,27 @@ func (c *Client) read() {
 		}
 		switch m := m.(type) {
 		case protocol.Accept:
-			c.subs.route(m.Transfer, m)
+			c.subs.Route(m.Transfer, m)
 		case protocol.Reject:
-			c.subs.route(m.Transfer, m)
+			c.subs.Route(m.Transfer, m)
 		case protocol.Result:
-			c.subs.route(m.Transfer, m)
+			if g, p := c.getPiece(m.Transfer); p != nil {
+				g.cancelled(p, m)
+			} else {
+				c.subs.Route(m.Transfer, m)
+			}
 		case protocol.Offer:
+			if m.Get != "" { // the files of a Get of this client's (get.go)
+				c.getOffer(m)
+				continue
+			}
 			// Relayed by the hub, which could read it and could have
 			// written it: files come to this client end to end only.
 			c.sess.Send(protocol.Reject{Transfer: m.Transfer, Reason: "this client takes files end to end only: the sender's muxfer is too old"})
+		case protocol.Listing:
+			c.listing(m)
+		case protocol.Got:
+			c.gotten(m)
 		case protocol.Chat:
 			if m.To == "" { // a direct message through the hub is not end to end: dropped
 				c.heard(m)
@@ -483,12 +494,12 @@ func (x conn) OpenData(ctx context.Context, h protocol.DataHeader) (transfer.Dat
 	return x.c.sess.OpenData(ctx, h)
 }
 
-func (x conn) Subscribe(id string) (<-chan protocol.Message, func()) { return x.c.subs.subscribe(id) }
+func (x conn) Subscribe(id string) (<-chan protocol.Message, func()) { return x.c.subs.Subscribe(id) }
 
 // acceptStreams receives the streams the hub opens to this client, each
 // on a goroutine of its own, until the session ends: channels from other
-// clients (link.go), answered as links. The hub opens no other kind to a
-// client that accepts no relayed offer.
+// clients (link.go), answered as links, and the files of this client's
+// Gets (get.go).
 func (c *Client) acceptStreams(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -499,12 +510,16 @@ func (c *Client) acceptStreams(ctx context.Context) {
 		}
 		wg.Go(func() {
 			defer st.Close()
-			h, err := datastream.NewReader(st).Next()
-			if err != nil || h.From == "" {
+			fs := datastream.NewReader(st)
+			h, err := fs.Next()
+			switch {
+			case err != nil:
 				st.Abort()
-				return
+			case h.IsChannel():
+				c.answer(ctx, st, h)
+			default:
+				c.receiveGot(st, fs, h)
 			}
-			c.answer(ctx, st, h)
 		})
 	}
 }

@@ -113,7 +113,7 @@ func uploads(t *testing.T, dir string) []string {
 	}
 	var names []string
 	for _, e := range entries {
-		if e.Name() != transfer.RecordsFile {
+		if e.Name() != transfer.RecordsFile && e.Name() != hub.UploadsFile {
 			names = append(names, e.Name())
 		}
 	}

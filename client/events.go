@@ -152,26 +152,44 @@ type FileStarted struct {
 	Path        string
 }
 
-// Progress counts the bytes that moved since the last Progress of the
-// same offer or send: Bytes written to the other side, and (for a send)
-// Held, bytes of files the receiver held already, which count as done
-// without moving. Progress events that the caller has not taken yet are
-// added together, so they never pile up.
-type Progress struct {
-	Offer, Send int
-	Bytes, Held int64
+// GetOffered says the hub sends Files files of Bytes bytes, and Folders
+// folders, for get Get (Session.Get): a large get comes in several
+// offers. Again says it is the first offer of another attempt, after a
+// reconnect: what arrived whole is confirmed rather than sent again.
+type GetOffered struct {
+	Get            int
+	Files, Folders int
+	Bytes          int64
+	Again          bool
 }
 
-// FileDone is the outcome of one regular file of offer Offer (received:
-// Report.Path is the offer's name, Report.Stored the one it got here) or
-// of send Send.
+// GetDone says get Get has ended, with Session.Get's results.
+type GetDone struct {
+	Get    int
+	Report *GetReport
+	Err    error
+}
+
+// Progress counts the bytes that moved since the last Progress of the
+// same offer, send or get (one of them is set): Bytes written to the
+// other side, and (for a send or a get) Held, bytes of files the receiver
+// held already, which count as done without moving. Progress events that
+// the caller has not taken yet are added together, so they never pile up.
+type Progress struct {
+	Offer, Send, Get int
+	Bytes, Held      int64
+}
+
+// FileDone is the outcome of one regular file of offer Offer or get Get
+// (received: Report.Path is the sender's name, Report.Stored the one it
+// got here) or of send Send.
 type FileDone struct {
-	Offer, Send int
-	File        int    // a received file's index in Offer.Files
-	From        string // the sender, for a received file
-	To          string // the recipient of a sent file; "" for the hub
-	Transfer    string // a received file's Offer.Transfer
-	Report      FileReport
+	Offer, Send, Get int
+	File             int    // a received file's index in Offer.Files
+	From             string // the sender, for a received file
+	To               string // the recipient of a sent file; "" for the hub
+	Transfer         string // a received file's Offer.Transfer
+	Report           FileReport
 }
 
 // OfferDone says an accepted offer has ended: every file has an outcome,
@@ -231,6 +249,8 @@ func (OfferDone) isEvent()    {}
 func (SendStarted) isEvent()  {}
 func (SendWaiting) isEvent()  {}
 func (SendDone) isEvent()     {}
+func (GetOffered) isEvent()   {}
+func (GetDone) isEvent()      {}
 
 // maxQueued bounds the events a session holds for a caller that is slow
 // to take them, counting every Progress of one offer or send as one.
@@ -246,19 +266,19 @@ type queue struct {
 	on       bool // Events was called
 	ended    bool // nothing more comes: the channel closes once it is empty
 	items    []Event
-	progress map[[2]int]*Progress // Progress events queued, by offer and send
+	progress map[[3]int]*Progress // Progress events queued, by offer, send and get
 	ready    chan struct{}        // a token when items grew or the queue ended
 	room     chan struct{}        // a token when items shrank
 	stop     chan struct{}        // closed by Close: the session is gone
 }
 
 func newQueue() *queue {
-	return &queue{progress: map[[2]int]*Progress{}, ready: make(chan struct{}, 1),
+	return &queue{progress: map[[3]int]*Progress{}, ready: make(chan struct{}, 1),
 		room: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 // progressMark stands in items for the Progress in queue.progress.
-type progressMark [2]int
+type progressMark [3]int
 
 func (progressMark) isEvent() {}
 
@@ -278,7 +298,7 @@ func (q *queue) push(ev Event) {
 		return
 	}
 	if p, ok := ev.(Progress); ok {
-		key := [2]int{p.Offer, p.Send}
+		key := [3]int{p.Offer, p.Send, p.Get}
 		if have := q.progress[key]; have != nil {
 			have.Bytes += p.Bytes
 			have.Held += p.Held

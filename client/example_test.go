@@ -140,3 +140,45 @@ func Example_receive() {
 	fmt.Printf("bob received %d files from %s, %d failed\n", done.Received, done.Offer.From, done.Failed)
 	// Output: bob received 9 files from alice, 0 failed
 }
+
+// Getting files back: what a session uploaded under its identity, it may
+// list and get again later, from any machine with the same identity.
+func ExampleSession_Get() {
+	addr, key, stop := exampleHub()
+	defer stop()
+	ctx := context.Background()
+	me := client.NewIdentity() // keep it: client.IdentityFile saves and loads one
+
+	s, err := client.Connect(ctx, addr, client.SessionConfig{Name: "alice", Key: key, Identity: me})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	files, _, err := client.Paths("../testdata/nested")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := s.Send(ctx, files, client.SendOptions{}); err != nil {
+		log.Fatal(err)
+	}
+	list, err := s.List(ctx, "nested", true)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range list {
+		if !e.Dir {
+			fmt.Println(e.Path, e.Size, "bytes, uploaded by", e.By)
+		}
+	}
+	dir, _ := os.MkdirTemp("", "fetched")
+	defer os.RemoveAll(dir)
+	rep, err := s.Get(ctx, dir, []string{"nested"}, client.GetOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("got %d files, %d failed\n", len(rep.Files)-rep.Failed(), rep.Failed())
+	// Output:
+	// nested/a/b/c/deep.txt 18 bytes, uploaded by alice
+	// nested/a/shallow.txt 10 bytes, uploaded by alice
+	// got 2 files, 0 failed
+}

@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/route"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
@@ -48,7 +48,7 @@ type outLink struct {
 	stop     context.CancelFunc // ends the channel's stream
 	peer     string             // the name the hub gave the other end
 	identity string             // the identity it proved, in hex; "" if it proved none to the hub
-	subs     subscriptions
+	subs     route.Table
 	done     chan struct{} // closed when the link has ended
 
 	// Guarded by c.mu.
@@ -271,7 +271,7 @@ func (l *outLink) read() {
 		}
 		switch m := m.(type) {
 		case protocol.Accept:
-			l.subs.route(m.Transfer, m)
+			l.subs.Route(m.Transfer, m)
 		case protocol.Reject:
 			// Said by the recipient: the sender sees whose words they are,
 			// and only the codes a recipient may give count (a shutdown
@@ -282,9 +282,9 @@ func (l *outLink) read() {
 			if m.Code != protocol.CodeBusy && m.Code != protocol.CodeNoRoom {
 				m.Code = ""
 			}
-			l.subs.route(m.Transfer, m)
+			l.subs.Route(m.Transfer, m)
 		case protocol.Result:
-			l.subs.route(m.Transfer, m)
+			l.subs.Route(m.Transfer, m)
 		case protocol.Error:
 			return // the recipient ended the link
 		}
@@ -306,7 +306,7 @@ func (x linkConn) OpenData(ctx context.Context, h protocol.DataHeader) (transfer
 	return x.l.s.OpenData(ctx, h)
 }
 func (x linkConn) Subscribe(id string) (<-chan protocol.Message, func()) {
-	return x.l.subs.subscribe(id)
+	return x.l.subs.Subscribe(id)
 }
 
 // Ended says why the link ended (see transfer.Conn): with the connection
@@ -356,45 +356,6 @@ func peerResumeKey(key []byte, l *outLink) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte("muxfer resume peer\x00" + who))
 	return m.Sum(nil)
-}
-
-// subscriptions hands the messages about each transfer to the goroutine
-// that waits for them.
-type subscriptions struct {
-	mu   sync.Mutex
-	subs map[string]*subscription
-}
-
-// route hands m to the transfer it belongs to, waiting while that
-// transfer is busy; messages for unknown transfers are dropped.
-func (r *subscriptions) route(id string, m protocol.Message) {
-	r.mu.Lock()
-	s := r.subs[id]
-	r.mu.Unlock()
-	if s == nil {
-		return
-	}
-	select {
-	case s.ch <- m:
-	case <-s.quit:
-	}
-}
-
-// subscribe delivers the messages of transfer id until cancel is called.
-func (r *subscriptions) subscribe(id string) (<-chan protocol.Message, func()) {
-	s := &subscription{ch: make(chan protocol.Message, 64), quit: make(chan struct{})}
-	r.mu.Lock()
-	if r.subs == nil {
-		r.subs = map[string]*subscription{}
-	}
-	r.subs[id] = s
-	r.mu.Unlock()
-	return s.ch, func() {
-		r.mu.Lock()
-		delete(r.subs, id)
-		r.mu.Unlock()
-		close(s.quit)
-	}
 }
 
 // isDone reports whether ch is closed.

@@ -113,7 +113,8 @@ type Session struct {
 	waiting  []waitingN
 	running  map[string]*arriving // accepted offers on their way in, by transfer id
 	nextSend int
-	sending  sync.WaitGroup // Sends running; none starts once ended
+	nextGet  int
+	sending  sync.WaitGroup // Sends and Gets running; none starts once ended
 }
 
 // waitingN is an offer waiting for an answer, and the connection it came
@@ -178,7 +179,7 @@ func Connect(ctx context.Context, addr string, cfg SessionConfig) (*Session, err
 		cfg.Decide = func(Offer) Decision { return Ask }
 	}
 	s := &Session{addr: addr, cfg: cfg, events: newQueue(), changed: make(chan struct{}),
-		runDone: make(chan struct{}), done: make(chan struct{}), nextN: 1, nextSend: 1, running: map[string]*arriving{}}
+		runDone: make(chan struct{}), done: make(chan struct{}), nextN: 1, nextSend: 1, nextGet: 1, running: map[string]*arriving{}}
 	s.key = resumeKey(cfg.ResumeSecret, cfg.Mux, addr)
 	s.hub = HubID(addr, cfg.Mux)
 	c, err := s.dial(ctx, cfg.Name)

@@ -20,6 +20,20 @@ type SendOptions struct {
 	LimitRate int64
 }
 
+// begin numbers a new Send or Get (next is the counter of its kind) and
+// counts it as running, unless the session has ended.
+func (s *Session) begin(next *int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return 0, s.err
+	}
+	n := *next
+	*next++
+	s.sending.Add(1)
+	return n, nil
+}
+
 // Send sends files to the hub, or through it to opt.To, and returns when
 // every file is delivered or has failed, with the outcome of each. While
 // the session reconnects it waits, and then offers again what is not
@@ -33,15 +47,10 @@ type SendOptions struct {
 // FileDone for each file, SendWaiting, and last SendDone, all with the
 // same Send number.
 func (s *Session) Send(ctx context.Context, files *Files, opt SendOptions) (*Report, error) {
-	s.mu.Lock()
-	if s.ended {
-		s.mu.Unlock()
-		return &Report{}, s.err
+	n, err := s.begin(&s.nextSend)
+	if err != nil {
+		return &Report{}, err
 	}
-	n := s.nextSend
-	s.nextSend++
-	s.sending.Add(1)
-	s.mu.Unlock()
 	defer s.sending.Done()
 	again := false
 	obs := transfer.Observer{

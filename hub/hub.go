@@ -193,6 +193,19 @@ type Config struct {
 	// the hub withdraws it: the sender gets a reject, and the recipient a
 	// reject that withdraws the offer. Default DefaultOfferTimeout.
 	OfferTimeout time.Duration
+
+	// Read says who may list and get the files the hub stores: ReadOwn
+	// (the default) each client the files its identity uploaded, ReadAll
+	// every client everything, ReadNone nobody (see files.go).
+	Read string
+	// Shared lists folders inside Dir ("/"-separated paths relative to
+	// it) that every client may list and get from, unless Read is
+	// ReadNone.
+	Shared []string
+	// MaxRecordedUploads bounds the records of who uploaded which file
+	// (UploadsFile); a file stored beyond it is nobody's upload. Default
+	// DefaultMaxRecordedUploads (a record takes about 300 bytes).
+	MaxRecordedUploads int
 }
 
 // Hub is a running server. Create it with New, run it with Serve, stop it
@@ -220,6 +233,7 @@ type Hub struct {
 	names     map[string]uint64 // folded name -> id
 	book      nameBook          // look-alike keys of the names in use and of recent ones (names.go)
 	owners    *owners           // which identity owns which name (owners.go)
+	catalog   *catalog          // who uploaded which file (catalog.go)
 	members   memberList        // a members-only hub's members (members.go)
 	inviteMu  sync.Mutex        // one invitation redeemed at a time (invite.go)
 	nameLimit int               // highest suffix tried on a clash: maxNameSuffix but in tests
@@ -230,6 +244,8 @@ type Hub struct {
 	ended     chan struct{} // closed and replaced whenever a transfer ends
 
 	relaySecret [32]byte // derives the resume tokens a recipient sees from the sender's
+	secretOnce  sync.Once
+	getSecret   []byte // derives the resume tokens of the files clients get (get.go), kept across restarts
 
 	queued   atomic.Int64   // bytes queued for all clients' writers (see outbox.go)
 	starved  atomic.Bool    // a push waits for room under MaxQueuedBytes
@@ -264,6 +280,10 @@ func New(cfg Config) (*Hub, error) {
 		cfg.Software = defaultSoftwareTag
 	}
 	cfg = cfg.withDefaults()
+	if err := cfg.checkRead(); err != nil {
+		root.Close()
+		return nil, err
+	}
 	var members memberList
 	var membersInfo os.FileInfo
 	if cfg.MembersFile != "" {
@@ -293,6 +313,13 @@ func New(cfg Config) (*Hub, error) {
 	if skipped > 0 {
 		log.Warn("skipped lines of the names' owners that could not be read", "file", OwnersFile, "lines", skipped)
 	}
+	cat, skipped, err := openCatalog(root, cfg.MaxRecordedUploads)
+	if err != nil {
+		log.Warn("cannot read the record of uploads: clients may not find their own", "file", UploadsFile, "err", err)
+	}
+	if skipped > 0 {
+		log.Warn("skipped lines of the record of uploads that could not be read", "file", UploadsFile, "lines", skipped)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	recv := transfer.NewReceiver(root)
 	recv.Limits = cfg.Offers
@@ -304,7 +331,7 @@ func New(cfg Config) (*Hub, error) {
 	if err := recv.OpenRecords(); err != nil {
 		log.Warn("cannot keep the records of stored files across restarts", "err", err)
 	}
-	h := &Hub{cfg: cfg, log: log, root: root, recv: recv, owners: owners, members: members, start: time.Now(),
+	h := &Hub{cfg: cfg, log: log, root: root, recv: recv, owners: owners, catalog: cat, members: members, start: time.Now(),
 		ctx: ctx, cancel: cancel,
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second},
 		admit: admission{crowded: throttle{period: time.Second}, streamsRefused: throttle{period: time.Second}}, failures: throttle{period: 100 * time.Millisecond},
@@ -424,6 +451,7 @@ func (h *Hub) Close() error {
 	h.wg.Wait()
 	h.recv.CloseRecords()
 	h.owners.close()
+	h.catalog.close()
 	return h.root.Close()
 }
 
@@ -477,7 +505,7 @@ func (h *Hub) transfersInProgress() (int, <-chan struct{}) {
 	n := 0
 	for _, p := range h.clients {
 		p.mu.Lock()
-		n += len(p.transfers) + len(p.relaysOut)
+		n += len(p.transfers) + len(p.relaysOut) + len(p.gets)
 		p.mu.Unlock()
 	}
 	return n, h.ended

@@ -63,6 +63,10 @@ func (c Config) withDefaults() Config {
 	def(&c.PresenceBurst, DefaultPresenceBurst)
 	def(&c.PresencePerMinute, DefaultPresencePerMinute)
 	def(&c.MaxOwnedNames, DefaultMaxOwnedNames)
+	def(&c.MaxRecordedUploads, DefaultMaxRecordedUploads)
+	if c.Read == "" {
+		c.Read = ReadOwn
+	}
 	if c.MaxClientQueue <= 0 {
 		c.MaxClientQueue = DefaultMaxClientQueue
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/muxfer/muxfer/internal/datastream"
+	"github.com/muxfer/muxfer/internal/route"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
@@ -61,6 +62,10 @@ type peer struct {
 	relaysGone map[string]bool   // relays of this client that ended early (see rememberGone)
 	goneOrder  []string          // their ids, oldest first
 	failure    error             // why the hub ended the session, if it did
+	gets       map[string]bool   // the client's gets being sent (get.go), by its id
+
+	routes route.Table    // the Accept, Reject and Result messages of the gets' transfers
+	getWG  sync.WaitGroup // one per get being sent
 }
 
 func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
@@ -69,7 +74,7 @@ func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
 		out: make(chan outMsg, outboxSize), answers: make(chan outMsg, outboxSize), room: make(chan struct{}, 1),
 		logs: newLogLimit(), slots: make(chan struct{}, MaxStreams),
 		chat: newChatLimit(h.cfg), offers: rate.NewLimiter(rate.Limit(h.cfg.OffersPerSecond), h.cfg.OfferBurst), transfers: map[string]*transfer.Incoming{},
-		relaysOut: map[string]*relay{}, relaysIn: map[string]*relay{}}
+		relaysOut: map[string]*relay{}, relaysIn: map[string]*relay{}, gets: map[string]bool{}}
 	p.touch()
 	p.wrote.Store(int64(time.Since(h.start)))
 	return p
@@ -119,6 +124,7 @@ func (p *peer) run() error {
 	err := p.readLoop()
 	p.cancel()
 	wg.Wait()
+	p.getWG.Wait()
 	p.closeQueues()
 	p.recvWG.Wait()
 	p.endRelays()
@@ -250,11 +256,21 @@ func (p *peer) readLoop() error {
 			p.touch()
 			p.offer(m)
 		case protocol.Accept:
-			p.recipientAccepts(m)
+			if !p.routes.Route(m.Transfer, m) {
+				p.recipientAccepts(m)
+			}
 		case protocol.Reject:
-			p.recipientRejects(m)
+			if !p.routes.Route(m.Transfer, m) {
+				p.recipientRejects(m)
+			}
+		case protocol.List:
+			p.list(m)
+		case protocol.Get:
+			p.touch()
+			p.get(m)
 		case protocol.Result:
 			switch {
+			case p.routes.Route(m.Transfer, m):
 			case p.relayIn(m.Transfer) != nil:
 				p.recipientResult(m)
 			case p.relayOut(m.Transfer) != nil:
@@ -371,6 +387,7 @@ func (p *peer) offer(o protocol.Offer) {
 		reject(err.Error())
 		return
 	}
+	p.recordFolders(o)
 	if !in.Done() {
 		p.mu.Lock()
 		p.transfers[o.Transfer] = in
@@ -540,6 +557,7 @@ func (p *peer) receiveFile(h protocol.DataHeader, fs *datastream.Reader) bool {
 		p.logf(level, "file failed", "id", p.info.ID, "err", res.Error)
 	} else {
 		p.logf(slog.LevelDebug, "file stored", "id", p.info.ID, "file", res.Stored, "hash", res.Hash)
+		p.recordUpload(res)
 	}
 	p.answer(res)
 	p.endIfDone(in)

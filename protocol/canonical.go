@@ -225,6 +225,9 @@ func parseOffer(b []byte) (o Offer, ok bool) {
 	if s, rest, ok := cutText(b, `,"from_identity":"`); ok {
 		o.FromIdentity, b = string(s), rest
 	}
+	if s, rest, ok := cutText(b, `,"get":"`); ok {
+		o.Get, b = string(s), rest
+	}
 	if b, ok = bytes.CutPrefix(b, []byte(`,"files":[`)); !ok {
 		return o, false
 	}

@@ -192,3 +192,33 @@ func TestBoundedListsDecodeAsEncodingJSONDoes(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeBoundsListingsAndGets(t *testing.T) {
+	many := func(n int, item string) string {
+		return "[" + strings.Repeat(item+",", n-1) + item + "]"
+	}
+	tests := []struct {
+		name string
+		msg  string
+		ok   bool
+	}{
+		{"listing at the bound", `{"type":"listing","id":"x","entries":` + many(MaxListingEntries, `{"path":"a","size":1,"mode":420,"mtime":0}`) + `}`, true},
+		{"listing over the bound", `{"type":"listing","id":"x","entries":` + many(MaxListingEntries+1, `{}`) + `}`, false},
+		{"get at the bound", `{"type":"get","id":"x","paths":` + many(MaxGetPaths, `"a"`) + `}`, true},
+		{"get over the bound", `{"type":"get","id":"x","paths":` + many(MaxGetPaths+1, `""`) + `}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Decode([]byte(tt.msg))
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrTooManyFiles) {
+				t.Fatalf("Decode = %T, %v; want ErrTooManyFiles", m, err)
+			}
+		})
+	}
+}

@@ -133,6 +133,10 @@ type Clients struct {
 // have (the hub rejects the offer with CodeIdentity if it has another),
 // and the hub tells the recipient the sender's.
 //
+// Get, in an offer from the hub, is the ID of the client's Get that the
+// offer answers: the hub sends files it stores, and the client receives
+// them as a recipient of a relayed offer would.
+//
 // Files holds at most MaxOfferFiles entries: Decode refuses a longer list
 // with ErrTooManyFiles before it decodes any entry.
 type Offer struct {
@@ -142,6 +146,7 @@ type Offer struct {
 	From         string `json:"from,omitempty"`
 	FromID       uint64 `json:"from_id,omitempty"`
 	FromIdentity string `json:"from_identity,omitempty"`
+	Get          string `json:"get,omitempty"`
 	Files        []File `json:"files"`
 }
 
@@ -309,6 +314,10 @@ var decoders = map[string]func([]byte) (Message, error){
 	"error":    decodeAs[Error],
 	"bye":      decodeAs[Bye],
 	"notice":   decodeAs[Notice],
+	"list":     decodeAs[List],
+	"listing":  decodeListing,
+	"get":      decodeGet,
+	"got":      decodeAs[Got],
 }
 
 // decodeOffer decodes an offer as encoding/json would, but counts the

@@ -41,6 +41,21 @@ var everyMessage = []Message{
 	Bye{},
 	Notice{Text: "hub is shutting down: transfers in progress may finish, new ones are refused"},
 	Notice{Text: `no client named "bob"`, Code: NoticeNoClient},
+	List{ID: "l1", Path: "photos", Recursive: true},
+	List{ID: "l2"},
+	Listing{ID: "l1", Entries: []Entry{
+		{Path: "photos/2024", Dir: true, Mode: 0o755, MTime: 1700000000123456789},
+		{Path: "photos/cat.jpg", Size: 48213, Mode: 0o644, MTime: 1700000000987654321, By: "alice",
+			ByIdentity: "9d0f3c1e2b4a59687d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c", At: 1700000100,
+			Hash: "xxh3-128:99aa06d3014798d86001c324468d497f"},
+	}, More: true},
+	Listing{ID: "l2", Entries: []Entry{}, Error: `no such file or folder: "nope"`, Code: CodeNotFound},
+	Get{ID: "g1", Paths: []string{"photos", "notes/a.txt"}, Parallel: 8},
+	Offer{Transfer: "7e0c2a9e1b7d4c3a8e6f0b1d2c3e4f5a", Get: "g1", Files: []File{
+		{Path: "a.txt", Size: 5, Mode: 0o644, MTime: 1700000000987654321, Resume: "0123456789abcdef0123456789abcdef"},
+	}},
+	Got{ID: "g1", Files: 3, Bytes: 48218, Failed: 1},
+	Got{ID: "g2", Error: "this hub lets nobody read its files", Code: CodeDenied},
 }
 
 func TestExamplesCoverEveryMessageType(t *testing.T) {

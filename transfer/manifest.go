@@ -7,6 +7,7 @@ package transfer
 
 import (
 	"encoding/json"
+	"os"
 	"strconv"
 	"strings"
 
@@ -20,7 +21,34 @@ type Manifest struct {
 	Local []string // Local[i] is the source of Files[i]
 
 	pipes map[string]*pipe // by path: files of unknown size, read from a reader (FromReader)
+	root  *os.Root         // if set, Local holds paths inside it, opened through it (InRoot)
 }
+
+// InRoot returns the manifest of files kept inside root, for a sender
+// that serves what it stores (a hub answering a get): Files[i] is read
+// from local[i], a path relative to root with "/" separators, opened
+// through root so that no link or ".." leads outside it. Each file is
+// sent only if it still has the size and mtime of Files[i].
+func InRoot(root *os.Root, files []protocol.File, local []string) *Manifest {
+	return &Manifest{Files: files, Local: local, root: root}
+}
+
+// fileSource is where a file of a manifest is read from: a local path,
+// or a path inside root.
+type fileSource struct {
+	root *os.Root
+	path string
+}
+
+func (s fileSource) open() (*os.File, error) {
+	if s.root != nil {
+		return s.root.Open(s.path)
+	}
+	return os.Open(s.path)
+}
+
+// source says where file i is read from.
+func (m *Manifest) source(i int) fileSource { return fileSource{root: m.root, path: m.Local[i]} }
 
 func (m *Manifest) add(local string, f protocol.File) {
 	m.Files = append(m.Files, f)
@@ -44,12 +72,12 @@ func (m *Manifest) split() []*Manifest {
 	// Half a frame, less room for the offer around the entries.
 	const budget = protocol.MaxControlFrame/2 - 256
 	var out []*Manifest
-	cur, size := &Manifest{pipes: m.pipes}, 0
+	cur, size := &Manifest{pipes: m.pipes, root: m.root}, 0
 	for i, f := range m.Files {
 		n := fileJSONLen(f) + 1
 		if len(cur.Files) > 0 && (size+n > budget || len(cur.Files) >= MaxFiles) {
 			out = append(out, cur)
-			cur, size = &Manifest{pipes: m.pipes}, 0
+			cur, size = &Manifest{pipes: m.pipes, root: m.root}, 0
 		}
 		cur.add(m.Local[i], f)
 		size += n
@@ -89,7 +117,7 @@ func jsonStringLen(s string) int {
 // withTokens returns a copy of m whose regular files carry their resume
 // tokens under key.
 func (m *Manifest) withTokens(key []byte) *Manifest {
-	out := &Manifest{Files: make([]protocol.File, len(m.Files)), Local: m.Local, pipes: m.pipes}
+	out := &Manifest{Files: make([]protocol.File, len(m.Files)), Local: m.Local, pipes: m.pipes, root: m.root}
 	mac := newTokenMAC(key)
 	for i, f := range m.Files {
 		if !f.Dir && f.Size != protocol.UnknownSize { // a pipe is never resumed
@@ -105,7 +133,7 @@ func (m *Manifest) withTokens(key []byte) *Manifest {
 // are kept because offering one again costs nothing, and an empty one
 // may not have arrived.
 func (m *Manifest) Only(keep func(path string) bool) *Manifest {
-	out := &Manifest{pipes: m.pipes}
+	out := &Manifest{pipes: m.pipes, root: m.root}
 	for i, f := range m.Files {
 		if f.Dir || keep(f.Path) {
 			out.add(m.Local[i], f)

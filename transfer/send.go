@@ -95,6 +95,10 @@ type SendOptions struct {
 	// with that identity, and the send fails with a *KeyChangedError
 	// otherwise, nothing of it sent.
 	ToIdentity string
+	// Get, if set, is the ID of the receiver's request that this Send
+	// answers (protocol.Get): a hub sending files a client asked for
+	// puts it in each offer.
+	Get string
 	// RefusedRetry is how long a file keeps trying again, with growing
 	// pauses, while the receiver refuses its data streams because it has
 	// too many open (mux.ErrStreamRefused: a hub busy with other clients'
@@ -241,7 +245,7 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 	id := newTransferID()
 	msgs, unsubscribe := conn.Subscribe(id)
 	defer unsubscribe()
-	if err := conn.Send(protocol.Offer{Transfer: id, To: opt.To, ToIdentity: opt.ToIdentity, Files: m.Files}); err != nil {
+	if err := conn.Send(protocol.Offer{Transfer: id, To: opt.To, ToIdentity: opt.ToIdentity, Get: opt.Get, Files: m.Files}); err != nil {
 		if errors.Is(err, mux.ErrClosed) {
 			err = ended(conn)
 		}
@@ -314,7 +318,7 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 						sum, opened, err := sendPipe(st.fileCtx[i], slot, id, i, m.Files[i], p, lim, opt.Observer.Wrote)
 						return sum, 0, opened, err
 					}
-					return sendFile(st.fileCtx[i], slot, id, i, m.Files[i], m.Local[i], have[i], lim, opt.Observer)
+					return sendFile(st.fileCtx[i], slot, id, i, m.Files[i], m.source(i), have[i], lim, opt.Observer)
 				})
 				if f := opt.Observer.Resumed; f != nil && opened {
 					f(m.Files[i].Path, from)
@@ -418,11 +422,11 @@ func awaitAccept(ctx context.Context, conn Conn, msgs <-chan protocol.Message) (
 // trailer, and the receiver discards what it got. File bytes go through
 // lim, shared by every stream of the Send (nil: no limit). A small file
 // goes in one write (sendSmall); a larger one is read ahead as it is sent.
-func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f protocol.File, local string, have *protocol.Have, lim *rate.Limiter, obs Observer) (sum string, from int64, opened bool, err error) {
+func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f protocol.File, file fileSource, have *protocol.Have, lim *rate.Limiter, obs Observer) (sum string, from int64, opened bool, err error) {
 	if f.Size <= smallFile {
-		return sendSmall(ctx, slot, id, idx, f, local, have, lim, obs)
+		return sendSmall(ctx, slot, id, idx, f, file, have, lim, obs)
 	}
-	src, err := os.Open(local)
+	src, err := file.open()
 	if err != nil {
 		return "", 0, false, err
 	}
@@ -433,7 +437,7 @@ func sendFile(ctx context.Context, slot *streamSlot, id string, idx int, f proto
 	h := newHash()
 	if have != nil {
 		if from, err = resumeFrom(src, h, *have); err != nil {
-			return "", 0, false, fmt.Errorf("%s: %w", local, err)
+			return "", 0, false, fmt.Errorf("%s: %w", file.path, err)
 		}
 	}
 	st, err := slot.start(ctx, protocol.DataHeader{Transfer: id, File: idx, Offset: from})

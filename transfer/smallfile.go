@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/muxfer/muxfer/protocol"
 	"golang.org/x/time/rate"
@@ -30,12 +29,16 @@ var _ [bufSize - 2*frameRoom - smallFile]struct{} // fails to compile otherwise
 // with room in front for the header, and puts the trailer behind it. When
 // the receiver holds a prefix (have) whose hash agrees, only the rest is
 // sent. It returns what sendFile does.
-func sendSmall(ctx context.Context, slot *streamSlot, id string, idx int, f protocol.File, local string, have *protocol.Have, lim *rate.Limiter, obs Observer) (sum string, from int64, opened bool, err error) {
+func sendSmall(ctx context.Context, slot *streamSlot, id string, idx int, f protocol.File, src fileSource, have *protocol.Have, lim *rate.Limiter, obs Observer) (sum string, from int64, opened bool, err error) {
 	buf := getBuf()
 	defer putBuf(buf)
 	end := frameRoom + int(f.Size)
 	data := (*buf)[frameRoom:end]
-	if err := readSmall(local, f, data); err != nil {
+	read := readSmall
+	if src.root != nil {
+		read = src.readSmall
+	}
+	if err := read(src.path, f, data); err != nil {
 		return "", 0, false, err
 	}
 	if have != nil && hashOfBytes(data[:have.Offset]) == have.Hash {
@@ -86,7 +89,12 @@ func hashOfBytes(p []byte) string {
 // not as offered before or after the read. readSmall is this, or the same
 // with plain system calls where that is cheaper.
 func readSmallFile(local string, f protocol.File, p []byte) error {
-	src, err := os.Open(local)
+	return fileSource{path: local}.readSmall(local, f, p)
+}
+
+// readSmall is readSmallFile for the file of s (local is its path).
+func (s fileSource) readSmall(local string, f protocol.File, p []byte) error {
+	src, err := s.open()
 	if err != nil {
 		return err
 	}

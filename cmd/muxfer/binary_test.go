@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -247,5 +248,83 @@ func TestBinaryHubWithoutTLSSeesNothingPeopleSendEachOther(t *testing.T) {
 		if bytes.Contains(all, secret[off:off+32]) {
 			t.Fatalf("the hub saw the file's bytes at %d", off)
 		}
+	}
+}
+
+// TestBinaryListsAndGetsBackWhatItSent: send a tree, list it with ls, get
+// it back with get and with chat's /get; a client of another identity
+// sees none of it.
+func TestBinaryListsAndGetsBackWhatItSent(t *testing.T) {
+	bin := buildBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h, err := hubtest.StartServe(t, bin, nil, "--listen", "127.0.0.1:0", "--dir", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, keyAssign := h.KeyLine(t)
+	alice, bob := t.TempDir(), t.TempDir() // each their own identity
+	run := func(config, stdin string, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = append(os.Environ(), keyAssign, "XDG_CONFIG_HOME="+config)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	src := hubtest.Testdata(t, "../../testdata")
+	if out, err := run(alice, "", "send", h.Addr, src, "--progress", "never"); err != nil {
+		t.Fatalf("send: %v\n%s", err, out)
+	}
+
+	out, err := run(alice, "", "ls", h.Addr)
+	if err != nil || !strings.Contains(out, " testdata/") {
+		t.Fatalf("ls: %v\n%s", err, out)
+	}
+	out, err = run(alice, "", "ls", h.Addr, "testdata", "--recursive", "--json")
+	if err != nil {
+		t.Fatalf("ls --json: %v\n%s", err, out)
+	}
+	files := 0
+	for line := range strings.Lines(out) {
+		var e struct {
+			Type, Path, By string
+			Dir            bool
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil || e.Type != "entry" {
+			t.Fatalf("ls --json printed %q: %v", line, err)
+		}
+		if !e.Dir {
+			files++
+			if e.By == "" {
+				t.Errorf("%s: no uploader", e.Path)
+			}
+		}
+	}
+	if files != 9 {
+		t.Errorf("ls --recursive listed %d files, want 9:\n%s", files, out)
+	}
+
+	dir := t.TempDir()
+	out, err = run(alice, "", "get", h.Addr, "testdata", "--dir", dir, "--progress", "never")
+	if err != nil || !strings.Contains(out, "got 9 of 9 files") {
+		t.Fatalf("get: %v\n%s", err, out)
+	}
+	hubtest.SameTree(t, src, filepath.Join(dir, "testdata"))
+
+	chatDir := t.TempDir()
+	out, err = run(alice, "/ls\n/get testdata/nested\n", "chat", h.Addr, "--dir", chatDir)
+	if err != nil || !strings.Contains(out, "testdata/") || !strings.Contains(out, "got 2 of 2 files") {
+		t.Fatalf("chat with /ls and /get: %v\n%s", err, out)
+	}
+	hubtest.SameTree(t, filepath.Join(src, "nested"), filepath.Join(chatDir, "nested"))
+
+	out, err = run(bob, "", "ls", h.Addr)
+	if err != nil || strings.Contains(out, "testdata") {
+		t.Errorf("bob's ls: %v\n%s; want nothing of alice's", err, out)
+	}
+	out, err = run(bob, "", "get", h.Addr, "testdata", "--dir", t.TempDir(), "--progress", "never")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(out, "no such file or folder") {
+		t.Errorf("bob's get: %v\n%s; want exit 1 and not found", err, out)
 	}
 }

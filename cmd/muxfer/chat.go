@@ -23,6 +23,8 @@ const chatHelp = `commands: /msg NICK TEXT        send TEXT to NICK only
           /accept [N]          receive offer N (the only one waiting, without N) into --dir
           /decline [N] [WHY]   refuse offer N, telling its sender why
           /offers [N]          list the offers waiting, or every entry of offer N
+          /ls [PATH]           list the files on the hub that you may get
+          /get PATH...         download files and folders from the hub into --dir
           /help                this text
           /quit                leave (transfers still running are cancelled; /exit too)
 anything else is sent as a chat message to everyone`
@@ -66,6 +68,7 @@ func (cf *clientFlags) chat(e env, pos []string, dir string, keep time.Duration)
 	}
 	c := &chatSession{s: s, u: u, v: v, send: client.SendOptions{Parallel: *cf.parallel, LimitRate: int64(*cf.limitRate)}}
 	v.onSent = c.sent
+	v.onGot = func(client.GetDone, error) { c.running-- }
 	c.here(e.ctx)
 	return c.run(e)
 }
@@ -258,6 +261,10 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 		s.v.answer(s.s, rest, cmd == "accept")
 	case "offers":
 		s.v.list(s.s, rest)
+	case "ls":
+		s.listIn(ctx, rest)
+	case "get":
+		s.startGet(ctx, rest)
 	default:
 		s.u.complain("unknown command /"+cmd, fmt.Sprintf("! unknown command /%s (try /help)", cmd))
 	}

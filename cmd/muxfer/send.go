@@ -26,6 +26,7 @@ type clientFlags struct {
 	reconnect    *bool
 	reconnectMax *time.Duration
 	giveUp       *time.Duration
+	quiet        bool // connect draws no welcome line (ls)
 }
 
 func addClientFlags(cmd *cobra.Command) clientFlags {
@@ -151,7 +152,9 @@ func (cf *clientFlags) connect(e env, u *ui, addr string, cfg client.SessionConf
 		rememberHub(e, addr, cfg.HubKey) // the next time, no --hub-key or --invite is needed
 	}
 	v := newView(u, cfg.Dir)
-	v.show(<-s.Events()) // Connected
+	if ev := <-s.Events(); !cf.quiet { // Connected
+		v.show(ev)
+	}
 	return s, v, nil
 }
 

@@ -33,7 +33,9 @@ type serveFlags struct {
 	reserveInodes        *int // inodes an offer must leave free; -1: 1% of the file system's
 	maxSize, reserve     byteSize
 	keys                 keyFlags
-	members              *string // a members-only hub's members file
+	members              *string   // a members-only hub's members file
+	read                 *string   // who may list and get the stored files
+	shared               *[]string // folders everyone may list and get
 }
 
 func serveCommand(e env) *cobra.Command {
@@ -49,10 +51,13 @@ func serveCommand(e env) *cobra.Command {
 			"under its name there; it takes no access key, and its TLS identity is a key of its\n" +
 			"own ($XDG_CONFIG_HOME/muxfer/hub-identity), which clients give as --hub-key. It\n" +
 			"prints the line members need on stdout, and rereads FILE when it changes or on\n" +
-			"SIGHUP: a member taken out is disconnected.\n\n" + deadPeerNote,
+			"SIGHUP: a member taken out is disconnected.\n\n" +
+			"Clients list and get back the files the hub stores (muxfer ls, muxfer get): with\n" +
+			"--read own (the default) each one the files its identity uploaded, and the --shared\n" +
+			"folders; --read all lets every client read everything, --read none nobody.\n\n" + deadPeerNote,
 		Example: "  muxfer serve                               # listen on :7878, store uploads in ./muxfer-files\n" +
 			"  muxfer serve --listen 127.0.0.1:9000 --dir /srv/drop --key-file /etc/muxfer/hub.key\n" +
-			"  muxfer serve --max-size 10G --reserve 1G --grace 30s --verbose\n" +
+			"  muxfer serve --max-size 10G --reserve 1G --shared releases   # everyone may get releases/\n" +
 			"  muxfer serve --members /etc/muxfer/members      # only the identities listed there\n",
 		Args: noArgs,
 	}
@@ -79,6 +84,9 @@ func serveCommand(e env) *cobra.Command {
 	fs.Var(&sf.reserve, "reserve", "free disk space an offer must leave, e.g. 1G")
 	sf.keys = addKeyFlags(cmd)
 	sf.members = fs.String("members", "", "admit only the identities listed in `FILE` (members-only: no access key)")
+	sf.read = fs.String("read", hub.ReadOwn, "who may list and get the stored files (muxfer ls, get): own (each the files their identity\nuploaded), all (everyone everything), none")
+	sf.shared = fs.StringSlice("shared", nil, "a `FOLDER` inside --dir that everyone may list and get, unless --read none (repeat or\nseparate with commas)")
+	_ = cmd.RegisterFlagCompletionFunc("read", cobra.FixedCompletions([]string{hub.ReadOwn, hub.ReadAll, hub.ReadNone}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("dir", folders)
 	_ = cmd.RegisterFlagCompletionFunc("members", anyFile)
 	cmd.RunE = func(*cobra.Command, []string) error { return sf.serve(e) }
@@ -144,7 +152,8 @@ func (sf *serveFlags) serve(e env) error {
 		MaxClients: *sf.maxClients, MaxClientsPerAddr: *sf.maxPerAddr,
 		MaxStreamsTotal: *sf.maxStreams, MaxStreamsPerAddr: *sf.maxStreamsPerAddr, ChatMessagesPerSecond: *sf.chatRate, ChatBurst: 5 * *sf.chatRate,
 		Offers:    hub.Limits{MaxFiles: *sf.maxFiles, MaxBytes: int64(sf.maxSize), Reserve: noReserve, ReserveInodes: inodeReserve(*sf.reserveInodes)},
-		KeepParts: *sf.keepPartial, OfferTimeout: *sf.offerTimeout, MembersFile: *sf.members, HubIdentity: hubID.PrivateKey()})
+		KeepParts: *sf.keepPartial, OfferTimeout: *sf.offerTimeout, MembersFile: *sf.members, HubIdentity: hubID.PrivateKey(),
+		Read: *sf.read, Shared: *sf.shared})
 	if err != nil {
 		return err
 	}

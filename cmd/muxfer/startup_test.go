@@ -45,9 +45,9 @@ func TestBinaryUsageErrorsAreOneLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "muxfer: missing command: serve, send, recv, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)"},
-		{[]string{"fly"}, `muxfer: unknown command "fly": give serve, send, recv, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)`},
-		{[]string{"sned", "a", "b"}, `muxfer: unknown command "sned" (did you mean send?): give serve, send, recv, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)`},
+		{nil, "muxfer: missing command: serve, send, recv, ls, get, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)"},
+		{[]string{"teleport"}, `muxfer: unknown command "teleport": give serve, send, recv, ls, get, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)`},
+		{[]string{"sned", "a", "b"}, `muxfer: unknown command "sned" (did you mean send?): give serve, send, recv, ls, get, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)`},
 		{[]string{"send", "127.0.0.1:7878"}, "muxfer send: missing PATH (see muxfer send --help)"},
 		{[]string{"send"}, "muxfer send: missing ADDR and PATH (see muxfer send --help)"},
 		{[]string{"send", "--stdin", "x.tar"}, "muxfer send: missing ADDR (see muxfer send --help)"},
@@ -57,6 +57,9 @@ func TestBinaryUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"recv", "a"}, "muxfer recv: missing --dir (or --stdout) (see muxfer recv --help)"},
 		{[]string{"recv", "a", "b", "--dir", "d"}, `muxfer recv: unexpected argument "b": recv takes one ADDR (see muxfer recv --help)`},
 		{[]string{"chat"}, "muxfer chat: missing ADDR (see muxfer chat --help)"},
+		{[]string{"ls"}, "muxfer ls: missing ADDR (see muxfer ls --help)"},
+		{[]string{"ls", "a", "b", "c"}, `muxfer ls: unexpected argument "c": ls takes ADDR and at most one PATH (see muxfer ls --help)`},
+		{[]string{"get", "a"}, "muxfer get: missing PATH (see muxfer get --help)"},
 		{[]string{"chat", "a", "--key", "k", "--key-file", "f"}, "muxfer chat: give --key or --key-file, not both (see muxfer chat --help)"},
 		{[]string{"serve", "x"}, `muxfer serve: unexpected argument "x" (see muxfer serve --help)`},
 		{[]string{"serve", "--max-size", "lots"}, `muxfer serve: invalid value "lots" for flag --max-size: not a size: "lots" (try 500M or 10G) (see muxfer serve --help)`},

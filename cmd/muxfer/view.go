@@ -29,11 +29,13 @@ type view struct {
 	sends     map[int]*progressLine        // running sends' progress, by number
 	failed    int                          // files that failed, both ways, and sends that failed
 	onSent    func(client.SendDone, error) // after a send's summary, with its error
+	gets      map[int]*progressLine        // running gets' progress, by number (files.go)
+	onGot     func(client.GetDone, error)  // after a get's summary, with its error
 	dmKeys    map[string]string            // the key shown for each name that sent a direct message
 }
 
 func newView(u *ui, dir string) *view {
-	return &view{u: u, dir: dir, offers: map[int]client.Offer{}, downloads: map[int]*progressLine{}, sends: map[int]*progressLine{}, dmKeys: map[string]string{},
+	return &view{u: u, dir: dir, offers: map[int]client.Offer{}, downloads: map[int]*progressLine{}, sends: map[int]*progressLine{}, gets: map[int]*progressLine{}, dmKeys: map[string]string{},
 		hint: func(n int) string { return fmt.Sprintf("/accept %d or /decline %d", n, n) }}
 }
 
@@ -49,6 +51,9 @@ func (v *view) event(j any, lines ...string) {
 
 // show draws ev.
 func (v *view) show(ev client.Event) {
+	if v.showGet(ev) {
+		return
+	}
 	switch ev := ev.(type) {
 	case client.Connected:
 		v.event(map[string]any{"type": "welcome", "name": ev.Name, "id": ev.ID, "addr": ev.Addr},
