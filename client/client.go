@@ -82,6 +82,11 @@ type Config struct {
 	// called from the goroutine of the file's data stream, or of the
 	// sender's link, concurrently with others.
 	OnReceived func(protocol.Result)
+	// OnWaiting, if set, is told of the held transfers that wait for this
+	// client on the hub (files sealed for it while it was away): when it
+	// connects, and when one more is held for it. It is called from the
+	// reading goroutine, so it must not block.
+	OnWaiting func([]protocol.Hold)
 	// OnProgress, if set, is told of the bytes written into Inbox for
 	// file file (its index in the Offer) of the transfer with id
 	// transfer (the Offer's), as they are written. It is called from the
@@ -120,8 +125,11 @@ type Client struct {
 	linkWG  sync.WaitGroup           // the links' goroutines
 	stop    context.CancelFunc       // ends the accept loop and the links it answered
 
-	lists map[string]chan protocol.Listing // guarded by mu: Lists waiting for their listing, by id
-	gets  map[string]*getting              // guarded by mu: Gets on their way, by id (get.go)
+	lists     map[string]chan protocol.Listing // guarded by mu: Lists waiting for their listing, by id
+	gets      map[string]*getting              // guarded by mu: Gets on their way, by id (get.go)
+	asked     map[string]chan protocol.Message // guarded by mu: Lookups and Holds waiting for their answer, by id
+	held      heldSeen                         // the hub's word that a held transfer is stored (hold.go)
+	onWaiting func([]protocol.Hold)
 
 	inbox       *inbox         // nil if the client does not receive
 	wg          sync.WaitGroup // the accept loop, the links it answered, the inbox's sweep
@@ -161,6 +169,9 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	}
 	if c.onMsg == nil {
 		c.onMsg = func(protocol.Message) {}
+	}
+	if c.onWaiting = cfg.OnWaiting; c.onWaiting == nil {
+		c.onWaiting = func([]protocol.Hold) {}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stop = cancel
@@ -425,6 +436,14 @@ func (c *Client) read() {
 			c.sess.Send(protocol.Reject{Transfer: m.Transfer, Reason: "this client takes files end to end only: the sender's muxfer is too old"})
 		case protocol.Listing:
 			c.listing(m)
+		case protocol.People:
+			c.answered(m.ID, m)
+		case protocol.Holdings:
+			c.answered(m.ID, m)
+		case protocol.Held:
+			c.held.add(m)
+		case protocol.Waiting:
+			c.onWaiting(m.Holds)
 		case protocol.Got:
 			c.gotten(m)
 		case protocol.Chat:

@@ -23,6 +23,9 @@ type (
 	FileReport = transfer.FileReport
 	// Skipped is a local path that Paths left out, and why.
 	Skipped = transfer.Skipped
+	// Hold is a held transfer: files sealed for people who were not
+	// connected, which the hub keeps for them.
+	Hold = protocol.Hold
 )
 
 // The Status of a FileReport.
@@ -118,6 +121,11 @@ type Offer struct {
 	// Decision is SessionConfig.Decide's answer: Ask means the offer
 	// waits for Session.Accept or Session.Decline.
 	Decision Decision
+	// Held, if set, says the files were sealed for this session's
+	// identity while it was away, and wait on the hub (until
+	// Held.Expires): From and FromIdentity are the sender's as its
+	// signature proves them.
+	Held *Hold
 }
 
 // Totals counts the offer's regular files and folders, and the files'
@@ -225,12 +233,15 @@ type SendWaiting struct {
 	Wait  time.Duration
 }
 
-// SendDone says send Send has ended, with Session.Send's results.
+// SendDone says send Send has ended, with Session.Send's results. Held
+// is set when the hub holds the files for their recipients, who were not
+// connected: each file of Report delivered is in the hub's hold.
 type SendDone struct {
 	Send   int
 	To     string
 	Report *Report
 	Err    error
+	Held   *Held
 }
 
 func (Connected) isEvent()    {}

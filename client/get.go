@@ -97,6 +97,10 @@ type GetOptions struct {
 	// Parallel is how many files the hub sends at once: default 4, at
 	// most 16.
 	Parallel int
+	// Hold, if set, gets the streams of that held transfer (its paths
+	// are stream names: "key", "manifest", "0"…), which waits for this
+	// client.
+	Hold string
 	// KeepParts is how long the part of a file cut on its way into the
 	// folder is kept for a later Get to resume; 0 means
 	// DefaultKeepParts.
@@ -201,7 +205,7 @@ func (c *Client) Get(ctx context.Context, dir string, paths []string, opt GetOpt
 		c.mu.Unlock()
 		rep.Elapsed = time.Since(start)
 	}()
-	if err := c.sess.Send(protocol.Get{ID: g.id, Paths: paths, Parallel: opt.Parallel}); err != nil {
+	if err := c.sess.Send(protocol.Get{ID: g.id, Hold: opt.Hold, Paths: paths, Parallel: opt.Parallel}); err != nil {
 		return rep, lostOr(err)
 	}
 	select {

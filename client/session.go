@@ -114,14 +114,18 @@ type Session struct {
 	running  map[string]*arriving // accepted offers on their way in, by transfer id
 	nextSend int
 	nextGet  int
-	sending  sync.WaitGroup // Sends and Gets running; none starts once ended
+	sending  sync.WaitGroup  // Sends and Gets running; none starts once ended
+	heldBusy map[string]bool // held transfers being opened, offered or received, by id
+	heldWG   sync.WaitGroup  // their goroutines
+	heldIdle []chan struct{} // closed when heldBusy is empty (HeldSettled)
 }
 
 // waitingN is an offer waiting for an answer, and the connection it came
 // on: answering it on another one is no use.
 type waitingN struct {
-	o Offer
-	c *Client
+	o    Offer
+	c    *Client
+	held *heldOffer // a held transfer's, opened (session_held.go)
 }
 
 // arriving is an accepted offer on its way in.
@@ -179,7 +183,7 @@ func Connect(ctx context.Context, addr string, cfg SessionConfig) (*Session, err
 		cfg.Decide = func(Offer) Decision { return Ask }
 	}
 	s := &Session{addr: addr, cfg: cfg, events: newQueue(), changed: make(chan struct{}),
-		runDone: make(chan struct{}), done: make(chan struct{}), nextN: 1, nextSend: 1, nextGet: 1, running: map[string]*arriving{}}
+		runDone: make(chan struct{}), done: make(chan struct{}), nextN: 1, nextSend: 1, nextGet: 1, heldBusy: map[string]bool{}, running: map[string]*arriving{}}
 	s.key = resumeKey(cfg.ResumeSecret, cfg.Mux, addr)
 	s.hub = HubID(addr, cfg.Mux)
 	c, err := s.dial(ctx, cfg.Name)
@@ -234,6 +238,13 @@ func (s *Session) dial(ctx context.Context, name string) (*Client, error) {
 		cfg.OnWithdrawn = s.withdrawn
 		cfg.OnProgress = s.progress
 		cfg.OnReceived = s.received
+		if s.cfg.Identity != nil {
+			cfg.Identity = s.cfg.Identity
+			cfg.OnWaiting = func(holds []protocol.Hold) {
+				<-ready
+				s.waitingHolds(mine, holds)
+			}
+		}
 	}
 	c, err := Dial(ctx, s.addr, cfg)
 	if err != nil {
@@ -257,6 +268,7 @@ func (s *Session) dial(ctx context.Context, name string) (*Client, error) {
 func (s *Session) run(ctx context.Context) {
 	defer func() {
 		s.sending.Wait() // their last events (SendDone) come before the end
+		s.heldWG.Wait()  // and those of held transfers (OfferDone), which end with the connection
 		s.events.end()
 	}()
 	for {
@@ -408,6 +420,7 @@ func (s *Session) Close() error {
 		c := s.c
 		s.mu.Unlock()
 		err = c.Close()
+		s.heldWG.Wait() // each ends with its connection
 		close(s.events.stop)
 		s.wg.Wait()
 	})

@@ -32,7 +32,7 @@ func (s *Session) offered(c *Client, po protocol.Offer) Decision {
 	s.mu.Lock()
 	switch o.Decision {
 	case Ask:
-		s.waiting = append(s.waiting, waitingN{o, c})
+		s.waiting = append(s.waiting, waitingN{o: o, c: c})
 	case Accept:
 		s.arrivingLocked(o)
 	}
@@ -134,6 +134,9 @@ func (s *Session) cut(c *Client) {
 	s.running = map[string]*arriving{}
 	s.mu.Unlock()
 	for _, o := range gone {
+		if o.Held != nil {
+			s.heldDone(o.Held.ID) // offered again once the session is back
+		}
 		s.events.push(Withdrawn{Offer: o, Reason: "connection lost"})
 	}
 	for _, a := range arrived {
@@ -176,6 +179,10 @@ func (s *Session) Accept(n int) error {
 		return err
 	}
 	w.o.Decision = Accept
+	if w.held != nil {
+		s.acceptHeld(w)
+		return nil
+	}
 	s.pinPeer(w.o.From, w.o.FromIdentity)
 	s.mu.Lock()
 	s.arrivingLocked(w.o) // before the first byte can come
@@ -195,6 +202,10 @@ func (s *Session) Decline(n int, reason string) error {
 	w, err := s.take(n)
 	if err != nil {
 		return err
+	}
+	if w.held != nil {
+		s.declineHeld(w.c, w.held)
+		return nil
 	}
 	return answerError(n, w.c.Decline(w.o.Transfer, reason))
 }

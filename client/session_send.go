@@ -2,6 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/muxfer/muxfer/transfer"
@@ -9,8 +12,11 @@ import (
 
 // SendOptions tune Session.Send.
 type SendOptions struct {
-	// To is another client's name: the hub relays the files to it, and it
-	// is asked first. "" stores them on the hub.
+	// To is another client's name: the files go to it end to end, and it
+	// is asked first; if it is not connected, the hub holds them for it,
+	// sealed to its identity (see Session.Send). Several names, separated
+	// by commas, are always held: each gets an offer of its own, and the
+	// hub stores the bytes once. "" stores the files on the hub.
 	To string
 	// Parallel is how many files are sent at once, each on a data stream
 	// of its own: default 4, at most 64.
@@ -63,6 +69,12 @@ func (s *Session) Send(ctx context.Context, files *Files, opt SendOptions) (*Rep
 		Held:     func(k int64) { s.events.push(Progress{Send: n, Held: k}) },
 		Finished: func(r FileReport) { s.events.push(FileDone{Send: n, To: opt.To, Report: r}) },
 	}
+	names := splitNames(opt.To)
+	if len(names) > 1 {
+		rep, held, err := s.hold(ctx, n, files, names, opt)
+		s.events.push(SendDone{Send: n, To: opt.To, Report: rep, Err: err, Held: held})
+		return rep, err
+	}
 	var toIdentity string
 	if opt.To != "" {
 		var err error
@@ -81,6 +93,29 @@ func (s *Session) Send(ctx context.Context, files *Files, opt SendOptions) (*Rep
 		},
 	}
 	rep, err := deliver(ctx, s.conn, files, d, false)
-	s.events.push(SendDone{Send: n, To: opt.To, Report: rep, Err: err})
+	var held *Held
+	if errors.Is(err, ErrRecipientAway) && !rep.Accepted && ctx.Err() == nil {
+		// Not there at the first offer: the hub holds the files instead,
+		// if the name is someone's.
+		hrep, hheld, herr := s.hold(ctx, n, files, names, opt)
+		if errors.Is(herr, errNoIdentity) {
+			err = fmt.Errorf("%w, and no identity owns that name here: the hub cannot hold files for it", err)
+		} else {
+			rep, held, err = hrep, hheld, herr
+		}
+	}
+	s.events.push(SendDone{Send: n, To: opt.To, Report: rep, Err: err, Held: held})
 	return rep, err
+}
+
+// splitNames splits a list of names separated by commas, dropping
+// empty ones.
+func splitNames(list string) []string {
+	var out []string
+	for _, n := range strings.Split(list, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -156,7 +156,13 @@ func (p *peer) get(g protocol.Get) {
 		refuse(protocol.CodeBusy, fmt.Sprintf("more than %d gets at once: ask again when one is done", maxGets))
 		return
 	}
-	m, ferr := p.h.getManifest(p.info.Identity, g.Paths)
+	var m *transfer.Manifest
+	var ferr *findError
+	if g.Hold != "" {
+		m, ferr = p.h.holdManifest(g.Hold, p.info.Identity, g.Paths)
+	} else {
+		m, ferr = p.h.getManifest(p.info.Identity, g.Paths)
+	}
 	if ferr != nil {
 		refuse(ferr.code, ferr.text)
 		return

@@ -206,6 +206,17 @@ type Config struct {
 	// (UploadsFile); a file stored beyond it is nobody's upload. Default
 	// DefaultMaxRecordedUploads (a record takes about 300 bytes).
 	MaxRecordedUploads int
+
+	// Hold is how long the hub keeps a held transfer (files sealed for
+	// people who are not connected) for its recipients; HoldQuota bounds
+	// the sealed bytes it holds for one sender (an identity), uploads in
+	// progress too. Defaults DefaultHold (7 days) and DefaultHoldQuota
+	// (10 GiB).
+	Hold      time.Duration
+	HoldQuota int64
+	// Now, if set, is the hub's clock for held transfers (their creation
+	// and expiry): tests move it. Default time.Now.
+	Now func() time.Time
 }
 
 // Hub is a running server. Create it with New, run it with Serve, stop it
@@ -234,6 +245,7 @@ type Hub struct {
 	book      nameBook          // look-alike keys of the names in use and of recent ones (names.go)
 	owners    *owners           // which identity owns which name (owners.go)
 	catalog   *catalog          // who uploaded which file (catalog.go)
+	holds     *holdStore        // held transfers (hold.go)
 	members   memberList        // a members-only hub's members (members.go)
 	inviteMu  sync.Mutex        // one invitation redeemed at a time (invite.go)
 	nameLimit int               // highest suffix tried on a clash: maxNameSuffix but in tests
@@ -322,6 +334,12 @@ func New(cfg Config) (*Hub, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	recv := transfer.NewReceiver(root)
+	stopEarly := func() {
+		cancel()
+		owners.close()
+		cat.close()
+		root.Close()
+	}
 	recv.Limits = cfg.Offers
 	recv.KeepParts = cfg.KeepParts
 	if free, reserve, err := recv.Room(); err == nil && free < reserve {
@@ -340,6 +358,13 @@ func New(cfg Config) (*Hub, error) {
 		presence: newPresenceLimit(cfg.PresencePerMinute, cfg.PresenceBurst), room: make(chan struct{})}
 	if h.stall <= 0 {
 		h.stall = 30 * time.Second // mux's default
+	}
+	if h.holds, err = openHolds(h, root); err != nil {
+		if h.holds != nil {
+			h.holds.close()
+		}
+		stopEarly()
+		return nil, fmt.Errorf("hub: held transfers (%s): %w", HeldFolder, err)
 	}
 	rand.Read(h.relaySecret[:])
 	h.wg.Add(1)
@@ -365,6 +390,7 @@ func (h *Hub) sweep() {
 		} else if n > 0 {
 			h.log.Info("removed old partial files", "count", n)
 		}
+		h.holds.expire()
 		select {
 		case <-t.C:
 		case <-h.ctx.Done():
@@ -452,6 +478,7 @@ func (h *Hub) Close() error {
 	h.recv.CloseRecords()
 	h.owners.close()
 	h.catalog.close()
+	h.holds.close()
 	return h.root.Close()
 }
 
@@ -551,6 +578,11 @@ func (h *Hub) serveConn(conn net.Conn, src source) {
 	h.log.Info("client joined", clipArgs([]any{"id", p.info.ID, "name", p.info.Name, "addr", p.info.Addr, "announced", announce})...)
 	if announce {
 		h.broadcast(p, protocol.Presence{Event: protocol.Join, Client: p.info})
+	}
+	if p.info.Identity != "" {
+		if waiting := h.holds.waitingFor(p.info.Identity); len(waiting) > 0 {
+			p.say(protocol.Waiting{Holds: waiting})
+		}
 	}
 	err := p.run()
 	h.dismissClient(p, src)

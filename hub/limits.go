@@ -64,6 +64,12 @@ func (c Config) withDefaults() Config {
 	def(&c.PresencePerMinute, DefaultPresencePerMinute)
 	def(&c.MaxOwnedNames, DefaultMaxOwnedNames)
 	def(&c.MaxRecordedUploads, DefaultMaxRecordedUploads)
+	if c.Hold <= 0 {
+		c.Hold = DefaultHold
+	}
+	if c.HoldQuota <= 0 {
+		c.HoldQuota = DefaultHoldQuota
+	}
 	if c.Read == "" {
 		c.Read = ReadOwn
 	}

@@ -175,6 +175,16 @@ func (o *owners) take(name string, pub ed25519.PublicKey) error {
 	return nil
 }
 
+// owner returns the identity, in hex, that owns name itself, or "".
+func (o *owners) owner(name string) string {
+	for _, k := range lookKeys(name) {
+		if on, ok := o.byKey[k]; ok && sameName(on.name, name) {
+			return hex.EncodeToString([]byte(on.pub))
+		}
+	}
+	return ""
+}
+
 // owns reports whether pub owns name itself.
 func (o *owners) owns(name string, pub ed25519.PublicKey) bool {
 	for _, k := range lookKeys(name) {

@@ -57,12 +57,13 @@ type peer struct {
 	// read it (and the reading goroutine, which renames, needs neither).
 	mu         sync.Mutex
 	transfers  map[string]*transfer.Incoming
-	relaysOut  map[string]*relay // relays this client sends, by its own id; nil once it left
-	relaysIn   map[string]*relay // relays to this client, by the hub's id; nil once it left
-	relaysGone map[string]bool   // relays of this client that ended early (see rememberGone)
-	goneOrder  []string          // their ids, oldest first
-	failure    error             // why the hub ended the session, if it did
-	gets       map[string]bool   // the client's gets being sent (get.go), by its id
+	relaysOut  map[string]*relay            // relays this client sends, by its own id; nil once it left
+	relaysIn   map[string]*relay            // relays to this client, by the hub's id; nil once it left
+	relaysGone map[string]bool              // relays of this client that ended early (see rememberGone)
+	goneOrder  []string                     // their ids, oldest first
+	failure    error                        // why the hub ended the session, if it did
+	gets       map[string]bool              // the client's gets being sent (get.go), by its id
+	holding    map[string]protocol.HoldSpec // the client's held uploads (hold.go), by transfer id
 
 	routes route.Table    // the Accept, Reject and Result messages of the gets' transfers
 	getWG  sync.WaitGroup // one per get being sent
@@ -74,7 +75,7 @@ func newPeer(h *Hub, sess *mux.Session, info protocol.ClientInfo) *peer {
 		out: make(chan outMsg, outboxSize), answers: make(chan outMsg, outboxSize), room: make(chan struct{}, 1),
 		logs: newLogLimit(), slots: make(chan struct{}, MaxStreams),
 		chat: newChatLimit(h.cfg), offers: rate.NewLimiter(rate.Limit(h.cfg.OffersPerSecond), h.cfg.OfferBurst), transfers: map[string]*transfer.Incoming{},
-		relaysOut: map[string]*relay{}, relaysIn: map[string]*relay{}, gets: map[string]bool{}}
+		relaysOut: map[string]*relay{}, relaysIn: map[string]*relay{}, gets: map[string]bool{}, holding: map[string]protocol.HoldSpec{}}
 	p.touch()
 	p.wrote.Store(int64(time.Since(h.start)))
 	return p
@@ -131,9 +132,12 @@ func (p *peer) run() error {
 	p.mu.Lock()
 	// Files that will never come now: release the disk space promised to
 	// them.
-	for _, in := range p.transfers {
+	for id, in := range p.transfers {
 		in.Abandon()
 		p.releaseEntries(in.Entries())
+		if spec, held := p.holding[id]; held {
+			p.h.holds.forgetPending(spec.ID)
+		}
 	}
 	open := len(p.transfers)
 	p.transfers = nil
@@ -265,6 +269,18 @@ func (p *peer) readLoop() error {
 			}
 		case protocol.List:
 			p.list(m)
+		case protocol.Lookup:
+			if err := p.chat.allow("lookup", 0, time.Now()); err != nil {
+				return p.refuse(protocol.CodeLimit, err.Error())
+			}
+			p.lookup(m)
+		case protocol.Holds:
+			if err := p.chat.allow("holds", 0, time.Now()); err != nil {
+				return p.refuse(protocol.CodeLimit, err.Error())
+			}
+			p.holdsAsked(m)
+		case protocol.Release:
+			p.h.holds.release(m.Hold, p.info.Identity, m.Taken)
 		case protocol.Get:
 			p.touch()
 			p.get(m)
@@ -339,6 +355,9 @@ func (p *peer) offer(o protocol.Offer) {
 		return
 	case o.To != "":
 		p.relayOffer(o)
+		return
+	case o.Hold != nil:
+		p.holdOffer(o)
 		return
 	}
 	if err := p.takeEntries(len(o.Files)); err != nil {
@@ -431,7 +450,12 @@ func (p *peer) endIfDone(in *transfer.Incoming) {
 	p.mu.Lock()
 	_, ok := p.transfers[in.Transfer()]
 	delete(p.transfers, in.Transfer())
+	spec, held := p.holding[in.Transfer()]
+	delete(p.holding, in.Transfer())
 	p.mu.Unlock()
+	if held {
+		p.commitHold(in, spec)
+	}
 	if ok {
 		p.releaseEntries(in.Entries())
 		s := in.Stats()

@@ -63,8 +63,12 @@ const MaxGetPaths = 1000
 // for an upload, with the hub as the sender and this client as the
 // receiver), and last with Got. Parallel is how many files the hub sends
 // at once (default 4, at most MaxDataStreams).
+//
+// With Hold, the paths name the streams of that held transfer ("key",
+// "manifest", "0"…), which the client must be a recipient of.
 type Get struct {
 	ID       string   `json:"id"`
+	Hold     string   `json:"hold,omitempty"`
 	Paths    []string `json:"paths"`
 	Parallel int      `json:"parallel,omitempty"`
 }
@@ -111,13 +115,8 @@ func decodeListing(b []byte) (Message, error) {
 		return nil, err
 	}
 	l := w.Listing
-	if len(w.Entries) > 0 {
-		if n := countElements(w.Entries, MaxListingEntries); n > MaxListingEntries {
-			return nil, errTooMany("listing entries", MaxListingEntries)
-		}
-		if err := json.Unmarshal(w.Entries, &l.Entries); err != nil {
-			return nil, err
-		}
+	if err := decodeBounded(w.Entries, &l.Entries, MaxListingEntries, "listing entries"); err != nil {
+		return nil, err
 	}
 	return l, nil
 }
@@ -132,13 +131,8 @@ func decodeGet(b []byte) (Message, error) {
 		return nil, err
 	}
 	g := w.Get
-	if len(w.Paths) > 0 {
-		if n := countElements(w.Paths, MaxGetPaths); n > MaxGetPaths {
-			return nil, errTooMany("paths", MaxGetPaths)
-		}
-		if err := json.Unmarshal(w.Paths, &g.Paths); err != nil {
-			return nil, err
-		}
+	if err := decodeBounded(w.Paths, &g.Paths, MaxGetPaths, "paths"); err != nil {
+		return nil, err
 	}
 	return g, nil
 }

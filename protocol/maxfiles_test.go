@@ -206,6 +206,9 @@ func TestDecodeBoundsListingsAndGets(t *testing.T) {
 		{"listing over the bound", `{"type":"listing","id":"x","entries":` + many(MaxListingEntries+1, `{}`) + `}`, false},
 		{"get at the bound", `{"type":"get","id":"x","paths":` + many(MaxGetPaths, `"a"`) + `}`, true},
 		{"get over the bound", `{"type":"get","id":"x","paths":` + many(MaxGetPaths+1, `""`) + `}`, false},
+		{"lookup over the bound", `{"type":"lookup","id":"x","names":` + many(MaxHoldRecipients+1, `""`) + `}`, false},
+		{"held offer over the bound", `{"type":"offer","transfer":"t","hold":{"id":"x","to":` + many(MaxHoldRecipients+1, `{}`) + `},"files":[]}`, false},
+		{"held offer at the bound", `{"type":"offer","transfer":"t","hold":{"id":"x","to":` + many(MaxHoldRecipients, `{}`) + `},"files":[]}`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

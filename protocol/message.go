@@ -140,14 +140,15 @@ type Clients struct {
 // Files holds at most MaxOfferFiles entries: Decode refuses a longer list
 // with ErrTooManyFiles before it decodes any entry.
 type Offer struct {
-	Transfer     string `json:"transfer"`
-	To           string `json:"to,omitempty"`
-	ToIdentity   string `json:"to_identity,omitempty"`
-	From         string `json:"from,omitempty"`
-	FromID       uint64 `json:"from_id,omitempty"`
-	FromIdentity string `json:"from_identity,omitempty"`
-	Get          string `json:"get,omitempty"`
-	Files        []File `json:"files"`
+	Transfer     string    `json:"transfer"`
+	To           string    `json:"to,omitempty"`
+	ToIdentity   string    `json:"to_identity,omitempty"`
+	From         string    `json:"from,omitempty"`
+	FromID       uint64    `json:"from_id,omitempty"`
+	FromIdentity string    `json:"from_identity,omitempty"`
+	Get          string    `json:"get,omitempty"`
+	Hold         *HoldSpec `json:"hold,omitempty"`
+	Files        []File    `json:"files"`
 }
 
 // MaxOfferFiles bounds the entries, files and folders, of one Offer, and
@@ -318,6 +319,13 @@ var decoders = map[string]func([]byte) (Message, error){
 	"listing":  decodeListing,
 	"get":      decodeGet,
 	"got":      decodeAs[Got],
+	"lookup":   decodeLookup,
+	"people":   decodeAs[People],
+	"held":     decodeAs[Held],
+	"waiting":  decodeAs[Waiting],
+	"release":  decodeAs[Release],
+	"holds":    decodeAs[Holds],
+	"holdings": decodeAs[Holdings],
 }
 
 // decodeOffer decodes an offer as encoding/json would, but counts the
@@ -328,11 +336,26 @@ func decodeOffer(b []byte) (Message, error) {
 	var w struct {
 		Offer
 		Files boundedList[File] `json:"files"`
+		Hold  json.RawMessage   `json:"hold"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return nil, err
 	}
 	w.Offer.Files = w.Files
+	if len(w.Hold) > 0 && string(w.Hold) != "null" {
+		var h struct {
+			HoldSpec
+			To json.RawMessage `json:"to"`
+		}
+		if err := json.Unmarshal(w.Hold, &h); err != nil {
+			return nil, err
+		}
+		spec := h.HoldSpec
+		if err := decodeBounded(h.To, &spec.To, MaxHoldRecipients, "recipients"); err != nil {
+			return nil, err
+		}
+		w.Offer.Hold = &spec
+	}
 	return w.Offer, nil
 }
 

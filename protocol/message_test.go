@@ -56,6 +56,19 @@ var everyMessage = []Message{
 	}},
 	Got{ID: "g1", Files: 3, Bytes: 48218, Failed: 1},
 	Got{ID: "g2", Error: "this hub lets nobody read its files", Code: CodeDenied},
+	Get{ID: "g3", Hold: "0123456789abcdef0123456789abcdef", Paths: []string{"key", "manifest"}},
+	Lookup{ID: "k1", Names: []string{"bob", "carol"}},
+	People{ID: "k1", People: []Person{{Name: "bob", Identity: "9d0f", Online: true}, {Name: "carol", Identity: ""}}},
+	Offer{Transfer: "8e0c2a9e1b7d4c3a8e6f0b1d2c3e4f5a", Hold: &HoldSpec{ID: "0123456789abcdef0123456789abcdef",
+		To: []Person{{Name: "carol", Identity: "9d0f"}}}, Files: []File{
+		{Path: "0123456789abcdef0123456789abcdef/key", Size: 250, Mode: 0o600, MTime: 1},
+	}},
+	Held{ID: "0123456789abcdef0123456789abcdef", To: []Person{{Name: "carol", Identity: "9d0f"}}, Expires: 1700600000},
+	Waiting{Holds: []Hold{{ID: "0123456789abcdef0123456789abcdef", From: "alice", FromIdentity: "aa", Bytes: 1000, Streams: 3, Created: 1700000000, Expires: 1700600000}}},
+	Release{Hold: "0123456789abcdef0123456789abcdef", Taken: true},
+	Holds{ID: "h1", Withdraw: "0123456789abcdef0123456789abcdef"},
+	Holdings{ID: "h1", Holds: []Hold{{ID: "0123456789abcdef0123456789abcdef", From: "alice", FromIdentity: "aa",
+		To: []Person{{Name: "carol", Identity: "9d0f", State: HoldWaiting}}, Bytes: 1000, Streams: 3, Created: 1700000000, Expires: 1700600000}}},
 }
 
 func TestExamplesCoverEveryMessageType(t *testing.T) {

@@ -99,6 +99,10 @@ type SendOptions struct {
 	// answers (protocol.Get): a hub sending files a client asked for
 	// puts it in each offer.
 	Get string
+	// Hold, if set, makes the files a held transfer for the people it
+	// names (protocol.HoldSpec): the hub keeps them for those people,
+	// and the files are their sealed streams.
+	Hold *protocol.HoldSpec
 	// RefusedRetry is how long a file keeps trying again, with growing
 	// pauses, while the receiver refuses its data streams because it has
 	// too many open (mux.ErrStreamRefused: a hub busy with other clients'
@@ -245,7 +249,7 @@ func sendPiece(ctx context.Context, conn Conn, m *Manifest, opt SendOptions, lim
 	id := newTransferID()
 	msgs, unsubscribe := conn.Subscribe(id)
 	defer unsubscribe()
-	if err := conn.Send(protocol.Offer{Transfer: id, To: opt.To, ToIdentity: opt.ToIdentity, Get: opt.Get, Files: m.Files}); err != nil {
+	if err := conn.Send(protocol.Offer{Transfer: id, To: opt.To, ToIdentity: opt.ToIdentity, Get: opt.Get, Hold: opt.Hold, Files: m.Files}); err != nil {
 		if errors.Is(err, mux.ErrClosed) {
 			err = ended(conn)
 		}

@@ -328,3 +328,47 @@ func TestBinaryListsAndGetsBackWhatItSent(t *testing.T) {
 		t.Errorf("bob's get: %v\n%s; want exit 1 and not found", err, out)
 	}
 }
+
+// TestBinaryHoldsFilesForSomeoneOffline: send --to carol while carol is
+// away says the hub holds them; held lists them; carol's recv --once
+// takes them and exits.
+func TestBinaryHoldsFilesForSomeoneOffline(t *testing.T) {
+	bin := buildBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	hubDir := t.TempDir()
+	h, err := hubtest.StartServe(t, bin, nil, "--listen", "127.0.0.1:0", "--dir", hubDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, keyAssign := h.KeyLine(t)
+	alice, carol := t.TempDir(), t.TempDir()
+	run := func(config string, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = append(os.Environ(), keyAssign, "XDG_CONFIG_HOME="+config)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	inbox := t.TempDir()
+	if out, err := run(carol, "recv", h.Addr, "--name", "carol", "--dir", inbox, "--yes", "--once"); err != nil {
+		t.Fatalf("carol's first recv --once: %v\n%s", err, out)
+	}
+	src := hubtest.Testdata(t, "../../testdata")
+	out, err := run(alice, "send", h.Addr, src, "--to", "carol", "--name", "alice", "--progress", "never")
+	if err != nil || !strings.Contains(out, "carol is offline: the hub holds 9 files for them until") {
+		t.Fatalf("send to carol, away: %v\n%s", err, out)
+	}
+	out, err = run(alice, "held", h.Addr, "--name", "alice")
+	if err != nil || !strings.Contains(out, "carol (waiting)") {
+		t.Fatalf("held: %v\n%s", err, out)
+	}
+	out, err = run(carol, "recv", h.Addr, "--name", "carol", "--dir", inbox, "--yes", "--once")
+	if err != nil || !strings.Contains(out, "alice left you 9 files and 10 folders") {
+		t.Fatalf("carol's recv --once: %v\n%s", err, out)
+	}
+	hubtest.SameTree(t, src, filepath.Join(inbox, "testdata"))
+	out, err = run(alice, "held", h.Addr, "--name", "alice")
+	if err != nil || !strings.Contains(out, "holds nothing") {
+		t.Errorf("held after carol took it: %v\n%s", err, out)
+	}
+}

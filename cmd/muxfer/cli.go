@@ -52,7 +52,7 @@ func newRoot(e env) *cobra.Command {
 			c.HelpFunc()(c, nil)
 		}
 	}})
-	root.AddCommand(serveCommand(e), sendCommand(e), recvCommand(e), lsCommand(e), getCommand(e), chatCommand(e), demoCommand(e),
+	root.AddCommand(serveCommand(e), sendCommand(e), recvCommand(e), lsCommand(e), getCommand(e), heldCommand(e), chatCommand(e), demoCommand(e),
 		keygenCommand(e), idCommand(e), peersCommand(e), inviteCommand(e), versionCommand(e), completionCommand())
 	for _, cmd := range root.Commands() {
 		completeNothingElse(cmd)

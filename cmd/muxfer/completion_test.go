@@ -88,8 +88,8 @@ func TestCompletionOffersTheCommandsAlone(t *testing.T) {
 		if slices.Sort(offered); !slices.Equal(offered, want) {
 			t.Errorf("muxfer <TAB> (%s) offers %q, want %q", request, offered, want)
 		}
-		if _, out, _ := runCmd(t, "", request, "he"); out != ":4\n" {
-			t.Errorf("muxfer he<TAB> (%s) answers %q, want nothing offered (:4)", request, out)
+		if _, out, _ := runCmd(t, "", request, "help"); out != ":4\n" {
+			t.Errorf("muxfer help<TAB> (%s) answers %q, want nothing offered (:4)", request, out)
 		}
 	}
 	if code, _, errs := runCmd(t, "", "help", "send"); code != exitOK || !strings.HasPrefix(errs, "Usage: muxfer send ADDR") {

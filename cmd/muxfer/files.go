@@ -27,21 +27,36 @@ func lsCommand(e env) *cobra.Command {
 			"  muxfer ls hub.example:7878 photos --recursive\n" +
 			"  muxfer ls 127.0.0.1:7878 --json | jq -r .path\n",
 	}
+	recursive := cmd.Flags().BoolP("recursive", "r", false, "list everything under PATH, not only what is directly in it")
+	asking(e, cmd, "ls takes ADDR and at most one PATH", 1, "for each entry", func(s *client.Session, u *ui, pos []string) error {
+		path := ""
+		if len(pos) == 1 {
+			path = pos[0]
+		}
+		list, err := s.List(e.ctx, path, *recursive)
+		printEntries(u, list)
+		return err
+	})
+	return cmd
+}
+
+// asking sets up cmd, a command that asks the hub something and prints
+// the answer (ls, held): its flags --name, --json and the keys, and a
+// RunE that checks ADDR and at most more arguments (else usage), connects
+// without drawing the welcome and without reconnecting, and runs do with
+// the arguments after ADDR. jsonWhat says what --json prints an object
+// for.
+func asking(e env, cmd *cobra.Command, usage string, more int, jsonWhat string, do func(*client.Session, *ui, []string) error) {
 	fs := cmd.Flags()
 	name := fs.String("name", defaultName(), "name to use on the hub")
-	recursive := fs.BoolP("recursive", "r", false, "list everything under PATH, not only what is directly in it")
-	jsonOut := fs.Bool("json", false, "print one JSON object per line on stdout for each entry")
+	jsonOut := fs.Bool("json", false, "print one JSON object per line on stdout "+jsonWhat)
 	keys := addClientKeyFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
 		switch {
 		case len(pos) == 0:
 			return usageError{"missing ADDR"}
-		case len(pos) > 2:
-			return usageError{fmt.Sprintf("unexpected argument %q: ls takes ADDR and at most one PATH", pos[2])}
-		}
-		path := ""
-		if len(pos) == 2 {
-			path = pos[1]
+		case len(pos) > 1+more:
+			return usageError{fmt.Sprintf("unexpected argument %q: %s", pos[1+more], usage)}
 		}
 		u, err := newUI(e.stdout, e.stderr, *jsonOut, "never")
 		if err != nil {
@@ -57,11 +72,8 @@ func lsCommand(e env) *cobra.Command {
 			return err
 		}
 		defer s.Close()
-		list, err := s.List(e.ctx, path, *recursive)
-		printEntries(u, list)
-		return err
+		return do(s, u, pos[1:])
 	}
-	return cmd
 }
 
 func getCommand(e env) *cobra.Command {
@@ -285,4 +297,60 @@ func (s *chatSession) startGet(ctx context.Context, rest string) {
 	}
 	s.running++
 	s.sends.Go(func() { s.s.Get(ctx, s.v.dir, paths, client.GetOptions{Parallel: s.send.Parallel}) })
+}
+
+// held says that the hub holds a send's files for people who are away.
+func (v *view) held(ev client.SendDone) {
+	h := ev.Held
+	files := 0
+	for _, f := range ev.Report.Files {
+		if f.OK() {
+			files++
+		}
+	}
+	who := strings.Join(h.To, " and ")
+	text := fmt.Sprintf("* %s is offline: the hub holds %s for them until %s (id %s)", who, plural(files, "file"), h.Expires.Format("Jan 2"), h.ID)
+	if len(h.To) > 1 {
+		text = fmt.Sprintf("* the hub holds %s for %s until %s (id %s)", plural(files, "file"), who, h.Expires.Format("Jan 2"), h.ID)
+	}
+	v.event(map[string]any{"type": "held", "id": h.ID, "to": h.To, "files": files, "expires": h.Expires.Unix()}, text)
+}
+
+func heldCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "held",
+		Short: "list, or withdraw, the files the hub holds for people who were offline",
+		Long: "held ADDR [--withdraw ID] [--json] [--name NICK]\n\n" +
+			"Lists the files you sent to people who were not connected, which the hub holds for\n" +
+			"them, sealed (muxfer send ADDR --to NICK PATH...): each transfer's id, for whom, and\n" +
+			"whether each has taken or declined it yet. --withdraw ID deletes one from the hub.",
+		Example: "  muxfer held hub.example:7878\n" +
+			"  muxfer held hub.example:7878 --withdraw 5f0c2a9e1b7d4c3a8e6f0b1d2c3e4f5a\n",
+	}
+	withdraw := cmd.Flags().String("withdraw", "", "delete the held transfer `ID` from the hub")
+	asking(e, cmd, "held takes one ADDR", 0, "for each held transfer", func(s *client.Session, u *ui, _ []string) error {
+		list, err := s.Holds(e.ctx, *withdraw)
+		if err == nil && *withdraw != "" {
+			u.event(map[string]string{"type": "withdrawn", "id": *withdraw}, "* withdrawn: "+*withdraw)
+		}
+		for _, h := range list {
+			var to []string
+			for _, p := range h.To {
+				to = append(to, fmt.Sprintf("%s (%s)", p.Name, p.State))
+			}
+			u.event(holdEvent{Type: "hold", Hold: h}, fmt.Sprintf("%s  %s, %s, to %s; held since %s, until %s", h.ID, plural(h.Streams, "file"),
+				size(h.Bytes), safe(strings.Join(to, ", ")), time.Unix(h.Created, 0).Format("Jan 2 15:04"), time.Unix(h.Expires, 0).Format("Jan 2 15:04")))
+		}
+		if len(list) == 0 && err == nil {
+			u.event(map[string]string{"type": "none"}, "* the hub holds nothing you sent")
+		}
+		return err
+	})
+	return cmd
+}
+
+// holdEvent is the JSON form of a held transfer in muxfer held.
+type holdEvent struct {
+	Type string `json:"type"` // "hold"
+	client.Hold
 }

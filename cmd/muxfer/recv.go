@@ -25,6 +25,8 @@ func recvCommand(e env) *cobra.Command {
 			"its files and sizes and waits for an answer on standard input: y (or /accept N)\n" +
 			"takes the oldest waiting, n (or /decline N) refuses it. Once standard input ends,\n" +
 			"new offers are declined. --yes accepts every offer without asking.\n" +
+			"Files sent to NICK while it was away wait on the hub, sealed for its identity: they\n" +
+			"are offered as recv connects, with the sender's key. --once takes those and exits.\n" +
 			"A lost connection is dialled again; files cut by it resume when the sender sends\n" +
 			"them again, which muxfer send does by itself.\n" +
 			"With --stdout, recv takes one file, writes it to standard output once it is\n" +
@@ -41,6 +43,7 @@ func recvCommand(e env) *cobra.Command {
 		named: func() bool { return fs.Changed("name") },
 		dir:   fs.String("dir", "", "store received files under `DIR` (created if missing)"),
 		yes:   fs.Bool("yes", false, "accept every offer without asking"),
+		once:  fs.Bool("once", false, "take what the hub holds for you (files sent while you were away), then exit"),
 		stdout: fs.Bool("stdout", false, "receive one file and write it to standard output, once verified, instead of into --dir;\n"+
 			"messages, JSON too, go to stderr"),
 		json:      fs.Bool("json", false, "print one JSON object per line on stdout for every event"),
@@ -58,6 +61,7 @@ type recvFlags struct {
 	name, dir *string
 	named     func() bool // whether --name was given
 	yes, json *bool
+	once      *bool // exit once the held transfers are dealt with
 	stdout    *bool // one file, to standard output (stdio.go)
 	reconnect *bool
 	giveUp    *time.Duration
@@ -101,12 +105,14 @@ func (r *recvFlags) recv(e env, pos []string) error {
 	}
 	var asking atomic.Bool // standard input is open to answer offers
 	asking.Store(!*r.yes)
-	decide := func(client.Offer) client.Decision {
+	decide := func(o client.Offer) client.Decision {
 		switch {
 		case *r.yes:
 			return client.Accept
 		case asking.Load():
 			return client.Ask
+		case o.Held != nil:
+			return client.Ask // it waits on the hub for the next time
 		}
 		return client.Decline // nobody left to ask
 	}
@@ -130,8 +136,26 @@ func (r *recvFlags) recv(e env, pos []string) error {
 		}()
 	}
 	events := s.Events()
+	var settled <-chan struct{}
+	if *r.once {
+		// The hub says what it holds before it answers anything: once Who
+		// has returned, what waited is counted.
+		if _, err := s.Who(e.ctx); err != nil {
+			return err
+		}
+		settled = s.HeldSettled()
+	}
 	for {
 		select {
+		case <-settled:
+			s.Leave() // the events of what was taken come first
+			for ev := range events {
+				v.show(ev)
+			}
+			if v.failed > 0 {
+				return errFilesFailed
+			}
+			return nil
 		case <-e.ctx.Done():
 			return e.ctx.Err()
 		case line, ok := <-lines:

@@ -81,6 +81,9 @@ func sendCommand(e env) *cobra.Command {
 			"   or: muxfer send ADDR --stdin NAME [--to NICK] [flags]\n\n" +
 			"With --to, the files go end to end to the client called NICK (muxfer recv), which\n" +
 			"stores and verifies them: the hub joins the two and can neither read nor keep them.\n" +
+			"If NICK is offline, the hub holds the files for it, sealed to its identity and signed\n" +
+			"with yours, until it connects (muxfer held lists what waits); --to bob,carol holds them\n" +
+			"for both at once, stored once.\n" +
 			"A lost connection is dialled again (see --reconnect-max, --give-up) and every file\n" +
 			"resumes where the hub holds it; running the same send again after a crash does too.\n" +
 			"With --stdin, standard input is sent as one file called NAME. It is stored in the\n" +
@@ -89,7 +92,7 @@ func sendCommand(e env) *cobra.Command {
 		Example: "  muxfer send hub.example:7878 photos/ notes.txt     # arrives as DIR/photos/... and DIR/notes.txt\n" +
 			"  tar c src | muxfer send hub.example:7878 --stdin src.tar   # standard input, arrives as DIR/src.tar\n" +
 			"  muxfer send hub.example:7878 big.iso --limit-rate 2M   # at most 2 MiB/s, like curl --limit-rate\n" +
-			"  muxfer send hub.example:7878 --to bob photos/           # to bob, running muxfer recv\n",
+			"  muxfer send hub.example:7878 --to bob,carol photos/     # to bob and carol, now or when they connect\n",
 		// ADDR, then PATHs: names on disk.
 		ValidArgsFunction: func(cmd *cobra.Command, pos []string, typed string) ([]string, cobra.ShellCompDirective) {
 			if len(pos) == 0 {
@@ -99,7 +102,8 @@ func sendCommand(e env) *cobra.Command {
 		},
 	}
 	cf := addClientFlags(cmd)
-	cf.to = cmd.Flags().String("to", "", "send to the client called `NICK` (running muxfer recv) instead of the hub")
+	cf.to = cmd.Flags().String("to", "", "send to the person called `NICK` (running muxfer recv) instead of the hub, end to end; if NICK is\n"+
+		"offline, the hub holds the files for them, sealed to their identity; NICK,NICK... holds them for several")
 	cf.stdin = cmd.Flags().String("stdin", "", "send standard input as one file called `NAME` instead of PATHs, as it is read (never resumed)")
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error { return cf.send(e, cmd.Flags().Changed("stdin"), pos) }
 	return cmd

@@ -63,7 +63,7 @@ func TestSendPrintsAnErrorOnceOnStderr(t *testing.T) {
 	if code != exitFailed {
 		t.Errorf("exit %d, want %d", code, exitFailed)
 	}
-	want := "muxfer: recipient not connected: nobody called \"nobody\" is connected\n"
+	want := "muxfer: recipient not connected: nobody called \"nobody\" is connected, and no identity owns that name here: the hub cannot hold files for it\n"
 	if errs != want || strings.Contains(out, "not connected") || !strings.Contains(out, "sent 0 of 1 files") {
 		t.Errorf("stdout:\n%s\nstderr:\n%s\nwant the summary on stdout and only %q on stderr", out, errs, want)
 	}

@@ -35,6 +35,8 @@ type serveFlags struct {
 	keys                 keyFlags
 	members              *string   // a members-only hub's members file
 	read                 *string   // who may list and get the stored files
+	hold                 days      // how long held transfers are kept
+	holdQuota            byteSize  // held bytes per sender
 	shared               *[]string // folders everyone may list and get
 }
 
@@ -86,6 +88,10 @@ func serveCommand(e env) *cobra.Command {
 	sf.members = fs.String("members", "", "admit only the identities listed in `FILE` (members-only: no access key)")
 	sf.read = fs.String("read", hub.ReadOwn, "who may list and get the stored files (muxfer ls, get): own (each the files their identity\nuploaded), all (everyone everything), none")
 	sf.shared = fs.StringSlice("shared", nil, "a `FOLDER` inside --dir that everyone may list and get, unless --read none (repeat or\nseparate with commas)")
+	sf.hold = days(hub.DefaultHold)
+	fs.Var(&sf.hold, "hold", "how long the hub keeps files held for people who were offline, e.g. 7d, 36h")
+	sf.holdQuota = byteSize(hub.DefaultHoldQuota)
+	fs.Var(&sf.holdQuota, "hold-quota", "sealed bytes the hub holds for one sender at most, e.g. 10G")
 	_ = cmd.RegisterFlagCompletionFunc("read", cobra.FixedCompletions([]string{hub.ReadOwn, hub.ReadAll, hub.ReadNone}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("dir", folders)
 	_ = cmd.RegisterFlagCompletionFunc("members", anyFile)
@@ -153,7 +159,7 @@ func (sf *serveFlags) serve(e env) error {
 		MaxStreamsTotal: *sf.maxStreams, MaxStreamsPerAddr: *sf.maxStreamsPerAddr, ChatMessagesPerSecond: *sf.chatRate, ChatBurst: 5 * *sf.chatRate,
 		Offers:    hub.Limits{MaxFiles: *sf.maxFiles, MaxBytes: int64(sf.maxSize), Reserve: noReserve, ReserveInodes: inodeReserve(*sf.reserveInodes)},
 		KeepParts: *sf.keepPartial, OfferTimeout: *sf.offerTimeout, MembersFile: *sf.members, HubIdentity: hubID.PrivateKey(),
-		Read: *sf.read, Shared: *sf.shared})
+		Read: *sf.read, Shared: *sf.shared, Hold: time.Duration(sf.hold), HoldQuota: int64(sf.holdQuota)})
 	if err != nil {
 		return err
 	}
@@ -209,6 +215,36 @@ func reachableAddr(a net.Addr) string {
 
 // byteSize is a flag holding a number of bytes, written with an optional
 // binary suffix: 512K, 10M, 2G, 1T (or KiB, MiB...).
+// days is a duration flag that also takes days: 7d, 1.5d, 36h, 90m.
+type days time.Duration
+
+func (d *days) String() string {
+	if v := time.Duration(*d); v%(24*time.Hour) == 0 && v > 0 {
+		return fmt.Sprintf("%dd", v/(24*time.Hour))
+	}
+	return time.Duration(*d).String()
+}
+
+// Type names the value in --help: --hold duration.
+func (d *days) Type() string { return "duration" }
+
+func (d *days) Set(s string) error {
+	if n, ok := strings.CutSuffix(strings.TrimSpace(s), "d"); ok {
+		f, err := strconv.ParseFloat(n, 64)
+		if err != nil || f <= 0 || f > 100*365 {
+			return fmt.Errorf("not a number of days: %q (try 7d or 36h)", s)
+		}
+		*d = days(time.Duration(f * float64(24*time.Hour)))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("not a duration: %q (try 7d or 36h)", s)
+	}
+	*d = days(v)
+	return nil
+}
+
 type byteSize int64
 
 func (b *byteSize) String() string { return size(int64(*b)) }

@@ -45,9 +45,9 @@ func TestBinaryUsageErrorsAreOneLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "muxfer: missing command: serve, send, recv, ls, get, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)"},
-		{[]string{"teleport"}, `muxfer: unknown command "teleport": give serve, send, recv, ls, get, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)`},
-		{[]string{"sned", "a", "b"}, `muxfer: unknown command "sned" (did you mean send?): give serve, send, recv, ls, get, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)`},
+		{nil, "muxfer: missing command: serve, send, recv, ls, get, held, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)"},
+		{[]string{"teleport"}, `muxfer: unknown command "teleport": give serve, send, recv, ls, get, held, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)`},
+		{[]string{"sned", "a", "b"}, `muxfer: unknown command "sned" (did you mean send?): give serve, send, recv, ls, get, held, chat, demo, keygen, id, peers, invite, version or completion (see muxfer --help)`},
 		{[]string{"send", "127.0.0.1:7878"}, "muxfer send: missing PATH (see muxfer send --help)"},
 		{[]string{"send"}, "muxfer send: missing ADDR and PATH (see muxfer send --help)"},
 		{[]string{"send", "--stdin", "x.tar"}, "muxfer send: missing ADDR (see muxfer send --help)"},
@@ -63,6 +63,8 @@ func TestBinaryUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"chat", "a", "--key", "k", "--key-file", "f"}, "muxfer chat: give --key or --key-file, not both (see muxfer chat --help)"},
 		{[]string{"serve", "x"}, `muxfer serve: unexpected argument "x" (see muxfer serve --help)`},
 		{[]string{"serve", "--max-size", "lots"}, `muxfer serve: invalid value "lots" for flag --max-size: not a size: "lots" (try 500M or 10G) (see muxfer serve --help)`},
+		{[]string{"serve", "--hold", "soon"}, `muxfer serve: invalid value "soon" for flag --hold: not a duration: "soon" (try 7d or 36h) (see muxfer serve --help)`},
+		{[]string{"held"}, "muxfer held: missing ADDR (see muxfer held --help)"},
 		{[]string{"demo", "x"}, `muxfer demo: unexpected argument "x" (see muxfer demo --help)`},
 		{[]string{"keygen", "x"}, `muxfer keygen: unexpected argument "x" (see muxfer keygen --help)`},
 		{[]string{"version", "x"}, `muxfer version: unexpected argument "x" (see muxfer version --help)`},

@@ -129,6 +129,9 @@ func (v *view) show(ev client.Event) {
 		if err != nil {
 			v.failed++
 		}
+		if ev.Held != nil && err == nil {
+			v.held(ev)
+		}
 		var changed *client.KeyChangedError
 		if errors.As(ev.Err, &changed) {
 			v.event(map[string]string{"type": "hint", "text": forgetHint(changed.Name)}, "! nothing was sent. "+forgetHint(changed.Name))
@@ -169,7 +172,9 @@ type offerNote struct {
 	Files    int             `json:"files"`
 	Folders  int             `json:"folders"`
 	Bytes    int64           `json:"bytes"`
-	Waiting  bool            `json:"waiting"` // false: accepted at once (recv --yes)
+	Waiting  bool            `json:"waiting"`           // false: accepted at once (recv --yes)
+	Held     string          `json:"held,omitempty"`    // the held transfer's id, if the hub held it while this client was away
+	Expires  int64           `json:"expires,omitempty"` // when the hub deletes it, Unix seconds
 	List     []protocol.File `json:"list"`
 }
 
@@ -180,6 +185,11 @@ func (v *view) offered(o client.Offer) {
 		Waiting: o.Decision == client.Ask, List: o.Files}
 	ev.Files, ev.Folders, ev.Bytes = o.Totals()
 	head := fmt.Sprintf("* %s offers %s (%s)", o.From, contents(ev.Files, ev.Folders), size(ev.Bytes))
+	if o.Held != nil {
+		ev.Held, ev.Expires = o.Held.ID, o.Held.Expires
+		head = fmt.Sprintf("* %s left you %s (%s) on the hub, %s, until %s", o.From, contents(ev.Files, ev.Folders), size(ev.Bytes),
+			time.Unix(o.Held.Created, 0).Format("Jan 2 15:04"), time.Unix(o.Held.Expires, 0).Format("Jan 2"))
+	}
 	switch o.Decision {
 	case client.Ask:
 		head += ": " + v.hint(o.N)
