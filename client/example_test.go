@@ -182,3 +182,56 @@ func ExampleSession_Get() {
 	// nested/a/shallow.txt 10 bytes, uploaded by alice
 	// got 2 files, 0 failed
 }
+
+// Files for someone who is offline: the hub holds them sealed to her
+// identity, and she is offered them when she connects.
+func Example_holdForSomeoneOffline() {
+	addr, key, stop := exampleHub()
+	defer stop()
+	ctx := context.Background()
+	carolID := client.NewIdentity()
+	carol, err := client.Connect(ctx, addr, client.SessionConfig{Name: "carol", Key: key, Identity: carolID})
+	if err != nil {
+		log.Fatal(err)
+	}
+	carol.Close() // the name is hers now; she leaves
+
+	alice, err := client.Connect(ctx, addr, client.SessionConfig{Name: "alice", Key: key, Identity: client.NewIdentity()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer alice.Close()
+	files, _, err := client.Paths("../testdata/nested")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go alice.Send(ctx, files, client.SendOptions{To: "carol"})
+	for ev := range alice.Events() {
+		if d, ok := ev.(client.SendDone); ok {
+			fmt.Println("held for", d.Held.To, "files:", len(d.Report.Files), "error:", d.Err)
+			break
+		}
+	}
+
+	dir, _ := os.MkdirTemp("", "carol")
+	defer os.RemoveAll(dir)
+	carol, err = client.Connect(ctx, addr, client.SessionConfig{Name: "carol", Key: key, Identity: carolID, Dir: dir,
+		Decide: func(o client.Offer) client.Decision { return client.Accept }})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer carol.Close()
+	for ev := range carol.Events() {
+		switch ev := ev.(type) {
+		case client.Offered:
+			fmt.Println("offered by", ev.Offer.From, "held:", ev.Offer.Held != nil)
+		case client.OfferDone:
+			fmt.Println("received", ev.Received, "failed", ev.Failed)
+			return
+		}
+	}
+	// Output:
+	// held for [carol] files: 2 error: <nil>
+	// offered by alice held: true
+	// received 2 failed 0
+}

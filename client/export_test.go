@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"github.com/muxfer/muxfer/protocol"
 
 	"github.com/muxfer/muxfer/transfer"
 )
@@ -20,4 +21,11 @@ func Deliver(ctx context.Context, dial func(context.Context) (*Client, error), m
 func (c *Client) Send(ctx context.Context, m *transfer.Manifest, opt DeliverOptions) (*transfer.Report, error) {
 	opt.NoReconnect, opt.OnLost = true, nil
 	return deliver(ctx, func(context.Context) (*Client, error) { return c, nil }, m, opt, false)
+}
+
+// GetAccepts reports why a Get of paths would decline an offer of files
+// from the hub, or nil (see getting.expected).
+func GetAccepts(paths []string, files []protocol.File) error {
+	g := &getting{tops: topNames(paths)}
+	return g.expected(files)
 }

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,8 +26,12 @@ import (
 // Entry is a file or folder on the hub, as List gives it.
 type Entry = protocol.Entry
 
-// maxListingParts bounds the parts of one listing held for List.
-const maxListingParts = 256
+// maxListingParts bounds the parts of one listing held for List, and
+// maxListed its entries (a hub lists at most 100,000).
+const (
+	maxListingParts = 256
+	maxListed       = 100_000
+)
 
 // List returns what the hub lets this client read at path ("" for the
 // top): the entries directly in that folder, or with recursive every file
@@ -57,6 +63,9 @@ func (c *Client) List(ctx context.Context, path string, recursive bool) ([]Entry
 		select {
 		case l := <-ch:
 			out = append(out, l.Entries...)
+			if len(out) > maxListed {
+				return out[:maxListed], &protocol.Error{Code: protocol.CodeBadMessage, Text: "the hub lists more than any listing holds"}
+			}
 			if l.More && l.Error == "" {
 				continue
 			}
@@ -101,6 +110,10 @@ type GetOptions struct {
 	// are stream names: "key", "manifest", "0"…), which waits for this
 	// client.
 	Hold string
+	// Check, if set, is asked about each offer the hub makes for the Get
+	// before it is accepted: an error declines it, and ends the Get with
+	// that error.
+	Check func(files []File) error
 	// KeepParts is how long the part of a file cut on its way into the
 	// folder is kept for a later Get to resume; 0 means
 	// DefaultKeepParts.
@@ -140,17 +153,22 @@ func (r *GetReport) Failed() int {
 
 // getting is a Get on its way in.
 type getting struct {
-	c    *Client
-	id   string
-	opt  GetOptions
-	root *os.Root
-	recv *transfer.Receiver
-	got  chan protocol.Got // the hub's last word
+	c      *Client
+	id     string
+	opt    GetOptions
+	root   *os.Root
+	recv   *transfer.Receiver
+	got    chan protocol.Got // the hub's last word
+	failed chan error        // or why this client ends the Get first
+	tops   map[string]bool   // the top-level names the paths asked for arrive as; nil: any (the top)
+	wg     sync.WaitGroup    // the data streams being stored
 
 	mu      sync.Mutex
 	pieces  map[string]*piece // the hub's offers, by transfer id
 	dirs    int
-	stopped bool // the caller gave up: further offers are declined
+	stopped bool                 // the caller gave up: further offers are declined
+	ended   bool                 // Get has returned, or is about to: no stream may start storing
+	streams map[*mux.Stream]bool // the streams storing files of it
 }
 
 // piece is one offer of a Get.
@@ -192,7 +210,9 @@ func (c *Client) Get(ctx context.Context, dir string, paths []string, opt GetOpt
 	}
 	recv.OpenRecords() // a Get done again confirms what arrived, rather than storing it twice
 	defer recv.CloseRecords()
-	g := &getting{c: c, id: newID(), opt: opt, root: root, recv: recv, got: make(chan protocol.Got, 1), pieces: map[string]*piece{}}
+	g := &getting{c: c, id: newID(), opt: opt, root: root, recv: recv, got: make(chan protocol.Got, 1), failed: make(chan error, 1),
+		pieces: map[string]*piece{}, tops: topNames(paths)}
+	defer g.wg.Wait() // before the folder closes: no stream writes into it after
 	c.mu.Lock()
 	if c.gets == nil {
 		c.gets = map[string]*getting{}
@@ -215,6 +235,10 @@ func (c *Client) Get(ctx context.Context, dir string, paths []string, opt GetOpt
 			return rep, &protocol.Error{Code: got.Code, Text: got.Error}
 		}
 		return rep, nil
+	case err := <-g.failed:
+		g.stop()
+		g.end(rep, err.Error())
+		return rep, err
 	case <-c.done:
 		g.end(rep, "the connection was lost")
 		return rep, fmt.Errorf("%w: %w", ErrConnectionLost, c.err)
@@ -231,6 +255,21 @@ func lostOr(err error) error {
 		return fmt.Errorf("%w: %w", ErrConnectionLost, err)
 	}
 	return err
+}
+
+// topNames is the set of top-level names what paths names arrives
+// under (scp -r's: the last element), or nil if one of them is the top,
+// whose entries arrive under their own names.
+func topNames(paths []string) map[string]bool {
+	tops := map[string]bool{}
+	for _, p := range paths {
+		p = strings.Trim(path.Clean("/"+p), "/")
+		if p == "" {
+			return nil
+		}
+		tops[path.Base(p)] = true
+	}
+	return tops
 }
 
 func newID() string {
@@ -291,6 +330,11 @@ func (c *Client) getOffer(o protocol.Offer) {
 		reject(err.Error())
 		return
 	}
+	if err := g.expected(o.Files); err != nil {
+		reject(err.Error())
+		g.fail(err)
+		return
+	}
 	g.mu.Lock()
 	stopped, dup := g.stopped, g.pieces[o.Transfer] != nil
 	g.mu.Unlock()
@@ -326,6 +370,33 @@ func (c *Client) getOffer(o protocol.Offer) {
 	c.sess.Send(in.Accept())
 }
 
+// expected says why the files of an offer are not what the Get asked
+// for: a top-level name none of its paths ends in (a hub that would slip
+// a .git/hooks/ or a .ssh/ into the folder), or what GetOptions.Check
+// refuses.
+func (g *getting) expected(files []File) error {
+	if g.tops != nil {
+		for _, f := range files {
+			top, _, _ := strings.Cut(f.Path, "/")
+			if !g.tops[top] {
+				return fmt.Errorf("the hub offers %q, which is none of the paths asked for", protocol.Clip(f.Path, 128))
+			}
+		}
+	}
+	if g.opt.Check != nil {
+		return g.opt.Check(files)
+	}
+	return nil
+}
+
+// fail ends the Get with err, as the hub's Got would.
+func (g *getting) fail(err error) {
+	select {
+	case g.failed <- err:
+	default:
+	}
+}
+
 // getCancelled handles a Result from the hub for a Get's file: it will
 // not send it (it vanished or changed on the hub's disk).
 func (g *getting) cancelled(p *piece, r protocol.Result) {
@@ -355,11 +426,38 @@ func (g *getting) done(p *piece, idx int, res protocol.Result) {
 	}
 }
 
+// enter counts a stream that stores files of the Get, unless the Get has
+// ended.
+func (g *getting) enter(st *mux.Stream) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ended || g.stopped {
+		return false
+	}
+	if g.streams == nil {
+		g.streams = map[*mux.Stream]bool{}
+	}
+	g.streams[st] = true
+	g.wg.Add(1)
+	return true
+}
+
+// leave ends what enter began.
+func (g *getting) leave(st *mux.Stream) {
+	g.mu.Lock()
+	delete(g.streams, st)
+	g.mu.Unlock()
+	g.wg.Done()
+}
+
 // stop declines what else the hub offers for the Get, and tells it that
 // no file not yet done will be taken.
 func (g *getting) stop() {
 	g.mu.Lock()
 	g.stopped = true
+	for st := range g.streams {
+		st.Abort() // what it brought stays a part, to resume
+	}
 	pieces := make(map[string]*piece, len(g.pieces))
 	for id, p := range g.pieces {
 		pieces[id] = p
@@ -379,6 +477,7 @@ func (g *getting) stop() {
 func (g *getting) end(rep *GetReport, why string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.ended = true
 	rep.Dirs = g.dirs
 	for _, p := range g.pieces {
 		p.in.Abandon()
@@ -405,11 +504,27 @@ func (g *getting) end(rep *GetReport, why string) {
 // whose first header is h, one after another, and answers for each. A
 // stream for no Get is aborted.
 func (c *Client) receiveGot(st *mux.Stream, fs *datastream.Reader, h protocol.DataHeader) {
+	var held *getting // the Get whose WaitGroup counts this stream
+	defer func() {
+		if held != nil {
+			held.leave(st)
+		}
+	}()
 	for {
 		g, p := c.getPiece(h.Transfer)
 		if p == nil {
 			st.Abort()
 			return
+		}
+		if g != held {
+			if !g.enter(st) {
+				st.Abort()
+				return
+			}
+			if held != nil {
+				held.leave(st)
+			}
+			held = g
 		}
 		res, err := p.in.Receive(h, fs)
 		if err != nil {

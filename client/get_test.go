@@ -317,3 +317,26 @@ func TestGetNeverWritesOutsideItsFolder(t *testing.T) {
 		t.Errorf("the Get wrote outside its folder: %v", entries)
 	}
 }
+
+// TestGetTakesOnlyWhatItAskedFor: a hub that offers a Get more than its
+// paths name (a .git/hooks/ script, a .ssh/ file into the folder) is
+// refused, whatever it offers beside.
+func TestGetTakesOnlyWhatItAskedFor(t *testing.T) {
+	file := func(p string) protocol.File { return protocol.File{Path: p, Size: 1, Mode: 0o644} }
+	for _, tt := range []struct {
+		paths []string
+		files []protocol.File
+		ok    bool
+	}{
+		{[]string{"docs"}, []protocol.File{{Path: "docs", Dir: true}, file("docs/a.txt")}, true},
+		{[]string{"a/b/report.pdf", "logs/"}, []protocol.File{file("report.pdf"), file("logs/x.log")}, true},
+		{[]string{"docs"}, []protocol.File{file("docs/a.txt"), file(".git/hooks/post-checkout")}, false},
+		{[]string{"docs"}, []protocol.File{file("docs2/a.txt")}, false},
+		{[]string{"report.pdf"}, []protocol.File{file(".ssh/authorized_keys")}, false},
+		{[]string{""}, []protocol.File{file("anything/at/all")}, true}, // the top: its entries under their own names
+	} {
+		if err := client.GetAccepts(tt.paths, tt.files); (err == nil) != tt.ok {
+			t.Errorf("a get of %q offered %v: %v, want accepted %v", tt.paths, tt.files, err, tt.ok)
+		}
+	}
+}

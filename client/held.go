@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/muxfer/muxfer/internal/seal"
 	"github.com/muxfer/muxfer/protocol"
@@ -50,53 +51,75 @@ func (h *heldOffer) offer() protocol.Offer {
 	return o
 }
 
+// errHeldInvalid is wrapped by openHeld's error when the held transfer
+// itself is wrong (not sealed for this identity, a manifest the sender
+// did not sign, or one that does not match the transfer): it is
+// declined. Any other error (a busy hub, a lost connection, a full disk)
+// leaves it waiting on the hub.
+var errHeldInvalid = errors.New("held transfer refused")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errHeldInvalid, fmt.Sprintf(format, args...))
+}
+
 // openHeld gets the key and manifest of held transfer h into its folder
 // under dir and opens them as me: the key must open, the manifest must be
-// signed by the sender the hub names, list me, and offer what an offer
-// may.
+// signed by the sender the hub names (its identity and its name), list
+// me, and offer what an offer may. The heldOffer it returns, even with an
+// error, names the folder to remove.
 func (c *Client) openHeld(ctx context.Context, h protocol.Hold, dir string, me ed25519.PrivateKey) (*heldOffer, error) {
 	raw, err := hex.DecodeString(h.ID)
-	if err != nil || len(raw) != len(seal.ID{}) {
-		return nil, errors.New("not a held transfer's id")
+	if err != nil || len(raw) != len(seal.ID{}) || h.ID != strings.ToLower(h.ID) {
+		return &heldOffer{stage: dir + string(filepath.Separator) + heldPrefix + "x"}, invalid("not a held transfer's id")
 	}
 	ho := &heldOffer{hold: h, stage: filepath.Join(dir, heldPrefix+h.ID)}
 	copy(ho.id[:], raw)
-	rep, err := c.Get(ctx, ho.stage, []string{"key", "manifest"}, GetOptions{Hold: h.ID})
+	sizes := GetOptions{Hold: h.ID, Check: func(files []File) error {
+		for _, f := range files {
+			if (f.Path == "key" && f.Size > seal.MaxWrapped) || (f.Path == "manifest" && f.Size > seal.SealedSize(seal.MaxManifest)) {
+				return invalid("the hub offers a %s of %d bytes", f.Path, f.Size)
+			}
+		}
+		return nil
+	}}
+	rep, err := c.Get(ctx, ho.stage, []string{"key", "manifest"}, sizes)
 	if err != nil {
-		return nil, err
+		return ho, err
 	}
 	stored := map[string]string{}
 	for _, f := range rep.Files {
 		if !f.OK() {
-			return nil, fmt.Errorf("%s: %s", f.Path, f.Err)
+			return ho, fmt.Errorf("%s: %s", f.Path, f.Err)
 		}
 		stored[f.Path] = filepath.Join(ho.stage, filepath.FromSlash(f.Stored))
 	}
 	wrapped, err := readBounded(stored["key"], seal.MaxWrapped)
 	if err != nil {
-		return nil, err
+		return ho, err
 	}
 	if ho.key, err = seal.Unwrap(wrapped, me); err != nil {
-		return nil, err
+		return ho, invalid("%v", err)
 	}
 	mf, err := os.Open(stored["manifest"])
 	if err != nil {
-		return nil, err
+		return ho, err
 	}
 	defer mf.Close()
 	r, err := seal.NewReader(ho.key, ho.id, seal.ManifestStream, mf)
 	if err != nil {
-		return nil, err
+		return ho, err
 	}
 	b, err := io.ReadAll(io.LimitReader(r, seal.MaxManifest+1))
 	switch {
+	case errors.Is(err, seal.ErrOpen):
+		return ho, invalid("the manifest: %v", err)
 	case err != nil:
-		return nil, fmt.Errorf("the manifest: %w", err)
+		return ho, err
 	case len(b) > seal.MaxManifest:
-		return nil, errors.New("the manifest is too large")
+		return ho, invalid("the manifest is too large")
 	}
 	if ho.man, err = seal.Verify(b, ho.id); err != nil {
-		return nil, err
+		return ho, invalid("%v", err)
 	}
 	mine := hex.EncodeToString(me.Public().(ed25519.PublicKey))
 	listed := false
@@ -108,21 +131,23 @@ func (c *Client) openHeld(ctx context.Context, h protocol.Hold, dir string, me e
 		if f.Dir {
 			continue
 		}
-		if int(f.Stream) >= h.Streams || streams[f.Stream] {
-			return nil, errors.New("the manifest names streams the transfer does not have")
+		if int(f.Stream) >= h.Streams || streams[f.Stream] || f.Size < 0 {
+			return ho, invalid("the manifest names streams the transfer does not have")
 		}
 		streams[f.Stream] = true
 	}
 	switch {
 	case ho.man.FromIdentity != h.FromIdentity:
-		return nil, errors.New("the manifest is signed by another identity than the sender's")
+		return ho, invalid("the manifest is signed by another identity than the sender's")
+	case !strings.EqualFold(ho.man.From, h.From):
+		return ho, invalid("the manifest names another sender (%q) than the hub (%q)", ho.man.From, h.From)
 	case !listed:
-		return nil, errors.New("the manifest does not name this identity among its recipients")
+		return ho, invalid("the manifest does not name this identity among its recipients")
 	case len(streams) != h.Streams:
-		return nil, errors.New("the manifest and the transfer's streams do not agree")
+		return ho, invalid("the manifest and the transfer's streams do not agree")
 	}
 	if err := transfer.CheckOffer(ho.offer()); err != nil {
-		return nil, err
+		return ho, invalid("%v", err)
 	}
 	return ho, nil
 }
@@ -146,10 +171,21 @@ func readBounded(name string, limit int64) ([]byte, error) {
 // file by file, in done; the error is for a Get that could not go on.
 func (c *Client) receiveHeld(ctx context.Context, ho *heldOffer, dir string, opt GetOptions, done func(idx int, r FileReport)) error {
 	var names []string
+	want := map[string]int64{} // each stream's sealed size
 	for _, f := range ho.man.Files {
 		if !f.Dir {
-			names = append(names, strconv.FormatUint(uint64(f.Stream), 10))
+			name := strconv.FormatUint(uint64(f.Stream), 10)
+			names = append(names, name)
+			want[name] = seal.SealedSize(f.Size)
 		}
+	}
+	opt.Check = func(files []File) error {
+		for _, f := range files {
+			if size, ok := want[f.Path]; !ok || f.Size != size {
+				return invalid("the hub offers stream %q of %d bytes, not one the sender sealed", f.Path, f.Size)
+			}
+		}
+		return nil
 	}
 	sealedAt := map[string]string{}
 	for len(names) > 0 { // a get names at most MaxGetPaths

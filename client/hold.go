@@ -38,7 +38,11 @@ func (c *Client) Lookup(ctx context.Context, names []string) ([]protocol.Person,
 	if err != nil {
 		return nil, err
 	}
-	return m.(protocol.People).People, nil
+	p, ok := m.(protocol.People)
+	if !ok {
+		return nil, fmt.Errorf("the hub answered a lookup with %s", m.Type())
+	}
+	return p.People, nil
 }
 
 // request sends the request that req makes with a new id, paced as chat is,
@@ -150,6 +154,9 @@ func sealFiles(m *transfer.Manifest, me ed25519.PrivateKey, from string, to []pr
 	signed, err := seal.Sign(man, me)
 	if err != nil {
 		return fail(err)
+	}
+	if len(signed) > seal.MaxManifest {
+		return fail(fmt.Errorf("the list of %d files and folders is too long to hold at once: send fewer", len(man.Files)))
 	}
 	if err := writeSealed(filepath.Join(streams, "manifest"), key, id, seal.ManifestStream, signed); err != nil {
 		return fail(err)
@@ -302,7 +309,10 @@ func (c *Client) Holds(ctx context.Context, withdraw string) ([]protocol.Hold, e
 	if err != nil {
 		return nil, err
 	}
-	h := m.(protocol.Holdings)
+	h, ok := m.(protocol.Holdings)
+	if !ok {
+		return nil, fmt.Errorf("the hub answered with %s", m.Type())
+	}
 	if h.Error != "" {
 		return h.Holds, &protocol.Error{Code: h.Code, Text: h.Error}
 	}

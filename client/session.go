@@ -104,20 +104,21 @@ type Session struct {
 	done      chan struct{} // closed when the session ends
 	closeOnce sync.Once
 
-	mu       sync.Mutex
-	c        *Client       // the connection; nil before the first
-	changed  chan struct{} // closed and replaced when c changes or the session ends
-	ended    bool
-	err      error // why the session ended
-	nextN    int   // the number of the next offer
-	waiting  []waitingN
-	running  map[string]*arriving // accepted offers on their way in, by transfer id
-	nextSend int
-	nextGet  int
-	sending  sync.WaitGroup  // Sends and Gets running; none starts once ended
-	heldBusy map[string]bool // held transfers being opened, offered or received, by id
-	heldWG   sync.WaitGroup  // their goroutines
-	heldIdle []chan struct{} // closed when heldBusy is empty (HeldSettled)
+	mu        sync.Mutex
+	c         *Client       // the connection; nil before the first
+	changed   chan struct{} // closed and replaced when c changes or the session ends
+	ended     bool
+	err       error // why the session ended
+	nextN     int   // the number of the next offer
+	waiting   []waitingN
+	running   map[string]*arriving // accepted offers on their way in, by transfer id
+	nextSend  int
+	nextGet   int
+	sending   sync.WaitGroup  // Sends and Gets running; none starts once ended
+	heldBusy  map[string]bool // held transfers being opened, offered or received, by id
+	heldWG    sync.WaitGroup  // their goroutines
+	heldIdle  []chan struct{} // closed when heldBusy is empty (HeldSettled)
+	heldSlots chan struct{}   // held transfers being opened or received (maxHeldAtOnce)
 }
 
 // waitingN is an offer waiting for an answer, and the connection it came
@@ -183,7 +184,7 @@ func Connect(ctx context.Context, addr string, cfg SessionConfig) (*Session, err
 		cfg.Decide = func(Offer) Decision { return Ask }
 	}
 	s := &Session{addr: addr, cfg: cfg, events: newQueue(), changed: make(chan struct{}),
-		runDone: make(chan struct{}), done: make(chan struct{}), nextN: 1, nextSend: 1, nextGet: 1, heldBusy: map[string]bool{}, running: map[string]*arriving{}}
+		runDone: make(chan struct{}), done: make(chan struct{}), nextN: 1, nextSend: 1, nextGet: 1, heldBusy: map[string]bool{}, heldSlots: make(chan struct{}, maxHeldAtOnce), running: map[string]*arriving{}}
 	s.key = resumeKey(cfg.ResumeSecret, cfg.Mux, addr)
 	s.hub = HubID(addr, cfg.Mux)
 	c, err := s.dial(ctx, cfg.Name)

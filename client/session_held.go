@@ -43,19 +43,36 @@ func (s *Session) heldDone(id string) {
 	s.mu.Unlock()
 }
 
-// heldArrived opens the held transfer h and offers it as Decide says.
+// maxHeldAtOnce bounds the held transfers a session opens or receives at
+// once: each is a get (a hub runs 4 of a client's at once) and a
+// manifest in memory.
+const maxHeldAtOnce = 2
+
+// heldArrived opens the held transfer h and offers it as Decide says. A
+// transfer that is wrong is declined; one that cannot be opened now (a
+// busy hub, a lost connection, a full disk) waits on the hub for the
+// next time.
 func (s *Session) heldArrived(c *Client, h protocol.Hold) {
+	select {
+	case s.heldSlots <- struct{}{}:
+	case <-c.Done():
+		s.heldDone(h.ID)
+		return
+	}
 	ho, err := c.openHeld(context.Background(), h, s.cfg.Dir, s.cfg.Identity.key)
+	<-s.heldSlots
 	if err != nil {
 		s.heldDone(h.ID)
-		if lost(err) {
+		switch {
+		case lost(err):
 			return // offered again once the session is back
+		case errors.Is(err, errHeldInvalid):
+			s.events.push(Notice{Text: fmt.Sprintf("files %s left for you on the hub were declined: %v", h.From, err)})
+			c.releaseHeld(h.ID, false)
+		default:
+			s.events.push(Notice{Text: fmt.Sprintf("files %s left for you on the hub cannot be opened now; they wait there: %v", h.From, err)})
 		}
-		s.events.push(Notice{Text: fmt.Sprintf("files %s held for you on the hub cannot be opened, and were declined: %v", h.From, err)})
-		c.releaseHeld(h.ID, false)
-		if ho != nil {
-			os.RemoveAll(ho.stage)
-		}
+		os.RemoveAll(ho.stage)
 		return
 	}
 	if changed := s.checkPeer(ho.man.From, ho.man.FromIdentity); changed != nil {
@@ -99,11 +116,19 @@ func (s *Session) declineHeld(c *Client, ho *heldOffer) {
 }
 
 // takeHeld receives accepted held transfer o into SessionConfig.Dir, with
-// the events of any offer received, and tells the hub once every file
-// arrived. A lost connection leaves it waiting on the hub, and what
-// arrived of its streams resumes when it is taken again.
+// the events of any offer received, and tells the hub it took it once
+// every file has its outcome (a file that failed is reported: what was
+// changed on the way will not be better the next time). A lost
+// connection, a busy hub or a full disk leaves it waiting on the hub, and
+// what arrived of its streams resumes when it is taken again.
 func (s *Session) takeHeld(c *Client, o Offer, ho *heldOffer) {
 	defer s.heldDone(ho.hold.ID)
+	select {
+	case s.heldSlots <- struct{}{}:
+		defer func() { <-s.heldSlots }()
+	case <-c.Done():
+		return
+	}
 	s.mu.Lock()
 	a := &arriving{o: o, begun: map[int]bool{}, start: time.Now()}
 	for _, f := range o.Files {
@@ -133,19 +158,31 @@ func (s *Session) takeHeld(c *Client, o Offer, ho *heldOffer) {
 	case err != nil && lost(err):
 		s.events.push(a.done(true))
 		return
+	case errors.Is(err, errHeldInvalid):
+		s.events.push(Notice{Text: fmt.Sprintf("files %s left for you were declined: %v", o.From, err)})
+		a.bad, a.left = a.bad+a.left, 0 // none of them came as the sender sealed them
+		s.events.push(a.done(false))
+		c.releaseHeld(ho.hold.ID, false)
+		os.RemoveAll(ho.stage)
+		return
 	case err != nil:
-		s.events.push(Notice{Text: fmt.Sprintf("files %s held for you: %v", o.From, err)})
+		s.events.push(Notice{Text: fmt.Sprintf("files %s left for you wait on the hub: %v", o.From, err)})
+		s.events.push(a.done(true))
+		return
 	}
 	s.events.push(a.done(false))
-	if err == nil && a.bad == 0 {
-		c.releaseHeld(ho.hold.ID, true)
-		os.RemoveAll(ho.stage)
-	}
+	c.releaseHeld(ho.hold.ID, true)
+	os.RemoveAll(ho.stage)
 }
 
 // acceptHeld is Session.Accept for a held transfer.
 func (s *Session) acceptHeld(w waitingN) {
 	s.pinPeer(w.o.From, w.o.FromIdentity)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
 	s.heldWG.Go(func() { s.takeHeld(w.c, w.o, w.held) })
 }
 

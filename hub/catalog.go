@@ -22,8 +22,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -88,19 +90,24 @@ func openCatalog(root *os.Root, max int) (*catalog, int, error) {
 	}
 	defer f.Close()
 	skipped, lines := 0, 0
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 4096), maxUploadLine)
-	for sc.Scan() {
-		lines++
-		var u upload
-		if json.Unmarshal(sc.Bytes(), &u) != nil || checkStored(u.Path) != nil {
-			skipped++
-			continue
+	r := bufio.NewReaderSize(f, 64<<10)
+	for {
+		line, err := readLine(r, maxUploadLine)
+		if len(line) > 0 || err == errLongLine {
+			lines++
+			var u upload
+			if err == errLongLine || json.Unmarshal(line, &u) != nil || checkStored(u.Path) != nil {
+				skipped++
+			} else {
+				c.addLocked(u)
+			}
 		}
-		c.addLocked(u)
-	}
-	if err := sc.Err(); err != nil && !errors.Is(err, bufio.ErrTooLong) {
-		return c, skipped, err
+		if err == io.EOF {
+			break
+		}
+		if err != nil && err != errLongLine {
+			return c, skipped, err
+		}
 	}
 	for p, u := range c.files {
 		if info, err := root.Lstat(p); err != nil || !u.matches(info) {
@@ -111,6 +118,37 @@ func openCatalog(root *os.Root, max int) (*catalog, int, error) {
 		return c, skipped, c.rewrite()
 	}
 	return c, skipped, nil
+}
+
+// errLongLine is readLine's for a line over its bound, which it skips.
+var errLongLine = errors.New("line too long")
+
+// readLine reads one line of r without its newline, or skips one of more
+// than limit bytes and returns errLongLine; io.EOF after the last.
+func readLine(r *bufio.Reader, limit int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(line)+len(chunk) > limit+1 {
+			line = nil
+			for err == bufio.ErrBufferFull { // the rest of the long line
+				_, err = r.ReadSlice('\n')
+			}
+			if err == nil || err == io.EOF {
+				return nil, errLongLine
+			}
+			return nil, err
+		}
+		line = append(line, chunk...)
+		switch err {
+		case bufio.ErrBufferFull:
+			continue
+		case nil:
+			return line[:len(line)-1], nil
+		default:
+			return line, err
+		}
+	}
 }
 
 // checkStored refuses a recorded path that is not one an upload could
@@ -131,8 +169,8 @@ func checkStored(p string) error {
 // files (records, parts, names): no client lists or gets those.
 func hidden(p string) bool {
 	for _, part := range strings.Split(p, "/") {
-		if strings.HasPrefix(part, ".muxfer-") {
-			return true
+		if len(part) >= len(".muxfer-") && strings.EqualFold(part[:len(".muxfer-")], ".muxfer-") {
+			return true // in any case: on a disk that ignores it, .MUXFER-secret is the secret
 		}
 	}
 	return false
@@ -232,20 +270,18 @@ func (c *catalog) lookup(p string) (upload, bool) {
 }
 
 // uploadedBy returns the paths that identity uploaded at or under dir
-// ("" for all), at most limit+1 of them.
+// ("" for all), in path order, at most limit+1 of them.
 func (c *catalog) uploadedBy(identity, dir string, limit int) []string {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	var out []string
 	for p := range c.mine[identity] {
 		if dir == "" || p == dir || strings.HasPrefix(p, dir+"/") {
 			out = append(out, p)
-			if len(out) > limit {
-				break
-			}
 		}
 	}
-	return out
+	c.mu.Unlock()
+	slices.Sort(out)
+	return out[:min(len(out), limit+1)]
 }
 
 func (c *catalog) close() error {

@@ -4,6 +4,7 @@ package hub
 // get.go) of what the hub stores, as Config.Read and Config.Shared say.
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -105,6 +106,9 @@ func (h *Hub) find(identity, p string, recursive bool) ([]found, bool, *findErro
 	if name == "" {
 		name = "."
 	}
+	if err := h.noLinks(p); err != nil {
+		return nil, false, notFound(p)
+	}
 	info, err := h.root.Lstat(name)
 	if err != nil {
 		return nil, false, notFound(p)
@@ -135,6 +139,27 @@ func (h *Hub) find(identity, p string, recursive bool) ([]found, bool, *findErro
 	}
 	slices.SortFunc(c.out, func(a, b found) int { return strings.Compare(a.path, b.path) })
 	return c.out, c.truncated, nil
+}
+
+// noLinks refuses a path one of whose folders is a link: os.Root follows
+// links inside the hub's folder, and a link would make a path's text (a
+// shared folder's, say) say another place than the one it reaches.
+func (h *Hub) noLinks(p string) error {
+	at := ""
+	for part := range strings.SplitSeq(p, "/") {
+		at = path.Join(at, part)
+		if at == p {
+			return nil // the last is looked at by its caller
+		}
+		info, err := h.root.Lstat(at)
+		if err != nil {
+			return err
+		}
+		if !info.IsDir() {
+			return errors.New("not a folder")
+		}
+	}
+	return nil
 }
 
 // under reports whether p is strictly inside folder dir ("" for the top).

@@ -148,3 +148,30 @@ func TestGetsOfOneClientAreBounded(t *testing.T) {
 		t.Errorf("%d offers and %d refusals, want 4 and 1", offers, busy)
 	}
 }
+
+// TestSharedFolderDoesNotReachThroughALink: a link in a shared folder to
+// elsewhere in the hub's folder does not share what it points to.
+func TestSharedFolderDoesNotReachThroughALink(t *testing.T) {
+	h := hubtest.Start(t, hub.Config{Shared: []string{"pub"}})
+	os.MkdirAll(filepath.Join(h.Dir, "pub"), 0o755)
+	os.MkdirAll(filepath.Join(h.Dir, "private"), 0o755)
+	os.WriteFile(filepath.Join(h.Dir, "private", "secret.txt"), []byte("not shared"), 0o644)
+	os.WriteFile(filepath.Join(h.Dir, "pub", "open.txt"), []byte("shared"), 0o644)
+	if err := os.Symlink("..", filepath.Join(h.Dir, "pub", "up")); err != nil {
+		t.Fatal(err)
+	}
+	c := hubtest.DialConfig(t, h.Addr, client.Config{Name: "bob", Identity: client.NewIdentity()})
+	ctx := context.Background()
+	if list, err := c.List(ctx, "pub", true); err != nil || len(list) != 1 || list[0].Path != "pub/open.txt" {
+		t.Errorf("List of the shared folder: %+v, %v; want open.txt alone", list, err)
+	}
+	for _, p := range []string{"pub/up/private/secret.txt", "pub/up/private"} {
+		var pe *protocol.Error
+		if _, err := c.List(ctx, p, false); !errors.As(err, &pe) || pe.Code != protocol.CodeNotFound {
+			t.Errorf("List %s: %v, want not found", p, err)
+		}
+		if _, err := c.Get(ctx, t.TempDir(), []string{p}, client.GetOptions{}); !errors.As(err, &pe) || pe.Code != protocol.CodeNotFound {
+			t.Errorf("Get %s: %v, want not found", p, err)
+		}
+	}
+}

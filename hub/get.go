@@ -16,6 +16,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/muxfer/muxfer/mux"
@@ -214,7 +215,76 @@ func (c getConn) Send(m protocol.Message) error {
 }
 
 func (c getConn) OpenData(ctx context.Context, h protocol.DataHeader) (transfer.DataStream, error) {
-	return c.p.sess.OpenData(ctx, h)
+	release, err := c.p.h.getStreams.take(ctx, c.p.src)
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.p.sess.OpenData(ctx, h)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &budgetStream{Stream: st, release: release}, nil
+}
+
+// budgetStream is a get's data stream, which gives its place in the
+// hub's budget back when it closes.
+type budgetStream struct {
+	*mux.Stream
+	once    sync.Once
+	release func()
+}
+
+func (s *budgetStream) Close() error {
+	err := s.Stream.Close()
+	s.once.Do(s.release)
+	return err
+}
+
+// getBudget bounds the data streams the hub's gets hold open (each a
+// file open and up to its read-ahead in memory), per source address and
+// in all: a get waits for a place rather than fail.
+type getBudget struct {
+	all    chan struct{}
+	mu     sync.Mutex
+	byAddr map[source]chan struct{}
+	each   int
+}
+
+func newGetBudget(total, perAddr int) *getBudget {
+	return &getBudget{all: make(chan struct{}, total), byAddr: map[source]chan struct{}{}, each: perAddr}
+}
+
+// take waits for a place for one more stream from src, or for ctx, and
+// returns the func that gives it back.
+func (b *getBudget) take(ctx context.Context, src source) (func(), error) {
+	b.mu.Lock()
+	mine := b.byAddr[src]
+	if mine == nil {
+		mine = make(chan struct{}, b.each)
+		b.byAddr[src] = mine
+	}
+	b.mu.Unlock()
+	select {
+	case mine <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case b.all <- struct{}{}:
+	case <-ctx.Done():
+		<-mine
+		return nil, ctx.Err()
+	}
+	return func() {
+		<-b.all
+		b.mu.Lock()
+		<-mine
+		if len(mine) == 0 && b.byAddr[src] == mine {
+			delete(b.byAddr, src)
+		}
+		b.mu.Unlock()
+	}, nil
 }
 
 func (c getConn) Subscribe(id string) (<-chan protocol.Message, func()) {
@@ -243,6 +313,9 @@ func (p *peer) recordFolders(o protocol.Offer) {
 
 // recordUpload records that the client uploaded the file res stored.
 func (p *peer) recordUpload(res protocol.Result) {
+	if p.info.Identity == "" {
+		return // nobody's: only ReadAll or Shared would let anyone read it
+	}
 	info, err := p.h.root.Lstat(res.Stored)
 	if err != nil || !info.Mode().IsRegular() {
 		return

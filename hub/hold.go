@@ -47,6 +47,12 @@ const maxHoldRecord = 1 << 20
 // maxHeldStreams bounds the streams of one held transfer: a file each.
 const maxHeldStreams = transfer.MaxFiles
 
+// Bounds of the held transfers of one sender, and of the hub.
+const (
+	maxHoldsPerSender = 1000
+	maxHolds          = 100_000
+)
+
 // holdRecord is a held transfer as the hub keeps it, in ID.json.
 type holdRecord struct {
 	ID           string            `json:"id"`
@@ -79,10 +85,13 @@ func (r *holdRecord) waitsFor(identity string) bool {
 	return false
 }
 
-// pendingHold is a held upload in progress: its sender and bytes.
+// pendingHold is a held upload not yet committed: its sender and bytes,
+// and whether a session is uploading it now. It counts against its
+// sender's quota until it is committed or its folder is swept.
 type pendingHold struct {
 	identity string
 	bytes    int64
+	active   bool
 }
 
 // holdStore is the hub's held transfers.
@@ -97,7 +106,8 @@ type holdStore struct {
 
 	mu      sync.Mutex
 	held    map[string]*holdRecord // committed, by id
-	pending map[string]pendingHold // held uploads in progress, by id
+	pending map[string]pendingHold // held uploads not committed, by id
+	wmu     sync.Mutex             // serialises writing and removing records
 }
 
 // openHolds reads the records of the held transfers in HeldFolder, if
@@ -146,9 +156,7 @@ func (s *holdStore) open() error {
 		return err
 	}
 	s.root = r
-	s.recv = transfer.NewReceiver(r)
-	s.recv.Limits = s.h.cfg.Offers
-	s.recv.KeepParts = s.h.cfg.KeepParts
+	s.recv = s.h.recv.Beside(r) // one reserve for uploads and held transfers
 	if err := s.recv.OpenRecords(); err != nil {
 		s.h.log.Warn("cannot keep the records of held streams across restarts", "err", err)
 	}
@@ -197,11 +205,21 @@ func (s *holdStore) read(id string) (*holdRecord, error) {
 	return rec, nil
 }
 
-// write writes rec, whole or not at all.
+// write writes rec, whole or not at all, unless the transfer was removed
+// meanwhile.
 func (s *holdStore) write(rec *holdRecord) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	_, held := s.held[rec.ID]
+	_, pending := s.pending[rec.ID]
+	s.mu.Unlock()
+	if !held && !pending {
+		return nil // removed: not written back
 	}
 	root, _ := s.folder()
 	tmp := rec.ID + ".json.tmp"
@@ -227,8 +245,11 @@ func (s *holdStore) write(rec *holdRecord) error {
 
 // remove deletes the held transfer id, its record first.
 func (s *holdStore) remove(id string) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
 	delete(s.held, id)
+	delete(s.pending, id)
 	root := s.root
 	s.mu.Unlock()
 	if err := root.Remove(id + ".json"); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -267,13 +288,17 @@ func (s *holdStore) expire() (n int) {
 		}
 		s.mu.Lock()
 		_, held := s.held[id]
-		_, pending := s.pending[id]
+		up := s.pending[id]
 		s.mu.Unlock()
+		keep := recv.KeepParts
+		if keep <= 0 {
+			keep = transfer.DefaultKeepParts
+		}
 		info, err := e.Info()
-		if held || pending || err != nil || s.h.now().Sub(info.ModTime()) < recv.KeepParts {
+		if held || up.active || err != nil || s.h.now().Sub(info.ModTime()) < keep {
 			continue
 		}
-		root.RemoveAll(id)
+		s.remove(id) // an upload never finished: no longer counted against its sender
 	}
 	if swept, err := recv.Sweep(); err == nil {
 		n += swept
@@ -345,25 +370,6 @@ func heldStreamName(name string) bool {
 	return err == nil && strconv.FormatUint(n, 10) == name
 }
 
-// bytesOf returns the sealed bytes held and being uploaded for the
-// sender identity.
-func (s *holdStore) bytesOf(identity string) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var n int64
-	for _, rec := range s.held {
-		if rec.FromIdentity == identity {
-			n += rec.Bytes
-		}
-	}
-	for _, up := range s.pending {
-		if up.identity == identity {
-			n += up.bytes
-		}
-	}
-	return n
-}
-
 // holdOffer takes a held transfer's offer: checked, within the sender's
 // quota, prepared on the held folder's receiver. It reports whether it
 // answered the offer (always, for a held one).
@@ -383,35 +389,37 @@ func (p *peer) holdOffer(o protocol.Offer) {
 		return
 	}
 	s.mu.Lock()
-	_, done := s.held[o.Hold.ID]
-	_, busy := s.pending[o.Hold.ID]
-	err = s.open()
+	refusal, code := s.admitLocked(o.Hold.ID, p.info.Identity, bytes, p.h.cfg.HoldQuota)
+	if refusal == "" {
+		if err = s.open(); err != nil {
+			refusal = "the hub cannot hold files now"
+			p.logf(slog.LevelWarn, "cannot make the folder of held transfers", "err", err)
+		} else {
+			s.pending[o.Hold.ID] = pendingHold{identity: p.info.Identity, bytes: bytes, active: true}
+		}
+	}
 	s.mu.Unlock()
-	if err != nil {
-		p.logf(slog.LevelWarn, "cannot make the folder of held transfers", "err", err)
-		reject("", "the hub cannot hold files now")
+	if refusal != "" {
+		reject(code, refusal)
 		return
 	}
-	switch {
-	case done:
-		reject("", "this transfer is held already")
-		return
-	case busy:
-		reject(protocol.CodeBusy, "this transfer is being uploaded already")
-		return
-	}
-	if quota := p.h.cfg.HoldQuota; s.bytesOf(p.info.Identity)+bytes > quota {
-		reject(protocol.CodeLimit, fmt.Sprintf("the hub holds %s for you at most, and %s already: withdraw some (muxfer held --withdraw ID) or wait until they are taken",
-			units.Bytes(quota), units.Bytes(s.bytesOf(p.info.Identity))))
-		return
+	release := func() { // the offer was not taken: the upload is not active
+		s.mu.Lock()
+		if up, ok := s.pending[o.Hold.ID]; ok {
+			up.active = false
+			s.pending[o.Hold.ID] = up
+		}
+		s.mu.Unlock()
 	}
 	if err := p.takeEntries(len(o.Files)); err != nil {
+		release()
 		reject(protocol.CodeBusy, err.Error())
 		return
 	}
 	_, recv := s.folder()
 	in, err := recv.Prepare(o)
 	if err != nil {
+		release()
 		p.releaseEntries(len(o.Files))
 		code := ""
 		switch {
@@ -423,9 +431,6 @@ func (p *peer) holdOffer(o protocol.Offer) {
 		reject(code, err.Error())
 		return
 	}
-	s.mu.Lock()
-	s.pending[o.Hold.ID] = pendingHold{p.info.Identity, bytes}
-	s.mu.Unlock()
 	p.mu.Lock()
 	p.transfers[o.Transfer] = in
 	p.holding[o.Transfer] = *o.Hold
@@ -435,11 +440,54 @@ func (p *peer) holdOffer(o protocol.Offer) {
 }
 
 // forgetPending ends a held upload whose sender left: what it stored
-// stays, for it to resume, until the sweep.
+// stays, for it to resume, and counts against its quota until the sweep.
 func (s *holdStore) forgetPending(id string) {
 	s.mu.Lock()
-	delete(s.pending, id)
+	if up, ok := s.pending[id]; ok {
+		up.active = false
+		s.pending[id] = up
+	}
 	s.mu.Unlock()
+}
+
+// admitLocked says why the held upload id of bytes from identity is
+// refused, and with what code, or "" if it may go on; s.mu is held.
+func (s *holdStore) admitLocked(id, identity string, bytes, quota int64) (string, string) {
+	if _, done := s.held[id]; done {
+		return "this transfer is held already", ""
+	}
+	if up, ok := s.pending[id]; ok {
+		switch {
+		case up.identity != identity:
+			return "this transfer's id is another sender's", ""
+		case up.active:
+			return "this transfer is being uploaded already", protocol.CodeBusy
+		}
+	}
+	var mine int64
+	holds := 0
+	for hid, rec := range s.held {
+		if rec.FromIdentity == identity && hid != id {
+			mine += rec.Bytes
+			holds++
+		}
+	}
+	for pid, up := range s.pending {
+		if up.identity == identity && pid != id {
+			mine += up.bytes
+			holds++
+		}
+	}
+	switch {
+	case mine+bytes > quota:
+		return fmt.Sprintf("the hub holds %s for you at most, and %s already: withdraw some (muxfer held --withdraw ID) or wait until they are taken",
+			units.Bytes(quota), units.Bytes(mine)), protocol.CodeLimit
+	case holds >= maxHoldsPerSender:
+		return fmt.Sprintf("the hub holds %d transfers for you already, the most it may", maxHoldsPerSender), protocol.CodeLimit
+	case len(s.held)+len(s.pending) >= maxHolds:
+		return "the hub holds all the transfers it may: try again later", protocol.CodeBusy
+	}
+	return "", ""
 }
 
 // commitHold makes the held upload of transfer id a held transfer, once
@@ -448,9 +496,7 @@ func (s *holdStore) forgetPending(id string) {
 // with streams missing is left for its sender to offer again.
 func (p *peer) commitHold(in *transfer.Incoming, spec protocol.HoldSpec) {
 	s := p.h.holds
-	s.mu.Lock()
-	delete(s.pending, spec.ID)
-	s.mu.Unlock()
+	s.forgetPending(spec.ID) // until it is committed below
 	st := in.Stats()
 	if st.Failed > 0 {
 		return
@@ -488,6 +534,7 @@ func (p *peer) commitHold(in *transfer.Incoming, spec protocol.HoldSpec) {
 	}
 	s.mu.Lock()
 	s.held[rec.ID] = rec
+	delete(s.pending, rec.ID)
 	s.mu.Unlock()
 	p.logf(slog.LevelInfo, "held transfer stored", "id", rec.ID, "from", rec.From, "to", len(rec.To), "bytes", rec.Bytes, "expires", rec.Expires)
 	p.answer(protocol.Held{ID: rec.ID, To: rec.To, Expires: rec.Expires})
@@ -496,16 +543,25 @@ func (p *peer) commitHold(in *transfer.Incoming, spec protocol.HoldSpec) {
 
 // tellWaiting tells each connected recipient of rec that it waits.
 func (h *Hub) tellWaiting(rec *holdRecord) {
+	h.holds.mu.Lock()
+	waiting := map[string]bool{}
+	for _, p := range rec.To {
+		if p.State == protocol.HoldWaiting {
+			waiting[p.Identity] = true
+		}
+	}
+	hold := rec.describe(false)
+	h.holds.mu.Unlock()
 	h.mu.Lock()
 	var to []*peer
 	for _, c := range h.clients {
-		if c.info.Identity != "" && rec.waitsFor(c.info.Identity) {
+		if c.info.Identity != "" && waiting[c.info.Identity] {
 			to = append(to, c)
 		}
 	}
 	h.mu.Unlock()
 	for _, c := range to {
-		c.say(protocol.Waiting{Holds: []protocol.Hold{rec.describe(false)}})
+		c.say(protocol.Waiting{Holds: []protocol.Hold{hold}})
 	}
 }
 

@@ -239,21 +239,22 @@ type Hub struct {
 	admit      admission     // what each source address holds
 	failures   throttle      // logs failed handshakes at most ten times a second
 
-	mu        sync.Mutex
-	clients   map[uint64]*peer
-	names     map[string]uint64 // folded name -> id
-	book      nameBook          // look-alike keys of the names in use and of recent ones (names.go)
-	owners    *owners           // which identity owns which name (owners.go)
-	catalog   *catalog          // who uploaded which file (catalog.go)
-	holds     *holdStore        // held transfers (hold.go)
-	members   memberList        // a members-only hub's members (members.go)
-	inviteMu  sync.Mutex        // one invitation redeemed at a time (invite.go)
-	nameLimit int               // highest suffix tried on a clash: maxNameSuffix but in tests
-	nextID    uint64
-	listeners map[net.Listener]struct{}
-	closed    bool
-	draining  bool          // Shutdown: no new connections or offers
-	ended     chan struct{} // closed and replaced whenever a transfer ends
+	mu         sync.Mutex
+	clients    map[uint64]*peer
+	names      map[string]uint64 // folded name -> id
+	book       nameBook          // look-alike keys of the names in use and of recent ones (names.go)
+	owners     *owners           // which identity owns which name (owners.go)
+	catalog    *catalog          // who uploaded which file (catalog.go)
+	holds      *holdStore        // held transfers (hold.go)
+	getStreams *getBudget        // the data streams gets hold open (get.go)
+	members    memberList        // a members-only hub's members (members.go)
+	inviteMu   sync.Mutex        // one invitation redeemed at a time (invite.go)
+	nameLimit  int               // highest suffix tried on a clash: maxNameSuffix but in tests
+	nextID     uint64
+	listeners  map[net.Listener]struct{}
+	closed     bool
+	draining   bool          // Shutdown: no new connections or offers
+	ended      chan struct{} // closed and replaced whenever a transfer ends
 
 	relaySecret [32]byte // derives the resume tokens a recipient sees from the sender's
 	secretOnce  sync.Once
@@ -349,7 +350,7 @@ func New(cfg Config) (*Hub, error) {
 	if err := recv.OpenRecords(); err != nil {
 		log.Warn("cannot keep the records of stored files across restarts", "err", err)
 	}
-	h := &Hub{cfg: cfg, log: log, root: root, recv: recv, owners: owners, catalog: cat, members: members, start: time.Now(),
+	h := &Hub{cfg: cfg, log: log, root: root, recv: recv, owners: owners, catalog: cat, getStreams: newGetBudget(cfg.MaxStreamsTotal/2, max(cfg.MaxStreamsPerAddr/2, 1)), members: members, start: time.Now(),
 		ctx: ctx, cancel: cancel,
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), crowded: throttle{period: time.Second},
 		admit: admission{crowded: throttle{period: time.Second}, streamsRefused: throttle{period: time.Second}}, failures: throttle{period: 100 * time.Millisecond},

@@ -107,6 +107,14 @@ type pledge struct {
 	lapsed bool      // released for want of progress: its files must promise again
 }
 
+// room is what receivers on one file system promise: one promise at a
+// time (admit, held from reading the free space to promising it), and the
+// pledges.
+type room struct {
+	admit   sync.Mutex
+	pledges pledges
+}
+
 // pledges are the receiver's pledges that hold anything, and their sum.
 type pledges struct {
 	mu    sync.Mutex
@@ -124,12 +132,12 @@ type pledges struct {
 func (r *Receiver) promise(what string, need func(block int64) cost) (*pledge, error) {
 	// One promise at a time from the free-space reading to the pledge, so
 	// that two offers cannot both count on the same free room.
-	r.admit.Lock()
-	defer r.admit.Unlock()
+	r.room.admit.Lock()
+	defer r.room.admit.Unlock()
 	// The promises are read before the free space: a file written in
 	// between then counts twice, as promised and as used, rather than not
 	// at all.
-	p := &r.pledges
+	p := &r.room.pledges
 	p.mu.Lock()
 	p.lapse(r.clock(), r.Limits.stall())
 	promised := p.total
@@ -242,7 +250,7 @@ func (p *pledges) lapse(now time.Time, stall time.Duration) {
 
 // release gives back up to c of pl.
 func (r *Receiver) release(pl *pledge, c cost) {
-	p := &r.pledges
+	p := &r.room.pledges
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.take(pl, c)
@@ -250,7 +258,7 @@ func (r *Receiver) release(pl *pledge, c cost) {
 
 // drop gives back all that is left of pl.
 func (r *Receiver) drop(pl *pledge) {
-	p := &r.pledges
+	p := &r.room.pledges
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.take(pl, pl.left)
@@ -259,7 +267,7 @@ func (r *Receiver) drop(pl *pledge) {
 // split moves c from pl, a transfer's pledge, into a pledge of its own
 // for one file whose stream starts now; it returns nil if pl has lapsed.
 func (r *Receiver) split(pl *pledge, c cost) *pledge {
-	p := &r.pledges
+	p := &r.room.pledges
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if pl.lapsed {
@@ -276,7 +284,7 @@ func (r *Receiver) split(pl *pledge, c cost) *pledge {
 // counts them as taken, and the blocks and inodes of every file and
 // folder still to come as well.
 func (r *Receiver) Promised() int64 {
-	p := &r.pledges
+	p := &r.room.pledges
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lapse(r.clock(), r.Limits.stall())
@@ -286,7 +294,7 @@ func (r *Receiver) Promised() int64 {
 // promisedEntries is what Promised leaves out: the slack bytes and the
 // inodes promised.
 func (r *Receiver) promisedEntries() (slack, inodes int64) {
-	p := &r.pledges
+	p := &r.room.pledges
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lapse(r.clock(), r.Limits.stall())
@@ -318,7 +326,7 @@ func (d *debt) Write(p []byte) (int, error) {
 	d.need.bytes -= k
 	d.wrote += int64(len(p))
 	if d.pl != nil {
-		pl, ps := d.pl, &d.r.pledges
+		pl, ps := d.pl, &d.r.room.pledges
 		ps.mu.Lock()
 		if !pl.lapsed {
 			ps.take(pl, cost{bytes: k})
@@ -337,7 +345,7 @@ func (d *debt) Write(p []byte) (int, error) {
 // is written without room promised to it.
 func (d *debt) renew() error {
 	if d.pl != nil {
-		ps := &d.r.pledges
+		ps := &d.r.room.pledges
 		ps.mu.Lock()
 		lapsed := d.pl.lapsed
 		ps.mu.Unlock()

@@ -33,8 +33,7 @@ type Receiver struct {
 	statfs    func() (diskSpace, error)                 // the root's file system; tests replace it
 	mkdir     func(name string, perm fs.FileMode) error // root.Mkdir; tests replace it
 	now       func() time.Time                          // if set, replaces time.Now for pledges (tests)
-	admit     sync.Mutex                                // held from reading the free space to promising it
-	pledges   pledges                                   // room promised to files still to come
+	room      *room                                     // room promised to files still to come; shared by receivers Beside this one
 	book      book                                      // resumable files
 	claimWait time.Duration                             // if set, replaces claimWait (tests)
 }
@@ -42,7 +41,18 @@ type Receiver struct {
 // NewReceiver returns a receiver that stores files under root, with the
 // default Limits.
 func NewReceiver(root *os.Root) *Receiver {
-	return &Receiver{root: root, statfs: func() (diskSpace, error) { return statfsDisk(root) }, mkdir: root.Mkdir}
+	return &Receiver{root: root, statfs: func() (diskSpace, error) { return statfsDisk(root) }, mkdir: root.Mkdir, room: &room{}}
+}
+
+// Beside returns a receiver that stores files under root, a folder on the
+// same file system as r's, with r's Limits and KeepParts, and that counts
+// the room promised to r's transfers as r counts the room promised to its
+// own: neither lets offers take, together, more than the free space and
+// the reserve allow.
+func (r *Receiver) Beside(root *os.Root) *Receiver {
+	b := NewReceiver(root)
+	b.Limits, b.KeepParts, b.room = r.Limits, r.KeepParts, r.room
+	return b
 }
 
 // Incoming is one accepted transfer. Its methods are safe for concurrent

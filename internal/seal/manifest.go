@@ -55,8 +55,9 @@ type signed struct {
 
 const signingContext = version + " manifest\x00"
 
-// MaxManifest bounds a signed manifest, plain, as Open reads it.
-const MaxManifest = 64 << 20
+// MaxManifest bounds a signed manifest, plain, as a recipient reads it:
+// about 100,000 entries of short names.
+const MaxManifest = 16 << 20
 
 // Sign returns m signed with priv, which must be m.FromIdentity's.
 func Sign(m Manifest, priv ed25519.PrivateKey) ([]byte, error) {
@@ -131,7 +132,9 @@ func Wrap(key *Key, to []ed25519.PublicKey) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.Write(key[:])
+	if _, err := w.Write(key[:]); err != nil {
+		return nil, err
+	}
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
