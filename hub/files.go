@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -246,11 +247,12 @@ func (c *collector) own(dir string, recursive bool) {
 	if c.identity == "" {
 		return
 	}
+	look := folderLooks{root: c.h.root}
 	for _, p := range c.h.catalog.uploadedBy(c.identity, dir, maxFound) {
 		if !under(p, dir) {
 			continue
 		}
-		info, err := c.h.root.Lstat(p)
+		info, err := look.lstat(p)
 		if err != nil {
 			continue
 		}
@@ -266,6 +268,67 @@ func (c *collector) own(dir string, recursive bool) {
 			return
 		}
 	}
+}
+
+// folderLooks looks at files a folder at a time: the entries of each
+// folder are read once (one open, and a stat of each entry relative to
+// it), rather than each file's path walked from the top, which os.Root
+// does a folder at a time for every file.
+type folderLooks struct {
+	root    *os.Root
+	folder  string
+	entries map[string]fs.DirEntry
+	err     error
+}
+
+// lstat describes the entry at p as Root.Lstat does. The paths come in
+// order (uploadedBy sorts them), so each folder is read once.
+func (l *folderLooks) lstat(p string) (fs.FileInfo, error) {
+	dir, name := path.Split(p)
+	dir = strings.TrimSuffix(dir, "/")
+	if dir != l.folder || l.entries == nil {
+		l.folder, l.entries, l.err = dir, map[string]fs.DirEntry{}, nil
+		if l.err = l.noLinks(dir); l.err == nil {
+			at := dir
+			if at == "" {
+				at = "."
+			}
+			var list []fs.DirEntry
+			if list, l.err = fs.ReadDir(l.root.FS(), at); l.err == nil {
+				for _, e := range list {
+					l.entries[e.Name()] = e
+				}
+			}
+		}
+	}
+	if l.err != nil {
+		return nil, l.err
+	}
+	e, ok := l.entries[name]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	return e.Info()
+}
+
+// noLinks refuses a folder with a link among its own folders, as
+// Hub.noLinks does for a path.
+func (l *folderLooks) noLinks(dir string) error {
+	at := ""
+	for part := range strings.SplitSeq(dir, "/") {
+		if part == "" {
+			continue
+		}
+		at = path.Join(at, part)
+		info, err := l.root.Lstat(at)
+		if err != nil {
+			return err
+		}
+		if !info.IsDir() {
+			return errors.New("not a folder")
+		}
+	}
+	return nil
 }
 
 // between keeps the folders from dir down to p's: all of them if
