@@ -397,7 +397,7 @@ func (g *getting) fail(err error) {
 	}
 }
 
-// getCancelled handles a Result from the hub for a Get's file: it will
+// cancelled handles a Result from the hub for a Get's file: it will
 // not send it (it vanished or changed on the hub's disk).
 func (g *getting) cancelled(p *piece, r protocol.Result) {
 	if p.in.Cancel(r.File) {

@@ -70,7 +70,7 @@ func invalid(format string, args ...any) error {
 func (c *Client) openHeld(ctx context.Context, h protocol.Hold, dir string, me ed25519.PrivateKey) (*heldOffer, error) {
 	raw, err := hex.DecodeString(h.ID)
 	if err != nil || len(raw) != len(seal.ID{}) || h.ID != strings.ToLower(h.ID) {
-		return &heldOffer{stage: dir + string(filepath.Separator) + heldPrefix + "x"}, invalid("not a held transfer's id")
+		return &heldOffer{}, invalid("not a held transfer's id") // no folder made: nothing to remove
 	}
 	ho := &heldOffer{hold: h, stage: filepath.Join(dir, heldPrefix+h.ID)}
 	copy(ho.id[:], raw)

@@ -277,7 +277,7 @@ func (h *heldSeen) add(m protocol.Held) {
 	}
 }
 
-// wait returns the Held message of id once it has come.
+// waitHeld returns the Held message of id once it has come.
 func (c *Client) waitHeld(ctx context.Context, id string) (protocol.Held, error) {
 	for {
 		c.held.mu.Lock()

@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/muxfer/muxfer/internal/atomicfile"
 	"github.com/muxfer/muxfer/protocol"
 )
 
@@ -184,25 +185,7 @@ func (c *catalog) rewrite() error {
 	for _, u := range c.files {
 		enc.Encode(u)
 	}
-	const tmp = UploadsFile + ".tmp"
-	f, err := c.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b.Bytes())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = c.root.Rename(tmp, UploadsFile)
-	}
-	if err != nil {
-		c.root.Remove(tmp)
-	}
-	return err
+	return atomicfile.ReplaceIn(c.root, UploadsFile, b.Bytes())
 }
 
 // errCatalogFull reports an upload not recorded: the catalog holds
@@ -295,7 +278,7 @@ func (c *catalog) close() error {
 	return err
 }
 
-// entry is the listing entry of a stored file or folder at p.
+// entryOf is the listing entry of a stored file or folder at p.
 func entryOf(p string, info fs.FileInfo, u upload, recorded bool) protocol.Entry {
 	e := protocol.Entry{Path: p, Mode: uint32(info.Mode().Perm()), MTime: info.ModTime().UnixNano()}
 	if info.IsDir() {

@@ -107,7 +107,7 @@ func (h *Hub) find(identity, p string, recursive bool) ([]found, bool, *findErro
 	if name == "" {
 		name = "."
 	}
-	if err := h.noLinks(p); err != nil {
+	if err := folderOnly(h.root, parentOf(p)); err != nil {
 		return nil, false, notFound(p)
 	}
 	info, err := h.root.Lstat(name)
@@ -142,17 +142,18 @@ func (h *Hub) find(identity, p string, recursive bool) ([]found, bool, *findErro
 	return c.out, c.truncated, nil
 }
 
-// noLinks refuses a path one of whose folders is a link: os.Root follows
-// links inside the hub's folder, and a link would make a path's text (a
-// shared folder's, say) say another place than the one it reaches.
-func (h *Hub) noLinks(p string) error {
+// folderOnly refuses a folder path ("" for the top) one of whose
+// elements is a link, or not a folder: os.Root follows links inside the
+// hub's folder, and a link would make a path's text (a shared folder's,
+// say) say another place than the one it reaches.
+func folderOnly(root *os.Root, dir string) error {
 	at := ""
-	for part := range strings.SplitSeq(p, "/") {
-		at = path.Join(at, part)
-		if at == p {
-			return nil // the last is looked at by its caller
+	for part := range strings.SplitSeq(dir, "/") {
+		if part == "" {
+			continue
 		}
-		info, err := h.root.Lstat(at)
+		at = path.Join(at, part)
+		info, err := root.Lstat(at)
 		if err != nil {
 			return err
 		}
@@ -161,6 +162,14 @@ func (h *Hub) noLinks(p string) error {
 		}
 	}
 	return nil
+}
+
+// parentOf is the folder that holds p ("" for the top).
+func parentOf(p string) string {
+	if dir := path.Dir(p); dir != "." {
+		return dir
+	}
+	return ""
 }
 
 // under reports whether p is strictly inside folder dir ("" for the top).
@@ -288,7 +297,7 @@ func (l *folderLooks) lstat(p string) (fs.FileInfo, error) {
 	dir = strings.TrimSuffix(dir, "/")
 	if dir != l.folder || l.entries == nil {
 		l.folder, l.entries, l.err = dir, map[string]fs.DirEntry{}, nil
-		if l.err = l.noLinks(dir); l.err == nil {
+		if l.err = folderOnly(l.root, dir); l.err == nil {
 			at := dir
 			if at == "" {
 				at = "."
@@ -309,26 +318,6 @@ func (l *folderLooks) lstat(p string) (fs.FileInfo, error) {
 		return nil, fs.ErrNotExist
 	}
 	return e.Info()
-}
-
-// noLinks refuses a folder with a link among its own folders, as
-// Hub.noLinks does for a path.
-func (l *folderLooks) noLinks(dir string) error {
-	at := ""
-	for part := range strings.SplitSeq(dir, "/") {
-		if part == "" {
-			continue
-		}
-		at = path.Join(at, part)
-		info, err := l.root.Lstat(at)
-		if err != nil {
-			return err
-		}
-		if !info.IsDir() {
-			return errors.New("not a folder")
-		}
-	}
-	return nil
 }
 
 // between keeps the folders from dir down to p's: all of them if

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/atomicfile"
 	"github.com/muxfer/muxfer/mux"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
@@ -46,18 +47,7 @@ func loadSecret(root *os.Root) ([]byte, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return secret, err
 	}
-	f, err := root.OpenFile(SecretFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return secret, err
-	}
-	_, err = f.Write(secret)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return secret, err
+	return secret, atomicfile.ReplaceIn(root, SecretFile, secret)
 }
 
 // getKey is the resume key of the files the client with identity gets:
@@ -94,20 +84,18 @@ func (h *Hub) getManifest(identity string, paths []string) (*transfer.Manifest, 
 		if truncated || len(files)+len(list)+1 > maxFound {
 			return nil, &findError{protocol.CodeLimit, fmt.Sprintf("more than %d files and folders: get fewer at once", maxFound)}
 		}
-		rename := func(e string) string { return e } // the top: names as they are
-		if p != "" && !(len(list) == 1 && list[0].path == p) {
+		if p != "" && !(len(list) == 1 && list[0].path == p) { // a folder: it comes first
 			info, err := h.root.Lstat(p)
 			if err != nil {
 				return nil, notFound(p)
 			}
-			base := path.Base(p)
-			rename = func(e string) string { return base + strings.TrimPrefix(e, p) }
 			list = append([]found{{path: p, info: info}}, list...)
-		} else if p != "" {
-			rename = func(string) string { return path.Base(p) }
 		}
 		for _, f := range list {
-			name := rename(f.path)
+			name := f.path // the top's entries arrive under their own names
+			if p != "" {
+				name = path.Base(p) + strings.TrimPrefix(f.path, p)
+			}
 			if top, _, _ := strings.Cut(name, "/"); top == name {
 				key := strings.ToLower(top)
 				if prev, dup := tops[key]; dup {

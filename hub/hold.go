@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/muxfer/muxfer/internal/atomicfile"
 	"github.com/muxfer/muxfer/internal/units"
 	"github.com/muxfer/muxfer/protocol"
 	"github.com/muxfer/muxfer/transfer"
@@ -222,25 +223,7 @@ func (s *holdStore) write(rec *holdRecord) error {
 		return nil // removed: not written back
 	}
 	root, _ := s.folder()
-	tmp := rec.ID + ".json.tmp"
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = root.Rename(tmp, rec.ID+".json")
-	}
-	if err != nil {
-		root.Remove(tmp)
-	}
-	return err
+	return atomicfile.ReplaceIn(root, rec.ID+".json", b)
 }
 
 // remove deletes the held transfer id, its record first.
@@ -262,7 +245,7 @@ func (s *holdStore) remove(id string) {
 
 // expire deletes the held transfers whose time is up, and the folders of
 // held uploads that never finished and are older than KeepParts.
-func (s *holdStore) expire() (n int) {
+func (s *holdStore) expire() {
 	now := s.h.now().Unix()
 	s.mu.Lock()
 	var gone []string
@@ -278,7 +261,11 @@ func (s *holdStore) expire() (n int) {
 	}
 	root, recv := s.folder()
 	if root == nil {
-		return len(gone)
+		return
+	}
+	keep := recv.KeepParts
+	if keep <= 0 {
+		keep = transfer.DefaultKeepParts
 	}
 	entries, _ := fs.ReadDir(root.FS(), ".")
 	for _, e := range entries {
@@ -290,20 +277,13 @@ func (s *holdStore) expire() (n int) {
 		_, held := s.held[id]
 		up := s.pending[id]
 		s.mu.Unlock()
-		keep := recv.KeepParts
-		if keep <= 0 {
-			keep = transfer.DefaultKeepParts
-		}
 		info, err := e.Info()
 		if held || up.active || err != nil || s.h.now().Sub(info.ModTime()) < keep {
 			continue
 		}
 		s.remove(id) // an upload never finished: no longer counted against its sender
 	}
-	if swept, err := recv.Sweep(); err == nil {
-		n += swept
-	}
-	return len(gone) + n
+	recv.Sweep()
 }
 
 // checkHoldID refuses an id that is not 32 lower-case hex digits.

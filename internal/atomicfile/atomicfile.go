@@ -43,3 +43,28 @@ func Replace(path string, b []byte) error {
 	defer os.Remove(tmp) // gone already once renamed
 	return os.Rename(tmp, path)
 }
+
+// ReplaceIn replaces the file name inside root with b (mode 0600), whole
+// or not at all: b goes to name+".tmp", is synced, and only then takes
+// the name. The caller writes one name at a time.
+func ReplaceIn(root *os.Root, name string, b []byte) error {
+	tmp := name + ".tmp"
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = root.Rename(tmp, name)
+	}
+	if err != nil {
+		root.Remove(tmp)
+	}
+	return err
+}
